@@ -1,0 +1,1 @@
+"""Side effects, grouped by provider or resource. Every activity is idempotent."""

@@ -1,0 +1,92 @@
+"""Activities that write a lead's records: contact, lead row, stage changes, timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from temporalio import activity
+
+from activities.errors import RecordMissing
+from models import store
+from models.database import session_scope
+from models.store import RecordedLead
+from models.values import Stage
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordLeadInput:
+    """Record the lead a Lead workflow run works, from its intake receipt."""
+
+    org_id: str
+    lead_id: str
+    workflow_id: str
+    receipt_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachIntakeInput:
+    """Note a later submission from the same person on their open lead."""
+
+    org_id: str
+    lead_id: str
+    receipt_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordStageInput:
+    """Move a lead to a stage, with the reason an operator will read."""
+
+    org_id: str
+    lead_id: str
+    stage: Stage
+    reason: str
+
+
+class LeadRecordActivities:
+    """Writes to the app database on behalf of Lead workflows."""
+
+    def __init__(self, *, engine: Engine) -> None:
+        """Use ``engine`` for every write."""
+        self._engine = engine
+
+    @activity.defn(name="record_lead")
+    def record_lead(self, input: RecordLeadInput) -> RecordedLead:
+        """Resolve the contact and create the lead; answer which channel the first touch takes."""
+        try:
+            with session_scope(self._engine) as session:
+                return store.record_lead(
+                    session,
+                    org_id=input.org_id,
+                    lead_id=input.lead_id,
+                    workflow_id=input.workflow_id,
+                    receipt_id=input.receipt_id,
+                )
+        except store.NotFound as missing:
+            raise RecordMissing(f"no such org or receipt: {missing}") from missing
+
+    @activity.defn(name="attach_intake")
+    def attach_intake(self, input: AttachIntakeInput) -> None:
+        """Put a repeat submission on the lead's timeline (once per receipt)."""
+        try:
+            with session_scope(self._engine) as session:
+                store.attach_intake(
+                    session, org_id=input.org_id, lead_id=input.lead_id, receipt_id=input.receipt_id
+                )
+        except store.NotFound as missing:
+            raise RecordMissing(f"no such receipt: {missing}") from missing
+
+    @activity.defn(name="record_stage")
+    def record_stage(self, input: RecordStageInput) -> None:
+        """Record a stage change and its reason on the lead's timeline."""
+        try:
+            with session_scope(self._engine) as session:
+                store.set_stage(
+                    session,
+                    org_id=input.org_id,
+                    lead_id=input.lead_id,
+                    stage=input.stage,
+                    reason=input.reason,
+                )
+        except store.NotFound as missing:
+            raise RecordMissing(f"no such lead: {missing}") from missing

@@ -1,0 +1,46 @@
+"""The channel adapters' common shape: a Protocol per channel and the dry-run adapter.
+
+Live adapters on the provider SDKs implement the same Protocols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from models.values import MessageStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outbound:
+    """One message to hand to a provider."""
+
+    to: str
+    sender: str | None
+    body: str
+    subject: str | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderReceipt:
+    """What the provider said when it took the message."""
+
+    status: MessageStatus
+    provider_message_id: str | None
+
+
+class Sender(Protocol):
+    """Sends one message on one channel."""
+
+    def send(self, message: Outbound) -> ProviderReceipt:
+        """Hand ``message`` to the provider; raise on failure."""
+        ...
+
+
+class DryRunSender:
+    """Sends nothing: the message row written before the call is the record (``simulated``)."""
+
+    def send(self, message: Outbound) -> ProviderReceipt:
+        """Accept ``message`` without it leaving the machine."""
+        return ProviderReceipt(status=MessageStatus.SIMULATED, provider_message_id=None)

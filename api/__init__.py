@@ -1,0 +1,1 @@
+"""The thin HTTP layer: authenticate, validate, record, start or signal workflows, answer."""

@@ -1,0 +1,141 @@
+"""Dependencies: settings, database runner, Temporal client, the authenticated org."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
+
+from api.errors import ApiError
+from models import store
+from models.database import session_scope
+from models.schemas import OrgSettings
+from models.settings import Settings
+from models.tables import Org
+from workers.client import connect
+
+T = TypeVar("T")
+
+
+class Database:
+    """Runs synchronous data functions on a worker thread, one transaction each."""
+
+    def __init__(self, engine: Engine) -> None:
+        """Use ``engine``."""
+        self.engine = engine
+
+    async def run(self, fn: Callable[..., T], /, **kwargs: object) -> T:
+        """``fn(session, **kwargs)`` in a thread, committed if it returns."""
+
+        def call() -> T:
+            with session_scope(self.engine) as session:
+                return fn(session, **kwargs)
+
+        return await run_in_threadpool(call)
+
+
+class TemporalConnection:
+    """A lazily (re)connected Temporal client, so the API starts even when Temporal is down."""
+
+    def __init__(self, settings: Settings) -> None:
+        """Connect with ``settings`` on first use."""
+        self._settings = settings
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        """The client; 503 if Temporal can't be reached."""
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await asyncio.wait_for(connect(self._settings), timeout=5)
+                except Exception as error:
+                    raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
+            return self._client
+
+
+#: How long a query to a workflow may take before the API answers without it.
+QUERY_TIMEOUT = timedelta(seconds=2)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    """The app's database runner."""
+    database: Database = request.app.state.database
+    return database
+
+
+async def get_temporal(request: Request) -> Client:
+    """The app's Temporal client."""
+    connection: TemporalConnection = request.app.state.temporal
+    return await connection.client()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+_bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+async def get_org(credentials: BearerDep, database: DatabaseDep, settings: SettingsDep) -> Org:
+    """The org whose API key is on the request; 401 without a valid key, 403 for the admin token."""
+    if credentials is None:
+        raise ApiError(
+            401, "Send your org API key as 'Authorization: Bearer <key>'.", headers=_UNAUTHORIZED
+        )
+    org = await database.run(store.org_for_api_key, api_key=credentials.credentials)
+    if org is None:
+        if _is_admin(credentials.credentials, settings):
+            raise ApiError(403, "The admin token can only create orgs; use an org API key here.")
+        raise ApiError(401, "The API key is not valid.", headers=_UNAUTHORIZED)
+    return org
+
+
+async def require_admin(
+    credentials: BearerDep, database: DatabaseDep, settings: SettingsDep
+) -> None:
+    """Admin routes: the admin token passes; an org key gets 403; anything else 401."""
+    if credentials is None:
+        raise ApiError(
+            401, "Send the admin token as 'Authorization: Bearer <token>'.", headers=_UNAUTHORIZED
+        )
+    if _is_admin(credentials.credentials, settings):
+        return
+    if await database.run(store.org_for_api_key, api_key=credentials.credentials) is not None:
+        raise ApiError(403, "An org API key can't do this; it needs the admin token.")
+    raise ApiError(401, "The admin token is not valid.", headers=_UNAUTHORIZED)
+
+
+def _is_admin(token: str, settings: Settings) -> bool:
+    admin = settings.admin_token
+    return admin is not None and hmac.compare_digest(
+        token.encode(), admin.get_secret_value().encode()
+    )
+
+
+OrgDep = Annotated[Org, Depends(get_org)]
+AdminDep = Annotated[None, Depends(require_admin)]
+
+
+def settings_of(org: Org) -> OrgSettings:
+    """An org's settings."""
+    return store.org_settings(org)

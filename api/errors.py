@@ -1,0 +1,122 @@
+"""The error envelope (API.md "Errors") and the handlers that produce it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
+
+from models.schemas import ErrorBody, ErrorDetail, ErrorInfo
+
+log = logging.getLogger("keepwarm.api")
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
+    503: "dependency_unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error the client can act on, rendered in the envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Sequence[ErrorDetail] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """``status`` and ``message``; ``code`` defaults from the status."""
+        super().__init__(message)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.message = message
+        self.details = list(details)
+        self.headers = headers
+
+
+def invalid(field: str, message: str) -> ApiError:
+    """A 422 naming one bad field."""
+    return ApiError(422, f"{field}: {message}", details=[ErrorDetail(field=field, message=message)])
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Sequence[ErrorDetail] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The envelope as a response."""
+    body = ErrorBody(error=ErrorInfo(code=code, message=message, details=list(details)))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def _field(loc: Sequence[Any]) -> str:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error, including FastAPI's own, in the envelope."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
+        details = []
+        for problem in error.errors():
+            if problem.get("type") == "json_invalid":
+                details.append(ErrorDetail(field="body", message="is not valid JSON"))
+                continue
+            message = str(problem.get("msg", "is invalid")).removeprefix("Value error, ")
+            details.append(ErrorDetail(field=_field(problem.get("loc", ())), message=message))
+        summary = "; ".join(f"{d.field}: {d.message}" for d in details[:5])
+        return error_response(422, "invalid_input", f"Invalid input: {summary}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = _CODES.get(error.status_code, "error")
+        headers = dict(error.headers) if error.headers else None
+        return error_response(error.status_code, code, str(error.detail), headers=headers)
+
+    @app.exception_handler(RPCError)
+    async def _temporal_down(_: Request, error: RPCError) -> JSONResponse:
+        log.warning("Temporal call failed: %s", error.message)
+        return error_response(
+            503, "dependency_unavailable", "Temporal is unavailable; retry shortly."
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, error: OperationalError) -> JSONResponse:
+        log.warning("database call failed: %s", type(error.orig).__name__)
+        return error_response(
+            503, "dependency_unavailable", "The database is unavailable; retry shortly."
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "Something went wrong inside keepwarm.")

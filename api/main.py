@@ -1,0 +1,41 @@
+"""``create_app()``: the FastAPI application. The lifespan opens the engine and Temporal client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.deps import Database, TemporalConnection
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.routes import health, leads, messages, orgs
+from models.database import make_engine
+from models.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The keepwarm API for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.effective_database_url)
+        app.state.settings = settings
+        app.state.database = Database(engine)
+        app.state.temporal = TemporalConnection(settings)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="keepwarm",
+        version="0.1.0",
+        summary="Durable follow-up for service businesses: every lead worked until it converts.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
+    for router in (health.router, orgs.router, leads.router, messages.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,44 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import Database, TemporalConnection
+from models import store
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """200 while the process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+async def readyz(request: Request) -> JSONResponse:
+    """200 when the database and Temporal answer, else 503 naming what failed."""
+    database: Database = request.app.state.database
+    temporal: TemporalConnection = request.app.state.temporal
+    checks: dict[str, Any] = {}
+    try:
+        await asyncio.wait_for(database.run(store.ping), timeout=3)
+        checks["database"] = "ok"
+    except Exception as error:
+        checks["database"] = f"unavailable: {type(error).__name__}"
+    try:
+        client = await temporal.client()
+        await asyncio.wait_for(client.service_client.check_health(), timeout=3)
+        checks["temporal"] = "ok"
+    except Exception as error:
+        checks["temporal"] = f"unavailable: {type(error).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )

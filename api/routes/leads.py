@@ -1,0 +1,154 @@
+"""Leads: intake, lists and the lead view with the workflow's live status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from api.deps import QUERY_TIMEOUT, DatabaseDep, OrgDep, TemporalDep
+from api.errors import ApiError, invalid
+from api.intake import accept_intake
+from models import store
+from models.schemas import (
+    Attempts,
+    IntakeAccepted,
+    LeadCreate,
+    LeadDetail,
+    LeadList,
+    LeadSort,
+    LeadSummary,
+    LiveStatus,
+)
+from models.tables import Lead
+from models.values import Intent, Stage
+from workflows.lead import LeadWorkflow
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+log = logging.getLogger("keepwarm.api.leads")
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def create_lead(
+    body: LeadCreate, org: OrgDep, database: DatabaseDep, client: TemporalDep
+) -> IntakeAccepted:
+    """Accept a form submission or manual lead and start working it."""
+    region = store.org_settings(org).default_region
+    phone = None
+    if body.phone:
+        phone = store.normalize_phone(body.phone, region=region)
+        if phone is None:
+            raise invalid(
+                "phone", f"is not a valid phone number (read with default region {region})"
+            )
+    payload = body.model_dump(mode="json") | {"phone": phone}
+    accepted = await accept_intake(
+        client=client,
+        database=database,
+        org_id=org.id,
+        event_id=body.event_id,
+        contact_key=store.contact_key(email=body.email, phone=phone),
+        source=body.source,
+        payload=payload,
+    )
+    return IntakeAccepted(
+        lead_id=accepted.lead_id, workflow_id=accepted.workflow_id, duplicate=accepted.duplicate
+    )
+
+
+def _summary(lead: Lead, name: str | None) -> LeadSummary:
+    return LeadSummary(
+        lead_id=lead.id,
+        name=name,
+        stage=Stage(lead.stage),
+        score=lead.score,
+        intent=Intent(lead.intent) if lead.intent else None,
+        source=lead.source,
+        value=lead.value,
+        created_at=lead.created_at,
+        first_contact_at=lead.first_contact_at,
+    )
+
+
+@router.get("")
+async def list_leads(
+    org: OrgDep,
+    database: DatabaseDep,
+    stage: Stage | None = None,
+    source: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    sort: LeadSort = "recent",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> LeadList:
+    """The org's leads, filtered and sorted, a page at a time."""
+    if cursor is not None:
+        try:
+            store.decode_cursor(cursor, sort=sort)
+        except ValueError as error:
+            raise invalid("cursor", str(error)) from None
+    rows, next_cursor = await database.run(
+        store.list_leads,
+        org_id=org.id,
+        stage=stage,
+        source=source,
+        q=q,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return LeadList(items=[_summary(row.lead, row.name) for row in rows], next_cursor=next_cursor)
+
+
+@router.get("/{lead_id}")
+async def read_lead(
+    lead_id: str, org: OrgDep, database: DatabaseDep, client: TemporalDep
+) -> LeadDetail:
+    """One lead: contact, consent, timeline and what its workflow is doing now."""
+    try:
+        view = await database.run(store.lead_view, org_id=org.id, lead_id=lead_id)
+    except store.NotFound:
+        raise ApiError(404, f"No lead {lead_id!r} in this org.") from None
+    lead = view.lead
+    return LeadDetail(
+        **_summary(lead, view.contact.name).model_dump(),
+        workflow_id=lead.workflow_id,
+        message=lead.message,
+        fields=lead.fields,
+        contact=view.contact,
+        timeline=view.timeline,
+        live=await _live(client, lead),
+    )
+
+
+async def _live(client: Client, lead: Lead) -> LiveStatus | None:
+    """The workflow's own account of the lead, or ``None`` if it can't be asked right now."""
+    handle = client.get_workflow_handle_for(LeadWorkflow.run, lead.workflow_id)
+    try:
+        description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+        memo_lead = await description.memo_value("lead_id", default="", type_hint=str)
+        if memo_lead != lead.id:
+            # The person has a newer lead on the same workflow id; this one is over.
+            return LiveStatus(workflow_id=lead.workflow_id, status="closed")
+        execution = description.status.name.lower() if description.status else "unknown"
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return LiveStatus(workflow_id=lead.workflow_id, status=execution)
+        answer = await asyncio.wait_for(
+            handle.query(LeadWorkflow.status, rpc_timeout=QUERY_TIMEOUT),
+            timeout=QUERY_TIMEOUT.total_seconds(),
+        )
+    except (RPCError, TimeoutError) as error:
+        log.info("live status of %s unavailable: %s", lead.workflow_id, error)
+        return None
+    return LiveStatus(
+        workflow_id=lead.workflow_id,
+        status=execution,
+        next_action=answer.next_action,
+        next_action_at=answer.next_action_at,
+        attempts=Attempts(used=answer.attempts_used, cap=answer.attempts_cap),
+        waiting_reason=answer.waiting_reason,
+    )

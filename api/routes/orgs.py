@@ -1,0 +1,54 @@
+"""Orgs: created with the admin token; each org reads and edits its own settings."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from api.deps import AdminDep, DatabaseDep, OrgDep
+from api.errors import invalid
+from models import store
+from models.schemas import OrgCreate, OrgCreated, OrgPublic, OrgSettings, OrgSettingsPatch
+from models.tables import Org
+from models.values import ProviderMode
+
+router = APIRouter(prefix="/v1/orgs", tags=["orgs"])
+
+
+def _public(org: Org) -> OrgPublic:
+    return OrgPublic(id=org.id, name=org.name, **store.org_settings(org).model_dump())
+
+
+def _check_live(settings: OrgSettings) -> None:
+    if settings.provider_mode == ProviderMode.LIVE:
+        raise invalid(
+            "provider_mode",
+            "live sending is not available in this release; only dry_run adapters are installed",
+        )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_org(body: OrgCreate, _: AdminDep, database: DatabaseDep) -> OrgCreated:
+    """Create an org. Its API key is in this answer only; keepwarm stores its hash."""
+    settings = OrgSettings(timezone=body.timezone)
+    if body.default_region:
+        settings.default_region = body.default_region
+    if body.quiet_hours:
+        settings.quiet_hours = body.quiet_hours
+    org, api_key = await database.run(store.create_org, name=body.name, settings=settings)
+    return OrgCreated(id=org.id, name=org.name, api_key=api_key)
+
+
+@router.get("/me")
+async def read_my_org(org: OrgDep) -> OrgPublic:
+    """The org's settings (no secrets)."""
+    return _public(org)
+
+
+@router.patch("/me")
+async def update_my_org(body: OrgSettingsPatch, org: OrgDep, database: DatabaseDep) -> OrgPublic:
+    """Change some settings; the others keep their values. Invalid values: 422, nothing saved."""
+    current = store.org_settings(org).model_dump()
+    merged = OrgSettings.model_validate({**current, **body.model_dump(exclude_unset=True)})
+    _check_live(merged)
+    updated = await database.run(store.update_org_settings, org_id=org.id, settings=merged)
+    return _public(updated)

@@ -1,0 +1,373 @@
+"""HTTP request and response models (API.md), and the org settings document."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from email.utils import parseaddr
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from models.values import Channel, Direction, Intent, MessageStatus, ProviderMode, Sender, Stage
+
+# --- value validators ----------------------------------------------------------------------
+
+
+def check_timezone(value: str) -> str:
+    """Accept an IANA timezone name such as ``Europe/London``."""
+    if value not in _TIMEZONES:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r}; use an IANA name like Europe/London"
+            ) from None
+    return value
+
+
+def check_region(value: str) -> str:
+    """Accept an ISO 3166 region code that phone numbers can be parsed for (``GB``, ``US``)."""
+    region = value.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown region {value!r}; use a two-letter code like GB or US")
+    return region
+
+
+def check_e164(value: str) -> str:
+    """Accept a valid phone number already in E.164 form (``+447700900000``)."""
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("must be a phone number in E.164 form, like +447700900000") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("is not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_mailbox(value: str) -> str:
+    """Accept ``addr@host`` or ``Name <addr@host>``."""
+    _, address = parseaddr(value)
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"is not a valid sender address: {error}") from None
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive duration such as PT15M or P1D")
+    return value
+
+
+_TIMEZONES = available_timezones()
+
+Timezone = Annotated[str, AfterValidator(check_timezone)]
+Region = Annotated[str, AfterValidator(check_region)]
+E164 = Annotated[str, AfterValidator(check_e164)]
+Mailbox = Annotated[str, Field(max_length=320), AfterValidator(check_mailbox)]
+Duration = Annotated[timedelta, AfterValidator(_positive)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- org settings --------------------------------------------------------------------------
+
+
+def _window(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if len(value) != 2:
+        raise ValueError('must be ["HH:MM", "HH:MM"]')
+    try:
+        start, end = (time.fromisoformat(part) for part in value)
+    except ValueError:
+        raise ValueError('must be ["HH:MM", "HH:MM"] in 24-hour time') from None
+    if end <= start:
+        raise ValueError("window end must be after its start")
+    return [start.strftime("%H:%M"), end.strftime("%H:%M")]
+
+
+Window = Annotated[list[str] | None, AfterValidator(_window)]
+
+
+class QuietHours(_Strict):
+    """Per-channel send windows in the recipient's local time; ``None`` means any time."""
+
+    sms: Window = ["08:00", "21:00"]
+    whatsapp: Window = ["08:00", "21:00"]
+    voice: Window = ["08:00", "21:00"]
+    email: Window = None
+    weekdays_only: bool = False
+
+
+class TouchBudget(_Strict):
+    """How many touches a contact may get."""
+
+    per_24h: int = Field(default=3, ge=1, le=50)
+    calls_per_subject_per_24h: int = Field(default=3, ge=1, le=20)
+
+
+class CallPolicy(_Strict):
+    """How unanswered calls are retried."""
+
+    max_attempts: int = Field(default=4, ge=1, le=10)
+    spacing: list[Duration] = Field(
+        default_factory=lambda: [
+            timedelta(minutes=5),
+            timedelta(hours=2),
+            timedelta(days=1),
+            timedelta(days=2),
+        ],
+        min_length=1,
+        max_length=10,
+    )
+
+
+class Sla(_Strict):
+    """How long an escalation may wait for a person, per priority."""
+
+    urgent: Duration = timedelta(minutes=5)
+    high: Duration = timedelta(minutes=15)
+    medium: Duration = timedelta(hours=1)
+    low: Duration = timedelta(hours=4)
+
+
+class OrgSettings(_Strict):
+    """An org's settings as ``GET /v1/orgs/me`` returns them (no secrets live here)."""
+
+    timezone: Timezone = "UTC"
+    default_region: Region = "US"
+    provider_mode: ProviderMode = ProviderMode.DRY_RUN
+    sms_from: E164 | None = None
+    whatsapp_from: E164 | None = None
+    email_from: Mailbox | None = None
+    vapi_assistant_id: str | None = Field(default=None, max_length=100)
+    vapi_phone_number_id: str | None = Field(default=None, max_length=100)
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    touch_budget: TouchBudget = Field(default_factory=TouchBudget)
+    inactivity_threshold: Duration = timedelta(days=2)
+    call_policy: CallPolicy = Field(default_factory=CallPolicy)
+    sla: Sla = Field(default_factory=Sla)
+    help_reply: str | None = Field(default=None, max_length=320)
+
+
+class OrgSettingsPatch(_Strict):
+    """``PATCH /v1/orgs/me``: any subset of the settings; absent fields keep their value."""
+
+    timezone: Timezone | None = None
+    default_region: Region | None = None
+    provider_mode: ProviderMode | None = None
+    sms_from: E164 | None = None
+    whatsapp_from: E164 | None = None
+    email_from: Mailbox | None = None
+    vapi_assistant_id: str | None = Field(default=None, max_length=100)
+    vapi_phone_number_id: str | None = Field(default=None, max_length=100)
+    quiet_hours: QuietHours | None = None
+    touch_budget: TouchBudget | None = None
+    inactivity_threshold: Duration | None = None
+    call_policy: CallPolicy | None = None
+    sla: Sla | None = None
+    help_reply: str | None = Field(default=None, max_length=320)
+
+
+class OrgCreate(_Strict):
+    """``POST /v1/orgs``."""
+
+    name: str = Field(min_length=1, max_length=200)
+    timezone: Timezone
+    default_region: Region | None = None
+    quiet_hours: QuietHours | None = None
+
+
+class OrgCreated(BaseModel):
+    """The new org; ``api_key`` is shown this once."""
+
+    id: str
+    name: str
+    api_key: str
+
+
+class OrgPublic(OrgSettings):
+    """``GET /v1/orgs/me``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str
+
+
+# --- intake --------------------------------------------------------------------------------
+
+
+class ConsentInput(_Strict):
+    """What the person agreed to on the form; ``None`` means not asked."""
+
+    sms: bool | None = None
+    email: bool | None = None
+    voice: bool | None = None
+
+
+class LeadCreate(_Strict):
+    """``POST /v1/leads``: a form submission or a manual lead."""
+
+    event_id: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    email: EmailStr | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, min_length=3, max_length=40)
+    source: str | None = Field(default=None, max_length=100)
+    message: str | None = Field(default=None, max_length=5000)
+    value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    timezone: Timezone | None = None
+    consent: ConsentInput = Field(default_factory=ConsentInput)
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> LeadCreate:
+        if not self.email and not self.phone:
+            raise ValueError("give at least one of email, phone")
+        return self
+
+
+class IntakeAccepted(BaseModel):
+    """``202`` answer to an intake."""
+
+    lead_id: str
+    workflow_id: str
+    duplicate: bool
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+class LeadSummary(BaseModel):
+    """A lead in a list."""
+
+    lead_id: str
+    name: str | None
+    stage: Stage
+    score: int
+    intent: Intent | None
+    source: str | None
+    value: float | None
+    created_at: datetime
+    first_contact_at: datetime | None
+
+
+class LeadList(BaseModel):
+    """A page of leads."""
+
+    items: list[LeadSummary]
+    next_cursor: str | None
+
+
+class ContactPublic(BaseModel):
+    """A contact with every identity and the current consent per channel."""
+
+    id: str
+    name: str | None
+    emails: list[str]
+    phones: list[str]
+    identities: list[dict[str, str]]
+    consent: dict[str, bool | None]
+
+
+class TimelineItem(BaseModel):
+    """One line of a lead's timeline."""
+
+    at: datetime
+    kind: str
+    summary: str
+    data: dict[str, Any]
+
+
+class Attempts(BaseModel):
+    """Touches used and allowed."""
+
+    used: int
+    cap: int
+
+
+class LiveStatus(BaseModel):
+    """What the lead's workflow says right now."""
+
+    workflow_id: str
+    status: str
+    next_action: str | None = None
+    next_action_at: datetime | None = None
+    attempts: Attempts | None = None
+    waiting_reason: str | None = None
+
+
+class LeadDetail(LeadSummary):
+    """``GET /v1/leads/{lead_id}``."""
+
+    workflow_id: str
+    message: str | None
+    fields: dict[str, Any]
+    contact: ContactPublic
+    timeline: list[TimelineItem]
+    live: LiveStatus | None
+
+
+class MessagePublic(BaseModel):
+    """A message in or out."""
+
+    id: str
+    lead_id: str | None
+    thread_id: str | None
+    channel: Channel
+    direction: Direction
+    sender: Sender
+    body: str
+    status: MessageStatus
+    idempotency_key: str | None
+    created_at: datetime
+
+
+class MessageList(BaseModel):
+    """``GET /v1/messages``."""
+
+    items: list[MessagePublic]
+
+
+class ErrorDetail(BaseModel):
+    """One problem with the request."""
+
+    field: str | None = None
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    """The error itself."""
+
+    code: str
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    """The envelope every error is returned in."""
+
+    error: ErrorInfo
+
+
+LeadSort = Literal["recent", "oldest", "score", "value"]

@@ -1,0 +1,107 @@
+"""Deployment settings, read once at startup from the environment (prefix ``KEEPWARM_``).
+
+Provider credentials keep their providers' usual names (``TWILIO_AUTH_TOKEN`` ...). Workflows
+never see settings: what they need travels in their input.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.values import ProviderMode
+
+
+def _secret(name: str) -> Any:
+    """A provider secret read from its provider's usual variable name."""
+    return Field(default=None, validation_alias=name)
+
+
+class Settings(BaseSettings):
+    """Every deployment setting. The README lists them; keep the two in step."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KEEPWARM_",
+        env_file=None,
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(
+        default=Path("data"), description="Where the embedded stack keeps state."
+    )
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means SQLite in the data dir."
+    )
+    temporal_address: str = Field(
+        default="", description="host:port of Temporal; empty means `up` starts a dev server."
+    )
+    temporal_namespace: str = "default"
+    temporal_dev_port: int = Field(default=7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    admin_token: SecretStr | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    provider_mode: ProviderMode = ProviderMode.DRY_RUN
+    public_url: str = Field(default="", description="Externally visible base URL of the API.")
+    log_level: str = "INFO"
+
+    twilio_base_url: str | None = None
+    resend_base_url: str | None = None
+    stripe_base_url: str | None = None
+    vapi_base_url: str | None = None
+
+    twilio_account_sid: str | None = Field(default=None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = _secret("TWILIO_AUTH_TOKEN")
+    resend_api_key: SecretStr | None = _secret("RESEND_API_KEY")
+    resend_webhook_secret: SecretStr | None = _secret("RESEND_WEBHOOK_SECRET")
+    stripe_api_key: SecretStr | None = _secret("STRIPE_API_KEY")
+    stripe_webhook_secret: SecretStr | None = _secret("STRIPE_WEBHOOK_SECRET")
+    vapi_api_key: SecretStr | None = _secret("VAPI_API_KEY")
+    vapi_webhook_secret: SecretStr | None = _secret("VAPI_WEBHOOK_SECRET")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or the embedded SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'keepwarm.db').resolve()}"
+
+    @property
+    def embedded_temporal(self) -> bool:
+        """True when `keepwarm up` must start its own Temporal dev server."""
+        return not self.temporal_address
+
+    @property
+    def effective_temporal_address(self) -> str:
+        """Where clients connect: the configured server or the embedded dev server."""
+        return self.temporal_address or f"127.0.0.1:{self.temporal_dev_port}"
+
+    @property
+    def effective_public_url(self) -> str:
+        """The externally visible base URL, defaulting to the local API address."""
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, validated once."""
+    return Settings()

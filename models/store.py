@@ -1,0 +1,715 @@
+"""Keyword-only data functions: reads for ``api/``, writes for ``activities/``.
+
+Every function takes the org id and filters by it, so one tenant never reads another's rows.
+Writes that a retried activity may repeat are idempotent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import func, literal, or_, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from models.schemas import ContactPublic, LeadSort, OrgSettings, TimelineItem
+from models.tables import (
+    ConsentRecord,
+    Contact,
+    Identity,
+    IntakeReceipt,
+    Lead,
+    Message,
+    Org,
+    Thread,
+    TimelineEvent,
+    utcnow,
+)
+from models.values import (
+    SETTLED_STATUSES,
+    Channel,
+    Direction,
+    IdentityKind,
+    MessageStatus,
+    Sender,
+    Stage,
+    TimelineKind,
+    new_id,
+)
+
+API_KEY_PREFIX = "kw_"
+
+
+class NotFound(LookupError):
+    """The row does not exist in this org."""
+
+
+# --- orgs ----------------------------------------------------------------------------------
+
+
+def hash_api_key(api_key: str) -> str:
+    """The stored form of an API key: its SHA-256 (keys are 256-bit random, so no salt)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def create_org(session: Session, *, name: str, settings: OrgSettings) -> tuple[Org, str]:
+    """Create an org and return it with its API key, which is not stored and not shown again."""
+    api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    org = Org(
+        id=new_id("org"),
+        name=name,
+        api_key_hash=hash_api_key(api_key),
+        api_key_prefix=api_key[:10],
+        settings=settings.model_dump(mode="json"),
+    )
+    session.add(org)
+    session.flush()
+    return org, api_key
+
+
+def org_for_api_key(session: Session, *, api_key: str) -> Org | None:
+    """The org an API key belongs to, if any."""
+    return session.exec(select(Org).where(Org.api_key_hash == hash_api_key(api_key))).first()
+
+
+def get_org(session: Session, *, org_id: str) -> Org:
+    """An org by id."""
+    org = session.get(Org, org_id)
+    if org is None:
+        raise NotFound(org_id)
+    return org
+
+
+def org_settings(org: Org) -> OrgSettings:
+    """An org's validated settings."""
+    return OrgSettings.model_validate(org.settings)
+
+
+def update_org_settings(session: Session, *, org_id: str, settings: OrgSettings) -> Org:
+    """Replace an org's settings with an already validated document."""
+    org = get_org(session, org_id=org_id)
+    org.settings = settings.model_dump(mode="json")
+    session.add(org)
+    session.flush()
+    return org
+
+
+def count_orgs(session: Session) -> int:
+    """How many orgs exist."""
+    return session.exec(select(func.count()).select_from(Org)).one()
+
+
+# --- intake --------------------------------------------------------------------------------
+
+
+def normalize_phone(raw: str, *, region: str) -> str | None:
+    """``raw`` in E.164 using ``region`` for national numbers, or ``None`` if it isn't valid."""
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def contact_key(*, email: str | None, phone: str | None) -> str:
+    """The normalised identity a Lead workflow is keyed by: email if given, else phone."""
+    if email:
+        return f"email:{email}"
+    if phone:
+        return f"phone:{phone}"
+    raise ValueError("a contact key needs an email or a phone")
+
+
+def record_intake_receipt(
+    session: Session, *, org_id: str, event_id: str | None, kind: str, payload: dict[str, Any]
+) -> tuple[IntakeReceipt, bool]:
+    """Record an intake submission; return it and whether it is new.
+
+    The same ``event_id`` again returns the first receipt and ``False``.
+    """
+    receipt = IntakeReceipt(
+        id=new_id("rcpt"), org_id=org_id, event_id=event_id, kind=kind, payload=payload
+    )
+    try:
+        with session.begin_nested():
+            session.add(receipt)
+    except IntegrityError:
+        existing = session.exec(
+            select(IntakeReceipt).where(
+                IntakeReceipt.org_id == org_id, IntakeReceipt.event_id == event_id
+            )
+        ).first()
+        if existing is None:  # the unique violation was something else
+            raise
+        return existing, False
+    return receipt, True
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordedLead:
+    """What the Lead workflow needs to know after intake was recorded."""
+
+    lead_id: str
+    contact_id: str
+    first_touch: Channel | None
+    no_touch_reason: str | None
+    inactivity_threshold_s: int
+
+
+def record_lead(
+    session: Session, *, org_id: str, lead_id: str, workflow_id: str, receipt_id: str
+) -> RecordedLead:
+    """Create the contact (or find it), its identities, consent, thread and the lead row.
+
+    Idempotent: a retry after a crash finds the lead and answers the same.
+    """
+    org = get_org(session, org_id=org_id)
+    settings = org_settings(org)
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        receipt = _receipt(session, org_id=org_id, receipt_id=receipt_id)
+        payload = receipt.payload
+        contact = _resolve_contact(session, org_id=org_id, lead_id=lead_id, payload=payload)
+        _record_consent(
+            session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
+        )
+        lead = Lead(
+            id=lead_id,
+            org_id=org_id,
+            contact_id=contact.id,
+            workflow_id=workflow_id,
+            stage=Stage.NEW,
+            source=payload.get("source"),
+            value=payload.get("value"),
+            message=payload.get("message"),
+            fields=payload.get("fields") or {},
+            timezone=payload.get("timezone"),
+            created_at=receipt.received_at,
+            updated_at=utcnow(),
+        )
+        session.add(lead)
+        receipt.lead_id = lead_id
+        session.add(receipt)
+        session.flush()
+        _timeline(
+            session,
+            org_id=org_id,
+            lead_id=lead_id,
+            kind=TimelineKind.INTAKE,
+            summary=f"Lead received from {payload.get('source') or 'an unnamed source'}",
+            data={"receipt_id": receipt.id, "event_id": receipt.event_id},
+        )
+    channel, reason = _first_touch_channel(session, org_id=org_id, contact_id=lead.contact_id)
+    return RecordedLead(
+        lead_id=lead.id,
+        contact_id=lead.contact_id,
+        first_touch=channel,
+        no_touch_reason=reason,
+        inactivity_threshold_s=int(settings.inactivity_threshold.total_seconds()),
+    )
+
+
+def attach_intake(session: Session, *, org_id: str, lead_id: str, receipt_id: str) -> None:
+    """Note a later submission from the same person on their open lead (once per receipt)."""
+    receipt = _receipt(session, org_id=org_id, receipt_id=receipt_id)
+    if receipt.lead_id is not None:
+        return
+    receipt.lead_id = lead_id
+    session.add(receipt)
+    payload = receipt.payload
+    lead = session.get(Lead, lead_id)
+    if lead is not None:
+        _record_consent(
+            session,
+            org_id=org_id,
+            contact_id=lead.contact_id,
+            payload=payload,
+            receipt_id=receipt.id,
+        )
+    _timeline(
+        session,
+        org_id=org_id,
+        lead_id=lead_id,
+        kind=TimelineKind.REPEAT_INTAKE,
+        summary=f"Submitted again from {payload.get('source') or 'an unnamed source'}",
+        data={"receipt_id": receipt.id, "event_id": receipt.event_id},
+    )
+
+
+def _receipt(session: Session, *, org_id: str, receipt_id: str) -> IntakeReceipt:
+    receipt = session.get(IntakeReceipt, receipt_id)
+    if receipt is None or receipt.org_id != org_id:
+        raise NotFound(receipt_id)
+    return receipt
+
+
+def _resolve_contact(
+    session: Session, *, org_id: str, lead_id: str, payload: dict[str, Any]
+) -> Contact:
+    """Exact match on email, then phone; a new contact otherwise. Never merges two contacts."""
+    wanted = [
+        (kind, value)
+        for kind, value in (
+            (IdentityKind.EMAIL, payload.get("email")),
+            (IdentityKind.PHONE, payload.get("phone")),
+        )
+        if value
+    ]
+    found = {
+        identity.kind: identity
+        for identity in session.exec(
+            select(Identity).where(
+                Identity.org_id == org_id,
+                or_(
+                    *((Identity.kind == kind) & (Identity.value == value) for kind, value in wanted)
+                ),
+            )
+        )
+    }
+    owner_id = next((found[kind].contact_id for kind, _ in wanted if kind in found), None)
+    if owner_id is not None:
+        contact = session.get(Contact, owner_id)
+        assert contact is not None
+        if payload.get("name") and not contact.name:
+            contact.name = payload["name"]
+            session.add(contact)
+    else:
+        contact = Contact(
+            id=new_id("ct"),
+            org_id=org_id,
+            name=payload.get("name"),
+            timezone=payload.get("timezone"),
+        )
+        session.add(contact)
+        session.add(Thread(id=new_id("th"), org_id=org_id, contact_id=contact.id))
+        session.flush()
+    for kind, value in wanted:
+        if kind not in found:
+            session.add(
+                Identity(
+                    id=new_id("id"), org_id=org_id, contact_id=contact.id, kind=kind, value=value
+                )
+            )
+    session.flush()
+    return contact
+
+
+def _record_consent(
+    session: Session, *, org_id: str, contact_id: str, payload: dict[str, Any], receipt_id: str
+) -> None:
+    for channel, granted in (payload.get("consent") or {}).items():
+        if granted is None:
+            continue
+        session.add(
+            ConsentRecord(
+                id=new_id("cons"),
+                org_id=org_id,
+                contact_id=contact_id,
+                channel=channel,
+                granted=bool(granted),
+                source="intake_form",
+                evidence=f"intake receipt {receipt_id}",
+            )
+        )
+    session.flush()
+
+
+def current_consent(session: Session, *, org_id: str, contact_id: str) -> dict[str, bool | None]:
+    """The latest consent per channel; ``None`` where the person was never asked."""
+    consent: dict[str, bool | None] = {channel.value: None for channel in Channel}
+    records = session.exec(
+        select(ConsentRecord)
+        .where(ConsentRecord.org_id == org_id, ConsentRecord.contact_id == contact_id)
+        .order_by(col(ConsentRecord.recorded_at), col(ConsentRecord.id))
+    )
+    for record in records:
+        consent[record.channel] = record.granted
+    return consent
+
+
+def _identities(session: Session, *, org_id: str, contact_id: str) -> list[Identity]:
+    return list(
+        session.exec(
+            select(Identity)
+            .where(Identity.org_id == org_id, Identity.contact_id == contact_id)
+            .order_by(col(Identity.created_at), col(Identity.id))
+        )
+    )
+
+
+def _first_touch_channel(
+    session: Session, *, org_id: str, contact_id: str
+) -> tuple[Channel | None, str | None]:
+    """SMS when there is a phone with SMS consent; else email unless email was refused."""
+    kinds = {
+        identity.kind for identity in _identities(session, org_id=org_id, contact_id=contact_id)
+    }
+    consent = current_consent(session, org_id=org_id, contact_id=contact_id)
+    if IdentityKind.PHONE in kinds and consent[Channel.SMS] is True:
+        return Channel.SMS, None
+    if IdentityKind.EMAIL in kinds and consent[Channel.EMAIL] is not False:
+        return Channel.EMAIL, None
+    return (
+        None,
+        "no channel with consent: SMS needs explicit consent and email was refused or absent",
+    )
+
+
+# --- stages and timeline -------------------------------------------------------------------
+
+
+def set_stage(session: Session, *, org_id: str, lead_id: str, stage: Stage, reason: str) -> None:
+    """Move a lead to ``stage`` and say why on its timeline (no-op if it is already there)."""
+    lead = _lead(session, org_id=org_id, lead_id=lead_id)
+    if lead.stage == stage:
+        return
+    previous = lead.stage
+    lead.stage = stage
+    lead.updated_at = utcnow()
+    session.add(lead)
+    _timeline(
+        session,
+        org_id=org_id,
+        lead_id=lead_id,
+        kind=TimelineKind.STAGE_CHANGED,
+        summary=f"{previous} → {stage}: {reason}",
+        data={"from": previous, "to": stage.value, "reason": reason},
+    )
+
+
+def note_on_timeline(
+    session: Session, *, org_id: str, lead_id: str, kind: TimelineKind, summary: str
+) -> None:
+    """Add a line to a lead's timeline."""
+    _timeline(session, org_id=org_id, lead_id=lead_id, kind=kind, summary=summary, data={})
+
+
+def _timeline(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    kind: TimelineKind,
+    summary: str,
+    data: dict[str, Any],
+) -> None:
+    session.add(
+        TimelineEvent(
+            id=new_id("ev"), org_id=org_id, lead_id=lead_id, kind=kind, summary=summary, data=data
+        )
+    )
+    session.flush()
+
+
+def _lead(session: Session, *, org_id: str, lead_id: str) -> Lead:
+    lead = session.get(Lead, lead_id)
+    if lead is None or lead.org_id != org_id:
+        raise NotFound(lead_id)
+    return lead
+
+
+# --- outbound messages ---------------------------------------------------------------------
+
+TEMPLATES: dict[str, str] = {
+    "first_touch": (
+        "Hi {first_name}, thanks for getting in touch with {org_name}! "
+        "We'll help with your request shortly. Reply here with any questions."
+    ),
+}
+
+
+def claim_outbound_message(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    channel: Channel,
+    idempotency_key: str,
+    template: str,
+) -> Message:
+    """The outbound message row for ``idempotency_key``, created (status ``pending``) if new.
+
+    Written and committed before any provider call, so a retry finds it and never sends twice.
+    """
+    existing = session.exec(
+        select(Message).where(Message.idempotency_key == idempotency_key)
+    ).first()
+    if existing is not None:
+        return existing
+    org = get_org(session, org_id=org_id)
+    settings = org_settings(org)
+    lead = _lead(session, org_id=org_id, lead_id=lead_id)
+    contact = session.get(Contact, lead.contact_id)
+    assert contact is not None
+    thread = session.exec(select(Thread).where(Thread.contact_id == contact.id)).first()
+    identities = _identities(session, org_id=org_id, contact_id=contact.id)
+    wanted_kind = IdentityKind.EMAIL if channel == Channel.EMAIL else IdentityKind.PHONE
+    to_address = next((i.value for i in reversed(identities) if i.kind == wanted_kind), None)
+    from_address = {
+        Channel.SMS: settings.sms_from,
+        Channel.WHATSAPP: settings.whatsapp_from,
+        Channel.EMAIL: settings.email_from,
+    }.get(channel)
+    first_name = (contact.name or "there").split()[0]
+    body = TEMPLATES[template].format(first_name=first_name, org_name=org.name)
+    message = Message(
+        id=new_id("msg"),
+        org_id=org_id,
+        lead_id=lead_id,
+        thread_id=thread.id if thread else None,
+        channel=channel,
+        direction=Direction.OUTBOUND,
+        sender=Sender.AI,
+        to_address=to_address,
+        from_address=from_address,
+        body=body,
+        status=MessageStatus.PENDING,
+        idempotency_key=idempotency_key,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def mark_message_sent(
+    session: Session,
+    *,
+    message_id: str,
+    status: MessageStatus,
+    provider_message_id: str | None,
+) -> Message:
+    """Record that the provider accepted (or dry-run simulated) a message.
+
+    Stamps the lead's ``first_contact_at`` on its first outbound touch. Idempotent.
+    """
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(message_id)
+    if message.status in SETTLED_STATUSES:
+        return message
+    now = utcnow()
+    message.status = status
+    message.provider_message_id = provider_message_id
+    message.sent_at = now
+    session.add(message)
+    if message.lead_id:
+        lead = session.get(Lead, message.lead_id)
+        if lead is not None and lead.first_contact_at is None:
+            lead.first_contact_at = now
+            lead.updated_at = now
+            session.add(lead)
+        verb = "simulated" if status == MessageStatus.SIMULATED else "sent"
+        _timeline(
+            session,
+            org_id=message.org_id,
+            lead_id=message.lead_id,
+            kind=TimelineKind.TOUCH_SENT,
+            summary=f"{message.channel.upper()} {verb} ({message.idempotency_key})",
+            data={"message_id": message.id, "channel": message.channel, "status": status.value},
+        )
+    session.flush()
+    return message
+
+
+def mark_message_failed(session: Session, *, message_id: str, error: str) -> None:
+    """Record that a message could not be sent, and why."""
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(message_id)
+    message.status = MessageStatus.FAILED
+    message.error = error[:500]
+    session.add(message)
+    if message.lead_id:
+        _timeline(
+            session,
+            org_id=message.org_id,
+            lead_id=message.lead_id,
+            kind=TimelineKind.TOUCH_SKIPPED,
+            summary=f"{message.channel.upper()} not sent: {error[:200]}",
+            data={"message_id": message.id},
+        )
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadRow:
+    """A lead with its contact's name, for lists."""
+
+    lead: Lead
+    name: str | None
+
+
+def _recency(lead: Lead) -> list[Any]:
+    return [lead.created_at, lead.id]
+
+
+#: Per sort: descending?, the key columns, and how to read the key off a row (for cursors).
+_SORTS: dict[str, tuple[bool, list[Any], Callable[[Lead], list[Any]]]] = {
+    "recent": (True, [col(Lead.created_at), col(Lead.id)], _recency),
+    "oldest": (False, [col(Lead.created_at), col(Lead.id)], _recency),
+    "score": (
+        True,
+        [col(Lead.score), col(Lead.created_at), col(Lead.id)],
+        lambda lead: [lead.score, *_recency(lead)],
+    ),
+    "value": (
+        True,
+        [func.coalesce(Lead.value, -1.0), col(Lead.created_at), col(Lead.id)],
+        lambda lead: [lead.value if lead.value is not None else -1.0, *_recency(lead)],
+    ),
+}
+
+
+def encode_cursor(values: list[Any]) -> str:
+    """An opaque cursor from the sort key of the last row of a page."""
+    plain = [value.isoformat() if isinstance(value, datetime) else value for value in values]
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode()
+
+
+def decode_cursor(cursor: str, *, sort: LeadSort) -> list[Any]:
+    """The sort key a cursor holds; ``ValueError`` if it is not one of ours."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("cursor is not valid") from None
+    expected = len(_SORTS[sort][1])
+    if not isinstance(values, list) or len(values) != expected:
+        raise ValueError("cursor is not valid for this sort")
+    try:
+        values[-2] = datetime.fromisoformat(values[-2])
+    except (TypeError, ValueError):
+        raise ValueError("cursor is not valid") from None
+    return values
+
+
+def list_leads(
+    session: Session,
+    *,
+    org_id: str,
+    stage: Stage | None = None,
+    source: str | None = None,
+    q: str | None = None,
+    sort: LeadSort = "recent",
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[LeadRow], str | None]:
+    """A page of an org's leads and the cursor of the next page (keyset pagination)."""
+    descending, keys, sort_key = _SORTS[sort]
+    statement = (
+        select(Lead, Contact.name)
+        .join(Contact, col(Contact.id) == col(Lead.contact_id))
+        .where(Lead.org_id == org_id)
+    )
+    if stage is not None:
+        statement = statement.where(Lead.stage == stage)
+    if source is not None:
+        statement = statement.where(Lead.source == source)
+    if q:
+        pattern = f"%{q.lower()}%"
+        statement = statement.where(
+            or_(
+                func.lower(Contact.name).like(pattern),
+                func.lower(Lead.message).like(pattern),
+                select(Identity.id)
+                .where(
+                    Identity.org_id == org_id,
+                    Identity.contact_id == Lead.contact_id,
+                    func.lower(Identity.value).like(pattern),
+                )
+                .exists(),
+            )
+        )
+    if cursor:
+        values = decode_cursor(cursor, sort=sort)
+        bound = tuple_(
+            *(literal(value, type_=key.type) for key, value in zip(keys, values, strict=True))
+        )
+        statement = statement.where(tuple_(*keys) < bound if descending else tuple_(*keys) > bound)
+    order = [key.desc() if descending else key.asc() for key in keys]
+    rows = session.exec(statement.order_by(*order).limit(limit + 1)).all()
+    page = [LeadRow(lead=lead, name=name) for lead, name in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor(sort_key(page[-1].lead))
+    return page, next_cursor
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadView:
+    """Everything ``GET /v1/leads/{id}`` shows from the database."""
+
+    lead: Lead
+    contact: ContactPublic
+    timeline: list[TimelineItem]
+
+
+def lead_view(session: Session, *, org_id: str, lead_id: str) -> LeadView:
+    """A lead with its contact, consent and timeline (newest first)."""
+    lead = _lead(session, org_id=org_id, lead_id=lead_id)
+    contact = session.get(Contact, lead.contact_id)
+    assert contact is not None
+    identities = _identities(session, org_id=org_id, contact_id=contact.id)
+    events = session.exec(
+        select(TimelineEvent)
+        .where(TimelineEvent.org_id == org_id, TimelineEvent.lead_id == lead_id)
+        .order_by(col(TimelineEvent.at).desc(), col(TimelineEvent.id).desc())
+        .limit(500)
+    )
+    return LeadView(
+        lead=lead,
+        contact=ContactPublic(
+            id=contact.id,
+            name=contact.name,
+            emails=[i.value for i in identities if i.kind == IdentityKind.EMAIL],
+            phones=[i.value for i in identities if i.kind == IdentityKind.PHONE],
+            identities=[{"kind": i.kind, "value": i.value} for i in identities],
+            consent=current_consent(session, org_id=org_id, contact_id=contact.id),
+        ),
+        timeline=[
+            TimelineItem(at=event.at, kind=event.kind, summary=event.summary, data=event.data)
+            for event in events
+        ],
+    )
+
+
+def list_messages(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str | None = None,
+    thread_id: str | None = None,
+    direction: Direction | None = None,
+    channel: Channel | None = None,
+    status: MessageStatus | None = None,
+    limit: int = 100,
+) -> list[Message]:
+    """An org's messages, newest first, filtered."""
+    statement = select(Message).where(Message.org_id == org_id)
+    for column, value in (
+        (Message.lead_id, lead_id),
+        (Message.thread_id, thread_id),
+        (Message.direction, direction),
+        (Message.channel, channel),
+        (Message.status, status),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    statement = statement.order_by(col(Message.created_at).desc(), col(Message.id).desc())
+    return list(session.exec(statement.limit(limit)))
+
+
+def ping(session: Session) -> None:
+    """Raise if the database can't answer."""
+    session.exec(select(literal(1))).one()

@@ -1,0 +1,201 @@
+"""SQLModel tables. Every row carries ``org_id``: tenancy is enforced in every query.
+
+Timestamps are timezone-aware UTC (``UtcDateTime`` restores the zone SQLite drops).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(*, nullable: bool = False) -> Any:
+    column: Column[datetime] = Column(UtcDateTime(), nullable=nullable)
+    if nullable:
+        return Field(default=None, sa_column=column)
+    return Field(default_factory=utcnow, sa_column=column)
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Org(SQLModel, table=True):
+    """A business using keepwarm. ``settings`` holds the validated ``OrgSettings``."""
+
+    __tablename__ = "orgs"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    api_key_hash: str = Field(max_length=64, unique=True)
+    api_key_prefix: str = Field(max_length=16)
+    settings: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+
+
+class Contact(SQLModel, table=True):
+    """A person, resolved from one or more identities."""
+
+    __tablename__ = "contacts"
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", index=True, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+
+
+class Identity(SQLModel, table=True):
+    """An identifier (email, E.164 phone, platform id) that points at one contact."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        UniqueConstraint("org_id", "kind", "value", name="uq_identity_org_kind_value"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", index=True, max_length=40)
+    kind: str = Field(max_length=32)
+    value: str = Field(max_length=320)
+    created_at: datetime = _ts()
+
+
+class ConsentRecord(SQLModel, table=True):
+    """One consent change for a contact and channel, with where it came from."""
+
+    __tablename__ = "consent_records"
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", index=True, max_length=40)
+    channel: str = Field(max_length=16)
+    granted: bool
+    source: str = Field(max_length=64)
+    evidence: str = Field(max_length=200)
+    recorded_at: datetime = _ts()
+
+
+class Thread(SQLModel, table=True):
+    """The one conversation a business has with a contact, across channels."""
+
+    __tablename__ = "threads"
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", index=True, max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", unique=True, max_length=40)
+    created_at: datetime = _ts()
+
+
+class IntakeReceipt(SQLModel, table=True):
+    """An accepted intake submission, recorded by the API before its workflow hears of it.
+
+    The payload (which holds personal data) stays here; workflows only carry the receipt id.
+    """
+
+    __tablename__ = "intake_receipts"
+    __table_args__ = (UniqueConstraint("org_id", "event_id", name="uq_intake_org_event"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    event_id: str | None = Field(default=None, max_length=200)
+    kind: str = Field(max_length=32)
+    payload: dict[str, Any] = _json()
+    lead_id: str | None = Field(default=None, max_length=40)
+    received_at: datetime = _ts()
+
+
+class Lead(SQLModel, table=True):
+    """One sales opportunity with a contact, worked by one Lead workflow run."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_org_created", "org_id", "created_at"),
+        Index("ix_leads_org_stage", "org_id", "stage"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", index=True, max_length=40)
+    workflow_id: str = Field(max_length=200, index=True)
+    stage: str = Field(max_length=16)
+    score: int = 0
+    intent: str | None = Field(default=None, max_length=32)
+    source: str | None = Field(default=None, max_length=100)
+    value: float | None = None
+    message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    fields: dict[str, Any] = _json()
+    timezone: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    first_contact_at: datetime | None = _ts(nullable=True)
+
+
+class TimelineEvent(SQLModel, table=True):
+    """Something that happened to a lead, in words an operator can read."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_lead_at", "lead_id", "at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    lead_id: str = Field(foreign_key="leads.id", max_length=40)
+    kind: str = Field(max_length=32)
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    data: dict[str, Any] = _json()
+    at: datetime = _ts()
+
+
+class Message(SQLModel, table=True):
+    """A message in or out. Outbound rows are written before the provider call.
+
+    ``idempotency_key`` (``{workflow_id}/{step}``) is unique, so a retried send finds its row.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_org_created", "org_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    lead_id: str | None = Field(default=None, foreign_key="leads.id", index=True, max_length=40)
+    thread_id: str | None = Field(default=None, foreign_key="threads.id", index=True, max_length=40)
+    channel: str = Field(max_length=16)
+    direction: str = Field(max_length=16)
+    sender: str = Field(max_length=16)
+    to_address: str | None = Field(default=None, max_length=320)
+    from_address: str | None = Field(default=None, max_length=320)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=16)
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=300)
+    provider_message_id: str | None = Field(default=None, max_length=100)
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True)

@@ -1,0 +1,104 @@
+"""Enums and small value types shared by every package."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+
+class ProviderMode(StrEnum):
+    """Whether outbound messages leave the machine."""
+
+    DRY_RUN = "dry_run"
+    LIVE = "live"
+
+
+class Channel(StrEnum):
+    """A way of reaching a person."""
+
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+    VOICE = "voice"
+
+
+class Stage(StrEnum):
+    """Where a lead stands in its lifecycle (DESIGN.md "Lead lifecycle")."""
+
+    NEW = "new"
+    CONTACTED = "contacted"
+    ENGAGED = "engaged"
+    QUOTED = "quoted"
+    CONVERTED = "converted"
+    GHOSTING = "ghosting"
+    LOST = "lost"
+    OPTED_OUT = "opted_out"
+
+
+CLOSED_STAGES = frozenset({Stage.CONVERTED, Stage.LOST, Stage.OPTED_OUT})
+
+
+class Intent(StrEnum):
+    """How likely a lead is to buy, from intent scoring."""
+
+    HIGH_VALUE = "high_value"
+    ENGAGED = "engaged"
+    WINDOW_SHOPPER = "window_shopper"
+    BROWSING = "browsing"
+
+
+class Direction(StrEnum):
+    """Which way a message travelled."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Sender(StrEnum):
+    """Who wrote a message."""
+
+    CUSTOMER = "customer"
+    AI = "ai"
+    HUMAN = "human"
+    SYSTEM = "system"
+
+
+class MessageStatus(StrEnum):
+    """A message's delivery state. ``simulated`` is a dry-run send."""
+
+    PENDING = "pending"
+    SIMULATED = "simulated"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    RECEIVED = "received"
+
+
+#: Statuses after which a send must never be attempted again.
+SETTLED_STATUSES = frozenset(
+    {MessageStatus.SIMULATED, MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.DELIVERED}
+)
+
+
+class IdentityKind(StrEnum):
+    """A kind of identifier that can point at a contact."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+class TimelineKind(StrEnum):
+    """What a timeline entry records."""
+
+    INTAKE = "intake"
+    REPEAT_INTAKE = "repeat_intake"
+    IDENTITY_LINKED = "identity_linked"
+    STAGE_CHANGED = "stage_changed"
+    TOUCH_SENT = "touch_sent"
+    TOUCH_SKIPPED = "touch_skipped"
+
+
+def new_id(prefix: str) -> str:
+    """A random, prefixed identifier such as ``lead_3f2a...``."""
+    return f"{prefix}_{uuid.uuid4().hex}"

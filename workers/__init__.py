@@ -1,0 +1,1 @@
+"""Process wiring: the worker, the CLI, the Temporal client factory and telemetry."""

