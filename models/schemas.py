@@ -59,7 +59,7 @@ def check_mailbox(value: str) -> str:
     """Accept ``addr@host`` or ``Name <addr@host>``."""
     _, address = parseaddr(value)
     try:
-        validate_email(address, check_deliverability=False)
+        validate_email(address, check_deliverability=False, test_environment=True)
     except EmailNotValidError as error:
         raise ValueError(f"is not a valid sender address: {error}") from None
     return value

@@ -1,0 +1,327 @@
+"""Intake and reading leads through HTTP, with the real worker, dev server and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from models.tables import IntakeReceipt, Lead, Message
+from tests.conftest import create_org
+
+Headers = dict[str, str]
+
+
+async def wait_for(
+    check: Any, *, timeout: float = 10.0, interval: float = 0.05
+) -> Any:  # returns whatever check returns when truthy
+    """Poll ``check()`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s")
+        await asyncio.sleep(interval)
+
+
+async def messages(api: httpx.AsyncClient, headers: Headers, **params: str) -> list[dict[str, Any]]:
+    response = await api.get("/v1/messages", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def sent_messages(
+    api: httpx.AsyncClient, headers: Headers, **params: str
+) -> list[dict[str, Any]]:
+    """Messages that have left (or, in dry run, been simulated); ``pending`` rows are not yet."""
+    return [m for m in await messages(api, headers, **params) if m["status"] != "pending"]
+
+
+def unique_email() -> str:
+    return f"ada.{uuid.uuid4().hex[:10]}@example.com"
+
+
+def count_rows(engine: Engine, model: Any, org_id: str) -> int:
+    with Session(engine) as session:
+        return session.exec(
+            select(func.count()).select_from(model).where(model.org_id == org_id)
+        ).one()
+
+
+async def test_a_lead_gets_one_simulated_first_touch_sms(
+    api: httpx.AsyncClient,
+) -> None:
+    _, headers = await create_org(api)
+
+    accepted = await api.post(
+        "/v1/leads",
+        json={
+            "name": "Ada Lovelace",
+            "phone": "07911 123456",
+            "email": unique_email(),
+            "source": "website_form",
+            "message": "Need a quote for a deep clean",
+            "value": 250.0,
+            "consent": {"sms": True, "email": True},
+        },
+        headers=headers,
+    )
+    assert accepted.status_code == 202, accepted.text
+    body = accepted.json()
+    assert body["duplicate"] is False
+
+    # Latency is measured by bench/intake.py; here only that it goes out, once.
+    sent = await wait_for(lambda: sent_messages(api, headers, lead_id=body["lead_id"]))
+
+    [message] = sent
+    assert message["channel"] == "sms"
+    assert message["status"] == "simulated"
+    assert message["direction"] == "outbound"
+    assert message["sender"] == "ai"
+    assert message["idempotency_key"] == f"{body['workflow_id']}/{body['lead_id']}/touch-1"
+    lead = (await api.get(f"/v1/leads/{body['lead_id']}", headers=headers)).json()
+    assert lead["contact"]["phones"] == ["+447911123456"]
+    assert lead["first_contact_at"] is not None
+    assert lead["value"] == 250.0
+
+
+async def test_lead_view_shows_timeline_and_live_status(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+    body = (
+        await api.post(
+            "/v1/leads",
+            json={"name": "Grace Hopper", "email": unique_email(), "source": "referral"},
+            headers=headers,
+        )
+    ).json()
+
+    async def contacted() -> dict[str, Any] | None:
+        # The lead row is written by the workflow's first activity, moments after the 202.
+        lead: dict[str, Any] = (
+            await api.get(f"/v1/leads/{body['lead_id']}", headers=headers)
+        ).json()
+        return lead if lead.get("stage") == "contacted" else None
+
+    lead = await wait_for(contacted)
+
+    assert [event["kind"] for event in lead["timeline"]] == [
+        "stage_changed",
+        "touch_sent",
+        "intake",
+    ]
+    assert lead["contact"]["consent"]["sms"] is None
+    live = lead["live"]
+    assert live["workflow_id"] == body["workflow_id"]
+    assert live["status"] == "running"
+    assert live["attempts"] == {"used": 1, "cap": 1}
+    assert "then ghosting" in live["waiting_reason"]
+    [message] = await messages(api, headers, lead_id=body["lead_id"])
+    assert message["channel"] == "email"
+
+
+async def test_same_event_posted_five_times_at_once_is_one_lead_and_one_touch(
+    api: httpx.AsyncClient, pg_engine: Engine
+) -> None:
+    org_id, headers = await create_org(api)
+    payload = {"event_id": "form-123", "email": unique_email(), "consent": {"email": True}}
+
+    answers = await asyncio.gather(
+        *(api.post("/v1/leads", json=payload, headers=headers) for _ in range(5))
+    )
+
+    assert [answer.status_code for answer in answers] == [202] * 5
+    bodies = [answer.json() for answer in answers]
+    assert len({body["lead_id"] for body in bodies}) == 1
+    assert sorted(body["duplicate"] for body in bodies) == [False, True, True, True, True]
+    lead_id = bodies[0]["lead_id"]
+    await wait_for(lambda: sent_messages(api, headers, lead_id=lead_id))
+    await asyncio.sleep(0.5)  # give a second touch, if there were one, time to appear
+    assert len(await messages(api, headers)) == 1
+    assert count_rows(pg_engine, Lead, org_id) == 1
+    assert count_rows(pg_engine, IntakeReceipt, org_id) == 1
+
+
+async def test_same_person_again_while_open_is_a_duplicate_noted_on_the_timeline(
+    api: httpx.AsyncClient,
+) -> None:
+    _, headers = await create_org(api)
+    email = unique_email()
+    first = (await api.post("/v1/leads", json={"email": email}, headers=headers)).json()
+
+    second = await api.post(
+        "/v1/leads",
+        json={"email": email.upper(), "source": "cart", "event_id": "cart-9"},
+        headers=headers,
+    )
+
+    assert second.status_code == 202
+    assert second.json() == {**first, "duplicate": True}
+
+    async def noted() -> bool:
+        lead = (await api.get(f"/v1/leads/{first['lead_id']}", headers=headers)).json()
+        return "repeat_intake" in [event["kind"] for event in lead["timeline"]]
+
+    await wait_for(noted)
+    again = await api.post(
+        "/v1/leads", json={"email": email, "event_id": "cart-9"}, headers=headers
+    )
+    assert again.json() == {**first, "duplicate": True}
+    assert len(await messages(api, headers)) == 1
+
+
+BAD_BODIES: list[tuple[str, bytes, set[str]]] = [
+    ("invalid JSON", b'{"email": "a@example.com",', {"body"}),
+    ("neither email nor phone", json.dumps({"name": "Nobody"}).encode(), {"body"}),
+    ("malformed phone", json.dumps({"phone": "12"}).encode(), {"phone"}),
+    ("unparseable phone", json.dumps({"phone": "call me maybe"}).encode(), {"phone"}),
+    ("malformed email", json.dumps({"email": "ada@"}).encode(), {"email"}),
+    (
+        "value of the wrong type",
+        json.dumps({"email": "a@example.com", "value": "lots"}).encode(),
+        {"value"},
+    ),
+    ("unknown field", json.dumps({"email": "a@example.com", "emial": "x"}).encode(), {"emial"}),
+    (
+        "unknown timezone",
+        json.dumps({"email": "a@example.com", "timezone": "Moon/Base"}).encode(),
+        {"timezone"},
+    ),
+    (
+        "consent not boolean",
+        json.dumps({"email": "a@example.com", "consent": {"sms": "maybe"}}).encode(),
+        {"consent.sms"},
+    ),
+    ("array body", b"[]", {"body"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "raw", "fields"), BAD_BODIES, ids=[case[0] for case in BAD_BODIES]
+)
+async def test_bad_intake_gets_422_naming_the_field_and_writes_nothing(
+    api: httpx.AsyncClient, pg_engine: Engine, case: str, raw: bytes, fields: set[str]
+) -> None:
+    org_id, headers = await create_org(api)
+
+    response = await api.post(
+        "/v1/leads", content=raw, headers={**headers, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error["message"]
+    assert {detail["field"] for detail in error["details"]} >= fields
+    assert count_rows(pg_engine, IntakeReceipt, org_id) == 0
+    assert count_rows(pg_engine, Lead, org_id) == 0
+    assert count_rows(pg_engine, Message, org_id) == 0
+
+
+async def test_a_body_over_256_kib_gets_413_and_writes_nothing(
+    api: httpx.AsyncClient, pg_engine: Engine
+) -> None:
+    org_id, headers = await create_org(api)
+    big = json.dumps({"email": unique_email(), "message": "x" * (1024 * 1024)}).encode()
+
+    declared = await api.post(
+        "/v1/leads", content=big, headers={**headers, "Content-Type": "application/json"}
+    )
+
+    async def chunks() -> Any:
+        for start in range(0, len(big), 64 * 1024):
+            yield big[start : start + 64 * 1024]
+
+    streamed = await api.post(
+        "/v1/leads", content=chunks(), headers={**headers, "Content-Type": "application/json"}
+    )
+
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["code"] == "payload_too_large"
+    assert count_rows(pg_engine, IntakeReceipt, org_id) == 0
+
+
+async def test_another_orgs_lead_messages_and_settings_are_invisible(
+    api: httpx.AsyncClient,
+) -> None:
+    _, org_a = await create_org(api, name="A")
+    _, org_b = await create_org(api, name="B")
+    lead = (await api.post("/v1/leads", json={"email": unique_email()}, headers=org_a)).json()
+    [message] = await wait_for(lambda: sent_messages(api, org_a, lead_id=lead["lead_id"]))
+
+    lead_as_b = await api.get(f"/v1/leads/{lead['lead_id']}", headers=org_b)
+    messages_as_b = await messages(api, org_b)
+    filtered_as_b = await messages(api, org_b, lead_id=lead["lead_id"])
+    list_as_b = (await api.get("/v1/leads", headers=org_b)).json()
+    settings_as_b = (await api.get("/v1/orgs/me", headers=org_b)).json()
+
+    assert lead_as_b.status_code == 404
+    assert lead_as_b.json()["error"]["code"] == "not_found"
+    assert messages_as_b == filtered_as_b == []
+    assert list_as_b["items"] == []
+    assert settings_as_b["name"] == "B"
+    assert message["lead_id"] == lead["lead_id"]
+
+
+async def test_leads_list_filters_searches_sorts_and_pages(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+    people = [
+        ("Ada Lovelace", "website_form", 100.0),
+        ("Grace Hopper", "referral", 900.0),
+        ("Alan Turing", "website_form", None),
+        ("Edsger Dijkstra", "referral", 50.0),
+    ]
+    ids = []
+    for name, source, value in people:
+        body = {
+            "name": name,
+            "email": unique_email(),
+            "source": source,
+            "message": f"hi from {name}",
+        }
+        if value is not None:
+            body["value"] = value
+        ids.append((await api.post("/v1/leads", json=body, headers=headers)).json()["lead_id"])
+
+    async def all_listed() -> list[dict[str, Any]] | None:
+        items: list[dict[str, Any]] = (await api.get("/v1/leads", headers=headers)).json()["items"]
+        return items if len(items) == len(people) else None
+
+    recent = await wait_for(all_listed)
+    assert [item["lead_id"] for item in recent] == ids[::-1]
+
+    by_source = (await api.get("/v1/leads", params={"source": "referral"}, headers=headers)).json()
+    assert {item["name"] for item in by_source["items"]} == {"Grace Hopper", "Edsger Dijkstra"}
+
+    searched = (await api.get("/v1/leads", params={"q": "TURING"}, headers=headers)).json()
+    assert [item["name"] for item in searched["items"]] == ["Alan Turing"]
+
+    by_value = (await api.get("/v1/leads", params={"sort": "value"}, headers=headers)).json()
+    assert [item["value"] for item in by_value["items"]] == [900.0, 100.0, 50.0, None]
+
+    pages: list[str] = []
+    cursor = None
+    while True:
+        params = {"sort": "oldest", "limit": "3", **({"cursor": cursor} if cursor else {})}
+        page = (await api.get("/v1/leads", params=params, headers=headers)).json()
+        pages += [item["lead_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == ids
+
+    bad = await api.get("/v1/leads", params={"cursor": "not-a-cursor"}, headers=headers)
+    assert bad.status_code == 422
+    assert bad.json()["error"]["details"][0]["field"] == "cursor"
+    bad_stage = await api.get("/v1/leads", params={"stage": "sleeping"}, headers=headers)
+    assert bad_stage.status_code == 422

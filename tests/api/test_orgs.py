@@ -1,0 +1,132 @@
+"""Orgs, API keys and settings through HTTP (API.md "Auth and tenancy")."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from models.tables import Org
+from tests.conftest import ADMIN_TOKEN, create_org
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def test_admin_creates_an_org_whose_key_is_stored_hashed(
+    api: httpx.AsyncClient, pg_engine: Engine
+) -> None:
+    response = await api.post(
+        "/v1/orgs", json={"name": "Shine", "timezone": "Europe/London"}, headers=ADMIN
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"id", "name", "api_key"}
+    with Session(pg_engine) as session:
+        org = session.exec(select(Org).where(Org.id == body["id"])).one()
+    assert body["api_key"] not in org.api_key_hash
+    assert body["api_key"] not in str(org.settings)
+    me = await api.get("/v1/orgs/me", headers={"Authorization": f"Bearer {body['api_key']}"})
+    assert me.json()["name"] == "Shine"
+    assert "api_key" not in me.json()
+
+
+async def test_missing_or_wrong_credentials_get_401(api: httpx.AsyncClient) -> None:
+    cases = [
+        await api.get("/v1/orgs/me"),
+        await api.get("/v1/orgs/me", headers={"Authorization": "Bearer kw_nope"}),
+        await api.get("/v1/leads", headers={"Authorization": "Basic abc"}),
+        await api.post("/v1/orgs", json={"name": "x", "timezone": "UTC"}),
+        await api.post(
+            "/v1/orgs",
+            json={"name": "x", "timezone": "UTC"},
+            headers={"Authorization": "Bearer wrong-admin"},
+        ),
+    ]
+
+    for response in cases:
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "unauthorized"
+
+
+async def test_org_key_on_admin_route_and_admin_token_on_org_route_get_403(
+    api: httpx.AsyncClient,
+) -> None:
+    _, headers = await create_org(api)
+
+    as_org = await api.post("/v1/orgs", json={"name": "x", "timezone": "UTC"}, headers=headers)
+    as_admin = await api.get("/v1/orgs/me", headers=ADMIN)
+
+    assert as_org.status_code == 403
+    assert as_admin.status_code == 403
+    assert as_org.json()["error"]["code"] == "forbidden"
+
+
+async def test_patch_changes_only_the_fields_given(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+
+    response = await api.patch(
+        "/v1/orgs/me",
+        json={
+            "timezone": "America/New_York",
+            "default_region": "us",
+            "sms_from": "+1 (415) 555-2671",
+            "email_from": "Shine <hi@shine.test>",
+            "inactivity_threshold": "P3D",
+        },
+        headers=headers,
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["timezone"] == "America/New_York"
+    assert body["default_region"] == "US"
+    assert body["sms_from"] == "+14155552671"
+    assert body["email_from"] == "Shine <hi@shine.test>"
+    assert body["inactivity_threshold"] == "P3D"
+    assert body["provider_mode"] == "dry_run"
+    assert body["quiet_hours"]["sms"] == ["08:00", "21:00"]
+    again = await api.get("/v1/orgs/me", headers=headers)
+    assert again.json() == body
+
+
+async def test_invalid_settings_get_422_naming_each_field_and_change_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    _, headers = await create_org(api)
+    before = (await api.get("/v1/orgs/me", headers=headers)).json()
+
+    response = await api.patch(
+        "/v1/orgs/me",
+        json={
+            "timezone": "Mars/Olympus",
+            "inactivity_threshold": "two days",
+            "quiet_hours": {"sms": ["21:00", "08:00"]},
+            "sms_from": "12",
+            "colour": "blue",
+        },
+        headers=headers,
+    )
+
+    assert response.status_code == 422
+    fields = {detail["field"] for detail in response.json()["error"]["details"]}
+    assert {"timezone", "inactivity_threshold", "quiet_hours.sms", "sms_from", "colour"} <= fields
+    assert (await api.get("/v1/orgs/me", headers=headers)).json() == before
+
+
+async def test_live_mode_is_refused_in_this_release(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+
+    response = await api.patch("/v1/orgs/me", json={"provider_mode": "live"}, headers=headers)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "provider_mode"
+    assert (await api.get("/v1/orgs/me", headers=headers)).json()["provider_mode"] == "dry_run"
+
+
+async def test_create_org_validates_its_body(api: httpx.AsyncClient) -> None:
+    response = await api.post("/v1/orgs", json={"name": "", "timezone": "Nowhere"}, headers=ADMIN)
+
+    assert response.status_code == 422
+    fields = {detail["field"] for detail in response.json()["error"]["details"]}
+    assert fields == {"name", "timezone"}
