@@ -6,11 +6,14 @@ PostgreSQL tests skip when no server answers on 127.0.0.1:5432, unless
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psycopg
@@ -38,6 +41,7 @@ from workers.worker import ACTIVITY_THREADS, build_worker
 
 PG_ADMIN_URL = os.environ.get("KEEPWARM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_TOKEN = "test-admin-token"
+T = TypeVar("T")
 #: A second namespace on the dev server, for tests that run their own worker processes.
 ISOLATED_NAMESPACE = "keepwarm-isolated"
 
@@ -171,6 +175,20 @@ async def api(stack_settings: Settings, stack_worker: Worker) -> AsyncIterator[h
             transport=transport, base_url="http://keepwarm.test"
         ) as client:
             yield client
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | bool | None]], *, within: float = 10.0, every: float = 0.05
+) -> T:
+    """Poll ``check()`` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await check()
+        if result:
+            return result  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {within}s")
+        await asyncio.sleep(every)
 
 
 async def create_org(

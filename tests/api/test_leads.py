@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from typing import Any
 
@@ -14,23 +13,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from models.tables import IntakeReceipt, Lead, Message
-from tests.conftest import create_org
+from tests.conftest import create_org, eventually
 
 Headers = dict[str, str]
-
-
-async def wait_for(
-    check: Any, *, timeout: float = 10.0, interval: float = 0.05
-) -> Any:  # returns whatever check returns when truthy
-    """Poll ``check()`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s")
-        await asyncio.sleep(interval)
 
 
 async def messages(api: httpx.AsyncClient, headers: Headers, **params: str) -> list[dict[str, Any]]:
@@ -81,7 +66,7 @@ async def test_a_lead_gets_one_simulated_first_touch_sms(
     assert body["duplicate"] is False
 
     # Latency is measured by bench/intake.py; here only that it goes out, once.
-    sent = await wait_for(lambda: sent_messages(api, headers, lead_id=body["lead_id"]))
+    sent = await eventually(lambda: sent_messages(api, headers, lead_id=body["lead_id"]))
 
     [message] = sent
     assert message["channel"] == "sms"
@@ -112,7 +97,7 @@ async def test_lead_view_shows_timeline_and_live_status(api: httpx.AsyncClient) 
         ).json()
         return lead if lead.get("stage") == "contacted" else None
 
-    lead = await wait_for(contacted)
+    lead = await eventually(contacted)
 
     assert [event["kind"] for event in lead["timeline"]] == [
         "stage_changed",
@@ -144,7 +129,7 @@ async def test_same_event_posted_five_times_at_once_is_one_lead_and_one_touch(
     assert len({body["lead_id"] for body in bodies}) == 1
     assert sorted(body["duplicate"] for body in bodies) == [False, True, True, True, True]
     lead_id = bodies[0]["lead_id"]
-    await wait_for(lambda: sent_messages(api, headers, lead_id=lead_id))
+    await eventually(lambda: sent_messages(api, headers, lead_id=lead_id))
     await asyncio.sleep(0.5)  # give a second touch, if there were one, time to appear
     assert len(await messages(api, headers)) == 1
     assert count_rows(pg_engine, Lead, org_id) == 1
@@ -171,7 +156,7 @@ async def test_same_person_again_while_open_is_a_duplicate_noted_on_the_timeline
         lead = (await api.get(f"/v1/leads/{first['lead_id']}", headers=headers)).json()
         return "repeat_intake" in [event["kind"] for event in lead["timeline"]]
 
-    await wait_for(noted)
+    await eventually(noted)
     again = await api.post(
         "/v1/leads", json={"email": email, "event_id": "cart-9"}, headers=headers
     )
@@ -257,7 +242,7 @@ async def test_another_orgs_lead_messages_and_settings_are_invisible(
     _, org_a = await create_org(api, name="A")
     _, org_b = await create_org(api, name="B")
     lead = (await api.post("/v1/leads", json={"email": unique_email()}, headers=org_a)).json()
-    [message] = await wait_for(lambda: sent_messages(api, org_a, lead_id=lead["lead_id"]))
+    [message] = await eventually(lambda: sent_messages(api, org_a, lead_id=lead["lead_id"]))
 
     lead_as_b = await api.get(f"/v1/leads/{lead['lead_id']}", headers=org_b)
     messages_as_b = await messages(api, org_b)
@@ -297,7 +282,7 @@ async def test_leads_list_filters_searches_sorts_and_pages(api: httpx.AsyncClien
         items: list[dict[str, Any]] = (await api.get("/v1/leads", headers=headers)).json()["items"]
         return items if len(items) == len(people) else None
 
-    recent = await wait_for(all_listed)
+    recent = await eventually(all_listed)
     assert [item["lead_id"] for item in recent] == ids[::-1]
 
     by_source = (await api.get("/v1/leads", params={"source": "referral"}, headers=headers)).json()
