@@ -176,6 +176,8 @@ def record_lead(
     org = get_org(session, org_id=org_id)
     settings = org_settings(org)
     lead = session.get(Lead, lead_id)
+    if lead is not None and lead.org_id != org_id:
+        raise NotFound(lead_id)
     if lead is None:
         receipt = _receipt(session, org_id=org_id, receipt_id=receipt_id)
         payload = receipt.payload

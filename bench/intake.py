@@ -1,0 +1,693 @@
+"""Intake throughput: ``POST /v1/leads`` against a bare ``start_workflow`` on the same Temporal.
+
+Run ``python bench/intake.py`` (``--help`` lists the options). By default it starts its own stack
+with ``keepwarm up`` in a fresh data directory on free ports, and stops it at the end; with
+``--attach URL --api-key KEY --temporal ADDRESS`` it uses a stack that is already running.
+
+For each concurrency it measures two paths against the same Temporal server:
+
+* **intake**: ``POST /v1/leads`` through the API (auth, validation, the receipt row, then
+  ``start_workflow`` of the Lead workflow), each request a new person;
+* **bare**: ``client.start_workflow`` of a no-op workflow defined here, worked by a worker in
+  this process (keepwarm's own worker works the intake path's Lead workflows).
+
+The two paths alternate order from round to round. It prints throughput and latency for both,
+the intake/bare throughput ratio, and the first-touch latency: the time from a ``POST`` to the
+simulated first message showing in ``GET /v1/messages``. ``bench/README.md`` has figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from temporalio import workflow
+
+# The sandbox re-imports this module to run BenchNoop; the rest is never used by the workflow.
+with workflow.unsafe.imports_passed_through():
+    import httpx
+    from temporalio.client import Client, WorkflowHandle
+    from temporalio.worker import Worker
+
+    from models.settings import Settings
+    from workers.client import connect
+
+#: Seconds to wait for ``keepwarm up`` to print its banner and answer ``/healthz``.
+START_TIMEOUT_S = 180.0
+#: Seconds ``keepwarm up`` gets to stop after SIGINT (then SIGTERM, then SIGKILL).
+STOP_GRACE_S = 60.0
+#: Seconds to wait for a phase's backlog of workflows to be worked before the next phase.
+DRAIN_TIMEOUT_S = 60.0
+#: Seconds to wait for one first touch before counting it as missed.
+FIRST_TOUCH_TIMEOUT_S = 30.0
+#: How often the first-touch probe polls ``GET /v1/messages``.
+POLL_INTERVAL_S = 0.02
+#: Message statuses that mean "not sent yet".
+UNSENT_STATUSES = frozenset({"pending"})
+#: The ratio intake/bare throughput keepwarm aims for at concurrency 50.
+TARGET_RATIO = 0.8
+TARGET_CONCURRENCY = 50
+#: The first-touch p50 keepwarm aims for, in milliseconds.
+TARGET_FIRST_TOUCH_MS = 1000.0
+
+
+@workflow.defn(name="BenchNoop")
+class BenchNoop:
+    """A workflow that returns at once: the baseline for ``start_workflow``."""
+
+    @workflow.run
+    async def run(self) -> None:
+        """Do nothing."""
+        return None
+
+
+# --- the stack ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """Where to send the load."""
+
+    api_url: str
+    api_key: str
+    temporal_address: str
+    namespace: str
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 right now."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+class OwnStack:
+    """``keepwarm up`` in a subprocess with a fresh data directory and free ports."""
+
+    def __init__(
+        self, *, database_url: str | None, namespace: str, log_level: str, keep_data: bool
+    ) -> None:
+        """Configure, but don't start, a stack.
+
+        Args:
+            database_url: ``KEEPWARM_DATABASE_URL`` for the stack; ``None`` means SQLite in the
+                data directory.
+            namespace: The Temporal namespace the dev server creates and the stack uses.
+            log_level: ``KEEPWARM_LOG_LEVEL`` for the stack (``WARNING`` keeps access logs off).
+            keep_data: Leave the data directory in place after stopping.
+        """
+        self.database_url = database_url
+        self.namespace = namespace
+        self.log_level = log_level
+        self.keep_data = keep_data
+        self.data_dir: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.failed = False
+
+    def start(self) -> Target:
+        """Start ``keepwarm up`` and wait until it is serving.
+
+        Returns:
+            The API and Temporal addresses of the new stack and its demo org's API key.
+
+        Raises:
+            RuntimeError: The stack exited or did not come up in time.
+        """
+        self.data_dir = Path(tempfile.mkdtemp(prefix="keepwarm-bench-"))
+        api_port, dev_port, ui_port = free_ports(3)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("KEEPWARM_")}
+        env |= {
+            "KEEPWARM_DATA_DIR": str(self.data_dir),
+            "KEEPWARM_API_HOST": "127.0.0.1",
+            "KEEPWARM_API_PORT": str(api_port),
+            "KEEPWARM_TEMPORAL_DEV_PORT": str(dev_port),
+            "KEEPWARM_TEMPORAL_UI_PORT": str(ui_port),
+            "KEEPWARM_TEMPORAL_NAMESPACE": self.namespace,
+            "KEEPWARM_PROVIDER_MODE": "dry_run",
+            "KEEPWARM_LOG_LEVEL": self.log_level,
+        }
+        if self.database_url:
+            env["KEEPWARM_DATABASE_URL"] = self.database_url
+        log_path = self.data_dir / "up.log"
+        progress(f"starting keepwarm up in {self.data_dir} (API port {api_port})")
+        with log_path.open("wb") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "up"],
+                cwd=Path(__file__).resolve().parents[1],
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        api_url = f"http://127.0.0.1:{api_port}"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self.process.poll() is not None:
+                self.failed = True
+                raise RuntimeError(
+                    f"keepwarm up exited with {self.process.returncode}; see {log_path}"
+                )
+            if "keepwarm is up" in log_path.read_text(errors="replace") and _healthy(api_url):
+                break
+            if time.monotonic() > deadline:
+                self.failed = True
+                raise RuntimeError(
+                    f"keepwarm up did not come up in {START_TIMEOUT_S:.0f}s; see {log_path}"
+                )
+            time.sleep(0.3)
+        api_key = (self.data_dir / "demo_api_key").read_text().strip()
+        return Target(
+            api_url=api_url,
+            api_key=api_key,
+            temporal_address=f"127.0.0.1:{dev_port}",
+            namespace=self.namespace,
+        )
+
+    def stop(self) -> None:
+        """Stop the stack (SIGINT, then SIGTERM, then SIGKILL) and remove its data directory."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            progress("stopping keepwarm up")
+            for signum, grace in ((signal.SIGINT, STOP_GRACE_S), (signal.SIGTERM, 15.0)):
+                process.send_signal(signum)
+                try:
+                    process.wait(timeout=grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            else:
+                process.kill()
+                process.wait()
+        if self.data_dir is None:
+            return
+        if self.keep_data or self.failed:
+            progress(f"data and logs kept in {self.data_dir}")
+        else:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        return httpx.get(f"{api_url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class Phase:
+    """One measured run of one path at one concurrency."""
+
+    path: str
+    concurrency: int
+    requests: int
+    elapsed_s: float
+    latencies_ms: list[float]
+    errors: Counter[str] = field(default_factory=Counter)
+    drain_s: float | None = None
+
+    @property
+    def throughput(self) -> float:
+        """Successful requests per second of wall time."""
+        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+class Outcome:
+    """What one request produced: success, or the reason it failed."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: str | None = None) -> None:
+        """``error`` is ``None`` for a success."""
+        self.error = error
+
+
+async def drive(
+    *, count: int, concurrency: int, call: Callable[[int], Awaitable[Outcome]]
+) -> tuple[float, list[float], Counter[str]]:
+    """Run ``call(0..count-1)`` on ``concurrency`` tasks and time each call.
+
+    Args:
+        count: How many calls to make.
+        concurrency: How many calls are in flight at once.
+        call: Makes request ``i``.
+
+    Returns:
+        The wall time in seconds, the successful calls' latencies in milliseconds and the
+        failures counted by reason.
+    """
+    indexes = iter(range(count))
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+
+    async def worker() -> None:
+        for index in indexes:
+            started = time.perf_counter()
+            try:
+                outcome = await call(index)
+            except Exception as error:
+                outcome = Outcome(type(error).__name__)
+            if outcome.error is None:
+                latencies.append((time.perf_counter() - started) * 1000)
+            else:
+                errors[outcome.error] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, errors
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The ``fraction`` quantile of ``values`` by linear interpolation (NaN when empty)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class Bench:
+    """Both paths against one target, sharing one Temporal client and one HTTP client."""
+
+    def __init__(
+        self, *, target: Target, client: Client, http: httpx.AsyncClient, task_queue: str
+    ) -> None:
+        """Measure against ``target``.
+
+        Args:
+            target: The stack under test.
+            client: A Temporal client on the stack's server (keepwarm's data converter).
+            http: An HTTP client whose pool allows the highest concurrency.
+            task_queue: The task queue the in-process no-op worker polls.
+        """
+        self.target = target
+        self.client = client
+        self.http = http
+        self.task_queue = task_queue
+        self.run_token = uuid.uuid4().hex[:10]
+        self._serial = itertools.count()
+        self._headers = {"Authorization": f"Bearer {target.api_key}"}
+
+    def _person(self) -> dict[str, Any]:
+        n = next(self._serial)
+        tag = f"bench-{self.run_token}-{n}"
+        return {
+            "event_id": tag,
+            "name": f"Bench Person {n}",
+            "email": f"{tag}@example.com",
+            "source": "bench",
+            "consent": {"email": True},
+        }
+
+    async def post_lead(self) -> tuple[Outcome, str | None]:
+        """``POST /v1/leads`` for a new person; the outcome and the new lead's id."""
+        response = await self.http.post(
+            f"{self.target.api_url}/v1/leads", json=self._person(), headers=self._headers
+        )
+        if response.status_code != 202:
+            return Outcome(f"HTTP {response.status_code}"), None
+        body = response.json()
+        if body.get("duplicate"):
+            return Outcome("duplicate"), None
+        lead_id: str = body["lead_id"]
+        return Outcome(), lead_id
+
+    async def start_noop(self) -> WorkflowHandle[Any, Any]:
+        """Start one no-op workflow with a unique id."""
+        return await self.client.start_workflow(
+            BenchNoop.run,
+            id=f"bench-noop-{self.run_token}-{next(self._serial)}",
+            task_queue=self.task_queue,
+        )
+
+    async def phase(self, path: str, *, concurrency: int, count: int, warmup: int) -> Phase:
+        """Warm up, then measure ``count`` requests of ``path`` at ``concurrency``.
+
+        Args:
+            path: ``intake`` or ``bare``.
+            concurrency: Requests in flight at once.
+            count: Measured requests.
+            warmup: Unmeasured requests first, at the same concurrency.
+
+        Returns:
+            The measurement, including how long the backlog took to be worked afterwards.
+        """
+        recent: list[str] = []
+        handles: list[WorkflowHandle[Any, Any]] = []
+
+        async def intake(_index: int) -> Outcome:
+            outcome, lead_id = await self.post_lead()
+            if lead_id is not None:
+                recent.append(lead_id)
+                del recent[:-3]
+            return outcome
+
+        async def bare(_index: int) -> Outcome:
+            handles.append(await self.start_noop())
+            del handles[:-3]
+            return Outcome()
+
+        call = intake if path == "intake" else bare
+        if warmup:
+            await drive(count=warmup, concurrency=concurrency, call=call)
+            await self._drain(path, recent, handles)
+        elapsed, latencies, errors = await drive(count=count, concurrency=concurrency, call=call)
+        drain_s = await self._drain(path, recent, handles)
+        return Phase(
+            path=path,
+            concurrency=concurrency,
+            requests=count,
+            elapsed_s=elapsed,
+            latencies_ms=latencies,
+            errors=errors,
+            drain_s=drain_s,
+        )
+
+    async def _drain(
+        self, path: str, lead_ids: list[str], handles: list[WorkflowHandle[Any, Any]]
+    ) -> float | None:
+        """Wait for the last few workflows started to be worked; seconds waited or ``None``.
+
+        Keeps one phase's backlog (Lead workflows recording the lead and sending the first
+        touch, or no-op workflows completing) from being worked during the next phase.
+        """
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                if path == "intake":
+                    for lead_id in list(lead_ids):
+                        await self.wait_for_first_touch(lead_id, interval_s=0.05)
+                else:
+                    for handle in list(handles):
+                        await handle.result()
+        except TimeoutError:
+            progress(f"  {path}: backlog not worked within {DRAIN_TIMEOUT_S:.0f}s")
+            return None
+        return time.perf_counter() - started
+
+    async def first_message_status(self, lead_id: str) -> str | None:
+        """The status of the lead's newest message, or ``None`` while it has none."""
+        response = await self.http.get(
+            f"{self.target.api_url}/v1/messages",
+            params={"lead_id": lead_id, "limit": 1},
+            headers=self._headers,
+        )
+        response.raise_for_status()
+        items = response.json()["items"]
+        return str(items[0]["status"]) if items else None
+
+    async def wait_for_first_touch(self, lead_id: str, *, interval_s: float) -> None:
+        """Poll ``GET /v1/messages`` every ``interval_s`` until the lead's first touch is sent."""
+        while True:
+            status = await self.first_message_status(lead_id)
+            if status is not None and status not in UNSENT_STATUSES:
+                return
+            await asyncio.sleep(interval_s)
+
+    async def first_touch(self, samples: int) -> tuple[list[float], int]:
+        """Sequentially, time ``POST /v1/leads`` → the first touch sent (dry run: simulated).
+
+        Args:
+            samples: How many leads to time.
+
+        Returns:
+            The latencies in milliseconds and how many leads saw no first touch in time.
+        """
+        latencies: list[float] = []
+        missed = 0
+        for _ in range(samples):
+            started = time.perf_counter()
+            outcome, lead_id = await self.post_lead()
+            if lead_id is None:
+                progress(f"  first touch: intake failed ({outcome.error})")
+                missed += 1
+                continue
+            try:
+                async with asyncio.timeout(FIRST_TOUCH_TIMEOUT_S):
+                    await self.wait_for_first_touch(lead_id, interval_s=POLL_INTERVAL_S)
+            except TimeoutError:
+                missed += 1
+                continue
+            latencies.append((time.perf_counter() - started) * 1000)
+        return latencies, missed
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+
+def summarize(phases: list[Phase]) -> dict[str, Any]:
+    """One path at one concurrency over all rounds: mean throughput, pooled percentiles."""
+    latencies = [value for phase in phases for value in phase.latencies_ms]
+    errors: Counter[str] = Counter()
+    for phase in phases:
+        errors.update(phase.errors)
+    drains = [phase.drain_s for phase in phases if phase.drain_s is not None]
+    return {
+        "path": phases[0].path,
+        "concurrency": phases[0].concurrency,
+        "rounds": len(phases),
+        "requests": sum(phase.requests for phase in phases),
+        "ok": len(latencies),
+        "errors": dict(errors),
+        "throughput_rps": sum(phase.throughput for phase in phases) / len(phases),
+        "throughput_rps_by_round": [round(phase.throughput, 1) for phase in phases],
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_drain_s": max(drains) if drains else None,
+    }
+
+
+def report(results: dict[str, Any]) -> str:
+    """The human-readable table and verdicts for ``results``."""
+    lines = [
+        f"database: {results['database']}   rounds: {results['rounds']}   "
+        f"cpus: {results['machine']['cpus']}",
+        "",
+        f"{'path':<8}{'conc':>6}{'requests':>10}{'errors':>8}{'req/s':>10}"
+        f"{'p50 ms':>10}{'p99 ms':>10}",
+    ]
+    for row in results["runs"]:
+        lines.append(
+            f"{row['path']:<8}{row['concurrency']:>6}{row['requests']:>10}"
+            f"{sum(row['errors'].values()):>8}{row['throughput_rps']:>10.1f}"
+            f"{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}"
+        )
+    lines.append("")
+    for concurrency, ratio in results["ratio_intake_over_bare"].items():
+        lines.append(f"intake/bare throughput at concurrency {concurrency}: {ratio:.2f}")
+    target = results["target"]
+    if target["ratio"] is None:
+        lines.append(f"target ≥{TARGET_RATIO} at concurrency {TARGET_CONCURRENCY}: not measured")
+    else:
+        verdict = "met" if target["ratio_met"] else "NOT met"
+        lines.append(
+            f"target ≥{TARGET_RATIO} at concurrency {TARGET_CONCURRENCY}: {verdict} "
+            f"({target['ratio']:.2f})"
+        )
+    touch = results["first_touch"]
+    if touch is not None and touch["samples"]:
+        verdict = "met" if touch["p50_ms"] <= TARGET_FIRST_TOUCH_MS else "NOT met"
+        lines.append(
+            f"first touch ({touch['samples']} sequential leads, {touch['missed']} missed): "
+            f"p50 {touch['p50_ms']:.0f} ms, p90 {touch['p90_ms']:.0f} ms, "
+            f"max {touch['max_ms']:.0f} ms; target p50 ≤{TARGET_FIRST_TOUCH_MS:.0f} ms {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def progress(text: str) -> None:
+    """A progress line on stderr (stdout carries the results)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        description="Compare POST /v1/leads with a bare Temporal start_workflow."
+    )
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", default=[10, 50], help="requests in flight"
+    )
+    parser.add_argument("--requests", type=int, default=500, help="measured requests per phase")
+    parser.add_argument("--warmup", type=int, default=50, help="unmeasured requests per phase")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds, alternating path order")
+    parser.add_argument(
+        "--first-touch", type=int, default=50, help="sequential leads for first-touch latency"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="results as JSON on stdout (the table goes to stderr)"
+    )
+    parser.add_argument(
+        "--database-url", help="KEEPWARM_DATABASE_URL for the stack this starts (default SQLite)"
+    )
+    parser.add_argument("--namespace", default="default", help="Temporal namespace")
+    parser.add_argument(
+        "--stack-log-level", default="WARNING", help="KEEPWARM_LOG_LEVEL for the stack"
+    )
+    parser.add_argument("--keep-data", action="store_true", help="keep the stack's data dir")
+    parser.add_argument("--attach", metavar="URL", help="use the running API at URL")
+    parser.add_argument("--api-key", help="org API key for --attach")
+    parser.add_argument("--temporal", metavar="ADDRESS", help="Temporal host:port for --attach")
+    args = parser.parse_args(argv)
+    if args.attach and not (args.api_key and args.temporal):
+        parser.error("--attach needs --api-key and --temporal")
+    if args.attach and args.database_url:
+        parser.error("--database-url only applies to the stack this starts, not --attach")
+    if min(args.concurrency) < 1 or args.requests < 1 or args.rounds < 1:
+        parser.error("--concurrency, --requests and --rounds must be positive")
+    return args
+
+
+@contextlib.contextmanager
+def stack_for(args: argparse.Namespace) -> Iterator[Target]:
+    """The target: the attached stack, or one started for the run and stopped after it."""
+    if args.attach:
+        yield Target(
+            api_url=args.attach.rstrip("/"),
+            api_key=args.api_key,
+            temporal_address=args.temporal,
+            namespace=args.namespace,
+        )
+        return
+    stack = OwnStack(
+        database_url=args.database_url,
+        namespace=args.namespace,
+        log_level=args.stack_log_level,
+        keep_data=args.keep_data,
+    )
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
+    """Run every round and the first-touch probe against ``target``; the results."""
+    client = await connect(
+        Settings(temporal_namespace=target.namespace), address=target.temporal_address
+    )
+    task_queue = f"keepwarm-bench-{uuid.uuid4().hex[:8]}"
+    most = max(args.concurrency)
+    limits = httpx.Limits(max_connections=most, max_keepalive_connections=most)
+    phases: dict[tuple[str, int], list[Phase]] = {}
+    async with (
+        httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0)) as http,
+        Worker(client, task_queue=task_queue, workflows=[BenchNoop]),
+    ):
+        bench = Bench(target=target, client=client, http=http, task_queue=task_queue)
+        probe, _ = await bench.post_lead()
+        if probe.error is not None:
+            raise RuntimeError(f"POST /v1/leads failed before the run: {probe.error}")
+        for round_index in range(args.rounds):
+            order = ("intake", "bare") if round_index % 2 == 0 else ("bare", "intake")
+            for concurrency in args.concurrency:
+                for path in order:
+                    phase = await bench.phase(
+                        path, concurrency=concurrency, count=args.requests, warmup=args.warmup
+                    )
+                    phases.setdefault((path, concurrency), []).append(phase)
+                    failures = sum(phase.errors.values())
+                    progress(
+                        f"round {round_index + 1} {path:<6} c={concurrency:<3} "
+                        f"{phase.throughput:7.1f} req/s  "
+                        f"p50 {percentile(phase.latencies_ms, 0.5):6.1f} ms  "
+                        f"p99 {percentile(phase.latencies_ms, 0.99):6.1f} ms  "
+                        f"errors {failures}  drain {_seconds(phase.drain_s)}"
+                    )
+        first_touch = None
+        if args.first_touch:
+            progress(f"first touch: {args.first_touch} sequential leads")
+            touches, missed = await bench.first_touch(args.first_touch)
+            first_touch = {
+                "samples": len(touches),
+                "missed": missed,
+                "p50_ms": percentile(touches, 0.5),
+                "p90_ms": percentile(touches, 0.9),
+                "max_ms": max(touches, default=float("nan")),
+            }
+    runs = [summarize(group) for group in phases.values()]
+    by_key = {(row["path"], row["concurrency"]): row for row in runs}
+    ratios = {
+        concurrency: by_key[("intake", concurrency)]["throughput_rps"]
+        / by_key[("bare", concurrency)]["throughput_rps"]
+        for concurrency in args.concurrency
+    }
+    target_ratio = ratios.get(TARGET_CONCURRENCY)
+    return {
+        "database": _database_kind(args),
+        "rounds": args.rounds,
+        "requests_per_phase": args.requests,
+        "warmup_per_phase": args.warmup,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "runs": runs,
+        "ratio_intake_over_bare": ratios,
+        "target": {
+            "concurrency": TARGET_CONCURRENCY,
+            "ratio_min": TARGET_RATIO,
+            "ratio": target_ratio,
+            "ratio_met": None if target_ratio is None else target_ratio >= TARGET_RATIO,
+        },
+        "first_touch": first_touch,
+    }
+
+
+def _database_kind(args: argparse.Namespace) -> str:
+    if args.attach:
+        return "attached stack"
+    url: str | None = args.database_url
+    if url:
+        return url.split(":", 1)[0].split("+", 1)[0]
+    return "sqlite"
+
+
+def _seconds(value: float | None) -> str:
+    return "timed out" if value is None else f"{value:.1f}s"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line, run the benchmark and print the results."""
+    args = parse_args(argv)
+    started = time.monotonic()
+    with stack_for(args) as target:
+        results = asyncio.run(run(args, target))
+    results["wall_s"] = round(time.monotonic() - started, 1)
+    table = report(results) + f"\n(total {results['wall_s']}s)"
+    if args.json:
+        progress(table)
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+    else:
+        sys.stdout.write(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
