@@ -154,7 +154,7 @@ async def test_same_person_again_while_open_is_a_duplicate_noted_on_the_timeline
 
     async def noted() -> bool:
         lead = (await api.get(f"/v1/leads/{first['lead_id']}", headers=headers)).json()
-        return "repeat_intake" in [event["kind"] for event in lead["timeline"]]
+        return "repeat_intake" in [event["kind"] for event in lead.get("timeline", [])]
 
     await eventually(noted)
     again = await api.post(
