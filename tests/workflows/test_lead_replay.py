@@ -1,0 +1,31 @@
+"""Recorded Lead histories replay on the current code (workflow changes must stay compatible)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows import WORKFLOWS
+
+HISTORIES = {
+    path.stem: path.read_text()
+    for path in sorted((Path(__file__).parent / "histories").glob("lead_*.json"))
+}
+
+
+def test_there_are_recorded_histories() -> None:
+    assert len(HISTORIES) >= 3
+
+
+@pytest.mark.parametrize("name", HISTORIES)
+async def test_recorded_history_replays(name: str) -> None:
+    history = WorkflowHistory.from_json(name, HISTORIES[name])
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+
+    assert result.replay_failure is None, result.replay_failure
