@@ -25,18 +25,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.senders import DryRunSender
 from api.main import create_app
 from models.database import make_engine
 from models.migrate import upgrade
 from models.settings import Settings
-from models.values import Channel
 from workers.cli import find_executable
 from workers.client import (
     connect,
     dev_server_search_attribute_args,
     register_search_attributes,
 )
+from workers.registry import dry_run_senders
 from workers.worker import ACTIVITY_THREADS, build_worker
 
 PG_ADMIN_URL = os.environ.get("KEEPWARM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -157,10 +156,10 @@ async def stack_client(stack_settings: Settings) -> Client:
 @pytest.fixture(scope="session")
 async def stack_worker(stack_client: Client, pg_engine: Engine) -> AsyncIterator[Worker]:
     """The real worker (every workflow and activity) for the session, on PostgreSQL."""
-    dry_run = DryRunSender()
-    senders = {channel: dry_run for channel in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)}
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(stack_client, engine=pg_engine, senders=senders, executor=executor)
+        worker = build_worker(
+            stack_client, engine=pg_engine, senders=dry_run_senders(), executor=executor
+        )
         async with worker:
             yield worker
 

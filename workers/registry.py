@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -25,11 +25,18 @@ def build_senders(settings: Settings) -> dict[Channel, Sender]:
             "KEEPWARM_PROVIDER_MODE=live is not available yet: this release ships dry-run "
             "adapters only (messages are recorded as 'simulated'). Unset it or use dry_run."
         )
+    return dry_run_senders()
+
+
+def dry_run_senders() -> dict[Channel, Sender]:
+    """A dry-run adapter for every messaging channel."""
     dry_run = DryRunSender()
     return {channel: dry_run for channel in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)}
 
 
-def build_activities(*, engine: Engine, senders: dict[Channel, Sender]) -> list[Callable[..., Any]]:
+def build_activities(
+    *, engine: Engine, senders: Mapping[Channel, Sender]
+) -> list[Callable[..., Any]]:
     """Every activity the worker registers, bound to its dependencies."""
     records = LeadRecordActivities(engine=engine)
     messages = MessageActivities(engine=engine, senders=senders)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
@@ -22,7 +23,7 @@ def build_worker(
     client: Client,
     *,
     engine: Engine,
-    senders: dict[Channel, Sender],
+    senders: Mapping[Channel, Sender],
     task_queue: str = LEADS,
     executor: ThreadPoolExecutor,
 ) -> Worker:

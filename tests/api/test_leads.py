@@ -268,7 +268,7 @@ async def test_leads_list_filters_searches_sorts_and_pages(api: httpx.AsyncClien
     ]
     ids = []
     for name, source, value in people:
-        body = {
+        body: dict[str, object] = {
             "name": name,
             "email": unique_email(),
             "source": source,

@@ -18,14 +18,13 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.senders import DryRunSender
 from models import store
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
 from models.schemas import OrgSettings
-from models.values import Channel
 from workers.cli import find_executable
 from workers.client import register_search_attributes
+from workers.registry import dry_run_senders
 from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
 
@@ -68,13 +67,11 @@ async def record() -> None:
             history = await handle.fetch_history()
             (HISTORIES / f"lead_{VERSION}_{name}.json").write_text(history.to_json())
 
-        dry_run = DryRunSender()
-        senders = {channel: dry_run for channel in Channel}
         with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
             worker = build_worker(
                 env.client,
                 engine=engine,
-                senders=senders,
+                senders=dry_run_senders(),
                 task_queue="histories",
                 executor=executor,
             )

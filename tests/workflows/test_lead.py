@@ -18,12 +18,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.senders import DryRunSender
 from models import store
 from models.database import make_engine, session_scope
 from models.schemas import OrgSettings
 from models.tables import Message, TimelineEvent
 from models.values import Channel, MessageStatus, Stage, TimelineKind
+from workers.registry import dry_run_senders
 from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
 
@@ -92,13 +92,11 @@ async def harness(time_env: WorkflowEnvironment, engine: Engine) -> AsyncIterato
             settings=OrgSettings(timezone="Europe/London", inactivity_threshold=timedelta(days=2)),
         )
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
-    dry_run = DryRunSender()
-    senders = {channel: dry_run for channel in (Channel.SMS, Channel.EMAIL)}
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker: Worker = build_worker(
             time_env.client,
             engine=engine,
-            senders=senders,
+            senders=dry_run_senders(),
             task_queue=task_queue,
             executor=executor,
         )
