@@ -51,11 +51,12 @@ async def accept_intake(
     database: Database,
     org_id: str,
     event_id: str | None,
-    contact_key: str,
     source: str | None,
     payload: dict[str, Any],
 ) -> Accepted:
     """Record the receipt, then start or signal the Lead workflow. Safe to repeat.
+
+    ``payload`` is the validated submission with ``email`` and ``phone`` already normalised.
 
     The same ``event_id`` again, or the same person while their lead is open, answers with
     the open (or original) lead and ``duplicate=True``; it never causes a second first touch.
@@ -63,6 +64,9 @@ async def accept_intake(
     receipt, new_receipt = await database.run(
         store.record_intake_receipt, org_id=org_id, event_id=event_id, kind="lead", payload=payload
     )
+    # A replayed event goes where the original went, even if its body differs.
+    original = receipt.payload
+    contact_key = store.contact_key(email=original.get("email"), phone=original.get("phone"))
     workflow_id = lead_workflow_id(org_id=org_id, contact_key=contact_key)
     if not new_receipt and receipt.lead_id is not None:
         return Accepted(lead_id=receipt.lead_id, workflow_id=workflow_id, duplicate=True)

@@ -51,7 +51,6 @@ async def create_lead(
         database=database,
         org_id=org.id,
         event_id=body.event_id,
-        contact_key=store.contact_key(email=body.email, phone=phone),
         source=body.source,
         payload=payload,
     )

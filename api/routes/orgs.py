@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from api.deps import AdminDep, DatabaseDep, OrgDep
 from api.errors import invalid
@@ -48,7 +50,10 @@ async def read_my_org(org: OrgDep) -> OrgPublic:
 async def update_my_org(body: OrgSettingsPatch, org: OrgDep, database: DatabaseDep) -> OrgPublic:
     """Change some settings; the others keep their values. Invalid values: 422, nothing saved."""
     current = store.org_settings(org).model_dump()
-    merged = OrgSettings.model_validate({**current, **body.model_dump(exclude_unset=True)})
+    try:
+        merged = OrgSettings.model_validate({**current, **body.model_dump(exclude_unset=True)})
+    except ValidationError as error:  # e.g. a required setting set to null
+        raise RequestValidationError(error.errors()) from None
     _check_live(merged)
     updated = await database.run(store.update_org_settings, org_id=org.id, settings=merged)
     return _public(updated)

@@ -161,6 +161,11 @@ async def test_same_person_again_while_open_is_a_duplicate_noted_on_the_timeline
         "/v1/leads", json={"email": email, "event_id": "cart-9"}, headers=headers
     )
     assert again.json() == {**first, "duplicate": True}
+    # A replay of that event with a different body still lands on the original lead.
+    changed = await api.post(
+        "/v1/leads", json={"email": unique_email(), "event_id": "cart-9"}, headers=headers
+    )
+    assert changed.json() == {**first, "duplicate": True}
     assert len(await messages(api, headers)) == 1
 
 

@@ -114,6 +114,17 @@ async def test_invalid_settings_get_422_naming_each_field_and_change_nothing(
     assert (await api.get("/v1/orgs/me", headers=headers)).json() == before
 
 
+async def test_null_for_a_required_setting_is_422(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+
+    response = await api.patch(
+        "/v1/orgs/me", json={"timezone": None, "sms_from": None}, headers=headers
+    )
+
+    assert response.status_code == 422
+    assert [detail["field"] for detail in response.json()["error"]["details"]] == ["timezone"]
+
+
 async def test_live_mode_is_refused_in_this_release(api: httpx.AsyncClient) -> None:
     _, headers = await create_org(api)
 
