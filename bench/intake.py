@@ -54,8 +54,8 @@ with workflow.unsafe.imports_passed_through():
 START_TIMEOUT_S = 180.0
 #: Seconds ``keepwarm up`` gets to stop after SIGINT (then SIGTERM, then SIGKILL).
 STOP_GRACE_S = 60.0
-#: Seconds to wait for a phase's backlog of workflows to be worked before the next phase.
-DRAIN_TIMEOUT_S = 60.0
+#: How often the drain between phases polls for the newest leads' first touch.
+DRAIN_POLL_S = 0.2
 #: Seconds to wait for one first touch before counting it as missed.
 FIRST_TOUCH_TIMEOUT_S = 30.0
 #: How often the first-touch probe polls ``GET /v1/messages``.
@@ -296,7 +296,13 @@ class Bench:
     """Both paths against one target, sharing one Temporal client and one HTTP client."""
 
     def __init__(
-        self, *, target: Target, client: Client, http: httpx.AsyncClient, task_queue: str
+        self,
+        *,
+        target: Target,
+        client: Client,
+        http: httpx.AsyncClient,
+        task_queue: str,
+        drain_timeout_s: float,
     ) -> None:
         """Measure against ``target``.
 
@@ -305,11 +311,14 @@ class Bench:
             client: A Temporal client on the stack's server (keepwarm's data converter).
             http: An HTTP client whose pool allows the highest concurrency.
             task_queue: The task queue the in-process no-op worker polls.
+            drain_timeout_s: How long to wait after a phase for its workflows to be worked
+                (0: don't wait).
         """
         self.target = target
         self.client = client
         self.http = http
         self.task_queue = task_queue
+        self.drain_timeout_s = drain_timeout_s
         self.run_token = uuid.uuid4().hex[:10]
         self._serial = itertools.count()
         self._headers = {"Authorization": f"Bearer {target.api_key}"}
@@ -397,17 +406,19 @@ class Bench:
         Keeps one phase's backlog (Lead workflows recording the lead and sending the first
         touch, or no-op workflows completing) from being worked during the next phase.
         """
+        if self.drain_timeout_s <= 0:
+            return None
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(DRAIN_TIMEOUT_S):
+            async with asyncio.timeout(self.drain_timeout_s):
                 if path == "intake":
                     for lead_id in list(lead_ids):
-                        await self.wait_for_first_touch(lead_id, interval_s=0.05)
+                        await self.wait_for_first_touch(lead_id, interval_s=DRAIN_POLL_S)
                 else:
                     for handle in list(handles):
                         await handle.result()
         except TimeoutError:
-            progress(f"  {path}: backlog not worked within {DRAIN_TIMEOUT_S:.0f}s")
+            progress(f"  {path}: backlog not worked within {self.drain_timeout_s:.0f}s")
             return None
         return time.perf_counter() - started
 
@@ -545,6 +556,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--first-touch", type=int, default=50, help="sequential leads for first-touch latency"
     )
     parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait after each phase for its workflows to be worked (0: don't)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="results as JSON on stdout (the table goes to stderr)"
     )
     parser.add_argument(
@@ -604,7 +621,13 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0)) as http,
         Worker(client, task_queue=task_queue, workflows=[BenchNoop]),
     ):
-        bench = Bench(target=target, client=client, http=http, task_queue=task_queue)
+        bench = Bench(
+            target=target,
+            client=client,
+            http=http,
+            task_queue=task_queue,
+            drain_timeout_s=args.drain_timeout,
+        )
         probe, _ = await bench.post_lead()
         if probe.error is not None:
             raise RuntimeError(f"POST /v1/leads failed before the run: {probe.error}")
@@ -671,7 +694,7 @@ def _database_kind(args: argparse.Namespace) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    return "timed out" if value is None else f"{value:.1f}s"
+    return "-" if value is None else f"{value:.1f}s"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

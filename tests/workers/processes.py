@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,3 +70,18 @@ def drain(process: asyncio.subprocess.Process) -> asyncio.Task[bytes]:
     """Keep reading a child's output so it never blocks on a full pipe."""
     assert process.stdout is not None
     return asyncio.create_task(process.stdout.read())
+
+
+@asynccontextmanager
+async def stopped_at_exit(process: asyncio.subprocess.Process) -> AsyncIterator[None]:
+    """Make sure ``process`` (and, via its own Ctrl-C handling, its children) ends with the test."""
+    try:
+        yield
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.wait(), timeout=60)
+            except TimeoutError:
+                process.kill()
+                await process.wait()

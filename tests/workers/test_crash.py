@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from models.settings import Settings
 from tests.conftest import ISOLATED_NAMESPACE, create_org, dev_address, eventually, make_settings
-from tests.workers.processes import drain, keepwarm_env, read_until, spawn
+from tests.workers.processes import drain, keepwarm_env, read_until, spawn, stopped_at_exit
 from workers.client import connect, register_search_attributes
 
 
@@ -47,7 +47,11 @@ async def start_worker(settings: Settings) -> asyncio.subprocess.Process:
         temporal_namespace=settings.temporal_namespace,
     )
     worker = await spawn("worker", env=env)
-    await read_until(worker, "worker running", within=30)
+    try:
+        await read_until(worker, "worker running", within=30)
+    except AssertionError:
+        worker.kill()
+        raise
     return worker
 
 
@@ -56,20 +60,20 @@ async def test_worker_killed_after_accept_sends_the_first_touch_once(
 ) -> None:
     _, headers = await create_org(api)
     first = await start_worker(isolated)
-
-    accepted = await api.post(
-        "/v1/leads",
-        json={"name": "Ada", "phone": "+447911123456", "consent": {"sms": True}},
-        headers=headers,
-    )
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
+    async with stopped_at_exit(first):
+        accepted = await api.post(
+            "/v1/leads",
+            json={"name": "Ada", "phone": "+447911123456", "consent": {"sms": True}},
+            headers=headers,
+        )
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
     assert accepted.status_code == 202
     lead_id = accepted.json()["lead_id"]
 
     second = await start_worker(isolated)
     output = drain(second)
-    try:
+    async with stopped_at_exit(second):
 
         async def contacted() -> dict[str, object] | None:
             lead: dict[str, object] = (
@@ -79,7 +83,6 @@ async def test_worker_killed_after_accept_sends_the_first_touch_once(
 
         await eventually(contacted, within=90, every=0.2)
         listed = await api.get("/v1/messages", params={"lead_id": lead_id}, headers=headers)
-    finally:
         second.send_signal(signal.SIGTERM)
         await asyncio.wait_for(second.wait(), timeout=30)
         await output
