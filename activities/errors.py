@@ -16,11 +16,25 @@ class InvalidRecipient(ApplicationError):
         super().__init__(message, type="InvalidRecipient", non_retryable=True)
 
 
+class SendFailed(ApplicationError):
+    """An earlier attempt of this send failed for good; it is not tried again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="SendFailed", non_retryable=True)
+
+
 class ProviderNotConfigured(ApplicationError):
     """The org or deployment lacks what this channel needs (a sender, credentials)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, type="ProviderNotConfigured", non_retryable=True)
+
+
+class RecordInvalid(ApplicationError):
+    """The database refused a value (retrying would not change that)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="RecordInvalid", non_retryable=True)
 
 
 class RecordMissing(ApplicationError):

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from activities.errors import InvalidRecipient, ProviderNotConfigured, RecordMissing
+from activities.errors import InvalidRecipient, ProviderNotConfigured, SendFailed
+from activities.records import recording
 from activities.senders import Outbound, Sender
 from models import store
-from models.database import session_scope
 from models.values import SETTLED_STATUSES, Channel, MessageStatus
 
 log = logging.getLogger(__name__)
@@ -50,22 +50,22 @@ class MessageActivities:
     @activity.defn(name="send_message")
     def send_message(self, input: SendMessageInput) -> SendMessageResult:
         """Write the message row (unique key), then send it unless a previous attempt did."""
-        try:
-            with session_scope(self._engine) as session:
-                message = store.claim_outbound_message(
-                    session,
-                    org_id=input.org_id,
-                    lead_id=input.lead_id,
-                    channel=input.channel,
-                    idempotency_key=input.idempotency_key,
-                    template=input.template,
-                )
-        except store.NotFound as missing:
-            raise RecordMissing(f"no such org or lead: {missing}") from missing
+        with recording(self._engine) as session:
+            message = store.claim_outbound_message(
+                session,
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                channel=input.channel,
+                idempotency_key=input.idempotency_key,
+                template=input.template,
+            )
         status = MessageStatus(message.status)
-        if status in SETTLED_STATUSES or status == MessageStatus.FAILED:
+        if status in SETTLED_STATUSES:
             log.info("message %s already %s; not sending again", message.id, status)
             return SendMessageResult(message_id=message.id, status=status, repeated=True)
+        if status == MessageStatus.FAILED:
+            # An earlier attempt failed for good; say so again rather than pretend it went.
+            raise SendFailed(message.error or "an earlier attempt failed")
         sender = self._senders.get(input.channel)
         if sender is None:
             self._fail(message.id, f"no adapter for channel {input.channel}")
@@ -82,7 +82,7 @@ class MessageActivities:
                 idempotency_key=input.idempotency_key,
             )
         )
-        with session_scope(self._engine) as session:
+        with recording(self._engine) as session:
             store.mark_message_sent(
                 session,
                 message_id=message.id,
@@ -92,5 +92,5 @@ class MessageActivities:
         return SendMessageResult(message_id=message.id, status=receipt.status, repeated=False)
 
     def _fail(self, message_id: str, error: str) -> None:
-        with session_scope(self._engine) as session:
+        with recording(self._engine) as session:
             store.mark_message_failed(session, message_id=message_id, error=error)

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
+from sqlmodel import Session
 from temporalio import activity
 
-from activities.errors import RecordMissing
+from activities.errors import RecordInvalid, RecordMissing
 from models import store
 from models.database import session_scope
 from models.store import RecordedLead
 from models.values import Stage
+
+
+@contextmanager
+def recording(engine: Engine) -> Iterator[Session]:
+    """A transaction whose business failures become named, non-retryable errors.
+
+    A missing row or a value the database refuses won't change on retry; a lost connection
+    will, so it stays retryable.
+    """
+    try:
+        with session_scope(engine) as session:
+            yield session
+    except store.NotFound as missing:
+        raise RecordMissing(f"no such record: {missing}") from missing
+    except DataError as refused:
+        # Only the driver's class of error: its text could quote personal data.
+        raise RecordInvalid(
+            f"the database refused a value ({type(refused.orig).__name__})"
+        ) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,40 +76,31 @@ class LeadRecordActivities:
     @activity.defn(name="record_lead")
     def record_lead(self, input: RecordLeadInput) -> RecordedLead:
         """Resolve the contact and create the lead; answer which channel the first touch takes."""
-        try:
-            with session_scope(self._engine) as session:
-                return store.record_lead(
-                    session,
-                    org_id=input.org_id,
-                    lead_id=input.lead_id,
-                    workflow_id=input.workflow_id,
-                    receipt_id=input.receipt_id,
-                )
-        except store.NotFound as missing:
-            raise RecordMissing(f"no such org or receipt: {missing}") from missing
+        with recording(self._engine) as session:
+            return store.record_lead(
+                session,
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                workflow_id=input.workflow_id,
+                receipt_id=input.receipt_id,
+            )
 
     @activity.defn(name="attach_intake")
     def attach_intake(self, input: AttachIntakeInput) -> None:
         """Put a repeat submission on the lead's timeline (once per receipt)."""
-        try:
-            with session_scope(self._engine) as session:
-                store.attach_intake(
-                    session, org_id=input.org_id, lead_id=input.lead_id, receipt_id=input.receipt_id
-                )
-        except store.NotFound as missing:
-            raise RecordMissing(f"no such receipt: {missing}") from missing
+        with recording(self._engine) as session:
+            store.attach_intake(
+                session, org_id=input.org_id, lead_id=input.lead_id, receipt_id=input.receipt_id
+            )
 
     @activity.defn(name="record_stage")
     def record_stage(self, input: RecordStageInput) -> None:
         """Record a stage change and its reason on the lead's timeline."""
-        try:
-            with session_scope(self._engine) as session:
-                store.set_stage(
-                    session,
-                    org_id=input.org_id,
-                    lead_id=input.lead_id,
-                    stage=input.stage,
-                    reason=input.reason,
-                )
-        except store.NotFound as missing:
-            raise RecordMissing(f"no such lead: {missing}") from missing
+        with recording(self._engine) as session:
+            store.set_stage(
+                session,
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                stage=input.stage,
+                reason=input.reason,
+            )

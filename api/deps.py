@@ -8,8 +8,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
@@ -17,7 +18,7 @@ from temporalio.client import Client
 from api.errors import ApiError
 from models import store
 from models.database import session_scope
-from models.schemas import OrgSettings
+from models.schemas import OrgSettings, check_text
 from models.settings import Settings
 from models.tables import Org
 from workers.client import connect
@@ -86,7 +87,14 @@ async def get_temporal(request: Request) -> Client:
     return await connection.client()
 
 
+def get_temporal_connection(request: Request) -> TemporalConnection:
+    """The app's Temporal connection, for routes that can answer without Temporal."""
+    connection: TemporalConnection = request.app.state.temporal
+    return connection
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+TemporalConnectionDep = Annotated[TemporalConnection, Depends(get_temporal_connection)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
@@ -133,6 +141,11 @@ def _is_admin(token: str, settings: Settings) -> bool:
 
 
 OrgDep = Annotated[Org, Depends(get_org)]
+
+#: Query and path strings from outside: bounded, no control characters.
+QueryText = Annotated[str | None, Query(max_length=200), AfterValidator(check_text)]
+IdParam = Annotated[str, Path(max_length=64), AfterValidator(check_text)]
+QueryId = Annotated[str | None, Query(max_length=64), AfterValidator(lambda v: v and check_text(v))]
 AdminDep = Annotated[None, Depends(require_admin)]
 
 

@@ -98,6 +98,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and "parsing the body" in str(error.detail):
+            # FastAPI's 400 for a body it could not decode (bad UTF-8, absurd nesting).
+            detail = ErrorDetail(field="body", message="could not be read as JSON")
+            return error_response(422, "invalid_input", "Invalid input: body: not JSON", [detail])
         code = _CODES.get(error.status_code, "error")
         headers = dict(error.headers) if error.headers else None
         return error_response(error.status_code, code, str(error.detail), headers=headers)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -18,7 +20,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Database
+from api.errors import ApiError
 from models import store
+from models.tables import Org
 from models.values import Stage, new_id
 from workflows import search_attributes as sa
 from workflows.lead import IntakeReceived, LeadInput, LeadWorkflow
@@ -26,8 +30,10 @@ from workflows.task_queues import LEADS
 
 log = logging.getLogger("keepwarm.intake")
 
-#: A running lead can close between "already started" and our signal; try again this often.
-START_ATTEMPTS = 3
+#: How often to try when the person's open lead is closing at the same moment.
+START_ATTEMPTS = 8
+#: Waiting for a worker to take a repeat submission; past this the client should retry.
+UPDATE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,67 +45,83 @@ class Accepted:
     duplicate: bool
 
 
-def lead_workflow_id(*, org_id: str, contact_key: str) -> str:
-    """``lead-{org}-{hash}``: stable per person, free of personal data."""
-    digest = hashlib.sha256(f"{org_id}\x00{contact_key}".encode()).hexdigest()[:24]
-    return f"lead-{org_id}-{digest}"
+def lead_workflow_id(*, org: Org, contact_key: str) -> str:
+    """``lead-{org}-{hmac}``: stable per person, and no phone or email can be read back out.
+
+    Keyed by the org's secret, so the hash can't be reversed by trying every phone number.
+    """
+    digest = hmac.new(org.id_secret.encode(), contact_key.encode(), hashlib.sha256).hexdigest()
+    return f"lead-{org.id}-{digest[:24]}"
 
 
 async def accept_intake(
     *,
     client: Client,
     database: Database,
-    org_id: str,
+    org: Org,
     event_id: str | None,
     source: str | None,
     payload: dict[str, Any],
 ) -> Accepted:
-    """Record the receipt, then start or signal the Lead workflow. Safe to repeat.
+    """Record the receipt, then start the Lead workflow or hand the receipt to the open one.
 
     ``payload`` is the validated submission with ``email`` and ``phone`` already normalised.
-
-    The same ``event_id`` again, or the same person while their lead is open, answers with
-    the open (or original) lead and ``duplicate=True``; it never causes a second first touch.
+    Safe to repeat: the same ``event_id`` again, or the same person while their lead is open,
+    answers with that lead and ``duplicate=True`` and never causes a second first touch.
     """
-    receipt, new_receipt = await database.run(
-        store.record_intake_receipt, org_id=org_id, event_id=event_id, kind="lead", payload=payload
+    prepared = await database.run(
+        store.prepare_intake, org_id=org.id, event_id=event_id, kind="lead", payload=payload
     )
-    # A replayed event goes where the original went, even if its body differs.
-    original = receipt.payload
-    contact_key = store.contact_key(email=original.get("email"), phone=original.get("phone"))
-    workflow_id = lead_workflow_id(org_id=org_id, contact_key=contact_key)
-    if not new_receipt and receipt.lead_id is not None:
-        return Accepted(lead_id=receipt.lead_id, workflow_id=workflow_id, duplicate=True)
-    for _ in range(START_ATTEMPTS):
+    workflow_id = prepared.open_workflow_id or lead_workflow_id(
+        org=org, contact_key=prepared.contact_key
+    )
+    if prepared.lead_id is not None:  # a replay of an event that already made its lead
+        return Accepted(lead_id=prepared.lead_id, workflow_id=workflow_id, duplicate=True)
+    received = IntakeReceived(receipt_id=prepared.receipt_id)
+    for attempt in range(START_ATTEMPTS):
         lead_id = new_id("lead")
         try:
             await client.start_workflow(
                 LeadWorkflow.run,
-                LeadInput(org_id=org_id, lead_id=lead_id, receipt_id=receipt.id),
+                LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=prepared.receipt_id),
                 id=workflow_id,
                 task_queue=LEADS,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 search_attributes=TypedSearchAttributes(
                     [
-                        SearchAttributePair(sa.ORG_ID, org_id),
+                        SearchAttributePair(sa.ORG_ID, org.id),
                         SearchAttributePair(sa.LEAD_STAGE, Stage.NEW.value),
                     ]
                 ),
                 memo={"lead_id": lead_id},
                 static_summary=f"Lead from {(source or 'direct')[:60]}",
             )
-            return Accepted(lead_id=lead_id, workflow_id=workflow_id, duplicate=not new_receipt)
-        except WorkflowAlreadyStartedError:
-            pass
-        handle = client.get_workflow_handle_for(LeadWorkflow.run, workflow_id)
+            return Accepted(
+                lead_id=lead_id, workflow_id=workflow_id, duplicate=not prepared.new_receipt
+            )
+        except WorkflowAlreadyStartedError as running:
+            run_id = running.run_id
+        # Pinned to the run that refused the start, so the answer can't come from a later one.
+        handle = client.get_workflow_handle_for(LeadWorkflow.run, workflow_id, run_id=run_id)
         try:
-            await handle.signal(LeadWorkflow.intake_received, IntakeReceived(receipt_id=receipt.id))
-            description = await handle.describe()
+            answer = await asyncio.wait_for(
+                handle.execute_update(LeadWorkflow.submit_intake, received),
+                timeout=UPDATE_TIMEOUT_S,
+            )
+        except WorkflowUpdateFailedError:
+            await asyncio.sleep(0.1 * (attempt + 1))  # that lead is closing: open a new one
+            continue
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 continue  # it closed in between: start a new lead
             raise
-        open_lead_id = await description.memo_value("lead_id", type_hint=str)
-        return Accepted(lead_id=open_lead_id, workflow_id=workflow_id, duplicate=True)
-    raise RuntimeError(f"could not start or signal {workflow_id}")
+        except TimeoutError:
+            raise ApiError(
+                503, "The submission is recorded but no worker took it yet; retry shortly."
+            ) from None
+        # The request that created the receipt is the original even if another one started
+        # the run with it; anything landing on a lead started by another receipt is a repeat.
+        duplicate = not prepared.new_receipt if answer.started_this_lead else True
+        return Accepted(lead_id=answer.lead_id, workflow_id=workflow_id, duplicate=duplicate)
+    raise ApiError(503, "The person's lead is closing right now; retry shortly.")

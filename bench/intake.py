@@ -56,6 +56,10 @@ START_TIMEOUT_S = 180.0
 STOP_GRACE_S = 60.0
 #: How often the drain between phases polls for the newest leads' first touch.
 DRAIN_POLL_S = 0.2
+#: How many of the newest leads and no-op workflows a drain waits for.
+NEWEST = 3
+#: Seconds to wait, before the first-touch probe, for every earlier lead to be worked.
+FINAL_DRAIN_S = 180.0
 #: Seconds to wait for one first touch before counting it as missed.
 FIRST_TOUCH_TIMEOUT_S = 30.0
 #: How often the first-touch probe polls ``GET /v1/messages``.
@@ -296,13 +300,7 @@ class Bench:
     """Both paths against one target, sharing one Temporal client and one HTTP client."""
 
     def __init__(
-        self,
-        *,
-        target: Target,
-        client: Client,
-        http: httpx.AsyncClient,
-        task_queue: str,
-        drain_timeout_s: float,
+        self, *, target: Target, client: Client, http: httpx.AsyncClient, task_queue: str
     ) -> None:
         """Measure against ``target``.
 
@@ -310,18 +308,18 @@ class Bench:
             target: The stack under test.
             client: A Temporal client on the stack's server (keepwarm's data converter).
             http: An HTTP client whose pool allows the highest concurrency.
-            task_queue: The task queue the in-process no-op worker polls.
-            drain_timeout_s: How long to wait after a phase for its workflows to be worked
-                (0: don't wait).
+            task_queue: The task queue the no-op worker polls.
         """
         self.target = target
         self.client = client
         self.http = http
         self.task_queue = task_queue
-        self.drain_timeout_s = drain_timeout_s
         self.run_token = uuid.uuid4().hex[:10]
         self._serial = itertools.count()
         self._headers = {"Authorization": f"Bearer {target.api_key}"}
+        #: The newest leads and no-op workflows started, which :meth:`drain` waits for.
+        self._newest_leads: list[str] = []
+        self._newest_starts: list[WorkflowHandle[Any, Any]] = []
 
     def _person(self) -> dict[str, Any]:
         n = next(self._serial)
@@ -345,17 +343,31 @@ class Bench:
         if body.get("duplicate"):
             return Outcome("duplicate"), None
         lead_id: str = body["lead_id"]
+        self._newest_leads = [*self._newest_leads[-(NEWEST - 1) :], lead_id]
         return Outcome(), lead_id
 
-    async def start_noop(self) -> WorkflowHandle[Any, Any]:
+    async def start_noop(self) -> Outcome:
         """Start one no-op workflow with a unique id."""
-        return await self.client.start_workflow(
+        handle = await self.client.start_workflow(
             BenchNoop.run,
             id=f"bench-noop-{self.run_token}-{next(self._serial)}",
             task_queue=self.task_queue,
         )
+        self._newest_starts = [*self._newest_starts[-(NEWEST - 1) :], handle]
+        return Outcome()
 
-    async def phase(self, path: str, *, concurrency: int, count: int, warmup: int) -> Phase:
+    async def intake_call(self, _index: int) -> Outcome:
+        """One intake request (for :func:`drive`)."""
+        outcome, _ = await self.post_lead()
+        return outcome
+
+    async def bare_call(self, _index: int) -> Outcome:
+        """One bare start (for :func:`drive`)."""
+        return await self.start_noop()
+
+    async def phase(
+        self, path: str, *, concurrency: int, count: int, warmup: int, drain_timeout_s: float
+    ) -> Phase:
         """Warm up, then measure ``count`` requests of ``path`` at ``concurrency``.
 
         Args:
@@ -363,31 +375,17 @@ class Bench:
             concurrency: Requests in flight at once.
             count: Measured requests.
             warmup: Unmeasured requests first, at the same concurrency.
+            drain_timeout_s: How long to wait, after the warm-up and after the measured
+                requests, for the workflows they started to be worked (0: don't wait).
 
         Returns:
-            The measurement, including how long the backlog took to be worked afterwards.
+            The measurement, including how long its backlog took to be worked afterwards.
         """
-        recent: list[str] = []
-        handles: list[WorkflowHandle[Any, Any]] = []
-
-        async def intake(_index: int) -> Outcome:
-            outcome, lead_id = await self.post_lead()
-            if lead_id is not None:
-                recent.append(lead_id)
-                del recent[:-3]
-            return outcome
-
-        async def bare(_index: int) -> Outcome:
-            handles.append(await self.start_noop())
-            del handles[:-3]
-            return Outcome()
-
-        call = intake if path == "intake" else bare
+        call = self.intake_call if path == "intake" else self.bare_call
         if warmup:
             await drive(count=warmup, concurrency=concurrency, call=call)
-            await self._drain(path, recent, handles)
+            await self.drain(drain_timeout_s)
         elapsed, latencies, errors = await drive(count=count, concurrency=concurrency, call=call)
-        drain_s = await self._drain(path, recent, handles)
         return Phase(
             path=path,
             concurrency=concurrency,
@@ -395,30 +393,33 @@ class Bench:
             elapsed_s=elapsed,
             latencies_ms=latencies,
             errors=errors,
-            drain_s=drain_s,
+            drain_s=await self.drain(drain_timeout_s),
         )
 
-    async def _drain(
-        self, path: str, lead_ids: list[str], handles: list[WorkflowHandle[Any, Any]]
-    ) -> float | None:
-        """Wait for the last few workflows started to be worked; seconds waited or ``None``.
+    async def drain(self, timeout_s: float) -> float | None:
+        """Wait until the newest workflows started have been worked; seconds waited.
 
         Keeps one phase's backlog (Lead workflows recording the lead and sending the first
-        touch, or no-op workflows completing) from being worked during the next phase.
+        touch, or no-op workflows completing) from being worked during the next one. Task
+        queues are roughly first in, first out, so the newest being done means the backlog is.
+
+        Args:
+            timeout_s: Give up after this long (0: don't wait at all).
+
+        Returns:
+            The seconds waited, or ``None`` if not waited or timed out.
         """
-        if self.drain_timeout_s <= 0:
+        if timeout_s <= 0:
             return None
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.drain_timeout_s):
-                if path == "intake":
-                    for lead_id in list(lead_ids):
-                        await self.wait_for_first_touch(lead_id, interval_s=DRAIN_POLL_S)
-                else:
-                    for handle in list(handles):
-                        await handle.result()
+            async with asyncio.timeout(timeout_s):
+                for lead_id in list(self._newest_leads):
+                    await self.wait_for_first_touch(lead_id, interval_s=DRAIN_POLL_S)
+                for handle in list(self._newest_starts):
+                    await handle.result()
         except TimeoutError:
-            progress(f"  {path}: backlog not worked within {self.drain_timeout_s:.0f}s")
+            progress(f"  backlog not worked within {timeout_s:.0f}s; carrying on")
             return None
         return time.perf_counter() - started
 
@@ -469,6 +470,79 @@ class Bench:
         return latencies, missed
 
 
+# --- the no-op worker -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def noop_worker_process(target: Target, task_queue: str) -> Iterator[None]:
+    """A worker for ``BenchNoop`` in a child process, like keepwarm's own worker.
+
+    A worker in the load generator's process would share its event loop and GIL, slowing the
+    bare starts it is meant to serve (and the sandbox re-imports this module for every run).
+
+    Args:
+        target: The stack whose Temporal the worker polls.
+        task_queue: The task queue to poll.
+
+    Yields:
+        Once the worker is polling; it is stopped on exit.
+
+    Raises:
+        RuntimeError: The worker exited before it was ready.
+    """
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-noop-worker",
+            target.temporal_address,
+            target.namespace,
+            task_queue,
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"the no-op worker exited with {process.wait()}")
+        yield
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def serve_noop_worker(address: str, namespace: str, task_queue: str) -> None:
+    """Run a ``BenchNoop`` worker until SIGINT or SIGTERM; print ``ready`` once polling.
+
+    Args:
+        address: Temporal ``host:port``.
+        namespace: The Temporal namespace.
+        task_queue: The task queue to poll.
+    """
+
+    async def serve() -> None:
+        client = await connect(Settings(temporal_namespace=namespace), address=address)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with Worker(client, task_queue=task_queue, workflows=[BenchNoop]):
+            sys.stdout.write("ready\n")
+            sys.stdout.flush()
+            await stop.wait()
+
+    asyncio.run(serve())
+    # The SDK's native threads can still call into Python during interpreter finalization
+    # ("PyGILState_Release ... finalizing"); the worker has shut down, so skip finalization.
+    sys.stdout.flush()
+    os._exit(0)
+
+
 # --- reporting ------------------------------------------------------------------------------
 
 
@@ -490,6 +564,7 @@ def summarize(phases: list[Phase]) -> dict[str, Any]:
         "throughput_rps_by_round": [round(phase.throughput, 1) for phase in phases],
         "p50_ms": percentile(latencies, 0.50),
         "p99_ms": percentile(latencies, 0.99),
+        "drained_phases": len(drains),
         "max_drain_s": max(drains) if drains else None,
     }
 
@@ -501,13 +576,15 @@ def report(results: dict[str, Any]) -> str:
         f"cpus: {results['machine']['cpus']}",
         "",
         f"{'path':<8}{'conc':>6}{'requests':>10}{'errors':>8}{'req/s':>10}"
-        f"{'p50 ms':>10}{'p99 ms':>10}",
+        f"{'p50 ms':>10}{'p99 ms':>10}{'drained':>9}{'drain s':>9}",
     ]
     for row in results["runs"]:
+        drain = "-" if row["max_drain_s"] is None else f"{row['max_drain_s']:.1f}"
         lines.append(
             f"{row['path']:<8}{row['concurrency']:>6}{row['requests']:>10}"
             f"{sum(row['errors'].values()):>8}{row['throughput_rps']:>10.1f}"
             f"{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}"
+            f"{row['drained_phases']:>6}/{row['rounds']:<2}{drain:>9}"
         )
     lines.append("")
     for concurrency, ratio in results["ratio_intake_over_bare"].items():
@@ -524,8 +601,10 @@ def report(results: dict[str, Any]) -> str:
     touch = results["first_touch"]
     if touch is not None and touch["samples"]:
         verdict = "met" if touch["p50_ms"] <= TARGET_FIRST_TOUCH_MS else "NOT met"
+        backlog = "" if touch["after_backlog_worked"] else ", measured WITH a backlog"
         lines.append(
-            f"first touch ({touch['samples']} sequential leads, {touch['missed']} missed): "
+            f"first touch ({touch['samples']} sequential leads, {touch['missed']} missed"
+            f"{backlog}): "
             f"p50 {touch['p50_ms']:.0f} ms, p90 {touch['p90_ms']:.0f} ms, "
             f"max {touch['max_ms']:.0f} ms; target p50 ≤{TARGET_FIRST_TOUCH_MS:.0f} ms {verdict}"
         )
@@ -572,9 +651,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--stack-log-level", default="WARNING", help="KEEPWARM_LOG_LEVEL for the stack"
     )
     parser.add_argument("--keep-data", action="store_true", help="keep the stack's data dir")
+    parser.add_argument(
+        "--worker",
+        choices=("process", "inline"),
+        default="process",
+        help="run the no-op workflow's worker in a child process or in this one",
+    )
     parser.add_argument("--attach", metavar="URL", help="use the running API at URL")
     parser.add_argument("--api-key", help="org API key for --attach")
     parser.add_argument("--temporal", metavar="ADDRESS", help="Temporal host:port for --attach")
+    parser.add_argument("--serve-noop-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.attach and not (args.api_key and args.temporal):
         parser.error("--attach needs --api-key and --temporal")
@@ -617,17 +703,17 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
     most = max(args.concurrency)
     limits = httpx.Limits(max_connections=most, max_keepalive_connections=most)
     phases: dict[tuple[str, int], list[Phase]] = {}
-    async with (
-        httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0)) as http,
-        Worker(client, task_queue=task_queue, workflows=[BenchNoop]),
-    ):
-        bench = Bench(
-            target=target,
-            client=client,
-            http=http,
-            task_queue=task_queue,
-            drain_timeout_s=args.drain_timeout,
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0))
         )
+        if args.worker == "inline":
+            await stack.enter_async_context(
+                Worker(client, task_queue=task_queue, workflows=[BenchNoop])
+            )
+        else:
+            stack.enter_context(noop_worker_process(target, task_queue))
+        bench = Bench(target=target, client=client, http=http, task_queue=task_queue)
         probe, _ = await bench.post_lead()
         if probe.error is not None:
             raise RuntimeError(f"POST /v1/leads failed before the run: {probe.error}")
@@ -636,7 +722,11 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             for concurrency in args.concurrency:
                 for path in order:
                     phase = await bench.phase(
-                        path, concurrency=concurrency, count=args.requests, warmup=args.warmup
+                        path,
+                        concurrency=concurrency,
+                        count=args.requests,
+                        warmup=args.warmup,
+                        drain_timeout_s=args.drain_timeout,
                     )
                     phases.setdefault((path, concurrency), []).append(phase)
                     failures = sum(phase.errors.values())
@@ -649,9 +739,12 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
                     )
         first_touch = None
         if args.first_touch:
+            progress("waiting for every lead so far to be worked")
+            drained = await bench.drain(FINAL_DRAIN_S)
             progress(f"first touch: {args.first_touch} sequential leads")
             touches, missed = await bench.first_touch(args.first_touch)
             first_touch = {
+                "after_backlog_worked": drained is not None,
                 "samples": len(touches),
                 "missed": missed,
                 "p50_ms": percentile(touches, 0.5),
@@ -671,6 +764,8 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         "rounds": args.rounds,
         "requests_per_phase": args.requests,
         "warmup_per_phase": args.warmup,
+        "noop_worker": args.worker,
+        "drain_timeout_s": args.drain_timeout,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "runs": runs,
         "ratio_intake_over_bare": ratios,
@@ -700,6 +795,9 @@ def _seconds(value: float | None) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse the command line, run the benchmark and print the results."""
     args = parse_args(argv)
+    if args.serve_noop_worker:
+        serve_noop_worker(*args.serve_noop_worker)
+        return
     started = time.monotonic()
     with stack_for(args) as target:
         results = asyncio.run(run(args, target))

@@ -15,6 +15,8 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    Strict,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -65,6 +67,37 @@ def check_mailbox(value: str) -> str:
     return value
 
 
+_CONTROL = {chr(code) for code in range(32)} - {"\t", "\n", "\r"} | {"\x7f"}
+
+
+def check_text(value: str) -> str:
+    """Refuse NUL and other control characters (PostgreSQL can't store NUL in text)."""
+    if any(char in _CONTROL for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def check_json_text(value: Any) -> Any:
+    """Refuse control characters anywhere in a JSON document's keys and strings."""
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key)
+            check_json_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            check_json_text(item)
+    return value
+
+
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("must be a positive duration such as PT15M or P1D")
@@ -73,6 +106,13 @@ def _positive(value: timedelta) -> timedelta:
 
 _TIMEZONES = available_timezones()
 
+#: Free text from outside: no control characters.
+Text = Annotated[str, AfterValidator(check_text)]
+#: An optional name-like field: trimmed, blank becomes ``None``.
+Name = Annotated[
+    str | None, AfterValidator(_blank_to_none), AfterValidator(lambda v: v and check_text(v))
+]
+StrictNumber = Annotated[float, Strict()]
 Timezone = Annotated[str, AfterValidator(check_timezone)]
 Region = Annotated[str, AfterValidator(check_region)]
 E164 = Annotated[str, AfterValidator(check_e164)]
@@ -155,14 +195,14 @@ class OrgSettings(_Strict):
     sms_from: E164 | None = None
     whatsapp_from: E164 | None = None
     email_from: Mailbox | None = None
-    vapi_assistant_id: str | None = Field(default=None, max_length=100)
-    vapi_phone_number_id: str | None = Field(default=None, max_length=100)
+    vapi_assistant_id: Text | None = Field(default=None, max_length=100)
+    vapi_phone_number_id: Text | None = Field(default=None, max_length=100)
     quiet_hours: QuietHours = Field(default_factory=QuietHours)
     touch_budget: TouchBudget = Field(default_factory=TouchBudget)
     inactivity_threshold: Duration = timedelta(days=2)
     call_policy: CallPolicy = Field(default_factory=CallPolicy)
     sla: Sla = Field(default_factory=Sla)
-    help_reply: str | None = Field(default=None, max_length=320)
+    help_reply: Text | None = Field(default=None, max_length=320)
 
 
 class OrgSettingsPatch(_Strict):
@@ -174,20 +214,20 @@ class OrgSettingsPatch(_Strict):
     sms_from: E164 | None = None
     whatsapp_from: E164 | None = None
     email_from: Mailbox | None = None
-    vapi_assistant_id: str | None = Field(default=None, max_length=100)
-    vapi_phone_number_id: str | None = Field(default=None, max_length=100)
+    vapi_assistant_id: Text | None = Field(default=None, max_length=100)
+    vapi_phone_number_id: Text | None = Field(default=None, max_length=100)
     quiet_hours: QuietHours | None = None
     touch_budget: TouchBudget | None = None
     inactivity_threshold: Duration | None = None
     call_policy: CallPolicy | None = None
     sla: Sla | None = None
-    help_reply: str | None = Field(default=None, max_length=320)
+    help_reply: Text | None = Field(default=None, max_length=320)
 
 
 class OrgCreate(_Strict):
     """``POST /v1/orgs``."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     timezone: Timezone
     default_region: Region | None = None
     quiet_hours: QuietHours | None = None
@@ -216,24 +256,24 @@ class OrgPublic(OrgSettings):
 class ConsentInput(_Strict):
     """What the person agreed to on the form; ``None`` means not asked."""
 
-    sms: bool | None = None
-    email: bool | None = None
-    voice: bool | None = None
+    sms: StrictBool | None = None
+    email: StrictBool | None = None
+    voice: StrictBool | None = None
 
 
 class LeadCreate(_Strict):
     """``POST /v1/leads``: a form submission or a manual lead."""
 
-    event_id: str | None = Field(default=None, min_length=1, max_length=200)
-    name: str | None = Field(default=None, max_length=200)
+    event_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    name: Name = Field(default=None, max_length=200)
     email: EmailStr | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, min_length=3, max_length=40)
-    source: str | None = Field(default=None, max_length=100)
-    message: str | None = Field(default=None, max_length=5000)
-    value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    phone: Text | None = Field(default=None, min_length=3, max_length=40)
+    source: Name = Field(default=None, max_length=100)
+    message: Text | None = Field(default=None, max_length=5000)
+    value: StrictNumber | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     timezone: Timezone | None = None
     consent: ConsentInput = Field(default_factory=ConsentInput)
-    fields: dict[str, Any] = Field(default_factory=dict)
+    fields: Annotated[dict[str, Any], AfterValidator(check_json_text)] = Field(default_factory=dict)
 
     @field_validator("email")
     @classmethod

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import func, literal, or_, tuple_
+from sqlalchemy import and_, func, literal, or_, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -34,6 +34,7 @@ from models.tables import (
     utcnow,
 )
 from models.values import (
+    CLOSED_STAGES,
     SETTLED_STATUSES,
     Channel,
     Direction,
@@ -68,6 +69,7 @@ def create_org(session: Session, *, name: str, settings: OrgSettings) -> tuple[O
         name=name,
         api_key_hash=hash_api_key(api_key),
         api_key_prefix=api_key[:10],
+        id_secret=secrets.token_hex(32),
         settings=settings.model_dump(mode="json"),
     )
     session.add(org)
@@ -93,13 +95,31 @@ def org_settings(org: Org) -> OrgSettings:
     return OrgSettings.model_validate(org.settings)
 
 
-def update_org_settings(session: Session, *, org_id: str, settings: OrgSettings) -> Org:
-    """Replace an org's settings with an already validated document."""
-    org = get_org(session, org_id=org_id)
-    org.settings = settings.model_dump(mode="json")
+def patch_org_settings(session: Session, *, org_id: str, changes: dict[str, Any]) -> Org:
+    """Apply ``changes`` (nested objects merged field by field) and validate the result.
+
+    The org row is locked while read, merged and written, so two concurrent changes to
+    different fields both stick. Raises pydantic's ``ValidationError`` and writes nothing if
+    the merged settings are invalid.
+    """
+    org = session.exec(select(Org).where(Org.id == org_id).with_for_update()).first()
+    if org is None:
+        raise NotFound(org_id)
+    merged = _deep_merge(org_settings(org).model_dump(), changes)
+    org.settings = OrgSettings.model_validate(merged).model_dump(mode="json")
     session.add(org)
     session.flush()
     return org
+
+
+def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def count_orgs(session: Session) -> int:
@@ -128,6 +148,67 @@ def contact_key(*, email: str | None, phone: str | None) -> str:
     if phone:
         return f"phone:{phone}"
     raise ValueError("a contact key needs an email or a phone")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedIntake:
+    """A recorded submission and where it should go."""
+
+    receipt_id: str
+    new_receipt: bool
+    #: The lead that already took this receipt (a replayed event), if any.
+    lead_id: str | None
+    #: The workflow of an open lead of the same person, if the database knows one.
+    open_workflow_id: str | None
+    contact_key: str
+
+
+def prepare_intake(
+    session: Session, *, org_id: str, event_id: str | None, kind: str, payload: dict[str, Any]
+) -> PreparedIntake:
+    """Record the receipt and find the person's open lead, in one transaction.
+
+    A replayed ``event_id`` uses the original submission's identities, so it goes where the
+    original went even if its body differs.
+    """
+    receipt, new = record_intake_receipt(
+        session, org_id=org_id, event_id=event_id, kind=kind, payload=payload
+    )
+    original = receipt.payload
+    if receipt.lead_id is not None:
+        lead = session.get(Lead, receipt.lead_id)
+        return PreparedIntake(
+            receipt_id=receipt.id,
+            new_receipt=new,
+            lead_id=receipt.lead_id,
+            open_workflow_id=lead.workflow_id if lead else None,
+            contact_key=contact_key(email=original.get("email"), phone=original.get("phone")),
+        )
+    wanted = _wanted_identities(original)
+    open_lead = session.exec(
+        select(Lead.workflow_id)
+        .join(Identity, col(Identity.contact_id) == col(Lead.contact_id))
+        .where(
+            Lead.org_id == org_id,
+            Identity.org_id == org_id,
+            col(Lead.stage).not_in([stage.value for stage in CLOSED_STAGES]),
+            _identity_match(wanted),
+        )
+        .order_by(col(Lead.created_at).desc())
+        .limit(1)
+    ).first()
+    return PreparedIntake(
+        receipt_id=receipt.id,
+        new_receipt=new,
+        lead_id=None,
+        open_workflow_id=open_lead,
+        contact_key=contact_key(email=original.get("email"), phone=original.get("phone")),
+    )
+
+
+def _wanted_identities(payload: dict[str, Any]) -> list[tuple[IdentityKind, str]]:
+    pairs = ((IdentityKind.EMAIL, payload.get("email")), (IdentityKind.PHONE, payload.get("phone")))
+    return [(kind, value) for kind, value in pairs if value]
 
 
 def record_intake_receipt(
@@ -181,7 +262,7 @@ def record_lead(
     if lead is None:
         receipt = _receipt(session, org_id=org_id, receipt_id=receipt_id)
         payload = receipt.payload
-        contact = _resolve_contact(session, org_id=org_id, lead_id=lead_id, payload=payload)
+        contact = _resolve_contact(session, org_id=org_id, payload=payload)
         _record_consent(
             session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
         )
@@ -229,15 +310,19 @@ def attach_intake(session: Session, *, org_id: str, lead_id: str, receipt_id: st
     receipt.lead_id = lead_id
     session.add(receipt)
     payload = receipt.payload
-    lead = session.get(Lead, lead_id)
-    if lead is not None:
-        _record_consent(
-            session,
-            org_id=org_id,
-            contact_id=lead.contact_id,
-            payload=payload,
-            receipt_id=receipt.id,
-        )
+    lead = _lead(session, org_id=org_id, lead_id=lead_id)
+    contact = session.get(Contact, lead.contact_id)
+    assert contact is not None
+    wanted = _wanted_identities(payload)
+    _link_identities(
+        session,
+        contact=contact,
+        wanted=wanted,
+        found=_identities_for(session, org_id=org_id, wanted=wanted),
+    )
+    _record_consent(
+        session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
+    )
     _timeline(
         session,
         org_id=org_id,
@@ -255,29 +340,10 @@ def _receipt(session: Session, *, org_id: str, receipt_id: str) -> IntakeReceipt
     return receipt
 
 
-def _resolve_contact(
-    session: Session, *, org_id: str, lead_id: str, payload: dict[str, Any]
-) -> Contact:
+def _resolve_contact(session: Session, *, org_id: str, payload: dict[str, Any]) -> Contact:
     """Exact match on email, then phone; a new contact otherwise. Never merges two contacts."""
-    wanted = [
-        (kind, value)
-        for kind, value in (
-            (IdentityKind.EMAIL, payload.get("email")),
-            (IdentityKind.PHONE, payload.get("phone")),
-        )
-        if value
-    ]
-    found = {
-        identity.kind: identity
-        for identity in session.exec(
-            select(Identity).where(
-                Identity.org_id == org_id,
-                or_(
-                    *((Identity.kind == kind) & (Identity.value == value) for kind, value in wanted)
-                ),
-            )
-        )
-    }
+    wanted = _wanted_identities(payload)
+    found = _identities_for(session, org_id=org_id, wanted=wanted)
     owner_id = next((found[kind].contact_id for kind, _ in wanted if kind in found), None)
     if owner_id is not None:
         contact = session.get(Contact, owner_id)
@@ -295,15 +361,49 @@ def _resolve_contact(
         session.add(contact)
         session.add(Thread(id=new_id("th"), org_id=org_id, contact_id=contact.id))
         session.flush()
+    _link_identities(session, contact=contact, wanted=wanted, found=found)
+    return contact
+
+
+def _identity_match(wanted: list[tuple[IdentityKind, str]]) -> Any:
+    """A WHERE clause matching any of ``wanted`` (kind and value)."""
+    return or_(
+        *(and_(col(Identity.kind) == kind, col(Identity.value) == value) for kind, value in wanted)
+    )
+
+
+def _identities_for(
+    session: Session, *, org_id: str, wanted: list[tuple[IdentityKind, str]]
+) -> dict[str, Identity]:
+    """The existing identities among ``wanted``, by kind."""
+    if not wanted:
+        return {}
+    matches = session.exec(
+        select(Identity).where(Identity.org_id == org_id, _identity_match(wanted))
+    )
+    return {identity.kind: identity for identity in matches}
+
+
+def _link_identities(
+    session: Session,
+    *,
+    contact: Contact,
+    wanted: list[tuple[IdentityKind, str]],
+    found: dict[str, Identity],
+) -> None:
+    """Link the identities nobody holds yet to ``contact``; one held by another is left alone."""
     for kind, value in wanted:
         if kind not in found:
             session.add(
                 Identity(
-                    id=new_id("id"), org_id=org_id, contact_id=contact.id, kind=kind, value=value
+                    id=new_id("id"),
+                    org_id=contact.org_id,
+                    contact_id=contact.id,
+                    kind=kind,
+                    value=value,
                 )
             )
     session.flush()
-    return contact
 
 
 def _record_consent(
@@ -462,7 +562,7 @@ def claim_outbound_message(
         Channel.WHATSAPP: settings.whatsapp_from,
         Channel.EMAIL: settings.email_from,
     }.get(channel)
-    first_name = (contact.name or "there").split()[0]
+    first_name = ((contact.name or "").split() or ["there"])[0]
     body = TEMPLATES[template].format(first_name=first_name, org_name=org.name)
     message = Message(
         id=new_id("msg"),
@@ -589,11 +689,19 @@ def decode_cursor(cursor: str, *, sort: LeadSort) -> list[Any]:
     expected = len(_SORTS[sort][1])
     if not isinstance(values, list) or len(values) != expected:
         raise ValueError("cursor is not valid for this sort")
+    *head, created_at, lead_id = values
     try:
-        values[-2] = datetime.fromisoformat(values[-2])
+        created = datetime.fromisoformat(created_at)
     except (TypeError, ValueError):
         raise ValueError("cursor is not valid") from None
-    return values
+    numbers_ok = all(
+        isinstance(value, int | float) and not isinstance(value, bool) for value in head
+    )
+    if created.tzinfo is None or not isinstance(lead_id, str) or not numbers_ok:
+        raise ValueError("cursor is not valid")
+    if sort == "score" and not isinstance(head[0], int):
+        raise ValueError("cursor is not valid for this sort")
+    return [*head, created, lead_id]
 
 
 def list_leads(

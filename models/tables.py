@@ -57,6 +57,8 @@ class Org(SQLModel, table=True):
     name: str = Field(max_length=200)
     api_key_hash: str = Field(max_length=64, unique=True)
     api_key_prefix: str = Field(max_length=16)
+    #: Keys the hashes in workflow ids, so an id can't be matched to a phone by brute force.
+    id_secret: str = Field(max_length=64)
     settings: dict[str, Any] = _json()
     created_at: datetime = _ts()
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -57,8 +57,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     settings = get_settings()
     setup_telemetry(settings, service=args.command)
+    code = 0
     if args.command == "up":
-        sys.exit(Supervisor(settings).run())
+        code = Supervisor(settings).run()
     elif args.command == "worker":
         from workers.main import run_worker
 
@@ -75,6 +76,20 @@ def main(argv: Sequence[str] | None = None) -> None:
             parser.error(str(error))
         org_id, api_key = create_org(settings, name=args.name, timezone=timezone, region=region)
         _say(f"org id:  {org_id}\nAPI key: {api_key}   (shown once; keepwarm stores only its hash)")
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> None:
+    """Exit without interpreter teardown once the command's work is done.
+
+    The Temporal client's Rust threads can abort CPython's finalization ("PyGILState_Release:
+    thread state must be current", temporalio/sdk-python#300), turning a finished command
+    into exit status -6. Everything is flushed and closed by now, so skip the teardown.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def run_api(settings: Settings) -> None:
@@ -137,7 +152,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         env = dict(os.environ)
-        admin_token = self._admin_token()
+        admin_token, admin_note = self._admin_token()
         env["KEEPWARM_ADMIN_TOKEN"] = admin_token
         env["KEEPWARM_DATA_DIR"] = str(self.data_dir)
         try:
@@ -145,11 +160,11 @@ class Supervisor:
                 self._start_temporal()
             env["KEEPWARM_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
             asyncio.run(migrate_all(self.settings, temporal=True))
-            api_key = self._demo_org()
+            new_key = self._demo_org()
             self._spawn("worker", [sys.executable, "-m", "workers.cli", "worker"], env)
             self._spawn("api", [sys.executable, "-m", "workers.cli", "api"], env)
             self._wait_for_api()
-            self._banner(admin_token, api_key)
+            self._banner(admin_note, new_key)
             while not self.stopping:
                 for name, process in self.children:
                     if process.poll() is not None:
@@ -177,12 +192,16 @@ class Supervisor:
             log.info("stopping keepwarm (%s)…", signal.Signals(signum).name)
         self.stopping = True
 
-    def _admin_token(self) -> str:
+    def _admin_token(self) -> tuple[str, str]:
+        """The admin token, and what the banner may say of it (the token only when new)."""
         if self.settings.admin_token is not None:
-            return self.settings.admin_token.get_secret_value()
-        return _read_or_create_secret(
-            self.data_dir / "admin_token", lambda: "kwadmin_" + secrets.token_urlsafe(32)
-        )
+            return self.settings.admin_token.get_secret_value(), "from KEEPWARM_ADMIN_TOKEN"
+        path = self.data_dir / "admin_token"
+        if path.exists():
+            return path.read_text().strip(), f"in {path}"
+        token = "kwadmin_" + secrets.token_urlsafe(32)
+        _write_secret(path, token)
+        return token, f"{token}   (new; saved to {path})"
 
     def _start_temporal(self) -> None:
         binary = find_executable("temporal")
@@ -222,12 +241,12 @@ class Supervisor:
                 time.sleep(0.5)
 
     def _demo_org(self) -> str | None:
-        key_file = self.data_dir / "demo_api_key"
+        """Create the demo org if there are no orgs; its key if it was created now."""
         engine = make_engine(self.settings.effective_database_url)
         try:
             with session_scope(engine) as session:
                 if store.count_orgs(session) > 0:
-                    return key_file.read_text().strip() if key_file.exists() else None
+                    return None
                 _, api_key = store.create_org(
                     session,
                     name="Demo Cleaning Co",
@@ -235,7 +254,7 @@ class Supervisor:
                 )
         finally:
             engine.dispose()
-        _write_secret(key_file, api_key)
+        _write_secret(self.data_dir / "demo_api_key", api_key)
         return api_key
 
     def _spawn(
@@ -283,15 +302,22 @@ class Supervisor:
         if self.children:
             log.info("keepwarm stopped")
 
-    def _banner(self, admin_token: str, api_key: str | None) -> None:
+    def _banner(self, admin_note: str, new_key: str | None) -> None:
+        """What a person needs next. Secrets appear only on the run that created them."""
         api = f"http://{self.settings.api_host}:{self.settings.api_port}"
         ui = (
             f"http://127.0.0.1:{self.settings.temporal_ui_port}"
             if self.settings.embedded_temporal
             else "(your Temporal UI)"
         )
-        key_line = api_key or "(created earlier; `keepwarm org create` makes another)"
-        auth = f"Authorization: Bearer {api_key or '<key>'}"
+        key_file = self.data_dir / "demo_api_key"
+        if new_key:
+            key_line, auth_key = f"{new_key}   (new; saved to {key_file})", new_key
+        elif key_file.exists():
+            key_line, auth_key = f"in {key_file}", f"$(cat {key_file})"
+        else:
+            key_line, auth_key = "(orgs exist; `keepwarm org create` makes a key)", "<key>"
+        auth = f"Authorization: Bearer {auth_key}"
         sample = '{"name": "Ada Lovelace", "phone": "+44 7911 123456", "consent": {"sms": true}}'
         _say(
             "\n".join(
@@ -301,13 +327,13 @@ class Supervisor:
                     f"  API docs      {api}/docs",
                     f"  Temporal UI   {ui}",
                     f"  Demo API key  {key_line}",
-                    f"  Admin token   {admin_token}",
+                    f"  Admin token   {admin_note}",
                     f"  Data          {self.data_dir}",
                     "",
                     "Try it:",
-                    f"  curl -s -X POST {api}/v1/leads -H '{auth}' \\",
+                    f'  curl -s -X POST {api}/v1/leads -H "{auth}" \\',
                     f"    -H 'Content-Type: application/json' -d '{sample}'",
-                    f"  curl -s {api}/v1/messages -H '{auth}'",
+                    f'  curl -s {api}/v1/messages -H "{auth}"',
                     "",
                 ]
             )
@@ -333,14 +359,6 @@ def _say(text: str) -> None:
     """Command output for a person at a terminal (not a log line)."""
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-
-
-def _read_or_create_secret(path: Path, make: Callable[[], str]) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    value = make()
-    _write_secret(path, value)
-    return value
 
 
 def _write_secret(path: Path, value: str) -> None:

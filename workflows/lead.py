@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.messages import MessageActivities, SendMessageInput
@@ -26,7 +27,7 @@ RECORD_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["RecordMissing"],
+    non_retryable_error_types=["RecordMissing", "RecordInvalid"],
 )
 #: Provider calls: bounded by the provider's own timeouts, retried with backoff on blips.
 SEND_TIMEOUT = timedelta(seconds=60)
@@ -35,7 +36,13 @@ SEND_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
     maximum_attempts=20,
-    non_retryable_error_types=["InvalidRecipient", "ProviderNotConfigured", "RecordMissing"],
+    non_retryable_error_types=[
+        "InvalidRecipient",
+        "ProviderNotConfigured",
+        "SendFailed",
+        "RecordMissing",
+        "RecordInvalid",
+    ],
 )
 #: Repeat submissions remembered, so a replayed webhook is not noted twice.
 SEEN_RECEIPTS_WINDOW = 200
@@ -57,9 +64,17 @@ class LeadInput:
 
 @dataclass(frozen=True, kw_only=True)
 class IntakeReceived:
-    """Signal: the same person submitted again while this lead is open."""
+    """The same person submitted again while this lead is open (update ``submit_intake``)."""
 
     receipt_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeAnswer:
+    """Which lead took a submission, and whether it is the one that started this run."""
+
+    lead_id: str
+    started_this_lead: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,9 +104,12 @@ class LeadWorkflow:
         1. ``record_lead``: resolve the contact, create the lead, pick the first-touch channel.
         2. First touch: SMS with SMS consent, else email; ``send_message`` keyed
            ``{workflow_id}/{lead_id}/touch-1`` so it goes out once. Stage ``contacted``.
-        3. Wait. Repeat submissions (signal ``intake_received``) are noted on the timeline and
+        3. Wait. Repeat submissions (update ``submit_intake``) are noted on the timeline and
            restart the inactivity clock. After the org's inactivity threshold without news the
            lead is ``ghosting``; after another threshold, ``lost``, and the workflow ends.
+
+    Once the lead is closing, ``submit_intake`` is rejected, so the API opens a new lead for
+    the person instead of handing a submission to a run that would drop it.
     """
 
     @workflow.init
@@ -106,6 +124,7 @@ class LeadWorkflow:
         self._next_action_at: datetime | None = None
         self._waiting_reason: str | None = None
         self._no_touch_reason: str | None = None
+        self._closing = False
 
     @workflow.run
     async def run(self, input: LeadInput) -> LeadResult:
@@ -125,7 +144,7 @@ class LeadWorkflow:
         await self._first_touch(recorded)
         threshold = timedelta(seconds=recorded.inactivity_threshold_s)
         await self._wait_for_news(threshold, then=Stage.GHOSTING)
-        await self._wait_for_news(threshold, then=Stage.LOST)
+        await self._wait_for_news(threshold, then=Stage.LOST, closing=True)
         self._next_action = None
         self._next_action_at = None
         self._waiting_reason = "closed: no response after two inactivity periods"
@@ -134,9 +153,23 @@ class LeadWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return LeadResult(stage=self._stage)
 
+    @workflow.update(name="submit_intake")
+    def submit_intake(self, event: IntakeReceived) -> IntakeAnswer:
+        """The same person submitted again: note it (once per receipt) and name this lead."""
+        self.intake_received(event)
+        return IntakeAnswer(
+            lead_id=self._input.lead_id,
+            started_this_lead=event.receipt_id == self._input.receipt_id,
+        )
+
+    @submit_intake.validator
+    def _accepting_intake(self, event: IntakeReceived) -> None:
+        if self._closing:
+            raise ValueError("this lead is closing; start a new one")
+
     @workflow.signal(name="intake_received")
     def intake_received(self, event: IntakeReceived) -> None:
-        """The same person submitted again; note it (once per receipt)."""
+        """Signal form of ``submit_intake`` (kept for runs started before the update existed)."""
         if event.receipt_id in self._seen or event.receipt_id in self._pending:
             return
         self._pending.append(event.receipt_id)
@@ -161,7 +194,17 @@ class LeadWorkflow:
         self._next_action = f"send the first {channel.value.upper()}"
         self._next_action_at = workflow.now()
         self._publish()
-        await self._send(channel, step="touch-1", template="first_touch")
+        try:
+            await self._send(channel, step="touch-1", template="first_touch")
+        except ActivityError as error:
+            # Already on the timeline (touch_skipped); the lead waits for the person instead.
+            cause = (
+                error.cause.message
+                if isinstance(error.cause, ApplicationError)
+                else "retries exhausted"
+            )
+            self._no_touch_reason = f"first {channel.value} failed: {cause}"
+            return
         await self._move(Stage.CONTACTED, f"first touch sent by {channel.value}")
 
     async def _send(self, channel: Channel, *, step: str, template: str) -> None:
@@ -182,8 +225,14 @@ class LeadWorkflow:
         )
         self._touches += 1
 
-    async def _wait_for_news(self, threshold: timedelta, *, then: Stage) -> None:
-        """Wait ``threshold`` after the last news; repeat submissions restart the clock."""
+    async def _wait_for_news(
+        self, threshold: timedelta, *, then: Stage, closing: bool = False
+    ) -> None:
+        """Wait ``threshold`` after the last news; repeat submissions restart the clock.
+
+        With ``closing``, new submissions are refused from the moment the wait runs out, and
+        those already accepted are noted before the lead moves on.
+        """
         deadline = workflow.now() + threshold
         while True:
             remaining = deadline - workflow.now()
@@ -204,9 +253,13 @@ class LeadWorkflow:
                     timeout_summary=f"inactivity: {then.value} if no news",
                 )
             except TimeoutError:
-                break
+                if not self._pending:  # news that came with the timer still counts
+                    break
             await self._attach_pending()
             deadline = workflow.now() + threshold
+        if closing:
+            self._closing = True
+            await self._attach_pending()
         reason = f"no response for {_words(threshold)}"
         await self._move(then, reason)
 

@@ -7,10 +7,19 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import TemporalError
 
-from api.deps import QUERY_TIMEOUT, DatabaseDep, OrgDep, TemporalDep
+from api.deps import (
+    QUERY_TIMEOUT,
+    DatabaseDep,
+    IdParam,
+    OrgDep,
+    QueryText,
+    TemporalConnection,
+    TemporalConnectionDep,
+    TemporalDep,
+)
 from api.errors import ApiError, invalid
 from api.intake import accept_intake
 from models import store
@@ -49,7 +58,7 @@ async def create_lead(
     accepted = await accept_intake(
         client=client,
         database=database,
-        org_id=org.id,
+        org=org,
         event_id=body.event_id,
         source=body.source,
         payload=payload,
@@ -78,8 +87,8 @@ async def list_leads(
     org: OrgDep,
     database: DatabaseDep,
     stage: Stage | None = None,
-    source: Annotated[str | None, Query(max_length=100)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    source: QueryText = None,
+    q: QueryText = None,
     sort: LeadSort = "recent",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -105,7 +114,7 @@ async def list_leads(
 
 @router.get("/{lead_id}")
 async def read_lead(
-    lead_id: str, org: OrgDep, database: DatabaseDep, client: TemporalDep
+    lead_id: IdParam, org: OrgDep, database: DatabaseDep, temporal: TemporalConnectionDep
 ) -> LeadDetail:
     """One lead: contact, consent, timeline and what its workflow is doing now."""
     try:
@@ -120,12 +129,20 @@ async def read_lead(
         fields=lead.fields,
         contact=view.contact,
         timeline=view.timeline,
-        live=await _live(client, lead),
+        live=await _live(temporal, lead),
     )
 
 
-async def _live(client: Client, lead: Lead) -> LiveStatus | None:
-    """The workflow's own account of the lead, or ``None`` if it can't be asked right now."""
+async def _live(temporal: TemporalConnection, lead: Lead) -> LiveStatus | None:
+    """The workflow's own account of the lead, or ``None`` if it can't be asked right now.
+
+    The rest of the lead view comes from the database, so Temporal being down or a workflow
+    failing its tasks costs only this part.
+    """
+    try:
+        client = await temporal.client()
+    except ApiError:
+        return None
     handle = client.get_workflow_handle_for(LeadWorkflow.run, lead.workflow_id)
     try:
         description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
@@ -140,7 +157,7 @@ async def _live(client: Client, lead: Lead) -> LiveStatus | None:
             handle.query(LeadWorkflow.status, rpc_timeout=QUERY_TIMEOUT),
             timeout=QUERY_TIMEOUT.total_seconds(),
         )
-    except (RPCError, TimeoutError) as error:
+    except (TemporalError, TimeoutError) as error:
         log.info("live status of %s unavailable: %s", lead.workflow_id, error)
         return None
     return LiveStatus(

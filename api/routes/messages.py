@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import DatabaseDep, OrgDep
+from api.deps import DatabaseDep, OrgDep, QueryId
 from models import store
 from models.schemas import MessageList, MessagePublic
 from models.values import Channel, Direction, MessageStatus
@@ -18,8 +18,8 @@ router = APIRouter(prefix="/v1/messages", tags=["messages"])
 async def list_messages(
     org: OrgDep,
     database: DatabaseDep,
-    lead_id: Annotated[str | None, Query(max_length=40)] = None,
-    thread_id: Annotated[str | None, Query(max_length=40)] = None,
+    lead_id: QueryId = None,
+    thread_id: QueryId = None,
     direction: Direction | None = None,
     channel: Channel | None = None,
     status: MessageStatus | None = None,

@@ -20,14 +20,6 @@ def _public(org: Org) -> OrgPublic:
     return OrgPublic(id=org.id, name=org.name, **store.org_settings(org).model_dump())
 
 
-def _check_live(settings: OrgSettings) -> None:
-    if settings.provider_mode == ProviderMode.LIVE:
-        raise invalid(
-            "provider_mode",
-            "live sending is not available in this release; only dry_run adapters are installed",
-        )
-
-
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_org(body: OrgCreate, _: AdminDep, database: DatabaseDep) -> OrgCreated:
     """Create an org. Its API key is in this answer only; keepwarm stores its hash."""
@@ -49,11 +41,15 @@ async def read_my_org(org: OrgDep) -> OrgPublic:
 @router.patch("/me")
 async def update_my_org(body: OrgSettingsPatch, org: OrgDep, database: DatabaseDep) -> OrgPublic:
     """Change some settings; the others keep their values. Invalid values: 422, nothing saved."""
-    current = store.org_settings(org).model_dump()
+    if body.provider_mode == ProviderMode.LIVE:
+        raise invalid(
+            "provider_mode",
+            "live sending is not available in this release; only dry_run adapters are installed",
+        )
     try:
-        merged = OrgSettings.model_validate({**current, **body.model_dump(exclude_unset=True)})
+        updated = await database.run(
+            store.patch_org_settings, org_id=org.id, changes=body.model_dump(exclude_unset=True)
+        )
     except ValidationError as error:  # e.g. a required setting set to null
         raise RequestValidationError(error.errors()) from None
-    _check_live(merged)
-    updated = await database.run(store.update_org_settings, org_id=org.id, settings=merged)
     return _public(updated)

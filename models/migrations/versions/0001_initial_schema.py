@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('api_key_hash', sa.String(length=64), nullable=False),
     sa.Column('api_key_prefix', sa.String(length=16), nullable=False),
+    sa.Column('id_secret', sa.String(length=64), nullable=False),
     sa.Column('settings', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
