@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from typing import Any
@@ -192,6 +193,32 @@ BAD_BODIES: list[tuple[str, bytes, set[str]]] = [
         {"consent.sms"},
     ),
     ("array body", b"[]", {"body"}),
+    (
+        "NUL in the message",
+        json.dumps({"email": "a@example.com", "message": "hi\u0000"}).encode(),
+        {"message"},
+    ),
+    (
+        "NUL deep in fields",
+        json.dumps({"email": "a@example.com", "fields": {"k": ["\u0000"]}}).encode(),
+        {"fields"},
+    ),
+    (
+        "consent as a word",
+        json.dumps({"email": "a@example.com", "consent": {"sms": "yes"}}).encode(),
+        {"consent.sms"},
+    ),
+    (
+        "value as a boolean",
+        json.dumps({"email": "a@example.com", "value": True}).encode(),
+        {"value"},
+    ),
+    (
+        "value as a string",
+        json.dumps({"email": "a@example.com", "value": "250"}).encode(),
+        {"value"},
+    ),
+    ("not UTF-8", b'{"email": "\xff@example.com"}', {"body"}),
 ]
 
 
@@ -315,3 +342,109 @@ async def test_leads_list_filters_searches_sorts_and_pages(api: httpx.AsyncClien
     assert bad.json()["error"]["details"][0]["field"] == "cursor"
     bad_stage = await api.get("/v1/leads", params={"stage": "sleeping"}, headers=headers)
     assert bad_stage.status_code == 422
+
+
+async def test_the_same_phone_with_an_email_later_is_the_same_open_lead(
+    api: httpx.AsyncClient,
+) -> None:
+    _, headers = await create_org(api)
+    first = (
+        await api.post(
+            "/v1/leads", json={"phone": "+447911000111", "consent": {"sms": True}}, headers=headers
+        )
+    ).json()
+    email = unique_email()
+
+    async def recorded() -> bool:
+        response = await api.get(f"/v1/leads/{first['lead_id']}", headers=headers)
+        return response.status_code == 200
+
+    await eventually(recorded)
+    second = await api.post(
+        "/v1/leads",
+        json={"phone": "07911 000111", "email": email, "consent": {"sms": True}},
+        headers=headers,
+    )
+
+    assert second.json() == {**first, "duplicate": True}
+
+    async def linked() -> dict[str, Any] | None:
+        lead: dict[str, Any] = (
+            await api.get(f"/v1/leads/{first['lead_id']}", headers=headers)
+        ).json()
+        return lead if lead["contact"]["emails"] else None
+
+    lead = await eventually(linked)
+    assert lead["contact"]["emails"] == [email]
+    assert lead["contact"]["phones"] == ["+447911000111"]
+    await asyncio.sleep(0.3)
+    assert len(await messages(api, headers)) == 1
+
+
+async def test_a_blank_name_is_no_name(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+
+    lead = (
+        await api.post("/v1/leads", json={"email": unique_email(), "name": "   "}, headers=headers)
+    ).json()
+
+    [message] = await eventually(lambda: sent_messages(api, headers, lead_id=lead["lead_id"]))
+    assert message["body"].startswith("Hi there, thanks for getting in touch")
+
+
+async def test_control_characters_in_query_or_path_get_422(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+
+    responses = [
+        await api.get("/v1/leads", params={"q": "a\x00b"}, headers=headers),
+        await api.get("/v1/leads", params={"source": "\x00"}, headers=headers),
+        await api.get("/v1/messages", params={"lead_id": "lead_\x00"}, headers=headers),
+        await api.get("/v1/leads/lead_%00x", headers=headers),
+    ]
+
+    assert [response.status_code for response in responses] == [422] * 4
+    assert all(r.json()["error"]["code"] == "invalid_input" for r in responses)
+
+
+@pytest.mark.parametrize(
+    ("sort", "values"),
+    [
+        ("recent", ["2020-01-01T00:00:00", "lead_x"]),  # no timezone
+        ("recent", ["2020-01-01T00:00:00+00:00", 7]),  # id not a string
+        ("score", ["high", "2020-01-01T00:00:00+00:00", "lead_x"]),
+        ("value", [True, "2020-01-01T00:00:00+00:00", "lead_x"]),
+        ("oldest", {"created_at": 1}),
+    ],
+)
+async def test_forged_cursors_get_422(api: httpx.AsyncClient, sort: str, values: object) -> None:
+    _, headers = await create_org(api)
+    cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+    response = await api.get("/v1/leads", params={"sort": sort, "cursor": cursor}, headers=headers)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "cursor"
+
+
+async def test_after_a_lead_is_lost_the_same_person_opens_a_new_one(
+    api: httpx.AsyncClient,
+) -> None:
+    _, headers = await create_org(api)
+    patched = await api.patch("/v1/orgs/me", json={"inactivity_threshold": "PT1S"}, headers=headers)
+    assert patched.status_code == 200
+    email = unique_email()
+    first = (await api.post("/v1/leads", json={"email": email}, headers=headers)).json()
+
+    async def lost() -> bool:
+        lead = (await api.get(f"/v1/leads/{first['lead_id']}", headers=headers)).json()
+        return lead.get("stage") == "lost" and lead["live"]["status"] == "completed"
+
+    await eventually(lost, within=20)
+    second = (await api.post("/v1/leads", json={"email": email}, headers=headers)).json()
+
+    assert second["duplicate"] is False
+    assert second["lead_id"] != first["lead_id"]
+    assert second["workflow_id"] == first["workflow_id"]
+    await eventually(lambda: sent_messages(api, headers, lead_id=second["lead_id"]))
+    old = (await api.get(f"/v1/leads/{first['lead_id']}", headers=headers)).json()
+    assert old["live"]["status"] == "closed"  # its workflow id now runs the new lead

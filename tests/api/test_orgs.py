@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+
 import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -24,7 +27,7 @@ async def test_admin_creates_an_org_whose_key_is_stored_hashed(
     assert set(body) == {"id", "name", "api_key"}
     with Session(pg_engine) as session:
         org = session.exec(select(Org).where(Org.id == body["id"])).one()
-    assert body["api_key"] not in org.api_key_hash
+    assert org.api_key_hash == hashlib.sha256(body["api_key"].encode()).hexdigest()
     assert body["api_key"] not in str(org.settings)
     me = await api.get("/v1/orgs/me", headers={"Authorization": f"Bearer {body['api_key']}"})
     assert me.json()["name"] == "Shine"
@@ -141,3 +144,47 @@ async def test_create_org_validates_its_body(api: httpx.AsyncClient) -> None:
     assert response.status_code == 422
     fields = {detail["field"] for detail in response.json()["error"]["details"]}
     assert fields == {"name", "timezone"}
+
+
+async def test_patching_a_nested_setting_keeps_its_siblings(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+
+    response = await api.patch(
+        "/v1/orgs/me",
+        json={"quiet_hours": {"voice": ["09:00", "17:00"]}, "touch_budget": {"per_24h": 2}},
+        headers=headers,
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["quiet_hours"] == {
+        "sms": ["08:00", "21:00"],
+        "whatsapp": ["08:00", "21:00"],
+        "voice": ["09:00", "17:00"],
+        "email": None,
+        "weekdays_only": False,
+    }
+    assert body["touch_budget"] == {"per_24h": 2, "calls_per_subject_per_24h": 3}
+
+
+async def test_concurrent_patches_of_different_fields_both_stick(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+
+    responses = await asyncio.gather(
+        *(
+            api.patch("/v1/orgs/me", json=change, headers=headers)
+            for change in (
+                {"help_reply": "Reply STOP to opt out."},
+                {"timezone": "Europe/Paris"},
+                {"sms_from": "+447911123456"},
+                {"touch_budget": {"per_24h": 5}},
+            )
+        )
+    )
+
+    assert [response.status_code for response in responses] == [200] * 4
+    body = (await api.get("/v1/orgs/me", headers=headers)).json()
+    assert body["help_reply"] == "Reply STOP to opt out."
+    assert body["timezone"] == "Europe/Paris"
+    assert body["sms_from"] == "+447911123456"
+    assert body["touch_budget"]["per_24h"] == 5

@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.senders import Sender
 from models import store
 from models.database import make_engine, session_scope
 from models.schemas import OrgSettings
@@ -41,7 +42,9 @@ class Harness:
     engine: Engine
     task_queue: str
     org_id: str
+    senders: dict[Channel, Sender]
     started: list[WorkflowHandle[LeadWorkflow, LeadResult]] = field(default_factory=list)
+    started_receipts: dict[str, str] = field(default_factory=dict)
 
     def receipt(self, **payload: Any) -> str:
         with session_scope(self.engine) as session:
@@ -52,13 +55,15 @@ class Harness:
 
     async def start(self, **payload: Any) -> tuple[str, WorkflowHandle[LeadWorkflow, LeadResult]]:
         lead_id = f"lead_{uuid.uuid4().hex}"
+        receipt_id = self.receipt(**payload)
         handle = await self.env.client.start_workflow(
             LeadWorkflow.run,
-            LeadInput(org_id=self.org_id, lead_id=lead_id, receipt_id=self.receipt(**payload)),
+            LeadInput(org_id=self.org_id, lead_id=lead_id, receipt_id=receipt_id),
             id=f"lead-test-{uuid.uuid4().hex[:8]}",
             task_queue=self.task_queue,
         )
         self.started.append(handle)
+        self.started_receipts[handle.id] = receipt_id
         return lead_id, handle
 
     def messages(self, lead_id: str) -> list[Message]:
@@ -92,16 +97,23 @@ async def harness(time_env: WorkflowEnvironment, engine: Engine) -> AsyncIterato
             settings=OrgSettings(timezone="Europe/London", inactivity_threshold=timedelta(days=2)),
         )
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+    senders = dry_run_senders()
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker: Worker = build_worker(
             time_env.client,
             engine=engine,
-            senders=dry_run_senders(),
+            senders=senders,
             task_queue=task_queue,
             executor=executor,
         )
         async with worker:
-            harness = Harness(env=time_env, engine=engine, task_queue=task_queue, org_id=org.id)
+            harness = Harness(
+                env=time_env,
+                engine=engine,
+                task_queue=task_queue,
+                org_id=org.id,
+                senders=senders,
+            )
             yield harness
             # Workflows left running would hold the shared server's clock for later tests.
             for handle in harness.started:
@@ -177,3 +189,39 @@ async def test_repeat_submission_is_noted_once_and_restarts_the_clock(harness: H
     assert (await handle.query(LeadWorkflow.status)).stage == Stage.GHOSTING
     assert harness.timeline_kinds(lead_id).count(TimelineKind.REPEAT_INTAKE) == 1
     assert len(harness.messages(lead_id)) == 1
+
+
+async def test_submit_intake_names_the_lead_and_whether_it_started_it(harness: Harness) -> None:
+    lead_id, handle = await harness.start(email="ada@example.com")
+    own = (await handle.describe()).id
+    start_receipt = harness.started_receipts[own]
+    again = harness.receipt(email="ada@example.com", phone="+447911123456")
+
+    mine = await handle.execute_update(
+        LeadWorkflow.submit_intake, IntakeReceived(receipt_id=start_receipt)
+    )
+    other = await handle.execute_update(
+        LeadWorkflow.submit_intake, IntakeReceived(receipt_id=again)
+    )
+    await handle.execute_update(LeadWorkflow.submit_intake, IntakeReceived(receipt_id=again))
+    await harness.env.sleep(timedelta(minutes=1))
+
+    assert (mine.lead_id, mine.started_this_lead) == (lead_id, True)
+    assert (other.lead_id, other.started_this_lead) == (lead_id, False)
+    assert harness.timeline_kinds(lead_id).count(TimelineKind.REPEAT_INTAKE) == 1
+
+
+async def test_a_failed_first_touch_is_not_counted_as_contact(harness: Harness) -> None:
+    # A phone with SMS consent but no SMS adapter: the send fails for good.
+    harness.senders.pop(Channel.SMS)
+    lead_id, handle = await harness.start(phone="+447911123456", consent={"sms": True})
+    await harness.env.sleep(timedelta(minutes=1))
+
+    status = await handle.query(LeadWorkflow.status)
+
+    assert status.stage == Stage.NEW
+    assert status.waiting_reason is not None
+    assert status.waiting_reason.startswith("first sms failed: no adapter for channel sms")
+    [message] = harness.messages(lead_id)
+    assert message.status == MessageStatus.FAILED
+    assert "touch_skipped" in harness.timeline_kinds(lead_id)
