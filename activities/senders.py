@@ -5,7 +5,9 @@ Live adapters on the provider SDKs implement the same Protocols.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from models.values import MessageStatus
@@ -39,8 +41,17 @@ class Sender(Protocol):
 
 
 class DryRunSender:
-    """Sends nothing: the message row written before the call is the record (``simulated``)."""
+    """Sends nothing: the message row written before the call is the record (``simulated``).
+
+    ``latency`` makes each send take that long, like a provider call would (demos, crash tests).
+    """
+
+    def __init__(self, *, latency: timedelta = timedelta(0)) -> None:
+        """Answer after ``latency``."""
+        self._latency = latency.total_seconds()
 
     def send(self, message: Outbound) -> ProviderReceipt:
         """Accept ``message`` without it leaving the machine."""
+        if self._latency:
+            time.sleep(self._latency)
         return ProviderReceipt(status=MessageStatus.SIMULATED, provider_message_id=None)

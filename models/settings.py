@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     provider_mode: ProviderMode = ProviderMode.DRY_RUN
+    dry_run_latency_ms: int = Field(
+        default=0, ge=0, le=60_000, description="Simulated provider latency in dry-run mode."
+    )
     public_url: str = Field(default="", description="Externally visible base URL of the API.")
     log_level: str = "INFO"
 

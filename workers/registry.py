@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -25,12 +26,12 @@ def build_senders(settings: Settings) -> dict[Channel, Sender]:
             "KEEPWARM_PROVIDER_MODE=live is not available yet: this release ships dry-run "
             "adapters only (messages are recorded as 'simulated'). Unset it or use dry_run."
         )
-    return dry_run_senders()
+    return dry_run_senders(latency=timedelta(milliseconds=settings.dry_run_latency_ms))
 
 
-def dry_run_senders() -> dict[Channel, Sender]:
+def dry_run_senders(*, latency: timedelta = timedelta(0)) -> dict[Channel, Sender]:
     """A dry-run adapter for every messaging channel."""
-    dry_run = DryRunSender()
+    dry_run = DryRunSender(latency=latency)
     return {channel: dry_run for channel in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)}
 
 

@@ -30,7 +30,7 @@ RECORD_RETRY = RetryPolicy(
     non_retryable_error_types=["RecordMissing", "RecordInvalid"],
 )
 #: Provider calls: bounded by the provider's own timeouts, retried with backoff on blips.
-SEND_TIMEOUT = timedelta(seconds=60)
+SEND_TIMEOUT = timedelta(seconds=30)
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,

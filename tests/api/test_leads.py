@@ -437,7 +437,7 @@ async def test_after_a_lead_is_lost_the_same_person_opens_a_new_one(
 
     async def lost() -> bool:
         lead = (await api.get(f"/v1/leads/{first['lead_id']}", headers=headers)).json()
-        return lead.get("stage") == "lost" and lead["live"]["status"] == "completed"
+        return bool(lead.get("stage") == "lost" and lead["live"]["status"] == "completed")
 
     await eventually(lost, within=20)
     second = (await api.post("/v1/leads", json={"email": email}, headers=headers)).json()
