@@ -58,8 +58,8 @@ STOP_GRACE_S = 60.0
 DRAIN_POLL_S = 0.2
 #: How many of the newest leads and no-op workflows a drain waits for.
 NEWEST = 3
-#: Seconds to wait, before the first-touch probe, for every earlier lead to be worked.
-FINAL_DRAIN_S = 180.0
+#: Seconds to wait, before a first-touch probe at the end, for every earlier lead to be worked.
+FINAL_DRAIN_S = 900.0
 #: Seconds to wait for one first touch before counting it as missed.
 FIRST_TOUCH_TIMEOUT_S = 30.0
 #: How often the first-touch probe polls ``GET /v1/messages``.
@@ -635,10 +635,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--first-touch", type=int, default=50, help="sequential leads for first-touch latency"
     )
     parser.add_argument(
+        "--first-touch-at",
+        choices=("start", "end"),
+        default="start",
+        help="time first touches before the rounds, or after them once their backlog is worked",
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=float,
-        default=60.0,
-        help="seconds to wait after each phase for its workflows to be worked (0: don't)",
+        default=0.0,
+        help="seconds to wait after each phase for its workflows to be worked (default 0: "
+        "don't; the Lead backlog then runs under every later phase)",
     )
     parser.add_argument(
         "--json", action="store_true", help="results as JSON on stdout (the table goes to stderr)"
@@ -717,6 +724,9 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         probe, _ = await bench.post_lead()
         if probe.error is not None:
             raise RuntimeError(f"POST /v1/leads failed before the run: {probe.error}")
+        first_touch = None
+        if args.first_touch and args.first_touch_at == "start":
+            first_touch = await measure_first_touch(bench, args.first_touch, at="start")
         for round_index in range(args.rounds):
             order = ("intake", "bare") if round_index % 2 == 0 else ("bare", "intake")
             for concurrency in args.concurrency:
@@ -737,20 +747,8 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
                         f"p99 {percentile(phase.latencies_ms, 0.99):6.1f} ms  "
                         f"errors {failures}  drain {_seconds(phase.drain_s)}"
                     )
-        first_touch = None
-        if args.first_touch:
-            progress("waiting for every lead so far to be worked")
-            drained = await bench.drain(FINAL_DRAIN_S)
-            progress(f"first touch: {args.first_touch} sequential leads")
-            touches, missed = await bench.first_touch(args.first_touch)
-            first_touch = {
-                "after_backlog_worked": drained is not None,
-                "samples": len(touches),
-                "missed": missed,
-                "p50_ms": percentile(touches, 0.5),
-                "p90_ms": percentile(touches, 0.9),
-                "max_ms": max(touches, default=float("nan")),
-            }
+        if args.first_touch and args.first_touch_at == "end":
+            first_touch = await measure_first_touch(bench, args.first_touch, at="end")
     runs = [summarize(group) for group in phases.values()]
     by_key = {(row["path"], row["concurrency"]): row for row in runs}
     ratios = {
@@ -776,6 +774,36 @@ async def run(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             "ratio_met": None if target_ratio is None else target_ratio >= TARGET_RATIO,
         },
         "first_touch": first_touch,
+    }
+
+
+async def measure_first_touch(bench: Bench, samples: int, *, at: str) -> dict[str, Any]:
+    """First-touch latency over ``samples`` sequential leads, on an idle stack.
+
+    Args:
+        bench: The bench to use.
+        samples: How many leads to time.
+        at: ``start`` (before the throughput rounds) or ``end`` (after them, once their
+            backlog has been worked, which can take minutes).
+
+    Returns:
+        The latency percentiles and how the measurement went.
+    """
+    backlog_s = None
+    if at == "end":
+        progress("waiting for the backlog of leads to be worked")
+        backlog_s = await bench.drain(FINAL_DRAIN_S)
+    progress(f"first touch: {samples} sequential leads")
+    touches, missed = await bench.first_touch(samples)
+    return {
+        "at": at,
+        "backlog_worked_in_s": backlog_s,
+        "after_backlog_worked": at == "start" or backlog_s is not None,
+        "samples": len(touches),
+        "missed": missed,
+        "p50_ms": percentile(touches, 0.5),
+        "p90_ms": percentile(touches, 0.9),
+        "max_ms": max(touches, default=float("nan")),
     }
 
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -164,16 +165,23 @@ async def stack_worker(stack_client: Client, pg_engine: Engine) -> AsyncIterator
             yield worker
 
 
-@pytest.fixture(scope="session")
-async def api(stack_settings: Settings, stack_worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the real API app (lifespan run), with a worker behind it."""
-    app = create_app(stack_settings)
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the real API app for ``settings``, its lifespan running."""
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://keepwarm.test"
         ) as client:
             yield client
+
+
+@pytest.fixture(scope="session")
+async def api(stack_settings: Settings, stack_worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the real API app, with a worker behind it."""
+    async with serve(stack_settings) as client:
+        yield client
 
 
 async def eventually(

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import httpx
 
-from api.main import create_app
 from models.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import make_settings, serve
 
 UNREACHABLE_TEMPORAL = "127.0.0.1:1"
 UNREACHABLE_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:1/nothing?connect_timeout=1"
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://keepwarm.test"
-        ) as client:
-            yield client
 
 
 async def test_ready_when_database_and_temporal_answer(api: httpx.AsyncClient) -> None:

@@ -13,10 +13,16 @@ from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from models.settings import Settings
 from models.tables import Message
-from tests.conftest import ISOLATED_NAMESPACE, create_org, dev_address, eventually, make_settings
+from tests.conftest import (
+    ISOLATED_NAMESPACE,
+    create_org,
+    dev_address,
+    eventually,
+    make_settings,
+    serve,
+)
 from tests.workers.processes import drain, keepwarm_env, read_until, spawn, stopped_at_exit
 from workers.client import connect, register_search_attributes
 
@@ -35,13 +41,8 @@ async def isolated(pg_url: str, dev_server: WorkflowEnvironment) -> Settings:
 
 @pytest.fixture
 async def api(isolated: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(isolated)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://keepwarm.test"
-        ) as client:
-            yield client
+    async with serve(isolated) as client:
+        yield client
 
 
 async def start_worker(settings: Settings, *, send_latency_ms: int) -> asyncio.subprocess.Process:
