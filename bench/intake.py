@@ -6,14 +6,17 @@ with ``keepwarm up`` in a fresh data directory on free ports, and stops it at th
 
 For each concurrency it measures two paths against the same Temporal server:
 
-* **intake**: ``POST /v1/leads`` through the API (auth, validation, the receipt row, then
-  ``start_workflow`` of the Lead workflow), each request a new person;
+* **intake**: ``POST /v1/leads`` through the API (auth, validation, the receipt and open-lead
+  lookup in the database, then ``start_workflow`` of the Lead workflow), each request a new
+  person; keepwarm's worker works the Lead workflows;
 * **bare**: ``client.start_workflow`` of a no-op workflow defined here, worked by a worker in
-  this process (keepwarm's own worker works the intake path's Lead workflows).
+  a child process (``--worker inline`` runs it in this process instead).
 
-The two paths alternate order from round to round. It prints throughput and latency for both,
-the intake/bare throughput ratio, and the first-touch latency: the time from a ``POST`` to the
-simulated first message showing in ``GET /v1/messages``. ``bench/README.md`` has figures.
+The paths alternate order from round to round. It prints throughput and latency for both, the
+intake/bare throughput ratio, and the first-touch latency: the time from a ``POST`` to the
+simulated first message showing in ``GET /v1/messages``, timed on the idle stack before the
+rounds (``--first-touch-at end`` times it after them, once their backlog has been worked).
+``bench/README.md`` explains the choices and has figures.
 """
 
 from __future__ import annotations
@@ -571,21 +574,27 @@ def summarize(phases: list[Phase]) -> dict[str, Any]:
 
 def report(results: dict[str, Any]) -> str:
     """The human-readable table and verdicts for ``results``."""
+    draining = results["drain_timeout_s"] > 0
+    drain_head = f"{'drained':>9}{'drain s':>9}" if draining else ""
+    drain_note = f"up to {results['drain_timeout_s']:g}s" if draining else "no"
     lines = [
         f"database: {results['database']}   rounds: {results['rounds']}   "
-        f"cpus: {results['machine']['cpus']}",
+        f"cpus: {results['machine']['cpus']}   no-op worker: {results['noop_worker']}   "
+        f"drain between phases: {drain_note}",
         "",
         f"{'path':<8}{'conc':>6}{'requests':>10}{'errors':>8}{'req/s':>10}"
-        f"{'p50 ms':>10}{'p99 ms':>10}{'drained':>9}{'drain s':>9}",
+        f"{'p50 ms':>10}{'p99 ms':>10}{drain_head}",
     ]
     for row in results["runs"]:
-        drain = "-" if row["max_drain_s"] is None else f"{row['max_drain_s']:.1f}"
-        lines.append(
+        line = (
             f"{row['path']:<8}{row['concurrency']:>6}{row['requests']:>10}"
             f"{sum(row['errors'].values()):>8}{row['throughput_rps']:>10.1f}"
             f"{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}"
-            f"{row['drained_phases']:>6}/{row['rounds']:<2}{drain:>9}"
         )
+        if draining:
+            drain = "-" if row["max_drain_s"] is None else f"{row['max_drain_s']:.1f}"
+            line += f"{row['drained_phases']:>6}/{row['rounds']:<2}{drain:>9}"
+        lines.append(line)
     lines.append("")
     for concurrency, ratio in results["ratio_intake_over_bare"].items():
         lines.append(f"intake/bare throughput at concurrency {concurrency}: {ratio:.2f}")
@@ -601,10 +610,13 @@ def report(results: dict[str, Any]) -> str:
     touch = results["first_touch"]
     if touch is not None and touch["samples"]:
         verdict = "met" if touch["p50_ms"] <= TARGET_FIRST_TOUCH_MS else "NOT met"
-        backlog = "" if touch["after_backlog_worked"] else ", measured WITH a backlog"
+        when = f"at the {touch['at']}"
+        if touch["backlog_worked_in_s"] is not None:
+            when += f", after the backlog was worked in {touch['backlog_worked_in_s']:.0f}s"
+        elif not touch["after_backlog_worked"]:
+            when += ", WITH a backlog"
         lines.append(
-            f"first touch ({touch['samples']} sequential leads, {touch['missed']} missed"
-            f"{backlog}): "
+            f"first touch ({touch['samples']} sequential leads {when}; {touch['missed']} missed): "
             f"p50 {touch['p50_ms']:.0f} ms, p90 {touch['p90_ms']:.0f} ms, "
             f"max {touch['max_ms']:.0f} ms; target p50 ≤{TARGET_FIRST_TOUCH_MS:.0f} ms {verdict}"
         )
@@ -807,6 +819,17 @@ async def measure_first_touch(bench: Bench, samples: int, *, at: str) -> dict[st
     }
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with NaN (a percentile of nothing) as ``None``, so the JSON is standard."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
 def _database_kind(args: argparse.Namespace) -> str:
     if args.attach:
         return "attached stack"
@@ -833,7 +856,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     table = report(results) + f"\n(total {results['wall_s']}s)"
     if args.json:
         progress(table)
-        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        sys.stdout.write(json.dumps(_finite(results), indent=2) + "\n")
     else:
         sys.stdout.write(table + "\n")
 
