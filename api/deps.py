@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, TypeVar
@@ -65,8 +66,46 @@ class TemporalConnection:
             return self._client
 
 
+class OrgCache:
+    """Orgs by API-key hash for a few seconds, so intake doesn't read the org on every request.
+
+    A change made through this process (``PATCH /v1/orgs/me``) drops the entry at once; one
+    made through another process is seen within ``ttl``. Unknown keys are never cached.
+    """
+
+    def __init__(self, *, ttl: float = 10.0, max_size: int = 10_000) -> None:
+        """Keep entries ``ttl`` seconds, at most ``max_size`` of them."""
+        self._ttl = ttl
+        self._max_size = max_size
+        self._entries: dict[str, tuple[float, Org]] = {}
+
+    def get(self, key_hash: str) -> Org | None:
+        """The cached org for a key hash, if fresh."""
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, org: Org) -> None:
+        """Remember ``org`` for ``key_hash``."""
+        if len(self._entries) >= self._max_size:
+            self._entries.clear()
+        self._entries[key_hash] = (time.monotonic() + self._ttl, org)
+
+    def forget(self, org_id: str) -> None:
+        """Drop every entry of ``org_id``."""
+        for key_hash in [k for k, (_, org) in self._entries.items() if org.id == org_id]:
+            self._entries.pop(key_hash, None)
+
+
 #: How long a query to a workflow may take before the API answers without it.
 QUERY_TIMEOUT = timedelta(seconds=2)
+
+
+def get_org_cache(request: Request) -> OrgCache:
+    """The app's org cache."""
+    cache: OrgCache = request.app.state.org_cache
+    return cache
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -96,6 +135,7 @@ def get_temporal_connection(request: Request) -> TemporalConnection:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TemporalConnectionDep = Annotated[TemporalConnection, Depends(get_temporal_connection)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+OrgCacheDep = Annotated[OrgCache, Depends(get_org_cache)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 _bearer = HTTPBearer(auto_error=False)
@@ -104,13 +144,21 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-async def get_org(credentials: BearerDep, database: DatabaseDep, settings: SettingsDep) -> Org:
+async def get_org(
+    credentials: BearerDep, database: DatabaseDep, settings: SettingsDep, cache: OrgCacheDep
+) -> Org:
     """The org whose API key is on the request; 401 without a valid key, 403 for the admin token."""
     if credentials is None:
         raise ApiError(
             401, "Send your org API key as 'Authorization: Bearer <key>'.", headers=_UNAUTHORIZED
         )
-    org = await database.run(store.org_for_api_key, api_key=credentials.credentials)
+    key_hash = store.hash_api_key(credentials.credentials)
+    org = cache.get(key_hash)
+    if org is not None:
+        return org
+    org = await database.run(store.org_for_key_hash, key_hash=key_hash)
+    if org is not None:
+        cache.put(key_hash, org)
     if org is None:
         if _is_admin(credentials.credentials, settings):
             raise ApiError(403, "The admin token can only create orgs; use an org API key here.")
@@ -128,7 +176,8 @@ async def require_admin(
         )
     if _is_admin(credentials.credentials, settings):
         return
-    if await database.run(store.org_for_api_key, api_key=credentials.credentials) is not None:
+    key_hash = store.hash_api_key(credentials.credentials)
+    if await database.run(store.org_for_key_hash, key_hash=key_hash) is not None:
         raise ApiError(403, "An org API key can't do this; it needs the admin token.")
     raise ApiError(401, "The admin token is not valid.", headers=_UNAUTHORIZED)
 

@@ -77,9 +77,9 @@ def create_org(session: Session, *, name: str, settings: OrgSettings) -> tuple[O
     return org, api_key
 
 
-def org_for_api_key(session: Session, *, api_key: str) -> Org | None:
-    """The org an API key belongs to, if any."""
-    return session.exec(select(Org).where(Org.api_key_hash == hash_api_key(api_key))).first()
+def org_for_key_hash(session: Session, *, key_hash: str) -> Org | None:
+    """The org whose API key hashes to ``key_hash``, if any."""
+    return session.exec(select(Org).where(Org.api_key_hash == key_hash)).first()
 
 
 def get_org(session: Session, *, org_id: str) -> Org:
@@ -184,19 +184,26 @@ def prepare_intake(
             open_workflow_id=lead.workflow_id if lead else None,
             contact_key=contact_key(email=original.get("email"), phone=original.get("phone")),
         )
-    wanted = _wanted_identities(original)
-    open_lead = session.exec(
-        select(Lead.workflow_id)
-        .join(Identity, col(Identity.contact_id) == col(Lead.contact_id))
-        .where(
-            Lead.org_id == org_id,
-            Identity.org_id == org_id,
-            col(Lead.stage).not_in([stage.value for stage in CLOSED_STAGES]),
-            _identity_match(wanted),
-        )
-        .order_by(col(Lead.created_at).desc())
-        .limit(1)
-    ).first()
+    # Two index lookups (identity → contacts, contact → leads) rather than one join, so the
+    # plan stays the same whatever the table statistics say; a new person stops at the first.
+    contact_ids = {
+        i.contact_id
+        for i in _identities_for(
+            session, org_id=org_id, wanted=_wanted_identities(original)
+        ).values()
+    }
+    open_lead = None
+    if contact_ids:
+        open_lead = session.exec(
+            select(Lead.workflow_id)
+            .where(
+                Lead.org_id == org_id,
+                col(Lead.contact_id).in_(contact_ids),
+                col(Lead.stage).not_in([stage.value for stage in CLOSED_STAGES]),
+            )
+            .order_by(col(Lead.created_at).desc())
+            .limit(1)
+        ).first()
     return PreparedIntake(
         receipt_id=receipt.id,
         new_receipt=new,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import AdminDep, DatabaseDep, OrgDep
+from api.deps import AdminDep, DatabaseDep, OrgCacheDep, OrgDep
 from api.errors import invalid
 from models import store
 from models.schemas import OrgCreate, OrgCreated, OrgPublic, OrgSettings, OrgSettingsPatch
@@ -39,7 +39,9 @@ async def read_my_org(org: OrgDep) -> OrgPublic:
 
 
 @router.patch("/me")
-async def update_my_org(body: OrgSettingsPatch, org: OrgDep, database: DatabaseDep) -> OrgPublic:
+async def update_my_org(
+    body: OrgSettingsPatch, org: OrgDep, database: DatabaseDep, cache: OrgCacheDep
+) -> OrgPublic:
     """Change some settings; the others keep their values. Invalid values: 422, nothing saved."""
     if body.provider_mode == ProviderMode.LIVE:
         raise invalid(
@@ -52,4 +54,5 @@ async def update_my_org(body: OrgSettingsPatch, org: OrgDep, database: DatabaseD
         )
     except ValidationError as error:  # e.g. a required setting set to null
         raise RequestValidationError(error.errors()) from None
+    cache.forget(org.id)
     return _public(updated)
