@@ -29,7 +29,7 @@ from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v1"
+VERSION = "v2"
 
 
 async def record() -> None:
