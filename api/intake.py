@@ -25,7 +25,7 @@ from models import store
 from models.tables import Org
 from models.values import Stage, new_id
 from workflows import search_attributes as sa
-from workflows.lead import IntakeReceived, LeadInput, LeadWorkflow
+from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
 from workflows.task_queues import LEADS
 
 log = logging.getLogger("keepwarm.intake")
@@ -103,7 +103,7 @@ async def accept_intake(
         except WorkflowAlreadyStartedError as running:
             run_id = running.run_id
         # Pinned to the run that refused the start, so the answer can't come from a later one.
-        handle = client.get_workflow_handle_for(LeadWorkflow.run, workflow_id, run_id=run_id)
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id, result_type=LeadResult)
         try:
             answer = await asyncio.wait_for(
                 handle.execute_update(LeadWorkflow.submit_intake, received),

@@ -35,7 +35,7 @@ from models.schemas import (
 )
 from models.tables import Lead
 from models.values import Intent, Stage
-from workflows.lead import LeadWorkflow
+from workflows.lead import LeadResult, LeadWorkflow
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 log = logging.getLogger("keepwarm.api.leads")
@@ -143,7 +143,7 @@ async def _live(temporal: TemporalConnection, lead: Lead) -> LiveStatus | None:
         client = await temporal.client()
     except ApiError:
         return None
-    handle = client.get_workflow_handle_for(LeadWorkflow.run, lead.workflow_id)
+    handle = client.get_workflow_handle(lead.workflow_id, result_type=LeadResult)
     try:
         description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
         memo_lead = await description.memo_value("lead_id", default="", type_hint=str)
