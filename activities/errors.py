@@ -23,6 +23,13 @@ class SendFailed(ApplicationError):
         super().__init__(message, type="SendFailed", non_retryable=True)
 
 
+class OptedOut(ApplicationError):
+    """The recipient has opted out at the provider (Twilio 21610)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="OptedOut", non_retryable=True)
+
+
 class ProviderNotConfigured(ApplicationError):
     """The org or deployment lacks what this channel needs (a sender, credentials)."""
 

@@ -22,6 +22,12 @@ class Outbound:
     body: str
     subject: str | None
     idempotency_key: str
+    #: Where the provider reports delivery (Twilio), built from ``KEEPWARM_PUBLIC_URL``.
+    status_callback: str | None = None
+    #: Extra headers (email: ``List-Unsubscribe``, ``List-Unsubscribe-Post``).
+    headers: tuple[tuple[str, str], ...] = ()
+    #: Provider tags naming the lead and message (email).
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

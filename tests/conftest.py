@@ -30,6 +30,7 @@ from api.main import create_app
 from models.database import make_engine
 from models.migrate import upgrade
 from models.settings import Settings
+from tests.fakes.providers import FakeProviders
 from workers.cli import find_executable
 from workers.client import (
     connect,
@@ -210,3 +211,17 @@ async def create_org(
     assert response.status_code == 201, response.text
     body = response.json()
     return body["id"], {"Authorization": f"Bearer {body['api_key']}"}
+
+
+@pytest.fixture(scope="session")
+def fake_providers_server() -> Iterator[FakeProviders]:
+    """The fake Twilio / Resend / Vapi / Stripe server, one for the session."""
+    with FakeProviders() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_providers(fake_providers_server: FakeProviders) -> FakeProviders:
+    """The session's fake providers, with no requests, objects or plans left over."""
+    fake_providers_server.reset()
+    return fake_providers_server

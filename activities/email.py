@@ -1,0 +1,58 @@
+"""Email through Resend's SDK (``Emails.send``), behind the ``Sender`` Protocol."""
+
+from __future__ import annotations
+
+import resend
+from resend.exceptions import ResendError
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import InvalidRecipient, ProviderNotConfigured
+from activities.senders import Outbound, ProviderReceipt
+from models.values import MessageStatus
+
+
+class ResendEmail:
+    """Sends email through one Resend account, with the message's key as ``Idempotency-Key``."""
+
+    def __init__(self, *, api_key: str, base_url: str | None = None) -> None:
+        """Configure the SDK (it keeps its settings module-wide, so one account per process)."""
+        resend.api_key = api_key
+        if base_url:
+            resend.api_url = base_url.rstrip("/")
+
+    def send(self, message: Outbound) -> ProviderReceipt:
+        """``Emails.send`` with one-click unsubscribe headers and tags naming the message."""
+        if not message.sender:
+            raise ProviderNotConfigured("no sender: set email_from with PATCH /v1/orgs/me")
+        params: resend.Emails.SendParams = {
+            "from": message.sender,
+            "to": [message.to],
+            "subject": message.subject or "",
+            "text": message.body,
+            "headers": dict(message.headers),
+            "tags": [{"name": name, "value": value} for name, value in message.tags],
+        }
+        try:
+            sent = resend.Emails.send(params, options={"idempotency_key": message.idempotency_key})
+        except ResendError as error:
+            raise classify_resend(error) from None
+        return ProviderReceipt(status=MessageStatus.SENT, provider_message_id=sent["id"])
+
+
+def classify_resend(error: ResendError) -> ApplicationError:
+    """A Resend failure as a named error: validation final, rate limits and outages retried."""
+    try:
+        status = int(error.code)
+    except (TypeError, ValueError):
+        status = 0
+    if status == 422 or error.error_type in {"validation_error", "invalid_to_address"}:
+        return InvalidRecipient(f"Resend refused the email: {error.error_type}")
+    if status == 429 or status >= 500 or status == 0:
+        return ApplicationError(
+            f"Resend answered {status or 'nothing'}; will retry", type="ProviderUnavailable"
+        )
+    return ApplicationError(
+        f"Resend refused the email ({status} {error.error_type})",
+        type="ProviderRejected",
+        non_retryable=True,
+    )

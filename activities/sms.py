@@ -1,0 +1,83 @@
+"""SMS and WhatsApp through Twilio's SDK (``messages.create``), behind the ``Sender`` Protocol."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from temporalio.exceptions import ApplicationError
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from activities.errors import InvalidRecipient, OptedOut, ProviderNotConfigured
+from activities.senders import Outbound, ProviderReceipt
+from models.values import MessageStatus
+
+#: Twilio error codes that no retry will fix (https://www.twilio.com/docs/api/errors).
+INVALID_RECIPIENT_CODES = frozenset({21211, 21214, 21217, 21612, 21614, 63003})
+OPTED_OUT_CODES = frozenset({21610})
+#: A provider call that takes longer than this is abandoned and retried by Temporal.
+REQUEST_TIMEOUT_S = 15.0
+
+# The SDK logs whole requests at INFO, numbers and bodies included.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+
+class TwilioSms:
+    """Sends SMS, or WhatsApp with ``whatsapp=True``, through one Twilio account."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        base_url: str | None = None,
+        whatsapp: bool = False,
+    ) -> None:
+        """A client for the account; ``base_url`` points the SDK at another host."""
+        # No SDK retries: Temporal owns retries, with backoff and a cap.
+        http = TwilioHttpClient(timeout=REQUEST_TIMEOUT_S, max_retries=None)
+        self._client = Client(account_sid, auth_token, http_client=http)
+        if base_url:
+            self._client.api.base_url = base_url.rstrip("/")
+        self._whatsapp = whatsapp
+
+    def send(self, message: Outbound) -> ProviderReceipt:
+        """``messages.create`` with the status callback that carries the idempotency key."""
+        if not message.sender:
+            raise ProviderNotConfigured(
+                "no sender: set sms_from (or whatsapp_from) with PATCH /v1/orgs/me"
+            )
+        prefix = "whatsapp:" if self._whatsapp else ""
+        try:
+            created = self._client.messages.create(
+                to=prefix + message.to,
+                from_=prefix + message.sender,
+                body=message.body,
+                status_callback=message.status_callback,
+            )
+        except TwilioRestException as error:
+            raise classify_twilio(error) from None
+        return ProviderReceipt(status=MessageStatus.QUEUED, provider_message_id=created.sid)
+
+
+def classify_twilio(error: TwilioRestException) -> ApplicationError:
+    """A Twilio failure as a named error: business ones final, transient ones retried."""
+    code = error.code if isinstance(error.code, int) else None
+    if code in OPTED_OUT_CODES:
+        return OptedOut(f"Twilio {code}: the recipient has opted out of messages from this sender")
+    if code in INVALID_RECIPIENT_CODES:
+        return InvalidRecipient(f"Twilio {code}: the number can't receive this message")
+    status = error.status
+    if status == 429 or status >= 500:
+        return ApplicationError(
+            f"Twilio answered {status}; will retry",
+            type="ProviderUnavailable",
+            next_retry_delay=timedelta(seconds=5) if status == 429 else None,
+        )
+    return ApplicationError(
+        f"Twilio refused the message ({status}, code {code})",
+        type="ProviderRejected",
+        non_retryable=True,
+    )
