@@ -1,0 +1,107 @@
+"""Payments through Stripe's SDK (``StripeClient``): customers, payment links, invoices.
+
+Every create carries an idempotency key, so a retried activity gets Stripe's first answer
+back instead of a second object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import stripe
+from temporalio.exceptions import ApplicationError
+
+#: Stripe's own retries are off: Temporal owns retries, with backoff and a cap.
+NETWORK_RETRIES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentLink:
+    """A hosted page where the customer pays."""
+
+    id: str
+    url: str
+
+
+class StripePayments:
+    """Creates Stripe objects for one account."""
+
+    def __init__(self, *, api_key: str, base_url: str | None = None) -> None:
+        """A client for the account; ``base_url`` points the SDK at another host."""
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": base_url} if base_url else {},
+            max_network_retries=NETWORK_RETRIES,
+        )
+
+    def create_customer(
+        self, *, email: str | None, name: str | None, lead_id: str, idempotency_key: str
+    ) -> str:
+        """A customer for the lead's contact; its id."""
+        params: stripe.params.CustomerCreateParams = {"metadata": {"lead_id": lead_id}}
+        if email:
+            params["email"] = email
+        if name:
+            params["name"] = name
+        try:
+            customer = self._client.v1.customers.create(
+                params, {"idempotency_key": idempotency_key}
+            )
+        except stripe.StripeError as error:
+            raise classify_stripe(error) from None
+        return customer.id
+
+    def create_payment_link(
+        self, *, price_id: str, quantity: int, lead_id: str, idempotency_key: str
+    ) -> PaymentLink:
+        """A payment link for ``quantity`` of ``price_id``, tagged with the lead."""
+        try:
+            link = self._client.v1.payment_links.create(
+                {
+                    "line_items": [{"price": price_id, "quantity": quantity}],
+                    "metadata": {"lead_id": lead_id},
+                },
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise classify_stripe(error) from None
+        return PaymentLink(id=link.id, url=link.url)
+
+    def create_invoice(
+        self, *, customer_id: str, days_until_due: int, lead_id: str, idempotency_key: str
+    ) -> str:
+        """A draft invoice for the customer, due in ``days_until_due`` days; its id."""
+        try:
+            invoice = self._client.v1.invoices.create(
+                {
+                    "customer": customer_id,
+                    "collection_method": "send_invoice",
+                    "days_until_due": days_until_due,
+                    "metadata": {"lead_id": lead_id},
+                },
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise classify_stripe(error) from None
+        assert invoice.id is not None
+        return invoice.id
+
+
+def classify_stripe(error: stripe.StripeError) -> ApplicationError:
+    """A Stripe failure as a named error: declines and bad requests final, outages retried."""
+    if isinstance(error, stripe.CardError):
+        return ApplicationError(
+            f"card declined: {error.code or 'declined'}", type="CardDeclined", non_retryable=True
+        )
+    if isinstance(error, stripe.RateLimitError | stripe.APIConnectionError):
+        return ApplicationError(
+            "Stripe is busy or unreachable; will retry", type="ProviderUnavailable"
+        )
+    status = error.http_status or 0
+    if status >= 500 or isinstance(error, stripe.APIError):
+        return ApplicationError(f"Stripe answered {status}; will retry", type="ProviderUnavailable")
+    return ApplicationError(
+        f"Stripe refused the request ({status} {error.code or type(error).__name__})",
+        type="ProviderRejected",
+        non_retryable=True,
+    )

@@ -1,0 +1,104 @@
+"""The Vapi and Stripe adapters on the real SDKs, against the fake provider server."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import InvalidRecipient, ProviderNotConfigured
+from activities.payments import StripePayments
+from activities.voice import CallRequest, VapiCalls
+from tests.fakes.providers import FakeProviders
+
+
+def call(**overrides: object) -> CallRequest:
+    values: dict[str, object] = {
+        "to": "+447911123456",
+        "customer_name": "Ada",
+        "assistant_id": "asst_1",
+        "phone_number_id": "pn_1",
+        "metadata": (("workflow_id", "lead-org_1-abc/calls-1"), ("attempt", "2")),
+    }
+    values.update(overrides)
+    return CallRequest(**values)  # type: ignore[arg-type]
+
+
+def test_a_call_carries_the_workflow_and_attempt(fake_providers: FakeProviders) -> None:
+    vapi = VapiCalls(api_key="vapi-key", base_url=fake_providers.vapi_base_url)
+
+    placed = vapi.place(call())
+
+    [request] = fake_providers.requests("vapi")
+    body = request.json
+    metadata = {"workflow_id": "lead-org_1-abc/calls-1", "attempt": "2"}
+    assert body["assistantId"] == "asst_1"
+    assert body["phoneNumberId"] == "pn_1"
+    assert body["customer"] == {"number": "+447911123456", "name": "Ada"}
+    assert body["metadata"] == metadata
+    assert body["assistantOverrides"]["metadata"] == metadata
+    assert request.bearer_token == "vapi-key"
+    assert placed.call_id == fake_providers.objects("vapi")[0]["id"]
+
+
+def test_vapi_outages_are_retried_by_temporal_not_the_sdk(fake_providers: FakeProviders) -> None:
+    vapi = VapiCalls(api_key="vapi-key", base_url=fake_providers.vapi_base_url)
+    fake_providers.fail_next("vapi", status=503)
+    fake_providers.fail_next("vapi", status=400)
+
+    with pytest.raises(ApplicationError) as outage:
+        vapi.place(call())
+    with pytest.raises(InvalidRecipient):
+        vapi.place(call())
+
+    assert outage.value.type == "ProviderUnavailable"
+    assert not outage.value.non_retryable
+    assert len(fake_providers.requests("vapi")) == 2  # one request each: no SDK retries
+
+
+def test_a_call_needs_the_orgs_assistant_and_number(fake_providers: FakeProviders) -> None:
+    vapi = VapiCalls(api_key="vapi-key", base_url=fake_providers.vapi_base_url)
+
+    with pytest.raises(ProviderNotConfigured):
+        vapi.place(call(assistant_id=None))
+
+    assert fake_providers.requests("vapi") == []
+
+
+def test_stripe_objects_are_created_once_per_key(fake_providers: FakeProviders) -> None:
+    stripe = StripePayments(api_key="sk_test_1", base_url=fake_providers.stripe_base_url)
+
+    customer = stripe.create_customer(
+        email="ada@example.com", name="Ada", lead_id="lead_1", idempotency_key="wf/lead_1/cus"
+    )
+    again = stripe.create_customer(
+        email="ada@example.com", name="Ada", lead_id="lead_1", idempotency_key="wf/lead_1/cus"
+    )
+    link = stripe.create_payment_link(
+        price_id="price_1", quantity=1, lead_id="lead_1", idempotency_key="wf/lead_1/link"
+    )
+    invoice = stripe.create_invoice(
+        customer_id=customer, days_until_due=14, lead_id="lead_1", idempotency_key="wf/lead_1/inv"
+    )
+
+    assert again == customer
+    keys = [request.idempotency_key for request in fake_providers.requests("stripe")]
+    assert keys == ["wf/lead_1/cus", "wf/lead_1/cus", "wf/lead_1/link", "wf/lead_1/inv"]
+    assert link.url.startswith("https://")
+    assert invoice.startswith("in_")
+
+
+def test_stripe_outages_are_retryable_and_bad_requests_final(
+    fake_providers: FakeProviders,
+) -> None:
+    stripe = StripePayments(api_key="sk_test_1", base_url=fake_providers.stripe_base_url)
+    fake_providers.fail_next("stripe", status=503)
+    fake_providers.fail_next("stripe", status=400)
+
+    with pytest.raises(ApplicationError) as outage:
+        stripe.create_customer(email=None, name=None, lead_id="l", idempotency_key="k1")
+    with pytest.raises(ApplicationError) as refused:
+        stripe.create_customer(email=None, name=None, lead_id="l", idempotency_key="k2")
+
+    assert (outage.value.type, outage.value.non_retryable) == ("ProviderUnavailable", False)
+    assert (refused.value.type, refused.value.non_retryable) == ("ProviderRejected", True)
+    assert len(fake_providers.requests("stripe")) == 2
