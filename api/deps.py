@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,6 +12,9 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from pydantic import AfterValidator
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -98,6 +102,27 @@ class OrgCache:
             self._entries.pop(key_hash, None)
 
 
+class RateLimiter:
+    """Requests per org per minute, in this API process (a moving window)."""
+
+    def __init__(self, *, per_minute: int) -> None:
+        """Allow ``per_minute`` requests per org; 0 turns the limit off."""
+        self._item = parse(f"{per_minute}/minute") if per_minute else None
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check(self, org_id: str) -> None:
+        """Count a request of ``org_id``; 429 with ``Retry-After`` over the limit."""
+        if self._item is None or self._limiter.hit(self._item, org_id):
+            return
+        stats = self._limiter.get_window_stats(self._item, org_id)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise ApiError(
+            429,
+            f"Too many requests for this org; retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
 #: How long a query to a workflow may take before the API answers without it.
 QUERY_TIMEOUT = timedelta(seconds=2)
 
@@ -106,6 +131,12 @@ def get_org_cache(request: Request) -> OrgCache:
     """The app's org cache."""
     cache: OrgCache = request.app.state.org_cache
     return cache
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    """The app's per-org rate limiter."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -136,6 +167,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TemporalConnectionDep = Annotated[TemporalConnection, Depends(get_temporal_connection)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 OrgCacheDep = Annotated[OrgCache, Depends(get_org_cache)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 _bearer = HTTPBearer(auto_error=False)
@@ -145,7 +177,11 @@ _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
 async def get_org(
-    credentials: BearerDep, database: DatabaseDep, settings: SettingsDep, cache: OrgCacheDep
+    credentials: BearerDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    cache: OrgCacheDep,
+    limiter: RateLimiterDep,
 ) -> Org:
     """The org whose API key is on the request; 401 without a valid key, 403 for the admin token."""
     if credentials is None:
@@ -154,15 +190,15 @@ async def get_org(
         )
     key_hash = store.hash_api_key(credentials.credentials)
     org = cache.get(key_hash)
-    if org is not None:
-        return org
-    org = await database.run(store.org_for_key_hash, key_hash=key_hash)
-    if org is not None:
-        cache.put(key_hash, org)
+    if org is None:
+        org = await database.run(store.org_for_key_hash, key_hash=key_hash)
+        if org is not None:
+            cache.put(key_hash, org)
     if org is None:
         if _is_admin(credentials.credentials, settings):
             raise ApiError(403, "The admin token can only create orgs; use an org API key here.")
         raise ApiError(401, "The API key is not valid.", headers=_UNAUTHORIZED)
+    limiter.check(org.id)
     return org
 
 

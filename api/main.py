@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.deps import Database, OrgCache, TemporalConnection
+from api.deps import Database, OrgCache, RateLimiter, TemporalConnection
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import health, leads, messages, orgs
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = Database(engine)
         app.state.temporal = TemporalConnection(settings)
         app.state.org_cache = OrgCache()
+        app.state.rate_limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
         yield
         engine.dispose()
 

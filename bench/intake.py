@@ -154,6 +154,8 @@ class OwnStack:
             "KEEPWARM_TEMPORAL_NAMESPACE": self.namespace,
             "KEEPWARM_PROVIDER_MODE": "dry_run",
             "KEEPWARM_LOG_LEVEL": self.log_level,
+            # The bench is one org sending far more than a business would; measure, don't limit.
+            "KEEPWARM_RATE_LIMIT_PER_MINUTE": "0",
         }
         if self.database_url:
             env["KEEPWARM_DATABASE_URL"] = self.database_url

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     dry_run_latency_ms: int = Field(
         default=0, ge=0, le=60_000, description="Simulated provider latency in dry-run mode."
     )
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests per org per minute per API process; 0 is off."
+    )
     public_url: str = Field(default="", description="Externally visible base URL of the API.")
     log_level: str = "INFO"
 

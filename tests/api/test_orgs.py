@@ -9,8 +9,9 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from models.settings import Settings
 from models.tables import Org
-from tests.conftest import ADMIN_TOKEN, create_org
+from tests.conftest import ADMIN_TOKEN, create_org, serve
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -188,3 +189,22 @@ async def test_concurrent_patches_of_different_fields_both_stick(api: httpx.Asyn
     assert body["timezone"] == "Europe/Paris"
     assert body["sms_from"] == "+447911123456"
     assert body["touch_budget"]["per_24h"] == 5
+
+
+async def test_an_org_over_its_rate_limit_gets_429_and_others_do_not(
+    stack_settings: Settings,
+) -> None:
+    settings = stack_settings.model_copy(update={"rate_limit_per_minute": 3})
+    async with serve(settings) as api:
+        _, busy = await create_org(api, name="Busy")
+        _, quiet = await create_org(api, name="Quiet")
+
+        answers = [(await api.get("/v1/orgs/me", headers=busy)).status_code for _ in range(4)]
+        limited = await api.get("/v1/leads", headers=busy)
+        other = await api.get("/v1/orgs/me", headers=quiet)
+
+    assert answers == [200, 200, 200, 429]
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert other.status_code == 200
