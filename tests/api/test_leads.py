@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
+from temporalio.client import Client
 
 from models.tables import IntakeReceipt, Lead, Message
 from tests.conftest import create_org, eventually
@@ -448,3 +449,45 @@ async def test_after_a_lead_is_lost_the_same_person_opens_a_new_one(
     await eventually(lambda: sent_messages(api, headers, lead_id=second["lead_id"]))
     old = (await api.get(f"/v1/leads/{first['lead_id']}", headers=headers)).json()
     assert old["live"]["status"] == "closed"  # its workflow id now runs the new lead
+
+
+async def test_no_personal_data_reaches_temporal_history(
+    api: httpx.AsyncClient, stack_client: Client
+) -> None:
+    _, headers = await create_org(api)
+    email = unique_email()
+    personal = ["Zebedee Quixote", email, "+447911222333", "07911 222333", "Quixote's kitchen"]
+    lead = (
+        await api.post(
+            "/v1/leads",
+            json={
+                "name": "Zebedee Quixote",
+                "email": email,
+                "phone": "07911 222333",
+                "message": "Quixote's kitchen needs a deep clean",
+                "consent": {"sms": True},
+                "fields": {"address": "1 Quixote's kitchen"},
+            },
+            headers=headers,
+        )
+    ).json()
+    await eventually(lambda: sent_messages(api, headers, lead_id=lead["lead_id"]))
+    handle = stack_client.get_workflow_handle(lead["workflow_id"])
+    await handle.query("status")  # the workflow has processed everything so far
+
+    history = readable((await handle.fetch_history()).to_json_dict())
+
+    assert lead["lead_id"] in history  # the ids are there...
+    assert [text for text in personal if text in history] == []  # ...the person is not
+
+
+def readable(node: Any) -> str:
+    """Every string in a history, with payloads (base64 in the JSON form) decoded."""
+    if isinstance(node, dict):
+        parts = [readable(value) for value in node.values()]
+        if isinstance(node.get("data"), str) and "metadata" in node:
+            parts.append(base64.b64decode(node["data"]).decode(errors="replace"))
+        return "\n".join(parts)
+    if isinstance(node, list):
+        return "\n".join(readable(item) for item in node)
+    return str(node)
