@@ -127,47 +127,31 @@ class RateLimiter:
 QUERY_TIMEOUT = timedelta(seconds=2)
 
 
-def get_org_cache(request: Request) -> OrgCache:
-    """The app's org cache."""
-    cache: OrgCache = request.app.state.org_cache
-    return cache
+def _from_state(name: str, kind: type[T]) -> Callable[[Request], T]:
+    """A dependency answering the object the app's lifespan put in ``app.state.<name>``."""
 
+    def dependency(request: Request) -> T:
+        value: T = getattr(request.app.state, name)
+        return value
 
-def get_rate_limiter(request: Request) -> RateLimiter:
-    """The app's per-org rate limiter."""
-    limiter: RateLimiter = request.app.state.rate_limiter
-    return limiter
-
-
-def get_settings_dep(request: Request) -> Settings:
-    """The app's settings."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_database(request: Request) -> Database:
-    """The app's database runner."""
-    database: Database = request.app.state.database
-    return database
+    dependency.__name__ = f"app_{name}"
+    return dependency
 
 
 async def get_temporal(request: Request) -> Client:
-    """The app's Temporal client."""
+    """The app's Temporal client (503 if Temporal can't be reached)."""
     connection: TemporalConnection = request.app.state.temporal
     return await connection.client()
 
 
-def get_temporal_connection(request: Request) -> TemporalConnection:
-    """The app's Temporal connection, for routes that can answer without Temporal."""
-    connection: TemporalConnection = request.app.state.temporal
-    return connection
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-TemporalConnectionDep = Annotated[TemporalConnection, Depends(get_temporal_connection)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
-OrgCacheDep = Annotated[OrgCache, Depends(get_org_cache)]
-RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+SettingsDep = Annotated[Settings, Depends(_from_state("settings", Settings))]
+DatabaseDep = Annotated[Database, Depends(_from_state("database", Database))]
+OrgCacheDep = Annotated[OrgCache, Depends(_from_state("org_cache", OrgCache))]
+RateLimiterDep = Annotated[RateLimiter, Depends(_from_state("rate_limiter", RateLimiter))]
+#: For routes that can answer without Temporal (they ask for the client themselves).
+TemporalConnectionDep = Annotated[
+    TemporalConnection, Depends(_from_state("temporal", TemporalConnection))
+]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 _bearer = HTTPBearer(auto_error=False)
