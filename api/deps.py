@@ -23,7 +23,7 @@ from temporalio.client import Client
 from api.errors import ApiError
 from models import store
 from models.database import session_scope
-from models.schemas import OrgSettings, check_text
+from models.schemas import check_text
 from models.settings import Settings
 from models.tables import Org
 from workers.client import connect
@@ -216,8 +216,3 @@ QueryText = Annotated[str | None, Query(max_length=200), AfterValidator(check_te
 IdParam = Annotated[str, Path(max_length=64), AfterValidator(check_text)]
 QueryId = Annotated[str | None, Query(max_length=64), AfterValidator(lambda v: v and check_text(v))]
 AdminDep = Annotated[None, Depends(require_admin)]
-
-
-def settings_of(org: Org) -> OrgSettings:
-    """An org's settings."""
-    return store.org_settings(org)

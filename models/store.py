@@ -175,14 +175,16 @@ def prepare_intake(
         session, org_id=org_id, event_id=event_id, kind=kind, payload=payload
     )
     original = receipt.payload
+    key = contact_key(email=original.get("email"), phone=original.get("phone"))
     if receipt.lead_id is not None:
         lead = session.get(Lead, receipt.lead_id)
+        workflow_id = lead.workflow_id if lead else None
         return PreparedIntake(
             receipt_id=receipt.id,
             new_receipt=new,
             lead_id=receipt.lead_id,
-            open_workflow_id=lead.workflow_id if lead else None,
-            contact_key=contact_key(email=original.get("email"), phone=original.get("phone")),
+            open_workflow_id=workflow_id,
+            contact_key=key,
         )
     # Two index lookups (identity → contacts, contact → leads) rather than one join, so the
     # plan stays the same whatever the table statistics say; a new person stops at the first.
@@ -209,7 +211,7 @@ def prepare_intake(
         new_receipt=new,
         lead_id=None,
         open_workflow_id=open_lead,
-        contact_key=contact_key(email=original.get("email"), phone=original.get("phone")),
+        contact_key=key,
     )
 
 
@@ -496,13 +498,6 @@ def set_stage(session: Session, *, org_id: str, lead_id: str, stage: Stage, reas
     )
 
 
-def note_on_timeline(
-    session: Session, *, org_id: str, lead_id: str, kind: TimelineKind, summary: str
-) -> None:
-    """Add a line to a lead's timeline."""
-    _timeline(session, org_id=org_id, lead_id=lead_id, kind=kind, summary=summary, data={})
-
-
 def _timeline(
     session: Session,
     *,
@@ -687,27 +682,31 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode()
 
 
+class InvalidCursor(ValueError):
+    """A cursor that this sort did not hand out."""
+
+
 def decode_cursor(cursor: str, *, sort: LeadSort) -> list[Any]:
-    """The sort key a cursor holds; ``ValueError`` if it is not one of ours."""
+    """The sort key a cursor holds; ``InvalidCursor`` if it is not one of ours."""
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("cursor is not valid") from None
+    except ValueError:
+        raise InvalidCursor("cursor is not valid") from None
     expected = len(_SORTS[sort][1])
     if not isinstance(values, list) or len(values) != expected:
-        raise ValueError("cursor is not valid for this sort")
+        raise InvalidCursor("cursor is not valid for this sort")
     *head, created_at, lead_id = values
     try:
         created = datetime.fromisoformat(created_at)
     except (TypeError, ValueError):
-        raise ValueError("cursor is not valid") from None
+        raise InvalidCursor("cursor is not valid") from None
     numbers_ok = all(
         isinstance(value, int | float) and not isinstance(value, bool) for value in head
     )
     if created.tzinfo is None or not isinstance(lead_id, str) or not numbers_ok:
-        raise ValueError("cursor is not valid")
+        raise InvalidCursor("cursor is not valid")
     if sort == "score" and not isinstance(head[0], int):
-        raise ValueError("cursor is not valid for this sort")
+        raise InvalidCursor("cursor is not valid for this sort")
     return [*head, created, lead_id]
 
 

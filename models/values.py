@@ -72,7 +72,6 @@ class MessageStatus(StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
-    RECEIVED = "received"
 
 
 #: Statuses after which a send must never be attempted again.
@@ -93,7 +92,6 @@ class TimelineKind(StrEnum):
 
     INTAKE = "intake"
     REPEAT_INTAKE = "repeat_intake"
-    IDENTITY_LINKED = "identity_linked"
     STAGE_CHANGED = "stage_changed"
     TOUCH_SENT = "touch_sent"
     TOUCH_SKIPPED = "touch_skipped"

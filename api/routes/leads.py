@@ -94,21 +94,19 @@ async def list_leads(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> LeadList:
     """The org's leads, filtered and sorted, a page at a time."""
-    if cursor is not None:
-        try:
-            store.decode_cursor(cursor, sort=sort)
-        except ValueError as error:
-            raise invalid("cursor", str(error)) from None
-    rows, next_cursor = await database.run(
-        store.list_leads,
-        org_id=org.id,
-        stage=stage,
-        source=source,
-        q=q,
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-    )
+    try:
+        rows, next_cursor = await database.run(
+            store.list_leads,
+            org_id=org.id,
+            stage=stage,
+            source=source,
+            q=q,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
+    except store.InvalidCursor as error:
+        raise invalid("cursor", str(error)) from None
     return LeadList(items=[_summary(row.lead, row.name) for row in rows], next_cursor=next_cursor)
 
 
