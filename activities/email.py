@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import resend
 from resend.exceptions import ResendError
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import InvalidRecipient, ProviderNotConfigured
+from activities.errors import InvalidRecipient, ProviderNotConfigured, provider_unavailable
 from activities.senders import Outbound, ProviderReceipt
 from models.values import MessageStatus
 
@@ -38,6 +40,10 @@ class ResendEmail:
             raise classify_resend(error) from None
         return ProviderReceipt(status=MessageStatus.SENT, provider_message_id=sent["id"])
 
+    def reconcile(self, message: Outbound, *, attempted_at: datetime) -> ProviderReceipt | None:
+        """Send again: Resend answers a repeated ``Idempotency-Key`` with the first email."""
+        return None
+
 
 def classify_resend(error: ResendError) -> ApplicationError:
     """A Resend failure as a named error: validation final, rate limits and outages retried."""
@@ -48,9 +54,7 @@ def classify_resend(error: ResendError) -> ApplicationError:
     if status == 422 or error.error_type in {"validation_error", "invalid_to_address"}:
         return InvalidRecipient(f"Resend refused the email: {error.error_type}")
     if status == 429 or status >= 500 or status == 0:
-        return ApplicationError(
-            f"Resend answered {status or 'nothing'}; will retry", type="ProviderUnavailable"
-        )
+        return provider_unavailable("Resend", status, getattr(error, "headers", None))
     return ApplicationError(
         f"Resend refused the email ({status} {error.error_type})",
         type="ProviderRejected",

@@ -6,6 +6,10 @@ or a missing sender doesn't retry forever.
 
 from __future__ import annotations
 
+import email.utils
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
 from temporalio.exceptions import ApplicationError
 
 
@@ -49,3 +53,37 @@ class RecordMissing(ApplicationError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, type="RecordMissing", non_retryable=True)
+
+
+#: A provider asking for more than this is waited for this long and asked again.
+MAX_RETRY_AFTER = timedelta(minutes=5)
+
+
+def provider_unavailable(
+    provider: str, status: int, headers: Mapping[str, str] | None = None
+) -> ApplicationError:
+    """A retryable failure (5xx, 429, no answer), honouring the provider's ``Retry-After``."""
+    delay = _retry_after(headers or {})
+    return ApplicationError(
+        f"{provider} answered {status or 'nothing'}; will retry",
+        type="ProviderUnavailable",
+        next_retry_delay=delay,
+    )
+
+
+def _retry_after(headers: Mapping[str, str]) -> timedelta | None:
+    """``Retry-After`` in seconds or as an HTTP date, capped; ``None`` if absent or unreadable."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if not value:
+        return None
+    try:
+        delay = timedelta(seconds=max(0.0, float(value)))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        delay = max(timedelta(0), when - datetime.now(UTC))
+    return min(delay, MAX_RETRY_AFTER)

@@ -5,17 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.errors import InvalidRecipient, ProviderNotConfigured, SendFailed
+from activities.errors import OptedOut, ProviderNotConfigured, SendFailed
 from activities.records import recording
-from activities.senders import Outbound, Sender
+from activities.senders import Outbound, ProviderReceipt, Sender
 from models import store
-from models.values import SETTLED_STATUSES, Channel, MessageStatus
+from models.tables import Message
+from models.values import SETTLED_STATUSES, Channel, MessageStatus, ProviderMode
 
 log = logging.getLogger(__name__)
+
+#: The adapters a worker has: dry-run always, live where the deployment has credentials.
+Senders = Mapping[ProviderMode, Mapping[Channel, Sender]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,16 +48,22 @@ class SendMessageResult:
 class MessageActivities:
     """Sends messages through the channel adapters, recording each before the provider call."""
 
-    def __init__(self, *, engine: Engine, senders: Mapping[Channel, Sender]) -> None:
-        """Send through ``senders`` and record in ``engine``'s database."""
+    def __init__(self, *, engine: Engine, senders: Senders, public_url: str) -> None:
+        """Send through ``senders``, record in ``engine``, link back to ``public_url``."""
         self._engine = engine
         self._senders = senders
+        self._public_url = public_url.rstrip("/")
 
     @activity.defn(name="send_message")
     def send_message(self, input: SendMessageInput) -> SendMessageResult:
-        """Write the message row (unique key), then send it unless a previous attempt did."""
+        """Write the message row (unique key), then send it unless a previous attempt did.
+
+        A previous attempt that may have reached the provider (it crashed or timed out after
+        the call began) is reconciled first: the provider is asked whether it has the message,
+        or, where the provider dedupes by ``Idempotency-Key``, the same key is sent again.
+        """
         with recording(self._engine) as session:
-            message = store.claim_outbound_message(
+            claim = store.claim_outbound_message(
                 session,
                 org_id=input.org_id,
                 lead_id=input.lead_id,
@@ -59,6 +71,7 @@ class MessageActivities:
                 idempotency_key=input.idempotency_key,
                 template=input.template,
             )
+        message = claim.message
         status = MessageStatus(message.status)
         if status in SETTLED_STATUSES:
             log.info("message %s already %s; not sending again", message.id, status)
@@ -66,31 +79,85 @@ class MessageActivities:
         if status == MessageStatus.FAILED:
             # An earlier attempt failed for good; say so again rather than pretend it went.
             raise SendFailed(message.error or "an earlier attempt failed")
-        sender = self._senders.get(input.channel)
-        if sender is None:
-            self._fail(message.id, f"no adapter for channel {input.channel}")
-            raise ProviderNotConfigured(f"no adapter for channel {input.channel}")
+        if claim.consent is False:
+            self._fail(message, f"the person opted out of {input.channel.value}")
+            raise OptedOut(f"the person opted out of {input.channel.value}")
+        sender = self._sender(message, input.channel)
         if not message.to_address:
-            self._fail(message.id, f"the contact has no address for {input.channel}")
-            raise InvalidRecipient(f"the contact has no address for {input.channel}")
-        receipt = sender.send(
-            Outbound(
-                to=message.to_address,
-                sender=message.from_address,
-                body=message.body,
-                subject=None,
-                idempotency_key=input.idempotency_key,
+            self._fail(message, f"the contact has no address for {input.channel.value}")
+            raise SendFailed(f"the contact has no address for {input.channel.value}")
+        outbound = self._outbound(message, input, claim)
+        if message.attempted_at is not None:
+            found = sender.reconcile(outbound, attempted_at=message.attempted_at)
+            if found is not None:
+                log.info("message %s was sent by an earlier attempt; recording it", message.id)
+                return self._sent(message, found, repeated=True)
+        else:
+            with recording(self._engine) as session:
+                store.mark_message_attempted(session, message_id=message.id)
+        try:
+            receipt = sender.send(outbound)
+        except ApplicationError as error:
+            if error.non_retryable:
+                self._fail(message, error.message, revoke=isinstance(error, OptedOut))
+            raise
+        return self._sent(message, receipt, repeated=False)
+
+    def _sender(self, message: Message, channel: Channel) -> Sender:
+        mode = ProviderMode(message.mode or ProviderMode.DRY_RUN)
+        sender = self._senders.get(mode, {}).get(channel)
+        if sender is None:
+            reason = (
+                f"this worker has no live {channel.value} adapter: set KEEPWARM_PROVIDER_MODE=live "
+                "and the provider's credentials"
+                if mode == ProviderMode.LIVE
+                else f"no adapter for channel {channel.value}"
             )
+            self._fail(message, reason)
+            raise ProviderNotConfigured(reason)
+        return sender
+
+    def _outbound(
+        self, message: Message, input: SendMessageInput, claim: store.OutboundClaim
+    ) -> Outbound:
+        headers: tuple[tuple[str, str], ...] = ()
+        status_callback = None
+        if input.channel in {Channel.SMS, Channel.WHATSAPP}:
+            # Twilio signs the whole URL, so the key in the query can't be forged.
+            status_callback = (
+                f"{self._public_url}/v1/webhooks/twilio/{input.org_id}"
+                f"?key={quote(input.idempotency_key, safe='')}"
+            )
+        if claim.unsubscribe_token:
+            headers = (
+                ("List-Unsubscribe", f"<{self._public_url}/u/{claim.unsubscribe_token}>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            )
+        assert message.to_address is not None
+        return Outbound(
+            to=message.to_address,
+            sender=message.from_address,
+            body=message.body,
+            subject=claim.subject,
+            idempotency_key=input.idempotency_key,
+            status_callback=status_callback,
+            headers=headers,
+            tags=(("lead_id", input.lead_id), ("message_id", message.id)),
         )
+
+    def _sent(
+        self, message: Message, receipt: ProviderReceipt, *, repeated: bool
+    ) -> SendMessageResult:
         with recording(self._engine) as session:
-            store.mark_message_sent(
+            stored = store.mark_message_sent(
                 session,
                 message_id=message.id,
                 status=receipt.status,
                 provider_message_id=receipt.provider_message_id,
             )
-        return SendMessageResult(message_id=message.id, status=receipt.status, repeated=False)
+            status = MessageStatus(stored.status)
+        return SendMessageResult(message_id=message.id, status=status, repeated=repeated)
 
-    def _fail(self, message_id: str, error: str) -> None:
+    def _fail(self, message: Message, error: str, *, revoke: bool = False) -> None:
         with recording(self._engine) as session:
-            store.mark_message_failed(session, message_id=message_id, error=error)
+            store.mark_message_failed(session, message_id=message.id, error=error, revoke=revoke)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import stripe
 from temporalio.exceptions import ApplicationError
 
+from activities.errors import provider_unavailable
+
 #: Stripe's own retries are off: Temporal owns retries, with backoff and a cap.
 NETWORK_RETRIES = 0
 
@@ -93,13 +95,11 @@ def classify_stripe(error: stripe.StripeError) -> ApplicationError:
         return ApplicationError(
             f"card declined: {error.code or 'declined'}", type="CardDeclined", non_retryable=True
         )
-    if isinstance(error, stripe.RateLimitError | stripe.APIConnectionError):
-        return ApplicationError(
-            "Stripe is busy or unreachable; will retry", type="ProviderUnavailable"
-        )
     status = error.http_status or 0
-    if status >= 500 or isinstance(error, stripe.APIError):
-        return ApplicationError(f"Stripe answered {status}; will retry", type="ProviderUnavailable")
+    if isinstance(error, stripe.RateLimitError | stripe.APIConnectionError | stripe.APIError):
+        return provider_unavailable("Stripe", status, error.headers)
+    if status >= 500:
+        return provider_unavailable("Stripe", status, error.headers)
     return ApplicationError(
         f"Stripe refused the request ({status} {error.code or type(error).__name__})",
         type="ProviderRejected",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from models.values import MessageStatus
@@ -45,6 +45,14 @@ class Sender(Protocol):
         """Hand ``message`` to the provider; raise on failure."""
         ...
 
+    def reconcile(self, message: Outbound, *, attempted_at: datetime) -> ProviderReceipt | None:
+        """Did an earlier attempt (made at ``attempted_at``) get ``message`` to the provider?
+
+        Asked before a retry sends again. ``None`` means "send": nothing was found, or the
+        provider dedupes by ``Idempotency-Key`` itself so sending again is safe.
+        """
+        ...
+
 
 class DryRunSender:
     """Sends nothing: the message row written before the call is the record (``simulated``).
@@ -61,3 +69,7 @@ class DryRunSender:
         if self._latency:
             time.sleep(self._latency)
         return ProviderReceipt(status=MessageStatus.SIMULATED, provider_message_id=None)
+
+    def reconcile(self, message: Outbound, *, attempted_at: datetime) -> ProviderReceipt | None:
+        """Nothing left the machine, so simulating again is harmless."""
+        return None

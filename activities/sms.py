@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio.exceptions import ApplicationError
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from activities.errors import InvalidRecipient, OptedOut, ProviderNotConfigured
+from activities.errors import (
+    InvalidRecipient,
+    OptedOut,
+    ProviderNotConfigured,
+    provider_unavailable,
+)
 from activities.senders import Outbound, ProviderReceipt
 from models.values import MessageStatus
 
@@ -19,6 +24,12 @@ INVALID_RECIPIENT_CODES = frozenset({21211, 21214, 21217, 21612, 21614, 63003})
 OPTED_OUT_CODES = frozenset({21610})
 #: A provider call that takes longer than this is abandoned and retried by Temporal.
 REQUEST_TIMEOUT_S = 15.0
+#: Twilio's 429 carries no usable Retry-After through the SDK: wait this long.
+TWILIO_RATE_LIMIT_WAIT_S = 5
+#: Reconciliation looks at this many recent messages to the recipient...
+RECONCILE_LOOKBACK = 20
+#: ...created no earlier than this before the crashed attempt began (clock skew).
+RECONCILE_SLACK = timedelta(minutes=2)
 
 # The SDK logs whole requests at INFO, numbers and bodies included.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
@@ -61,6 +72,25 @@ class TwilioSms:
             raise classify_twilio(error) from None
         return ProviderReceipt(status=MessageStatus.QUEUED, provider_message_id=created.sid)
 
+    def reconcile(self, message: Outbound, *, attempted_at: datetime) -> ProviderReceipt | None:
+        """Look for the message an earlier attempt may have sent (Twilio takes no idempotency
+        key): same recipient, sender and body, created since that attempt began."""
+        if not message.sender:
+            return None
+        prefix = "whatsapp:" if self._whatsapp else ""
+        since = attempted_at - RECONCILE_SLACK
+        try:
+            recent = self._client.messages.list(
+                to=prefix + message.to, from_=prefix + message.sender, limit=RECONCILE_LOOKBACK
+            )
+        except TwilioRestException as error:
+            raise classify_twilio(error) from None
+        for found in recent:
+            created = found.date_created
+            if found.body == message.body and (created is None or created >= since):
+                return ProviderReceipt(status=MessageStatus.QUEUED, provider_message_id=found.sid)
+        return None
+
 
 def classify_twilio(error: TwilioRestException) -> ApplicationError:
     """A Twilio failure as a named error: business ones final, transient ones retried."""
@@ -71,11 +101,9 @@ def classify_twilio(error: TwilioRestException) -> ApplicationError:
         return InvalidRecipient(f"Twilio {code}: the number can't receive this message")
     status = error.status
     if status == 429 or status >= 500:
-        return ApplicationError(
-            f"Twilio answered {status}; will retry",
-            type="ProviderUnavailable",
-            next_retry_delay=timedelta(seconds=5) if status == 429 else None,
-        )
+        # The SDK's exception carries no headers, so a 429 waits a fixed while.
+        headers = {"Retry-After": str(TWILIO_RATE_LIMIT_WAIT_S)} if status == 429 else None
+        return provider_unavailable("Twilio", status, headers)
     return ApplicationError(
         f"Twilio refused the message ({status}, code {code})",
         type="ProviderRejected",

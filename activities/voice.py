@@ -1,15 +1,12 @@
-"""AI voice calls through Vapi's SDK (``calls.create``), behind a small Protocol."""
+"""AI voice calls behind a small Protocol; the Vapi adapter is in ``activities.vapi_calls``."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
-
-from temporalio.exceptions import ApplicationError
-from vapi import AssistantOverrides, CreateCustomerDto, Vapi
-from vapi.core.api_error import ApiError as VapiApiError
-
-from activities.errors import InvalidRecipient, ProviderNotConfigured
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +29,13 @@ class PlacedCall:
     status: str
 
 
+#: The metadata entry that names the call (its idempotency key) in Vapi.
+CALL_KEY = "call_key"
+#: Reconciliation lists calls created no earlier than this before the crashed attempt.
+RECONCILE_SLACK = timedelta(minutes=2)
+RECONCILE_LOOKBACK = 100
+
+
 class CallPlacer(Protocol):
     """Places one outbound call."""
 
@@ -39,47 +43,24 @@ class CallPlacer(Protocol):
         """Ask the provider to call; raise on failure."""
         ...
 
+    def reconcile(self, call: CallRequest, *, attempted_at: datetime) -> PlacedCall | None:
+        """The call an earlier attempt (begun at ``attempted_at``) placed, if any."""
+        ...
 
-class VapiCalls:
-    """Places calls through one Vapi account. Vapi takes no idempotency key: the caller
-    reconciles a crashed attempt by looking the call up (metadata) before placing another."""
 
-    def __init__(self, *, api_key: str, base_url: str | None = None) -> None:
-        """A client for the account; ``base_url`` points the SDK at another host."""
-        self._client = Vapi(token=api_key, base_url=base_url) if base_url else Vapi(token=api_key)
+class DryRunCalls:
+    """Dials nothing: the call row is the record (``simulated``)."""
+
+    def __init__(self, *, latency: timedelta = timedelta(0)) -> None:
+        """Answer after ``latency``."""
+        self._latency = latency.total_seconds()
 
     def place(self, call: CallRequest) -> PlacedCall:
-        """``calls.create`` with the org's assistant and number, SDK retries off."""
-        if not call.assistant_id or not call.phone_number_id:
-            raise ProviderNotConfigured(
-                "set vapi_assistant_id and vapi_phone_number_id with PATCH /v1/orgs/me"
-            )
-        metadata = dict(call.metadata)
-        try:
-            created = self._client.calls.create(
-                assistant_id=call.assistant_id,
-                phone_number_id=call.phone_number_id,
-                customer=CreateCustomerDto(number=call.to, name=call.customer_name),
-                assistant_overrides=AssistantOverrides(metadata=metadata),
-                # Temporal owns retries; the metadata also rides at the top level, where
-                # Vapi's server messages echo it.
-                request_options={
-                    "max_retries": 0,
-                    "additional_body_parameters": {"metadata": metadata},
-                },
-            )
-        except VapiApiError as error:
-            raise classify_vapi(error) from None
-        return PlacedCall(call_id=created.id, status=str(created.status or "queued"))
+        """Accept the call without dialling."""
+        if self._latency:
+            time.sleep(self._latency)
+        return PlacedCall(call_id=f"simulated-{uuid.uuid4()}", status="simulated")
 
-
-def classify_vapi(error: VapiApiError) -> ApplicationError:
-    """A Vapi failure as a named error: bad requests final, rate limits and outages retried."""
-    status = error.status_code or 0
-    if status == 429 or status >= 500 or status == 0:
-        return ApplicationError(f"Vapi answered {status}; will retry", type="ProviderUnavailable")
-    if status in {400, 422}:
-        return InvalidRecipient(f"Vapi refused the call ({status})")
-    return ApplicationError(
-        f"Vapi refused the call ({status})", type="ProviderRejected", non_retryable=True
-    )
+    def reconcile(self, call: CallRequest, *, attempted_at: datetime) -> PlacedCall | None:
+        """Nothing was dialled, so simulating again is harmless."""
+        return None

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api.deps import Database, OrgCache, RateLimiter, TemporalConnection
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import health, leads, messages, orgs
+from api.routes import health, leads, messages, orgs, webhooks
 from models.database import make_engine
 from models.settings import Settings, get_settings
 
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = TemporalConnection(settings)
         app.state.org_cache = OrgCache()
         app.state.rate_limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
+        app.state.webhook_rejections = webhooks.Rejections()
         yield
         engine.dispose()
 
@@ -38,6 +39,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    for router in (health.router, orgs.router, leads.router, messages.router):
+    for router in (health.router, orgs.router, leads.router, messages.router, webhooks.router):
         app.include_router(router)
     return app

@@ -33,6 +33,7 @@ from models.tables import (
     TimelineEvent,
     utcnow,
 )
+from models.tokens import unsubscribe_token
 from models.values import (
     CLOSED_STAGES,
     SETTLED_STATUSES,
@@ -271,7 +272,7 @@ def record_lead(
     if lead is None:
         receipt = _receipt(session, org_id=org_id, receipt_id=receipt_id)
         payload = receipt.payload
-        contact = _resolve_contact(session, org_id=org_id, payload=payload)
+        contact = resolve_contact(session, org_id=org_id, payload=payload)
         _record_consent(
             session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
         )
@@ -293,7 +294,8 @@ def record_lead(
         receipt.lead_id = lead_id
         session.add(receipt)
         session.flush()
-        _timeline(
+        _adopt_inbound_messages(session, lead=lead)
+        timeline(
             session,
             org_id=org_id,
             lead_id=lead_id,
@@ -309,6 +311,24 @@ def record_lead(
         no_touch_reason=reason,
         inactivity_threshold_s=int(settings.inactivity_threshold.total_seconds()),
     )
+
+
+def _adopt_inbound_messages(session: Session, *, lead: Lead) -> None:
+    """Put the contact's inbound messages that no lead holds yet (the text that opened this
+    lead) on the new lead."""
+    thread = thread_id(session, contact_id=lead.contact_id)
+    orphans = session.exec(
+        select(Message).where(
+            Message.org_id == lead.org_id,
+            Message.thread_id == thread,
+            Message.direction == Direction.INBOUND,
+            col(Message.lead_id).is_(None),
+        )
+    )
+    for message in orphans:
+        message.lead_id = lead.id
+        session.add(message)
+    session.flush()
 
 
 def attach_intake(session: Session, *, org_id: str, lead_id: str, receipt_id: str) -> None:
@@ -332,7 +352,7 @@ def attach_intake(session: Session, *, org_id: str, lead_id: str, receipt_id: st
     _record_consent(
         session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
     )
-    _timeline(
+    timeline(
         session,
         org_id=org_id,
         lead_id=lead_id,
@@ -349,7 +369,7 @@ def _receipt(session: Session, *, org_id: str, receipt_id: str) -> IntakeReceipt
     return receipt
 
 
-def _resolve_contact(session: Session, *, org_id: str, payload: dict[str, Any]) -> Contact:
+def resolve_contact(session: Session, *, org_id: str, payload: dict[str, Any]) -> Contact:
     """Exact match on email, then phone; a new contact otherwise. Never merges two contacts."""
     wanted = _wanted_identities(payload)
     found = _identities_for(session, org_id=org_id, wanted=wanted)
@@ -488,7 +508,7 @@ def set_stage(session: Session, *, org_id: str, lead_id: str, stage: Stage, reas
     lead.stage = stage
     lead.updated_at = utcnow()
     session.add(lead)
-    _timeline(
+    timeline(
         session,
         org_id=org_id,
         lead_id=lead_id,
@@ -498,7 +518,12 @@ def set_stage(session: Session, *, org_id: str, lead_id: str, stage: Stage, reas
     )
 
 
-def _timeline(
+def thread_id(session: Session, *, contact_id: str) -> str | None:
+    """The id of the contact's one thread."""
+    return session.exec(select(Thread.id).where(Thread.contact_id == contact_id)).first()
+
+
+def timeline(
     session: Session,
     *,
     org_id: str,
@@ -530,6 +555,23 @@ TEMPLATES: dict[str, str] = {
         "We'll help with your request shortly. Reply here with any questions."
     ),
 }
+#: Email subjects, per template.
+SUBJECTS: dict[str, str] = {
+    "first_touch": "Thanks for getting in touch with {org_name}",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboundClaim:
+    """The claimed message row and what the send needs besides it."""
+
+    message: Message
+    contact_id: str
+    subject: str | None
+    #: The latest consent on the message's channel (``None``: never asked).
+    consent: bool | None
+    #: Signs the email's one-click unsubscribe link (email only).
+    unsubscribe_token: str | None
 
 
 def claim_outbound_message(
@@ -540,21 +582,40 @@ def claim_outbound_message(
     channel: Channel,
     idempotency_key: str,
     template: str,
-) -> Message:
+) -> OutboundClaim:
     """The outbound message row for ``idempotency_key``, created (status ``pending``) if new.
 
     Written and committed before any provider call, so a retry finds it and never sends twice.
+    The org's provider mode is fixed on the row here, so retries can't switch modes.
     """
+    org = get_org(session, org_id=org_id)
+    lead = _lead(session, org_id=org_id, lead_id=lead_id)
+    contact = session.get(Contact, lead.contact_id)
+    assert contact is not None
+    consent = current_consent(session, org_id=org_id, contact_id=contact.id)
+    consent_channel = Channel.SMS if channel == Channel.WHATSAPP else channel
+    subject = SUBJECTS[template].format(org_name=org.name) if channel == Channel.EMAIL else None
+    token = (
+        unsubscribe_token(
+            secret=org.id_secret, org_id=org_id, contact_id=contact.id, channel=channel.value
+        )
+        if channel == Channel.EMAIL
+        else None
+    )
     existing = session.exec(
         select(Message).where(Message.idempotency_key == idempotency_key)
     ).first()
     if existing is not None:
-        return existing
-    org = get_org(session, org_id=org_id)
+        if existing.org_id != org_id:
+            raise NotFound(idempotency_key)
+        return OutboundClaim(
+            message=existing,
+            contact_id=contact.id,
+            subject=subject,
+            consent=consent[consent_channel],
+            unsubscribe_token=token,
+        )
     settings = org_settings(org)
-    lead = _lead(session, org_id=org_id, lead_id=lead_id)
-    contact = session.get(Contact, lead.contact_id)
-    assert contact is not None
     thread = session.exec(select(Thread).where(Thread.contact_id == contact.id)).first()
     identities = _identities(session, org_id=org_id, contact_id=contact.id)
     wanted_kind = IdentityKind.EMAIL if channel == Channel.EMAIL else IdentityKind.PHONE
@@ -579,10 +640,27 @@ def claim_outbound_message(
         body=body,
         status=MessageStatus.PENDING,
         idempotency_key=idempotency_key,
+        mode=settings.provider_mode.value,
     )
     session.add(message)
     session.flush()
-    return message
+    return OutboundClaim(
+        message=message,
+        contact_id=contact.id,
+        subject=subject,
+        consent=consent[consent_channel],
+        unsubscribe_token=token,
+    )
+
+
+def mark_message_attempted(session: Session, *, message_id: str) -> None:
+    """Note that a provider call is about to be made: a retry must reconcile before resending."""
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(message_id)
+    if message.attempted_at is None:
+        message.attempted_at = utcnow()
+        session.add(message)
 
 
 def mark_message_sent(
@@ -594,17 +672,27 @@ def mark_message_sent(
 ) -> Message:
     """Record that the provider accepted (or dry-run simulated) a message.
 
-    Stamps the lead's ``first_contact_at`` on its first outbound touch. Idempotent.
+    Stamps the lead's ``first_contact_at`` on its first outbound touch. Idempotent, and never
+    moves a status back (a delivery report may have got here first).
     """
     message = session.get(Message, message_id)
     if message is None:
         raise NotFound(message_id)
-    if message.status in SETTLED_STATUSES:
+    if message.provider_message_id is None and provider_message_id:
+        message.provider_message_id = provider_message_id
+        session.add(message)
+    if message.status in SETTLED_STATUSES or message.status == MessageStatus.FAILED:
         return message
+    accept_message(session, message=message, status=status)
+    return message
+
+
+def accept_message(session: Session, *, message: Message, status: MessageStatus) -> None:
+    """A pending outbound message left the building (a send or a delivery report says so)."""
     now = utcnow()
     message.status = status
-    message.provider_message_id = provider_message_id
     message.sent_at = now
+    message.status_at = now
     session.add(message)
     if message.lead_id:
         lead = session.get(Lead, message.lead_id)
@@ -613,7 +701,7 @@ def mark_message_sent(
             lead.updated_at = now
             session.add(lead)
         verb = "simulated" if status == MessageStatus.SIMULATED else "sent"
-        _timeline(
+        timeline(
             session,
             org_id=message.org_id,
             lead_id=message.lead_id,
@@ -622,19 +710,36 @@ def mark_message_sent(
             data={"message_id": message.id, "channel": message.channel, "status": status.value},
         )
     session.flush()
-    return message
 
 
-def mark_message_failed(session: Session, *, message_id: str, error: str) -> None:
-    """Record that a message could not be sent, and why."""
+def mark_message_failed(
+    session: Session, *, message_id: str, error: str, revoke: bool = False
+) -> None:
+    """Record that a message could not be sent, and why.
+
+    ``revoke``: the provider says the person opted out (Twilio 21610), so consent on the
+    channel is withdrawn and nothing more is sent there until they opt back in.
+    """
     message = session.get(Message, message_id)
     if message is None:
         raise NotFound(message_id)
+    if revoke and message.lead_id:
+        lead = _lead(session, org_id=message.org_id, lead_id=message.lead_id)
+        record_consent_change(
+            session,
+            org_id=message.org_id,
+            contact_id=lead.contact_id,
+            channel=Channel.EMAIL if message.channel == Channel.EMAIL else Channel.SMS,
+            granted=False,
+            source="provider opt-out",
+            evidence=f"message {message.id}: {error}",
+        )
     message.status = MessageStatus.FAILED
     message.error = error[:500]
+    message.status_at = utcnow()
     session.add(message)
     if message.lead_id:
-        _timeline(
+        timeline(
             session,
             org_id=message.org_id,
             lead_id=message.lead_id,
@@ -642,6 +747,50 @@ def mark_message_failed(session: Session, *, message_id: str, error: str) -> Non
             summary=f"{message.channel.upper()} not sent: {error[:200]}",
             data={"message_id": message.id},
         )
+
+
+def record_consent_change(
+    session: Session,
+    *,
+    org_id: str,
+    contact_id: str,
+    channel: Channel,
+    granted: bool,
+    source: str,
+    evidence: str,
+) -> bool:
+    """Record a consent change on a channel; ``False`` (nothing written) if it already stood."""
+    if current_consent(session, org_id=org_id, contact_id=contact_id)[channel] is granted:
+        return False
+    session.add(
+        ConsentRecord(
+            id=new_id("cons"),
+            org_id=org_id,
+            contact_id=contact_id,
+            channel=channel,
+            granted=granted,
+            source=source,
+            evidence=evidence[:200],
+        )
+    )
+    lead = session.exec(
+        select(Lead)
+        .where(Lead.org_id == org_id, Lead.contact_id == contact_id)
+        .order_by(col(Lead.created_at).desc())
+        .limit(1)
+    ).first()
+    if lead is not None:
+        verb = "given" if granted else "withdrawn"
+        timeline(
+            session,
+            org_id=org_id,
+            lead_id=lead.id,
+            kind=TimelineKind.CONSENT,
+            summary=f"{channel.upper()} consent {verb} ({source})",
+            data={"channel": channel.value, "granted": granted, "source": source},
+        )
+    session.flush()
+    return True
 
 
 # --- reads ---------------------------------------------------------------------------------

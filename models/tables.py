@@ -183,7 +183,10 @@ class Message(SQLModel, table=True):
     """
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_org_created", "org_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_org_created", "org_id", "created_at"),
+        Index("ix_messages_org_provider_id", "org_id", "provider_message_id"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     org_id: str = Field(foreign_key="orgs.id", max_length=40)
@@ -199,5 +202,80 @@ class Message(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, unique=True, max_length=300)
     provider_message_id: str | None = Field(default=None, max_length=100)
     error: str | None = Field(default=None, max_length=500)
+    #: ``dry_run`` or ``live``, fixed when the row is claimed so retries don't switch modes.
+    mode: str | None = Field(default=None, max_length=16)
     created_at: datetime = _ts()
+    #: Set just before the first provider call: a retry that finds it set reconciles first.
+    attempted_at: datetime | None = _ts(nullable=True)
     sent_at: datetime | None = _ts(nullable=True)
+    #: When the status last moved (delivery reports).
+    status_at: datetime | None = _ts(nullable=True)
+
+
+class WebhookReceipt(SQLModel, table=True):
+    """A verified provider webhook, recorded before it is routed.
+
+    ``(org_id, provider, event_id)`` is unique: a provider's retry of the same event finds this
+    row and changes nothing. ``routed_at`` is set once every workflow it concerns was told, so a
+    retry after a failed signal routes it again (workflows drop what they have already seen).
+    """
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (
+        UniqueConstraint("org_id", "provider", "event_id", name="uq_webhook_org_provider_event"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    provider: str = Field(max_length=16)
+    event_id: str = Field(max_length=200)
+    event_type: str = Field(max_length=64)
+    payload: dict[str, Any] = _json()
+    received_at: datetime = _ts()
+    routed_at: datetime | None = _ts(nullable=True)
+
+
+class Call(SQLModel, table=True):
+    """An outbound AI voice call. Written before the provider call, like a message."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_org_provider_id", "org_id", "provider_call_id"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    lead_id: str | None = Field(default=None, foreign_key="leads.id", index=True, max_length=40)
+    #: The workflow that waits for this call's end-of-call report.
+    workflow_id: str = Field(max_length=200)
+    attempt: int = 1
+    idempotency_key: str = Field(unique=True, max_length=300)
+    mode: str = Field(max_length=16)
+    to_address: str | None = Field(default=None, max_length=32)
+    status: str = Field(max_length=16)
+    provider_call_id: str | None = Field(default=None, max_length=100)
+    ended_reason: str | None = Field(default=None, max_length=100)
+    summary: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    duration_s: float | None = None
+    cost: float | None = None
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _ts()
+    attempted_at: datetime | None = _ts(nullable=True)
+    placed_at: datetime | None = _ts(nullable=True)
+    ended_at: datetime | None = _ts(nullable=True)
+
+
+class Payment(SQLModel, table=True):
+    """Money moving for a lead, as Stripe reported it (one row per Stripe event)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("org_id", "stripe_event_id", name="uq_payment_org_event"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    lead_id: str | None = Field(default=None, foreign_key="leads.id", index=True, max_length=40)
+    stripe_event_id: str = Field(max_length=100)
+    stripe_object_id: str = Field(max_length=100)
+    kind: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    amount: int | None = None
+    currency: str | None = Field(default=None, max_length=8)
+    created_at: datetime = _ts()

@@ -72,6 +72,21 @@ class MessageStatus(StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
+    #: An inbound message, as the provider handed it over.
+    RECEIVED = "received"
+
+
+#: How far along each status is; a delivery report only ever moves a message forward.
+#: A failure ends a message that has not been delivered; a delivered one stays delivered.
+STATUS_RANK: dict[MessageStatus, int] = {
+    MessageStatus.PENDING: 0,
+    MessageStatus.QUEUED: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.FAILED: 3,
+    MessageStatus.SIMULATED: 3,
+    MessageStatus.RECEIVED: 3,
+}
 
 
 #: Statuses after which a send must never be attempted again.
@@ -95,6 +110,31 @@ class TimelineKind(StrEnum):
     STAGE_CHANGED = "stage_changed"
     TOUCH_SENT = "touch_sent"
     TOUCH_SKIPPED = "touch_skipped"
+    DELIVERY = "delivery"
+    ENGAGEMENT = "engagement"
+    REPLY = "reply"
+    CONSENT = "consent"
+    CALL = "call"
+    PAYMENT = "payment"
+
+
+class WebhookProvider(StrEnum):
+    """A provider that posts signed webhooks to keepwarm."""
+
+    TWILIO = "twilio"
+    RESEND = "resend"
+    STRIPE = "stripe"
+    VAPI = "vapi"
+
+
+class CallStatus(StrEnum):
+    """Where an outbound call stands."""
+
+    PENDING = "pending"
+    SIMULATED = "simulated"
+    QUEUED = "queued"
+    ENDED = "ended"
+    FAILED = "failed"
 
 
 def new_id(prefix: str) -> str:

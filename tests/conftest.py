@@ -37,7 +37,7 @@ from workers.client import (
     dev_server_search_attribute_args,
     register_search_attributes,
 )
-from workers.registry import dry_run_senders
+from workers.registry import dry_run_adapters
 from workers.worker import ACTIVITY_THREADS, build_worker
 
 PG_ADMIN_URL = os.environ.get("KEEPWARM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -160,7 +160,7 @@ async def stack_worker(stack_client: Client, pg_engine: Engine) -> AsyncIterator
     """The real worker (every workflow and activity) for the session, on PostgreSQL."""
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(
-            stack_client, engine=pg_engine, senders=dry_run_senders(), executor=executor
+            stack_client, engine=pg_engine, adapters=dry_run_adapters(), executor=executor
         )
         async with worker:
             yield worker

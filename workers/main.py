@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from models.database import make_engine
 from models.settings import Settings, get_settings
 from workers.client import connect
-from workers.registry import build_senders
+from workers.registry import build_adapters
 from workers.telemetry import setup_telemetry
 from workers.worker import ACTIVITY_THREADS, build_worker
 
@@ -19,7 +19,7 @@ log = logging.getLogger("keepwarm.worker")
 
 async def run_worker(settings: Settings) -> None:
     """Run one worker until SIGINT or SIGTERM, then shut down gracefully."""
-    senders = build_senders(settings)
+    adapters = build_adapters(settings)
     engine = make_engine(settings.effective_database_url)
     client = await connect(settings)
     stop = asyncio.Event()
@@ -27,7 +27,7 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, engine=engine, senders=senders, executor=executor)
+        worker = build_worker(client, engine=engine, adapters=adapters, executor=executor)
         async with worker:
             log.info("worker running on %s (%s)", worker.task_queue, client.namespace)
             await stop.wait()

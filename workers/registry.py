@@ -2,43 +2,110 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from activities.calls import CallActivities
+from activities.email import ResendEmail
 from activities.messages import MessageActivities
 from activities.records import LeadRecordActivities
 from activities.senders import DryRunSender, Sender
+from activities.sms import TwilioSms
+from activities.voice import CallPlacer, DryRunCalls
 from models.settings import Settings
 from models.values import Channel, ProviderMode
 
-
-class LiveModeUnavailable(RuntimeError):
-    """``KEEPWARM_PROVIDER_MODE=live`` was asked for but this build only has dry-run adapters."""
+log = logging.getLogger("keepwarm.registry")
 
 
-def build_senders(settings: Settings) -> dict[Channel, Sender]:
-    """The channel adapters for the deployment's provider mode."""
-    if settings.provider_mode == ProviderMode.LIVE:
-        raise LiveModeUnavailable(
-            "KEEPWARM_PROVIDER_MODE=live is not available yet: this release ships dry-run "
-            "adapters only (messages are recorded as 'simulated'). Unset it or use dry_run."
+@dataclass(kw_only=True)
+class Adapters:
+    """The channel adapters a worker sends through, per provider mode.
+
+    ``dry_run`` adapters are always there; ``live`` ones only where the deployment runs live
+    and has the provider's credentials. Each message uses its org's mode.
+    """
+
+    senders: dict[ProviderMode, dict[Channel, Sender]] = field(default_factory=dict)
+    placers: dict[ProviderMode, CallPlacer] = field(default_factory=dict)
+    #: Base of the links the providers call back (status callbacks, unsubscribe).
+    public_url: str = "http://127.0.0.1:8000"
+
+
+def build_adapters(settings: Settings) -> Adapters:
+    """Dry-run adapters, plus live ones on the provider SDKs when the deployment runs live."""
+    adapters = dry_run_adapters(
+        latency=timedelta(milliseconds=settings.dry_run_latency_ms),
+        public_url=settings.effective_public_url,
+    )
+    if settings.provider_mode != ProviderMode.LIVE:
+        return adapters
+    live: dict[Channel, Sender] = {}
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        for channel in (Channel.SMS, Channel.WHATSAPP):
+            live[channel] = TwilioSms(
+                account_sid=settings.twilio_account_sid,
+                auth_token=settings.twilio_auth_token.get_secret_value(),
+                base_url=settings.twilio_base_url,
+                whatsapp=channel == Channel.WHATSAPP,
+            )
+    if settings.resend_api_key:
+        live[Channel.EMAIL] = ResendEmail(
+            api_key=settings.resend_api_key.get_secret_value(), base_url=settings.resend_base_url
         )
-    return dry_run_senders(latency=timedelta(milliseconds=settings.dry_run_latency_ms))
+    adapters.senders[ProviderMode.LIVE] = live
+    if settings.vapi_api_key:
+        from activities.vapi_calls import VapiCalls  # the Vapi SDK takes seconds to import
+
+        adapters.placers[ProviderMode.LIVE] = VapiCalls(
+            api_key=settings.vapi_api_key.get_secret_value(), base_url=settings.vapi_base_url
+        )
+    missing = [
+        name
+        for name, ready in (
+            ("SMS/WhatsApp (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)", Channel.SMS in live),
+            ("email (RESEND_API_KEY)", Channel.EMAIL in live),
+            ("voice (VAPI_API_KEY)", ProviderMode.LIVE in adapters.placers),
+        )
+        if not ready
+    ]
+    if missing:
+        log.warning("live mode without credentials for: %s", ", ".join(missing))
+    return adapters
 
 
-def dry_run_senders(*, latency: timedelta = timedelta(0)) -> dict[Channel, Sender]:
-    """A dry-run adapter for every messaging channel."""
+def dry_run_adapters(
+    *, latency: timedelta = timedelta(0), public_url: str = "http://127.0.0.1:8000"
+) -> Adapters:
+    """A dry-run adapter for every channel: nothing leaves the machine."""
     dry_run = DryRunSender(latency=latency)
-    return {channel: dry_run for channel in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)}
+    return Adapters(
+        senders={
+            ProviderMode.DRY_RUN: {
+                channel: dry_run for channel in (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)
+            }
+        },
+        placers={ProviderMode.DRY_RUN: DryRunCalls(latency=latency)},
+        public_url=public_url,
+    )
 
 
-def build_activities(
-    *, engine: Engine, senders: Mapping[Channel, Sender]
-) -> list[Callable[..., Any]]:
+def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[..., Any]]:
     """Every activity the worker registers, bound to its dependencies."""
     records = LeadRecordActivities(engine=engine)
-    messages = MessageActivities(engine=engine, senders=senders)
-    return [records.record_lead, records.attach_intake, records.record_stage, messages.send_message]
+    messages = MessageActivities(
+        engine=engine, senders=adapters.senders, public_url=adapters.public_url
+    )
+    calls = CallActivities(engine=engine, placers=adapters.placers)
+    return [
+        records.record_lead,
+        records.attach_intake,
+        records.record_stage,
+        messages.send_message,
+        calls.place_call,
+    ]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.senders import Sender
-from models.values import Channel
-from workers.registry import build_activities
+from workers.registry import Adapters, build_activities
 from workflows import WORKFLOWS
 from workflows.task_queues import LEADS
 
@@ -23,7 +20,7 @@ def build_worker(
     client: Client,
     *,
     engine: Engine,
-    senders: Mapping[Channel, Sender],
+    adapters: Adapters,
     task_queue: str = LEADS,
     executor: ThreadPoolExecutor,
 ) -> Worker:
@@ -32,7 +29,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(engine=engine, senders=senders),
+        activities=build_activities(engine=engine, adapters=adapters),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
     )

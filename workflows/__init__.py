@@ -6,6 +6,7 @@ workflow needs comes in its input or from an activity.
 
 from __future__ import annotations
 
+from workflows.calls import CallWorkflow
 from workflows.lead import LeadWorkflow
 
-WORKFLOWS: list[type] = [LeadWorkflow]
+WORKFLOWS: list[type] = [LeadWorkflow, CallWorkflow]

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -23,29 +22,8 @@ with workflow.unsafe.imports_passed_through():
     from models.values import Channel, Stage
     from workflows import search_attributes as sa
 
-#: Database writes: quick, retried until the database is back.
-RECORD_TIMEOUT = timedelta(seconds=30)
-RECORD_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["RecordMissing", "RecordInvalid"],
-)
-#: Provider calls: bounded by the provider's own timeouts, retried with backoff on blips.
-SEND_TIMEOUT = timedelta(seconds=30)
-SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=20,
-    non_retryable_error_types=[
-        "InvalidRecipient",
-        "ProviderNotConfigured",
-        "SendFailed",
-        "RecordMissing",
-        "RecordInvalid",
-    ],
-)
+from workflows.policies import RECORD_RETRY, RECORD_TIMEOUT, SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT
+
 #: Patch id: database writes became local activities (histories before it use regular ones).
 LOCAL_RECORDS_PATCH = "local-record-activities"
 #: Repeat submissions remembered, so a replayed webhook is not noted twice.
@@ -71,6 +49,23 @@ class IntakeReceived:
     """The same person submitted again while this lead is open (update ``submit_intake``)."""
 
     receipt_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyReceived:
+    """The person wrote back (signal ``message_received``); the message is already recorded."""
+
+    message_id: str
+    channel: Channel
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentReceived:
+    """Stripe reported money for this lead (signal ``payment_received``), already recorded."""
+
+    payment_id: str
+    #: ``paid``, ``failed`` or ``refunded``.
+    status: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,8 +104,10 @@ class LeadWorkflow:
         2. First touch: SMS with SMS consent, else email; ``send_message`` keyed
            ``{workflow_id}/{lead_id}/touch-1`` so it goes out once. Stage ``contacted``.
         3. Wait. Repeat submissions (update ``submit_intake``) are noted on the timeline and
-           restart the inactivity clock. After the org's inactivity threshold without news the
-           lead is ``ghosting``; after another threshold, ``lost``, and the workflow ends.
+           restart the inactivity clock; a reply (signal ``message_received``) makes the lead
+           ``engaged`` and restarts it too. After the org's inactivity threshold without news
+           the lead is ``ghosting``; after another threshold, ``lost``, and the workflow ends.
+           A payment (signal ``payment_received``) converts the lead and ends it at once.
 
     Once the lead is closing, ``submit_intake`` is rejected, so the API opens a new lead for
     the person instead of handing a submission to a run that would drop it.
@@ -129,6 +126,8 @@ class LeadWorkflow:
         self._waiting_reason: str | None = None
         self._no_touch_reason: str | None = None
         self._closing = False
+        self._replies: list[ReplyReceived] = []
+        self._paid = False
 
     @workflow.run
     async def run(self, input: LeadInput) -> LeadResult:
@@ -146,10 +145,13 @@ class LeadWorkflow:
         await self._first_touch(recorded)
         threshold = timedelta(seconds=recorded.inactivity_threshold_s)
         await self._wait_for_news(threshold, then=Stage.GHOSTING)
-        await self._wait_for_news(threshold, then=Stage.LOST, closing=True)
+        if not self._paid:
+            await self._wait_for_news(threshold, then=Stage.LOST, closing=True)
         self._next_action = None
         self._next_action_at = None
-        self._waiting_reason = "closed: no response after two inactivity periods"
+        self._waiting_reason = (
+            "closed: paid" if self._paid else "closed: no response after two inactivity periods"
+        )
         self._publish()
         await self._attach_pending()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -175,6 +177,21 @@ class LeadWorkflow:
         if event.receipt_id in self._seen or event.receipt_id in self._pending:
             return
         self._pending.append(event.receipt_id)
+
+    @workflow.signal(name="message_received")
+    def message_received(self, reply: ReplyReceived) -> None:
+        """The person replied (once per message: a replayed webhook is dropped)."""
+        if reply.message_id in self._seen or any(
+            r.message_id == reply.message_id for r in self._replies
+        ):
+            return
+        self._replies.append(reply)
+
+    @workflow.signal(name="payment_received")
+    def payment_received(self, payment: PaymentReceived) -> None:
+        """Stripe reported a payment for this lead; a paid one converts it."""
+        if payment.status == "paid" and not self._closing:
+            self._paid = True
 
     @workflow.query(name="status")
     def status(self) -> LeadStatus:
@@ -222,6 +239,7 @@ class LeadWorkflow:
                 idempotency_key=f"{workflow_id}/{self._input.lead_id}/{step}",
             ),
             start_to_close_timeout=SEND_TIMEOUT,
+            schedule_to_close_timeout=SEND_DEADLINE,
             retry_policy=SEND_RETRY,
             summary=f"send {channel.value} ({step})",
         )
@@ -250,20 +268,34 @@ class LeadWorkflow:
             self._publish()
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._pending),
+                    lambda: bool(self._pending or self._replies) or self._paid,
                     timeout=remaining,
                     timeout_summary=f"inactivity: {then.value} if no news",
                 )
             except TimeoutError:
-                if not self._pending:  # news that came with the timer still counts
-                    break
+                if not (self._pending or self._replies or self._paid):
+                    break  # news that came with the timer still counts
             await self._attach_pending()
+            await self._take_replies()
+            if self._paid:
+                self._closing = True
+                await self._attach_pending()
+                await self._move(Stage.CONVERTED, "paid (Stripe)")
+                return
             deadline = workflow.now() + threshold
         if closing:
             self._closing = True
             await self._attach_pending()
         reason = f"no response for {_words(threshold)}"
         await self._move(then, reason)
+
+    async def _take_replies(self) -> None:
+        while self._replies:
+            reply = self._replies[0]
+            if self._stage in {Stage.NEW, Stage.CONTACTED, Stage.GHOSTING}:
+                await self._move(Stage.ENGAGED, f"replied by {reply.channel.value}")
+            self._replies.pop(0)
+            self._seen = [*self._seen, reply.message_id][-SEEN_RECEIPTS_WINDOW:]
 
     async def _attach_pending(self) -> None:
         while self._pending:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import AdminDep, DatabaseDep, OrgCacheDep, OrgDep
+from api.deps import AdminDep, DatabaseDep, OrgCacheDep, OrgDep, SettingsDep
 from api.errors import invalid
 from models import store
 from models.schemas import OrgCreate, OrgCreated, OrgPublic, OrgSettings, OrgSettingsPatch
@@ -40,13 +40,21 @@ async def read_my_org(org: OrgDep) -> OrgPublic:
 
 @router.patch("/me")
 async def update_my_org(
-    body: OrgSettingsPatch, org: OrgDep, database: DatabaseDep, cache: OrgCacheDep
+    body: OrgSettingsPatch,
+    org: OrgDep,
+    database: DatabaseDep,
+    cache: OrgCacheDep,
+    settings: SettingsDep,
 ) -> OrgPublic:
-    """Change some settings; the others keep their values. Invalid values: 422, nothing saved."""
-    if body.provider_mode == ProviderMode.LIVE:
+    """Change some settings; the others keep their values. Invalid values: 422, nothing saved.
+
+    ``provider_mode: live`` needs a deployment that runs live (``KEEPWARM_PROVIDER_MODE``).
+    """
+    if body.provider_mode == ProviderMode.LIVE and settings.provider_mode != ProviderMode.LIVE:
         raise invalid(
             "provider_mode",
-            "live sending is not available in this release; only dry_run adapters are installed",
+            "this deployment runs dry_run: set KEEPWARM_PROVIDER_MODE=live and the providers' "
+            "credentials on the API and the workers first",
         )
     try:
         updated = await database.run(

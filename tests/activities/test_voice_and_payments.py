@@ -7,7 +7,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import InvalidRecipient, ProviderNotConfigured
 from activities.payments import StripePayments
-from activities.voice import CallRequest, VapiCalls
+from activities.vapi_calls import VapiCalls
+from activities.voice import CallRequest
 from tests.fakes.providers import FakeProviders
 
 

@@ -129,7 +129,7 @@ async def test_null_for_a_required_setting_is_422(api: httpx.AsyncClient) -> Non
     assert [detail["field"] for detail in response.json()["error"]["details"]] == ["timezone"]
 
 
-async def test_live_mode_is_refused_in_this_release(api: httpx.AsyncClient) -> None:
+async def test_live_mode_is_refused_on_a_dry_run_deployment(api: httpx.AsyncClient) -> None:
     _, headers = await create_org(api)
 
     response = await api.patch("/v1/orgs/me", json={"provider_mode": "live"}, headers=headers)

@@ -3,7 +3,9 @@
 The real provider SDKs are pointed at this server in tests (the providers cannot be
 reached from CI) and in demos. It serves one Starlette app on ``127.0.0.1`` from a
 background thread, records every request, stores what it creates, honours
-idempotency keys like the providers do, and can be told to fail or stall.
+idempotency keys like the providers do, and can be told to fail, stall or go down for a
+while. It also builds the signed webhooks the providers send (Twilio form posts, Resend's
+Svix-signed events, Vapi server messages, Stripe events) for tests to deliver.
 
 How each SDK is pointed at it::
 
@@ -32,6 +34,8 @@ import base64
 import binascii
 import copy
 import email.utils
+import hashlib
+import hmac
 import itertools
 import json
 import re
@@ -41,14 +45,15 @@ import string
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, Self, get_args
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
+import stripe
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -59,6 +64,10 @@ from twilio.request_validator import RequestValidator
 Provider = Literal["twilio", "resend", "vapi", "stripe"]
 #: Every provider the fake serves, in a stable order.
 PROVIDERS: tuple[Provider, ...] = get_args(Provider)
+#: How a Vapi webhook is authenticated: the ``x-vapi-secret`` header, or an HMAC.
+VapiSigning = Literal["secret", "hmac"]
+#: The Twilio Advanced Opt-Out keyword types of an inbound message.
+TwilioOptOutType = Literal["STOP", "START", "HELP"]
 
 JsonObject = dict[str, Any]
 
@@ -109,7 +118,8 @@ class RecordedRequest:
         at: When the request arrived (UTC).
         status: The HTTP status the fake answered with.
         failed: Whether the answer was an error (status >= 400), injected or not.
-        injected: Whether the answer came from :meth:`FakeProviders.fail_next`.
+        injected: Whether the answer came from :meth:`FakeProviders.fail_next` or
+            :meth:`FakeProviders.outage`.
     """
 
     provider: Provider
@@ -144,15 +154,26 @@ class RecordedRequest:
 class Webhook:
     """A provider webhook the test should deliver to the app under test.
 
+    Post ``body`` as is, with ``headers``: the signature covers those exact bytes, so
+    re-encoding the JSON (``json=hook.json()``) would not verify::
+
+        response = client.post(hook.url, content=hook.body, headers=hook.headers)
+
     Attributes:
         url: Where the provider would POST it.
-        form: The form-encoded fields.
-        headers: Headers to send, including the provider's signature.
+        form: The form fields of a form-encoded webhook (Twilio); None for a JSON one.
+        headers: Headers to send: the provider's signature headers and ``Content-Type``.
+        body: The exact bytes to POST: the urlencoded form, or the JSON document.
     """
 
     url: str
-    form: dict[str, str]
+    form: dict[str, str] | None
     headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """Return the decoded JSON body, or None for a form-encoded webhook."""
+        return None if self.form is not None else json.loads(self.body)
 
 
 def twilio_signature_headers(
@@ -175,6 +196,93 @@ def twilio_signature_headers(
     }
 
 
+def new_resend_webhook_secret() -> str:
+    """Return a fresh Resend (Svix) signing secret: ``whsec_`` + base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def svix_signature(secret: str, svix_id: str, timestamp: int | str, body: bytes) -> str:
+    """Sign a webhook the way Svix does for Resend (the ``svix-signature`` header value).
+
+    ``"v1," + base64(HMAC-SHA256(key, f"{svix_id}.{timestamp}.{body}"))`` where ``key`` is
+    the base64-decoded part of ``secret`` after ``whsec_``.
+
+    Args:
+        secret: The endpoint's signing secret, ``whsec_<base64>``.
+        svix_id: The ``svix-id`` header (``msg_...``).
+        timestamp: The ``svix-timestamp`` header, unix seconds.
+        body: The exact request body.
+
+    Returns:
+        The header value, e.g. ``v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=``.
+    """
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{svix_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def vapi_signature(secret: str, timestamp: int | str, body: bytes) -> str:
+    """Sign a Vapi server message with an HMAC credential's defaults (``x-signature``).
+
+    ``hex(HMAC-SHA256(secret, f"{timestamp}.{body}"))``: algorithm sha256, hex encoding,
+    payload format ``{timestamp}.{body}``, no prefix.
+
+    Args:
+        secret: The credential's secret key.
+        timestamp: The ``x-timestamp`` header, unix seconds.
+        body: The exact request body.
+
+    Returns:
+        The lower-case hex digest.
+    """
+    signed = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def stripe_signature_header(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """Build a ``Stripe-Signature`` header with the Stripe SDK's own test helper.
+
+    ``t=<timestamp>,v1=<hex HMAC-SHA256(secret, f"{t}.{payload}")>``.
+
+    Args:
+        payload: The exact request body.
+        secret: The endpoint's signing secret (``whsec_...``, used as is).
+        timestamp: Unix seconds; defaults to now.
+
+    Returns:
+        The header value.
+    """
+    header = stripe.WebhookSignature.generate_signature_header(
+        payload.decode("utf-8"), secret, timestamp
+    )
+    return str(header)
+
+
+def _form_webhook(url: str, form: dict[str, str], auth_token: str) -> Webhook:
+    headers = twilio_signature_headers(url, form, auth_token)
+    return Webhook(url, form, headers, urlencode(form).encode())
+
+
+def _json_body(document: Any, *, indent: int | None = None) -> bytes:
+    separators = None if indent else (",", ":")
+    return json.dumps(document, indent=indent, separators=separators).encode()
+
+
+def _vapi_headers(
+    body: bytes, secret: str, mode: VapiSigning, timestamp: int | None
+) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if mode == "secret":
+        return headers | {"x-vapi-secret": secret}
+    if mode == "hmac":
+        stamp = int(time.time()) if timestamp is None else timestamp
+        return headers | {
+            "x-timestamp": str(stamp),
+            "x-signature": vapi_signature(secret, stamp, body),
+        }
+    raise ValueError(f"unknown Vapi signing mode {mode!r}; use 'secret' or 'hmac'")
+
+
 # --------------------------------------------------------------------------------------
 # Internals: plans, incoming requests, replies
 # --------------------------------------------------------------------------------------
@@ -193,6 +301,13 @@ class _FailurePlan:
 class _DelayPlan:
     seconds: float
     remaining: int
+
+
+@dataclass
+class _Outage:
+    until: float  # time.monotonic()
+    status: int
+    retry_after: int | str | None
 
 
 @dataclass(frozen=True)
@@ -348,6 +463,8 @@ class _State:
         self.objects: dict[Provider, dict[str, JsonObject]] = {p: {} for p in PROVIDERS}
         self.failures: dict[Provider, list[_FailurePlan]] = {p: [] for p in PROVIDERS}
         self.delays: dict[Provider, list[_DelayPlan]] = {p: [] for p in PROVIDERS}
+        self.outages: dict[Provider, _Outage] = {}
+        self.vapi_org_id = str(uuid.uuid4())
         self.idempotency: dict[Provider, dict[str, _StoredReply]] = {p: {} for p in PROVIDERS}
         self.twilio_opted_out: set[str] = set()
         self.twilio_credentials: dict[str, tuple[str, str]] = {}
@@ -361,6 +478,7 @@ class _State:
                 self.failures[provider].clear()
                 self.delays[provider].clear()
                 self.idempotency[provider].clear()
+            self.outages.clear()
             self.twilio_opted_out.clear()
             self.twilio_credentials.clear()
             self.stripe_numbers = itertools.count(1)
@@ -374,6 +492,15 @@ class _State:
         if plan.remaining <= 0:
             plans.pop(0)
         return plan
+
+    def take_outage(self, provider: Provider) -> _FailurePlan | None:
+        outage = self.outages.get(provider)
+        if outage is None:
+            return None
+        if time.monotonic() >= outage.until:
+            del self.outages[provider]
+            return None
+        return _FailurePlan(outage.status, 1, outage.retry_after, None, None)
 
     def take_delay(self, provider: Provider) -> float:
         plans = self.delays[provider]
@@ -777,7 +904,6 @@ class _Resend:
 class _Vapi:
     def __init__(self, state: _State) -> None:
         self.state = state
-        self.org_id = str(uuid.uuid4())
 
     def routes(self, wrap: Callable[[Provider, _Handler], Any]) -> list[Route]:
         return [
@@ -807,7 +933,7 @@ class _Vapi:
         call.update(
             {
                 "id": str(uuid.uuid4()),
-                "orgId": self.org_id,
+                "orgId": self.state.vapi_org_id,
                 "type": "outboundPhoneCall" if phone_call else "webCall",
                 "status": "queued",
                 "createdAt": stamp,
@@ -1200,7 +1326,8 @@ class FakeProviderApp:
         state = self.state
         with state.lock:
             delay = state.take_delay(provider)
-            plan = state.take_failure(provider)
+            # An outage answers every request and leaves fail_next plans for afterwards.
+            plan = state.take_outage(provider) or state.take_failure(provider)
             if plan is not None:
                 reply = _injected_reply(provider, plan)
             else:
@@ -1232,6 +1359,73 @@ class FakeProviderApp:
         }[provider]
         headers = {request_id_header: "req_" + _random_id(14)} | reply.headers
         return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+
+
+_VAPI_TRANSCRIPT = (
+    "AI: Hi, it's Keepwarm calling about the quote you asked for.\n"
+    "User: Oh hi. Could you call me back next week?\n"
+    "AI: Of course. Talk to you then. Bye!\n"
+)
+
+
+def _vapi_transcript_messages(transcript: str, started: datetime) -> list[JsonObject]:
+    start_ms = int(started.timestamp() * 1000)
+    messages: list[JsonObject] = []
+    for index, line in enumerate(filter(None, transcript.splitlines())):
+        speaker, _, text = line.partition(": ")
+        role = "user" if speaker.strip().lower() == "user" else "bot"
+        messages.append(
+            {
+                "role": role,
+                "message": text if text else line,
+                "time": start_ms + index * 3000,
+                "endTime": start_ms + index * 3000 + 2500,
+                "secondsFromStart": index * 3.0,
+                "duration": 2500,
+            }
+        )
+    return messages
+
+
+def _resend_created_at(stored: Any, fallback: datetime) -> str:
+    if isinstance(stored, str):
+        try:
+            parsed = datetime.strptime(stored, "%Y-%m-%d %H:%M:%S.%f+00")
+        except ValueError:
+            return stored
+        return parsed.replace(tzinfo=UTC).isoformat()
+    return fallback.isoformat()
+
+
+def _resend_event_details(event_type: str, moment: datetime) -> JsonObject:
+    if event_type == "email.bounced":
+        return {
+            "bounce": {
+                "message": "The recipient's email address is on the suppression list because "
+                "it has a recent history of producing hard bounces.",
+                "subType": "Suppressed",
+                "type": "Permanent",
+            }
+        }
+    if event_type == "email.clicked":
+        return {
+            "click": {
+                "ipAddress": "192.0.2.10",
+                "link": "https://keepwarm.test/",
+                "timestamp": _iso_millis(moment),
+                "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7)",
+            }
+        }
+    if event_type == "email.failed":
+        return {"failed": {"reason": "reached_daily_quota"}}
+    if event_type == "email.suppressed":
+        return {
+            "suppressed": {
+                "message": "The recipient is on your account's suppression list.",
+                "type": "OnAccountSuppressionList",
+            }
+        }
+    return {}
 
 
 class FakeProviders:
@@ -1422,7 +1616,7 @@ class FakeProviders:
     # --- control -----------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget recorded requests, stored objects, idempotency keys and pending plans."""
+        """Forget recorded requests, stored objects, idempotency keys, plans and outages."""
         self._state.clear()
 
     def fail_next(
@@ -1472,6 +1666,41 @@ class FakeProviders:
             raise ValueError("count must be at least 1")
         with self._state.lock:
             self._state.delays[provider].append(_DelayPlan(seconds, count))
+
+    def outage(
+        self,
+        provider: Provider,
+        seconds: float,
+        status: int = 503,
+        retry_after: int | str | None = None,
+    ) -> None:
+        """Make every request to the provider fail until ``seconds`` have passed.
+
+        Each request in the window gets ``status`` with the provider's error body (as
+        :meth:`fail_next` describes), creates nothing, and is recorded as injected.
+        :meth:`fail_next` plans wait until the outage is over. A new outage replaces
+        the provider's current one.
+
+        Args:
+            provider: Which provider is down.
+            seconds: How long, in wall-clock seconds from now.
+            status: The HTTP status to answer with.
+            retry_after: A ``Retry-After`` header value (seconds or an HTTP date).
+        """
+        if seconds <= 0:
+            raise ValueError("seconds must be positive")
+        until = time.monotonic() + seconds
+        with self._state.lock:
+            self._state.outages[provider] = _Outage(until, status, retry_after)
+
+    def end_outage(self, provider: Provider) -> None:
+        """End the provider's outage now, if it has one.
+
+        Args:
+            provider: Which provider is back.
+        """
+        with self._state.lock:
+            self._state.outages.pop(provider, None)
 
     def twilio_opt_out(self, number: str) -> None:
         """Make every later SMS to ``number`` fail with Twilio error 21610 (replied STOP).
@@ -1542,7 +1771,408 @@ class FakeProviders:
             raise ValueError(f"message {message_sid} has no StatusCallback; pass url=")
         if not token:
             raise ValueError("no auth token to sign the callback with; pass auth_token=")
-        return Webhook(target, form, twilio_signature_headers(target, form, token))
+        return _form_webhook(target, form, token)
+
+    # --- webhooks ----------------------------------------------------------------------
+    # The fake never delivers these: the test posts ``hook.body`` with ``hook.headers``
+    # to the app under test (over HTTP or ASGI).
+
+    def twilio_inbound_message(
+        self,
+        url: str,
+        *,
+        from_: str,
+        to: str,
+        body: str,
+        auth_token: str,
+        whatsapp: bool = False,
+        opt_out_type: TwilioOptOutType | None = None,
+        message_sid: str | None = None,
+        account_sid: str | None = None,
+    ) -> Webhook:
+        """Build the signed webhook Twilio posts when someone texts one of your numbers.
+
+        The form has the fields of a real inbound SMS or WhatsApp webhook: ``MessageSid``,
+        ``SmsSid`` and ``SmsMessageSid`` (one ``SM`` sid), ``AccountSid``, ``From``, ``To``,
+        ``Body``, ``NumMedia`` ``"0"``, ``NumSegments`` ``"1"``, ``SmsStatus``
+        ``"received"`` and ``ApiVersion``. WhatsApp prefixes ``From`` and ``To`` with
+        ``whatsapp:`` and adds ``WaId`` and ``MessageType``. ``OptOutType`` is sent when
+        given (Twilio Advanced Opt-Out); ``STOP`` also makes later sends to ``from_`` fail
+        with 21610, like :meth:`twilio_opt_out`, and ``START`` undoes that.
+
+        Args:
+            url: The app's inbound-message URL, exactly as the app sees it (it is signed).
+            from_: The sender's E.164 number (a ``whatsapp:`` prefix is ignored).
+            to: Your Twilio number, E.164.
+            body: The message text.
+            auth_token: The Twilio auth token that signs it.
+            whatsapp: Whether the message came over WhatsApp.
+            opt_out_type: ``STOP``, ``START`` or ``HELP`` when Twilio matched a keyword.
+            message_sid: The ``SM...`` sid; a random one by default.
+            account_sid: The ``AC...`` sid; defaults to the account of the latest message
+                sent through the fake, else ``AC`` + 32 zeros.
+
+        Returns:
+            The form-encoded webhook to deliver.
+        """
+        sid = message_sid or "SM" + secrets.token_hex(16)
+        sender = from_.removeprefix("whatsapp:")
+        prefix = "whatsapp:" if whatsapp else ""
+        with self._state.lock:
+            if account_sid is None:
+                messages = list(self._state.objects["twilio"].values())
+                account_sid = str(messages[-1]["account_sid"]) if messages else "AC" + "0" * 32
+            if opt_out_type == "STOP":
+                self._state.twilio_opted_out.add(sender)
+            elif opt_out_type == "START":
+                self._state.twilio_opted_out.discard(sender)
+        form = {
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "Body": body,
+            "To": prefix + to.removeprefix("whatsapp:"),
+            "NumSegments": "1",
+            "MessageSid": sid,
+            "AccountSid": account_sid,
+            "From": prefix + sender,
+            "ApiVersion": TWILIO_API_VERSION,
+        }
+        if whatsapp:
+            form["WaId"] = sender.removeprefix("+")
+            form["MessageType"] = "text"
+        if opt_out_type is not None:
+            form["OptOutType"] = opt_out_type
+        return _form_webhook(url, form, auth_token)
+
+    def resend_event(
+        self,
+        url: str,
+        *,
+        type: str,
+        email_id: str,
+        secret: str,
+        to: Sequence[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        timestamp: int | None = None,
+        svix_id: str | None = None,
+        from_: str | None = None,
+        subject: str | None = None,
+        extra_data: Mapping[str, Any] | None = None,
+    ) -> Webhook:
+        """Build a Resend webhook event, signed the Svix way.
+
+        The body is ``{"type", "created_at", "data": {"created_at", "email_id", "from",
+        "to", "subject", "tags"}}`` with ``tags`` as a ``{name: value}`` object (absent
+        when there are none). ``email.bounced``, ``email.clicked``, ``email.failed`` and
+        ``email.suppressed`` carry ``bounce``, ``click``, ``failed`` or ``suppressed``
+        details. If ``email_id`` is an email sent through the fake, its sender,
+        recipients, subject and tags are the defaults, and its ``last_event`` becomes the
+        event (``delivered``, ``bounced``...). Headers: ``svix-id``, ``svix-timestamp``
+        and ``svix-signature`` (see :func:`svix_signature`).
+
+        Args:
+            url: The app's Resend webhook URL.
+            type: The event type, e.g. ``email.delivered``, ``email.bounced``,
+                ``email.complained``, ``email.opened``, ``email.clicked``.
+            email_id: The Resend email id.
+            secret: The endpoint's signing secret, ``whsec_<base64>``
+                (see :func:`new_resend_webhook_secret`).
+            to: The recipients; default the stored email's, else ``["a@b.test"]``.
+            tags: The email's tags as ``{name: value}``; default the stored email's.
+            timestamp: The ``svix-timestamp`` (unix seconds) and event time; default now.
+                Pass an old one to test replay protection.
+            svix_id: The ``svix-id``; a fresh ``msg_...`` by default. Resend retries
+                resend the same id, so reuse one to test deduplication.
+            from_: The sender; default the stored email's.
+            subject: The subject; default the stored email's.
+            extra_data: More ``data`` fields, overriding the generated ones.
+
+        Returns:
+            The JSON webhook to deliver.
+        """
+        moment = _now() if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+        stamp = int(moment.timestamp()) if timestamp is None else timestamp
+        with self._state.lock:
+            found = self._state.objects["resend"].get(email_id)
+            if found is not None and type.startswith("email."):
+                found["last_event"] = type.removeprefix("email.")
+            stored: JsonObject = copy.deepcopy(found) if found is not None else {}
+        stored_tags = {
+            str(tag["name"]): str(tag["value"])
+            for tag in stored.get("tags") or []
+            if isinstance(tag, dict) and "name" in tag
+        }
+        data: JsonObject = {
+            "created_at": _resend_created_at(stored.get("created_at"), moment),
+            "email_id": email_id,
+            "from": from_ or stored.get("from") or "Keepwarm <hello@keepwarm.test>",
+            "to": _as_list(to) if to is not None else stored.get("to") or ["a@b.test"],
+            "subject": subject or stored.get("subject") or "Hello",
+        }
+        event_tags = dict(tags) if tags is not None else stored_tags
+        if event_tags:
+            data["tags"] = event_tags
+        data.update(_resend_event_details(type, moment))
+        data.update(copy.deepcopy(dict(extra_data or {})))
+        body = _json_body({"type": type, "created_at": _iso_millis(moment), "data": data})
+        message_id = svix_id or "msg_" + _random_id(27)
+        headers = {
+            "Content-Type": "application/json",
+            "svix-id": message_id,
+            "svix-timestamp": str(stamp),
+            "svix-signature": svix_signature(secret, message_id, stamp, body),
+        }
+        return Webhook(url, None, headers, body)
+
+    def vapi_end_of_call_report(
+        self,
+        url: str,
+        *,
+        call_id: str,
+        secret: str,
+        metadata: Mapping[str, Any] | None = None,
+        ended_reason: str = "customer-ended-call",
+        summary: str = "The customer asked to be called back next week.",
+        duration_seconds: float = 42.0,
+        cost: float = 0.12,
+        transcript: str | None = None,
+        customer: Mapping[str, Any] | None = None,
+        mode: VapiSigning = "secret",
+        timestamp: int | None = None,
+    ) -> Webhook:
+        """Build the ``end-of-call-report`` server message Vapi posts after a call.
+
+        The body is ``{"message": {"type": "end-of-call-report", "timestamp" (ms),
+        "endedReason", "call", "customer", "artifact": {"transcript", "messages",
+        "recordingUrl"}, "analysis": {"summary"}, "startedAt", "endedAt", "cost",
+        "durationMs", "durationSeconds", "durationMinutes", "summary", "transcript",
+        "recordingUrl", "messages"}}``. If ``call_id`` is a call created through the fake,
+        ``call`` is that call (with its ``metadata`` and ``customer``), and the stored call
+        becomes ``ended`` with the same reason, times, cost, analysis and artifact.
+
+        Signing: ``mode="secret"`` sends ``x-vapi-secret: <secret>``; ``mode="hmac"``
+        sends ``x-timestamp`` (unix seconds) and ``x-signature`` (see
+        :func:`vapi_signature`), an HMAC credential's defaults.
+
+        Args:
+            url: The app's Vapi server URL.
+            call_id: The Vapi call id.
+            secret: The server secret or HMAC key.
+            metadata: ``call.metadata``; default the stored call's (top-level, else
+                ``assistantOverrides.metadata``), else ``{}``.
+            ended_reason: Why the call ended, e.g. ``customer-ended-call``,
+                ``customer-did-not-answer``, ``voicemail``, ``customer-busy``.
+            summary: The call summary (``analysis.summary`` and ``summary``).
+            duration_seconds: How long the call lasted.
+            cost: The cost in USD.
+            transcript: ``AI: ...`` / ``User: ...`` lines; a short call by default.
+            customer: ``call.customer``; default the stored call's.
+            mode: ``"secret"`` or ``"hmac"``.
+            timestamp: Unix seconds the message is stamped and signed with (``endedAt``,
+                ``message.timestamp``, ``x-timestamp``); default now.
+
+        Returns:
+            The JSON webhook to deliver.
+        """
+        now = time.time() if timestamp is None else float(timestamp)
+        ended = datetime.fromtimestamp(now, UTC)
+        started = ended - timedelta(seconds=duration_seconds)
+        text = _VAPI_TRANSCRIPT if transcript is None else transcript
+        recording = f"https://storage.vapi.ai/{call_id}-{int(now * 1000)}-{uuid.uuid4()}-mono.wav"
+        artifact: JsonObject = {
+            "messages": _vapi_transcript_messages(text, started),
+            "transcript": text,
+            "recordingUrl": recording,
+        }
+        analysis: JsonObject = {"summary": summary}
+        call = self._vapi_call(
+            call_id,
+            metadata,
+            customer,
+            {
+                "status": "ended",
+                "endedReason": ended_reason,
+                "startedAt": _iso_millis(started),
+                "endedAt": _iso_millis(ended),
+                "updatedAt": _iso_millis(ended),
+                "cost": cost,
+                "analysis": analysis,
+                "artifact": artifact,
+            },
+        )
+        message: JsonObject = {
+            "timestamp": int(now * 1000),
+            "type": "end-of-call-report",
+            "endedReason": ended_reason,
+            "call": call,
+        }
+        if "customer" in call:
+            message["customer"] = copy.deepcopy(call["customer"])
+        message.update(
+            {
+                "artifact": copy.deepcopy(artifact),
+                "analysis": dict(analysis),
+                "startedAt": _iso_millis(started),
+                "endedAt": _iso_millis(ended),
+                "cost": cost,
+                "durationMs": round(duration_seconds * 1000),
+                "durationSeconds": duration_seconds,
+                "durationMinutes": round(duration_seconds / 60, 4),
+                "summary": summary,
+                "transcript": text,
+                "recordingUrl": recording,
+                "messages": copy.deepcopy(artifact["messages"]),
+            }
+        )
+        body = _json_body({"message": message})
+        return Webhook(url, None, _vapi_headers(body, secret, mode, int(now)), body)
+
+    def vapi_status_update(
+        self,
+        url: str,
+        *,
+        call_id: str,
+        secret: str,
+        status: str = "in-progress",
+        ended_reason: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        customer: Mapping[str, Any] | None = None,
+        mode: VapiSigning = "secret",
+        timestamp: int | None = None,
+    ) -> Webhook:
+        """Build the ``status-update`` server message Vapi posts as a call progresses.
+
+        The body is ``{"message": {"type": "status-update", "timestamp" (ms), "status",
+        "endedReason" (when ended or given), "call", "customer"}}``; the stored call, if
+        the fake created it, takes the new status (``startedAt`` when ``in-progress``,
+        ``endedAt`` and ``endedReason`` when ``ended``). Signed as in
+        :meth:`vapi_end_of_call_report`.
+
+        Args:
+            url: The app's Vapi server URL.
+            call_id: The Vapi call id.
+            secret: The server secret or HMAC key.
+            status: ``scheduled``, ``queued``, ``ringing``, ``in-progress``,
+                ``forwarding`` or ``ended``.
+            ended_reason: Why the call ended; ``customer-ended-call`` if ``ended``.
+            metadata: ``call.metadata``; default the stored call's, else ``{}``.
+            customer: ``call.customer``; default the stored call's.
+            mode: ``"secret"`` or ``"hmac"``.
+            timestamp: Unix seconds the message is stamped and signed with; default now.
+
+        Returns:
+            The JSON webhook to deliver.
+        """
+        now = time.time() if timestamp is None else float(timestamp)
+        stamp = _iso_millis(datetime.fromtimestamp(now, UTC))
+        changes: JsonObject = {"status": status, "updatedAt": stamp}
+        if status == "in-progress":
+            changes["startedAt"] = stamp
+        if status == "ended":
+            changes["endedAt"] = stamp
+            ended_reason = ended_reason or "customer-ended-call"
+        if ended_reason is not None:
+            changes["endedReason"] = ended_reason
+        call = self._vapi_call(call_id, metadata, customer, changes)
+        message: JsonObject = {"timestamp": int(now * 1000), "type": "status-update"}
+        message["status"] = status
+        if ended_reason is not None:
+            message["endedReason"] = ended_reason
+        message["call"] = call
+        if "customer" in call:
+            message["customer"] = copy.deepcopy(call["customer"])
+        body = _json_body({"message": message})
+        return Webhook(url, None, _vapi_headers(body, secret, mode, int(now)), body)
+
+    def _vapi_call(
+        self,
+        call_id: str,
+        metadata: Mapping[str, Any] | None,
+        customer: Mapping[str, Any] | None,
+        changes: JsonObject,
+    ) -> JsonObject:
+        """Apply ``changes`` to the stored call (if any) and return the call to echo."""
+        with self._state.lock:
+            stored = self._state.objects["vapi"].get(call_id)
+            if stored is not None:
+                stored.update(copy.deepcopy(changes))
+                call = copy.deepcopy(stored)
+            else:
+                created = changes.get("startedAt") or changes["updatedAt"]
+                call = {
+                    "id": call_id,
+                    "orgId": self._state.vapi_org_id,
+                    "type": "outboundPhoneCall",
+                    "createdAt": created,
+                    "phoneCallProvider": "twilio",
+                    "phoneCallTransport": "pstn",
+                } | copy.deepcopy(changes)
+        if metadata is not None:
+            call["metadata"] = copy.deepcopy(dict(metadata))
+        elif "metadata" not in call:
+            overrides = call.get("assistantOverrides") or {}
+            call["metadata"] = copy.deepcopy(dict(overrides.get("metadata") or {}))
+        if customer is not None:
+            call["customer"] = copy.deepcopy(dict(customer))
+        return call
+
+    def stripe_event(
+        self,
+        url: str,
+        *,
+        type: str,
+        data_object: Mapping[str, Any],
+        secret: str,
+        event_id: str | None = None,
+        timestamp: int | None = None,
+        previous_attributes: Mapping[str, Any] | None = None,
+    ) -> Webhook:
+        """Build a Stripe webhook Event, signed with ``Stripe-Signature``.
+
+        The body is an Event as Stripe sends it (pretty-printed): ``id`` (``evt_...``),
+        ``object: "event"``, ``api_version`` (the SDK's), ``created``, ``data: {"object"}``,
+        ``livemode: false``, ``pending_webhooks: 1``, ``request: {"id": null,
+        "idempotency_key": null}`` and ``type``. The header comes from the SDK's
+        ``stripe.WebhookSignature.generate_signature_header``, so
+        ``stripe.Webhook.construct_event(hook.body, header, secret)`` accepts it.
+
+        Args:
+            url: The app's Stripe webhook URL.
+            type: The event type, e.g. ``checkout.session.completed``, ``invoice.paid``.
+            data_object: ``data.object``, e.g. a stored object from :meth:`get_object`.
+            secret: The endpoint's signing secret, ``whsec_...``.
+            event_id: The event id; a fresh ``evt_...`` by default. Stripe retries resend
+                the same id, so reuse one to test deduplication.
+            timestamp: ``created`` and the signature's ``t`` (unix seconds); default now.
+            previous_attributes: ``data.previous_attributes`` for ``*.updated`` events.
+
+        Returns:
+            The JSON webhook to deliver.
+        """
+        created = int(time.time()) if timestamp is None else timestamp
+        data: JsonObject = {"object": copy.deepcopy(dict(data_object))}
+        if previous_attributes is not None:
+            data["previous_attributes"] = copy.deepcopy(dict(previous_attributes))
+        event: JsonObject = {
+            "id": event_id or "evt_" + _random_id(24),
+            "object": "event",
+            "api_version": stripe.api_version,
+            "created": created,
+            "data": data,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": type,
+        }
+        body = _json_body(event, indent=2)
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "Stripe-Signature": stripe_signature_header(body, secret, created),
+        }
+        return Webhook(url, None, headers, body)
 
     def describe(self) -> Iterator[str]:
         """Yield human-readable lines saying how to point each SDK at this fake."""
@@ -1582,9 +2212,15 @@ __all__ = [
     "FakeProviders",
     "Provider",
     "RecordedRequest",
+    "TwilioOptOutType",
+    "VapiSigning",
     "Webhook",
+    "new_resend_webhook_secret",
     "stripe_params",
+    "stripe_signature_header",
+    "svix_signature",
     "twilio_signature_headers",
+    "vapi_signature",
 ]
 
 

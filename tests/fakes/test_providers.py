@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -20,7 +26,12 @@ from twilio.rest import Client as TwilioClient
 from vapi import AssistantOverrides, AsyncVapi, Call, CreateCustomerDto, Vapi
 from vapi.core.api_error import ApiError as VapiApiError
 
-from tests.fakes.providers import FakeProviders, stripe_params
+from tests.fakes.providers import (
+    FakeProviders,
+    new_resend_webhook_secret,
+    stripe_params,
+    svix_signature,
+)
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "twilio-auth-token"
@@ -175,11 +186,56 @@ def test_twilio_status_callback_is_signed(fake_providers: FakeProviders) -> None
     hook = fake_providers.twilio_status_callback(message.sid, "undelivered", error_code=30007)
 
     assert hook.url == "https://app.test/hooks/twilio"
+    assert hook.form is not None and hook.json() is None
     assert hook.form["MessageStatus"] == "undelivered" and hook.form["ErrorCode"] == "30007"
+    assert dict(parse_qsl(hook.body.decode())) == hook.form
     signature = hook.headers["X-Twilio-Signature"]
     assert RequestValidator(AUTH_TOKEN).validate(hook.url, hook.form, signature)
     fetched = client.messages(message.sid).fetch()
     assert (fetched.status, fetched.error_code) == ("undelivered", 30007)
+
+
+def test_twilio_inbound_message_is_signed(fake_providers: FakeProviders) -> None:
+    client = twilio_client(fake_providers)
+    client.messages.create(to=TO, from_=FROM, body="Still interested?")
+    url = "https://app.test/hooks/twilio/inbound?org=7"
+
+    hook = fake_providers.twilio_inbound_message(
+        url, from_=TO, to=FROM, body="Stop", auth_token=AUTH_TOKEN, opt_out_type="STOP"
+    )
+
+    assert hook.url == url and hook.form is not None
+    sid = hook.form["MessageSid"]
+    assert re.fullmatch(r"SM[0-9a-f]{32}", sid)
+    assert hook.form["SmsSid"] == hook.form["SmsMessageSid"] == sid
+    assert hook.form["AccountSid"] == ACCOUNT_SID
+    assert (hook.form["From"], hook.form["To"], hook.form["Body"]) == (TO, FROM, "Stop")
+    assert (hook.form["NumMedia"], hook.form["NumSegments"]) == ("0", "1")
+    assert (hook.form["SmsStatus"], hook.form["ApiVersion"]) == ("received", "2010-04-01")
+    assert hook.form["OptOutType"] == "STOP"
+    assert dict(parse_qsl(hook.body.decode())) == hook.form
+    assert hook.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    signature = hook.headers["X-Twilio-Signature"]
+    assert RequestValidator(AUTH_TOKEN).validate(url, hook.form, signature)
+    assert not RequestValidator("another-auth-token").validate(url, hook.form, signature)
+    # Twilio refuses to text a number that replied STOP.
+    with pytest.raises(TwilioRestException) as blocked:
+        client.messages.create(to=TO, from_=FROM, body="x")
+    assert blocked.value.code == 21610
+
+
+def test_twilio_inbound_whatsapp(fake_providers: FakeProviders) -> None:
+    url = "https://app.test/hooks/twilio/inbound"
+
+    hook = fake_providers.twilio_inbound_message(
+        url, from_=TO, to=FROM, body="Yes please", auth_token=AUTH_TOKEN, whatsapp=True
+    )
+
+    assert hook.form is not None
+    assert (hook.form["From"], hook.form["To"]) == (f"whatsapp:{TO}", f"whatsapp:{FROM}")
+    assert hook.form["WaId"] == TO.removeprefix("+") and "OptOutType" not in hook.form
+    assert hook.form["AccountSid"] == "AC" + "0" * 32
+    assert RequestValidator(AUTH_TOKEN).validate(url, hook.form, hook.headers["X-Twilio-Signature"])
 
 
 # --- Resend --------------------------------------------------------------------------
@@ -236,6 +292,72 @@ def test_resend_validation_and_injected_errors(resend_api: FakeProviders) -> Non
     assert unavailable.value.code == 503
     assert [r.injected for r in resend_api.requests("resend")] == [False, True, True, True]
     assert resend_api.objects("resend") == []
+
+
+def test_resend_event_is_svix_signed(resend_api: FakeProviders) -> None:
+    sent = resend.Emails.send(email())
+    secret = new_resend_webhook_secret()
+
+    hook = resend_api.resend_event(
+        "https://app.test/hooks/resend", type="email.bounced", email_id=sent["id"], secret=secret
+    )
+
+    event = hook.json()
+    assert event["type"] == "email.bounced" and event["created_at"].endswith("Z")
+    data = event["data"]
+    assert data["email_id"] == sent["id"] and data["to"] == ["lead@example.com"]
+    assert data["from"] == "Keepwarm <hello@keepwarm.test>" and data["subject"] == "Hello"
+    assert data["tags"] == {"lead": "42"} and data["bounce"]["type"] == "Permanent"
+    assert resend.Emails.get(sent["id"])["last_event"] == "bounced"
+    svix_id, stamp = hook.headers["svix-id"], hook.headers["svix-timestamp"]
+    assert svix_id.startswith("msg_") and abs(int(stamp) - time.time()) < 60
+    # Recompute the signature independently: HMAC-SHA256 over "id.timestamp.body".
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    assert len(key) == 24
+    signed = f"{svix_id}.{stamp}.{hook.body.decode()}".encode()
+    digest = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert hook.headers["svix-signature"] == f"v1,{digest}"
+    tampered = hook.body.replace(b"Permanent", b"Temporary")
+    assert tampered != hook.body
+    assert svix_signature(secret, svix_id, stamp, tampered) != hook.headers["svix-signature"]
+    # Resend's own verifier agrees, and refuses a tampered body or a stale timestamp.
+    headers: resend.WebhookHeaders = {
+        "id": svix_id,
+        "timestamp": stamp,
+        "signature": hook.headers["svix-signature"],
+    }
+    verified = resend.Webhooks.verify(
+        {"payload": hook.body.decode(), "headers": headers, "webhook_secret": secret}
+    )
+    assert verified == event
+    with pytest.raises(ValueError, match="no matching signature"):
+        resend.Webhooks.verify(
+            {"payload": tampered.decode(), "headers": headers, "webhook_secret": secret}
+        )
+    stale = resend_api.resend_event(
+        "https://app.test/hooks/resend",
+        type="email.delivered",
+        email_id="not-sent-here",
+        secret=secret,
+        tags={"lead": "7"},
+        timestamp=int(time.time()) - 600,
+        svix_id="msg_fixed",
+    )
+    assert stale.headers["svix-id"] == "msg_fixed"
+    assert stale.json()["data"]["to"] == ["a@b.test"]
+    assert stale.json()["data"]["tags"] == {"lead": "7"}
+    with pytest.raises(ValueError, match="tolerance"):
+        resend.Webhooks.verify(
+            {
+                "payload": stale.body.decode(),
+                "headers": {
+                    "id": "msg_fixed",
+                    "timestamp": stale.headers["svix-timestamp"],
+                    "signature": stale.headers["svix-signature"],
+                },
+                "webhook_secret": secret,
+            }
+        )
 
 
 # --- Vapi ----------------------------------------------------------------------------
@@ -316,6 +438,66 @@ async def test_vapi_async_client_and_slow_responses(fake_providers: FakeProvider
     [created] = fake_providers.objects("vapi")
     fetched = await client.calls.get(created["id"])
     assert fetched.status == "queued"
+
+
+def test_vapi_end_of_call_report_hmac(fake_providers: FakeProviders) -> None:
+    client = vapi_client(fake_providers)
+    metadata = {"lead_id": "42", "org_id": "7"}
+    created = client.calls.create(
+        assistant_id="asst-1",
+        phone_number_id="phone-1",
+        customer=CreateCustomerDto(number=TO),
+        request_options={"additional_body_parameters": {"metadata": metadata}},
+    )
+
+    hook = fake_providers.vapi_end_of_call_report(
+        "https://app.test/hooks/vapi",
+        call_id=created.id,
+        secret="vapi-hmac-key",
+        mode="hmac",
+        ended_reason="voicemail",
+    )
+
+    stamp = hook.headers["x-timestamp"]
+    assert abs(int(stamp) - time.time()) < 60 and "x-vapi-secret" not in hook.headers
+    signed = f"{stamp}.{hook.body.decode()}".encode()
+    expected = hmac.new(b"vapi-hmac-key", signed, hashlib.sha256).hexdigest()
+    assert hook.headers["x-signature"] == expected
+    message = hook.json()["message"]
+    assert message["type"] == "end-of-call-report" and message["endedReason"] == "voicemail"
+    assert message["call"]["id"] == created.id and message["call"]["metadata"] == metadata
+    assert message["customer"] == {"number": TO}
+    assert message["timestamp"] // 1000 == int(stamp)
+    assert message["analysis"]["summary"] == message["summary"]
+    assert message["durationSeconds"] == 42.0 and message["cost"] == 0.12
+    assert message["artifact"]["transcript"] == message["transcript"]
+    started = datetime.fromisoformat(message["startedAt"])
+    assert datetime.fromisoformat(message["endedAt"]) - started == timedelta(seconds=42)
+    assert message["call"]["startedAt"] == message["startedAt"]
+    ended = client.calls.get(created.id)
+    assert (ended.status, ended.ended_reason, ended.cost) == ("ended", "voicemail", 0.12)
+
+
+def test_vapi_status_update_with_secret(fake_providers: FakeProviders) -> None:
+    stale_at = int(time.time()) - 600
+
+    hook = fake_providers.vapi_status_update(
+        "https://app.test/hooks/vapi",
+        call_id="call-not-created-here",
+        secret="vapi-server-secret",
+        status="in-progress",
+        metadata={"lead_id": "9"},
+        timestamp=stale_at,
+    )
+
+    assert hook.headers["x-vapi-secret"] == "vapi-server-secret"
+    assert "x-signature" not in hook.headers
+    message = hook.json()["message"]
+    assert (message["type"], message["status"]) == ("status-update", "in-progress")
+    assert message["timestamp"] == stale_at * 1000 and "endedReason" not in message
+    assert message["call"]["id"] == "call-not-created-here"
+    assert message["call"]["metadata"] == {"lead_id": "9"}
+    assert message["call"]["status"] == "in-progress"
 
 
 # --- Stripe --------------------------------------------------------------------------
@@ -429,7 +611,100 @@ def test_stripe_params_decodes_brackets() -> None:
     }
 
 
+def test_stripe_event_passes_construct_event(fake_providers: FakeProviders) -> None:
+    session = stripe_client(fake_providers).v1.checkout.sessions.create(
+        {"mode": "payment", "success_url": "https://app.test/paid", "metadata": {"lead": "42"}}
+    )
+    stored = fake_providers.get_object("stripe", session.id)
+    assert stored is not None
+    secret = "whsec_test_endpoint_secret"
+
+    hook = fake_providers.stripe_event(
+        "https://app.test/hooks/stripe",
+        type="checkout.session.completed",
+        data_object=stored | {"status": "complete", "payment_status": "paid"},
+        secret=secret,
+    )
+
+    header = hook.headers["Stripe-Signature"]
+    event = stripe.Webhook.construct_event(hook.body, header, secret)
+    assert event.id.startswith("evt_") and event.type == "checkout.session.completed"
+    assert event.data.object["id"] == session.id
+    assert event.data.object["metadata"]["lead"] == "42"
+    body = hook.json()
+    assert body["object"] == "event" and body["livemode"] is False
+    assert body["api_version"] == stripe.api_version and body["pending_webhooks"] == 1
+    assert body["request"] == {"id": None, "idempotency_key": None}
+    # The header is t=<created>,v1=<hex HMAC-SHA256(secret, "t.body")>.
+    stamp, signature = (part.split("=", 1)[1] for part in header.split(","))
+    assert int(stamp) == body["created"]
+    signed = f"{stamp}.{hook.body.decode()}".encode()
+    assert signature == hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(hook.body, header, "whsec_some_other_secret")
+    stale = fake_providers.stripe_event(
+        "https://app.test/hooks/stripe",
+        type="invoice.paid",
+        data_object={"id": "in_123", "object": "invoice"},
+        secret=secret,
+        event_id="evt_fixed",
+        timestamp=int(time.time()) - 3600,
+    )
+    assert stale.json()["id"] == "evt_fixed"
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(stale.body, stale.headers["Stripe-Signature"], secret)
+
+
 # --- the server itself ---------------------------------------------------------------
+
+
+def test_outage_fails_requests_until_the_window_ends(fake_providers: FakeProviders) -> None:
+    client = twilio_client(fake_providers)
+    fake_providers.outage("twilio", 0.5, retry_after=1)
+    started = time.monotonic()
+
+    statuses = []
+    for _ in range(2):
+        with pytest.raises(TwilioRestException) as down:
+            client.messages.create(to=TO, from_=FROM, body="x")
+        statuses.append((down.value.status, down.value.code))
+    response = client.http_client._test_only_last_response
+    assert response is not None and response.headers["retry-after"] == "1"
+    # Other providers are up.
+    stripe_client(fake_providers).v1.customers.create({"email": "a@example.com"})
+    assert fake_providers.objects("twilio") == []
+
+    time.sleep(max(0.0, started + 0.5 - time.monotonic()) + 0.05)
+    message = client.messages.create(to=TO, from_=FROM, body="x")
+
+    assert statuses == [(503, 20503), (503, 20503)]
+    assert message.status == "queued"
+    records = fake_providers.requests("twilio")
+    assert [(r.status, r.injected) for r in records] == [(503, True), (503, True), (201, False)]
+    assert [o["sid"] for o in fake_providers.objects("twilio")] == [message.sid]
+
+
+def test_end_outage_and_reset(fake_providers: FakeProviders) -> None:
+    client = vapi_client(fake_providers)
+    no_retry = {"max_retries": 0}
+    fake_providers.outage("vapi", 60, status=500)
+    fake_providers.fail_next("vapi", status=429)
+
+    with pytest.raises(VapiApiError) as down:
+        client.calls.create(assistant_id="a", request_options=no_retry)
+    fake_providers.end_outage("vapi")
+    # A fail_next plan waits for the outage to end.
+    with pytest.raises(VapiApiError) as limited:
+        client.calls.create(assistant_id="a", request_options=no_retry)
+    call = client.calls.create(assistant_id="a", request_options=no_retry)
+
+    assert down.value.status_code == 500 and down.value.body["statusCode"] == 500
+    assert limited.value.status_code == 429
+    assert call.status == "queued"
+    fake_providers.outage("stripe", 60)
+    fake_providers.reset()
+    stripe_client(fake_providers).v1.customers.create({"email": "a@example.com"})
+    assert not fake_providers.requests("stripe")[0].failed
 
 
 def test_requests_filter_reset_and_unknown_routes(fake_providers: FakeProviders) -> None:

@@ -24,7 +24,7 @@ from models.migrate import upgrade
 from models.schemas import OrgSettings
 from workers.cli import find_executable
 from workers.client import register_search_attributes
-from workers.registry import dry_run_senders
+from workers.registry import dry_run_adapters
 from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
 
@@ -71,7 +71,7 @@ async def record() -> None:
             worker = build_worker(
                 env.client,
                 engine=engine,
-                senders=dry_run_senders(),
+                adapters=dry_run_adapters(),
                 task_queue="histories",
                 executor=executor,
             )

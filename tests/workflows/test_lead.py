@@ -18,13 +18,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.senders import Sender
 from models import store
 from models.database import make_engine, session_scope
 from models.schemas import OrgSettings
 from models.tables import Message, TimelineEvent
-from models.values import Channel, MessageStatus, Stage, TimelineKind
-from workers.registry import dry_run_senders
+from models.values import Channel, MessageStatus, ProviderMode, Stage, TimelineKind
+from workers.registry import Adapters, dry_run_adapters
 from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
 
@@ -42,7 +41,7 @@ class Harness:
     engine: Engine
     task_queue: str
     org_id: str
-    senders: dict[Channel, Sender]
+    adapters: Adapters
     started: list[WorkflowHandle[LeadWorkflow, LeadResult]] = field(default_factory=list)
     started_receipts: dict[str, str] = field(default_factory=dict)
 
@@ -97,12 +96,12 @@ async def harness(time_env: WorkflowEnvironment, engine: Engine) -> AsyncIterato
             settings=OrgSettings(timezone="Europe/London", inactivity_threshold=timedelta(days=2)),
         )
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
-    senders = dry_run_senders()
+    adapters = dry_run_adapters()
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker: Worker = build_worker(
             time_env.client,
             engine=engine,
-            senders=senders,
+            adapters=adapters,
             task_queue=task_queue,
             executor=executor,
         )
@@ -112,7 +111,7 @@ async def harness(time_env: WorkflowEnvironment, engine: Engine) -> AsyncIterato
                 engine=engine,
                 task_queue=task_queue,
                 org_id=org.id,
-                senders=senders,
+                adapters=adapters,
             )
             yield harness
             # Workflows left running would hold the shared server's clock for later tests.
@@ -213,7 +212,7 @@ async def test_submit_intake_names_the_lead_and_whether_it_started_it(harness: H
 
 async def test_a_failed_first_touch_is_not_counted_as_contact(harness: Harness) -> None:
     # A phone with SMS consent but no SMS adapter: the send fails for good.
-    harness.senders.pop(Channel.SMS)
+    harness.adapters.senders[ProviderMode.DRY_RUN].pop(Channel.SMS)
     lead_id, handle = await harness.start(phone="+447911123456", consent={"sms": True})
     await harness.env.sleep(timedelta(minutes=1))
 

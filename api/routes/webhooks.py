@@ -1,0 +1,548 @@
+"""Provider webhooks: verify the signature, record the receipt, then route (API.md).
+
+Each event is recorded with the provider's event id, unique per org and provider, in the same
+transaction as its database effects (a delivery status, an inbound message, a call report, a
+payment). Workflows are told after the commit; the receipt is marked routed once they have
+been, so a provider's retry after a failure here routes it again, and a retry after success
+changes nothing. Workflows drop signals they have already seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
+from api.errors import ApiError
+from api.intake import accept_intake
+from api.signatures import (
+    BadSignature,
+    verify_resend,
+    verify_stripe,
+    verify_twilio,
+    verify_vapi,
+)
+from models import channels, store
+from models.channels import CallReport, DeliveryReport, PaymentEvent
+from models.settings import Settings
+from models.tables import Org
+from models.values import Channel, MessageStatus, WebhookProvider
+from workflows.calls import CallEnded, CallWorkflow
+from workflows.lead import LeadWorkflow, PaymentReceived, ReplyReceived
+
+log = logging.getLogger("keepwarm.webhooks")
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+#: Twilio message statuses, as keepwarm's.
+TWILIO_STATUSES: dict[str, MessageStatus] = {
+    "accepted": MessageStatus.QUEUED,
+    "scheduled": MessageStatus.QUEUED,
+    "queued": MessageStatus.QUEUED,
+    "sending": MessageStatus.SENT,
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.FAILED,
+    "failed": MessageStatus.FAILED,
+    "canceled": MessageStatus.FAILED,
+}
+#: Twilio error codes meaning the person opted out at the carrier.
+TWILIO_OPTED_OUT = {"21610"}
+#: Whole-message keywords (any case) that withdraw or restore SMS consent (DESIGN.md).
+OPT_OUT_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+OPT_IN_WORDS = {"START", "UNSTOP", "YES"}
+#: Resend events and what they say about the email.
+RESEND_EVENTS: dict[str, DeliveryReport] = {
+    "email.sent": DeliveryReport(status=MessageStatus.SENT),
+    "email.delivered": DeliveryReport(status=MessageStatus.DELIVERED),
+    "email.delivery_delayed": DeliveryReport(status=None, engagement="delivery delayed"),
+    "email.bounced": DeliveryReport(
+        status=MessageStatus.FAILED, error="bounced", revoke_consent=True
+    ),
+    "email.failed": DeliveryReport(status=MessageStatus.FAILED, error="failed"),
+    "email.complained": DeliveryReport(
+        status=None, engagement="marked as spam", revoke_consent=True
+    ),
+    "email.opened": DeliveryReport(status=None, engagement="opened"),
+    "email.clicked": DeliveryReport(status=None, engagement="clicked"),
+}
+#: Stripe events that move money for a lead: (kind, status).
+STRIPE_EVENTS: dict[str, tuple[str, str]] = {
+    "checkout.session.completed": ("checkout", "paid"),
+    "invoice.paid": ("invoice", "paid"),
+    "invoice.payment_failed": ("invoice", "failed"),
+    "charge.refunded": ("refund", "refunded"),
+}
+
+
+class WebhookAck(BaseModel):
+    """What every verified webhook gets back."""
+
+    received: bool = True
+    duplicate: bool
+
+
+class Rejections:
+    """Webhooks refused for their signature, per provider and org (this process)."""
+
+    def __init__(self) -> None:
+        """Start at zero."""
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def reject(self, provider: WebhookProvider, org_id: str, reason: BadSignature) -> ApiError:
+        """Count and log a refusal; the 401 to raise."""
+        self.counts[(provider.value, org_id)] += 1
+        log.warning("rejected %s webhook for org %s: %s", provider.value, org_id, reason)
+        return ApiError(401, f"Webhook signature invalid: {reason}")
+
+
+def rejections(request: Request) -> Rejections:
+    """The app's rejection counter."""
+    state = request.app.state
+    if not hasattr(state, "webhook_rejections"):
+        state.webhook_rejections = Rejections()
+    counter: Rejections = state.webhook_rejections
+    return counter
+
+
+#: What to tell Temporal after the commit, if anything.
+Notify = Callable[[Client], Awaitable[None]] | None
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    receipt_id: str
+    new: bool
+    routed: bool
+    notify: Notify
+
+
+async def _handle(
+    *,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    org_id: str,
+    provider: WebhookProvider,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    apply: Callable[[Session, Org], Notify],
+) -> WebhookAck:
+    """Record the receipt and apply its database effects in one transaction, then notify."""
+
+    def record(session: Session) -> _Recorded:
+        org = store.get_org(session, org_id=org_id)
+        receipt, new = channels.record_webhook(
+            session,
+            org_id=org_id,
+            provider=provider,
+            event_id=event_id,
+            event_type=event_type,
+            payload=payload,
+        )
+        if receipt.routed_at is not None:
+            return _Recorded(receipt.id, new, True, None)
+        notify = apply(session, org)  # idempotent: a retried, unrouted event runs it again
+        if notify is None:
+            channels.mark_routed(session, org_id=org_id, receipt_id=receipt.id)
+        return _Recorded(receipt.id, new, notify is None, notify)
+
+    try:
+        recorded = await database.run(record)
+    except store.NotFound:
+        raise ApiError(404, "No such org.") from None
+    if recorded.notify is not None:
+        await recorded.notify(await temporal.client())
+        await database.run(channels.mark_routed, org_id=org_id, receipt_id=recorded.receipt_id)
+    return WebhookAck(duplicate=not recorded.new)
+
+
+# --- Twilio --------------------------------------------------------------------------------
+
+
+@router.post("/twilio/{org_id}")
+async def twilio_webhook(
+    org_id: IdParam,
+    request: Request,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    settings: SettingsDep,
+) -> WebhookAck:
+    """An inbound SMS/WhatsApp or a status callback, signed with the Twilio auth token."""
+    body = await request.body()
+    try:
+        params = dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body)))
+    except (UnicodeDecodeError, ValueError):
+        params = {}
+    query = f"?{request.url.query}" if request.url.query else ""
+    url = f"{settings.effective_public_url}{request.url.path}{query}"
+    token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+    try:
+        verify_twilio(
+            auth_token=token,
+            url=url,
+            params=params,
+            signature=request.headers.get("x-twilio-signature"),
+        )
+    except BadSignature as bad:
+        raise rejections(request).reject(WebhookProvider.TWILIO, org_id, bad) from None
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    if not sid:
+        raise ApiError(422, "A Twilio message webhook needs MessageSid.")
+    if "MessageStatus" in params and params.get("SmsStatus") != "received":
+        return await _twilio_status(
+            database, temporal, org_id, params, key=request.query_params.get("key")
+        )
+    return await _twilio_inbound(database, temporal, settings, org_id, params)
+
+
+async def _twilio_status(
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    org_id: str,
+    params: dict[str, str],
+    *,
+    key: str | None,
+) -> WebhookAck:
+    sid = params.get("MessageSid") or params["SmsSid"]
+    raw = params["MessageStatus"].lower()
+    status = TWILIO_STATUSES.get(raw)
+    code = params.get("ErrorCode") or None
+    report = DeliveryReport(
+        status=status,
+        error=f"Twilio {code}" if code else None,
+        revoke_consent=code in TWILIO_OPTED_OUT,
+    )
+
+    def apply(session: Session, org: Org) -> Notify:
+        if status is not None:
+            channels.apply_delivery_report(
+                session,
+                org_id=org.id,
+                report=report,
+                provider_message_id=sid,
+                idempotency_key=key,
+                source="twilio status callback",
+            )
+        return None
+
+    return await _handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.TWILIO,
+        event_id=f"{sid}:{raw}",
+        event_type="status_callback",
+        payload=params,
+        apply=apply,
+    )
+
+
+async def _twilio_inbound(
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    settings: Settings,
+    org_id: str,
+    params: dict[str, str],
+) -> WebhookAck:
+    sid = params.get("MessageSid") or params["SmsSid"]
+    raw_from = params.get("From", "")
+    channel = Channel.WHATSAPP if raw_from.startswith("whatsapp:") else Channel.SMS
+    text = params.get("Body", "")
+    word = text.strip().upper()
+    opt_out_type = params.get("OptOutType", "").upper()
+    consent: bool | None = None
+    if opt_out_type == "STOP" or word in OPT_OUT_WORDS:
+        consent = False
+    elif opt_out_type == "START" or word in OPT_IN_WORDS:
+        consent = True
+
+    def apply(session: Session, org: Org) -> Notify:
+        region = store.org_settings(org).default_region
+        phone = store.normalize_phone(raw_from.removeprefix("whatsapp:"), region=region)
+        if phone is None:
+            raise ApiError(422, "The sender is not a valid phone number.")
+        inbound = channels.record_inbound_message(
+            session,
+            org_id=org.id,
+            channel=channel,
+            from_phone=phone,
+            to_address=params.get("To", "").removeprefix("whatsapp:") or None,
+            body=text,
+            provider_message_id=sid,
+            consent=consent,
+            source="twilio",
+        )
+        if consent is not None:
+            return None  # a keyword, not a conversation: nothing to tell a lead
+        reply = ReplyReceived(message_id=inbound.message_id, channel=channel)
+
+        async def notify(client: Client) -> None:
+            if inbound.workflow_id and await _signal(
+                client, inbound.workflow_id, LeadWorkflow.message_received, reply
+            ):
+                return
+            # No open lead (or it just closed): the message opens one, like a form would.
+            await accept_intake(
+                client=client,
+                database=database,
+                org=org,
+                event_id=f"twilio:{sid}",
+                source=channel.value,
+                payload={"phone": phone, "source": channel.value, "message": text[:5000]},
+            )
+
+        return notify
+
+    return await _handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.TWILIO,
+        event_id=sid,
+        event_type="inbound_message",
+        payload=params,
+        apply=apply,
+    )
+
+
+async def _signal(client: Client, workflow_id: str, signal: Any, arg: Any) -> bool:
+    """Signal the workflow's current run; ``False`` if it has ended or never existed."""
+    try:
+        await client.get_workflow_handle(workflow_id).signal(signal, arg)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
+    return True
+
+
+# --- Resend --------------------------------------------------------------------------------
+
+
+@router.post("/resend/{org_id}")
+async def resend_webhook(
+    org_id: IdParam,
+    request: Request,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    settings: SettingsDep,
+) -> WebhookAck:
+    """An email event, signed the Svix way with ``RESEND_WEBHOOK_SECRET``."""
+    body = await request.body()
+    secret = settings.resend_webhook_secret
+    try:
+        event = verify_resend(
+            secret=secret.get_secret_value() if secret else None,
+            body=body,
+            headers=request.headers,
+        )
+    except BadSignature as bad:
+        raise rejections(request).reject(WebhookProvider.RESEND, org_id, bad) from None
+    if not isinstance(event, dict):
+        raise ApiError(422, "A Resend event is a JSON object.")
+    event_type = str(event.get("type", ""))
+    report = RESEND_EVENTS.get(event_type)
+    if report is None:
+        return WebhookAck(duplicate=False)  # not an event keepwarm acts on
+    data = _object(event.get("data"))
+    email_id = str(data.get("email_id") or "") or None
+    if email_id is None:
+        raise ApiError(422, "A Resend email event needs data.email_id.")
+
+    def apply(session: Session, org: Org) -> Notify:
+        channels.apply_delivery_report(
+            session,
+            org_id=org.id,
+            report=report,
+            provider_message_id=email_id,
+            source=f"resend {event_type}",
+        )
+        return None
+
+    return await _handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.RESEND,
+        event_id=request.headers.get("svix-id", ""),
+        event_type=event_type,
+        payload=event,
+        apply=apply,
+    )
+
+
+# --- Stripe --------------------------------------------------------------------------------
+
+
+@router.post("/stripe/{org_id}")
+async def stripe_webhook(
+    org_id: IdParam,
+    request: Request,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    settings: SettingsDep,
+) -> WebhookAck:
+    """A Stripe event, signed with ``STRIPE_WEBHOOK_SECRET``."""
+    body = await request.body()
+    secret = settings.stripe_webhook_secret
+    try:
+        event = verify_stripe(
+            secret=secret.get_secret_value() if secret else None,
+            body=body,
+            signature=request.headers.get("stripe-signature"),
+        )
+    except BadSignature as bad:
+        raise rejections(request).reject(WebhookProvider.STRIPE, org_id, bad) from None
+    known = STRIPE_EVENTS.get(event.type)
+    if known is None:
+        return WebhookAck(duplicate=False)
+    kind, status = known
+    obj = _object(event.data.object.to_dict())
+    amount_field = {
+        "checkout": "amount_total",
+        "refund": "amount_refunded",
+        "invoice": "amount_paid" if status == "paid" else "amount_due",
+    }[kind]
+    lead_id = _object(obj.get("metadata")).get("lead_id")
+    amount = obj.get(amount_field)
+    payment = PaymentEvent(
+        stripe_event_id=event.id,
+        stripe_object_id=str(obj.get("id") or ""),
+        kind=kind,
+        status=status,
+        amount=amount if isinstance(amount, int) else None,
+        currency=obj.get("currency"),
+        lead_id=str(lead_id) if lead_id else None,
+    )
+
+    def apply(session: Session, org: Org) -> Notify:
+        recorded = channels.record_payment(session, org_id=org.id, event=payment)
+        if recorded.workflow_id is None:
+            return None
+        message = PaymentReceived(payment_id=recorded.payment_id, status=status)
+        workflow_id = recorded.workflow_id
+
+        async def notify(client: Client) -> None:
+            await _signal(client, workflow_id, LeadWorkflow.payment_received, message)
+
+        return notify
+
+    return await _handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.STRIPE,
+        event_id=event.id,
+        event_type=event.type,
+        payload=event.to_dict(),
+        apply=apply,
+    )
+
+
+# --- Vapi ----------------------------------------------------------------------------------
+
+
+@router.post("/vapi/{org_id}")
+async def vapi_webhook(
+    org_id: IdParam,
+    request: Request,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    settings: SettingsDep,
+) -> WebhookAck:
+    """A Vapi server message, with ``x-vapi-secret`` or an HMAC signature."""
+    body = await request.body()
+    secret = settings.vapi_webhook_secret
+    try:
+        parsed = verify_vapi(
+            secret=secret.get_secret_value() if secret else None,
+            body=body,
+            headers=request.headers,
+        )
+    except BadSignature as bad:
+        raise rejections(request).reject(WebhookProvider.VAPI, org_id, bad) from None
+    message = parsed.get("message") if isinstance(parsed, dict) else None
+    if not isinstance(message, dict):
+        raise ApiError(422, "A Vapi server message has a `message` object.")
+    kind = str(message.get("type", ""))
+    call = _object(message.get("call"))
+    call_id = str(call.get("id") or "")
+    if kind not in {"end-of-call-report", "status-update"}:
+        return WebhookAck(duplicate=False)
+    if not call_id:
+        raise ApiError(422, "A Vapi call message needs call.id.")
+    if kind == "status-update":
+        return await _handle(
+            database=database,
+            temporal=temporal,
+            org_id=org_id,
+            provider=WebhookProvider.VAPI,
+            event_id=f"{call_id}:status:{message.get('status')}",
+            event_type=kind,
+            payload=parsed,
+            apply=lambda session, org: None,
+        )
+    metadata = _object(call.get("metadata") or message.get("metadata"))
+    analysis = _object(message.get("analysis"))
+    report = CallReport(
+        provider_call_id=call_id,
+        call_key=str(metadata["call_key"]) if metadata.get("call_key") else None,
+        ended_reason=str(message.get("endedReason") or "unknown"),
+        summary=message.get("summary") or analysis.get("summary"),
+        duration_s=_number(message.get("durationSeconds")),
+        cost=_number(message.get("cost")),
+        ended_at=_timestamp(message.get("endedAt")),
+    )
+
+    def apply(session: Session, org: Org) -> Notify:
+        recorded = channels.record_call_report(session, org_id=org.id, report=report)
+        if recorded is None:
+            return None  # not a call keepwarm placed for this org
+        ended = CallEnded(call_id=recorded.id, ended_reason=report.ended_reason)
+        workflow_id = recorded.workflow_id
+
+        async def notify(client: Client) -> None:
+            await _signal(client, workflow_id, CallWorkflow.call_ended, ended)
+
+        return notify
+
+    return await _handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.VAPI,
+        event_id=f"{call_id}:end-of-call-report",
+        event_type=kind,
+        payload=parsed,
+        apply=apply,
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,509 @@
+"""Data functions for what the providers tell us: webhook receipts, delivery reports, inbound
+messages, calls and payments. Like ``models.store``, every function is scoped by org id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from models import store
+from models.tables import Call, Contact, Identity, Lead, Message, Payment, WebhookReceipt, utcnow
+from models.values import (
+    CLOSED_STAGES,
+    STATUS_RANK,
+    CallStatus,
+    Channel,
+    Direction,
+    IdentityKind,
+    MessageStatus,
+    Sender,
+    TimelineKind,
+    WebhookProvider,
+    new_id,
+)
+
+# --- webhook receipts ----------------------------------------------------------------------
+
+
+def record_webhook(
+    session: Session,
+    *,
+    org_id: str,
+    provider: WebhookProvider,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+) -> tuple[WebhookReceipt, bool]:
+    """Record a verified webhook; return it and whether it is new (not a provider retry)."""
+    receipt = WebhookReceipt(
+        id=new_id("wh"),
+        org_id=org_id,
+        provider=provider,
+        event_id=event_id[:200],
+        event_type=event_type[:64],
+        payload=payload,
+    )
+    try:
+        with session.begin_nested():
+            session.add(receipt)
+    except IntegrityError:
+        existing = session.exec(
+            select(WebhookReceipt).where(
+                WebhookReceipt.org_id == org_id,
+                WebhookReceipt.provider == provider,
+                WebhookReceipt.event_id == event_id[:200],
+            )
+        ).first()
+        if existing is None:
+            raise
+        return existing, False
+    return receipt, True
+
+
+def mark_routed(session: Session, *, org_id: str, receipt_id: str) -> None:
+    """Every workflow the webhook concerns has been told."""
+    receipt = session.get(WebhookReceipt, receipt_id)
+    if receipt is None or receipt.org_id != org_id:
+        raise store.NotFound(receipt_id)
+    if receipt.routed_at is None:
+        receipt.routed_at = utcnow()
+        session.add(receipt)
+
+
+# --- delivery reports ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryReport:
+    """A provider's word on one outbound message."""
+
+    status: MessageStatus | None
+    #: Words for the timeline when the report is not a status (opened, clicked, complained).
+    engagement: str | None = None
+    error: str | None = None
+    #: Consent on the message's channel is withdrawn (opted out at the carrier, a complaint,
+    #: a permanent bounce).
+    revoke_consent: bool = False
+
+
+def apply_delivery_report(
+    session: Session,
+    *,
+    org_id: str,
+    report: DeliveryReport,
+    provider_message_id: str | None,
+    idempotency_key: str | None = None,
+    source: str,
+) -> Message | None:
+    """Move the message's status forward (never back) and note the report on the timeline.
+
+    The message is found by our idempotency key when the report carries it (a Twilio status
+    callback URL does), else by the provider's id. A pending message that a report shows
+    accepted was sent by an attempt that crashed before its commit: it is recorded as sent,
+    so the retry finds it settled and does not send again. Unknown messages are ignored.
+    """
+    message = _outbound(
+        session, org_id=org_id, key=idempotency_key, provider_message_id=provider_message_id
+    )
+    if message is None:
+        return None
+    if provider_message_id and message.provider_message_id is None:
+        message.provider_message_id = provider_message_id
+        session.add(message)
+    current = MessageStatus(message.status)
+    new = report.status
+    if new is not None and STATUS_RANK[new] > STATUS_RANK[current]:
+        if current == MessageStatus.PENDING and new != MessageStatus.FAILED:
+            store.accept_message(session, message=message, status=new)
+        else:
+            message.status = new
+            message.status_at = utcnow()
+            if report.error:
+                message.error = report.error[:500]
+            session.add(message)
+        if new in {MessageStatus.DELIVERED, MessageStatus.FAILED} and message.lead_id:
+            what = "delivered" if new == MessageStatus.DELIVERED else "failed"
+            detail = f": {report.error}" if report.error else ""
+            store.timeline(
+                session,
+                org_id=org_id,
+                lead_id=message.lead_id,
+                kind=TimelineKind.DELIVERY,
+                summary=f"{message.channel.upper()} {what}{detail}",
+                data={"message_id": message.id, "status": new.value, "source": source},
+            )
+    if report.engagement and message.lead_id:
+        store.timeline(
+            session,
+            org_id=org_id,
+            lead_id=message.lead_id,
+            kind=TimelineKind.ENGAGEMENT,
+            summary=f"{message.channel.upper()} {report.engagement}",
+            data={"message_id": message.id, "source": source},
+        )
+    if report.revoke_consent and message.lead_id:
+        lead = session.get(Lead, message.lead_id)
+        if lead is not None:
+            channel = (
+                Channel.SMS if message.channel == Channel.WHATSAPP else Channel(message.channel)
+            )
+            store.record_consent_change(
+                session,
+                org_id=org_id,
+                contact_id=lead.contact_id,
+                channel=channel,
+                granted=False,
+                source=source,
+                evidence=f"message {message.id}: {report.error or report.engagement or ''}",
+            )
+    session.flush()
+    return message
+
+
+def _outbound(
+    session: Session, *, org_id: str, key: str | None, provider_message_id: str | None
+) -> Message | None:
+    query = select(Message).where(Message.org_id == org_id, Message.direction == Direction.OUTBOUND)
+    if key:
+        found = session.exec(query.where(Message.idempotency_key == key)).first()
+        if found is not None:
+            return found
+    if provider_message_id:
+        return session.exec(query.where(Message.provider_message_id == provider_message_id)).first()
+    return None
+
+
+# --- inbound messages ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundRecorded:
+    """An inbound message on the contact's thread, and the contact's open lead if any."""
+
+    message_id: str
+    contact_id: str
+    lead_id: str | None
+    workflow_id: str | None
+
+
+def record_inbound_message(
+    session: Session,
+    *,
+    org_id: str,
+    channel: Channel,
+    from_phone: str,
+    to_address: str | None,
+    body: str,
+    provider_message_id: str,
+    consent: bool | None,
+    source: str,
+) -> InboundRecorded:
+    """Record a customer's message on their thread (creating the contact if they are new).
+
+    ``consent`` is a change the message itself makes (an opt-out or opt-in keyword). Someone
+    new who texts the business may be answered on that channel: that is recorded as consent
+    unless they already said no.
+    """
+    contact = store.resolve_contact(session, org_id=org_id, payload={"phone": from_phone})
+    consent_channel = Channel.SMS if channel == Channel.WHATSAPP else channel
+    standing = store.current_consent(session, org_id=org_id, contact_id=contact.id)
+    if consent is not None:
+        store.record_consent_change(
+            session,
+            org_id=org_id,
+            contact_id=contact.id,
+            channel=consent_channel,
+            granted=consent,
+            source=source,
+            evidence=f"inbound message {provider_message_id}",
+        )
+    elif standing[consent_channel] is None:
+        store.record_consent_change(
+            session,
+            org_id=org_id,
+            contact_id=contact.id,
+            channel=consent_channel,
+            granted=True,
+            source=f"{source} (the person wrote first)",
+            evidence=f"inbound message {provider_message_id}",
+        )
+    open_lead = _open_lead(session, org_id=org_id, contact_id=contact.id)
+    thread_id = store.thread_id(session, contact_id=contact.id)
+    key = f"{source}:{provider_message_id}"
+    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
+    if existing is None:
+        existing = Message(
+            id=new_id("msg"),
+            org_id=org_id,
+            lead_id=open_lead.id if open_lead else None,
+            thread_id=thread_id,
+            channel=channel,
+            direction=Direction.INBOUND,
+            sender=Sender.CUSTOMER,
+            to_address=to_address,
+            from_address=from_phone,
+            body=body,
+            status=MessageStatus.RECEIVED,
+            idempotency_key=key,
+            provider_message_id=provider_message_id,
+            sent_at=utcnow(),
+        )
+        session.add(existing)
+        session.flush()
+        if open_lead is not None:
+            store.timeline(
+                session,
+                org_id=org_id,
+                lead_id=open_lead.id,
+                kind=TimelineKind.REPLY,
+                summary=f"{channel.upper()} reply received",
+                data={"message_id": existing.id},
+            )
+    return InboundRecorded(
+        message_id=existing.id,
+        contact_id=contact.id,
+        lead_id=open_lead.id if open_lead else None,
+        workflow_id=open_lead.workflow_id if open_lead else None,
+    )
+
+
+def _open_lead(session: Session, *, org_id: str, contact_id: str) -> Lead | None:
+    return session.exec(
+        select(Lead)
+        .where(
+            Lead.org_id == org_id,
+            Lead.contact_id == contact_id,
+            col(Lead.stage).not_in([stage.value for stage in CLOSED_STAGES]),
+        )
+        .order_by(col(Lead.created_at).desc())
+        .limit(1)
+    ).first()
+
+
+# --- calls ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallClaim:
+    """The claimed call row and what placing the call needs."""
+
+    call: Call
+    customer_name: str | None
+    assistant_id: str | None
+    phone_number_id: str | None
+
+
+def claim_call(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    workflow_id: str,
+    attempt: int,
+    idempotency_key: str,
+) -> CallClaim:
+    """The call row for ``idempotency_key``, created (``pending``) if new, before any dialling."""
+    org = store.get_org(session, org_id=org_id)
+    settings = store.org_settings(org)
+    lead = session.get(Lead, lead_id)
+    if lead is None or lead.org_id != org_id:
+        raise store.NotFound(lead_id)
+    contact = session.get(Contact, lead.contact_id)
+    assert contact is not None
+    call = session.exec(select(Call).where(Call.idempotency_key == idempotency_key)).first()
+    if call is None:
+        phone = session.exec(
+            select(Identity.value)
+            .where(
+                Identity.org_id == org_id,
+                Identity.contact_id == contact.id,
+                Identity.kind == IdentityKind.PHONE,
+            )
+            .order_by(col(Identity.created_at).desc())
+        ).first()
+        call = Call(
+            id=new_id("call"),
+            org_id=org_id,
+            lead_id=lead_id,
+            workflow_id=workflow_id,
+            attempt=attempt,
+            idempotency_key=idempotency_key,
+            mode=settings.provider_mode.value,
+            to_address=phone,
+            status=CallStatus.PENDING,
+        )
+        session.add(call)
+        session.flush()
+    elif call.org_id != org_id:
+        raise store.NotFound(idempotency_key)
+    return CallClaim(
+        call=call,
+        customer_name=contact.name,
+        assistant_id=settings.vapi_assistant_id,
+        phone_number_id=settings.vapi_phone_number_id,
+    )
+
+
+def mark_call(
+    session: Session,
+    *,
+    call_id: str,
+    status: CallStatus | None = None,
+    provider_call_id: str | None = None,
+    error: str | None = None,
+    attempted: bool = False,
+) -> Call:
+    """Move a call along: attempted (about to dial), placed (Vapi's id) or failed."""
+    call = session.get(Call, call_id)
+    if call is None:
+        raise store.NotFound(call_id)
+    now = utcnow()
+    if attempted and call.attempted_at is None:
+        call.attempted_at = now
+    if provider_call_id and call.provider_call_id is None:
+        call.provider_call_id = provider_call_id
+        call.placed_at = now
+    if status is not None and call.status in {CallStatus.PENDING, CallStatus.QUEUED}:
+        call.status = status
+        if error:
+            call.error = error[:500]
+        if call.lead_id and status in {CallStatus.QUEUED, CallStatus.SIMULATED}:
+            store.timeline(
+                session,
+                org_id=call.org_id,
+                lead_id=call.lead_id,
+                kind=TimelineKind.CALL,
+                summary=f"Call {'simulated' if status == CallStatus.SIMULATED else 'placed'} "
+                f"(attempt {call.attempt})",
+                data={"call_id": call.id, "status": status.value},
+            )
+    session.add(call)
+    session.flush()
+    return call
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallReport:
+    """Vapi's end-of-call report, as far as keepwarm keeps it."""
+
+    provider_call_id: str
+    call_key: str | None
+    ended_reason: str
+    summary: str | None
+    duration_s: float | None
+    cost: float | None
+    ended_at: datetime | None
+
+
+def record_call_report(session: Session, *, org_id: str, report: CallReport) -> Call | None:
+    """Record how a call ended on its row (found by our key, else Vapi's id); ``None`` if unknown.
+
+    The call's workflow is the one stored on its row, never one named by the webhook, so a
+    report can only reach a workflow of the org it was posted for.
+    """
+    query = select(Call).where(Call.org_id == org_id)
+    call = None
+    if report.call_key:
+        call = session.exec(query.where(Call.idempotency_key == report.call_key)).first()
+    if call is None:
+        call = session.exec(query.where(Call.provider_call_id == report.provider_call_id)).first()
+    if call is None:
+        return None
+    if call.status == CallStatus.ENDED:
+        return call  # reported already
+    if call.provider_call_id is None:
+        call.provider_call_id = report.provider_call_id
+        call.placed_at = call.placed_at or utcnow()
+    call.status = CallStatus.ENDED
+    call.ended_reason = report.ended_reason[:100]
+    call.summary = report.summary
+    call.duration_s = report.duration_s
+    call.cost = report.cost
+    call.ended_at = report.ended_at or utcnow()
+    session.add(call)
+    if call.lead_id:
+        seconds = f", {report.duration_s:.0f} s" if report.duration_s is not None else ""
+        store.timeline(
+            session,
+            org_id=org_id,
+            lead_id=call.lead_id,
+            kind=TimelineKind.CALL,
+            summary=f"Call ended: {report.ended_reason}{seconds}",
+            data={"call_id": call.id, "ended_reason": report.ended_reason, "cost": report.cost},
+        )
+    session.flush()
+    return call
+
+
+# --- payments ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentEvent:
+    """A Stripe event about money, reduced to what a lead's history needs."""
+
+    stripe_event_id: str
+    stripe_object_id: str
+    kind: str
+    status: str
+    amount: int | None
+    currency: str | None
+    lead_id: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRecorded:
+    """The payment row and the lead's workflow, when the lead is this org's and still open."""
+
+    payment_id: str
+    lead_id: str | None
+    workflow_id: str | None
+
+
+def record_payment(session: Session, *, org_id: str, event: PaymentEvent) -> PaymentRecorded:
+    """One payment row per Stripe event; the lead named in its metadata if it is this org's."""
+    lead = session.get(Lead, event.lead_id) if event.lead_id else None
+    if lead is not None and lead.org_id != org_id:
+        lead = None  # metadata naming another org's lead is ignored, not trusted
+    payment = session.exec(
+        select(Payment).where(
+            Payment.org_id == org_id, Payment.stripe_event_id == event.stripe_event_id
+        )
+    ).first()
+    if payment is None:
+        payment = Payment(
+            id=new_id("pay"),
+            org_id=org_id,
+            lead_id=lead.id if lead else None,
+            stripe_event_id=event.stripe_event_id,
+            stripe_object_id=event.stripe_object_id,
+            kind=event.kind,
+            status=event.status,
+            amount=event.amount,
+            currency=event.currency,
+        )
+        session.add(payment)
+        session.flush()
+        if lead is not None:
+            money = (
+                f" {event.amount / 100:.2f} {(event.currency or '').upper()}"
+                if event.amount is not None
+                else ""
+            )
+            store.timeline(
+                session,
+                org_id=org_id,
+                lead_id=lead.id,
+                kind=TimelineKind.PAYMENT,
+                summary=f"Payment {event.status}{money} ({event.kind})",
+                data={"payment_id": payment.id, "stripe_object_id": event.stripe_object_id},
+            )
+    open_workflow = lead.workflow_id if lead and lead.stage not in CLOSED_STAGES else None
+    return PaymentRecorded(
+        payment_id=payment.id, lead_id=lead.id if lead else None, workflow_id=open_workflow
+    )
