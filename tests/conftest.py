@@ -45,6 +45,8 @@ ADMIN_TOKEN = "test-admin-token"
 T = TypeVar("T")
 #: A second namespace on the dev server, for tests that run their own worker processes.
 ISOLATED_NAMESPACE = "keepwarm-isolated"
+#: Where the live-mode stack (adapters on the fake providers) runs, apart from the dry-run one.
+LIVE_NAMESPACE = "keepwarm-live"
 
 
 def _require_postgres() -> bool:
@@ -106,6 +108,8 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
             *dev_server_search_attribute_args(),
             "--namespace",
             ISOLATED_NAMESPACE,
+            "--namespace",
+            LIVE_NAMESPACE,
             "--log-level",
             "error",
         ],

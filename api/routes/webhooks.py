@@ -9,6 +9,7 @@ changes nothing. Workflows drop signals they have already seen.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -466,13 +467,17 @@ async def vapi_webhook(
     body = await request.body()
     secret = settings.vapi_webhook_secret
     try:
-        parsed = verify_vapi(
+        verify_vapi(
             secret=secret.get_secret_value() if secret else None,
             body=body,
             headers=request.headers,
         )
     except BadSignature as bad:
         raise rejections(request).reject(WebhookProvider.VAPI, org_id, bad) from None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        raise ApiError(422, "A Vapi server message is JSON.") from None
     message = parsed.get("message") if isinstance(parsed, dict) else None
     if not isinstance(message, dict):
         raise ApiError(422, "A Vapi server message has a `message` object.")
