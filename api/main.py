@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api.deps import Database, OrgCache, RateLimiter, TemporalConnection
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import health, leads, messages, orgs, webhooks
+from api.routes import health, leads, messages, orgs, unsubscribe, webhooks
 from models.database import make_engine
 from models.settings import Settings, get_settings
 
@@ -39,6 +39,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    for router in (health.router, orgs.router, leads.router, messages.router, webhooks.router):
+    for router in (
+        health.router,
+        orgs.router,
+        leads.router,
+        messages.router,
+        webhooks.router,
+        unsubscribe.router,
+    ):
         app.include_router(router)
     return app

@@ -760,6 +760,9 @@ def record_consent_change(
     evidence: str,
 ) -> bool:
     """Record a consent change on a channel; ``False`` (nothing written) if it already stood."""
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.org_id != org_id:
+        raise NotFound(contact_id)
     if current_consent(session, org_id=org_id, contact_id=contact_id)[channel] is granted:
         return False
     session.add(

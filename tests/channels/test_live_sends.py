@@ -260,3 +260,35 @@ async def outbound_sent(live: Live, headers: dict[str, str], lead_id: str) -> di
     )
     items = [m for m in listed.json()["items"] if m["status"] in {"queued", "sent"}]
     return items[0] if items else None
+
+
+async def test_the_unsubscribe_link_in_an_email_works_with_one_click(live: Live) -> None:
+    _, headers = await live.org()
+    lead_id = await new_lead(live, headers, name="Grace", email="grace@example.com")
+    await outbound(live, headers, lead_id)
+    [request] = live.fake.requests("resend")
+    assert request.json is not None
+    link = request.json["headers"]["List-Unsubscribe"].strip("<>").removeprefix(PUBLIC_URL)
+    token = link.removeprefix("/u/")
+    forged = "/u/" + token[:-1] + ("0" if token[-1] != "0" else "1")
+
+    page = await live.api.get(link)
+    refused = await live.api.post(forged, content=b"List-Unsubscribe=One-Click")
+    consent_before = await consent(live, headers, lead_id)
+    done = await live.api.post(
+        link,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+    assert page.status_code == 200 and "Unsubscribe" in page.text and "Shine Cleaning" in page.text
+    assert refused.status_code == 404
+    assert consent_before["email"] is None  # the forged link changed nothing
+    assert done.status_code == 200
+    assert (await consent(live, headers, lead_id))["email"] is False
+
+
+async def consent(live: Live, headers: dict[str, str], lead_id: str) -> dict[str, Any]:
+    detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
+    result: dict[str, Any] = detail["contact"]["consent"]
+    return result

@@ -312,3 +312,73 @@ async def test_a_webhook_that_is_not_a_form_or_json_is_refused(live: Live) -> No
     )
     assert answer.status_code == 422
     assert "JSON" in answer.json()["error"]["message"]
+
+
+async def test_a_failed_delivery_with_21610_withdraws_sms_consent(live: Live) -> None:
+    _, headers = await live.org()
+    accepted = await live.api.post(
+        "/v1/leads",
+        json={"name": "Ada", "phone": "+447911200004", "consent": {"sms": True}},
+        headers=headers,
+    )
+    lead_id = accepted.json()["lead_id"]
+
+    async def queued() -> list[dict[str, Any]]:
+        return live.fake.objects("twilio")
+
+    [created] = await eventually(queued, within=30)
+    hook = live.fake.twilio_status_callback(created["sid"], "failed", error_code=21610)
+
+    assert (await live.deliver(hook)).status_code == 200
+
+    detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
+    assert detail["contact"]["consent"]["sms"] is False
+    messages = (
+        await live.api.get("/v1/messages", params={"lead_id": lead_id}, headers=headers)
+    ).json()["items"]
+    assert [m["status"] for m in messages] == ["failed"]
+
+
+async def test_a_bounce_fails_the_email_and_withdraws_email_consent(live: Live) -> None:
+    org_id, headers = await live.org()
+    accepted = await live.api.post(
+        "/v1/leads", json={"name": "Grace", "email": "grace@example.com"}, headers=headers
+    )
+    lead_id = accepted.json()["lead_id"]
+
+    async def sent() -> list[dict[str, Any]]:
+        return live.fake.objects("resend")
+
+    [email] = await eventually(sent, within=30)
+    for event in ("email.delivered", "email.bounced"):
+        hook = live.fake.resend_event(
+            webhook_url("resend", org_id), type=event, email_id=email["id"], secret=RESEND_SECRET
+        )
+        assert (await live.deliver(hook)).status_code == 200
+
+    detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
+    assert detail["contact"]["consent"]["email"] is False
+    # Delivered first, then bounced: a bounce after delivery does not undo the delivery.
+    messages = (
+        await live.api.get("/v1/messages", params={"lead_id": lead_id}, headers=headers)
+    ).json()["items"]
+    assert [m["status"] for m in messages] == ["delivered"]
+
+
+async def test_a_whatsapp_message_is_recorded_on_the_whatsapp_channel(live: Live) -> None:
+    org_id, headers = await live.org()
+    hook = live.fake.twilio_inbound_message(
+        webhook_url("twilio", org_id),
+        from_="+447911200005",
+        to=SMS_FROM,
+        body="Hello from WhatsApp",
+        auth_token=TWILIO_TOKEN,
+        whatsapp=True,
+    )
+
+    assert (await live.deliver(hook)).status_code == 200
+
+    inbound = (
+        await live.api.get("/v1/messages", params={"direction": "inbound"}, headers=headers)
+    ).json()["items"]
+    assert [(m["channel"], m["body"]) for m in inbound] == [("whatsapp", "Hello from WhatsApp")]

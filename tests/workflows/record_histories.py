@@ -13,6 +13,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -22,14 +23,23 @@ from models import store
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
 from models.schemas import OrgSettings
+from models.values import Channel
 from workers.cli import find_executable
 from workers.client import register_search_attributes
 from workers.registry import dry_run_adapters
 from workers.worker import ACTIVITY_THREADS, build_worker
-from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
+from workflows.calls import CallInput, CallWorkflow
+from workflows.lead import (
+    IntakeReceived,
+    LeadInput,
+    LeadResult,
+    LeadWorkflow,
+    PaymentReceived,
+    ReplyReceived,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v2"
+VERSION = "v3"
 
 
 async def record() -> None:
@@ -63,9 +73,9 @@ async def record() -> None:
                 task_queue="histories",
             )
 
-        async def save(name: str, handle: WorkflowHandle[LeadWorkflow, LeadResult]) -> None:
+        async def save(name: str, handle: WorkflowHandle[Any, Any], kind: str = "lead") -> None:
             history = await handle.fetch_history()
-            (HISTORIES / f"lead_{VERSION}_{name}.json").write_text(history.to_json())
+            (HISTORIES / f"{kind}_{VERSION}_{name}.json").write_text(history.to_json())
 
         with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
             worker = build_worker(
@@ -92,6 +102,46 @@ async def record() -> None:
                 silent = await start(phone="+447911654321")
                 await silent.result()
                 await save("no_consent_to_lost", silent)
+
+                replied = await start(phone="+447911123457", consent={"sms": True})
+                await env.sleep(timedelta(hours=3))
+                await replied.signal(
+                    LeadWorkflow.message_received,
+                    ReplyReceived(message_id="msg_reply", channel=Channel.SMS),
+                )
+                await replied.result()
+                await save("sms_reply_engaged_to_lost", replied)
+
+                paying = await start(email="grace@example.com")
+                await env.sleep(timedelta(hours=3))
+                await paying.signal(
+                    LeadWorkflow.payment_received,
+                    PaymentReceived(payment_id="pay_1", status="paid"),
+                )
+                await paying.result()
+                await save("email_paid_converted", paying)
+
+                lead_id = f"lead_{uuid.uuid4().hex}"
+                with_call = await env.client.start_workflow(
+                    LeadWorkflow.run,
+                    LeadInput(
+                        org_id=org.id,
+                        lead_id=lead_id,
+                        receipt_id=receipt(phone="+447911123458", consent={"sms": True}),
+                    ),
+                    id=f"lead-history-{uuid.uuid4().hex[:8]}",
+                    task_queue="histories",
+                )
+                await env.sleep(timedelta(minutes=1))
+                call = await env.client.start_workflow(
+                    CallWorkflow.run,
+                    CallInput(org_id=org.id, lead_id=lead_id),
+                    id=f"{with_call.id}/calls-1",
+                    task_queue="histories",
+                )
+                await call.result()
+                await save("dry_run_simulated", call, kind="call")
+                await with_call.terminate("recorded")
         engine.dispose()
     await env.shutdown()
 

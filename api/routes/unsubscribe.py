@@ -1,0 +1,97 @@
+"""One-click unsubscribe (RFC 8058): ``GET /u/{token}`` shows a page, ``POST`` unsubscribes.
+
+No login and no cookie: the token is signed with the org's secret and names the contact and
+the channel. A bad or altered token gets 404 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import HTMLResponse
+from sqlmodel import Session
+
+from api.deps import DatabaseDep
+from models import store
+from models.tokens import UnsubscribeRequest, token_org, verify_unsubscribe_token
+from models.values import Channel
+
+router = APIRouter(tags=["compliance"])
+
+Token = Annotated[str, Path(max_length=300)]
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title}</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto">
+<h1>{title}</h1><p>{text}</p>{form}</body></html>"""
+
+
+def _page(title: str, text: str, form: str = "", status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        PAGE.format(title=html.escape(title), text=html.escape(text), form=form),
+        status_code=status,
+    )
+
+
+def _request(session: Session, *, token: str) -> tuple[str, UnsubscribeRequest] | None:
+    """The org's name and what the token asks for, if it is genuine."""
+    org_id = token_org(token)
+    if org_id is None:
+        return None
+    try:
+        org = store.get_org(session, org_id=org_id)
+    except store.NotFound:
+        return None
+    request = verify_unsubscribe_token(token, secret=org.id_secret)
+    if request is None or request.channel not in {c.value for c in Channel}:
+        return None
+    return org.name, request
+
+
+def _unsubscribe(session: Session, *, token: str) -> str | None:
+    found = _request(session, token=token)
+    if found is None:
+        return None
+    name, request = found
+    try:
+        store.record_consent_change(
+            session,
+            org_id=request.org_id,
+            contact_id=request.contact_id,
+            channel=Channel(request.channel),
+            granted=False,
+            source="unsubscribe link",
+            evidence="one-click unsubscribe (RFC 8058)",
+        )
+    except store.NotFound:
+        return None  # a contact since removed
+    return name
+
+
+INVALID = ("Link not valid", "This unsubscribe link is not valid. It may have been altered.")
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+async def unsubscribe_page(token: Token, database: DatabaseDep) -> HTMLResponse:
+    """A page with one button that unsubscribes."""
+    found = await database.run(_request, token=token)
+    if found is None:
+        return _page(*INVALID, status=404)
+    name, request = found
+    form = (
+        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Unsubscribe</button></form>'
+    )
+    return _page("Unsubscribe", f"Stop {request.channel} messages from {name}?", form=form)
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+async def unsubscribe(token: Token, database: DatabaseDep) -> HTMLResponse:
+    """Unsubscribe at once (a mail client's one-click POST, or the page's button)."""
+    name = await database.run(_unsubscribe, token=token)
+    if name is None:
+        return _page(*INVALID, status=404)
+    return _page("Unsubscribed", f"You will get no more of these messages from {name}.")
