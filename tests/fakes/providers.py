@@ -2181,6 +2181,12 @@ class FakeProviders:
         yield f"  resend: resend.api_url = {self.resend_base_url!r}"
         yield f"  vapi:   Vapi(token=..., base_url={self.vapi_base_url!r})"
         yield f"  stripe: StripeClient(key, base_addresses={{'api': {self.stripe_base_url!r}}})"
+        yield "for keepwarm (any credentials will do):"
+        yield "  export KEEPWARM_PROVIDER_MODE=live"
+        yield f"  export KEEPWARM_TWILIO_BASE_URL={self.twilio_base_url}"
+        yield f"  export KEEPWARM_RESEND_BASE_URL={self.resend_base_url}"
+        yield f"  export KEEPWARM_VAPI_BASE_URL={self.vapi_base_url}"
+        yield f"  export KEEPWARM_STRIPE_BASE_URL={self.stripe_base_url}"
 
 
 def main(argv: list[str] | None = None) -> None:
