@@ -18,9 +18,14 @@ class ResendEmail:
 
     def __init__(self, *, api_key: str, base_url: str | None = None) -> None:
         """Configure the SDK (it keeps its settings module-wide, so one account per process)."""
-        resend.api_key = api_key
-        if base_url:
-            resend.api_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._api_url = base_url.rstrip("/") if base_url else resend.api_url
+        self._configure()
+
+    def _configure(self) -> None:
+        # Set again before each call, so nothing else in the process can have moved them.
+        resend.api_key = self._api_key
+        resend.api_url = self._api_url
 
     def send(self, message: Outbound) -> ProviderReceipt:
         """``Emails.send`` with one-click unsubscribe headers and tags naming the message."""
@@ -34,6 +39,7 @@ class ResendEmail:
             "headers": dict(message.headers),
             "tags": [{"name": name, "value": value} for name, value in message.tags],
         }
+        self._configure()
         try:
             sent = resend.Emails.send(params, options={"idempotency_key": message.idempotency_key})
         except ResendError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 import resend
@@ -174,3 +175,15 @@ def test_resend_validation_errors_are_final_and_outages_retried(
 
     assert outage.value.type == "ProviderUnavailable"
     assert outage.value.non_retryable is False
+
+
+def test_a_resend_429_waits_as_long_as_retry_after_says(
+    email: ResendEmail, fake_providers: FakeProviders
+) -> None:
+    fake_providers.fail_next("resend", status=429, retry_after=9)
+
+    with pytest.raises(ApplicationError) as limited:
+        email.send(outbound(to="ada@example.com", sender="hi@shine.test", subject="Hi"))
+
+    assert limited.value.type == "ProviderUnavailable"
+    assert limited.value.next_retry_delay == timedelta(seconds=9)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from temporalio.exceptions import ApplicationError
 
@@ -103,3 +105,23 @@ def test_stripe_outages_are_retryable_and_bad_requests_final(
     assert (outage.value.type, outage.value.non_retryable) == ("ProviderUnavailable", False)
     assert (refused.value.type, refused.value.non_retryable) == ("ProviderRejected", True)
     assert len(fake_providers.requests("stripe")) == 2
+
+
+@pytest.mark.parametrize("provider", ["vapi", "stripe"])
+def test_a_429_waits_as_long_as_retry_after_says(
+    fake_providers: FakeProviders, provider: str
+) -> None:
+    fake_providers.fail_next(provider, status=429, retry_after=7)  # type: ignore[arg-type]
+
+    with pytest.raises(ApplicationError) as limited:
+        if provider == "vapi":
+            VapiCalls(api_key="vapi-key", base_url=fake_providers.vapi_base_url).place(call())
+        else:
+            StripePayments(
+                api_key="sk_test", base_url=fake_providers.stripe_base_url
+            ).create_customer(
+                email="ada@example.com", name="Ada", lead_id="lead_1", idempotency_key="k-429"
+            )
+
+    assert (limited.value.type, limited.value.non_retryable) == ("ProviderUnavailable", False)
+    assert limited.value.next_retry_delay == timedelta(seconds=7)
