@@ -186,6 +186,68 @@ class Sla(_Strict):
     low: Duration = timedelta(hours=4)
 
 
+Points = Annotated[int, Field(ge=-100, le=100)]
+Phrase = Annotated[Text, Field(min_length=1, max_length=60)]
+
+
+class ValueTier(_Strict):
+    """Points for a lead whose value (or cart value) is at least ``min``."""
+
+    min: float = Field(ge=0)
+    points: Points
+
+
+class IntentThresholds(_Strict):
+    """The lowest score of each intent; below ``window_shopper`` a lead is ``browsing``."""
+
+    high_value: int = Field(default=70, ge=0, le=100)
+    engaged: int = Field(default=45, ge=0, le=100)
+    window_shopper: int = Field(default=20, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _descending(self) -> IntentThresholds:
+        if not self.high_value > self.engaged > self.window_shopper:
+            raise ValueError("thresholds must fall: high_value > engaged > window_shopper")
+        return self
+
+
+class ScoringRules(_Strict):
+    """How a lead is scored 0-100 and given an intent; every rule that fires is a reason."""
+
+    base: Points = 10
+    #: The highest tier the value reaches counts.
+    value_tiers: list[ValueTier] = Field(
+        default_factory=lambda: [
+            ValueTier(min=1000, points=40),
+            ValueTier(min=250, points=25),
+            ValueTier(min=50, points=10),
+        ],
+        max_length=20,
+    )
+    #: Points by source (lower-case), e.g. a referral is worth more than a browse.
+    sources: dict[Phrase, Points] = Field(
+        default_factory=lambda: {"referral": 20, "phone": 15, "website_form": 10, "cart": 5},
+        max_length=100,
+    )
+    #: Points for words or phrases in the message (whole words, any case), each once.
+    words: dict[Phrase, Points] = Field(
+        default_factory=lambda: {
+            "urgent": 20,
+            "asap": 20,
+            "today": 10,
+            "quote": 10,
+            "book": 10,
+            "price": 5,
+            "just looking": -15,
+            "browsing": -15,
+        },
+        max_length=200,
+    )
+    #: Points when the person converted before (a returning customer).
+    returning_customer: Points = 15
+    thresholds: IntentThresholds = Field(default_factory=IntentThresholds)
+
+
 class OrgSettings(_Strict):
     """An org's settings as ``GET /v1/orgs/me`` returns them (no secrets live here)."""
 
@@ -203,6 +265,7 @@ class OrgSettings(_Strict):
     call_policy: CallPolicy = Field(default_factory=CallPolicy)
     sla: Sla = Field(default_factory=Sla)
     help_reply: Text | None = Field(default=None, max_length=320)
+    scoring: ScoringRules = Field(default_factory=ScoringRules)
 
 
 class OrgSettingsPatch(_Strict):
@@ -222,6 +285,7 @@ class OrgSettingsPatch(_Strict):
     call_policy: CallPolicy | None = None
     sla: Sla | None = None
     help_reply: Text | None = Field(default=None, max_length=320)
+    scoring: ScoringRules | None = None
 
 
 class OrgCreate(_Strict):

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.schemas import ContactPublic, LeadSort, OrgSettings, TimelineItem
+from models.scoring import score_lead
 from models.tables import (
     ConsentRecord,
     Contact,
@@ -40,6 +41,7 @@ from models.values import (
     Channel,
     Direction,
     IdentityKind,
+    Intent,
     MessageStatus,
     Sender,
     Stage,
@@ -255,6 +257,9 @@ class RecordedLead:
     first_touch: Channel | None
     no_touch_reason: str | None
     inactivity_threshold_s: int
+    #: Intent scoring (absent from activity results recorded before scoring existed).
+    score: int = 0
+    intent: Intent | None = None
 
 
 def record_lead(
@@ -290,6 +295,24 @@ def record_lead(
             created_at=receipt.received_at,
             updated_at=utcnow(),
         )
+        returning = (
+            session.exec(
+                select(Lead.id).where(
+                    Lead.org_id == org_id,
+                    Lead.contact_id == contact.id,
+                    Lead.stage == Stage.CONVERTED,
+                )
+            ).first()
+            is not None
+        )
+        scored = score_lead(
+            settings.scoring,
+            value=lead.value,
+            source=lead.source,
+            message=lead.message,
+            returning_customer=returning,
+        )
+        lead.score, lead.intent = scored.score, scored.intent
         session.add(lead)
         receipt.lead_id = lead_id
         session.add(receipt)
@@ -303,6 +326,18 @@ def record_lead(
             summary=f"Lead received from {payload.get('source') or 'an unnamed source'}",
             data={"receipt_id": receipt.id, "event_id": receipt.event_id},
         )
+        timeline(
+            session,
+            org_id=org_id,
+            lead_id=lead_id,
+            kind=TimelineKind.SCORED,
+            summary=f"Scored {scored.score} ({scored.intent.value}): " + "; ".join(scored.reasons),
+            data={
+                "score": scored.score,
+                "intent": scored.intent.value,
+                "reasons": list(scored.reasons),
+            },
+        )
     channel, reason = _first_touch_channel(session, org_id=org_id, contact_id=lead.contact_id)
     return RecordedLead(
         lead_id=lead.id,
@@ -310,6 +345,8 @@ def record_lead(
         first_touch=channel,
         no_touch_reason=reason,
         inactivity_threshold_s=int(settings.inactivity_threshold.total_seconds()),
+        score=lead.score,
+        intent=Intent(lead.intent) if lead.intent else None,
     )
 
 

@@ -116,6 +116,7 @@ class TimelineKind(StrEnum):
     CONSENT = "consent"
     CALL = "call"
     PAYMENT = "payment"
+    SCORED = "scored"
 
 
 class WebhookProvider(StrEnum):

@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.policies import RECORD_RETRY, RECORD_TIMEOUT, SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT
 
+#: Patch id: the lead's score became a search attribute (``LeadScore``) after recording.
+SCORE_ATTRIBUTE_PATCH = "lead-score-search-attribute"
 #: Patch id: database writes became local activities (histories before it use regular ones).
 LOCAL_RECORDS_PATCH = "local-record-activities"
 #: Repeat submissions remembered, so a replayed webhook is not noted twice.
@@ -142,6 +144,8 @@ class LeadWorkflow:
             ),
             summary="record contact and lead",
         )
+        if workflow.patched(SCORE_ATTRIBUTE_PATCH):
+            workflow.upsert_search_attributes([sa.LEAD_SCORE.value_set(recorded.score)])
         await self._first_touch(recorded)
         threshold = timedelta(seconds=recorded.inactivity_threshold_s)
         await self._wait_for_news(threshold, then=Stage.GHOSTING)

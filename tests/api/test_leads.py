@@ -104,8 +104,12 @@ async def test_lead_view_shows_timeline_and_live_status(api: httpx.AsyncClient) 
     assert [event["kind"] for event in lead["timeline"]] == [
         "stage_changed",
         "touch_sent",
+        "scored",
         "intake",
     ]
+    assert (lead["score"], lead["intent"]) == (30, "window_shopper")  # base 10 + referral 20
+    [scored] = [event for event in lead["timeline"] if event["kind"] == "scored"]
+    assert scored["summary"] == "Scored 30 (window_shopper): base +10; source referral +20"
     assert lead["contact"]["consent"]["sms"] is None
     live = lead["live"]
     assert live["workflow_id"] == body["workflow_id"]
@@ -491,3 +495,60 @@ def readable(node: Any) -> str:
     if isinstance(node, list):
         return "\n".join(readable(item) for item in node)
     return str(node)
+
+
+async def test_a_lead_is_scored_by_the_orgs_rules_and_searchable_by_score(
+    api: httpx.AsyncClient, stack_client: Client
+) -> None:
+    _, headers = await create_org(api)
+    patched = await api.patch(
+        "/v1/orgs/me", json={"scoring": {"words": {"boiler": 30}}}, headers=headers
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["scoring"]["words"]["boiler"] == 30
+    assert patched.json()["scoring"]["words"]["urgent"] == 20  # the other rules stay
+    body = (
+        await api.post(
+            "/v1/leads",
+            json={
+                "email": unique_email(),
+                "source": "referral",
+                "value": 400,
+                "message": "Our boiler broke, urgent!",
+            },
+            headers=headers,
+        )
+    ).json()
+
+    async def scored() -> dict[str, Any] | None:
+        lead: dict[str, Any] = (
+            await api.get(f"/v1/leads/{body['lead_id']}", headers=headers)
+        ).json()
+        return lead if lead.get("score") else None
+
+    lead = await eventually(scored)
+
+    assert (lead["score"], lead["intent"]) == (100, "high_value")  # 10+25+20+30+20, clamped
+    [event] = [e for e in lead["timeline"] if e["kind"] == "scored"]
+    assert "mentions 'boiler' +30" in event["summary"]
+
+    async def searchable() -> bool:
+        query = f'WorkflowId = "{body["workflow_id"]}" AND LeadScore >= 70'
+        return [w async for w in stack_client.list_workflows(query)] != []
+
+    await eventually(searchable, within=15)
+
+
+async def test_bad_scoring_rules_are_refused_and_change_nothing(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+
+    response = await api.patch(
+        "/v1/orgs/me",
+        json={"scoring": {"thresholds": {"high_value": 10, "engaged": 45, "window_shopper": 20}}},
+        headers=headers,
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"].startswith("scoring")
+    current = (await api.get("/v1/orgs/me", headers=headers)).json()
+    assert current["scoring"]["thresholds"]["high_value"] == 70

@@ -76,7 +76,7 @@ def test_recording_a_lead_twice_answers_the_same(engine: Engine, org_id: str) ->
     assert first.first_touch == Channel.EMAIL
     with session_scope(engine) as session:
         view = store.lead_view(session, org_id=org_id, lead_id=lead_1)
-    assert [item.kind for item in view.timeline] == ["intake"]
+    assert [item.kind for item in view.timeline] == ["scored", "intake"]  # once each
 
 
 def test_email_then_phone_with_that_email_is_one_contact(engine: Engine, org_id: str) -> None:
