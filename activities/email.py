@@ -6,11 +6,20 @@ from datetime import datetime
 
 import resend
 from resend.exceptions import ResendError
+from resend.http_client_requests import RequestsClient
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import InvalidRecipient, ProviderNotConfigured, provider_unavailable
 from activities.senders import Outbound, ProviderReceipt
 from models.values import MessageStatus
+
+#: Seconds a call may take: inside the activity's 30 s start-to-close, so an attempt never
+#: outlives the retry that follows it.
+REQUEST_TIMEOUT_S = 10
+
+
+class _BoundedClient(RequestsClient):
+    """Resend's requests client with keepwarm's timeout."""
 
 
 class ResendEmail:
@@ -26,6 +35,8 @@ class ResendEmail:
         # Set again before each call, so nothing else in the process can have moved them.
         resend.api_key = self._api_key
         resend.api_url = self._api_url
+        if not isinstance(resend.default_http_client, _BoundedClient):
+            resend.default_http_client = _BoundedClient(timeout=REQUEST_TIMEOUT_S)
 
     def send(self, message: Outbound) -> ProviderReceipt:
         """``Emails.send`` with one-click unsubscribe headers and tags naming the message."""
@@ -57,6 +68,9 @@ def classify_resend(error: ResendError) -> ApplicationError:
         status = int(error.code)
     except (TypeError, ValueError):
         status = 0
+    if status == 409 and error.error_type == "concurrent_idempotent_requests":
+        # The first attempt with this key is still being processed: ask again shortly.
+        return provider_unavailable("Resend", status, getattr(error, "headers", None))
     if status == 422 or error.error_type in {"validation_error", "invalid_to_address"}:
         return InvalidRecipient(f"Resend refused the email: {error.error_type}")
     if status == 429 or status >= 500 or status == 0:

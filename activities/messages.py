@@ -89,6 +89,12 @@ class MessageActivities:
         outbound = self._outbound(message, input, claim)
         if message.attempted_at is not None:
             found = sender.reconcile(outbound, attempted_at=message.attempted_at)
+            if found is not None and found.provider_message_id:
+                with recording(self._engine) as session:
+                    if store.provider_id_taken(
+                        session, message=message, provider_message_id=found.provider_message_id
+                    ):
+                        found = None  # another of our messages, identical to this one
             if found is not None:
                 log.info("message %s was sent by an earlier attempt; recording it", message.id)
                 return self._sent(message, found, repeated=True)

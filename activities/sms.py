@@ -22,8 +22,8 @@ from models.values import MessageStatus
 #: Twilio error codes that no retry will fix (https://www.twilio.com/docs/api/errors).
 INVALID_RECIPIENT_CODES = frozenset({21211, 21214, 21217, 21612, 21614, 63003})
 OPTED_OUT_CODES = frozenset({21610})
-#: A provider call that takes longer than this is abandoned and retried by Temporal.
-REQUEST_TIMEOUT_S = 15.0
+#: Seconds per connect and per read: together inside the activity's 30 s start-to-close.
+REQUEST_TIMEOUT_S = 10.0
 #: Twilio's 429 carries no usable Retry-After through the SDK: wait this long.
 TWILIO_RATE_LIMIT_WAIT_S = 5
 #: Reconciliation looks at this many recent messages to the recipient...

@@ -6,13 +6,21 @@ Its own module because the Vapi SDK takes seconds to import: only live workers l
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from temporalio.exceptions import ApplicationError
 from vapi import AssistantOverrides, CreateCustomerDto, Vapi
 from vapi.core.api_error import ApiError as VapiApiError
 
 from activities.errors import InvalidRecipient, ProviderNotConfigured, provider_unavailable
-from activities.voice import CALL_KEY, RECONCILE_LOOKBACK, RECONCILE_SLACK, CallRequest, PlacedCall
+from activities.voice import (
+    CALL_KEY,
+    RECONCILE_LOOKBACK,
+    RECONCILE_SLACK,
+    REQUEST_TIMEOUT_S,
+    CallRequest,
+    PlacedCall,
+)
 
 
 class VapiCalls:
@@ -21,7 +29,11 @@ class VapiCalls:
 
     def __init__(self, *, api_key: str, base_url: str | None = None) -> None:
         """A client for the account; ``base_url`` points the SDK at another host."""
-        self._client = Vapi(token=api_key, base_url=base_url) if base_url else Vapi(token=api_key)
+        # Well inside the activity's 30 s start-to-close, so no attempt outlives its retry.
+        if base_url:
+            self._client = Vapi(token=api_key, base_url=base_url, timeout=REQUEST_TIMEOUT_S)
+        else:
+            self._client = Vapi(token=api_key, timeout=REQUEST_TIMEOUT_S)
 
     def place(self, call: CallRequest) -> PlacedCall:
         """``calls.create`` with the org's assistant and number, SDK retries off."""
@@ -63,9 +75,19 @@ class VapiCalls:
         except VapiApiError as error:
             raise classify_vapi(error) from None
         for found in recent:
-            if (found.metadata or {}).get(CALL_KEY) == key:
+            if _metadata(found).get(CALL_KEY) == key:
                 return PlacedCall(call_id=found.id, status=str(found.status or "queued"))
         return None
+
+
+def _metadata(call: Any) -> dict[str, Any]:
+    """The call's metadata: top level where Vapi echoes it, else the assistant overrides'."""
+    top = getattr(call, "metadata", None)
+    if isinstance(top, dict) and top:
+        return top
+    overrides = getattr(call, "assistant_overrides", None)
+    nested = getattr(overrides, "metadata", None) if overrides is not None else None
+    return nested if isinstance(nested, dict) else {}
 
 
 def classify_vapi(error: VapiApiError) -> ApplicationError:

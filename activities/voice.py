@@ -29,6 +29,9 @@ class PlacedCall:
     status: str
 
 
+#: Seconds a provider call may take: well inside the activity's 30 s start-to-close, so an
+#: attempt never outlives the retry that follows it.
+REQUEST_TIMEOUT_S = 10.0
 #: The metadata entry that names the call (its idempotency key) in Vapi.
 CALL_KEY = "call_key"
 #: Reconciliation lists calls created no earlier than this before the crashed attempt.

@@ -168,7 +168,12 @@ def apply_delivery_report(
 def _outbound(
     session: Session, *, org_id: str, key: str | None, provider_message_id: str | None
 ) -> Message | None:
-    query = select(Message).where(Message.org_id == org_id, Message.direction == Direction.OUTBOUND)
+    # Locked: a send being recorded at the same moment waits, so neither undoes the other.
+    query = (
+        select(Message)
+        .where(Message.org_id == org_id, Message.direction == Direction.OUTBOUND)
+        .with_for_update()
+    )
     if key:
         found = session.exec(query.where(Message.idempotency_key == key)).first()
         if found is not None:
@@ -235,7 +240,9 @@ def record_inbound_message(
     open_lead = _open_lead(session, org_id=org_id, contact_id=contact.id)
     thread_id = store.thread_id(session, contact_id=contact.id)
     key = f"{source}:{provider_message_id}"
-    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
+    existing = session.exec(
+        select(Message).where(Message.org_id == org_id, Message.idempotency_key == key)
+    ).first()
     if existing is None:
         existing = Message(
             id=new_id("msg"),
@@ -465,11 +472,16 @@ class PaymentRecorded:
     workflow_id: str | None
 
 
-def record_payment(session: Session, *, org_id: str, event: PaymentEvent) -> PaymentRecorded:
-    """One payment row per Stripe event; the lead named in its metadata if it is this org's."""
+def record_payment(session: Session, *, org_id: str, event: PaymentEvent) -> PaymentRecorded | None:
+    """One payment row per Stripe event, on the lead named in its metadata.
+
+    ``None`` (nothing recorded) unless that lead is this org's: the org in the webhook's path
+    is not covered by Stripe's signature, so only the lead, which keepwarm put in the
+    metadata itself, can say whose payment it is.
+    """
     lead = session.get(Lead, event.lead_id) if event.lead_id else None
-    if lead is not None and lead.org_id != org_id:
-        lead = None  # metadata naming another org's lead is ignored, not trusted
+    if lead is None or lead.org_id != org_id:
+        return None
     payment = session.exec(
         select(Payment).where(
             Payment.org_id == org_id, Payment.stripe_event_id == event.stripe_event_id
@@ -479,7 +491,7 @@ def record_payment(session: Session, *, org_id: str, event: PaymentEvent) -> Pay
         payment = Payment(
             id=new_id("pay"),
             org_id=org_id,
-            lead_id=lead.id if lead else None,
+            lead_id=lead.id,
             stripe_event_id=event.stripe_event_id,
             stripe_object_id=event.stripe_object_id,
             kind=event.kind,
@@ -489,21 +501,18 @@ def record_payment(session: Session, *, org_id: str, event: PaymentEvent) -> Pay
         )
         session.add(payment)
         session.flush()
-        if lead is not None:
-            money = (
-                f" {event.amount / 100:.2f} {(event.currency or '').upper()}"
-                if event.amount is not None
-                else ""
-            )
-            store.timeline(
-                session,
-                org_id=org_id,
-                lead_id=lead.id,
-                kind=TimelineKind.PAYMENT,
-                summary=f"Payment {event.status}{money} ({event.kind})",
-                data={"payment_id": payment.id, "stripe_object_id": event.stripe_object_id},
-            )
-    open_workflow = lead.workflow_id if lead and lead.stage not in CLOSED_STAGES else None
-    return PaymentRecorded(
-        payment_id=payment.id, lead_id=lead.id if lead else None, workflow_id=open_workflow
-    )
+        money = (
+            f" {event.amount / 100:.2f} {(event.currency or '').upper()}"
+            if event.amount is not None
+            else ""
+        )
+        store.timeline(
+            session,
+            org_id=org_id,
+            lead_id=lead.id,
+            kind=TimelineKind.PAYMENT,
+            summary=f"Payment {event.status}{money} ({event.kind})",
+            data={"payment_id": payment.id, "stripe_object_id": event.stripe_object_id},
+        )
+    open_workflow = lead.workflow_id if lead.stage not in CLOSED_STAGES else None
+    return PaymentRecorded(payment_id=payment.id, lead_id=lead.id, workflow_id=open_workflow)

@@ -631,7 +631,6 @@ def claim_outbound_message(
     assert contact is not None
     consent = current_consent(session, org_id=org_id, contact_id=contact.id)
     consent_channel = Channel.SMS if channel == Channel.WHATSAPP else channel
-    subject = SUBJECTS[template].format(org_name=org.name) if channel == Channel.EMAIL else None
     token = (
         unsubscribe_token(
             secret=org.id_secret, org_id=org_id, contact_id=contact.id, channel=channel.value
@@ -648,7 +647,7 @@ def claim_outbound_message(
         return OutboundClaim(
             message=existing,
             contact_id=contact.id,
-            subject=subject,
+            subject=existing.subject,
             consent=consent[consent_channel],
             unsubscribe_token=token,
         )
@@ -664,6 +663,7 @@ def claim_outbound_message(
     }.get(channel)
     first_name = ((contact.name or "").split() or ["there"])[0]
     body = TEMPLATES[template].format(first_name=first_name, org_name=org.name)
+    subject = SUBJECTS[template].format(org_name=org.name) if channel == Channel.EMAIL else None
     message = Message(
         id=new_id("msg"),
         org_id=org_id,
@@ -675,6 +675,7 @@ def claim_outbound_message(
         to_address=to_address,
         from_address=from_address,
         body=body,
+        subject=subject,
         status=MessageStatus.PENDING,
         idempotency_key=idempotency_key,
         mode=settings.provider_mode.value,
@@ -710,9 +711,10 @@ def mark_message_sent(
     """Record that the provider accepted (or dry-run simulated) a message.
 
     Stamps the lead's ``first_contact_at`` on its first outbound touch. Idempotent, and never
-    moves a status back (a delivery report may have got here first).
+    moves a status back (a delivery report may have got here first: the row is locked, so
+    the two can't both see it pending).
     """
-    message = session.get(Message, message_id)
+    message = session.get(Message, message_id, with_for_update=True)
     if message is None:
         raise NotFound(message_id)
     if message.provider_message_id is None and provider_message_id:
@@ -722,6 +724,20 @@ def mark_message_sent(
         return message
     accept_message(session, message=message, status=status)
     return message
+
+
+def provider_id_taken(session: Session, *, message: Message, provider_message_id: str) -> bool:
+    """Whether another message of the org already holds this provider id."""
+    return (
+        session.exec(
+            select(Message.id).where(
+                Message.org_id == message.org_id,
+                Message.provider_message_id == provider_message_id,
+                Message.id != message.id,
+            )
+        ).first()
+        is not None
+    )
 
 
 def accept_message(session: Session, *, message: Message, status: MessageStatus) -> None:

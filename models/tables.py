@@ -198,6 +198,8 @@ class Message(SQLModel, table=True):
     to_address: str | None = Field(default=None, max_length=320)
     from_address: str | None = Field(default=None, max_length=320)
     body: str = Field(sa_column=Column(Text, nullable=False))
+    #: Email subject, fixed at claim so a retry sends exactly what the first attempt did.
+    subject: str | None = Field(default=None, max_length=300)
     status: str = Field(max_length=16)
     idempotency_key: str | None = Field(default=None, unique=True, max_length=300)
     provider_message_id: str | None = Field(default=None, max_length=100)

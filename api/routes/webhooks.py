@@ -285,8 +285,8 @@ async def _twilio_inbound(
             consent=consent,
             source="twilio",
         )
-        if consent is not None:
-            return None  # a keyword, not a conversation: nothing to tell a lead
+        if consent is False:
+            return None  # an opt-out, not a conversation: nothing to tell a lead
         reply = ReplyReceived(message_id=inbound.message_id, channel=channel)
 
         async def notify(client: Client) -> None:
@@ -430,7 +430,7 @@ async def stripe_webhook(
 
     def apply(session: Session, org: Org) -> Notify:
         recorded = channels.record_payment(session, org_id=org.id, event=payment)
-        if recorded.workflow_id is None:
+        if recorded is None or recorded.workflow_id is None:
             return None
         message = PaymentReceived(payment_id=recorded.payment_id, status=status)
         workflow_id = recorded.workflow_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -125,3 +125,21 @@ def test_a_429_waits_as_long_as_retry_after_says(
 
     assert (limited.value.type, limited.value.non_retryable) == ("ProviderUnavailable", False)
     assert limited.value.next_retry_delay == timedelta(seconds=7)
+
+
+def test_a_placed_call_is_found_again_by_the_key_in_its_metadata(
+    fake_providers: FakeProviders,
+) -> None:
+    vapi = VapiCalls(api_key="vapi-key", base_url=fake_providers.vapi_base_url)
+    keyed = call(metadata=(("workflow_id", "wf-1"), ("call_key", "wf-1/call-1")))
+    since = datetime.now(UTC)
+    placed = vapi.place(keyed)
+    vapi.place(call(metadata=(("call_key", "wf-2/call-1"),)))
+    # Vapi may echo the metadata only inside the assistant overrides.
+    fake_providers.update_object("vapi", placed.call_id, metadata=None)
+
+    found = vapi.reconcile(keyed, attempted_at=since)
+    missing = vapi.reconcile(call(metadata=(("call_key", "wf-3/call-1"),)), attempted_at=since)
+
+    assert found is not None and found.call_id == placed.call_id
+    assert missing is None

@@ -298,8 +298,7 @@ async def test_a_payment_event_for_another_orgs_lead_touches_nothing(
     assert (await live.deliver(hook)).status_code == 200
 
     with Session(pg_engine) as session:
-        [payment] = session.exec(select(Payment).where(Payment.org_id == intruder_id)).all()
-    assert payment.lead_id is None
+        assert not session.exec(select(Payment).where(Payment.org_id == intruder_id)).all()
     await asyncio.sleep(0.5)  # time for a wrongly routed signal to convert the lead
     detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=owner_headers)).json()
     assert detail["stage"] in {"new", "contacted"}  # not converted
@@ -392,3 +391,33 @@ async def test_a_whatsapp_message_is_recorded_on_the_whatsapp_channel(live: Live
         await live.api.get("/v1/messages", params={"direction": "inbound"}, headers=headers)
     ).json()["items"]
     assert [(m["channel"], m["body"]) for m in inbound] == [("whatsapp", "Hello from WhatsApp")]
+
+
+async def test_yes_is_a_reply_as_well_as_an_opt_in(live: Live) -> None:
+    org_id, headers = await live.org()
+    accepted = await live.api.post(
+        "/v1/leads",
+        json={"name": "Ada", "phone": "+447911200006", "consent": {"sms": True}},
+        headers=headers,
+    )
+    lead_id = accepted.json()["lead_id"]
+
+    async def contacted() -> bool:
+        lead = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
+        return bool(lead.get("stage") == "contacted")
+
+    await eventually(contacted, within=30)
+    hook = live.fake.twilio_inbound_message(
+        webhook_url("twilio", org_id),
+        from_="+447911200006",
+        to=SMS_FROM,
+        body="Yes",
+        auth_token=TWILIO_TOKEN,
+    )
+    assert (await live.deliver(hook)).status_code == 200
+
+    async def engaged() -> bool:
+        lead = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
+        return bool(lead.get("stage") == "engaged")
+
+    await eventually(engaged, within=15)

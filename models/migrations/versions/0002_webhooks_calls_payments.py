@@ -82,6 +82,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('mode', sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column('subject', sa.String(length=300), nullable=True))
         batch_op.add_column(sa.Column('attempted_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('status_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_messages_org_provider_id', ['org_id', 'provider_message_id'], unique=False)
@@ -95,6 +96,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_messages_org_provider_id')
         batch_op.drop_column('status_at')
         batch_op.drop_column('attempted_at')
+        batch_op.drop_column('subject')
         batch_op.drop_column('mode')
 
     with op.batch_alter_table('payments', schema=None) as batch_op:
