@@ -37,6 +37,7 @@ from models.tables import (
 from models.tokens import unsubscribe_token
 from models.values import (
     CLOSED_STAGES,
+    PLATFORM_ID_FIELDS,
     SETTLED_STATUSES,
     Channel,
     Direction,
@@ -219,8 +220,43 @@ def prepare_intake(
 
 
 def _wanted_identities(payload: dict[str, Any]) -> list[tuple[IdentityKind, str]]:
-    pairs = ((IdentityKind.EMAIL, payload.get("email")), (IdentityKind.PHONE, payload.get("phone")))
+    """The submission's identities in resolution order: email, phone, then platform ids."""
+    pairs: list[tuple[IdentityKind, Any]] = [
+        (IdentityKind.EMAIL, payload.get("email")),
+        (IdentityKind.PHONE, payload.get("phone")),
+    ]
+    fields = payload.get("fields") or {}
+    for name, kind in PLATFORM_ID_FIELDS.items():
+        value = fields.get(name)
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            pairs.append((kind, str(value).strip()[:320]))
     return [(kind, value) for kind, value in pairs if value]
+
+
+def _flag_conflicts(
+    session: Session, *, lead: Lead, wanted: list[tuple[IdentityKind, str]]
+) -> None:
+    """Note on the timeline any identity of the submission that another contact holds.
+
+    Never merged automatically: an operator decides (the attention queue comes later).
+    """
+    found = _identities_for(session, org_id=lead.org_id, wanted=wanted)
+    others = sorted(
+        (kind, identity.contact_id)
+        for kind, identity in found.items()
+        if identity.contact_id != lead.contact_id
+    )
+    if not others:
+        return
+    held = ", ".join(f"{kind} by {contact_id}" for kind, contact_id in others)
+    timeline(
+        session,
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        kind=TimelineKind.IDENTITY_CONFLICT,
+        summary=f"Identity conflict, not merged: this submission's {held}",
+        data={"held_by": {kind: contact_id for kind, contact_id in others}},
+    )
 
 
 def record_intake_receipt(
@@ -318,6 +354,7 @@ def record_lead(
         session.add(receipt)
         session.flush()
         _adopt_inbound_messages(session, lead=lead)
+        _flag_conflicts(session, lead=lead, wanted=_wanted_identities(payload))
         timeline(
             session,
             org_id=org_id,
@@ -386,6 +423,7 @@ def attach_intake(session: Session, *, org_id: str, lead_id: str, receipt_id: st
         wanted=wanted,
         found=_identities_for(session, org_id=org_id, wanted=wanted),
     )
+    _flag_conflicts(session, lead=lead, wanted=wanted)
     _record_consent(
         session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
     )
@@ -407,7 +445,10 @@ def _receipt(session: Session, *, org_id: str, receipt_id: str) -> IntakeReceipt
 
 
 def resolve_contact(session: Session, *, org_id: str, payload: dict[str, Any]) -> Contact:
-    """Exact match on email, then phone; a new contact otherwise. Never merges two contacts."""
+    """Exact match on email, then phone, then platform ids; a new contact otherwise.
+
+    Never merges two contacts: identities another contact holds stay with it.
+    """
     wanted = _wanted_identities(payload)
     found = _identities_for(session, org_id=org_id, wanted=wanted)
     owner_id = next((found[kind].contact_id for kind, _ in wanted if kind in found), None)

@@ -100,6 +100,17 @@ class IdentityKind(StrEnum):
 
     EMAIL = "email"
     PHONE = "phone"
+    STRIPE_CUSTOMER = "stripe_customer"
+    SHOPIFY_CUSTOMER = "shopify_customer"
+    INSTAGRAM = "instagram"
+
+
+#: Platform ids an intake may carry in ``fields``, and the identity kind each links.
+PLATFORM_ID_FIELDS: dict[str, IdentityKind] = {
+    "stripe_customer_id": IdentityKind.STRIPE_CUSTOMER,
+    "shopify_customer_id": IdentityKind.SHOPIFY_CUSTOMER,
+    "instagram_id": IdentityKind.INSTAGRAM,
+}
 
 
 class TimelineKind(StrEnum):
@@ -117,6 +128,7 @@ class TimelineKind(StrEnum):
     CALL = "call"
     PAYMENT = "payment"
     SCORED = "scored"
+    IDENTITY_CONFLICT = "identity_conflict"
 
 
 class WebhookProvider(StrEnum):
