@@ -375,7 +375,12 @@ def record_lead(
                 "reasons": list(scored.reasons),
             },
         )
-    channel, reason = _first_touch_channel(session, org_id=org_id, contact_id=lead.contact_id)
+    channel, reason = _first_touch_channel(
+        session,
+        org_id=org_id,
+        contact_id=lead.contact_id,
+        intent=Intent(lead.intent) if lead.intent else None,
+    )
     return RecordedLead(
         lead_id=lead.id,
         contact_id=lead.contact_id,
@@ -556,18 +561,33 @@ def _identities(session: Session, *, org_id: str, contact_id: str) -> list[Ident
     )
 
 
+#: Intents whose first touch is a text when one may be sent: they are worth the interruption.
+TEXT_FIRST = frozenset({Intent.HIGH_VALUE, Intent.ENGAGED})
+
+
 def _first_touch_channel(
-    session: Session, *, org_id: str, contact_id: str
+    session: Session, *, org_id: str, contact_id: str, intent: Intent | None = None
 ) -> tuple[Channel | None, str | None]:
-    """SMS when there is a phone with SMS consent; else email unless email was refused."""
+    """The first touch's channel, by intent and consent.
+
+    High-value and engaged leads get an SMS when there is a phone with SMS consent, else an
+    email unless email was refused; window shoppers and browsers get the email first (less
+    intrusive), else the SMS.
+    """
     kinds = {
         identity.kind for identity in _identities(session, org_id=org_id, contact_id=contact_id)
     }
     consent = current_consent(session, org_id=org_id, contact_id=contact_id)
-    if IdentityKind.PHONE in kinds and consent[Channel.SMS] is True:
-        return Channel.SMS, None
-    if IdentityKind.EMAIL in kinds and consent[Channel.EMAIL] is not False:
-        return Channel.EMAIL, None
+    can_text = IdentityKind.PHONE in kinds and consent[Channel.SMS] is True
+    can_email = IdentityKind.EMAIL in kinds and consent[Channel.EMAIL] is not False
+    order = (
+        [(can_text, Channel.SMS), (can_email, Channel.EMAIL)]
+        if intent is None or intent in TEXT_FIRST
+        else [(can_email, Channel.EMAIL), (can_text, Channel.SMS)]
+    )
+    for allowed, channel in order:
+        if allowed:
+            return channel, None
     return (
         None,
         "no channel with consent: SMS needs explicit consent and email was refused or absent",

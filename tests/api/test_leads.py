@@ -552,3 +552,36 @@ async def test_bad_scoring_rules_are_refused_and_change_nothing(api: httpx.Async
     assert response.json()["error"]["details"][0]["field"].startswith("scoring")
     current = (await api.get("/v1/orgs/me", headers=headers)).json()
     assert current["scoring"]["thresholds"]["high_value"] == 70
+
+
+@pytest.mark.parametrize(
+    ("extra", "intent", "channel"),
+    [
+        ({"value": 2000, "source": "referral"}, "high_value", "sms"),  # 10 + 40 + 20
+        ({}, "browsing", "email"),
+    ],
+)
+async def test_the_intent_picks_the_first_touch_channel(
+    api: httpx.AsyncClient, extra: dict[str, Any], intent: str, channel: str
+) -> None:
+    _, headers = await create_org(api)
+    body = (
+        await api.post(
+            "/v1/leads",
+            json={
+                "name": "Ada",
+                "email": unique_email(),
+                "phone": f"+4479111{uuid.uuid4().int % 100_000:05d}",
+                "consent": {"sms": True, "email": True},
+                **extra,
+            },
+            headers=headers,
+        )
+    ).json()
+
+    [message] = await eventually(
+        lambda: sent_messages(api, headers, lead_id=body["lead_id"]), within=15
+    )
+    lead = (await api.get(f"/v1/leads/{body['lead_id']}", headers=headers)).json()
+
+    assert (lead["intent"], message["channel"]) == (intent, channel)
