@@ -453,6 +453,39 @@ class MessageList(BaseModel):
     items: list[MessagePublic]
 
 
+class Percentiles(BaseModel):
+    """Seconds from intake to the first outbound touch; ``None`` without data."""
+
+    p50_s: float | None
+    p90_s: float | None
+
+
+class LeadValue(BaseModel):
+    """The value of the leads in the report."""
+
+    total: float
+    average: float | None
+
+
+class SourceLine(BaseModel):
+    """One source's leads in the report."""
+
+    source: str | None
+    leads: int
+    converted: int
+    value: float
+
+
+class PipelineReport(BaseModel):
+    """``GET /v1/pipeline``."""
+
+    stages: dict[str, int]
+    conversion_rate: float
+    time_to_first_contact: Percentiles
+    lead_value: LeadValue
+    by_source: list[SourceLine]
+
+
 class ErrorDetail(BaseModel):
     """One problem with the request."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +18,20 @@ from typing import Any
 
 import phonenumbers
 from sqlalchemy import and_, func, literal, or_, tuple_
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models.schemas import ContactPublic, LeadSort, OrgSettings, TimelineItem
+from models.schemas import (
+    ContactPublic,
+    LeadSort,
+    LeadValue,
+    OrgSettings,
+    Percentiles,
+    PipelineReport,
+    SourceLine,
+    TimelineItem,
+)
 from models.scoring import score_lead
 from models.tables import (
     ConsentRecord,
@@ -1095,3 +1106,69 @@ def list_messages(
 def ping(session: Session) -> None:
     """Raise if the database can't answer."""
     session.exec(select(literal(1))).one()
+
+
+# --- pipeline ------------------------------------------------------------------------------
+
+
+def pipeline(
+    session: Session,
+    *,
+    org_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    source: str | None,
+) -> PipelineReport:
+    """Stage counts, conversion rate, speed to lead (p50, p90) and value, overall and by
+    source, for the org's leads created in ``[start, end)``."""
+    query = sa_select(
+        col(Lead.stage),
+        col(Lead.source),
+        col(Lead.value),
+        col(Lead.created_at),
+        col(Lead.first_contact_at),
+    ).where(col(Lead.org_id) == org_id)
+    if start is not None:
+        query = query.where(col(Lead.created_at) >= start)
+    if end is not None:
+        query = query.where(col(Lead.created_at) < end)
+    if source is not None:
+        query = query.where(col(Lead.source) == source)
+    rows = session.execute(query).all()
+    stages = {stage.value: 0 for stage in Stage}
+    waits: list[float] = []
+    values: list[float] = []
+    by_source: dict[str | None, SourceLine] = {}
+    for stage, lead_source, value, created, first_contact in rows:
+        stages[stage] = stages.get(stage, 0) + 1
+        if first_contact is not None:
+            waits.append(max(0.0, (first_contact - created).total_seconds()))
+        if value is not None:
+            values.append(value)
+        line = by_source.setdefault(
+            lead_source, SourceLine(source=lead_source, leads=0, converted=0, value=0.0)
+        )
+        line.leads += 1
+        line.converted += stage == Stage.CONVERTED
+        line.value += value or 0.0
+    total = len(rows)
+    return PipelineReport(
+        stages=stages,
+        conversion_rate=round(stages[Stage.CONVERTED] / total, 4) if total else 0.0,
+        time_to_first_contact=Percentiles(
+            p50_s=_percentile(waits, 0.5), p90_s=_percentile(waits, 0.9)
+        ),
+        lead_value=LeadValue(
+            total=sum(values), average=sum(values) / len(values) if values else None
+        ),
+        by_source=sorted(by_source.values(), key=lambda line: (-line.leads, line.source or "")),
+    )
+
+
+def _percentile(samples: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile of ``samples``, in seconds rounded to milliseconds."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return round(ordered[rank - 1], 3)
