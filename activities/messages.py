@@ -34,6 +34,8 @@ class SendMessageInput:
     template: str
     #: ``{workflow_id}/{step}``: the message's identity across retries and crashes.
     idempotency_key: str
+    #: The template's text, when it is not a built-in one (a sequence step).
+    text: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +72,7 @@ class MessageActivities:
                 channel=input.channel,
                 idempotency_key=input.idempotency_key,
                 template=input.template,
+                text=input.text,
             )
         message = claim.message
         status = MessageStatus(message.status)

@@ -12,8 +12,9 @@ from sqlmodel import Session
 from temporalio import activity
 
 from activities.errors import RecordInvalid, RecordMissing
-from models import store
+from models import sequences, store
 from models.database import session_scope
+from models.sequences import NextStep
 from models.store import RecordedLead
 from models.values import Stage
 
@@ -57,6 +58,15 @@ class AttachIntakeInput:
 
 
 @dataclass(frozen=True, kw_only=True)
+class NextStepInput:
+    """Which step of which sequence a NudgeSequence run takes next."""
+
+    org_id: str
+    sequence: str
+    index: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecordStageInput:
     """Move a lead to a stage, with the reason an operator will read."""
 
@@ -91,6 +101,14 @@ class LeadRecordActivities:
         with recording(self._engine) as session:
             store.attach_intake(
                 session, org_id=input.org_id, lead_id=input.lead_id, receipt_id=input.receipt_id
+            )
+
+    @activity.defn(name="next_sequence_step")
+    def next_sequence_step(self, input: NextStepInput) -> NextStep | None:
+        """The sequence's step ``index`` as it stands now (edits apply from the next step)."""
+        with recording(self._engine) as session:
+            return sequences.next_step(
+                session, org_id=input.org_id, name=input.sequence, index=input.index
             )
 
     @activity.defn(name="record_stage")

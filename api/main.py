@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from api.deps import Database, OrgCache, RateLimiter, TemporalConnection
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import health, leads, messages, orgs, pipeline, unsubscribe, webhooks
+from api.routes import (
+    health,
+    leads,
+    messages,
+    orgs,
+    pipeline,
+    sequences,
+    unsubscribe,
+    webhooks,
+)
 from models.database import make_engine
 from models.settings import Settings, get_settings
 
@@ -45,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         leads.router,
         messages.router,
         pipeline.router,
+        sequences.router,
         webhooks.router,
         unsubscribe.router,
     ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from email.utils import parseaddr
 from typing import Annotated, Any, Literal
@@ -323,6 +324,74 @@ class ConsentInput(_Strict):
     sms: StrictBool | None = None
     email: StrictBool | None = None
     voice: StrictBool | None = None
+
+
+# --- sequences -----------------------------------------------------------------------------
+
+#: Placeholders a sequence template may use.
+TEMPLATE_FIELDS = frozenset({"first_name", "name", "org_name"})
+_PLACEHOLDER = re.compile(r"{([^{}]*)}")
+SequenceName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
+
+
+def check_template(value: str) -> str:
+    """A message template: text with ``{first_name}``, ``{name}`` or ``{org_name}`` only."""
+    check_text(value)
+    unknown = sorted(set(_PLACEHOLDER.findall(value)) - TEMPLATE_FIELDS)
+    if unknown:
+        known = ", ".join(f"{{{field}}}" for field in sorted(TEMPLATE_FIELDS))
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; use {known}")
+    if value.count("{") != value.count("}"):
+        raise ValueError("unbalanced braces")
+    return value
+
+
+Template = Annotated[str, Field(min_length=1, max_length=1600), AfterValidator(check_template)]
+
+
+StopOn = Literal["reply", "booking", "payment"]
+
+
+def _all_stops() -> list[StopOn]:
+    return ["reply", "booking", "payment"]
+
+
+class SequenceStep(_Strict):
+    """One touch of a nudge sequence, ``after`` the previous one (or the first touch)."""
+
+    after: Duration
+    channel: Channel
+    template: Template
+
+
+class SequenceIn(_Strict):
+    """``PUT /v1/sequences/{name}``."""
+
+    applies_to: list[Intent] = Field(min_length=1, max_length=4)
+    steps: list[SequenceStep] = Field(min_length=1, max_length=20)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    stop_on: list[StopOn] = Field(default_factory=_all_stops)
+
+    @field_validator("applies_to", "stop_on")
+    @classmethod
+    def _distinct(cls, values: list[Any]) -> list[Any]:
+        if len(set(values)) != len(values):
+            raise ValueError("list each value once")
+        return values
+
+
+class SequencePublic(SequenceIn):
+    """A sequence as ``GET /v1/sequences`` lists it."""
+
+    name: str
+    #: ``True`` for a built-in default the org has not replaced.
+    default: bool
+
+
+class SequenceList(BaseModel):
+    """``GET /v1/sequences``."""
+
+    items: list[SequencePublic]
 
 
 class LeadCreate(_Strict):

@@ -33,6 +33,7 @@ from models.schemas import (
     TimelineItem,
 )
 from models.scoring import score_lead
+from models.sequences import sequence_for
 from models.tables import (
     ConsentRecord,
     Contact,
@@ -307,6 +308,8 @@ class RecordedLead:
     #: Intent scoring (absent from activity results recorded before scoring existed).
     score: int = 0
     intent: Intent | None = None
+    #: The nudge sequence for the lead's intent, if any.
+    sequence: str | None = None
 
 
 def record_lead(
@@ -400,6 +403,9 @@ def record_lead(
         inactivity_threshold_s=int(settings.inactivity_threshold.total_seconds()),
         score=lead.score,
         intent=Intent(lead.intent) if lead.intent else None,
+        sequence=sequence_for(
+            session, org_id=org_id, intent=Intent(lead.intent) if lead.intent else None
+        ),
     )
 
 
@@ -691,6 +697,7 @@ def claim_outbound_message(
     channel: Channel,
     idempotency_key: str,
     template: str,
+    text: str | None = None,
 ) -> OutboundClaim:
     """The outbound message row for ``idempotency_key``, created (status ``pending``) if new.
 
@@ -734,8 +741,10 @@ def claim_outbound_message(
         Channel.EMAIL: settings.email_from,
     }.get(channel)
     first_name = ((contact.name or "").split() or ["there"])[0]
-    body = TEMPLATES[template].format(first_name=first_name, org_name=org.name)
-    subject = SUBJECTS[template].format(org_name=org.name) if channel == Channel.EMAIL else None
+    fields = {"first_name": first_name, "name": contact.name or "there", "org_name": org.name}
+    body = (text or TEMPLATES[template]).format_map(fields)
+    subject_template = SUBJECTS.get(template, "A note from {org_name}")
+    subject = subject_template.format_map(fields) if channel == Channel.EMAIL else None
     message = Message(
         id=new_id("msg"),
         org_id=org_id,

@@ -214,6 +214,23 @@ class Message(SQLModel, table=True):
     status_at: datetime | None = _ts(nullable=True)
 
 
+class Sequence(SQLModel, table=True):
+    """An org's nudge sequence (``SequenceIn`` in ``definition``), by name.
+
+    Running sequences read it before each step, so an edit reaches every lead that has not
+    yet reached the changed step; steps already sent are never sent again.
+    """
+
+    __tablename__ = "sequences"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_sequence_org_name"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    name: str = Field(max_length=60)
+    definition: dict[str, Any] = _json()
+    updated_at: datetime = _ts()
+
+
 class WebhookReceipt(SQLModel, table=True):
     """A verified provider webhook, recorded before it is routed.
 

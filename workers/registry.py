@@ -106,6 +106,7 @@ def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[...
         records.record_lead,
         records.attach_intake,
         records.record_stage,
+        records.next_sequence_step,
         messages.send_message,
         calls.place_call,
     ]

@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from workflows.calls import CallWorkflow
 from workflows.lead import LeadWorkflow
+from workflows.nudge import NudgeSequenceWorkflow
 
-WORKFLOWS: list[type] = [LeadWorkflow, CallWorkflow]
+WORKFLOWS: list[type] = [LeadWorkflow, NudgeSequenceWorkflow, CallWorkflow]

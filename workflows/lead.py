@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,12 +21,13 @@ with workflow.unsafe.imports_passed_through():
     from models.values import Channel, Stage
     from workflows import search_attributes as sa
 
-from workflows.policies import RECORD_RETRY, RECORD_TIMEOUT, SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT
+from workflows.nudge import NudgeInput, NudgeSequenceWorkflow, NudgeStop
+from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
 
+#: Patch id: leads with a sequence for their intent run it as a child NudgeSequence.
+NUDGE_PATCH = "nudge-sequence"
 #: Patch id: the lead's score became a search attribute (``LeadScore``) after recording.
 SCORE_ATTRIBUTE_PATCH = "lead-score-search-attribute"
-#: Patch id: database writes became local activities (histories before it use regular ones).
-LOCAL_RECORDS_PATCH = "local-record-activities"
 #: Repeat submissions remembered, so a replayed webhook is not noted twice.
 SEEN_RECEIPTS_WINDOW = 200
 #: Touches a lead may get in this version: the first touch only (sequences come later).
@@ -130,11 +130,12 @@ class LeadWorkflow:
         self._closing = False
         self._replies: list[ReplyReceived] = []
         self._paid = False
+        self._nudge: workflow.ChildWorkflowHandle[Any, Any] | None = None
 
     @workflow.run
     async def run(self, input: LeadInput) -> LeadResult:
         """Run the lead's lifecycle (see the class docstring)."""
-        recorded: RecordedLead = await _record(
+        recorded: RecordedLead = await run_record(
             LeadRecordActivities.record_lead,
             RecordLeadInput(
                 org_id=input.org_id,
@@ -147,8 +148,22 @@ class LeadWorkflow:
         if workflow.patched(SCORE_ATTRIBUTE_PATCH):
             workflow.upsert_search_attributes([sa.LEAD_SCORE.value_set(recorded.score)])
         await self._first_touch(recorded)
+        if recorded.sequence and recorded.first_touch is not None and workflow.patched(NUDGE_PATCH):
+            self._nudge = await workflow.start_child_workflow(
+                NudgeSequenceWorkflow.run,
+                NudgeInput(
+                    org_id=input.org_id,
+                    lead_id=input.lead_id,
+                    sequence=recorded.sequence,
+                    key_prefix=f"{workflow.info().workflow_id}/{input.lead_id}/{recorded.sequence}",
+                ),
+                id=f"{input.lead_id}/nudge-1",
+                static_summary=f"Nudge sequence {recorded.sequence}",
+            )
         threshold = timedelta(seconds=recorded.inactivity_threshold_s)
         await self._wait_for_news(threshold, then=Stage.GHOSTING)
+        if not self._paid:
+            await self._wait_for_sequence()
         if not self._paid:
             await self._wait_for_news(threshold, then=Stage.LOST, closing=True)
         self._next_action = None
@@ -282,9 +297,7 @@ class LeadWorkflow:
             await self._attach_pending()
             await self._take_replies()
             if self._paid:
-                self._closing = True
-                await self._attach_pending()
-                await self._move(Stage.CONVERTED, "paid (Stripe)")
+                await self._convert()
                 return
             deadline = workflow.now() + threshold
         if closing:
@@ -293,7 +306,38 @@ class LeadWorkflow:
         reason = f"no response for {_words(threshold)}"
         await self._move(then, reason)
 
+    async def _convert(self) -> None:
+        self._closing = True
+        await self._stop_nudge("payment")
+        await self._attach_pending()
+        await self._move(Stage.CONVERTED, "paid (Stripe)")
+
+    def _nudging(self) -> bool:
+        return self._nudge is not None and not self._nudge.done()
+
+    async def _stop_nudge(self, reason: str) -> None:
+        if self._nudge is not None and not self._nudge.done():
+            await self._nudge.signal(NudgeSequenceWorkflow.stop, NudgeStop(reason=reason))
+
+    async def _wait_for_sequence(self) -> None:
+        """The lead is only lost once its sequence has run out; news is handled meanwhile."""
+        while self._nudging():
+            self._next_action = "the nudge sequence's next step"
+            self._next_action_at = None
+            self._waiting_reason = "nudge sequence running; lost only after it ends unanswered"
+            self._publish()
+            await workflow.wait_condition(
+                lambda: not self._nudging() or bool(self._pending or self._replies) or self._paid
+            )
+            await self._attach_pending()
+            await self._take_replies()
+            if self._paid:
+                await self._convert()
+                return
+
     async def _take_replies(self) -> None:
+        if self._replies:
+            await self._stop_nudge("reply")
         while self._replies:
             reply = self._replies[0]
             if self._stage in {Stage.NEW, Stage.CONTACTED, Stage.GHOSTING}:
@@ -304,7 +348,7 @@ class LeadWorkflow:
     async def _attach_pending(self) -> None:
         while self._pending:
             receipt_id = self._pending[0]
-            await _record(
+            await run_record(
                 LeadRecordActivities.attach_intake,
                 AttachIntakeInput(
                     org_id=self._input.org_id, lead_id=self._input.lead_id, receipt_id=receipt_id
@@ -315,7 +359,7 @@ class LeadWorkflow:
             self._seen = [*self._seen, receipt_id][-SEEN_RECEIPTS_WINDOW:]
 
     async def _move(self, stage: Stage, reason: str) -> None:
-        await _record(
+        await run_record(
             LeadRecordActivities.record_stage,
             RecordStageInput(
                 org_id=self._input.org_id, lead_id=self._input.lead_id, stage=stage, reason=reason
@@ -335,30 +379,6 @@ class LeadWorkflow:
         if self._waiting_reason:
             lines.append(f"**Waiting:** {self._waiting_reason}")
         workflow.set_current_details("\n\n".join(lines))
-
-
-async def _record(activity: Callable[[Any, Any], Any], arg: Any, *, summary: str) -> Any:
-    """Run a database-write activity: a local activity in new runs, a regular one in old ones.
-
-    These writes take milliseconds, so running them in the worker (no task-queue round trip
-    through the server) halves the server work per lead. Runs that started before this change
-    scheduled them as regular activities, and keep doing so on replay.
-    """
-    if workflow.patched(LOCAL_RECORDS_PATCH):
-        return await workflow.execute_local_activity_method(
-            activity,
-            arg,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-            summary=summary,
-        )
-    return await workflow.execute_activity_method(
-        activity,
-        arg,
-        start_to_close_timeout=RECORD_TIMEOUT,
-        retry_policy=RECORD_RETRY,
-        summary=summary,
-    )
 
 
 def _words(duration: timedelta) -> str:

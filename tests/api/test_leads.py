@@ -437,6 +437,13 @@ async def test_after_a_lead_is_lost_the_same_person_opens_a_new_one(
     _, headers = await create_org(api)
     patched = await api.patch("/v1/orgs/me", json={"inactivity_threshold": "PT1S"}, headers=headers)
     assert patched.status_code == 200
+    # A one-step sequence a second long: the lead is lost only once its sequence has run out.
+    short = {
+        "applies_to": ["browsing", "window_shopper"],
+        "steps": [{"after": "PT1S", "channel": "email", "template": "Still there?"}],
+        "max_attempts": 1,
+    }
+    assert (await api.put("/v1/sequences/nurture", json=short, headers=headers)).status_code == 200
     email = unique_email()
     first = (await api.post("/v1/leads", json={"email": email}, headers=headers)).json()
 

@@ -39,7 +39,7 @@ from workflows.lead import (
 )
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v3"
+VERSION = "v4"
 
 
 async def record() -> None:
@@ -63,15 +63,18 @@ async def record() -> None:
                 )
                 return row.id
 
+        lead_ids: dict[str, str] = {}
+
         async def start(**payload: object) -> WorkflowHandle[LeadWorkflow, LeadResult]:
-            return await env.client.start_workflow(
+            lead_id = f"lead_{uuid.uuid4().hex}"
+            handle = await env.client.start_workflow(
                 LeadWorkflow.run,
-                LeadInput(
-                    org_id=org.id, lead_id=f"lead_{uuid.uuid4().hex}", receipt_id=receipt(**payload)
-                ),
+                LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=receipt(**payload)),
                 id=f"lead-history-{uuid.uuid4().hex[:8]}",
                 task_queue="histories",
             )
+            lead_ids[handle.id] = lead_id
+            return handle
 
         async def save(name: str, handle: WorkflowHandle[Any, Any], kind: str = "lead") -> None:
             history = await handle.fetch_history()
@@ -89,6 +92,14 @@ async def record() -> None:
                 lost = await start(phone="+447911123456", consent={"sms": True})
                 await lost.result()
                 await save("sms_to_lost", lost)
+
+                hot = await start(
+                    phone="+447911123459", consent={"sms": True}, value=2000, source="referral"
+                )
+                await hot.result()
+                await save("hot_sequence_to_lost", hot)
+                nudge = env.client.get_workflow_handle(f"{lead_ids[hot.id]}/nudge-1")
+                await save("hot_sequence", nudge, kind="nudge")
 
                 repeat = await start(email="ada@example.com")
                 await env.sleep(timedelta(days=1))

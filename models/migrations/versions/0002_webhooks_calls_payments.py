@@ -32,6 +32,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('org_id', 'provider', 'event_id', name='uq_webhook_org_provider_event')
     )
+    op.create_table('sequences',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('definition', sa.JSON(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['orgs.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('org_id', 'name', name='uq_sequence_org_name')
+    )
     op.create_table('calls',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('org_id', sa.String(length=40), nullable=False),
@@ -109,4 +119,5 @@ def downgrade() -> None:
 
     op.drop_table('calls')
     op.drop_table('webhook_receipts')
+    op.drop_table('sequences')
     # ### end Alembic commands ###

@@ -1,0 +1,31 @@
+"""Nudge sequences as configuration: ``PUT /v1/sequences/{name}``, ``GET /v1/sequences``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from api.deps import DatabaseDep, OrgDep
+from models import sequences
+from models.schemas import SequenceIn, SequenceList, SequencePublic
+
+router = APIRouter(prefix="/v1/sequences", tags=["sequences"])
+
+Name = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
+
+
+@router.get("")
+async def list_sequences(org: OrgDep, database: DatabaseDep) -> SequenceList:
+    """The org's sequences, with the built-in defaults it has not replaced."""
+    items = await database.run(sequences.list_sequences, org_id=org.id)
+    return SequenceList(items=items)
+
+
+@router.put("/{name}")
+async def put_sequence(
+    name: Name, body: SequenceIn, org: OrgDep, database: DatabaseDep
+) -> SequencePublic:
+    """Create or replace a sequence. Leads in flight take the new version from their next step;
+    steps they already took are never sent again. Invalid steps or placeholders: 422."""
+    return await database.run(sequences.put_sequence, org_id=org.id, name=name, body=body)

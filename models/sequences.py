@@ -1,0 +1,140 @@
+"""Nudge sequences: each org's, by name, with built-in defaults until the org replaces them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from models.schemas import SequenceIn, SequencePublic, SequenceStep
+from models.tables import Sequence, utcnow
+from models.values import Channel, Intent, new_id
+
+#: What a new org starts with: quick texts for hot leads, spaced emails for the rest.
+DEFAULTS: dict[str, SequenceIn] = {
+    "hot": SequenceIn(
+        applies_to=[Intent.HIGH_VALUE, Intent.ENGAGED],
+        steps=[
+            SequenceStep(
+                after=timedelta(minutes=15),
+                channel=Channel.SMS,
+                template="Hi {first_name}, it's {org_name} again: shall we book you in? "
+                "Reply with a day that suits you.",
+            ),
+            SequenceStep(
+                after=timedelta(days=1),
+                channel=Channel.EMAIL,
+                template="Hi {first_name}, following up on your enquiry with {org_name}. "
+                "Reply to this email and we'll get you booked.",
+            ),
+            SequenceStep(
+                after=timedelta(days=2),
+                channel=Channel.SMS,
+                template="Hi {first_name}, last check from {org_name}: still keen? Reply YES.",
+            ),
+        ],
+        max_attempts=3,
+    ),
+    "nurture": SequenceIn(
+        applies_to=[Intent.WINDOW_SHOPPER, Intent.BROWSING],
+        steps=[
+            SequenceStep(
+                after=timedelta(days=1),
+                channel=Channel.EMAIL,
+                template="Hi {first_name}, thanks for looking at {org_name}. "
+                "Any questions? Just reply.",
+            ),
+            SequenceStep(
+                after=timedelta(days=4),
+                channel=Channel.EMAIL,
+                template="Hi {first_name}, a reminder that {org_name} is here when you're ready.",
+            ),
+        ],
+        max_attempts=2,
+    ),
+}
+
+
+def list_sequences(session: Session, *, org_id: str) -> list[SequencePublic]:
+    """The org's sequences, and the defaults it has not replaced, by name."""
+    stored = {row.name: row for row in _rows(session, org_id=org_id)}
+    items = [
+        SequencePublic(name=row.name, default=False, **row.definition) for row in stored.values()
+    ]
+    items += [
+        SequencePublic(name=name, default=True, **definition.model_dump())
+        for name, definition in DEFAULTS.items()
+        if name not in stored
+    ]
+    return sorted(items, key=lambda item: item.name)
+
+
+def put_sequence(session: Session, *, org_id: str, name: str, body: SequenceIn) -> SequencePublic:
+    """Create or replace the named sequence; running leads see it from their next step."""
+    row = session.exec(
+        select(Sequence).where(Sequence.org_id == org_id, Sequence.name == name).with_for_update()
+    ).first()
+    definition = body.model_dump(mode="json")
+    if row is None:
+        row = Sequence(id=new_id("seq"), org_id=org_id, name=name, definition=definition)
+    else:
+        row.definition = definition
+        row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    return SequencePublic(name=name, default=False, **definition)
+
+
+def sequence_for(session: Session, *, org_id: str, intent: Intent | None) -> str | None:
+    """The sequence for leads of ``intent``: the org's most recently updated one that applies,
+    else a default that applies and was not replaced."""
+    if intent is None:
+        return None
+    rows = _rows(session, org_id=org_id)
+    for row in sorted(rows, key=lambda r: r.updated_at, reverse=True):
+        if intent.value in row.definition.get("applies_to", []):
+            return row.name
+    replaced = {row.name for row in rows}
+    for name, definition in DEFAULTS.items():
+        if name not in replaced and intent in definition.applies_to:
+            return name
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NextStep:
+    """The step a running sequence takes next (``index`` counts from 0)."""
+
+    index: int
+    total: int
+    after_s: int
+    channel: Channel
+    template: str
+
+
+def next_step(session: Session, *, org_id: str, name: str, index: int) -> NextStep | None:
+    """Step ``index`` of the sequence as it stands now; ``None`` past its steps or its cap."""
+    row = session.exec(
+        select(Sequence).where(Sequence.org_id == org_id, Sequence.name == name)
+    ).first()
+    definition = SequenceIn.model_validate(row.definition) if row else DEFAULTS.get(name)
+    if definition is None:
+        return None
+    total = min(len(definition.steps), definition.max_attempts)
+    if index >= total:
+        return None
+    step = definition.steps[index]
+    return NextStep(
+        index=index,
+        total=total,
+        after_s=int(step.after.total_seconds()),
+        channel=step.channel,
+        template=step.template,
+    )
+
+
+def _rows(session: Session, *, org_id: str) -> list[Sequence]:
+    return list(
+        session.exec(select(Sequence).where(Sequence.org_id == org_id).order_by(col(Sequence.name)))
+    )

@@ -1,0 +1,130 @@
+"""Nudge sequences on the time-skipping server: two weeks of follow-up in seconds."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from models import sequences
+from models.database import session_scope
+from models.schemas import SequenceIn, SequenceStep
+from models.values import Channel, Intent, Stage
+from tests.workflows.conftest import Harness
+from workflows.lead import LeadWorkflow, PaymentReceived, ReplyReceived
+
+ALL_INTENTS = list(Intent)
+
+
+def put(harness: Harness, *steps: tuple[timedelta, str], name: str = "follow-up") -> None:
+    with session_scope(harness.engine) as session:
+        sequences.put_sequence(
+            session,
+            org_id=harness.org_id,
+            name=name,
+            body=SequenceIn(
+                applies_to=ALL_INTENTS,
+                steps=[
+                    SequenceStep(after=after, channel=Channel.SMS, template=text)
+                    for after, text in steps
+                ],
+                max_attempts=len(steps),
+            ),
+        )
+
+
+TWO_WEEKS = (
+    (timedelta(minutes=15), "Step 1 for {first_name}"),
+    (timedelta(days=1), "Step 2 from {org_name}"),
+    (timedelta(days=3), "Step 3"),
+    (timedelta(days=7), "Step 4"),
+)
+
+
+async def bodies(harness: Harness, lead_id: str, count: int) -> list[str]:
+    """The lead's message bodies once there are ``count`` (sends run in real time)."""
+    for _ in range(100):
+        found = [m.body for m in harness.messages(lead_id)]
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.05)
+    return [m.body for m in harness.messages(lead_id)]
+
+
+async def test_each_step_goes_out_at_its_time_then_ghosting_then_lost(
+    harness: Harness,
+) -> None:
+    put(harness, *TWO_WEEKS)
+    lead_id, handle = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
+
+    await harness.env.sleep(timedelta(minutes=14))
+    assert len(await bodies(harness, lead_id, 1)) == 1  # the first touch only
+    await harness.env.sleep(timedelta(minutes=2))
+    assert (await bodies(harness, lead_id, 2))[1] == "Step 1 for Ada"
+    await harness.env.sleep(timedelta(hours=23))
+    assert len(await bodies(harness, lead_id, 2)) == 2
+    await harness.env.sleep(timedelta(hours=2))
+    assert (await bodies(harness, lead_id, 3))[2] == "Step 2 from Shine Cleaning"
+    await harness.env.sleep(timedelta(days=3))
+    assert len(await bodies(harness, lead_id, 4)) == 4
+    await harness.env.sleep(timedelta(days=7))
+    assert len(await bodies(harness, lead_id, 5)) == 5
+
+    result = await handle.result()
+
+    assert result.stage == Stage.LOST
+    assert harness.stages(lead_id) == ["contacted", "ghosting", "lost"]
+    keys = [m.idempotency_key for m in harness.messages(lead_id)]
+    assert len(set(keys)) == 5
+
+
+async def test_a_reply_stops_the_sequence(harness: Harness) -> None:
+    put(harness, *TWO_WEEKS)
+    lead_id, handle = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
+    await harness.env.sleep(timedelta(minutes=16))
+    assert len(await bodies(harness, lead_id, 2)) == 2
+
+    await handle.signal(
+        LeadWorkflow.message_received, ReplyReceived(message_id="msg_reply", channel=Channel.SMS)
+    )
+    await harness.env.sleep(timedelta(days=12))
+
+    assert len(harness.messages(lead_id)) == 2
+    assert "engaged" in harness.stages(lead_id)
+
+
+async def test_a_payment_stops_the_sequence_and_converts(harness: Harness) -> None:
+    put(harness, *TWO_WEEKS)
+    lead_id, handle = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
+    await harness.env.sleep(timedelta(minutes=16))
+
+    await handle.signal(
+        LeadWorkflow.payment_received, PaymentReceived(payment_id="pay_1", status="paid")
+    )
+    result = await handle.result()
+    await harness.env.sleep(timedelta(days=12))
+
+    assert result.stage == Stage.CONVERTED
+    assert len(harness.messages(lead_id)) == 2
+
+
+async def test_an_edit_in_flight_never_resends_a_step_and_applies_to_later_ones(
+    harness: Harness,
+) -> None:
+    put(harness, *TWO_WEEKS)
+    lead_id, _ = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
+    await harness.env.sleep(timedelta(minutes=16))
+    assert len(await bodies(harness, lead_id, 2)) == 2
+
+    put(
+        harness,
+        (timedelta(minutes=1), "Step 1, reworded"),
+        (timedelta(days=1), "Step 2, reworded"),
+        (timedelta(days=2), "Step 3, reworded"),
+    )
+    await harness.env.sleep(timedelta(days=1, hours=1))
+    await harness.env.sleep(timedelta(days=2, hours=1))
+    sent = await bodies(harness, lead_id, 4)
+
+    assert sent[1:] == ["Step 1 for Ada", "Step 2, reworded", "Step 3, reworded"]
+    await harness.env.sleep(timedelta(days=10))
+    assert len(harness.messages(lead_id)) == 4  # the new cap is 3 steps

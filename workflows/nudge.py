@@ -1,0 +1,154 @@
+"""The NudgeSequence workflow: a lead's follow-up touches, each at its time, until told to stop.
+
+A child of the Lead workflow. It reads the sequence before each step, so an edit reaches the
+steps this lead has not reached; each step is keyed by its position, so no step is ever sent
+twice and the sequence never goes back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.messages import MessageActivities, SendMessageInput
+    from activities.records import LeadRecordActivities, NextStepInput
+    from models.sequences import NextStep
+
+import contextlib
+
+from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
+
+
+@dataclass(frozen=True, kw_only=True)
+class NudgeInput:
+    """Run ``sequence`` for a lead; ``key_prefix`` names its messages (``{prefix}/{n}``)."""
+
+    org_id: str
+    lead_id: str
+    sequence: str
+    key_prefix: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NudgeStop:
+    """Stop now (signal ``stop``): the person replied, booked, paid or opted out."""
+
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NudgeProgress:
+    """Query ``progress``: steps taken, the step count, and what comes next."""
+
+    steps_done: int
+    steps_total: int | None
+    sent: int
+    next_channel: str | None
+    next_at_s: int | None
+    stopped: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NudgeResult:
+    """How the sequence ended."""
+
+    steps_done: int
+    sent: int
+    stopped: str | None
+
+
+@workflow.defn(name="NudgeSequence")
+class NudgeSequenceWorkflow:
+    """For each step: wait ``after`` (a durable timer the Web UI names), then send it."""
+
+    def __init__(self) -> None:
+        """Nothing done yet."""
+        self._stopped: str | None = None
+        self._done = 0
+        self._sent = 0
+        self._next: NextStep | None = None
+
+    @workflow.run
+    async def run(self, input: NudgeInput) -> NudgeResult:
+        """Take the sequence's steps until it ends, its cap is reached or it is stopped."""
+        while self._stopped is None:
+            step: NextStep | None = await run_record(
+                LeadRecordActivities.next_sequence_step,
+                NextStepInput(org_id=input.org_id, sequence=input.sequence, index=self._done),
+                summary=f"read step {self._done + 1} of {input.sequence}",
+            )
+            if step is None:
+                break
+            self._next = step
+            label = f"step {step.index + 1}/{step.total}: {step.channel.value}"
+            workflow.set_current_details(f"**Next:** {label} in {_words(step.after_s)}")
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._stopped is not None,
+                    timeout=timedelta(seconds=step.after_s),
+                    timeout_summary=label,
+                )
+            if self._stopped is not None:
+                break
+            # Read again: an edit made during the wait applies to this step too.
+            latest: NextStep | None = await run_record(
+                LeadRecordActivities.next_sequence_step,
+                NextStepInput(org_id=input.org_id, sequence=input.sequence, index=self._done),
+                summary=f"read step {self._done + 1} of {input.sequence} again",
+            )
+            if latest is None:
+                break
+            step = latest
+            try:
+                await workflow.execute_activity_method(
+                    MessageActivities.send_message,
+                    SendMessageInput(
+                        org_id=input.org_id,
+                        lead_id=input.lead_id,
+                        channel=step.channel,
+                        template="sequence",
+                        text=step.template,
+                        idempotency_key=f"{input.key_prefix}/{step.index + 1}",
+                    ),
+                    start_to_close_timeout=SEND_TIMEOUT,
+                    schedule_to_close_timeout=SEND_DEADLINE,
+                    retry_policy=SEND_RETRY,
+                    summary=f"send {label}",
+                )
+                self._sent += 1
+            except ActivityError:
+                pass  # on the timeline as touch_skipped; the sequence goes on
+            self._done += 1
+        self._next = None
+        return NudgeResult(steps_done=self._done, sent=self._sent, stopped=self._stopped)
+
+    @workflow.signal(name="stop")
+    def stop(self, stop: NudgeStop) -> None:
+        """Stop before the next step (the first reason counts)."""
+        if self._stopped is None:
+            self._stopped = stop.reason
+
+    @workflow.query(name="progress")
+    def progress(self) -> NudgeProgress:
+        """Steps taken and what comes next."""
+        step = self._next
+        return NudgeProgress(
+            steps_done=self._done,
+            steps_total=step.total if step else None,
+            sent=self._sent,
+            next_channel=step.channel.value if step else None,
+            next_at_s=step.after_s if step else None,
+            stopped=self._stopped,
+        )
+
+
+def _words(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min"
