@@ -62,6 +62,7 @@ async def accept_intake(
     event_id: str | None,
     source: str | None,
     payload: dict[str, Any],
+    kind: str = "lead",
 ) -> Accepted:
     """Record the receipt, then start the Lead workflow or hand the receipt to the open one.
 
@@ -70,7 +71,7 @@ async def accept_intake(
     answers with that lead and ``duplicate=True`` and never causes a second first touch.
     """
     prepared = await database.run(
-        store.prepare_intake, org_id=org.id, event_id=event_id, kind="lead", payload=payload
+        store.prepare_intake, org_id=org.id, event_id=event_id, kind=kind, payload=payload
     )
     workflow_id = prepared.open_workflow_id or lead_workflow_id(
         org=org, contact_key=prepared.contact_key

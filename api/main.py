@@ -11,6 +11,7 @@ from api.deps import Database, OrgCache, RateLimiter, TemporalConnection
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import (
+    events,
     health,
     leads,
     messages,
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
         orgs.router,
         leads.router,
+        events.router,
         messages.router,
         pipeline.router,
         sequences.router,

@@ -420,6 +420,38 @@ class LeadCreate(_Strict):
         return self
 
 
+class CartCustomer(_Strict):
+    """Who the cart belongs to."""
+
+    email: EmailStr | None = Field(default=None, max_length=320)
+    phone: Text | None = Field(default=None, min_length=3, max_length=40)
+    name: Name = Field(default=None, max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> CartCustomer:
+        if not self.email and not self.phone:
+            raise ValueError("give at least one of email, phone")
+        return self
+
+
+class CartEvent(_Strict):
+    """``POST /v1/events/cart``: a cart started, abandoned or bought."""
+
+    event_id: Text = Field(min_length=1, max_length=200)
+    customer: CartCustomer
+    status: Literal["started", "abandoned", "purchased"]
+    value: StrictNumber = Field(ge=0, le=1e12, allow_inf_nan=False)
+    items: Annotated[list[Any], AfterValidator(check_json_text)] = Field(
+        default_factory=list, max_length=200
+    )
+    url: Text | None = Field(default=None, max_length=2000)
+
+
 class IntakeAccepted(BaseModel):
     """``202`` answer to an intake."""
 

@@ -11,6 +11,10 @@ from models.schemas import SequenceIn, SequencePublic, SequenceStep
 from models.tables import Sequence, utcnow
 from models.values import Channel, Intent, new_id
 
+#: The sequence every cart lead (started or abandoned) runs, whatever its intent.
+CART_RECOVERY = "cart_recovery"
+#: The lead source of cart events.
+CART_SOURCE = "cart"
 #: What a new org starts with: quick texts for hot leads, spaced emails for the rest.
 DEFAULTS: dict[str, SequenceIn] = {
     "hot": SequenceIn(
@@ -32,6 +36,28 @@ DEFAULTS: dict[str, SequenceIn] = {
                 after=timedelta(days=2),
                 channel=Channel.SMS,
                 template="Hi {first_name}, last check from {org_name}: still keen? Reply YES.",
+            ),
+        ],
+        max_attempts=3,
+    ),
+    CART_RECOVERY: SequenceIn(
+        applies_to=list(Intent),
+        steps=[
+            SequenceStep(
+                after=timedelta(hours=1),
+                channel=Channel.EMAIL,
+                template="Hi {first_name}, you left something in your basket at {org_name}. "
+                "It's saved for you: reply if you have any questions.",
+            ),
+            SequenceStep(
+                after=timedelta(days=1),
+                channel=Channel.SMS,
+                template="Hi {first_name}, your {org_name} basket is still waiting for you.",
+            ),
+            SequenceStep(
+                after=timedelta(days=2),
+                channel=Channel.EMAIL,
+                template="Hi {first_name}, last reminder from {org_name} about your basket.",
             ),
         ],
         max_attempts=3,
@@ -86,17 +112,24 @@ def put_sequence(session: Session, *, org_id: str, name: str, body: SequenceIn) 
     return SequencePublic(name=name, default=False, **definition)
 
 
-def sequence_for(session: Session, *, org_id: str, intent: Intent | None) -> str | None:
-    """The sequence for leads of ``intent``: the org's most recently updated one that applies,
-    else a default that applies and was not replaced."""
+def sequence_for(
+    session: Session, *, org_id: str, intent: Intent | None, source: str | None = None
+) -> str | None:
+    """The sequence for a lead: ``cart_recovery`` for carts; else, for its intent, the org's
+    most recently updated sequence that applies, else a default that applies and was not
+    replaced."""
+    if source == CART_SOURCE:
+        return CART_RECOVERY
     if intent is None:
         return None
-    rows = _rows(session, org_id=org_id)
+    rows = [row for row in _rows(session, org_id=org_id) if row.name != CART_RECOVERY]
     for row in sorted(rows, key=lambda r: r.updated_at, reverse=True):
         if intent.value in row.definition.get("applies_to", []):
             return row.name
     replaced = {row.name for row in rows}
     for name, definition in DEFAULTS.items():
+        if name == CART_RECOVERY:
+            continue
         if name not in replaced and intent in definition.applies_to:
             return name
     return None

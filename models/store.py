@@ -395,6 +395,8 @@ def record_lead(
         contact_id=lead.contact_id,
         intent=Intent(lead.intent) if lead.intent else None,
     )
+    if (lead.fields or {}).get("cart_status") == "purchased":
+        channel, reason = None, "bought already: nothing to chase"
     return RecordedLead(
         lead_id=lead.id,
         contact_id=lead.contact_id,
@@ -404,7 +406,10 @@ def record_lead(
         score=lead.score,
         intent=Intent(lead.intent) if lead.intent else None,
         sequence=sequence_for(
-            session, org_id=org_id, intent=Intent(lead.intent) if lead.intent else None
+            session,
+            org_id=org_id,
+            intent=Intent(lead.intent) if lead.intent else None,
+            source=lead.source,
         ),
     )
 

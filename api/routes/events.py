@@ -1,0 +1,66 @@
+"""Commerce events: carts started, abandoned or bought."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from temporalio.service import RPCError
+
+from api.deps import DatabaseDep, OrgDep, TemporalDep
+from api.errors import ApiError, invalid
+from api.intake import accept_intake
+from models import store
+from models.schemas import CartEvent, IntakeAccepted
+from models.sequences import CART_SOURCE
+from workflows.lead import LeadWorkflow, PaymentReceived
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+@router.post("/cart", status_code=status.HTTP_202_ACCEPTED)
+async def cart_event(
+    body: CartEvent, org: OrgDep, database: DatabaseDep, client: TemporalDep
+) -> IntakeAccepted:
+    """A cart as a lead of the person who owns it (the same contact as their form leads).
+
+    ``started`` and ``abandoned`` run the cart-recovery sequence; ``purchased`` converts the
+    person's lead and stops its sequences (a purchase with no open lead is recorded as a lead
+    that is never chased).
+    """
+    region = store.org_settings(org).default_region
+    phone = None
+    if body.customer.phone:
+        phone = store.normalize_phone(body.customer.phone, region=region)
+        if phone is None:
+            raise invalid(
+                "customer.phone",
+                f"is not a valid phone number (read with default region {region})",
+            )
+    payload = {
+        "email": body.customer.email,
+        "phone": phone,
+        "name": body.customer.name,
+        "source": CART_SOURCE,
+        "value": body.value,
+        "fields": {"cart_status": body.status, "items": body.items, "url": body.url},
+        "consent": {},
+    }
+    accepted = await accept_intake(
+        client=client,
+        database=database,
+        org=org,
+        event_id=f"cart:{body.event_id}",
+        source=CART_SOURCE,
+        payload=payload,
+        kind="cart",
+    )
+    if body.status == "purchased":
+        purchase = PaymentReceived(payment_id=f"cart:{body.event_id}", status="paid")
+        try:
+            await client.get_workflow_handle(accepted.workflow_id).signal(
+                LeadWorkflow.payment_received, purchase
+            )
+        except RPCError as error:
+            raise ApiError(503, "The purchase is recorded; retry to convert the lead.") from error
+    return IntakeAccepted(
+        lead_id=accepted.lead_id, workflow_id=accepted.workflow_id, duplicate=accepted.duplicate
+    )

@@ -1,0 +1,107 @@
+"""Carts: abandoned carts are chased, purchases convert, and a cart is the same person."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+
+from tests.api.test_identity import lead_when_recorded, post, unique_phone
+from tests.conftest import create_org, eventually
+
+
+def cart(email: str | None = None, phone: str | None = None, **extra: Any) -> dict[str, Any]:
+    customer = {k: v for k, v in {"email": email, "phone": phone}.items() if v}
+    return {
+        "event_id": uuid.uuid4().hex,
+        "customer": customer,
+        "status": "abandoned",
+        "value": 180.0,
+        "items": [{"sku": "deep-clean", "qty": 1}],
+        "url": "https://shop.example/cart/1",
+        **extra,
+    }
+
+
+async def test_a_form_then_an_abandoned_cart_is_one_contact_and_one_lead(
+    api: httpx.AsyncClient,
+) -> None:
+    _, headers = await create_org(api)
+    email, phone = f"{uuid.uuid4().hex[:8]}@example.com", unique_phone()
+    form = await post(api, headers, name="Ada", email=email)
+    await lead_when_recorded(api, headers, form["lead_id"])
+
+    answer = await api.post("/v1/events/cart", json=cart(email, phone), headers=headers)
+
+    assert answer.status_code == 202, answer.text
+    assert (answer.json()["lead_id"], answer.json()["duplicate"]) == (form["lead_id"], True)
+
+    async def linked() -> dict[str, Any] | None:
+        lead = await lead_when_recorded(api, headers, form["lead_id"])
+        contact: dict[str, Any] = lead["contact"]
+        return contact if contact["phones"] else None
+
+    contact = await eventually(linked, within=15)
+    assert (contact["emails"], contact["phones"]) == ([email], [phone])
+
+
+async def test_an_abandoned_cart_runs_the_cart_recovery_sequence(
+    api: httpx.AsyncClient, stack_client: Client
+) -> None:
+    _, headers = await create_org(api)
+
+    answer = (
+        await api.post(
+            "/v1/events/cart", json=cart(f"{uuid.uuid4().hex[:8]}@example.com"), headers=headers
+        )
+    ).json()
+    lead = await lead_when_recorded(api, headers, answer["lead_id"])
+
+    assert (lead["source"], lead["value"]) == ("cart", 180.0)
+    nudge = stack_client.get_workflow_handle(f"{answer['lead_id']}/nudge-1")
+
+    async def running() -> bool:
+        try:
+            description = await nudge.describe()
+        except Exception:
+            return False
+        return await description.static_summary() == "Nudge sequence cart_recovery"
+
+    await eventually(running, within=15)
+
+
+async def test_a_purchase_converts_the_open_lead(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    started = (await api.post("/v1/events/cart", json=cart(email), headers=headers)).json()
+    await lead_when_recorded(api, headers, started["lead_id"])
+
+    bought = await api.post(
+        "/v1/events/cart", json=cart(email, status="purchased"), headers=headers
+    )
+
+    assert bought.status_code == 202
+    assert bought.json()["lead_id"] == started["lead_id"]
+
+    async def converted() -> bool:
+        lead = await lead_when_recorded(api, headers, started["lead_id"])
+        return bool(lead["stage"] == "converted")
+
+    await eventually(converted, within=15)
+
+
+async def test_bad_cart_events_are_refused(api: httpx.AsyncClient) -> None:
+    _, headers = await create_org(api)
+    bad = [
+        cart("a@example.com", status="emptied"),
+        cart(),  # nobody to reach
+        cart("a@example.com", value=-1),
+        {k: v for k, v in cart("a@example.com").items() if k != "event_id"},
+    ]
+
+    answers = [await api.post("/v1/events/cart", json=body, headers=headers) for body in bad]
+
+    assert [a.status_code for a in answers] == [422] * 4
+    assert (await api.get("/v1/leads", headers=headers)).json()["items"] == []
