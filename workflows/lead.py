@@ -88,6 +88,8 @@ class LeadStatus:
     attempts_used: int
     attempts_cap: int
     waiting_reason: str | None
+    #: The running NudgeSequence child, whose ``progress`` query says what comes next.
+    nudge_workflow_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,6 +224,7 @@ class LeadWorkflow:
             attempts_used=self._touches,
             attempts_cap=TOUCH_CAP,
             waiting_reason=self._waiting_reason,
+            nudge_workflow_id=self._nudge.id if self._nudge and self._nudging() else None,
         )
 
     async def _first_touch(self, recorded: RecordedLead) -> None:

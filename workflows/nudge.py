@@ -8,7 +8,7 @@ twice and the sequence never goes back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -48,7 +48,7 @@ class NudgeProgress:
     steps_total: int | None
     sent: int
     next_channel: str | None
-    next_at_s: int | None
+    next_at: datetime | None
     stopped: str | None
 
 
@@ -71,6 +71,7 @@ class NudgeSequenceWorkflow:
         self._done = 0
         self._sent = 0
         self._next: NextStep | None = None
+        self._next_at: datetime | None = None
 
     @workflow.run
     async def run(self, input: NudgeInput) -> NudgeResult:
@@ -84,6 +85,7 @@ class NudgeSequenceWorkflow:
             if step is None:
                 break
             self._next = step
+            self._next_at = workflow.now() + timedelta(seconds=step.after_s)
             label = f"step {step.index + 1}/{step.total}: {step.channel.value}"
             workflow.set_current_details(f"**Next:** {label} in {_words(step.after_s)}")
             with contextlib.suppress(TimeoutError):
@@ -141,7 +143,7 @@ class NudgeSequenceWorkflow:
             steps_total=step.total if step else None,
             sent=self._sent,
             next_channel=step.channel.value if step else None,
-            next_at_s=step.after_s if step else None,
+            next_at=self._next_at if step else None,
             stopped=self._stopped,
         )
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, status
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import TemporalError
 
 from api.deps import (
@@ -36,6 +38,7 @@ from models.schemas import (
 from models.tables import Lead
 from models.values import Intent, Stage
 from workflows.lead import LeadResult, LeadWorkflow
+from workflows.nudge import NudgeSequenceWorkflow
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 log = logging.getLogger("keepwarm.api.leads")
@@ -127,11 +130,11 @@ async def read_lead(
         fields=lead.fields,
         contact=view.contact,
         timeline=view.timeline,
-        live=await _live(temporal, lead),
+        live=await _live(temporal, lead, lead.timezone or store.org_settings(org).timezone),
     )
 
 
-async def _live(temporal: TemporalConnection, lead: Lead) -> LiveStatus | None:
+async def _live(temporal: TemporalConnection, lead: Lead, timezone: str) -> LiveStatus | None:
     """The workflow's own account of the lead, or ``None`` if it can't be asked right now.
 
     The rest of the lead view comes from the database, so Temporal being down or a workflow
@@ -158,11 +161,49 @@ async def _live(temporal: TemporalConnection, lead: Lead) -> LiveStatus | None:
     except (TemporalError, TimeoutError) as error:
         log.info("live status of %s unavailable: %s", lead.workflow_id, error)
         return None
-    return LiveStatus(
+    live = LiveStatus(
         workflow_id=lead.workflow_id,
         status=execution,
         next_action=answer.next_action,
         next_action_at=answer.next_action_at,
         attempts=Attempts(used=answer.attempts_used, cap=answer.attempts_cap),
         waiting_reason=answer.waiting_reason,
+    )
+    if answer.nudge_workflow_id:
+        return await _with_sequence(client, live, answer.nudge_workflow_id, timezone)
+    return live
+
+
+async def _with_sequence(
+    client: Client, live: LiveStatus, nudge_id: str, timezone: str
+) -> LiveStatus:
+    """The lead's live status with its sequence's next step, in the contact's local time."""
+    try:
+        progress = await asyncio.wait_for(
+            client.get_workflow_handle(nudge_id).query(
+                NudgeSequenceWorkflow.progress, rpc_timeout=QUERY_TIMEOUT
+            ),
+            timeout=QUERY_TIMEOUT.total_seconds(),
+        )
+    except (TemporalError, TimeoutError) as error:
+        log.info("sequence progress of %s unavailable: %s", nudge_id, error)
+        return live
+    if progress.next_at is None or progress.next_channel is None or not progress.steps_total:
+        return live
+    local = progress.next_at.astimezone(ZoneInfo(timezone))
+    when = f"{local:%H:%M} {timezone}"
+    if local.date() != datetime.now(ZoneInfo(timezone)).date():
+        when = f"{local:%a %d %b} {when}"
+    channel = progress.next_channel.upper() if progress.next_channel != "email" else "email"
+    step = f"step {progress.steps_done + 1} of {progress.steps_total}"
+    return live.model_copy(
+        update={
+            "next_action": f"send the next {channel} ({step})",
+            "next_action_at": progress.next_at,
+            "waiting_reason": f"next {channel} at {when} ({step})",
+            "attempts": Attempts(
+                used=live.attempts.used + progress.sent if live.attempts else progress.sent,
+                cap=(live.attempts.cap if live.attempts else 0) + progress.steps_total,
+            ),
+        }
     )

@@ -592,3 +592,36 @@ async def test_the_intent_picks_the_first_touch_channel(
     lead = (await api.get(f"/v1/leads/{body['lead_id']}", headers=headers)).json()
 
     assert (lead["intent"], message["channel"]) == (intent, channel)
+
+
+async def test_live_status_names_the_next_step_in_the_contacts_local_time(
+    api: httpx.AsyncClient,
+) -> None:
+    _, headers = await create_org(api)  # Europe/London
+    body = (
+        await api.post(
+            "/v1/leads",
+            json={
+                "name": "Ada",
+                "phone": f"+4479111{uuid.uuid4().int % 100_000:05d}",
+                "consent": {"sms": True},
+                "value": 2000,
+                "source": "referral",
+                "timezone": "America/New_York",
+            },
+            headers=headers,
+        )
+    ).json()
+
+    async def sequenced() -> dict[str, Any] | None:
+        lead: dict[str, Any] = (
+            await api.get(f"/v1/leads/{body['lead_id']}", headers=headers)
+        ).json()
+        live = lead.get("live") or {}
+        return live if "step 1 of 3" in (live.get("waiting_reason") or "") else None
+
+    live = await eventually(sequenced, within=15)
+
+    assert live["waiting_reason"].startswith("next SMS at ")
+    assert "America/New_York (step 1 of 3)" in live["waiting_reason"]
+    assert live["attempts"] == {"used": 1, "cap": 4}
