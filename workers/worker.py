@@ -9,7 +9,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from workers.registry import Adapters, build_activities
-from workflows import WORKFLOWS
+from workflows.catalogue import WORKFLOWS
 from workflows.task_queues import LEADS
 
 #: Activities are synchronous (SQLModel); they run on this many threads per worker.

@@ -5,7 +5,6 @@ The call-retry loop (attempt caps, calling windows, escalation) builds on this.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
@@ -13,37 +12,13 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.calls import CallActivities, PlaceCallInput, PlaceCallResult
     from models.values import CallStatus
+    from workflows.payloads import CallEnded, CallInput, CallResult
+    from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT
 
-from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT
+__all__ = ["CallEnded", "CallInput", "CallResult", "CallWorkflow"]
 
 #: How long to wait for the end-of-call report before giving up on hearing how it went.
 REPORT_TIMEOUT = timedelta(hours=1)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallInput:
-    """Call the lead once (``attempt`` names the try, for the key and Vapi's metadata)."""
-
-    org_id: str
-    lead_id: str
-    attempt: int = 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallEnded:
-    """Vapi's end-of-call report arrived (signal ``call_ended``); the row already has it."""
-
-    call_id: str
-    ended_reason: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallResult:
-    """How the call went: Vapi's ``endedReason``, or why there is none."""
-
-    call_id: str
-    ended_reason: str | None
-    status: CallStatus
 
 
 @workflow.defn(name="Call")

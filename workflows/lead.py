@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,9 +19,31 @@ with workflow.unsafe.imports_passed_through():
     from models.store import RecordedLead
     from models.values import Channel, Stage
     from workflows import search_attributes as sa
+    from workflows.payloads import (
+        IntakeAnswer,
+        IntakeReceived,
+        LeadInput,
+        LeadResult,
+        LeadStatus,
+        NudgeInput,
+        NudgeStop,
+        PaymentReceived,
+        ReplyReceived,
+    )
+    from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
 
-from workflows.nudge import NudgeInput, NudgeSequenceWorkflow, NudgeStop
-from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
+from workflows.nudge import NudgeSequenceWorkflow
+
+__all__ = [
+    "IntakeAnswer",
+    "IntakeReceived",
+    "LeadInput",
+    "LeadResult",
+    "LeadStatus",
+    "LeadWorkflow",
+    "PaymentReceived",
+    "ReplyReceived",
+]
 
 #: Patch id: leads with a sequence for their intent run it as a child NudgeSequence.
 NUDGE_PATCH = "nudge-sequence"
@@ -32,71 +53,6 @@ SCORE_ATTRIBUTE_PATCH = "lead-score-search-attribute"
 SEEN_RECEIPTS_WINDOW = 200
 #: Touches a lead may get in this version: the first touch only (sequences come later).
 TOUCH_CAP = 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class LeadInput:
-    """Start a Lead workflow for a lead the API accepted.
-
-    Carries ids only: the submission itself (personal data) stays in the intake receipt.
-    """
-
-    org_id: str
-    lead_id: str
-    receipt_id: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class IntakeReceived:
-    """The same person submitted again while this lead is open (update ``submit_intake``)."""
-
-    receipt_id: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReplyReceived:
-    """The person wrote back (signal ``message_received``); the message is already recorded."""
-
-    message_id: str
-    channel: Channel
-
-
-@dataclass(frozen=True, kw_only=True)
-class PaymentReceived:
-    """Stripe reported money for this lead (signal ``payment_received``), already recorded."""
-
-    payment_id: str
-    #: ``paid``, ``failed`` or ``refunded``.
-    status: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class IntakeAnswer:
-    """Which lead took a submission, and whether it is the one that started this run."""
-
-    lead_id: str
-    started_this_lead: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class LeadStatus:
-    """Query answer: where the lead stands and what happens next."""
-
-    stage: Stage
-    next_action: str | None
-    next_action_at: datetime | None
-    attempts_used: int
-    attempts_cap: int
-    waiting_reason: str | None
-    #: The running NudgeSequence child, whose ``progress`` query says what comes next.
-    nudge_workflow_id: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class LeadResult:
-    """How the lead ended."""
-
-    stage: Stage
 
 
 @workflow.defn(name="Lead")

@@ -7,7 +7,6 @@ twice and the sequence never goes back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -17,48 +16,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.messages import MessageActivities, SendMessageInput
     from activities.records import LeadRecordActivities, NextStepInput
     from models.sequences import NextStep
+    from workflows.payloads import NudgeInput, NudgeProgress, NudgeResult, NudgeStop
+    from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
 
 import contextlib
 
-from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
-
-
-@dataclass(frozen=True, kw_only=True)
-class NudgeInput:
-    """Run ``sequence`` for a lead; ``key_prefix`` names its messages (``{prefix}/{n}``)."""
-
-    org_id: str
-    lead_id: str
-    sequence: str
-    key_prefix: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class NudgeStop:
-    """Stop now (signal ``stop``): the person replied, booked, paid or opted out."""
-
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class NudgeProgress:
-    """Query ``progress``: steps taken, the step count, and what comes next."""
-
-    steps_done: int
-    steps_total: int | None
-    sent: int
-    next_channel: str | None
-    next_at: datetime | None
-    stopped: str | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class NudgeResult:
-    """How the sequence ended."""
-
-    steps_done: int
-    sent: int
-    stopped: str | None
+__all__ = ["NudgeInput", "NudgeProgress", "NudgeResult", "NudgeSequenceWorkflow", "NudgeStop"]
 
 
 @workflow.defn(name="NudgeSequence")

@@ -9,7 +9,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows import WORKFLOWS
+from workflows.catalogue import WORKFLOWS
 
 HISTORIES = {
     path.stem: path.read_text()

@@ -1,0 +1,286 @@
+"""First-touch latency at a steady arrival rate, beside the bare-SDK ceiling of the same run.
+
+Run ``python -m bench.first_touch`` from the repository root (``--help`` lists the options).
+It starts its own stack with ``keepwarm up`` (dry-run providers, rate limit off) and, on the
+same Temporal server:
+
+* **bare**: ``start_workflow`` of a workflow defined here whose one activity returns the time
+  it ran, paced at ``--rate`` starts per second; latency = that time minus the start call's.
+  This is the ceiling: one workflow task and one activity round trip, nothing else.
+* **keepwarm**: ``POST /v1/leads`` (phone with SMS consent) paced at the same rate; latency =
+  the first-touch message row's ``created_at`` minus the lead's ``created_at`` (the intake
+  receipt's time), read from the app database after the run.
+
+It prints p50 and p99 for both and the keepwarm/bare ratios. ``bench/README.md`` has figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    import httpx
+    from sqlalchemy import create_engine, text
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from bench.intake import OwnStack, Target, percentile, progress
+    from models.settings import Settings
+    from workers.client import connect
+
+#: The first-touch p50 keepwarm aims for, in milliseconds.
+TARGET_P50_MS = 1000.0
+#: Seconds to wait, after the last lead, for every first touch to be written.
+SETTLE_S = 120.0
+
+
+@activity.defn(name="bench_touch")
+def bench_touch() -> float:
+    """The wall-clock time the activity ran (the bare path's "message row")."""
+    return time.time()
+
+
+@workflow.defn(name="BenchTouch")
+class BenchTouch:
+    """Runs one activity, like a first touch with nothing else around it."""
+
+    @workflow.run
+    async def run(self) -> float:
+        """The time the activity ran."""
+        result: float = await workflow.execute_activity(
+            bench_touch, start_to_close_timeout=timedelta(seconds=30)
+        )
+        return result
+
+
+async def paced(rate: float, count: int, send: Any) -> list[Any]:
+    """Call ``send(i)`` ``count`` times at ``rate`` per second; gather the results."""
+    tasks = []
+    start = time.monotonic()
+    for i in range(count):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(i)))
+    return list(await asyncio.gather(*tasks))
+
+
+async def bare(client: Client, task_queue: str, rate: float, count: int) -> list[float]:
+    """Latencies (ms) from ``start_workflow`` to the activity running."""
+
+    async def one(_: int) -> float:
+        sent = time.time()
+        handle = await client.start_workflow(
+            BenchTouch.run, id=f"bench-touch-{uuid.uuid4().hex}", task_queue=task_queue
+        )
+        ran: float = await handle.result()
+        return (ran - sent) * 1000
+
+    return await paced(rate, count, one)
+
+
+async def keepwarm(
+    target: Target, database_url: str, rate: float, count: int
+) -> tuple[list[float], int]:
+    """Latencies (ms) from intake to the first-touch row, and how many failed or went missing."""
+    async with httpx.AsyncClient(
+        base_url=target.api_url,
+        headers={"Authorization": f"Bearer {target.api_key}"},
+        timeout=30,
+        limits=httpx.Limits(max_connections=100),
+    ) as api:
+        base = uuid.uuid4().int % 10**5  # a block of valid UK mobile numbers
+
+        async def one(i: int) -> str | None:
+            response = await api.post(
+                "/v1/leads",
+                json={
+                    "name": "Bench Lead",
+                    "phone": f"+4479111{(base + i) % 10**5:05d}",
+                    "consent": {"sms": True},
+                    "source": "bench",
+                },
+            )
+            if response.status_code != 202:
+                progress(f"  intake answered {response.status_code}: {response.text[:200]}")
+                return None
+            lead_id: str = response.json()["lead_id"]
+            return lead_id
+
+        lead_ids = [lead for lead in await paced(rate, count, one) if lead]
+    engine = create_engine(database_url)
+    query = text(
+        "SELECT l.created_at, m.created_at FROM leads l JOIN messages m ON m.lead_id = l.id "
+        "WHERE m.idempotency_key LIKE '%/touch-1' AND l.source = 'bench'"
+    )
+    deadline = time.monotonic() + SETTLE_S
+    rows: list[Any] = []
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            rows = list(connection.execute(query))
+        if len(rows) >= len(lead_ids):
+            break
+        await asyncio.sleep(0.5)
+    engine.dispose()
+    latencies = [_ms(message_at) - _ms(lead_at) for lead_at, message_at in rows]
+    return latencies, count - len(latencies)
+
+
+def _ms(value: Any) -> float:
+    """A timestamp from either database as epoch milliseconds (SQLite gives strings)."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return float(moment.timestamp() * 1000)
+
+
+@contextmanager
+def touch_worker(target: Target, task_queue: str) -> Iterator[None]:
+    """The bare path's worker, in its own process like keepwarm's."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.first_touch",
+            "--serve-worker",
+            target.temporal_address,
+            target.namespace,
+            task_queue,
+        ],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"the bench worker exited with {process.wait()}")
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def serve_worker(address: str, namespace: str, task_queue: str) -> None:
+    """Serve ``BenchTouch`` until SIGTERM; print ``ready`` once polling."""
+
+    async def serve() -> None:
+        client = await connect(Settings(temporal_namespace=namespace), address=address)
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(32) as executor:
+            async with Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[BenchTouch],
+                activities=[bench_touch],
+                activity_executor=executor,
+            ):
+                sys.stdout.write("ready\n")
+                sys.stdout.flush()
+                await stop.wait()
+
+    asyncio.run(serve())
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    """p50 and p99 in milliseconds."""
+    return {
+        "p50_ms": round(percentile(values, 0.5), 1),
+        "p99_ms": round(percentile(values, 0.99), 1),
+    }
+
+
+async def run(args: argparse.Namespace, target: Target, database_url: str) -> dict[str, Any]:
+    """Both paths at the same rate, bare first; the figures."""
+    client = await connect(
+        Settings(temporal_namespace=target.namespace), address=target.temporal_address
+    )
+    queue = f"bench-touch-{uuid.uuid4().hex[:6]}"
+    with touch_worker(target, queue):
+        await bare(client, queue, args.rate, 5)  # warm up
+        progress(f"bare: {args.leads} workflows at {args.rate}/s")
+        ceiling = await bare(client, queue, args.rate, args.leads)
+    progress(f"keepwarm: {args.leads} leads at {args.rate}/s")
+    touches, missed = await keepwarm(target, database_url, args.rate, args.leads)
+    results = {
+        "rate_per_s": args.rate,
+        "leads": args.leads,
+        "bare": stats(ceiling),
+        "keepwarm": stats(touches) | {"missed": missed},
+    }
+    results["ratio_p50"] = round(results["keepwarm"]["p50_ms"] / results["bare"]["p50_ms"], 2)
+    results["ratio_p99"] = round(results["keepwarm"]["p99_ms"] / results["bare"]["p99_ms"], 2)
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    """The figures as a small table."""
+    bare, kw = results["bare"], results["keepwarm"]
+    verdict = "met" if kw["p50_ms"] <= TARGET_P50_MS else "MISSED"
+    return "\n".join(
+        [
+            f"first touch at {results['rate_per_s']}/s, {results['leads']} leads each path",
+            f"  bare SDK   p50 {bare['p50_ms']:8.1f} ms   p99 {bare['p99_ms']:8.1f} ms",
+            f"  keepwarm   p50 {kw['p50_ms']:8.1f} ms   p99 {kw['p99_ms']:8.1f} ms"
+            f"   ({kw['missed']} missed)",
+            f"  keepwarm/bare: p50 x{results['ratio_p50']}, p99 x{results['ratio_p99']}",
+            f"  target p50 <= {TARGET_P50_MS:.0f} ms: {verdict}",
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line, start a stack, run, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rate", type=float, default=20.0, help="arrivals per second")
+    parser.add_argument("--leads", type=int, default=300, help="leads (and bare starts)")
+    parser.add_argument("--database-url", default=None, help="app database (default SQLite)")
+    parser.add_argument("--serve-worker", nargs=3, metavar=("ADDRESS", "NAMESPACE", "QUEUE"))
+    args = parser.parse_args(argv)
+    if args.serve_worker:
+        serve_worker(*args.serve_worker)
+        return
+    if args.rate <= 0 or args.leads < 1:
+        parser.error("--rate and --leads must be positive")
+    stack = OwnStack(
+        database_url=args.database_url,
+        namespace="keepwarm-bench",
+        log_level="WARNING",
+        keep_data=False,
+    )
+    try:
+        target = stack.start()
+        assert stack.data_dir is not None
+        url = args.database_url or f"sqlite:///{stack.data_dir / 'keepwarm.db'}"
+        results = asyncio.run(run(args, target, url))
+    finally:
+        stack.stop()
+    sys.stdout.write(report(results) + "\n")
+
+
+if __name__ == "__main__":
+    main()

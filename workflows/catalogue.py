@@ -1,0 +1,10 @@
+"""Every workflow a keepwarm worker runs (kept out of the package's ``__init__`` so that the
+sandbox, which re-imports a workflow's module for each run, imports only that one)."""
+
+from __future__ import annotations
+
+from workflows.calls import CallWorkflow
+from workflows.lead import LeadWorkflow
+from workflows.nudge import NudgeSequenceWorkflow
+
+WORKFLOWS: list[type] = [LeadWorkflow, NudgeSequenceWorkflow, CallWorkflow]

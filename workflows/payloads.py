@@ -1,0 +1,141 @@
+"""The data workflows exchange: inputs, signals, queries and results (ids, never personal data).
+
+Plain dataclasses in their own module, passed through the workflow sandbox: they are created
+once per worker instead of once per workflow run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from models.values import CallStatus, Channel, Stage
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadInput:
+    """Start a Lead workflow for a lead the API accepted.
+
+    Carries ids only: the submission itself (personal data) stays in the intake receipt.
+    """
+
+    org_id: str
+    lead_id: str
+    receipt_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeReceived:
+    """The same person submitted again while this lead is open (update ``submit_intake``)."""
+
+    receipt_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyReceived:
+    """The person wrote back (signal ``message_received``); the message is already recorded."""
+
+    message_id: str
+    channel: Channel
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentReceived:
+    """Stripe reported money for this lead (signal ``payment_received``), already recorded."""
+
+    payment_id: str
+    #: ``paid``, ``failed`` or ``refunded``.
+    status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntakeAnswer:
+    """Which lead took a submission, and whether it is the one that started this run."""
+
+    lead_id: str
+    started_this_lead: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadStatus:
+    """Query answer: where the lead stands and what happens next."""
+
+    stage: Stage
+    next_action: str | None
+    next_action_at: datetime | None
+    attempts_used: int
+    attempts_cap: int
+    waiting_reason: str | None
+    #: The running NudgeSequence child, whose ``progress`` query says what comes next.
+    nudge_workflow_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadResult:
+    """How the lead ended."""
+
+    stage: Stage
+
+
+@dataclass(frozen=True, kw_only=True)
+class NudgeInput:
+    """Run ``sequence`` for a lead; ``key_prefix`` names its messages (``{prefix}/{n}``)."""
+
+    org_id: str
+    lead_id: str
+    sequence: str
+    key_prefix: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NudgeStop:
+    """Stop now (signal ``stop``): the person replied, booked, paid or opted out."""
+
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NudgeProgress:
+    """Query ``progress``: steps taken, the step count, and what comes next."""
+
+    steps_done: int
+    steps_total: int | None
+    sent: int
+    next_channel: str | None
+    next_at: datetime | None
+    stopped: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NudgeResult:
+    """How the sequence ended."""
+
+    steps_done: int
+    sent: int
+    stopped: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallInput:
+    """Call the lead once (``attempt`` names the try, for the key and Vapi's metadata)."""
+
+    org_id: str
+    lead_id: str
+    attempt: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallEnded:
+    """Vapi's end-of-call report arrived (signal ``call_ended``); the row already has it."""
+
+    call_id: str
+    ended_reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallResult:
+    """How the call went: Vapi's ``endedReason``, or why there is none."""
+
+    call_id: str
+    ended_reason: str | None
+    status: CallStatus
