@@ -24,10 +24,18 @@ async def test_a_new_org_has_defaults_and_can_replace_them(api: httpx.AsyncClien
     put = await api.put("/v1/sequences/hot", json=VALID, headers=headers)
     after = (await api.get("/v1/sequences", headers=headers)).json()["items"]
 
-    assert {(s["name"], s["default"]) for s in before} == {("hot", True), ("nurture", True)}
+    assert {(s["name"], s["default"]) for s in before} == {
+        ("cart_recovery", True),
+        ("hot", True),
+        ("nurture", True),
+    }
     assert put.status_code == 200, put.text
     assert put.json()["steps"][0]["after"] == "PT15M"
-    assert {(s["name"], s["default"]) for s in after} == {("hot", False), ("nurture", True)}
+    assert {(s["name"], s["default"]) for s in after} == {
+        ("cart_recovery", True),
+        ("hot", False),
+        ("nurture", True),
+    }
 
 
 @pytest.mark.parametrize(
