@@ -114,8 +114,18 @@ async def test_lead_view_shows_timeline_and_live_status(api: httpx.AsyncClient) 
     live = lead["live"]
     assert live["workflow_id"] == body["workflow_id"]
     assert live["status"] == "running"
-    assert live["attempts"] == {"used": 1, "cap": 1}
-    assert "then ghosting" in live["waiting_reason"]
+
+    async def sequenced() -> dict[str, Any] | None:
+        detail: dict[str, Any] = (
+            await api.get(f"/v1/leads/{body['lead_id']}", headers=headers)
+        ).json()
+        reason = detail["live"]["waiting_reason"] or ""
+        return detail["live"] if "(step 1 of 2)" in reason else None
+
+    # A window shopper: the first touch, then the two-step nurture sequence by email.
+    live = await eventually(sequenced)
+    assert live["attempts"] == {"used": 1, "cap": 3}
+    assert live["waiting_reason"].startswith("next email at ")
     [message] = await messages(api, headers, lead_id=body["lead_id"])
     assert message["channel"] == "email"
 
