@@ -11,6 +11,7 @@ from api.deps import Database, OrgCache, RateLimiter, TemporalConnection
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import (
+    contacts,
     events,
     health,
     leads,
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         orgs.router,
         leads.router,
         events.router,
+        contacts.router,
         messages.router,
         pipeline.router,
         sequences.router,

@@ -1186,3 +1186,63 @@ def _percentile(samples: list[float], fraction: float) -> float | None:
     ordered = sorted(samples)
     rank = max(1, math.ceil(fraction * len(ordered)))
     return round(ordered[rank - 1], 3)
+
+
+# --- contacts ------------------------------------------------------------------------------
+
+
+class SameContact(ValueError):
+    """A contact can't be merged into itself."""
+
+
+def merge_contacts(session: Session, *, org_id: str, keep_id: str, other_id: str) -> list[str]:
+    """Move the other contact's identities, consent, leads and messages onto ``keep_id`` and
+    remove it; the workflow ids of the open leads now under ``keep_id``, to tell them."""
+    if keep_id == other_id:
+        raise SameContact("a contact can't be merged into itself")
+    keep = session.get(Contact, keep_id, with_for_update=True)
+    other = session.get(Contact, other_id, with_for_update=True)
+    for contact, wanted in ((keep, keep_id), (other, other_id)):
+        if contact is None or contact.org_id != org_id:
+            raise NotFound(wanted)
+    assert keep is not None and other is not None
+    keep_thread = thread_id(session, contact_id=keep.id)
+    other_thread = thread_id(session, contact_id=other.id)
+    for model in (Identity, ConsentRecord, Lead):
+        for row in session.exec(select(model).where(model.contact_id == other.id)):
+            row.contact_id = keep.id
+            session.add(row)
+    if other_thread is not None:
+        for message in session.exec(select(Message).where(Message.thread_id == other_thread)):
+            message.thread_id = keep_thread
+            session.add(message)
+    session.flush()
+    if other_thread is not None:
+        thread = session.get(Thread, other_thread)
+        if thread is not None:
+            session.delete(thread)
+    if not keep.name and other.name:
+        keep.name = other.name
+    keep.timezone = keep.timezone or other.timezone
+    session.add(keep)
+    session.flush()
+    session.delete(other)
+    open_leads = list(
+        session.exec(
+            select(Lead).where(
+                Lead.org_id == org_id,
+                Lead.contact_id == keep.id,
+                col(Lead.stage).not_in([stage.value for stage in CLOSED_STAGES]),
+            )
+        )
+    )
+    for lead in open_leads:
+        timeline(
+            session,
+            org_id=org_id,
+            lead_id=lead.id,
+            kind=TimelineKind.CONTACT_MERGED,
+            summary=f"Contact {other_id} merged into {keep_id}",
+            data={"kept": keep_id, "merged": other_id},
+        )
+    return [lead.workflow_id for lead in open_leads]

@@ -129,6 +129,7 @@ class TimelineKind(StrEnum):
     PAYMENT = "payment"
     SCORED = "scored"
     IDENTITY_CONFLICT = "identity_conflict"
+    CONTACT_MERGED = "contact_merged"
 
 
 class WebhookProvider(StrEnum):

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from models.values import Channel, Stage
     from workflows import search_attributes as sa
     from workflows.payloads import (
+        ContactMerged,
         IntakeAnswer,
         IntakeReceived,
         LeadInput,
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.nudge import NudgeSequenceWorkflow
 
 __all__ = [
+    "ContactMerged",
     "IntakeAnswer",
     "IntakeReceived",
     "LeadInput",
@@ -163,6 +165,15 @@ class LeadWorkflow:
         ):
             return
         self._replies.append(reply)
+
+    @workflow.signal(name="contact_merged")
+    def contact_merged(self, merge: ContactMerged) -> None:
+        """The lead's contact absorbed another one (already recorded, timeline included).
+
+        Sends look the contact up at send time, so the next touch uses the merged identities
+        and consent; nothing else in this run depends on the contact.
+        """
+        workflow.logger.info("contact %s merged into %s", merge.merged_contact_id, merge.contact_id)
 
     @workflow.signal(name="payment_received")
     def payment_received(self, payment: PaymentReceived) -> None:

@@ -40,6 +40,14 @@ class ReplyReceived:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContactMerged:
+    """An operator merged another contact into this lead's (signal ``contact_merged``)."""
+
+    contact_id: str
+    merged_contact_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class PaymentReceived:
     """Stripe reported money for this lead (signal ``payment_received``), already recorded."""
 

@@ -1,0 +1,69 @@
+"""Contacts: merging two that turned out to be one person."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import DatabaseDep, IdParam, OrgDep, TemporalDep
+from api.errors import ApiError, invalid
+from models import store
+from models.schemas import Text
+from workflows.lead import ContactMerged, LeadWorkflow
+
+log = logging.getLogger("keepwarm.contacts")
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+
+
+class MergeRequest(BaseModel):
+    """``POST /v1/contacts/{contact_id}/merge``."""
+
+    model_config = {"extra": "forbid"}
+
+    other_id: Text = Field(min_length=1, max_length=64)
+
+
+class Merged(BaseModel):
+    """The kept contact and the open leads' workflows that were told."""
+
+    contact_id: str
+    merged_contact_id: str
+    workflows_told: list[str]
+
+
+@router.post("/{contact_id}/merge")
+async def merge(
+    contact_id: IdParam,
+    body: MergeRequest,
+    org: OrgDep,
+    database: DatabaseDep,
+    client: TemporalDep,
+) -> Merged:
+    """Move the other contact's identities, consent, leads and messages onto this one.
+
+    Never done automatically: identity conflicts are flagged for a person to decide.
+    """
+    try:
+        workflow_ids = await database.run(
+            store.merge_contacts, org_id=org.id, keep_id=contact_id, other_id=body.other_id
+        )
+    except store.SameContact as error:
+        raise invalid("other_id", str(error)) from None
+    except store.NotFound as missing:
+        raise ApiError(404, f"No contact {str(missing)!r} in this org.") from None
+    told = []
+    signal = ContactMerged(contact_id=contact_id, merged_contact_id=body.other_id)
+    for workflow_id in workflow_ids:
+        try:
+            await client.get_workflow_handle(workflow_id).signal(
+                LeadWorkflow.contact_merged, signal
+            )
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                log.warning("could not tell %s about the merge: %s", workflow_id, error)
+            continue
+        told.append(workflow_id)
+    return Merged(contact_id=contact_id, merged_contact_id=body.other_id, workflows_told=told)
