@@ -60,10 +60,15 @@ MAX_RETRY_AFTER = timedelta(minutes=5)
 
 
 def provider_unavailable(
-    provider: str, status: int, headers: Mapping[str, str] | None = None
+    provider: str,
+    status: int,
+    headers: Mapping[str, str] | None = None,
+    *,
+    default_delay: timedelta | None = None,
 ) -> ApplicationError:
-    """A retryable failure (5xx, 429, no answer), honouring the provider's ``Retry-After``."""
-    delay = _retry_after(headers or {})
+    """A retryable failure (5xx, 429, no answer), honouring the provider's ``Retry-After``
+    (else ``default_delay``, else Temporal's backoff)."""
+    delay = _retry_after(headers or {}) or default_delay
     return ApplicationError(
         f"{provider} answered {status or 'nothing'}; will retry",
         type="ProviderUnavailable",

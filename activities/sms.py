@@ -25,7 +25,7 @@ OPTED_OUT_CODES = frozenset({21610})
 #: Seconds per connect and per read: together inside the activity's 30 s start-to-close.
 REQUEST_TIMEOUT_S = 10.0
 #: Twilio's 429 carries no usable Retry-After through the SDK: wait this long.
-TWILIO_RATE_LIMIT_WAIT_S = 5
+TWILIO_RATE_LIMIT_WAIT = timedelta(seconds=5)
 #: Reconciliation looks at this many recent messages to the recipient...
 RECONCILE_LOOKBACK = 20
 #: ...created no earlier than this before the crashed attempt began (clock skew).
@@ -102,8 +102,8 @@ def classify_twilio(error: TwilioRestException) -> ApplicationError:
     status = error.status
     if status == 429 or status >= 500:
         # The SDK's exception carries no headers, so a 429 waits a fixed while.
-        headers = {"Retry-After": str(TWILIO_RATE_LIMIT_WAIT_S)} if status == 429 else None
-        return provider_unavailable("Twilio", status, headers)
+        wait = TWILIO_RATE_LIMIT_WAIT if status == 429 else None
+        return provider_unavailable("Twilio", status, default_delay=wait)
     return ApplicationError(
         f"Twilio refused the message ({status}, code {code})",
         type="ProviderRejected",

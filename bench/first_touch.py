@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -36,9 +35,8 @@ with workflow.unsafe.imports_passed_through():
     import httpx
     from sqlalchemy import create_engine, text
     from temporalio.client import Client
-    from temporalio.worker import Worker
 
-    from bench.intake import OwnStack, Target, percentile, progress
+    from bench.intake import OwnStack, Target, percentile, progress, serve_worker
     from models.settings import Settings
     from workers.client import connect
 
@@ -179,31 +177,9 @@ def touch_worker(target: Target, task_queue: str) -> Iterator[None]:
             process.kill()
 
 
-def serve_worker(address: str, namespace: str, task_queue: str) -> None:
+def serve_touch_worker(address: str, namespace: str, task_queue: str) -> None:
     """Serve ``BenchTouch`` until SIGTERM; print ``ready`` once polling."""
-
-    async def serve() -> None:
-        client = await connect(Settings(temporal_namespace=namespace), address=address)
-        stop = asyncio.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(32) as executor:
-            async with Worker(
-                client,
-                task_queue=task_queue,
-                workflows=[BenchTouch],
-                activities=[bench_touch],
-                activity_executor=executor,
-            ):
-                sys.stdout.write("ready\n")
-                sys.stdout.flush()
-                await stop.wait()
-
-    asyncio.run(serve())
-    sys.stdout.flush()
-    os._exit(0)
+    serve_worker(address, namespace, task_queue, workflows=[BenchTouch], activities=[bench_touch])
 
 
 def stats(values: list[float]) -> dict[str, float]:
@@ -262,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--serve-worker", nargs=3, metavar=("ADDRESS", "NAMESPACE", "QUEUE"))
     args = parser.parse_args(argv)
     if args.serve_worker:
-        serve_worker(*args.serve_worker)
+        serve_touch_worker(*args.serve_worker)
         return
     if args.rate <= 0 or args.leads < 1:
         parser.error("--rate and --leads must be positive")

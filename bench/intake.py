@@ -38,6 +38,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -522,12 +523,27 @@ def noop_worker_process(target: Target, task_queue: str) -> Iterator[None]:
 
 
 def serve_noop_worker(address: str, namespace: str, task_queue: str) -> None:
-    """Run a ``BenchNoop`` worker until SIGINT or SIGTERM; print ``ready`` once polling.
+    """Run a ``BenchNoop`` worker until SIGINT or SIGTERM; print ``ready`` once polling."""
+    serve_worker(address, namespace, task_queue, workflows=[BenchNoop])
+
+
+def serve_worker(
+    address: str,
+    namespace: str,
+    task_queue: str,
+    *,
+    workflows: Sequence[type],
+    activities: Sequence[Callable[..., Any]] = (),
+) -> None:
+    """Run a worker for ``workflows`` and ``activities`` until SIGINT or SIGTERM; print
+    ``ready`` once polling. The bare paths' workers, in their own processes.
 
     Args:
         address: Temporal ``host:port``.
         namespace: The Temporal namespace.
         task_queue: The task queue to poll.
+        workflows: The workflows to run.
+        activities: Their (synchronous) activities.
     """
 
     async def serve() -> None:
@@ -536,10 +552,17 @@ def serve_noop_worker(address: str, namespace: str, task_queue: str) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with Worker(client, task_queue=task_queue, workflows=[BenchNoop]):
-            sys.stdout.write("ready\n")
-            sys.stdout.flush()
-            await stop.wait()
+        with ThreadPoolExecutor(32) as executor:
+            async with Worker(
+                client,
+                task_queue=task_queue,
+                workflows=list(workflows),
+                activities=list(activities),
+                activity_executor=executor if activities else None,
+            ):
+                sys.stdout.write("ready\n")
+                sys.stdout.flush()
+                await stop.wait()
 
     asyncio.run(serve())
     # The SDK's native threads can still call into Python during interpreter finalization

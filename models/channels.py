@@ -24,6 +24,7 @@ from models.values import (
     Sender,
     TimelineKind,
     WebhookProvider,
+    consent_channel,
     new_id,
 )
 
@@ -149,14 +150,11 @@ def apply_delivery_report(
     if report.revoke_consent and message.lead_id:
         lead = session.get(Lead, message.lead_id)
         if lead is not None:
-            channel = (
-                Channel.SMS if message.channel == Channel.WHATSAPP else Channel(message.channel)
-            )
             store.record_consent_change(
                 session,
                 org_id=org_id,
                 contact_id=lead.contact_id,
-                channel=channel,
+                channel=consent_channel(Channel(message.channel)),
                 granted=False,
                 source=source,
                 evidence=f"message {message.id}: {report.error or report.engagement or ''}",
@@ -215,24 +213,24 @@ def record_inbound_message(
     unless they already said no.
     """
     contact = store.resolve_contact(session, org_id=org_id, payload={"phone": from_phone})
-    consent_channel = Channel.SMS if channel == Channel.WHATSAPP else channel
+    governing = consent_channel(channel)
     standing = store.current_consent(session, org_id=org_id, contact_id=contact.id)
     if consent is not None:
         store.record_consent_change(
             session,
             org_id=org_id,
             contact_id=contact.id,
-            channel=consent_channel,
+            channel=governing,
             granted=consent,
             source=source,
             evidence=f"inbound message {provider_message_id}",
         )
-    elif standing[consent_channel] is None:
+    elif standing[governing] is None:
         store.record_consent_change(
             session,
             org_id=org_id,
             contact_id=contact.id,
-            channel=consent_channel,
+            channel=governing,
             granted=True,
             source=f"{source} (the person wrote first)",
             evidence=f"inbound message {provider_message_id}",

@@ -59,6 +59,7 @@ from models.values import (
     Sender,
     Stage,
     TimelineKind,
+    consent_channel,
     new_id,
 )
 
@@ -389,11 +390,9 @@ def record_lead(
                 "reasons": list(scored.reasons),
             },
         )
+    intent = Intent(lead.intent) if lead.intent else None
     channel, reason = _first_touch_channel(
-        session,
-        org_id=org_id,
-        contact_id=lead.contact_id,
-        intent=Intent(lead.intent) if lead.intent else None,
+        session, org_id=org_id, contact_id=lead.contact_id, intent=intent
     )
     if (lead.fields or {}).get("cart_status") == "purchased":
         channel, reason = None, "bought already: nothing to chase"
@@ -404,13 +403,8 @@ def record_lead(
         no_touch_reason=reason,
         inactivity_threshold_s=int(settings.inactivity_threshold.total_seconds()),
         score=lead.score,
-        intent=Intent(lead.intent) if lead.intent else None,
-        sequence=sequence_for(
-            session,
-            org_id=org_id,
-            intent=Intent(lead.intent) if lead.intent else None,
-            source=lead.source,
-        ),
+        intent=intent,
+        sequence=sequence_for(session, org_id=org_id, intent=intent, source=lead.source),
     )
 
 
@@ -714,7 +708,7 @@ def claim_outbound_message(
     contact = session.get(Contact, lead.contact_id)
     assert contact is not None
     consent = current_consent(session, org_id=org_id, contact_id=contact.id)
-    consent_channel = Channel.SMS if channel == Channel.WHATSAPP else channel
+    governing = consent_channel(channel)
     token = (
         unsubscribe_token(
             secret=org.id_secret, org_id=org_id, contact_id=contact.id, channel=channel.value
@@ -732,7 +726,7 @@ def claim_outbound_message(
             message=existing,
             contact_id=contact.id,
             subject=existing.subject,
-            consent=consent[consent_channel],
+            consent=consent[governing],
             unsubscribe_token=token,
         )
     settings = org_settings(org)
@@ -772,7 +766,7 @@ def claim_outbound_message(
         message=message,
         contact_id=contact.id,
         subject=subject,
-        consent=consent[consent_channel],
+        consent=consent[governing],
         unsubscribe_token=token,
     )
 
@@ -868,7 +862,7 @@ def mark_message_failed(
             session,
             org_id=message.org_id,
             contact_id=lead.contact_id,
-            channel=Channel.EMAIL if message.channel == Channel.EMAIL else Channel.SMS,
+            channel=consent_channel(Channel(message.channel)),
             granted=False,
             source="provider opt-out",
             evidence=f"message {message.id}: {error}",

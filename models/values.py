@@ -22,6 +22,11 @@ class Channel(StrEnum):
     VOICE = "voice"
 
 
+def consent_channel(channel: Channel) -> Channel:
+    """The channel whose consent governs ``channel``: WhatsApp shares SMS consent."""
+    return Channel.SMS if channel == Channel.WHATSAPP else channel
+
+
 class Stage(StrEnum):
     """Where a lead stands in its lifecycle (DESIGN.md "Lead lifecycle")."""
 

@@ -15,11 +15,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -43,6 +43,7 @@ from workflows.calls import CallEnded, CallWorkflow
 from workflows.lead import LeadWorkflow, PaymentReceived, ReplyReceived
 
 log = logging.getLogger("keepwarm.webhooks")
+T = TypeVar("T")
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 #: Twilio message statuses, as keepwarm's.
@@ -108,13 +109,19 @@ class Rejections:
         return ApiError(401, f"Webhook signature invalid: {reason}")
 
 
-def rejections(request: Request) -> Rejections:
-    """The app's rejection counter."""
-    state = request.app.state
-    if not hasattr(state, "webhook_rejections"):
-        state.webhook_rejections = Rejections()
-    counter: Rejections = state.webhook_rejections
-    return counter
+def _verified(
+    request: Request, provider: WebhookProvider, org_id: str, check: Callable[[], T]
+) -> T:
+    """``check()`` (a signature check); a bad signature is counted, logged and answered 401."""
+    try:
+        return check()
+    except BadSignature as bad:
+        counter: Rejections = request.app.state.webhook_rejections
+        raise counter.reject(provider, org_id, bad) from None
+
+
+def _plain(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret else None
 
 
 #: What to tell Temporal after the commit, if anything.
@@ -188,16 +195,17 @@ async def twilio_webhook(
         params = {}
     query = f"?{request.url.query}" if request.url.query else ""
     url = f"{settings.effective_public_url}{request.url.path}{query}"
-    token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
-    try:
-        verify_twilio(
-            auth_token=token,
+    _verified(
+        request,
+        WebhookProvider.TWILIO,
+        org_id,
+        lambda: verify_twilio(
+            auth_token=_plain(settings.twilio_auth_token),
             url=url,
             params=params,
             signature=request.headers.get("x-twilio-signature"),
-        )
-    except BadSignature as bad:
-        raise rejections(request).reject(WebhookProvider.TWILIO, org_id, bad) from None
+        ),
+    )
     sid = params.get("MessageSid") or params.get("SmsSid")
     if not sid:
         raise ApiError(422, "A Twilio message webhook needs MessageSid.")
@@ -342,15 +350,14 @@ async def resend_webhook(
 ) -> WebhookAck:
     """An email event, signed the Svix way with ``RESEND_WEBHOOK_SECRET``."""
     body = await request.body()
-    secret = settings.resend_webhook_secret
-    try:
-        event = verify_resend(
-            secret=secret.get_secret_value() if secret else None,
-            body=body,
-            headers=request.headers,
-        )
-    except BadSignature as bad:
-        raise rejections(request).reject(WebhookProvider.RESEND, org_id, bad) from None
+    event = _verified(
+        request,
+        WebhookProvider.RESEND,
+        org_id,
+        lambda: verify_resend(
+            secret=_plain(settings.resend_webhook_secret), body=body, headers=request.headers
+        ),
+    )
     if not isinstance(event, dict):
         raise ApiError(422, "A Resend event is a JSON object.")
     event_type = str(event.get("type", ""))
@@ -397,15 +404,16 @@ async def stripe_webhook(
 ) -> WebhookAck:
     """A Stripe event, signed with ``STRIPE_WEBHOOK_SECRET``."""
     body = await request.body()
-    secret = settings.stripe_webhook_secret
-    try:
-        event = verify_stripe(
-            secret=secret.get_secret_value() if secret else None,
+    event = _verified(
+        request,
+        WebhookProvider.STRIPE,
+        org_id,
+        lambda: verify_stripe(
+            secret=_plain(settings.stripe_webhook_secret),
             body=body,
             signature=request.headers.get("stripe-signature"),
-        )
-    except BadSignature as bad:
-        raise rejections(request).reject(WebhookProvider.STRIPE, org_id, bad) from None
+        ),
+    )
     known = STRIPE_EVENTS.get(event.type)
     if known is None:
         return WebhookAck(duplicate=False)
@@ -465,15 +473,14 @@ async def vapi_webhook(
 ) -> WebhookAck:
     """A Vapi server message, with ``x-vapi-secret`` or an HMAC signature."""
     body = await request.body()
-    secret = settings.vapi_webhook_secret
-    try:
-        verify_vapi(
-            secret=secret.get_secret_value() if secret else None,
-            body=body,
-            headers=request.headers,
-        )
-    except BadSignature as bad:
-        raise rejections(request).reject(WebhookProvider.VAPI, org_id, bad) from None
+    _verified(
+        request,
+        WebhookProvider.VAPI,
+        org_id,
+        lambda: verify_vapi(
+            secret=_plain(settings.vapi_webhook_secret), body=body, headers=request.headers
+        ),
+    )
     try:
         parsed = json.loads(body)
     except ValueError:
