@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError
@@ -64,6 +65,9 @@ class NextStepInput:
     org_id: str
     sequence: str
     index: int
+    #: With both, the answer says when the step is due in the lead's local time.
+    lead_id: str | None = None
+    anchor: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,7 +112,12 @@ class LeadRecordActivities:
         """The sequence's step ``index`` as it stands now (edits apply from the next step)."""
         with recording(self._engine) as session:
             return sequences.next_step(
-                session, org_id=input.org_id, name=input.sequence, index=input.index
+                session,
+                org_id=input.org_id,
+                name=input.sequence,
+                index=input.index,
+                lead_id=input.lead_id,
+                anchor=input.anchor,
             )
 
     @activity.defn(name="record_stage")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models.schemas import SequenceIn, SequencePublic, SequenceStep
-from models.tables import Sequence, utcnow
+from models.schemas import OrgSettings, SequenceIn, SequencePublic, SequenceStep
+from models.tables import Contact, Lead, Org, Sequence, utcnow
 from models.values import Channel, Intent, new_id
 
 #: The sequence every cart lead (started or abandoned) runs, whatever its intent.
@@ -144,10 +145,31 @@ class NextStep:
     after_s: int
     channel: Channel
     template: str
+    #: When the step is due (given an anchor): ``after`` from the anchor, whole days counted
+    #: on the contact's local calendar, so "P1D" after 10:00 is 10:00 again across DST.
+    due_at: datetime | None = None
+    #: The timezone ``due_at`` was reckoned in (the lead's, else its contact's, else the org's).
+    timezone: str | None = None
+    #: ``due_at`` in words, in that timezone (``Mon 23 Nov 10:00 Europe/London``).
+    due_local: str | None = None
+    #: Which of ``reply``, ``booking`` and ``payment`` stop the sequence (``None``: all).
+    stop_on: tuple[str, ...] | None = None
 
 
-def next_step(session: Session, *, org_id: str, name: str, index: int) -> NextStep | None:
-    """Step ``index`` of the sequence as it stands now; ``None`` past its steps or its cap."""
+def next_step(
+    session: Session,
+    *,
+    org_id: str,
+    name: str,
+    index: int,
+    lead_id: str | None = None,
+    anchor: datetime | None = None,
+) -> NextStep | None:
+    """Step ``index`` of the sequence as it stands now; ``None`` past its steps or its cap.
+
+    With ``lead_id`` and ``anchor`` (when the previous step was due), the step's ``due_at`` is
+    worked out in the lead's local time.
+    """
     row = session.exec(
         select(Sequence).where(Sequence.org_id == org_id, Sequence.name == name)
     ).first()
@@ -158,13 +180,46 @@ def next_step(session: Session, *, org_id: str, name: str, index: int) -> NextSt
     if index >= total:
         return None
     step = definition.steps[index]
+    due_at = zone = due_local = None
+    if lead_id is not None and anchor is not None:
+        zone = lead_timezone(session, org_id=org_id, lead_id=lead_id)
+        due_at = local_due(anchor, step.after, ZoneInfo(zone))
+        due_local = f"{due_at.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} {zone}"
     return NextStep(
         index=index,
         total=total,
         after_s=int(step.after.total_seconds()),
         channel=step.channel,
         template=step.template,
+        due_at=due_at,
+        timezone=zone,
+        due_local=due_local,
+        stop_on=tuple(definition.stop_on),
     )
+
+
+def local_due(anchor: datetime, after: timedelta, zone: ZoneInfo) -> datetime:
+    """``anchor`` plus ``after``: whole days on the local calendar, the rest in elapsed time.
+
+    A wall-clock time the DST change skips (02:30 on the spring-forward night) comes out an
+    hour later on the clock; an ambiguous one takes its first occurrence.
+    """
+    wall = anchor.astimezone(zone).replace(tzinfo=None) + timedelta(days=after.days)
+    rest = after - timedelta(days=after.days)
+    return wall.replace(tzinfo=zone).astimezone(UTC) + rest
+
+
+def lead_timezone(session: Session, *, org_id: str, lead_id: str) -> str:
+    """The zone a lead's times are reckoned in: the lead's, else its contact's, else the org's."""
+    lead = session.exec(select(Lead).where(Lead.org_id == org_id, Lead.id == lead_id)).first()
+    if lead is not None and lead.timezone:
+        return lead.timezone
+    if lead is not None:
+        contact = session.get(Contact, lead.contact_id)
+        if contact is not None and contact.timezone:
+            return contact.timezone
+    org = session.get(Org, org_id)
+    return OrgSettings.model_validate(org.settings if org else {}).timezone
 
 
 def _rows(session: Session, *, org_id: str) -> list[Sequence]:

@@ -24,9 +24,17 @@ import contextlib
 __all__ = ["NudgeInput", "NudgeProgress", "NudgeResult", "NudgeSequenceWorkflow", "NudgeStop"]
 
 
+#: Patch id: steps fall due in the contact's local time (whole days on the local calendar),
+#: counted from when the previous step was due; earlier runs wait ``after`` from the last send.
+LOCAL_TIME_PATCH = "nudge-local-time"
+#: Stop reasons a sequence's ``stop_on`` may leave out; any other reason (opt-out, the lead
+#: continuing as new, closing) always stops it.
+OPTIONAL_STOPS = frozenset({"reply", "booking", "payment"})
+
+
 @workflow.defn(name="NudgeSequence")
 class NudgeSequenceWorkflow:
-    """For each step: wait ``after`` (a durable timer the Web UI names), then send it."""
+    """For each step: wait until it is due (a durable timer the Web UI names), then send it."""
 
     def __init__(self) -> None:
         """Nothing done yet."""
@@ -35,26 +43,42 @@ class NudgeSequenceWorkflow:
         self._sent = 0
         self._next: NextStep | None = None
         self._next_at: datetime | None = None
+        self._stop_on: tuple[str, ...] | None = None
 
     @workflow.run
     async def run(self, input: NudgeInput) -> NudgeResult:
         """Take the sequence's steps until it ends, its cap is reached or it is stopped."""
+        local_time = workflow.patched(LOCAL_TIME_PATCH)
+        self._done = input.start_index
+        anchor = input.anchor or workflow.now()
         while self._stopped is None:
             step: NextStep | None = await run_record(
                 LeadRecordActivities.next_sequence_step,
-                NextStepInput(org_id=input.org_id, sequence=input.sequence, index=self._done),
+                NextStepInput(
+                    org_id=input.org_id,
+                    sequence=input.sequence,
+                    index=self._done,
+                    lead_id=input.lead_id if local_time else None,
+                    anchor=anchor if local_time else None,
+                ),
                 summary=f"read step {self._done + 1} of {input.sequence}",
             )
             if step is None:
                 break
             self._next = step
-            self._next_at = workflow.now() + timedelta(seconds=step.after_s)
+            self._stop_on = step.stop_on
+            if local_time and step.due_at is not None:
+                self._next_at = max(step.due_at, workflow.now())
+            else:
+                self._next_at = workflow.now() + timedelta(seconds=step.after_s)
             label = f"step {step.index + 1}/{step.total}: {step.channel.value}"
-            workflow.set_current_details(f"**Next:** {label} in {_words(step.after_s)}")
+            if step.due_local:
+                label += f" due {step.due_local}"
+            workflow.set_current_details(f"**Next:** {label}")
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._stopped is not None,
-                    timeout=timedelta(seconds=step.after_s),
+                    timeout=self._next_at - workflow.now(),
                     timeout_summary=label,
                 )
             if self._stopped is not None:
@@ -67,17 +91,16 @@ class NudgeSequenceWorkflow:
             )
             if latest is None:
                 break
-            step = latest
             try:
                 await workflow.execute_activity_method(
                     MessageActivities.send_message,
                     SendMessageInput(
                         org_id=input.org_id,
                         lead_id=input.lead_id,
-                        channel=step.channel,
+                        channel=latest.channel,
                         template="sequence",
-                        text=step.template,
-                        idempotency_key=f"{input.key_prefix}/{step.index + 1}",
+                        text=latest.template,
+                        idempotency_key=f"{input.key_prefix}/{latest.index + 1}",
                     ),
                     start_to_close_timeout=SEND_TIMEOUT,
                     schedule_to_close_timeout=SEND_DEADLINE,
@@ -88,12 +111,25 @@ class NudgeSequenceWorkflow:
             except ActivityError:
                 pass  # on the timeline as touch_skipped; the sequence goes on
             self._done += 1
+            anchor = self._next_at
         self._next = None
-        return NudgeResult(steps_done=self._done, sent=self._sent, stopped=self._stopped)
+        return NudgeResult(
+            steps_done=self._done, sent=self._sent, stopped=self._stopped, anchor=anchor
+        )
 
     @workflow.signal(name="stop")
     def stop(self, stop: NudgeStop) -> None:
-        """Stop before the next step (the first reason counts)."""
+        """Stop before the next step (the first reason counts).
+
+        A reply, booking or payment the sequence's ``stop_on`` leaves out is ignored.
+        """
+        if (
+            stop.reason in OPTIONAL_STOPS
+            and self._stop_on is not None
+            and stop.reason not in self._stop_on
+        ):
+            workflow.logger.info("sequence goes on: it does not stop on %s", stop.reason)
+            return
         if self._stopped is None:
             self._stopped = stop.reason
 
@@ -108,12 +144,5 @@ class NudgeSequenceWorkflow:
             next_channel=step.channel.value if step else None,
             next_at=self._next_at if step else None,
             stopped=self._stopped,
+            timezone=step.timezone if step else None,
         )
-
-
-def _words(seconds: int) -> str:
-    if seconds % 86400 == 0:
-        return f"{seconds // 86400} d"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 60} min"

@@ -93,6 +93,10 @@ class NudgeInput:
     lead_id: str
     sequence: str
     key_prefix: str
+    #: Where to start: a Lead that continued as new restarts its sequence at the step it
+    #: reached, ``after`` counting from ``anchor`` (when the previous step was due).
+    start_index: int = 0
+    anchor: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +116,8 @@ class NudgeProgress:
     next_channel: str | None
     next_at: datetime | None
     stopped: str | None
+    #: The contact's timezone ``next_at`` was worked out in.
+    timezone: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +127,8 @@ class NudgeResult:
     steps_done: int
     sent: int
     stopped: str | None
+    #: When the last step taken was due (where a restarted sequence counts from).
+    anchor: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from models import sequences
 from models.database import session_scope
@@ -128,3 +128,65 @@ async def test_an_edit_in_flight_never_resends_a_step_and_applies_to_later_ones(
     assert sent[1:] == ["Step 1 for Ada", "Step 2, reworded", "Step 3, reworded"]
     await harness.env.sleep(timedelta(days=10))
     assert len(harness.messages(lead_id)) == 4  # the new cap is 3 steps
+
+
+async def sleep_until(harness: Harness, moment: datetime) -> None:
+    now = await harness.env.get_current_time()
+    assert moment > now, "the test server's clock is already past the moment this test needs"
+    await harness.env.sleep(moment - now)
+
+
+async def test_days_count_on_the_contacts_local_calendar_across_a_dst_change(
+    harness: Harness,
+) -> None:
+    """Europe/London goes from GMT to BST on Sunday 28 March 2027: a step one day after
+    10:00 on Saturday is due at 10:00 BST on Sunday (09:00 UTC), not 24 hours later."""
+    put(
+        harness,
+        (timedelta(minutes=15), "Saturday 10:00"),
+        (timedelta(days=1), "Sunday 10:00"),
+        (timedelta(days=1, hours=2), "Monday 12:00"),
+    )
+    await sleep_until(harness, datetime(2027, 3, 27, 9, 45, tzinfo=UTC))  # 09:45 GMT
+    lead_id, _ = await harness.start(
+        name="Ada", phone="+447911123456", consent={"sms": True}, timezone="Europe/London"
+    )
+
+    await sleep_until(harness, datetime(2027, 3, 27, 10, 1, tzinfo=UTC))
+    assert (await bodies(harness, lead_id, 2))[1:] == ["Saturday 10:00"]
+    await sleep_until(harness, datetime(2027, 3, 28, 8, 59, tzinfo=UTC))  # 09:59 BST
+    assert len(await bodies(harness, lead_id, 2)) == 2
+    await sleep_until(harness, datetime(2027, 3, 28, 9, 1, tzinfo=UTC))  # 10:01 BST
+    assert (await bodies(harness, lead_id, 3))[2] == "Sunday 10:00"
+    await sleep_until(harness, datetime(2027, 3, 29, 10, 59, tzinfo=UTC))  # 11:59 BST
+    assert len(await bodies(harness, lead_id, 3)) == 3
+    await sleep_until(harness, datetime(2027, 3, 29, 11, 1, tzinfo=UTC))  # 12:01 BST
+    assert (await bodies(harness, lead_id, 4))[3] == "Monday 12:00"
+
+
+async def test_a_reply_leaves_a_sequence_running_that_does_not_stop_on_replies(
+    harness: Harness,
+) -> None:
+    with session_scope(harness.engine) as session:
+        sequences.put_sequence(
+            session,
+            org_id=harness.org_id,
+            name="reminders",
+            body=SequenceIn(
+                applies_to=ALL_INTENTS,
+                steps=[
+                    SequenceStep(after=timedelta(hours=1), channel=Channel.SMS, template="One"),
+                    SequenceStep(after=timedelta(days=1), channel=Channel.SMS, template="Two"),
+                ],
+                stop_on=["booking", "payment"],
+            ),
+        )
+    lead_id, handle = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
+    await harness.env.sleep(timedelta(minutes=5))
+    await handle.signal(
+        LeadWorkflow.message_received, ReplyReceived(message_id="msg_reply", channel=Channel.SMS)
+    )
+    await harness.env.sleep(timedelta(days=1, hours=2))
+
+    assert (await bodies(harness, lead_id, 3))[1:] == ["One", "Two"]
+    assert "engaged" in harness.stages(lead_id)
