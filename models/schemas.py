@@ -12,6 +12,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -457,6 +458,23 @@ class IntakeAccepted(BaseModel):
 
     lead_id: str
     workflow_id: str
+    duplicate: bool
+
+
+class BookingIn(_Strict):
+    """``POST /v1/leads/{lead_id}/bookings``: the lead booked (from a calendar or by hand)."""
+
+    #: The dedupe key: the same booking again changes nothing.
+    event_id: Text = Field(min_length=1, max_length=200)
+    starts_at: AwareDatetime | None = None
+    note: Text | None = Field(default=None, max_length=1000)
+
+
+class BookingAccepted(BaseModel):
+    """``202`` answer to a booking."""
+
+    lead_id: str
+    booking_id: str
     duplicate: bool
 
 

@@ -297,6 +297,66 @@ def record_intake_receipt(
     return receipt, True
 
 
+class LeadClosed(Exception):
+    """The lead has already converted, been lost or opted out."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(f"the lead is {stage}")
+        self.stage = stage
+
+
+class EventIdTaken(Exception):
+    """The event id was already used for something else."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingRecorded:
+    """A booking on a lead's timeline, and the workflow to tell."""
+
+    receipt_id: str
+    workflow_id: str
+    duplicate: bool
+
+
+def record_booking(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    event_id: str,
+    starts_at: datetime | None,
+    note: str | None,
+) -> BookingRecorded:
+    """Note that the lead booked (once per ``event_id``).
+
+    Raises ``NotFound`` for another org's or an unknown lead, ``LeadClosed`` if it is no longer
+    open, ``EventIdTaken`` if the event id was used for another lead.
+    """
+    lead = _lead(session, org_id=org_id, lead_id=lead_id)
+    payload = {"starts_at": starts_at.isoformat() if starts_at else None, "note": note}
+    receipt, new = record_intake_receipt(
+        session, org_id=org_id, event_id=f"booking:{event_id}", kind="booking", payload=payload
+    )
+    if not new:
+        if receipt.lead_id != lead_id:
+            raise EventIdTaken(event_id)
+        return BookingRecorded(receipt_id=receipt.id, workflow_id=lead.workflow_id, duplicate=True)
+    if Stage(lead.stage) in CLOSED_STAGES:
+        raise LeadClosed(lead.stage)
+    receipt.lead_id = lead_id
+    session.add(receipt)
+    when = f" for {starts_at:%Y-%m-%d %H:%M} UTC" if starts_at else ""
+    timeline(
+        session,
+        org_id=org_id,
+        lead_id=lead_id,
+        kind=TimelineKind.BOOKING,
+        summary=f"Booked{when}",
+        data={"receipt_id": receipt.id, **payload},
+    )
+    return BookingRecorded(receipt_id=receipt.id, workflow_id=lead.workflow_id, duplicate=False)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RecordedLead:
     """What the Lead workflow needs to know after intake was recorded."""

@@ -135,6 +135,7 @@ class TimelineKind(StrEnum):
     SCORED = "scored"
     IDENTITY_CONFLICT = "identity_conflict"
     CONTACT_MERGED = "contact_merged"
+    BOOKING = "booking"
 
 
 class WebhookProvider(StrEnum):

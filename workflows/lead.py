@@ -20,25 +20,32 @@ with workflow.unsafe.imports_passed_through():
     from models.values import Channel, Stage
     from workflows import search_attributes as sa
     from workflows.payloads import (
+        BookingReceived,
         ContactMerged,
         IntakeAnswer,
         IntakeReceived,
+        LeadCarry,
         LeadInput,
         LeadResult,
         LeadStatus,
         NudgeInput,
+        NudgeResult,
         NudgeStop,
         PaymentReceived,
         ReplyReceived,
     )
     from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
 
+import dataclasses
+
 from workflows.nudge import NudgeSequenceWorkflow
 
 __all__ = [
+    "BookingReceived",
     "ContactMerged",
     "IntakeAnswer",
     "IntakeReceived",
+    "LeadCarry",
     "LeadInput",
     "LeadResult",
     "LeadStatus",
@@ -51,10 +58,19 @@ __all__ = [
 NUDGE_PATCH = "nudge-sequence"
 #: Patch id: the lead's score became a search attribute (``LeadScore``) after recording.
 SCORE_ATTRIBUTE_PATCH = "lead-score-search-attribute"
+#: Patch id: long-running leads continue as new with their compact state (``LeadCarry``).
+CONTINUE_PATCH = "lead-continue-as-new"
 #: Repeat submissions remembered, so a replayed webhook is not noted twice.
 SEEN_RECEIPTS_WINDOW = 200
-#: Touches a lead may get in this version: the first touch only (sequences come later).
+#: Touches the Lead run itself sends (the first touch; the sequence's steps are its own).
 TOUCH_CAP = 1
+#: History events after which a run continues as new (well under Temporal's 51,200 limit,
+#: and sooner if the server suggests it).
+HISTORY_LIMIT = 5_000
+#: The wait a run is in, as carried across continue-as-new.
+GHOSTING_WAIT, SEQUENCE_WAIT, LOST_WAIT = "ghosting", "sequence", "lost"
+#: Stop reason for a sequence paused so the Lead run can continue as new.
+CONTINUING = "continue-as-new"
 
 
 @workflow.defn(name="Lead")
@@ -69,7 +85,11 @@ class LeadWorkflow:
            restart the inactivity clock; a reply (signal ``message_received``) makes the lead
            ``engaged`` and restarts it too. After the org's inactivity threshold without news
            the lead is ``ghosting``; after another threshold, ``lost``, and the workflow ends.
-           A payment (signal ``payment_received``) converts the lead and ends it at once.
+           A payment (signal ``payment_received``) or a booking (signal ``booking_received``)
+           converts the lead at once; the run ends when its sequence has stopped.
+        4. A run whose history grows past ``HISTORY_LIMIT`` events continues as new with its
+           compact state (``LeadCarry``); a running sequence is paused and restarted, in the
+           new run, at the step it reached.
 
     Once the lead is closing, ``submit_intake`` is rejected, so the API opens a new lead for
     the person instead of handing a submission to a run that would drop it.
@@ -80,21 +100,54 @@ class LeadWorkflow:
         """Set up state before the first signal can arrive."""
         self._input = input
         self._stage = Stage.NEW
-        self._pending: list[str] = []
-        self._seen: list[str] = [input.receipt_id]
+        carry = input.carry  # a run that continued as new already knows these
+        self._pending: list[str] = list(carry.pending) if carry else []
+        self._seen: list[str] = list(carry.seen) if carry else [input.receipt_id]
         self._touches = 0
         self._next_action: str | None = "record the lead and send the first touch"
         self._next_action_at: datetime | None = None
         self._waiting_reason: str | None = None
         self._no_touch_reason: str | None = None
         self._closing = False
-        self._replies: list[ReplyReceived] = []
-        self._paid = False
+        self._replies: list[ReplyReceived] = list(carry.replies) if carry else []
+        self._conversion: str | None = None
         self._nudge: workflow.ChildWorkflowHandle[Any, Any] | None = None
+        self._nudge_runs = 0
+        self._sequence: str | None = None
+        self._score = 0
+        self._threshold = timedelta(0)
 
     @workflow.run
     async def run(self, input: LeadInput) -> LeadResult:
         """Run the lead's lifecycle (see the class docstring)."""
+        if input.carry is None:
+            phase, deadline = await self._start(input)
+        else:
+            phase, deadline = await self._resume(input.carry)
+        if phase == GHOSTING_WAIT:
+            await self._wait_for_news(then=Stage.GHOSTING, deadline=deadline)
+            phase, deadline = SEQUENCE_WAIT, None
+        if phase == SEQUENCE_WAIT and not self._conversion:
+            await self._wait_for_sequence()
+            phase = LOST_WAIT
+        if phase == LOST_WAIT and not self._conversion:
+            await self._wait_for_news(then=Stage.LOST, deadline=deadline, closing=True)
+        self._next_action = None
+        self._next_action_at = None
+        self._waiting_reason = (
+            f"closed: {self._conversion}"
+            if self._conversion
+            else "closed: no response after two inactivity periods"
+        )
+        self._publish()
+        await self._attach_pending()
+        if self._nudging():  # a sequence that does not stop on this conversion runs its course
+            await workflow.wait_condition(lambda: not self._nudging())
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return LeadResult(stage=self._stage)
+
+    async def _start(self, input: LeadInput) -> tuple[str, datetime | None]:
+        """Record the lead, send the first touch and start its sequence."""
         recorded: RecordedLead = await run_record(
             LeadRecordActivities.record_lead,
             RecordLeadInput(
@@ -105,36 +158,49 @@ class LeadWorkflow:
             ),
             summary="record contact and lead",
         )
+        self._score = recorded.score
+        self._threshold = timedelta(seconds=recorded.inactivity_threshold_s)
         if workflow.patched(SCORE_ATTRIBUTE_PATCH):
             workflow.upsert_search_attributes([sa.LEAD_SCORE.value_set(recorded.score)])
         await self._first_touch(recorded)
         if recorded.sequence and recorded.first_touch is not None and workflow.patched(NUDGE_PATCH):
-            self._nudge = await workflow.start_child_workflow(
-                NudgeSequenceWorkflow.run,
-                NudgeInput(
-                    org_id=input.org_id,
-                    lead_id=input.lead_id,
-                    sequence=recorded.sequence,
-                    key_prefix=f"{workflow.info().workflow_id}/{input.lead_id}/{recorded.sequence}",
-                ),
-                id=f"{input.lead_id}/nudge-1",
-                static_summary=f"Nudge sequence {recorded.sequence}",
-            )
-        threshold = timedelta(seconds=recorded.inactivity_threshold_s)
-        await self._wait_for_news(threshold, then=Stage.GHOSTING)
-        if not self._paid:
-            await self._wait_for_sequence()
-        if not self._paid:
-            await self._wait_for_news(threshold, then=Stage.LOST, closing=True)
-        self._next_action = None
-        self._next_action_at = None
-        self._waiting_reason = (
-            "closed: paid" if self._paid else "closed: no response after two inactivity periods"
+            self._sequence = recorded.sequence
+            await self._start_nudge()
+        return GHOSTING_WAIT, None
+
+    async def _resume(self, carry: LeadCarry) -> tuple[str, datetime | None]:
+        """Take up where the previous run continued as new."""
+        self._stage = carry.stage
+        self._score = carry.score
+        self._touches = carry.touches
+        self._threshold = timedelta(seconds=carry.threshold_s)
+        self._no_touch_reason = carry.no_touch_reason
+        self._sequence = carry.sequence
+        self._nudge_runs = carry.nudge_runs
+        workflow.upsert_search_attributes(
+            [sa.LEAD_STAGE.value_set(self._stage.value), sa.LEAD_SCORE.value_set(self._score)]
         )
-        self._publish()
-        await self._attach_pending()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return LeadResult(stage=self._stage)
+        if carry.nudge_active:
+            await self._start_nudge(start_index=carry.nudge_index, anchor=carry.nudge_anchor)
+        return carry.phase, carry.deadline
+
+    async def _start_nudge(self, *, start_index: int = 0, anchor: datetime | None = None) -> None:
+        assert self._sequence is not None
+        self._nudge_runs += 1
+        self._nudge = await workflow.start_child_workflow(
+            NudgeSequenceWorkflow.run,
+            NudgeInput(
+                org_id=self._input.org_id,
+                lead_id=self._input.lead_id,
+                sequence=self._sequence,
+                # The workflow id outlives continue-as-new: a restarted sequence keeps its keys.
+                key_prefix=f"{workflow.info().workflow_id}/{self._input.lead_id}/{self._sequence}",
+                start_index=start_index,
+                anchor=anchor,
+            ),
+            id=f"{self._input.lead_id}/nudge-{self._nudge_runs}",
+            static_summary=f"Nudge sequence {self._sequence}",
+        )
 
     @workflow.update(name="submit_intake")
     def submit_intake(self, event: IntakeReceived) -> IntakeAnswer:
@@ -178,8 +244,14 @@ class LeadWorkflow:
     @workflow.signal(name="payment_received")
     def payment_received(self, payment: PaymentReceived) -> None:
         """Stripe reported a payment for this lead; a paid one converts it."""
-        if payment.status == "paid" and not self._closing:
-            self._paid = True
+        if payment.status == "paid" and not self._closing and not self._conversion:
+            self._conversion = "paid"
+
+    @workflow.signal(name="booking_received")
+    def booking_received(self, booking: BookingReceived) -> None:
+        """The person booked: the lead converts."""
+        if not self._closing and not self._conversion:
+            self._conversion = "booked"
 
     @workflow.query(name="status")
     def status(self) -> LeadStatus:
@@ -235,15 +307,18 @@ class LeadWorkflow:
         self._touches += 1
 
     async def _wait_for_news(
-        self, threshold: timedelta, *, then: Stage, closing: bool = False
+        self, *, then: Stage, deadline: datetime | None, closing: bool = False
     ) -> None:
-        """Wait ``threshold`` after the last news; repeat submissions restart the clock.
+        """Wait the inactivity threshold after the last news (or until ``deadline``, where a
+        previous run left off); repeat submissions and replies restart the clock.
 
         With ``closing``, new submissions are refused from the moment the wait runs out, and
         those already accepted are noted before the lead moves on.
         """
-        deadline = workflow.now() + threshold
+        threshold = self._threshold
+        deadline = deadline or workflow.now() + threshold
         while True:
+            await self._continue_if_long(LOST_WAIT if closing else GHOSTING_WAIT, deadline)
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
                 break
@@ -257,16 +332,16 @@ class LeadWorkflow:
             self._publish()
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._pending or self._replies) or self._paid,
+                    lambda: self._has_news(),
                     timeout=remaining,
                     timeout_summary=f"inactivity: {then.value} if no news",
                 )
             except TimeoutError:
-                if not (self._pending or self._replies or self._paid):
+                if not self._has_news():
                     break  # news that came with the timer still counts
             await self._attach_pending()
             await self._take_replies()
-            if self._paid:
+            if self._conversion:
                 await self._convert()
                 return
             deadline = workflow.now() + threshold
@@ -276,11 +351,14 @@ class LeadWorkflow:
         reason = f"no response for {_words(threshold)}"
         await self._move(then, reason)
 
+    def _has_news(self) -> bool:
+        return bool(self._pending or self._replies or self._conversion)
+
     async def _convert(self) -> None:
         self._closing = True
-        await self._stop_nudge("payment")
+        await self._stop_nudge("payment" if self._conversion == "paid" else "booking")
         await self._attach_pending()
-        await self._move(Stage.CONVERTED, "paid (Stripe)")
+        await self._move(Stage.CONVERTED, self._conversion or "converted")
 
     def _nudging(self) -> bool:
         return self._nudge is not None and not self._nudge.done()
@@ -292,18 +370,55 @@ class LeadWorkflow:
     async def _wait_for_sequence(self) -> None:
         """The lead is only lost once its sequence has run out; news is handled meanwhile."""
         while self._nudging():
+            await self._continue_if_long(SEQUENCE_WAIT, None)
             self._next_action = "the nudge sequence's next step"
             self._next_action_at = None
             self._waiting_reason = "nudge sequence running; lost only after it ends unanswered"
             self._publish()
-            await workflow.wait_condition(
-                lambda: not self._nudging() or bool(self._pending or self._replies) or self._paid
-            )
+            await workflow.wait_condition(lambda: not self._nudging() or self._has_news())
             await self._attach_pending()
             await self._take_replies()
-            if self._paid:
+            if self._conversion:
                 await self._convert()
                 return
+
+    async def _continue_if_long(self, phase: str, deadline: datetime | None) -> None:
+        """Continue as new once the history is long, carrying the compact state.
+
+        A running sequence is stopped first and restarted by the next run at the step it
+        reached (its message keys keep the first run's prefix, so nothing goes out twice).
+        """
+        info = workflow.info()
+        limit = self._input.history_limit or HISTORY_LIMIT
+        long = info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
+        if not long or self._has_news() or not workflow.patched(CONTINUE_PATCH):
+            return
+        nudge_active, nudge_index, nudge_anchor = False, 0, None
+        if self._nudging():
+            assert self._nudge is not None
+            await self._nudge.signal(NudgeSequenceWorkflow.stop, NudgeStop(reason=CONTINUING))
+            result: NudgeResult = await self._nudge
+            nudge_active = result.stopped == CONTINUING
+            nudge_index, nudge_anchor = result.steps_done, result.anchor
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        carry = LeadCarry(
+            phase=phase,
+            stage=self._stage,
+            score=self._score,
+            touches=self._touches,
+            threshold_s=int(self._threshold.total_seconds()),
+            deadline=deadline,
+            no_touch_reason=self._no_touch_reason,
+            seen=self._seen[-SEEN_RECEIPTS_WINDOW:],
+            pending=list(self._pending),
+            replies=list(self._replies),
+            sequence=self._sequence,
+            nudge_runs=self._nudge_runs,
+            nudge_active=nudge_active,
+            nudge_index=nudge_index,
+            nudge_anchor=nudge_anchor,
+        )
+        workflow.continue_as_new(dataclasses.replace(self._input, carry=carry))
 
     async def _take_replies(self) -> None:
         if self._replies:

@@ -22,6 +22,43 @@ class LeadInput:
     org_id: str
     lead_id: str
     receipt_id: str
+    #: Set when a run continues as new: where the previous run had got to.
+    carry: LeadCarry | None = None
+    #: History events after which the run continues as new (``None``: the default).
+    history_limit: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyReceived:
+    """The person wrote back (signal ``message_received``); the message is already stored."""
+
+    message_id: str
+    channel: Channel
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeadCarry:
+    """A Lead run's compact state, handed to the next run when it continues as new."""
+
+    #: The wait the run was in: ``ghosting`` or ``lost`` (news), or ``sequence``.
+    phase: str
+    stage: Stage
+    score: int
+    touches: int
+    threshold_s: int
+    #: When the current news wait runs out (``None`` in the ``sequence`` phase).
+    deadline: datetime | None
+    no_touch_reason: str | None
+    #: The last receipt and message ids handled (a bounded window, so replays are dropped).
+    seen: list[str]
+    pending: list[str]
+    replies: list[ReplyReceived]
+    #: The sequence and where it stood, to restart it at the step it reached.
+    sequence: str | None
+    nudge_runs: int
+    nudge_active: bool
+    nudge_index: int
+    nudge_anchor: datetime | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,14 +66,6 @@ class IntakeReceived:
     """The same person submitted again while this lead is open (update ``submit_intake``)."""
 
     receipt_id: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReplyReceived:
-    """The person wrote back (signal ``message_received``); the message is already recorded."""
-
-    message_id: str
-    channel: Channel
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +83,13 @@ class PaymentReceived:
     payment_id: str
     #: ``paid``, ``failed`` or ``refunded``.
     status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingReceived:
+    """The person booked (signal ``booking_received``); already on the lead's timeline."""
+
+    booking_id: str
 
 
 @dataclass(frozen=True, kw_only=True)

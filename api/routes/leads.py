@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, status
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import TemporalError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import (
     QUERY_TIMEOUT,
@@ -27,6 +28,8 @@ from api.intake import accept_intake
 from models import store
 from models.schemas import (
     Attempts,
+    BookingAccepted,
+    BookingIn,
     IntakeAccepted,
     LeadCreate,
     LeadDetail,
@@ -37,7 +40,7 @@ from models.schemas import (
 )
 from models.tables import Lead
 from models.values import Intent, Stage
-from workflows.lead import LeadResult, LeadWorkflow
+from workflows.lead import BookingReceived, LeadResult, LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
@@ -68,6 +71,45 @@ async def create_lead(
     )
     return IntakeAccepted(
         lead_id=accepted.lead_id, workflow_id=accepted.workflow_id, duplicate=accepted.duplicate
+    )
+
+
+@router.post("/{lead_id}/bookings", status_code=status.HTTP_202_ACCEPTED)
+async def book(
+    lead_id: IdParam, body: BookingIn, org: OrgDep, database: DatabaseDep, client: TemporalDep
+) -> BookingAccepted:
+    """The lead booked: noted on its timeline, and the lead converts (its sequences stop).
+
+    The same ``event_id`` again changes nothing; a lead that already closed gets 409.
+    """
+    try:
+        booking = await database.run(
+            store.record_booking,
+            org_id=org.id,
+            lead_id=lead_id,
+            event_id=body.event_id,
+            starts_at=body.starts_at,
+            note=body.note,
+        )
+    except store.NotFound:
+        raise ApiError(404, f"No lead {lead_id!r} in this org.") from None
+    except store.LeadClosed as closed:
+        raise ApiError(409, f"The lead is already {closed.stage}.", code="lead_closed") from None
+    except store.EventIdTaken:
+        raise ApiError(
+            409, "This event_id was already used for another lead.", code="event_id_taken"
+        ) from None
+    signal = BookingReceived(booking_id=booking.receipt_id)
+    try:
+        await client.get_workflow_handle(booking.workflow_id).signal(
+            LeadWorkflow.booking_received, signal
+        )
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise ApiError(503, "The booking is recorded; retry to convert the lead.") from error
+        log.info("lead %s has no running workflow to tell of its booking", lead_id)
+    return BookingAccepted(
+        lead_id=lead_id, booking_id=booking.receipt_id, duplicate=booking.duplicate
     )
 
 

@@ -53,12 +53,19 @@ class Harness:
             )
             return receipt.id
 
-    async def start(self, **payload: Any) -> tuple[str, WorkflowHandle[LeadWorkflow, LeadResult]]:
+    async def start(
+        self, history_limit: int | None = None, **payload: Any
+    ) -> tuple[str, WorkflowHandle[LeadWorkflow, LeadResult]]:
         lead_id = f"lead_{uuid.uuid4().hex}"
         receipt_id = self.receipt(**payload)
         handle = await self.env.client.start_workflow(
             LeadWorkflow.run,
-            LeadInput(org_id=self.org_id, lead_id=lead_id, receipt_id=receipt_id),
+            LeadInput(
+                org_id=self.org_id,
+                lead_id=lead_id,
+                receipt_id=receipt_id,
+                history_limit=history_limit,
+            ),
             id=f"lead-test-{uuid.uuid4().hex[:8]}",
             task_queue=self.task_queue,
         )
@@ -128,6 +135,7 @@ async def harness(time_env: WorkflowEnvironment, engine: Engine) -> AsyncIterato
                 with contextlib.suppress(RPCError):
                     await handle.terminate("test finished")
             for lead_id in harness.lead_ids:
-                nudge = time_env.client.get_workflow_handle(f"{lead_id}/nudge-1")
-                with contextlib.suppress(RPCError):
-                    await nudge.terminate("test finished")
+                for run in (1, 2, 3):
+                    nudge = time_env.client.get_workflow_handle(f"{lead_id}/nudge-{run}")
+                    with contextlib.suppress(RPCError):
+                        await nudge.terminate("test finished")

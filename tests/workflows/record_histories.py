@@ -30,6 +30,7 @@ from workers.registry import dry_run_adapters
 from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.calls import CallInput, CallWorkflow
 from workflows.lead import (
+    BookingReceived,
     IntakeReceived,
     LeadInput,
     LeadResult,
@@ -39,7 +40,7 @@ from workflows.lead import (
 )
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v4"
+VERSION = "v5"
 
 
 async def record() -> None:
@@ -65,11 +66,18 @@ async def record() -> None:
 
         lead_ids: dict[str, str] = {}
 
-        async def start(**payload: object) -> WorkflowHandle[LeadWorkflow, LeadResult]:
+        async def start(
+            history_limit: int | None = None, **payload: object
+        ) -> WorkflowHandle[LeadWorkflow, LeadResult]:
             lead_id = f"lead_{uuid.uuid4().hex}"
             handle = await env.client.start_workflow(
                 LeadWorkflow.run,
-                LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=receipt(**payload)),
+                LeadInput(
+                    org_id=org.id,
+                    lead_id=lead_id,
+                    receipt_id=receipt(**payload),
+                    history_limit=history_limit,
+                ),
                 id=f"lead-history-{uuid.uuid4().hex[:8]}",
                 task_queue="histories",
             )
@@ -131,6 +139,39 @@ async def record() -> None:
                 )
                 await paying.result()
                 await save("email_paid_converted", paying)
+
+                booking = await start(
+                    phone="+447911123460", consent={"sms": True}, value=2000, source="referral"
+                )
+                await env.sleep(timedelta(minutes=20))
+                await booking.signal(
+                    LeadWorkflow.booking_received, BookingReceived(booking_id="rcpt_booked")
+                )
+                await booking.result()
+                await save("hot_sequence_booked_converted", booking)
+
+                long = await start(
+                    history_limit=40,
+                    phone="+447911123461",
+                    consent={"sms": True},
+                    value=2000,
+                    source="referral",
+                )
+                await env.sleep(timedelta(minutes=20))
+                first_run = (await long.describe()).run_id
+                for _ in range(8):
+                    await long.signal(
+                        LeadWorkflow.intake_received,
+                        IntakeReceived(receipt_id=receipt(phone="+447911123461")),
+                    )
+                    await env.sleep(timedelta(minutes=1))
+                await long.result()
+                before = env.client.get_workflow_handle(long.id, run_id=first_run)
+                await save("hot_sequence_continued_as_new_first_run", before)
+                await save("hot_sequence_continued_as_new_last_run", long)
+                for run in (1, 2):
+                    nudge = env.client.get_workflow_handle(f"{lead_ids[long.id]}/nudge-{run}")
+                    await save(f"hot_sequence_continued_run_{run}", nudge, kind="nudge")
 
                 lead_id = f"lead_{uuid.uuid4().hex}"
                 with_call = await env.client.start_workflow(

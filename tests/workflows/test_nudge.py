@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from models import sequences
 from models.database import session_scope
 from models.schemas import SequenceIn, SequenceStep
 from models.values import Channel, Intent, Stage
 from tests.workflows.conftest import Harness
-from workflows.lead import LeadWorkflow, PaymentReceived, ReplyReceived
+from workflows.lead import (
+    BookingReceived,
+    IntakeReceived,
+    LeadWorkflow,
+    PaymentReceived,
+    ReplyReceived,
+)
 
 ALL_INTENTS = list(Intent)
 
@@ -136,31 +143,50 @@ async def sleep_until(harness: Harness, moment: datetime) -> None:
     await harness.env.sleep(moment - now)
 
 
+def next_spring_forward(zone: ZoneInfo, after: datetime) -> date:
+    """The next day on which ``zone``'s clocks go forward."""
+    day = after.astimezone(zone).date() + timedelta(days=1)
+    for _ in range(400):
+        before = datetime.combine(day - timedelta(days=1), time(12), zone).utcoffset()
+        on = datetime.combine(day, time(12), zone).utcoffset()
+        if before is not None and on is not None and on > before:
+            return day
+        day += timedelta(days=1)
+    raise AssertionError(f"{zone} has no DST change within a year")
+
+
 async def test_days_count_on_the_contacts_local_calendar_across_a_dst_change(
     harness: Harness,
 ) -> None:
-    """Europe/London goes from GMT to BST on Sunday 28 March 2027: a step one day after
-    10:00 on Saturday is due at 10:00 BST on Sunday (09:00 UTC), not 24 hours later."""
+    """Europe/London goes from GMT to BST on a Sunday in March: a step one day after 10:00 on
+    Saturday is due at 10:00 BST on Sunday (09:00 UTC), not 24 hours later."""
+    london = ZoneInfo("Europe/London")
+    sunday = next_spring_forward(london, await harness.env.get_current_time())
+    saturday, monday = sunday - timedelta(days=1), sunday + timedelta(days=1)
+
+    def local(day: date, hour: int, minute: int) -> datetime:
+        return datetime.combine(day, time(hour, minute), london)
+
     put(
         harness,
         (timedelta(minutes=15), "Saturday 10:00"),
         (timedelta(days=1), "Sunday 10:00"),
         (timedelta(days=1, hours=2), "Monday 12:00"),
     )
-    await sleep_until(harness, datetime(2027, 3, 27, 9, 45, tzinfo=UTC))  # 09:45 GMT
+    await sleep_until(harness, local(saturday, 9, 45))
     lead_id, _ = await harness.start(
         name="Ada", phone="+447911123456", consent={"sms": True}, timezone="Europe/London"
     )
 
-    await sleep_until(harness, datetime(2027, 3, 27, 10, 1, tzinfo=UTC))
+    await sleep_until(harness, local(saturday, 10, 1))
     assert (await bodies(harness, lead_id, 2))[1:] == ["Saturday 10:00"]
-    await sleep_until(harness, datetime(2027, 3, 28, 8, 59, tzinfo=UTC))  # 09:59 BST
+    await sleep_until(harness, local(sunday, 9, 59))
     assert len(await bodies(harness, lead_id, 2)) == 2
-    await sleep_until(harness, datetime(2027, 3, 28, 9, 1, tzinfo=UTC))  # 10:01 BST
+    await sleep_until(harness, local(sunday, 10, 1))  # 23 hours after Saturday 10:00
     assert (await bodies(harness, lead_id, 3))[2] == "Sunday 10:00"
-    await sleep_until(harness, datetime(2027, 3, 29, 10, 59, tzinfo=UTC))  # 11:59 BST
+    await sleep_until(harness, local(monday, 11, 59))
     assert len(await bodies(harness, lead_id, 3)) == 3
-    await sleep_until(harness, datetime(2027, 3, 29, 11, 1, tzinfo=UTC))  # 12:01 BST
+    await sleep_until(harness, local(monday, 12, 1))
     assert (await bodies(harness, lead_id, 4))[3] == "Monday 12:00"
 
 
@@ -190,3 +216,51 @@ async def test_a_reply_leaves_a_sequence_running_that_does_not_stop_on_replies(
 
     assert (await bodies(harness, lead_id, 3))[1:] == ["One", "Two"]
     assert "engaged" in harness.stages(lead_id)
+
+
+async def test_a_long_history_continues_as_new_without_resending_or_skipping_a_step(
+    harness: Harness,
+) -> None:
+    put(harness, *TWO_WEEKS)
+    lead_id, handle = await harness.start(
+        history_limit=60, name="Ada", phone="+447911123456", consent={"sms": True}
+    )
+    await harness.env.sleep(timedelta(minutes=16))
+    assert len(await bodies(harness, lead_id, 2)) == 2
+    first_run = (await handle.describe()).run_id
+
+    # Repeat submissions grow the history (an activity each) past the limit.
+    for _ in range(12):
+        await handle.signal(
+            LeadWorkflow.intake_received, IntakeReceived(receipt_id=harness.receipt(name="Ada"))
+        )
+        await harness.env.sleep(timedelta(minutes=1))
+    await harness.env.sleep(timedelta(hours=1))
+    assert (await handle.describe()).run_id != first_run
+    status = await handle.query(LeadWorkflow.status)
+    assert status.stage == Stage.CONTACTED
+    assert status.nudge_workflow_id == f"{lead_id}/nudge-2"
+
+    result = await handle.result()
+
+    assert result.stage == Stage.LOST
+    sent = await bodies(harness, lead_id, 5)
+    assert sent[1:] == ["Step 1 for Ada", "Step 2 from Shine Cleaning", "Step 3", "Step 4"]
+    assert len({m.idempotency_key for m in harness.messages(lead_id)}) == 5
+    assert harness.stages(lead_id) == ["contacted", "ghosting", "lost"]
+    assert harness.timeline_kinds(lead_id).count("repeat_intake") == 12
+
+
+async def test_a_booking_stops_the_sequence_and_converts(harness: Harness) -> None:
+    put(harness, *TWO_WEEKS)
+    lead_id, handle = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
+    await harness.env.sleep(timedelta(minutes=16))
+    assert len(await bodies(harness, lead_id, 2)) == 2
+
+    await handle.signal(LeadWorkflow.booking_received, BookingReceived(booking_id="rcpt_1"))
+    result = await handle.result()
+    await harness.env.sleep(timedelta(days=12))
+
+    assert result.stage == Stage.CONVERTED
+    assert harness.stages(lead_id) == ["contacted", "converted"]
+    assert len(harness.messages(lead_id)) == 2
