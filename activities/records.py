@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +48,9 @@ class RecordLeadInput:
     lead_id: str
     workflow_id: str
     receipt_id: str
+    #: The workflow's time: with it, the answer includes the sequence's first step, due
+    #: ``after`` from then.
+    now: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,13 +95,24 @@ class LeadRecordActivities:
     def record_lead(self, input: RecordLeadInput) -> RecordedLead:
         """Resolve the contact and create the lead; answer which channel the first touch takes."""
         with recording(self._engine) as session:
-            return store.record_lead(
+            recorded = store.record_lead(
                 session,
                 org_id=input.org_id,
                 lead_id=input.lead_id,
                 workflow_id=input.workflow_id,
                 receipt_id=input.receipt_id,
             )
+            if recorded.sequence is None or recorded.first_touch is None or input.now is None:
+                return recorded
+            first = sequences.next_step(
+                session,
+                org_id=input.org_id,
+                name=recorded.sequence,
+                index=0,
+                lead_id=input.lead_id,
+                anchor=input.now,
+            )
+            return dataclasses.replace(recorded, first_step=first, sequence_anchor=input.now)
 
     @activity.defn(name="attach_intake")
     def attach_intake(self, input: AttachIntakeInput) -> None:

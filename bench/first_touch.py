@@ -204,6 +204,7 @@ async def run(args: argparse.Namespace, target: Target, database_url: str) -> di
     touches, missed = await keepwarm(target, database_url, args.rate, args.leads)
     results = {
         "rate_per_s": args.rate,
+        "workers": args.workers,
         "leads": args.leads,
         "bare": stats(ceiling),
         "keepwarm": stats(touches) | {"missed": missed},
@@ -219,7 +220,8 @@ def report(results: dict[str, Any]) -> str:
     verdict = "met" if kw["p50_ms"] <= TARGET_P50_MS else "MISSED"
     return "\n".join(
         [
-            f"first touch at {results['rate_per_s']}/s, {results['leads']} leads each path",
+            f"first touch at {results['rate_per_s']}/s, {results['leads']} leads each path, "
+            f"{results['workers']} keepwarm worker process(es)",
             f"  bare SDK   p50 {bare['p50_ms']:8.1f} ms   p99 {bare['p99_ms']:8.1f} ms",
             f"  keepwarm   p50 {kw['p50_ms']:8.1f} ms   p99 {kw['p99_ms']:8.1f} ms"
             f"   ({kw['missed']} missed)",
@@ -235,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="arrivals per second")
     parser.add_argument("--leads", type=int, default=300, help="leads (and bare starts)")
     parser.add_argument("--database-url", default=None, help="app database (default SQLite)")
+    parser.add_argument("--workers", type=int, default=1, help="keepwarm worker processes")
     parser.add_argument("--serve-worker", nargs=3, metavar=("ADDRESS", "NAMESPACE", "QUEUE"))
     args = parser.parse_args(argv)
     if args.serve_worker:
@@ -247,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         namespace="keepwarm-bench",
         log_level="WARNING",
         keep_data=False,
+        worker_processes=args.workers,
     )
     try:
         target = stack.start()

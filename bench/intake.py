@@ -115,7 +115,13 @@ class OwnStack:
     """``keepwarm up`` in a subprocess with a fresh data directory and free ports."""
 
     def __init__(
-        self, *, database_url: str | None, namespace: str, log_level: str, keep_data: bool
+        self,
+        *,
+        database_url: str | None,
+        namespace: str,
+        log_level: str,
+        keep_data: bool,
+        worker_processes: int = 1,
     ) -> None:
         """Configure, but don't start, a stack.
 
@@ -125,8 +131,10 @@ class OwnStack:
             namespace: The Temporal namespace the dev server creates and the stack uses.
             log_level: ``KEEPWARM_LOG_LEVEL`` for the stack (``WARNING`` keeps access logs off).
             keep_data: Leave the data directory in place after stopping.
+            worker_processes: ``KEEPWARM_WORKER_PROCESSES`` for the stack.
         """
         self.database_url = database_url
+        self.worker_processes = worker_processes
         self.namespace = namespace
         self.log_level = log_level
         self.keep_data = keep_data
@@ -157,6 +165,7 @@ class OwnStack:
             "KEEPWARM_LOG_LEVEL": self.log_level,
             # The bench is one org sending far more than a business would; measure, don't limit.
             "KEEPWARM_RATE_LIMIT_PER_MINUTE": "0",
+            "KEEPWARM_WORKER_PROCESSES": str(self.worker_processes),
         }
         if self.database_url:
             env["KEEPWARM_DATABASE_URL"] = self.database_url

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         default=600, ge=0, description="Requests per org per minute per API process; 0 is off."
     )
     public_url: str = Field(default="", description="Externally visible base URL of the API.")
+    worker_processes: int = Field(
+        default=1, ge=1, le=16, description="Worker processes `up` starts (each uses a core)."
+    )
     log_level: str = "INFO"
 
     twilio_base_url: str | None = None

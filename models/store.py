@@ -33,7 +33,7 @@ from models.schemas import (
     TimelineItem,
 )
 from models.scoring import score_lead
-from models.sequences import sequence_for
+from models.sequences import NextStep, sequence_for
 from models.tables import (
     ConsentRecord,
     Contact,
@@ -371,6 +371,9 @@ class RecordedLead:
     intent: Intent | None = None
     #: The nudge sequence for the lead's intent, if any.
     sequence: str | None = None
+    #: Its first step, due ``after`` from ``sequence_anchor`` (given the workflow's time).
+    first_step: NextStep | None = None
+    sequence_anchor: datetime | None = None
 
 
 def record_lead(

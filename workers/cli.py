@@ -161,7 +161,9 @@ class Supervisor:
             env["KEEPWARM_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
             asyncio.run(migrate_all(self.settings, temporal=True))
             new_key = self._demo_org()
-            self._spawn("worker", [sys.executable, "-m", "workers.cli", "worker"], env)
+            for n in range(self.settings.worker_processes):
+                name = "worker" if n == 0 else f"worker-{n + 1}"
+                self._spawn(name, [sys.executable, "-m", "workers.cli", "worker"], env)
             self._spawn("api", [sys.executable, "-m", "workers.cli", "api"], env)
             self._wait_for_api()
             self._banner(admin_note, new_key)
@@ -214,6 +216,13 @@ class Supervisor:
             "start-dev",
             "--db-filename",
             str(self.data_dir / "temporal.db"),
+            # Write-ahead log, synced at checkpoints: survives a crash of any process (only
+            # a power cut can lose the last moments), and no longer waits on the disk for
+            # every workflow task.
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
             "--ip",
             "127.0.0.1",
             "--port",

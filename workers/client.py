@@ -13,10 +13,10 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.settings import Settings
+from workers.converter import DATA_CONVERTER
 from workflows import search_attributes
 
 
@@ -25,7 +25,7 @@ async def connect(settings: Settings, *, address: str | None = None) -> Client:
     return await Client.connect(
         address or settings.effective_temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         interceptors=[TracingInterceptor()],
     )
 

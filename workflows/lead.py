@@ -16,10 +16,13 @@ with workflow.unsafe.imports_passed_through():
         RecordLeadInput,
         RecordStageInput,
     )
+    from models.sequences import NextStep
     from models.store import RecordedLead
     from models.values import Channel, Stage
     from workflows import search_attributes as sa
     from workflows.payloads import (
+        NUDGE_STOP_SIGNAL,
+        NUDGE_WORKFLOW,
         BookingReceived,
         ContactMerged,
         IntakeAnswer,
@@ -33,12 +36,12 @@ with workflow.unsafe.imports_passed_through():
         NudgeStop,
         PaymentReceived,
         ReplyReceived,
+        stops_sequence,
     )
     from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
 
+import contextlib
 import dataclasses
-
-from workflows.nudge import NudgeSequenceWorkflow
 
 __all__ = [
     "BookingReceived",
@@ -71,6 +74,12 @@ HISTORY_LIMIT = 5_000
 GHOSTING_WAIT, SEQUENCE_WAIT, LOST_WAIT = "ghosting", "sequence", "lost"
 #: Stop reason for a sequence paused so the Lead run can continue as new.
 CONTINUING = "continue-as-new"
+#: Patch id: the sequence's workflow starts shortly before its first step is due, not with
+#: the first touch (a lead that replies or converts first never needs one, and a burst of
+#: leads gets its first touches without the sequences' bookkeeping in the way).
+NUDGE_WHEN_DUE_PATCH = "nudge-start-when-due"
+#: How long before its first step a sequence's workflow starts.
+NUDGE_HEAD_START = timedelta(minutes=1)
 
 
 @workflow.defn(name="Lead")
@@ -116,6 +125,10 @@ class LeadWorkflow:
         self._sequence: str | None = None
         self._score = 0
         self._threshold = timedelta(0)
+        #: A sequence not started yet: its first step, when to start it and its anchor.
+        self._first_step: NextStep | None = None
+        self._nudge_start_at: datetime | None = None
+        self._nudge_anchor: datetime | None = None
 
     @workflow.run
     async def run(self, input: LeadInput) -> LeadResult:
@@ -155,6 +168,7 @@ class LeadWorkflow:
                 lead_id=input.lead_id,
                 workflow_id=workflow.info().workflow_id,
                 receipt_id=input.receipt_id,
+                now=workflow.now(),
             ),
             summary="record contact and lead",
         )
@@ -165,7 +179,14 @@ class LeadWorkflow:
         await self._first_touch(recorded)
         if recorded.sequence and recorded.first_touch is not None and workflow.patched(NUDGE_PATCH):
             self._sequence = recorded.sequence
-            await self._start_nudge()
+            first = recorded.first_step
+            if first and first.due_at and workflow.patched(NUDGE_WHEN_DUE_PATCH):
+                self._first_step = first
+                self._nudge_anchor = recorded.sequence_anchor
+                self._nudge_start_at = first.due_at - NUDGE_HEAD_START
+                await self._start_nudge_if_due()
+            else:
+                await self._start_nudge()
         return GHOSTING_WAIT, None
 
     async def _resume(self, carry: LeadCarry) -> tuple[str, datetime | None]:
@@ -177,6 +198,9 @@ class LeadWorkflow:
         self._no_touch_reason = carry.no_touch_reason
         self._sequence = carry.sequence
         self._nudge_runs = carry.nudge_runs
+        self._first_step = carry.first_step
+        self._nudge_start_at = carry.nudge_start_at
+        self._nudge_anchor = carry.nudge_anchor if carry.nudge_start_at else None
         workflow.upsert_search_attributes(
             [sa.LEAD_STAGE.value_set(self._stage.value), sa.LEAD_SCORE.value_set(self._score)]
         )
@@ -184,11 +208,17 @@ class LeadWorkflow:
             await self._start_nudge(start_index=carry.nudge_index, anchor=carry.nudge_anchor)
         return carry.phase, carry.deadline
 
+    async def _start_nudge_if_due(self) -> None:
+        """Start the sequence's workflow once its first step is near."""
+        if self._nudge_start_at is not None and workflow.now() >= self._nudge_start_at:
+            await self._start_nudge(anchor=self._nudge_anchor)
+
     async def _start_nudge(self, *, start_index: int = 0, anchor: datetime | None = None) -> None:
         assert self._sequence is not None
+        self._nudge_start_at = None
         self._nudge_runs += 1
         self._nudge = await workflow.start_child_workflow(
-            NudgeSequenceWorkflow.run,
+            NUDGE_WORKFLOW,
             NudgeInput(
                 org_id=self._input.org_id,
                 lead_id=self._input.lead_id,
@@ -199,6 +229,7 @@ class LeadWorkflow:
                 anchor=anchor,
             ),
             id=f"{self._input.lead_id}/nudge-{self._nudge_runs}",
+            result_type=NudgeResult,
             static_summary=f"Nudge sequence {self._sequence}",
         )
 
@@ -261,7 +292,10 @@ class LeadWorkflow:
             next_action=self._next_action,
             next_action_at=self._next_action_at,
             attempts_used=self._touches,
-            attempts_cap=TOUCH_CAP,
+            # A sequence still waiting to start counts its steps here (a running one reports
+            # its own progress).
+            attempts_cap=TOUCH_CAP
+            + (self._first_step.total if self._first_step and self._nudge_start_at else 0),
             waiting_reason=self._waiting_reason,
             nudge_workflow_id=self._nudge.id if self._nudge and self._nudging() else None,
         )
@@ -319,6 +353,7 @@ class LeadWorkflow:
         deadline = deadline or workflow.now() + threshold
         while True:
             await self._continue_if_long(LOST_WAIT if closing else GHOSTING_WAIT, deadline)
+            await self._start_nudge_if_due()
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
                 break
@@ -327,18 +362,14 @@ class LeadWorkflow:
             self._waiting_reason = (
                 f"waiting for a reply until {deadline:%Y-%m-%d %H:%M} UTC, then {then.value}"
             )
+            self._announce_first_step()
             if self._no_touch_reason:
                 self._waiting_reason = f"{self._no_touch_reason}; {self._waiting_reason}"
             self._publish()
-            try:
-                await workflow.wait_condition(
-                    lambda: self._has_news(),
-                    timeout=remaining,
-                    timeout_summary=f"inactivity: {then.value} if no news",
-                )
-            except TimeoutError:
-                if not self._has_news():
-                    break  # news that came with the timer still counts
+            if not await self._wait(remaining, summary=f"inactivity: {then.value} if no news"):
+                if self._nudge_start_at is not None and workflow.now() >= self._nudge_start_at:
+                    continue  # woken to start the sequence, not by the deadline
+                break
             await self._attach_pending()
             await self._take_replies()
             if self._conversion:
@@ -354,6 +385,32 @@ class LeadWorkflow:
     def _has_news(self) -> bool:
         return bool(self._pending or self._replies or self._conversion)
 
+    async def _wait(self, longest: timedelta, *, summary: str) -> bool:
+        """Wait up to ``longest`` for news (``True`` if some came; news that came with the
+        timer still counts), or until the sequence is due to start, whichever is first."""
+        if self._nudge_start_at is not None:
+            until_start = self._nudge_start_at - workflow.now()
+            if until_start < longest:
+                longest, summary = until_start, "start the nudge sequence"
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._has_news(), timeout=longest, timeout_summary=summary
+            )
+        return self._has_news()
+
+    def _announce_first_step(self) -> None:
+        """While the sequence waits to start, say when its first step is due."""
+        step = self._first_step
+        if self._nudge_start_at is None or step is None or step.due_at is None:
+            return
+        channel = step.channel.value.upper() if step.channel.value != "email" else "email"
+        self._next_action = f"send the next {channel} (step 1 of {step.total})"
+        self._next_action_at = step.due_at
+        waiting = f"next {channel} at {step.due_local} (step 1 of {step.total})"
+        self._waiting_reason = (
+            f"{waiting}; {self._waiting_reason}" if self._waiting_reason else waiting
+        )
+
     async def _convert(self) -> None:
         self._closing = True
         await self._stop_nudge("payment" if self._conversion == "paid" else "booking")
@@ -361,21 +418,33 @@ class LeadWorkflow:
         await self._move(Stage.CONVERTED, self._conversion or "converted")
 
     def _nudging(self) -> bool:
-        return self._nudge is not None and not self._nudge.done()
+        """A sequence is running or waiting to start."""
+        running = self._nudge is not None and not self._nudge.done()
+        return running or self._nudge_start_at is not None
 
     async def _stop_nudge(self, reason: str) -> None:
+        if self._nudge_start_at is not None:
+            stop_on = self._first_step.stop_on if self._first_step else None
+            if stops_sequence(reason, stop_on):
+                self._nudge_start_at = None  # never started
+            return
         if self._nudge is not None and not self._nudge.done():
-            await self._nudge.signal(NudgeSequenceWorkflow.stop, NudgeStop(reason=reason))
+            await self._nudge.signal(NUDGE_STOP_SIGNAL, NudgeStop(reason=reason))
 
     async def _wait_for_sequence(self) -> None:
         """The lead is only lost once its sequence has run out; news is handled meanwhile."""
         while self._nudging():
             await self._continue_if_long(SEQUENCE_WAIT, None)
+            await self._start_nudge_if_due()
             self._next_action = "the nudge sequence's next step"
             self._next_action_at = None
             self._waiting_reason = "nudge sequence running; lost only after it ends unanswered"
+            self._announce_first_step()
             self._publish()
-            await workflow.wait_condition(lambda: not self._nudging() or self._has_news())
+            if self._nudge_start_at is not None:
+                await self._wait(self._nudge_start_at - workflow.now(), summary="")
+            else:
+                await workflow.wait_condition(lambda: not self._nudging() or self._has_news())
             await self._attach_pending()
             await self._take_replies()
             if self._conversion:
@@ -396,7 +465,7 @@ class LeadWorkflow:
         nudge_active, nudge_index, nudge_anchor = False, 0, None
         if self._nudging():
             assert self._nudge is not None
-            await self._nudge.signal(NudgeSequenceWorkflow.stop, NudgeStop(reason=CONTINUING))
+            await self._nudge.signal(NUDGE_STOP_SIGNAL, NudgeStop(reason=CONTINUING))
             result: NudgeResult = await self._nudge
             nudge_active = result.stopped == CONTINUING
             nudge_index, nudge_anchor = result.steps_done, result.anchor
@@ -416,7 +485,9 @@ class LeadWorkflow:
             nudge_runs=self._nudge_runs,
             nudge_active=nudge_active,
             nudge_index=nudge_index,
-            nudge_anchor=nudge_anchor,
+            nudge_anchor=nudge_anchor if nudge_active else self._nudge_anchor,
+            nudge_start_at=self._nudge_start_at,
+            first_step=self._first_step,
         )
         workflow.continue_as_new(dataclasses.replace(self._input, carry=carry))
 

@@ -16,7 +16,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.messages import MessageActivities, SendMessageInput
     from activities.records import LeadRecordActivities, NextStepInput
     from models.sequences import NextStep
-    from workflows.payloads import NudgeInput, NudgeProgress, NudgeResult, NudgeStop
+    from workflows.payloads import (
+        NUDGE_STOP_SIGNAL,
+        NUDGE_WORKFLOW,
+        NudgeInput,
+        NudgeProgress,
+        NudgeResult,
+        NudgeStop,
+        stops_sequence,
+    )
     from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
 
 import contextlib
@@ -27,12 +35,9 @@ __all__ = ["NudgeInput", "NudgeProgress", "NudgeResult", "NudgeSequenceWorkflow"
 #: Patch id: steps fall due in the contact's local time (whole days on the local calendar),
 #: counted from when the previous step was due; earlier runs wait ``after`` from the last send.
 LOCAL_TIME_PATCH = "nudge-local-time"
-#: Stop reasons a sequence's ``stop_on`` may leave out; any other reason (opt-out, the lead
-#: continuing as new, closing) always stops it.
-OPTIONAL_STOPS = frozenset({"reply", "booking", "payment"})
 
 
-@workflow.defn(name="NudgeSequence")
+@workflow.defn(name=NUDGE_WORKFLOW)
 class NudgeSequenceWorkflow:
     """For each step: wait until it is due (a durable timer the Web UI names), then send it."""
 
@@ -117,17 +122,13 @@ class NudgeSequenceWorkflow:
             steps_done=self._done, sent=self._sent, stopped=self._stopped, anchor=anchor
         )
 
-    @workflow.signal(name="stop")
+    @workflow.signal(name=NUDGE_STOP_SIGNAL)
     def stop(self, stop: NudgeStop) -> None:
         """Stop before the next step (the first reason counts).
 
         A reply, booking or payment the sequence's ``stop_on`` leaves out is ignored.
         """
-        if (
-            stop.reason in OPTIONAL_STOPS
-            and self._stop_on is not None
-            and stop.reason not in self._stop_on
-        ):
+        if not stops_sequence(stop.reason, self._stop_on):
             workflow.logger.info("sequence goes on: it does not stop on %s", stop.reason)
             return
         if self._stopped is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from models.sequences import NextStep
 from models.values import CallStatus, Channel, Stage
 
 
@@ -59,6 +60,9 @@ class LeadCarry:
     nudge_active: bool
     nudge_index: int
     nudge_anchor: datetime | None
+    #: A sequence not started yet: when to start it, and its first step.
+    nudge_start_at: datetime | None = None
+    first_step: NextStep | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +123,20 @@ class LeadResult:
     """How the lead ended."""
 
     stage: Stage
+
+
+#: The NudgeSequence workflow's type and its stop signal, by name: the Lead workflow starts and
+#: stops it without importing its module, which would cost every Lead run a second import.
+NUDGE_WORKFLOW = "NudgeSequence"
+NUDGE_STOP_SIGNAL = "stop"
+#: Stop reasons a sequence's ``stop_on`` may leave out; any other reason (opt-out, the lead
+#: continuing as new, closing) always stops it.
+OPTIONAL_STOPS = frozenset({"reply", "booking", "payment"})
+
+
+def stops_sequence(reason: str, stop_on: tuple[str, ...] | None) -> bool:
+    """Whether ``reason`` stops a sequence whose ``stop_on`` is given (``None``: all)."""
+    return reason not in OPTIONAL_STOPS or stop_on is None or reason in stop_on
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.conftest import eventually
 from tests.workers.processes import (
@@ -19,6 +18,7 @@ from tests.workers.processes import (
     spawn,
     stopped_at_exit,
 )
+from workers.converter import DATA_CONVERTER
 
 
 async def test_up_runs_the_stack_and_keeps_data_across_restarts(tmp_path: Path) -> None:
@@ -60,9 +60,7 @@ async def test_up_runs_the_stack_and_keeps_data_across_restarts(tmp_path: Path) 
             assert (await http.get(f"http://127.0.0.1:{ui_port}/")).status_code == 200
             assert (await http.get("/readyz")).status_code == 200
 
-        client = await Client.connect(
-            f"127.0.0.1:{temporal_port}", data_converter=pydantic_data_converter
-        )
+        client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=DATA_CONVERTER)
 
         async def listed_by_stage() -> list[str]:
             return [

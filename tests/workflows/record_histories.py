@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from models import store
@@ -26,6 +25,7 @@ from models.schemas import OrgSettings
 from models.values import Channel
 from workers.cli import find_executable
 from workers.client import register_search_attributes
+from workers.converter import DATA_CONVERTER
 from workers.registry import dry_run_adapters
 from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.calls import CallInput, CallWorkflow
@@ -40,14 +40,14 @@ from workflows.lead import (
 )
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v5"
+VERSION = "v6"
 
 
 async def record() -> None:
     """Run each scenario on the time-skipping server and write its history as JSON."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_executable("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     await register_search_attributes(env.client)
     with tempfile.TemporaryDirectory() as folder:

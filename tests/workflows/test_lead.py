@@ -56,9 +56,13 @@ async def test_query_says_what_happens_next(harness: Harness) -> None:
     status = await handle.query(LeadWorkflow.status)
 
     assert status.stage == Stage.CONTACTED
-    assert status.next_action == "mark the lead ghosting"
+    # A browsing lead: the nurture sequence's first email is a day after the first touch.
+    assert status.next_action == "send the next email (step 1 of 2)"
+    assert status.next_action_at is not None
     assert status.attempts_used == 1
     assert status.waiting_reason is not None
+    assert "next email at " in status.waiting_reason
+    assert "Europe/London (step 1 of 2)" in status.waiting_reason
     assert "then ghosting" in status.waiting_reason
 
 

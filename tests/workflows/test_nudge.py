@@ -6,6 +6,9 @@ import asyncio
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+from temporalio.service import RPCError
+
 from models import sequences
 from models.database import session_scope
 from models.schemas import SequenceIn, SequenceStep
@@ -264,3 +267,22 @@ async def test_a_booking_stops_the_sequence_and_converts(harness: Harness) -> No
     assert result.stage == Stage.CONVERTED
     assert harness.stages(lead_id) == ["contacted", "converted"]
     assert len(harness.messages(lead_id)) == 2
+
+
+async def test_a_reply_before_the_first_step_means_the_sequence_never_starts(
+    harness: Harness,
+) -> None:
+    put(harness, *TWO_WEEKS)
+    lead_id, handle = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
+    await harness.env.sleep(timedelta(minutes=5))
+    status = await handle.query(LeadWorkflow.status)
+    assert status.next_action == "send the next SMS (step 1 of 4)"
+
+    await handle.signal(
+        LeadWorkflow.message_received, ReplyReceived(message_id="msg_early", channel=Channel.SMS)
+    )
+    await harness.env.sleep(timedelta(days=12))
+
+    assert len(harness.messages(lead_id)) == 1
+    with pytest.raises(RPCError):
+        await harness.env.client.get_workflow_handle(f"{lead_id}/nudge-1").describe()
