@@ -28,7 +28,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/intake.py
-	$(BIN)/python -m bench.first_touch
+	$(BIN)/python -m bench.first_touch --workers 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

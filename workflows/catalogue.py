@@ -7,4 +7,4 @@ from workflows.calls import CallWorkflow
 from workflows.lead import LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
 
-WORKFLOWS: list[type] = [LeadWorkflow, NudgeSequenceWorkflow, CallWorkflow]
+WORKFLOWS: tuple[type, ...] = (LeadWorkflow, NudgeSequenceWorkflow, CallWorkflow)

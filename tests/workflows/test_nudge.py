@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -102,18 +103,30 @@ async def test_a_reply_stops_the_sequence(harness: Harness) -> None:
     assert "engaged" in harness.stages(lead_id)
 
 
-async def test_a_payment_stops_the_sequence_and_converts(harness: Harness) -> None:
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda handle: handle.signal(
+            LeadWorkflow.payment_received, PaymentReceived(payment_id="pay_1", status="paid")
+        ),
+        lambda handle: handle.signal(
+            LeadWorkflow.booking_received, BookingReceived(booking_id="rcpt_1")
+        ),
+    ],
+    ids=["payment", "booking"],
+)
+async def test_a_conversion_stops_the_sequence(harness: Harness, convert: Any) -> None:
     put(harness, *TWO_WEEKS)
     lead_id, handle = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
     await harness.env.sleep(timedelta(minutes=16))
+    assert len(await bodies(harness, lead_id, 2)) == 2
 
-    await handle.signal(
-        LeadWorkflow.payment_received, PaymentReceived(payment_id="pay_1", status="paid")
-    )
+    await convert(handle)
     result = await handle.result()
     await harness.env.sleep(timedelta(days=12))
 
     assert result.stage == Stage.CONVERTED
+    assert harness.stages(lead_id) == ["contacted", "converted"]
     assert len(harness.messages(lead_id)) == 2
 
 
@@ -252,21 +265,6 @@ async def test_a_long_history_continues_as_new_without_resending_or_skipping_a_s
     assert len({m.idempotency_key for m in harness.messages(lead_id)}) == 5
     assert harness.stages(lead_id) == ["contacted", "ghosting", "lost"]
     assert harness.timeline_kinds(lead_id).count("repeat_intake") == 12
-
-
-async def test_a_booking_stops_the_sequence_and_converts(harness: Harness) -> None:
-    put(harness, *TWO_WEEKS)
-    lead_id, handle = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
-    await harness.env.sleep(timedelta(minutes=16))
-    assert len(await bodies(harness, lead_id, 2)) == 2
-
-    await handle.signal(LeadWorkflow.booking_received, BookingReceived(booking_id="rcpt_1"))
-    result = await handle.result()
-    await harness.env.sleep(timedelta(days=12))
-
-    assert result.stage == Stage.CONVERTED
-    assert harness.stages(lead_id) == ["contacted", "converted"]
-    assert len(harness.messages(lead_id)) == 2
 
 
 async def test_a_reply_before_the_first_step_means_the_sequence_never_starts(
