@@ -11,6 +11,7 @@ from api.deps import Database, OrgCache, RateLimiter, TemporalConnection
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import (
+    attention,
     contacts,
     events,
     health,
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         health.router,
         orgs.router,
+        attention.router,
         leads.router,
         events.router,
         contacts.router,

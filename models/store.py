@@ -22,6 +22,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from models import attention
 from models.schemas import (
     ContactPublic,
     LeadSort,
@@ -249,9 +250,10 @@ def _wanted_identities(payload: dict[str, Any]) -> list[tuple[IdentityKind, str]
 def _flag_conflicts(
     session: Session, *, lead: Lead, wanted: list[tuple[IdentityKind, str]]
 ) -> None:
-    """Note on the timeline any identity of the submission that another contact holds.
+    """Note on the timeline, and in the attention queue, any identity of the submission that
+    another contact holds.
 
-    Never merged automatically: an operator decides (the attention queue comes later).
+    Never merged automatically: an operator decides (merging the two contacts resolves it).
     """
     found = _identities_for(session, org_id=lead.org_id, wanted=wanted)
     others = sorted(
@@ -268,6 +270,19 @@ def _flag_conflicts(
         lead_id=lead.id,
         kind=TimelineKind.IDENTITY_CONFLICT,
         summary=f"Identity conflict, not merged: this submission's {held}",
+        data={"held_by": {kind: contact_id for kind, contact_id in others}},
+    )
+    attention.open_escalation(
+        session,
+        org_id=lead.org_id,
+        reason=attention.IDENTITY_CONFLICT,
+        priority="low",
+        summary=f"Same person? This lead's contact {lead.contact_id} gave the {held}. "
+        "Merge the contacts if they are one person, else resolve this.",
+        lead_id=lead.id,
+        thread_id=thread_id(session, contact_id=lead.contact_id),
+        contact_id=lead.contact_id,
+        dedupe_key=f"{attention.IDENTITY_CONFLICT}:{lead.id}",
         data={"held_by": {kind: contact_id for kind, contact_id in others}},
     )
 
@@ -1284,6 +1299,14 @@ def merge_contacts(session: Session, *, org_id: str, keep_id: str, other_id: str
     session.add(keep)
     session.flush()
     session.delete(other)
+    attention.after_merge(
+        session,
+        org_id=org_id,
+        keep_id=keep.id,
+        other_id=other.id,
+        keep_thread=keep_thread,
+        other_thread=other_thread,
+    )
     open_leads = list(
         session.exec(
             select(Lead).where(

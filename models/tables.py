@@ -298,3 +298,35 @@ class Payment(SQLModel, table=True):
     amount: int | None = None
     currency: str | None = Field(default=None, max_length=8)
     created_at: datetime = _ts()
+
+
+class Escalation(SQLModel, table=True):
+    """Something a person must look at: the needs-attention queue (``GET /v1/attention``).
+
+    ``dedupe_key`` (unique per org) keeps one open item per cause, e.g. one identity
+    conflict per lead.
+    """
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        UniqueConstraint("org_id", "dedupe_key", name="uq_escalation_org_dedupe"),
+        Index("ix_escalations_org_status_due", "org_id", "status", "sla_due_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    lead_id: str | None = Field(default=None, foreign_key="leads.id", max_length=40)
+    thread_id: str | None = Field(default=None, max_length=40)
+    contact_id: str | None = Field(default=None, max_length=40)
+    reason: str = Field(max_length=64)
+    priority: str = Field(max_length=16)
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="open", max_length=16)
+    level: int = 0
+    dedupe_key: str | None = Field(default=None, max_length=200)
+    data: dict[str, Any] = _json()
+    opened_at: datetime = _ts()
+    sla_due_at: datetime = _ts()
+    resolved_at: datetime | None = _ts(nullable=True)
+    resolved_by: str | None = Field(default=None, max_length=64)
+    resolution: str | None = Field(default=None, max_length=500)
