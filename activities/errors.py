@@ -34,6 +34,17 @@ class OptedOut(ApplicationError):
         super().__init__(message, type="OptedOut", non_retryable=True)
 
 
+class SendDeferred(ApplicationError):
+    """The compliance gate holds the touch back (quiet hours, touch budget) until a time.
+
+    ``details`` are the time (ISO 8601) and the reason; the workflow waits on a durable timer
+    until then and sends again with the same key.
+    """
+
+    def __init__(self, reason: str, until: datetime) -> None:
+        super().__init__(reason, until.isoformat(), reason, type="SendDeferred", non_retryable=True)
+
+
 class ProviderNotConfigured(ApplicationError):
     """The org or deployment lacks what this channel needs (a sender, credentials)."""
 

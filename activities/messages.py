@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import OptedOut, ProviderNotConfigured, SendFailed
+from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, SendFailed
 from activities.records import recording
 from activities.senders import Outbound, ProviderReceipt, Sender
 from models import store
-from models.tables import Message
+from models.tables import Message, utcnow
 from models.values import SETTLED_STATUSES, Channel, MessageStatus, ProviderMode
 
 log = logging.getLogger(__name__)
@@ -64,16 +64,31 @@ class MessageActivities:
         the call began) is reconciled first: the provider is asked whether it has the message,
         or, where the provider dedupes by ``Idempotency-Key``, the same key is sent again.
         """
-        with recording(self._engine) as session:
-            claim = store.claim_outbound_message(
-                session,
-                org_id=input.org_id,
-                lead_id=input.lead_id,
-                channel=input.channel,
-                idempotency_key=input.idempotency_key,
-                template=input.template,
-                text=input.text,
-            )
+        now = activity.info().current_attempt_scheduled_time or utcnow()
+        try:
+            with recording(self._engine) as session:
+                claim = store.claim_outbound_message(
+                    session,
+                    org_id=input.org_id,
+                    lead_id=input.lead_id,
+                    channel=input.channel,
+                    idempotency_key=input.idempotency_key,
+                    template=input.template,
+                    text=input.text,
+                    now=now,
+                )
+        except store.Deferred as deferred:
+            verdict = deferred.verdict
+            assert verdict.until is not None and verdict.reason is not None
+            with recording(self._engine) as session:
+                store.note_deferral(
+                    session,
+                    org_id=input.org_id,
+                    lead_id=input.lead_id,
+                    channel=input.channel,
+                    verdict=verdict,
+                )
+            raise SendDeferred(verdict.reason, verdict.until) from None
         message = claim.message
         status = MessageStatus(message.status)
         if status in SETTLED_STATUSES:

@@ -22,7 +22,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models import attention
+from models import attention, compliance
 from models.schemas import (
     ContactPublic,
     LeadSort,
@@ -632,6 +632,20 @@ def _record_consent(
     session.flush()
 
 
+def consent_log(session: Session, *, org_id: str, contact_id: str) -> list[ConsentRecord]:
+    """Every consent change of the contact, oldest first; ``NotFound`` if not this org's."""
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.org_id != org_id:
+        raise NotFound(contact_id)
+    return list(
+        session.exec(
+            select(ConsentRecord)
+            .where(ConsentRecord.org_id == org_id, ConsentRecord.contact_id == contact_id)
+            .order_by(col(ConsentRecord.recorded_at), col(ConsentRecord.id))
+        )
+    )
+
+
 def current_consent(session: Session, *, org_id: str, contact_id: str) -> dict[str, bool | None]:
     """The latest consent per channel; ``None`` where the person was never asked."""
     consent: dict[str, bool | None] = {channel.value: None for channel in Channel}
@@ -775,15 +789,19 @@ def claim_outbound_message(
     idempotency_key: str,
     template: str,
     text: str | None = None,
+    now: datetime | None = None,
 ) -> OutboundClaim:
     """The outbound message row for ``idempotency_key``, created (status ``pending``) if new.
 
     Written and committed before any provider call, so a retry finds it and never sends twice.
-    The org's provider mode is fixed on the row here, so retries can't switch modes.
+    The org's provider mode is fixed on the row here, so retries can't switch modes. A new
+    touch passes the compliance gate first (quiet hours, touch budget, at ``now``): if it
+    may not go yet, nothing is written and ``Deferred`` says until when.
     """
     org = get_org(session, org_id=org_id)
     lead = _lead(session, org_id=org_id, lead_id=lead_id)
-    contact = session.get(Contact, lead.contact_id)
+    # Locked: two workflows claiming touches for one person count the budget one at a time.
+    contact = session.get(Contact, lead.contact_id, with_for_update=True)
     assert contact is not None
     consent = current_consent(session, org_id=org_id, contact_id=contact.id)
     governing = consent_channel(channel)
@@ -812,6 +830,20 @@ def claim_outbound_message(
     identities = _identities(session, org_id=org_id, contact_id=contact.id)
     wanted_kind = IdentityKind.EMAIL if channel == Channel.EMAIL else IdentityKind.PHONE
     to_address = next((i.value for i in reversed(identities) if i.kind == wanted_kind), None)
+    now = now or utcnow()
+    if consent[governing] is not False and to_address:
+        phone = next((i.value for i in reversed(identities) if i.kind == IdentityKind.PHONE), None)
+        verdict = compliance.check(
+            session,
+            settings=settings,
+            lead=lead,
+            contact=contact,
+            channel=channel,
+            phone=phone,
+            now=now,
+        )
+        if not verdict.allowed:
+            raise Deferred(verdict)
     from_address = {
         Channel.SMS: settings.sms_from,
         Channel.WHATSAPP: settings.whatsapp_from,
@@ -837,6 +869,7 @@ def claim_outbound_message(
         status=MessageStatus.PENDING,
         idempotency_key=idempotency_key,
         mode=settings.provider_mode.value,
+        touched_at=now,
     )
     session.add(message)
     session.flush()
@@ -846,6 +879,33 @@ def claim_outbound_message(
         subject=subject,
         consent=consent[governing],
         unsubscribe_token=token,
+    )
+
+
+class Deferred(Exception):
+    """The compliance gate holds this touch back until ``verdict.until``."""
+
+    def __init__(self, verdict: compliance.Verdict) -> None:
+        super().__init__(verdict.reason)
+        self.verdict = verdict
+
+
+def note_deferral(
+    session: Session, *, org_id: str, lead_id: str, channel: Channel, verdict: compliance.Verdict
+) -> None:
+    """Put a deferred touch on the lead's timeline, with why and until when."""
+    timeline(
+        session,
+        org_id=org_id,
+        lead_id=lead_id,
+        kind=TimelineKind.TOUCH_DEFERRED,
+        summary=f"{channel.value.upper() if channel != Channel.EMAIL else 'Email'} held back: "
+        f"{verdict.reason}",
+        data={
+            "channel": channel.value,
+            "until": verdict.until.isoformat() if verdict.until else None,
+            "reason": verdict.reason,
+        },
     )
 
 

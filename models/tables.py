@@ -209,6 +209,8 @@ class Message(SQLModel, table=True):
     created_at: datetime = _ts()
     #: Set just before the first provider call: a retry that finds it set reconciles first.
     attempted_at: datetime | None = _ts(nullable=True)
+    #: When the compliance gate let an automated touch through (what the touch budget counts).
+    touched_at: datetime | None = _ts(nullable=True)
     sent_at: datetime | None = _ts(nullable=True)
     #: When the status last moved (delivery reports).
     status_at: datetime | None = _ts(nullable=True)

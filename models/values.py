@@ -126,6 +126,7 @@ class TimelineKind(StrEnum):
     STAGE_CHANGED = "stage_changed"
     TOUCH_SENT = "touch_sent"
     TOUCH_SKIPPED = "touch_skipped"
+    TOUCH_DEFERRED = "touch_deferred"
     DELIVERY = "delivery"
     ENGAGEMENT = "engagement"
     REPLY = "reply"

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -203,13 +203,26 @@ async def eventually(
         await asyncio.sleep(every)
 
 
+#: Quiet hours off: a test that is not about them must not depend on the hour it runs at.
+ANY_HOUR: dict[str, Any] = {"sms": None, "whatsapp": None, "voice": None, "email": None}
+
+
 async def create_org(
-    api: httpx.AsyncClient, *, name: str = "Shine Cleaning", timezone: str = "Europe/London"
+    api: httpx.AsyncClient,
+    *,
+    name: str = "Shine Cleaning",
+    timezone: str = "Europe/London",
+    quiet_hours: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, str]]:
-    """A new org through the API; its id and auth headers."""
+    """A new org through the API (quiet hours off unless given); its id and auth headers."""
     response = await api.post(
         "/v1/orgs",
-        json={"name": name, "timezone": timezone, "default_region": "GB"},
+        json={
+            "name": name,
+            "timezone": timezone,
+            "default_region": "GB",
+            "quiet_hours": ANY_HOUR if quiet_hours is None else quiet_hours,
+        },
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
     assert response.status_code == 201, response.text

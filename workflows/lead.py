@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.messages import MessageActivities, SendMessageInput
+    from activities.messages import SendMessageInput
     from activities.records import (
         AttachIntakeInput,
         LeadRecordActivities,
@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ReplyReceived,
         stops_sequence,
     )
-    from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
+    from workflows.policies import run_record, send_touch
 
 import contextlib
 import dataclasses
@@ -181,8 +181,16 @@ class LeadWorkflow:
             self._sequence = recorded.sequence
             first = recorded.first_step
             if first and first.due_at and workflow.patched(NUDGE_WHEN_DUE_PATCH):
+                anchor = recorded.sequence_anchor or workflow.now()
+                late = workflow.now() - anchor
+                if late > NUDGE_HEAD_START:
+                    # The first touch was held back (quiet hours): the sequence counts from
+                    # when it went, not from intake.
+                    anchor += late
+                    first = dataclasses.replace(first, due_at=first.due_at + late, due_local=None)
                 self._first_step = first
-                self._nudge_anchor = recorded.sequence_anchor
+                self._nudge_anchor = anchor
+                assert first.due_at is not None
                 self._nudge_start_at = first.due_at - NUDGE_HEAD_START
                 await self._start_nudge_if_due()
             else:
@@ -309,7 +317,7 @@ class LeadWorkflow:
         self._next_action_at = workflow.now()
         self._publish()
         try:
-            await self._send(channel, step="touch-1", template="first_touch")
+            sent = await self._send(channel, step="touch-1", template="first_touch")
         except ActivityError as error:
             # Already on the timeline (touch_skipped); the lead waits for the person instead.
             cause = (
@@ -319,12 +327,22 @@ class LeadWorkflow:
             )
             self._no_touch_reason = f"first {channel.value} failed: {cause}"
             return
+        if not sent:
+            self._no_touch_reason = f"first {channel.value} not sent: held back by the gate"
+            return
         await self._move(Stage.CONTACTED, f"first touch sent by {channel.value}")
 
-    async def _send(self, channel: Channel, *, step: str, template: str) -> None:
+    async def _send(self, channel: Channel, *, step: str, template: str) -> bool:
+        """Send through the compliance gate; ``False`` if it never went (held back, then the
+        lead converted, or held back too often)."""
         workflow_id = workflow.info().workflow_id
-        await workflow.execute_activity_method(
-            MessageActivities.send_message,
+
+        def on_hold(until: datetime, reason: str) -> None:
+            self._next_action_at = until
+            self._waiting_reason = f"{channel.value} held back: {reason}"
+            self._publish()
+
+        sent = await send_touch(
             SendMessageInput(
                 org_id=self._input.org_id,
                 lead_id=self._input.lead_id,
@@ -333,12 +351,13 @@ class LeadWorkflow:
                 # The workflow id is reused by the person's next lead, so the step names the lead.
                 idempotency_key=f"{workflow_id}/{self._input.lead_id}/{step}",
             ),
-            start_to_close_timeout=SEND_TIMEOUT,
-            schedule_to_close_timeout=SEND_DEADLINE,
-            retry_policy=SEND_RETRY,
             summary=f"send {channel.value} ({step})",
+            cancelled=lambda: bool(self._conversion),
+            on_hold=on_hold,
         )
-        self._touches += 1
+        if sent:
+            self._touches += 1
+        return sent
 
     async def _wait_for_news(
         self, *, then: Stage, deadline: datetime | None, closing: bool = False
@@ -406,7 +425,8 @@ class LeadWorkflow:
         channel = step.channel.value.upper() if step.channel.value != "email" else "email"
         self._next_action = f"send the next {channel} (step 1 of {step.total})"
         self._next_action_at = step.due_at
-        waiting = f"next {channel} at {step.due_local} (step 1 of {step.total})"
+        when = step.due_local or f"{step.due_at:%a %d %b %H:%M} UTC"
+        waiting = f"next {channel} at {when} (step 1 of {step.total})"
         self._waiting_reason = (
             f"{waiting}; {self._waiting_reason}" if self._waiting_reason else waiting
         )

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.messages import MessageActivities, SendMessageInput
+    from activities.messages import SendMessageInput
     from activities.records import LeadRecordActivities, NextStepInput
     from models.sequences import NextStep
     from workflows.payloads import (
@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         NudgeStop,
         stops_sequence,
     )
-    from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT, run_record
+    from workflows.policies import run_record, send_touch
 
 import contextlib
 
@@ -97,8 +97,7 @@ class NudgeSequenceWorkflow:
             if latest is None:
                 break
             try:
-                await workflow.execute_activity_method(
-                    MessageActivities.send_message,
+                sent = await send_touch(
                     SendMessageInput(
                         org_id=input.org_id,
                         lead_id=input.lead_id,
@@ -107,12 +106,13 @@ class NudgeSequenceWorkflow:
                         text=latest.template,
                         idempotency_key=f"{input.key_prefix}/{latest.index + 1}",
                     ),
-                    start_to_close_timeout=SEND_TIMEOUT,
-                    schedule_to_close_timeout=SEND_DEADLINE,
-                    retry_policy=SEND_RETRY,
                     summary=f"send {label}",
+                    cancelled=lambda: self._stopped is not None,
+                    on_hold=self._on_hold,
                 )
-                self._sent += 1
+                self._sent += int(sent)
+                if not sent and self._stopped is not None:
+                    break  # stopped while the gate held the step back: not taken
             except ActivityError:
                 pass  # on the timeline as touch_skipped; the sequence goes on
             self._done += 1
@@ -121,6 +121,10 @@ class NudgeSequenceWorkflow:
         return NudgeResult(
             steps_done=self._done, sent=self._sent, stopped=self._stopped, anchor=anchor
         )
+
+    def _on_hold(self, until: datetime, reason: str) -> None:
+        self._next_at = until
+        workflow.set_current_details(f"**Held back:** {reason}")
 
     @workflow.signal(name=NUDGE_STOP_SIGNAL)
     def stop(self, stop: NudgeStop) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from activities.messages import MessageActivities, SendMessageInput
 
 #: Database writes: quick, retried until the database is back.
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -34,8 +38,11 @@ SEND_RETRY = RetryPolicy(
         "SendFailed",
         "RecordMissing",
         "RecordInvalid",
+        "SendDeferred",
     ],
 )
+#: Times one touch may be held back by the compliance gate before it is given up.
+MAX_DEFERRALS = 20
 
 #: Patch id: database writes became local activities (histories before it use regular ones).
 LOCAL_RECORDS_PATCH = "local-record-activities"
@@ -63,3 +70,55 @@ async def run_record(activity: Callable[[Any, Any], Any], arg: Any, *, summary: 
         retry_policy=RECORD_RETRY,
         summary=summary,
     )
+
+
+def deferred_until(error: ActivityError) -> tuple[datetime, str] | None:
+    """When and why the compliance gate held a send back, if that is why it failed."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "SendDeferred":
+        until, reason = cause.details[:2]
+        return datetime.fromisoformat(str(until)), str(reason)
+    return None
+
+
+async def send_touch(
+    input: SendMessageInput,
+    *,
+    summary: str,
+    cancelled: Callable[[], bool],
+    on_hold: Callable[[datetime, str], None],
+) -> bool:
+    """Send one automated touch through the compliance gate.
+
+    A touch the gate holds back (quiet hours, touch budget) waits on a durable timer named
+    after the reason, then is tried again with the same key; ``on_hold`` hears of each wait.
+    ``False`` if ``cancelled`` became true while waiting, or the gate held it back
+    ``MAX_DEFERRALS`` times; other failures raise ``ActivityError`` as usual.
+    """
+    for _ in range(MAX_DEFERRALS):
+        try:
+            await workflow.execute_activity_method(
+                MessageActivities.send_message,
+                input,
+                start_to_close_timeout=SEND_TIMEOUT,
+                schedule_to_close_timeout=SEND_DEADLINE,
+                retry_policy=SEND_RETRY,
+                summary=summary,
+            )
+            return True
+        except ActivityError as error:
+            hold = deferred_until(error)
+            if hold is None:
+                raise
+        until, reason = hold
+        on_hold(until, reason)
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                cancelled,
+                timeout=max(until - workflow.now(), timedelta(seconds=1)),
+                timeout_summary=f"held back: {reason}",
+            )
+        if cancelled():
+            return False
+    workflow.logger.warning("touch %s held back %d times; given up", summary, MAX_DEFERRALS)
+    return False

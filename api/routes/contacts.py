@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -32,6 +33,47 @@ class Merged(BaseModel):
     contact_id: str
     merged_contact_id: str
     workflows_told: list[str]
+
+
+class ConsentChange(BaseModel):
+    """One entry of a contact's consent log."""
+
+    channel: str
+    granted: bool
+    #: Where it came from: ``intake_form``, ``sms_keyword``, ``unsubscribe_link``, ...
+    source: str
+    #: What proves it: the intake receipt, the webhook receipt or the event.
+    evidence: str
+    recorded_at: datetime
+
+
+class ConsentLog(BaseModel):
+    """``GET /v1/contacts/{contact_id}/consent-log``: every change, oldest first."""
+
+    contact_id: str
+    items: list[ConsentChange]
+
+
+@router.get("/{contact_id}/consent-log")
+async def consent_log(contact_id: IdParam, org: OrgDep, database: DatabaseDep) -> ConsentLog:
+    """Every consent change of the contact per channel, with its source and evidence."""
+    try:
+        rows = await database.run(store.consent_log, org_id=org.id, contact_id=contact_id)
+    except store.NotFound:
+        raise ApiError(404, f"No contact {contact_id!r} in this org.") from None
+    return ConsentLog(
+        contact_id=contact_id,
+        items=[
+            ConsentChange(
+                channel=row.channel,
+                granted=row.granted,
+                source=row.source,
+                evidence=row.evidence,
+                recorded_at=row.recorded_at,
+            )
+            for row in rows
+        ],
+    )
 
 
 @router.post("/{contact_id}/merge")

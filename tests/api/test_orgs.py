@@ -67,7 +67,7 @@ async def test_org_key_on_admin_route_and_admin_token_on_org_route_get_403(
 
 
 async def test_patch_changes_only_the_fields_given(api: httpx.AsyncClient) -> None:
-    _, headers = await create_org(api)
+    _, headers = await create_org(api, quiet_hours={})  # the default windows
 
     response = await api.patch(
         "/v1/orgs/me",
@@ -148,7 +148,7 @@ async def test_create_org_validates_its_body(api: httpx.AsyncClient) -> None:
 
 
 async def test_patching_a_nested_setting_keeps_its_siblings(api: httpx.AsyncClient) -> None:
-    _, headers = await create_org(api)
+    _, headers = await create_org(api, quiet_hours={})  # the default windows
 
     response = await api.patch(
         "/v1/orgs/me",

@@ -421,3 +421,47 @@ async def test_yes_is_a_reply_as_well_as_an_opt_in(live: Live) -> None:
         return bool(lead.get("stage") == "engaged")
 
     await eventually(engaged, within=15)
+
+
+async def test_the_consent_log_shows_each_keyword_with_its_evidence(live: Live) -> None:
+    org_id, headers = await live.org()
+    _, stranger = await live.org()
+    phone = "+447911200009"
+    accepted = await live.api.post(
+        "/v1/leads",
+        json={"name": "Ada", "phone": phone, "consent": {"sms": True}},
+        headers=headers,
+    )
+    lead_id = accepted.json()["lead_id"]
+
+    async def contact_id() -> str | None:
+        detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
+        return (detail.get("contact") or {}).get("id")
+
+    contact = await eventually(contact_id, within=15)
+    for body in ("  stop ", "Start", "optout", "UNSTOP"):
+        hook = live.fake.twilio_inbound_message(
+            webhook_url("twilio", org_id),
+            from_=phone,
+            to=SMS_FROM,
+            body=body,
+            auth_token=TWILIO_TOKEN,
+        )
+        assert (await live.deliver(hook)).status_code == 200
+
+    log = await live.api.get(f"/v1/contacts/{contact}/consent-log", headers=headers)
+    foreign = await live.api.get(f"/v1/contacts/{contact}/consent-log", headers=stranger)
+
+    assert log.status_code == 200
+    items = log.json()["items"]
+    assert [(i["channel"], i["granted"]) for i in items] == [
+        ("sms", True),
+        ("sms", False),
+        ("sms", True),
+        ("sms", False),
+        ("sms", True),
+    ]
+    assert items[0]["source"] == "intake_form"
+    assert {i["source"] for i in items[1:]} == {"twilio"}
+    assert all(i["evidence"] for i in items)
+    assert foreign.status_code == 404

@@ -13,6 +13,7 @@ from models.database import make_engine, session_scope
 from models.schemas import OrgSettings
 from models.tables import Lead, utcnow
 from models.values import Channel, new_id
+from tests.workflows.conftest import ANY_HOUR
 
 
 @pytest.fixture
@@ -25,7 +26,9 @@ def engine(any_db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def org_id(engine: Engine) -> str:
     with session_scope(engine) as session:
-        org, _ = store.create_org(session, name="Shine", settings=OrgSettings(timezone="UTC"))
+        org, _ = store.create_org(
+            session, name="Shine", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
+        )
         return org.id
 
 

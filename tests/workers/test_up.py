@@ -43,6 +43,12 @@ async def test_up_runs_the_stack_and_keeps_data_across_restarts(tmp_path: Path) 
         assert (tmp_path / "data" / "admin_token").stat().st_mode & 0o077 == 0
 
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            # Quiet hours would hold the SMS back at night; they are tested on their own.
+            any_hour = {"sms": None, "whatsapp": None, "voice": None, "email": None}
+            patched = await http.patch(
+                "/v1/orgs/me", json={"quiet_hours": any_hour}, headers=headers
+            )
+            assert patched.status_code == 200, patched.text
             accepted = await http.post(
                 "/v1/leads",
                 json={"name": "Ada", "phone": "+44 7911 123456", "consent": {"sms": True}},

@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 
 from models import store
 from models.database import make_engine, session_scope
-from models.schemas import OrgSettings
+from models.schemas import OrgSettings, QuietHours
 from models.tables import Message, TimelineEvent
 from models.values import TimelineKind
 from workers.registry import Adapters, dry_run_adapters
@@ -103,13 +103,21 @@ class Harness:
             return sorted(event.kind for event in events)
 
 
+ANY_HOUR = QuietHours(sms=None, whatsapp=None, voice=None, email=None)
+
+
 @pytest.fixture
 async def harness(time_env: WorkflowEnvironment, engine: Engine) -> AsyncIterator[Harness]:
     with session_scope(engine) as session:
         org, _ = store.create_org(
             session,
             name="Shine Cleaning",
-            settings=OrgSettings(timezone="Europe/London", inactivity_threshold=timedelta(days=2)),
+            # Quiet hours off: only the tests about them may depend on the time of day.
+            settings=OrgSettings(
+                timezone="Europe/London",
+                inactivity_threshold=timedelta(days=2),
+                quiet_hours=ANY_HOUR,
+            ),
         )
     task_queue = f"tq-{uuid.uuid4().hex[:8]}"
     adapters = dry_run_adapters()

@@ -23,6 +23,7 @@ from models.database import make_engine, session_scope
 from models.migrate import upgrade
 from models.schemas import OrgSettings
 from models.values import Channel
+from tests.workflows.conftest import ANY_HOUR
 from workers.cli import find_executable
 from workers.client import register_search_attributes
 from workers.converter import DATA_CONVERTER
@@ -55,7 +56,9 @@ async def record() -> None:
         upgrade(url)
         engine = make_engine(url)
         with session_scope(engine) as session:
-            org, _ = store.create_org(session, name="Shine", settings=OrgSettings(timezone="UTC"))
+            org, _ = store.create_org(
+                session, name="Shine", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
+            )
 
         def receipt(**payload: object) -> str:
             with session_scope(engine) as session:

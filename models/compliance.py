@@ -1,0 +1,226 @@
+"""The compliance gate: may this touch go to this person now, and if not, when?
+
+One gate for every outbound touch keepwarm sends on its own (first touches, sequence steps):
+consent for the channel, quiet hours in the recipient's local time (the org's windows, made
+stricter by the recipient's region), and a touch budget per contact across every channel and
+workflow. The send activity asks it inside the transaction that claims the message, so it is
+the authority; a deferred touch waits on a durable timer in its workflow and is asked again.
+Confirmations of STOP, START and HELP, and messages a person writes, don't pass it and don't
+count against the budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from phonenumbers import geocoder
+from phonenumbers import timezone as phone_zones
+from sqlmodel import Session, col, select
+
+from models.schemas import OrgSettings
+from models.tables import Contact, Lead, Message
+from models.values import Channel, Direction, MessageStatus, Sender
+
+#: Rolling window of the touch budget.
+BUDGET_WINDOW = timedelta(hours=24)
+#: A message that failed did not reach the person, so it doesn't use up the budget.
+NOT_TOUCHED = (MessageStatus.FAILED.value,)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionRule:
+    """A region's stricter calling and texting rules."""
+
+    window: tuple[str, str]
+    calls_per_subject_per_24h: int | None = None
+    law: str
+
+
+#: Regions whose rules are stricter than the usual 08:00-21:00: US state telemarketing laws
+#: (calls and texts 08:00-20:00 local, three calls per subject per 24 hours).
+REGION_RULES: dict[str, RegionRule] = {
+    "US-FL": RegionRule(
+        window=("08:00", "20:00"),
+        calls_per_subject_per_24h=3,
+        law="Florida Telephone Solicitation Act",
+    ),
+    "US-OK": RegionRule(
+        window=("08:00", "20:00"),
+        calls_per_subject_per_24h=3,
+        law="Oklahoma Telephone Solicitation Act",
+    ),
+    "US-MD": RegionRule(
+        window=("08:00", "20:00"),
+        calls_per_subject_per_24h=3,
+        law="Maryland Stop the Spam Calls Act",
+    ),
+}
+#: How the phone-number geocoder names the states above.
+_STATES = {"Florida": "FL", "Oklahoma": "OK", "Maryland": "MD"}
+#: Channels the quiet hours apply to, by the org's ``quiet_hours`` field.
+_WINDOW_FIELDS = {
+    Channel.SMS: "sms",
+    Channel.WHATSAPP: "whatsapp",
+    Channel.VOICE: "voice",
+    Channel.EMAIL: "email",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipient:
+    """Where the person is, as far as the gate can tell."""
+
+    timezone: str
+    #: ``US-FL`` style, where a rule applies; else the country (``GB``) or ``None``.
+    region: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """The gate's answer: send now, or wait until ``until`` (``reason`` says why, in words)."""
+
+    until: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the touch may go now."""
+        return self.until is None
+
+
+def recipient(*, phone: str | None, explicit: str | None, org_timezone: str) -> Recipient:
+    """The recipient's timezone (explicit, else the phone number's, else the org's) and
+    region (from the phone number)."""
+    region = None
+    zone = explicit
+    if phone:
+        try:
+            number = phonenumbers.parse(phone)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None:
+            country = phonenumbers.region_code_for_number(number)
+            region = country
+            if country == "US":
+                state = _state(geocoder.description_for_number(number, "en"))
+                if state is not None:
+                    region = f"US-{state}"
+            if zone is None:
+                zones = [z for z in phone_zones.time_zones_for_number(number) if z != "Etc/Unknown"]
+                if org_timezone in zones:
+                    zone = org_timezone
+                elif zones:
+                    zone = zones[0]
+    return Recipient(timezone=zone or org_timezone, region=region)
+
+
+def _state(place: str) -> str | None:
+    """The state code of a US place as the geocoder names it ("Florida", "Miami, FL")."""
+    if place in _STATES:
+        return _STATES[place]
+    code = place.rsplit(", ", 1)[-1] if ", " in place else ""
+    return code if f"US-{code}" in REGION_RULES else None
+
+
+def window_for(
+    channel: Channel, settings: OrgSettings, region: str | None
+) -> tuple[time, time] | None:
+    """The send window for ``channel``: the org's, narrowed by the region's rule."""
+    configured = getattr(settings.quiet_hours, _WINDOW_FIELDS[channel])
+    if configured is None:
+        return None
+    start, end = (time.fromisoformat(part) for part in configured)
+    rule = REGION_RULES.get(region or "")
+    if rule is not None and channel != Channel.EMAIL:
+        start = max(start, time.fromisoformat(rule.window[0]))
+        end = min(end, time.fromisoformat(rule.window[1]))
+    return start, end
+
+
+def next_open(
+    now: datetime, *, zone: ZoneInfo, window: tuple[time, time], weekdays_only: bool
+) -> datetime:
+    """``now`` if it is inside the window, else the window's next opening, in UTC.
+
+    Worked out on the local calendar, so it is right across DST changes.
+    """
+    start, end = window
+    local = now.astimezone(zone)
+    day: date = local.date()
+    for _ in range(8):
+        opens = datetime.combine(day, start, zone)
+        closes = datetime.combine(day, end, zone)
+        workday = not weekdays_only or day.weekday() < 5
+        if workday and local < closes:
+            return now if local >= opens else opens.astimezone(UTC)
+        day += timedelta(days=1)
+    raise AssertionError("a window that never opens")  # unreachable: windows are validated
+
+
+def touches_since(session: Session, *, contact_id: str, since: datetime) -> list[datetime]:
+    """When the contact was touched (automated outbound messages that went out), oldest first."""
+    rows = session.exec(
+        select(Message.touched_at)
+        .join(Lead, col(Lead.id) == col(Message.lead_id))
+        .where(
+            Lead.contact_id == contact_id,
+            Message.direction == Direction.OUTBOUND.value,
+            Message.sender == Sender.AI.value,
+            col(Message.status).not_in(NOT_TOUCHED),
+            col(Message.touched_at) > since,
+        )
+        .order_by(col(Message.touched_at))
+    )
+    return [moment for moment in rows if moment is not None]
+
+
+def check(
+    session: Session,
+    *,
+    settings: OrgSettings,
+    lead: Lead,
+    contact: Contact,
+    channel: Channel,
+    phone: str | None,
+    now: datetime,
+) -> Verdict:
+    """Whether an automated touch on ``channel`` may go to the lead's contact at ``now``.
+
+    Consent is checked separately (a refusal there is final, not a deferral).
+    """
+    who = recipient(
+        phone=phone,
+        explicit=lead.timezone or contact.timezone,
+        org_timezone=settings.timezone,
+    )
+    zone = ZoneInfo(who.timezone)
+    until, reasons = now, []
+    for _ in range(4):  # the budget and the window can push each other on; settle them
+        moved = False
+        window = window_for(channel, settings, who.region)
+        if window is not None:
+            opens = next_open(
+                until, zone=zone, window=window, weekdays_only=settings.quiet_hours.weekdays_only
+            )
+            if opens > until:
+                until, moved = opens, True
+                rule = REGION_RULES.get(who.region or "")
+                why = f"quiet hours ({rule.law})" if rule else "quiet hours"
+                reasons.append(why)
+        touched = touches_since(session, contact_id=contact.id, since=until - BUDGET_WINDOW)
+        if len(touched) >= settings.touch_budget.per_24h:
+            # Free again once enough of the window's touches have aged out of it.
+            frees = touched[len(touched) - settings.touch_budget.per_24h] + BUDGET_WINDOW
+            if frees > until:
+                until, moved = frees, True
+                reasons.append(f"touch budget ({settings.touch_budget.per_24h} per 24 h)")
+        if not moved:
+            break
+    if until <= now:
+        return Verdict()
+    local = until.astimezone(zone)
+    when = f"{local:%a %d %b %H:%M} {who.timezone}"
+    return Verdict(until=until, reason=f"{' and '.join(dict.fromkeys(reasons))}: until {when}")
