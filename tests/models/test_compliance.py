@@ -25,8 +25,8 @@ LONDON = ZoneInfo("Europe/London")
 DAYTIME = (time(8), time(21))
 
 
-def at(zone: ZoneInfo, *parts: int) -> datetime:
-    return datetime(*parts, tzinfo=zone).astimezone(UTC)  # type: ignore[misc]
+def at(zone: ZoneInfo, year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=zone).astimezone(UTC)
 
 
 def test_a_lead_at_half_past_ten_at_night_waits_for_eight_in_the_morning() -> None:
