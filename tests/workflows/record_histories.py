@@ -11,7 +11,7 @@ import asyncio
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from models import store
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
-from models.schemas import OrgSettings
+from models.schemas import OrgSettings, QuietHours
 from models.values import Channel
 from tests.workflows.conftest import ANY_HOUR
 from workers.cli import find_executable
@@ -41,7 +41,7 @@ from workflows.lead import (
 )
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v6"
+VERSION = "v7"
 
 
 async def record() -> None:
@@ -60,25 +60,25 @@ async def record() -> None:
                 session, name="Shine", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
             )
 
-        def receipt(**payload: object) -> str:
+        def receipt(org_id: str = org.id, **payload: object) -> str:
             with session_scope(engine) as session:
                 row, _ = store.record_intake_receipt(
-                    session, org_id=org.id, event_id=None, kind="lead", payload=payload
+                    session, org_id=org_id, event_id=None, kind="lead", payload=payload
                 )
                 return row.id
 
         lead_ids: dict[str, str] = {}
 
         async def start(
-            history_limit: int | None = None, **payload: object
+            history_limit: int | None = None, org_id: str = org.id, **payload: object
         ) -> WorkflowHandle[LeadWorkflow, LeadResult]:
             lead_id = f"lead_{uuid.uuid4().hex}"
             handle = await env.client.start_workflow(
                 LeadWorkflow.run,
                 LeadInput(
-                    org_id=org.id,
+                    org_id=org_id,
                     lead_id=lead_id,
-                    receipt_id=receipt(**payload),
+                    receipt_id=receipt(org_id=org_id, **payload),
                     history_limit=history_limit,
                 ),
                 id=f"lead-history-{uuid.uuid4().hex[:8]}",
@@ -175,6 +175,21 @@ async def record() -> None:
                 for run in (1, 2):
                     nudge = env.client.get_workflow_handle(f"{lead_ids[long.id]}/nudge-{run}")
                     await save(f"hot_sequence_continued_run_{run}", nudge, kind="nudge")
+
+                with session_scope(engine) as session:
+                    night, _ = store.create_org(
+                        session,
+                        name="Night",
+                        settings=OrgSettings(
+                            timezone="UTC", quiet_hours=QuietHours(sms=["08:00", "09:00"])
+                        ),
+                    )
+                now = await env.get_current_time()
+                ten = datetime.combine(now.date() + timedelta(days=1), time(10), UTC)
+                await env.sleep(ten - now)
+                held = await start(org_id=night.id, phone="+447911123462", consent={"sms": True})
+                await held.result()
+                await save("sms_held_back_until_morning", held)
 
                 lead_id = f"lead_{uuid.uuid4().hex}"
                 with_call = await env.client.start_workflow(
