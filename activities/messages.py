@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, SendFailed
 from activities.records import recording
 from activities.senders import Outbound, ProviderReceipt, Sender
-from models import store
+from models import channels, store
 from models.tables import Message, utcnow
 from models.values import SETTLED_STATUSES, Channel, MessageStatus, ProviderMode
 
@@ -36,6 +36,15 @@ class SendMessageInput:
     idempotency_key: str
     #: The template's text, when it is not a built-in one (a sequence step).
     text: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmationInput:
+    """Answer a keyword message (``stop``, ``start`` or ``help``) once."""
+
+    org_id: str
+    inbound_message_id: str
+    kind: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +98,55 @@ class MessageActivities:
                     verdict=verdict,
                 )
             raise SendDeferred(verdict.reason, verdict.until) from None
-        message = claim.message
+        return self._deliver(
+            claim.message,
+            input.channel,
+            opted_out=claim.consent is False,
+            outbound=lambda message: self._outbound(
+                message,
+                org_id=input.org_id,
+                key=input.idempotency_key,
+                subject=claim.subject,
+                unsubscribe_token=claim.unsubscribe_token,
+            ),
+        )
+
+    @activity.defn(name="send_confirmation")
+    def send_confirmation(self, input: ConfirmationInput) -> SendMessageResult:
+        """Answer a STOP, START or HELP message, once (keyed by the message it answers).
+
+        Not a touch: it skips the compliance gate and the consent check (an opt-out is
+        confirmed once, as carriers require) and doesn't count against the touch budget.
+        """
+        with recording(self._engine) as session:
+            message = channels.claim_confirmation(
+                session,
+                org_id=input.org_id,
+                inbound_message_id=input.inbound_message_id,
+                kind=input.kind,
+            )
+        return self._deliver(
+            message,
+            Channel(message.channel),
+            opted_out=False,
+            outbound=lambda row: self._outbound(
+                row,
+                org_id=input.org_id,
+                key=row.idempotency_key or row.id,
+                subject=None,
+                unsubscribe_token=None,
+            ),
+        )
+
+    def _deliver(
+        self,
+        message: Message,
+        channel: Channel,
+        *,
+        opted_out: bool,
+        outbound: Callable[[Message], Outbound],
+    ) -> SendMessageResult:
+        """Send a claimed message unless a previous attempt settled it (reconciling first)."""
         status = MessageStatus(message.status)
         if status in SETTLED_STATUSES:
             log.info("message %s already %s; not sending again", message.id, status)
@@ -97,16 +154,16 @@ class MessageActivities:
         if status == MessageStatus.FAILED:
             # An earlier attempt failed for good; say so again rather than pretend it went.
             raise SendFailed(message.error or "an earlier attempt failed")
-        if claim.consent is False:
-            self._fail(message, f"the person opted out of {input.channel.value}")
-            raise OptedOut(f"the person opted out of {input.channel.value}")
-        sender = self._sender(message, input.channel)
+        if opted_out:
+            self._fail(message, f"the person opted out of {channel.value}")
+            raise OptedOut(f"the person opted out of {channel.value}")
+        sender = self._sender(message, channel)
         if not message.to_address:
-            self._fail(message, f"the contact has no address for {input.channel.value}")
-            raise SendFailed(f"the contact has no address for {input.channel.value}")
-        outbound = self._outbound(message, input, claim)
+            self._fail(message, f"the contact has no address for {channel.value}")
+            raise SendFailed(f"the contact has no address for {channel.value}")
+        request = outbound(message)
         if message.attempted_at is not None:
-            found = sender.reconcile(outbound, attempted_at=message.attempted_at)
+            found = sender.reconcile(request, attempted_at=message.attempted_at)
             if found is not None and found.provider_message_id:
                 with recording(self._engine) as session:
                     if store.provider_id_taken(
@@ -120,7 +177,7 @@ class MessageActivities:
             with recording(self._engine) as session:
                 store.mark_message_attempted(session, message_id=message.id)
         try:
-            receipt = sender.send(outbound)
+            receipt = sender.send(request)
         except ApplicationError as error:
             if error.non_retryable:
                 self._fail(message, error.message, revoke=isinstance(error, OptedOut))
@@ -142,19 +199,24 @@ class MessageActivities:
         return sender
 
     def _outbound(
-        self, message: Message, input: SendMessageInput, claim: store.OutboundClaim
+        self,
+        message: Message,
+        *,
+        org_id: str,
+        key: str,
+        subject: str | None,
+        unsubscribe_token: str | None,
     ) -> Outbound:
         headers: tuple[tuple[str, str], ...] = ()
         status_callback = None
-        if input.channel in {Channel.SMS, Channel.WHATSAPP}:
+        if message.channel in {Channel.SMS, Channel.WHATSAPP}:
             # Twilio signs the whole URL, so the key in the query can't be forged.
             status_callback = (
-                f"{self._public_url}/v1/webhooks/twilio/{input.org_id}"
-                f"?key={quote(input.idempotency_key, safe='')}"
+                f"{self._public_url}/v1/webhooks/twilio/{org_id}?key={quote(key, safe='')}"
             )
-        if claim.unsubscribe_token:
+        if unsubscribe_token:
             headers = (
-                ("List-Unsubscribe", f"<{self._public_url}/u/{claim.unsubscribe_token}>"),
+                ("List-Unsubscribe", f"<{self._public_url}/u/{unsubscribe_token}>"),
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             )
         assert message.to_address is not None
@@ -162,11 +224,11 @@ class MessageActivities:
             to=message.to_address,
             sender=message.from_address,
             body=message.body,
-            subject=claim.subject,
-            idempotency_key=input.idempotency_key,
+            subject=subject,
+            idempotency_key=key,
             status_callback=status_callback,
             headers=headers,
-            tags=(("lead_id", input.lead_id), ("message_id", message.id)),
+            tags=(("lead_id", message.lead_id or ""), ("message_id", message.id)),
         )
 
     def _sent(

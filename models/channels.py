@@ -205,12 +205,14 @@ def record_inbound_message(
     provider_message_id: str,
     consent: bool | None,
     source: str,
+    implies_consent: bool = True,
 ) -> InboundRecorded:
     """Record a customer's message on their thread (creating the contact if they are new).
 
     ``consent`` is a change the message itself makes (an opt-out or opt-in keyword). Someone
     new who texts the business may be answered on that channel: that is recorded as consent
-    unless they already said no.
+    unless they already said no, or the message is a keyword such as HELP
+    (``implies_consent=False``).
     """
     contact = store.resolve_contact(session, org_id=org_id, payload={"phone": from_phone})
     governing = consent_channel(channel)
@@ -225,7 +227,7 @@ def record_inbound_message(
             source=source,
             evidence=f"inbound message {provider_message_id}",
         )
-    elif standing[governing] is None:
+    elif standing[governing] is None and implies_consent:
         store.record_consent_change(
             session,
             org_id=org_id,
@@ -514,3 +516,54 @@ def record_payment(session: Session, *, org_id: str, event: PaymentEvent) -> Pay
         )
     open_workflow = lead.workflow_id if lead.stage not in CLOSED_STAGES else None
     return PaymentRecorded(payment_id=payment.id, lead_id=lead.id, workflow_id=open_workflow)
+
+
+#: Keyword confirmations, by kind: what the person is told, once per keyword message.
+CONFIRMATIONS = {
+    "stop": "{org_name}: you are unsubscribed and will get no more messages. Reply START to "
+    "resubscribe.",
+    "start": "{org_name}: you are resubscribed. Reply HELP for help, STOP to unsubscribe.",
+    "help": "{org_name}: reply STOP to unsubscribe. Msg&data rates may apply.",
+}
+
+
+def claim_confirmation(
+    session: Session, *, org_id: str, inbound_message_id: str, kind: str
+) -> Message:
+    """The reply to a STOP, START or HELP message, created if new (``confirm/{inbound id}``).
+
+    Sent whatever the consent (CTIA asks for one confirmation of an opt-out), by the system,
+    not counted against the touch budget; HELP answers with the org's ``help_reply``.
+    """
+    inbound = session.get(Message, inbound_message_id)
+    if inbound is None or inbound.org_id != org_id or inbound.direction != Direction.INBOUND:
+        raise store.NotFound(inbound_message_id)
+    key = f"confirm/{inbound.id}"
+    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
+    if existing is not None:
+        return existing
+    org = store.get_org(session, org_id=org_id)
+    settings = store.org_settings(org)
+    template = (
+        settings.help_reply if kind == "help" and settings.help_reply else CONFIRMATIONS[kind]
+    )
+    channel = Channel(inbound.channel)
+    own_number = settings.whatsapp_from if channel == Channel.WHATSAPP else settings.sms_from
+    message = Message(
+        id=new_id("msg"),
+        org_id=org_id,
+        lead_id=inbound.lead_id,
+        thread_id=inbound.thread_id,
+        channel=channel,
+        direction=Direction.OUTBOUND,
+        sender=Sender.SYSTEM,
+        to_address=inbound.from_address,
+        from_address=own_number or inbound.to_address,
+        body=template.replace("{org_name}", org.name),
+        status=MessageStatus.PENDING,
+        idempotency_key=key,
+        mode=settings.provider_mode.value,
+    )
+    session.add(message)
+    session.flush()
+    return message

@@ -967,7 +967,8 @@ def accept_message(session: Session, *, message: Message, status: MessageStatus)
     session.add(message)
     if message.lead_id:
         lead = session.get(Lead, message.lead_id)
-        if lead is not None and lead.first_contact_at is None:
+        # Speed to lead counts touches, not keyword confirmations.
+        if lead is not None and lead.first_contact_at is None and message.sender == Sender.AI:
             lead.first_contact_at = now
             lead.updated_at = now
             session.add(lead)

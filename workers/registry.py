@@ -108,5 +108,6 @@ def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[...
         records.record_stage,
         records.next_sequence_step,
         messages.send_message,
+        messages.send_confirmation,
         calls.place_call,
     ]

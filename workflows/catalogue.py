@@ -4,7 +4,13 @@ sandbox, which re-imports a workflow's module for each run, imports only that on
 from __future__ import annotations
 
 from workflows.calls import CallWorkflow
+from workflows.confirmation import ConfirmationWorkflow
 from workflows.lead import LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
 
-WORKFLOWS: tuple[type, ...] = (LeadWorkflow, NudgeSequenceWorkflow, CallWorkflow)
+WORKFLOWS: tuple[type, ...] = (
+    LeadWorkflow,
+    NudgeSequenceWorkflow,
+    CallWorkflow,
+    ConfirmationWorkflow,
+)

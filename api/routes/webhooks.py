@@ -22,8 +22,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, SecretStr
 from sqlmodel import Session
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.messages import ConfirmationInput
 from api.deps import DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
 from api.errors import ApiError
 from api.intake import accept_intake
@@ -40,7 +43,9 @@ from models.settings import Settings
 from models.tables import Org
 from models.values import Channel, MessageStatus, WebhookProvider
 from workflows.calls import CallEnded, CallWorkflow
+from workflows.confirmation import ConfirmationWorkflow
 from workflows.lead import LeadWorkflow, PaymentReceived, ReplyReceived
+from workflows.task_queues import LEADS
 
 log = logging.getLogger("keepwarm.webhooks")
 T = TypeVar("T")
@@ -64,6 +69,10 @@ TWILIO_OPTED_OUT = {"21610"}
 #: Whole-message keywords (any case) that withdraw or restore SMS consent (DESIGN.md).
 OPT_OUT_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 OPT_IN_WORDS = {"START", "UNSTOP", "YES"}
+#: Opt-in words that are also answers to a question a message asked: replies, too.
+OPT_IN_REPLIES = {"YES"}
+#: Whole-message keywords that ask for the org's help reply.
+HELP_WORDS = {"HELP", "INFO"}
 #: Resend events and what they say about the email.
 RESEND_EVENTS: dict[str, DeliveryReport] = {
     "email.sent": DeliveryReport(status=MessageStatus.SENT),
@@ -272,10 +281,17 @@ async def _twilio_inbound(
     word = text.strip().upper()
     opt_out_type = params.get("OptOutType", "").upper()
     consent: bool | None = None
+    keyword: str | None = None
     if opt_out_type == "STOP" or word in OPT_OUT_WORDS:
-        consent = False
+        consent, keyword = False, "stop"
+    elif word in OPT_IN_REPLIES:
+        consent = True  # an opt-in that is also an answer ("Reply YES"): a reply to the lead
     elif opt_out_type == "START" or word in OPT_IN_WORDS:
-        consent = True
+        consent, keyword = True, "start"
+    elif opt_out_type == "HELP" or word in HELP_WORDS:
+        keyword = "help"
+    # With Twilio's Advanced Opt-Out on (OptOutType present), Twilio has already answered.
+    answer = keyword is not None and not opt_out_type
 
     def apply(session: Session, org: Org) -> Notify:
         region = store.org_settings(org).default_region
@@ -292,9 +308,18 @@ async def _twilio_inbound(
             provider_message_id=sid,
             consent=consent,
             source="twilio",
+            implies_consent=keyword != "help",
         )
-        if consent is False:
-            return None  # an opt-out, not a conversation: nothing to tell a lead
+        if keyword is not None:
+            # A keyword, not a conversation: answered once, nothing to tell a lead.
+            if not answer:
+                return None
+
+            async def confirm(client: Client) -> None:
+                assert keyword is not None
+                await _confirm(client, org_id=org.id, message_id=inbound.message_id, kind=keyword)
+
+            return confirm
         reply = ReplyReceived(message_id=inbound.message_id, channel=channel)
 
         async def notify(client: Client) -> None:
@@ -324,6 +349,23 @@ async def _twilio_inbound(
         payload=params,
         apply=apply,
     )
+
+
+async def _confirm(client: Client, *, org_id: str, message_id: str, kind: str) -> None:
+    """Start the workflow that answers a keyword (once: a redelivery finds it started)."""
+    try:
+        await client.start_workflow(
+            ConfirmationWorkflow.run,
+            ConfirmationInput(org_id=org_id, inbound_message_id=message_id, kind=kind),
+            id=f"confirm-{org_id}-{message_id}",
+            task_queue=LEADS,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"{kind.upper()} confirmation",
+        )
+    except WorkflowAlreadyStartedError:
+        return
+    except RPCError as error:
+        raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
 
 
 async def _signal(client: Client, workflow_id: str, signal: Any, arg: Any) -> bool:

@@ -465,3 +465,40 @@ async def test_the_consent_log_shows_each_keyword_with_its_evidence(live: Live) 
     assert {i["source"] for i in items[1:]} == {"twilio"}
     assert all(i["evidence"] for i in items)
     assert foreign.status_code == 404
+
+
+async def test_stop_start_and_help_are_each_answered_once(live: Live) -> None:
+    org_id, headers = await live.org()
+    help_reply = "Shine: call 020 7946 0000 for help. Reply STOP to opt out."
+    patched = await live.api.patch("/v1/orgs/me", json={"help_reply": help_reply}, headers=headers)
+    assert patched.status_code == 200
+    phone = "+447911200011"
+
+    def texts_to(number: str) -> list[str]:
+        return [m["body"] for m in live.fake.objects("twilio") if m["to"] == number]
+
+    for n, body in enumerate(("Stop", "help", "START"), start=1):
+        hook = live.fake.twilio_inbound_message(
+            webhook_url("twilio", org_id),
+            from_=phone,
+            to=SMS_FROM,
+            body=body,
+            auth_token=TWILIO_TOKEN,
+        )
+        for _ in range(3):  # Twilio retrying the same message
+            assert (await live.deliver(hook)).status_code == 200
+
+        async def answered(count: int = n) -> list[str] | None:
+            sent = texts_to(phone)
+            return sent if len(sent) >= count else None
+
+        await eventually(answered, within=15)
+
+    await asyncio.sleep(1)  # room for a duplicate to show up, were there one
+    sent = texts_to(phone)
+    assert len(sent) == 3
+    assert "unsubscribed" in sent[0]
+    assert sent[1] == help_reply
+    assert "resubscribed" in sent[2]
+    leads = (await live.api.get("/v1/leads", headers=headers)).json()["items"]
+    assert leads == []  # keywords open no lead
