@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from models.database import insert_once
 from models.schemas import OrgSettings
 from models.tables import Escalation, Org, utcnow
 from models.values import new_id
@@ -61,19 +61,10 @@ def open_escalation(
         opened_at=now,
         sla_due_at=now + getattr(sla, priority),
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        existing = session.exec(
-            select(Escalation).where(
-                Escalation.org_id == org_id, Escalation.dedupe_key == dedupe_key
-            )
-        ).first()
-        if existing is None:
-            raise
-        return existing
-    return row
+    stored, _ = insert_once(
+        session, row, Escalation.org_id == org_id, Escalation.dedupe_key == dedupe_key
+    )
+    return stored
 
 
 def attention(session: Session, *, org_id: str, limit: int) -> list[Escalation]:

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import store
+from models.database import insert_once
 from models.tables import Call, Contact, Identity, Lead, Message, Payment, WebhookReceipt, utcnow
 from models.values import (
     CLOSED_STAGES,
@@ -49,21 +49,13 @@ def record_webhook(
         event_type=event_type[:64],
         payload=payload,
     )
-    try:
-        with session.begin_nested():
-            session.add(receipt)
-    except IntegrityError:
-        existing = session.exec(
-            select(WebhookReceipt).where(
-                WebhookReceipt.org_id == org_id,
-                WebhookReceipt.provider == provider,
-                WebhookReceipt.event_id == event_id[:200],
-            )
-        ).first()
-        if existing is None:
-            raise
-        return existing, False
-    return receipt, True
+    return insert_once(
+        session,
+        receipt,
+        WebhookReceipt.org_id == org_id,
+        WebhookReceipt.provider == provider,
+        WebhookReceipt.event_id == event_id[:200],
+    )
 
 
 def mark_routed(session: Session, *, org_id: str, receipt_id: str) -> None:
@@ -277,6 +269,37 @@ def record_inbound_message(
         lead_id=open_lead.id if open_lead else None,
         workflow_id=open_lead.workflow_id if open_lead else None,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptOutReach:
+    """Who to tell of a consent change: the contact's open lead, and whether the person can
+    still be reached on any channel."""
+
+    workflow_id: str | None
+    everywhere: bool
+
+
+def opt_out_reach(session: Session, *, org_id: str, contact_id: str) -> OptOutReach:
+    """After a consent change: the open lead's workflow, and whether no channel the contact
+    has an address for still has consent (they opted out everywhere)."""
+    consent = store.current_consent(session, org_id=org_id, contact_id=contact_id)
+    kinds = {
+        identity.kind
+        for identity in session.exec(
+            select(Identity).where(Identity.org_id == org_id, Identity.contact_id == contact_id)
+        )
+    }
+    reachable = []
+    if "phone" in kinds:
+        reachable += [Channel.SMS, Channel.WHATSAPP, Channel.VOICE]
+    if "email" in kinds:
+        reachable.append(Channel.EMAIL)
+    everywhere = not any(consent[channel] for channel in reachable) and any(
+        consent[channel] is False for channel in reachable
+    )
+    lead = _open_lead(session, org_id=org_id, contact_id=contact_id)
+    return OptOutReach(workflow_id=lead.workflow_id if lead else None, everywhere=everywhere)
 
 
 def _open_lead(session: Session, *, org_id: str, contact_id: str) -> Lead | None:

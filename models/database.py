@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, create_engine, select
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -52,3 +53,23 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+def insert_once(session: Session, row: Row, *same: Any) -> tuple[Row, bool]:
+    """Insert ``row`` unless a unique constraint says it exists: then return the row that
+    matches ``same`` (the unique columns' conditions) and ``False``.
+
+    Runs in a savepoint, so a concurrent insert of the same row leaves the transaction usable.
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        existing = session.exec(select(type(row)).where(*same)).first()
+        if existing is None:  # the unique violation was something else
+            raise
+        return existing, False
+    return row, True

@@ -19,10 +19,10 @@ from typing import Any
 import phonenumbers
 from sqlalchemy import and_, func, literal, or_, tuple_
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import attention, compliance
+from models.database import insert_once
 from models.schemas import (
     ContactPublic,
     LeadSort,
@@ -297,19 +297,9 @@ def record_intake_receipt(
     receipt = IntakeReceipt(
         id=new_id("rcpt"), org_id=org_id, event_id=event_id, kind=kind, payload=payload
     )
-    try:
-        with session.begin_nested():
-            session.add(receipt)
-    except IntegrityError:
-        existing = session.exec(
-            select(IntakeReceipt).where(
-                IntakeReceipt.org_id == org_id, IntakeReceipt.event_id == event_id
-            )
-        ).first()
-        if existing is None:  # the unique violation was something else
-            raise
-        return existing, False
-    return receipt, True
+    return insert_once(
+        session, receipt, IntakeReceipt.org_id == org_id, IntakeReceipt.event_id == event_id
+    )
 
 
 class LeadClosed(Exception):

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         NUDGE_STOP_SIGNAL,
         NUDGE_WORKFLOW,
         BookingReceived,
+        ConsentChanged,
         ContactMerged,
         IntakeAnswer,
         IntakeReceived,
@@ -45,6 +46,7 @@ import dataclasses
 
 __all__ = [
     "BookingReceived",
+    "ConsentChanged",
     "ContactMerged",
     "IntakeAnswer",
     "IntakeReceived",
@@ -120,6 +122,7 @@ class LeadWorkflow:
         self._closing = False
         self._replies: list[ReplyReceived] = list(carry.replies) if carry else []
         self._conversion: str | None = None
+        self._opted_out = False
         self._nudge: workflow.ChildWorkflowHandle[Any, Any] | None = None
         self._nudge_runs = 0
         self._sequence: str | None = None
@@ -140,16 +143,18 @@ class LeadWorkflow:
         if phase == GHOSTING_WAIT:
             await self._wait_for_news(then=Stage.GHOSTING, deadline=deadline)
             phase, deadline = SEQUENCE_WAIT, None
-        if phase == SEQUENCE_WAIT and not self._conversion:
+        if phase == SEQUENCE_WAIT and not (self._conversion or self._closing):
             await self._wait_for_sequence()
             phase = LOST_WAIT
-        if phase == LOST_WAIT and not self._conversion:
+        if phase == LOST_WAIT and not (self._conversion or self._closing):
             await self._wait_for_news(then=Stage.LOST, deadline=deadline, closing=True)
         self._next_action = None
         self._next_action_at = None
         self._waiting_reason = (
             f"closed: {self._conversion}"
             if self._conversion
+            else "closed: opted out"
+            if self._stage == Stage.OPTED_OUT
             else "closed: no response after two inactivity periods"
         )
         self._publish()
@@ -286,6 +291,12 @@ class LeadWorkflow:
         if payment.status == "paid" and not self._closing and not self._conversion:
             self._conversion = "paid"
 
+    @workflow.signal(name="consent_changed")
+    def consent_changed(self, change: ConsentChanged) -> None:
+        """Consent changed; a person reachable on no channel any more ends the lead."""
+        if not self._closing and not self._conversion:
+            self._opted_out = change.opted_out_everywhere
+
     @workflow.signal(name="booking_received")
     def booking_received(self, booking: BookingReceived) -> None:
         """The person booked: the lead converts."""
@@ -394,6 +405,9 @@ class LeadWorkflow:
             if self._conversion:
                 await self._convert()
                 return
+            if self._opted_out:
+                await self._opt_out()
+                return
             deadline = workflow.now() + threshold
         if closing:
             self._closing = True
@@ -402,7 +416,7 @@ class LeadWorkflow:
         await self._move(then, reason)
 
     def _has_news(self) -> bool:
-        return bool(self._pending or self._replies or self._conversion)
+        return bool(self._pending or self._replies or self._conversion or self._opted_out)
 
     async def _wait(self, longest: timedelta, *, summary: str) -> bool:
         """Wait up to ``longest`` for news (``True`` if some came; news that came with the
@@ -430,6 +444,12 @@ class LeadWorkflow:
         self._waiting_reason = (
             f"{waiting}; {self._waiting_reason}" if self._waiting_reason else waiting
         )
+
+    async def _opt_out(self) -> None:
+        self._closing = True
+        await self._stop_nudge("opt-out")
+        await self._attach_pending()
+        await self._move(Stage.OPTED_OUT, "consent withdrawn on every channel")
 
     async def _convert(self) -> None:
         self._closing = True
@@ -469,6 +489,9 @@ class LeadWorkflow:
             await self._take_replies()
             if self._conversion:
                 await self._convert()
+                return
+            if self._opted_out:
+                await self._opt_out()
                 return
 
     async def _continue_if_long(self, phase: str, deadline: datetime | None) -> None:

@@ -90,6 +90,20 @@ class PaymentReceived:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConsentChanged:
+    """The person withdrew or gave consent on a channel (signal ``consent_changed``).
+
+    Sends check consent themselves; this tells the lead at once, so one that can no longer be
+    reached on any channel stops (``opted_out``) instead of waiting out its sequence.
+    """
+
+    channel: Channel
+    granted: bool
+    #: No channel the contact has an address for still has consent.
+    opted_out_everywhere: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class BookingReceived:
     """The person booked (signal ``booking_received``); already on the lead's timeline."""
 

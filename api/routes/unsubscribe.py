@@ -7,17 +7,21 @@ the channel. A bad or altered token gets 404 and changes nothing.
 from __future__ import annotations
 
 import html
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
+from temporalio.service import RPCError
 
-from api.deps import DatabaseDep
-from models import store
+from api.deps import DatabaseDep, TemporalDep
+from models import channels, store
 from models.tokens import UnsubscribeRequest, token_org, verify_unsubscribe_token
 from models.values import Channel
+from workflows.lead import ConsentChanged, LeadWorkflow
 
+log = logging.getLogger("keepwarm.unsubscribe")
 router = APIRouter(tags=["compliance"])
 
 Token = Annotated[str, Path(max_length=300)]
@@ -51,7 +55,9 @@ def _request(session: Session, *, token: str) -> tuple[str, UnsubscribeRequest] 
     return org.name, request
 
 
-def _unsubscribe(session: Session, *, token: str) -> str | None:
+def _unsubscribe(
+    session: Session, *, token: str
+) -> tuple[str, channels.OptOutReach, Channel] | None:
     found = _request(session, token=token)
     if found is None:
         return None
@@ -68,7 +74,8 @@ def _unsubscribe(session: Session, *, token: str) -> str | None:
         )
     except store.NotFound:
         return None  # a contact since removed
-    return name
+    reach = channels.opt_out_reach(session, org_id=request.org_id, contact_id=request.contact_id)
+    return name, reach, Channel(request.channel)
 
 
 INVALID = ("Link not valid", "This unsubscribe link is not valid. It may have been altered.")
@@ -89,9 +96,21 @@ async def unsubscribe_page(token: Token, database: DatabaseDep) -> HTMLResponse:
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-async def unsubscribe(token: Token, database: DatabaseDep) -> HTMLResponse:
+async def unsubscribe(token: Token, database: DatabaseDep, client: TemporalDep) -> HTMLResponse:
     """Unsubscribe at once (a mail client's one-click POST, or the page's button)."""
-    name = await database.run(_unsubscribe, token=token)
-    if name is None:
+    done = await database.run(_unsubscribe, token=token)
+    if done is None:
         return _page(*INVALID, status=404)
+    name, reach, channel = done
+    if reach.workflow_id:
+        change = ConsentChanged(
+            channel=channel, granted=False, opted_out_everywhere=reach.everywhere
+        )
+        try:
+            await client.get_workflow_handle(reach.workflow_id).signal(
+                LeadWorkflow.consent_changed, change
+            )
+        except RPCError as error:
+            # Recorded already, and every send checks consent: nothing more goes out.
+            log.warning("could not tell %s of an unsubscribe: %s", reach.workflow_id, error)
     return _page("Unsubscribed", f"You will get no more of these messages from {name}.")

@@ -41,10 +41,10 @@ from models import channels, store
 from models.channels import CallReport, DeliveryReport, PaymentEvent
 from models.settings import Settings
 from models.tables import Org
-from models.values import Channel, MessageStatus, WebhookProvider
+from models.values import Channel, MessageStatus, WebhookProvider, consent_channel
 from workflows.calls import CallEnded, CallWorkflow
 from workflows.confirmation import ConfirmationWorkflow
-from workflows.lead import LeadWorkflow, PaymentReceived, ReplyReceived
+from workflows.lead import ConsentChanged, LeadWorkflow, PaymentReceived, ReplyReceived
 from workflows.task_queues import LEADS
 
 log = logging.getLogger("keepwarm.webhooks")
@@ -311,13 +311,26 @@ async def _twilio_inbound(
             implies_consent=keyword != "help",
         )
         if keyword is not None:
-            # A keyword, not a conversation: answered once, nothing to tell a lead.
-            if not answer:
-                return None
+            # A keyword, not a conversation: answered once; an opt-out is told to the lead.
+            reach = (
+                channels.opt_out_reach(session, org_id=org.id, contact_id=inbound.contact_id)
+                if consent is False
+                else None
+            )
 
             async def confirm(client: Client) -> None:
                 assert keyword is not None
-                await _confirm(client, org_id=org.id, message_id=inbound.message_id, kind=keyword)
+                if answer:
+                    await _confirm(
+                        client, org_id=org.id, message_id=inbound.message_id, kind=keyword
+                    )
+                if reach is not None and reach.workflow_id:
+                    change = ConsentChanged(
+                        channel=consent_channel(channel),
+                        granted=False,
+                        opted_out_everywhere=reach.everywhere,
+                    )
+                    await _signal(client, reach.workflow_id, LeadWorkflow.consent_changed, change)
 
             return confirm
         reply = ReplyReceived(message_id=inbound.message_id, channel=channel)

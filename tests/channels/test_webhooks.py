@@ -359,6 +359,15 @@ async def test_a_bounce_fails_the_email_and_withdraws_email_consent(live: Live) 
         return live.fake.objects("resend")
 
     [email] = await eventually(sent, within=30)
+
+    async def recorded() -> bool:
+        # Resend's events come after its answer, which the worker records first.
+        rows = (
+            await live.api.get("/v1/messages", params={"lead_id": lead_id}, headers=headers)
+        ).json()["items"]
+        return [m["status"] for m in rows] == ["sent"]
+
+    await eventually(recorded, within=15)
     for event in ("email.delivered", "email.bounced"):
         hook = live.fake.resend_event(
             webhook_url("resend", org_id), type=event, email_id=email["id"], secret=RESEND_SECRET
@@ -502,3 +511,40 @@ async def test_stop_start_and_help_are_each_answered_once(live: Live) -> None:
     assert "resubscribed" in sent[2]
     leads = (await live.api.get("/v1/leads", headers=headers)).json()["items"]
     assert leads == []  # keywords open no lead
+
+
+async def test_stop_from_a_lead_reachable_only_by_text_ends_it_within_seconds(
+    live: Live,
+) -> None:
+    org_id, headers = await live.org()
+    phone = "+447911200012"
+    accepted = await live.api.post(
+        "/v1/leads",
+        json={"name": "Ada", "phone": phone, "consent": {"sms": True}},
+        headers=headers,
+    )
+    lead_id = accepted.json()["lead_id"]
+
+    async def touched() -> list[dict[str, Any]] | None:
+        return [m for m in live.fake.objects("twilio") if m["to"] == phone] or None
+
+    await eventually(touched, within=30)
+    hook = live.fake.twilio_inbound_message(
+        webhook_url("twilio", org_id),
+        from_=phone,
+        to=SMS_FROM,
+        body="STOPALL",
+        auth_token=TWILIO_TOKEN,
+        opt_out_type="STOP",
+    )
+    assert (await live.deliver(hook)).status_code == 200
+    stopped_at = asyncio.get_running_loop().time()
+
+    async def opted_out() -> bool:
+        detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
+        return bool(detail["stage"] == "opted_out")
+
+    await eventually(opted_out, within=10)
+    assert asyncio.get_running_loop().time() - stopped_at < 2
+    detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
+    assert detail["contact"]["consent"]["sms"] is False

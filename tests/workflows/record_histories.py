@@ -32,6 +32,7 @@ from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.calls import CallInput, CallWorkflow
 from workflows.lead import (
     BookingReceived,
+    ConsentChanged,
     IntakeReceived,
     LeadInput,
     LeadResult,
@@ -41,7 +42,7 @@ from workflows.lead import (
 )
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v7"
+VERSION = "v8"
 
 
 async def record() -> None:
@@ -152,6 +153,17 @@ async def record() -> None:
                 )
                 await booking.result()
                 await save("hot_sequence_booked_converted", booking)
+
+                leaving = await start(
+                    phone="+447911123463", consent={"sms": True}, value=2000, source="referral"
+                )
+                await env.sleep(timedelta(minutes=20))
+                await leaving.signal(
+                    LeadWorkflow.consent_changed,
+                    ConsentChanged(channel=Channel.SMS, granted=False, opted_out_everywhere=True),
+                )
+                await leaving.result()
+                await save("hot_sequence_opted_out", leaving)
 
                 long = await start(
                     history_limit=40,

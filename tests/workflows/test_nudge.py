@@ -17,11 +17,13 @@ from models.values import Channel, Intent, Stage
 from tests.workflows.conftest import Harness
 from workflows.lead import (
     BookingReceived,
+    ConsentChanged,
     IntakeReceived,
     LeadWorkflow,
     PaymentReceived,
     ReplyReceived,
 )
+from workflows.payloads import NudgeResult
 
 ALL_INTENTS = list(Intent)
 
@@ -284,3 +286,39 @@ async def test_a_reply_before_the_first_step_means_the_sequence_never_starts(
     assert len(harness.messages(lead_id)) == 1
     with pytest.raises(RPCError):
         await harness.env.client.get_workflow_handle(f"{lead_id}/nudge-1").describe()
+
+
+async def test_an_opt_out_everywhere_stops_the_sequence_and_ends_the_lead(
+    harness: Harness,
+) -> None:
+    put(harness, *TWO_WEEKS)
+    lead_id, handle = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
+    await harness.env.sleep(timedelta(minutes=16))
+    assert len(await bodies(harness, lead_id, 2)) == 2
+    nudge = harness.env.client.get_workflow_handle(f"{lead_id}/nudge-1", result_type=NudgeResult)
+
+    await handle.signal(
+        LeadWorkflow.consent_changed,
+        ConsentChanged(channel=Channel.SMS, granted=False, opted_out_everywhere=True),
+    )
+    result = await handle.result()
+    await harness.env.sleep(timedelta(days=12))
+
+    assert result.stage == Stage.OPTED_OUT
+    assert harness.stages(lead_id) == ["contacted", "opted_out"]
+    assert (await nudge.result()).stopped == "opt-out"
+    assert len(harness.messages(lead_id)) == 2
+
+
+async def test_an_opt_out_of_one_channel_leaves_the_lead_running(harness: Harness) -> None:
+    put(harness, *TWO_WEEKS)
+    _, handle = await harness.start(name="Ada", phone="+447911123456", consent={"sms": True})
+    await harness.env.sleep(timedelta(minutes=16))
+
+    await handle.signal(
+        LeadWorkflow.consent_changed,
+        ConsentChanged(channel=Channel.EMAIL, granted=False, opted_out_everywhere=False),
+    )
+    await harness.env.sleep(timedelta(hours=1))
+
+    assert (await handle.query(LeadWorkflow.status)).stage == Stage.CONTACTED
