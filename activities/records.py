@@ -72,6 +72,8 @@ class NextStepInput:
     #: With both, the answer says when the step is due in the lead's local time.
     lead_id: str | None = None
     anchor: datetime | None = None
+    #: With ``lead_id``: the workflow's time, for the compliance gate's pre-check.
+    now: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +104,19 @@ class LeadRecordActivities:
                 workflow_id=input.workflow_id,
                 receipt_id=input.receipt_id,
             )
-            if recorded.sequence is None or recorded.first_touch is None or input.now is None:
+            if recorded.first_touch is None or input.now is None:
+                return recorded
+            verdict = store.gate(
+                session,
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                channel=recorded.first_touch,
+                now=input.now,
+            )
+            recorded = dataclasses.replace(
+                recorded, hold_until=verdict.until, hold_reason=verdict.reason
+            )
+            if recorded.sequence is None:
                 return recorded
             first = sequences.next_step(
                 session,
@@ -124,9 +138,10 @@ class LeadRecordActivities:
 
     @activity.defn(name="next_sequence_step")
     def next_sequence_step(self, input: NextStepInput) -> NextStep | None:
-        """The sequence's step ``index`` as it stands now (edits apply from the next step)."""
+        """The sequence's step ``index`` as it stands now (edits apply from the next step);
+        given ``now``, with the compliance gate's pre-check of sending it then."""
         with recording(self._engine) as session:
-            return sequences.next_step(
+            step = sequences.next_step(
                 session,
                 org_id=input.org_id,
                 name=input.sequence,
@@ -134,6 +149,16 @@ class LeadRecordActivities:
                 lead_id=input.lead_id,
                 anchor=input.anchor,
             )
+            if step is None or input.now is None or input.lead_id is None:
+                return step
+            verdict = store.gate(
+                session,
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                channel=step.channel,
+                now=input.now,
+            )
+            return dataclasses.replace(step, hold_until=verdict.until, hold_reason=verdict.reason)
 
     @activity.defn(name="record_stage")
     def record_stage(self, input: RecordStageInput) -> None:

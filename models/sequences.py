@@ -154,6 +154,10 @@ class NextStep:
     due_local: str | None = None
     #: Which of ``reply``, ``booking`` and ``payment`` stop the sequence (``None``: all).
     stop_on: tuple[str, ...] | None = None
+    #: The compliance gate's pre-check (when asked with the workflow's time): held back
+    #: until when, and why.
+    hold_until: datetime | None = None
+    hold_reason: str | None = None
 
 
 def next_step(

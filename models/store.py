@@ -379,6 +379,9 @@ class RecordedLead:
     #: Its first step, due ``after`` from ``sequence_anchor`` (given the workflow's time).
     first_step: NextStep | None = None
     sequence_anchor: datetime | None = None
+    #: The compliance gate's pre-check of the first touch: held back until when, and why.
+    hold_until: datetime | None = None
+    hold_reason: str | None = None
 
 
 def record_lead(
@@ -870,6 +873,35 @@ def claim_outbound_message(
         consent=consent[governing],
         unsubscribe_token=token,
     )
+
+
+def gate(
+    session: Session, *, org_id: str, lead_id: str, channel: Channel, now: datetime
+) -> compliance.Verdict:
+    """The compliance gate's answer for a touch of the lead on ``channel`` at ``now``, as a
+    workflow's pre-check (the send asks again when it claims the message). A touch held
+    back is noted on the lead's timeline."""
+    org = get_org(session, org_id=org_id)
+    lead = _lead(session, org_id=org_id, lead_id=lead_id)
+    contact = session.get(Contact, lead.contact_id)
+    assert contact is not None
+    phones = [
+        i.value
+        for i in _identities(session, org_id=org_id, contact_id=contact.id)
+        if i.kind == IdentityKind.PHONE
+    ]
+    verdict = compliance.check(
+        session,
+        settings=org_settings(org),
+        lead=lead,
+        contact=contact,
+        channel=channel,
+        phone=phones[-1] if phones else None,
+        now=now,
+    )
+    if not verdict.allowed:
+        note_deferral(session, org_id=org_id, lead_id=lead_id, channel=channel, verdict=verdict)
+    return verdict
 
 
 class Deferred(Exception):

@@ -327,8 +327,13 @@ class LeadWorkflow:
         self._next_action = f"send the first {channel.value.upper()}"
         self._next_action_at = workflow.now()
         self._publish()
+        hold = (
+            (recorded.hold_until, recorded.hold_reason or "held back")
+            if recorded.hold_until
+            else None
+        )
         try:
-            sent = await self._send(channel, step="touch-1", template="first_touch")
+            sent = await self._send(channel, step="touch-1", template="first_touch", hold=hold)
         except ActivityError as error:
             # Already on the timeline (touch_skipped); the lead waits for the person instead.
             cause = (
@@ -343,7 +348,14 @@ class LeadWorkflow:
             return
         await self._move(Stage.CONTACTED, f"first touch sent by {channel.value}")
 
-    async def _send(self, channel: Channel, *, step: str, template: str) -> bool:
+    async def _send(
+        self,
+        channel: Channel,
+        *,
+        step: str,
+        template: str,
+        hold: tuple[datetime, str] | None = None,
+    ) -> bool:
         """Send through the compliance gate; ``False`` if it never went (held back, then the
         lead converted, or held back too often)."""
         workflow_id = workflow.info().workflow_id
@@ -365,6 +377,7 @@ class LeadWorkflow:
             summary=f"send {channel.value} ({step})",
             cancelled=lambda: bool(self._conversion),
             on_hold=on_hold,
+            hold=hold,
         )
         if sent:
             self._touches += 1

@@ -91,7 +91,13 @@ class NudgeSequenceWorkflow:
             # Read again: an edit made during the wait applies to this step too.
             latest: NextStep | None = await run_record(
                 LeadRecordActivities.next_sequence_step,
-                NextStepInput(org_id=input.org_id, sequence=input.sequence, index=self._done),
+                NextStepInput(
+                    org_id=input.org_id,
+                    sequence=input.sequence,
+                    index=self._done,
+                    lead_id=input.lead_id if local_time else None,
+                    now=workflow.now() if local_time else None,
+                ),
                 summary=f"read step {self._done + 1} of {input.sequence} again",
             )
             if latest is None:
@@ -109,6 +115,9 @@ class NudgeSequenceWorkflow:
                     summary=f"send {label}",
                     cancelled=lambda: self._stopped is not None,
                     on_hold=self._on_hold,
+                    hold=(latest.hold_until, latest.hold_reason or "held back")
+                    if latest.hold_until
+                    else None,
                 )
                 self._sent += int(sent)
                 if not sent and self._stopped is not None:

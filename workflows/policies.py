@@ -87,14 +87,18 @@ async def send_touch(
     summary: str,
     cancelled: Callable[[], bool],
     on_hold: Callable[[datetime, str], None],
+    hold: tuple[datetime, str] | None = None,
 ) -> bool:
     """Send one automated touch through the compliance gate.
 
     A touch the gate holds back (quiet hours, touch budget) waits on a durable timer named
     after the reason, then is tried again with the same key; ``on_hold`` hears of each wait.
     ``False`` if ``cancelled`` became true while waiting, or the gate held it back
-    ``MAX_DEFERRALS`` times; other failures raise ``ActivityError`` as usual.
+    ``MAX_DEFERRALS`` times; other failures raise ``ActivityError`` as usual. ``hold`` is
+    the workflow's pre-check: wait that out before the first try.
     """
+    if hold is not None and not await _wait_out(hold, cancelled=cancelled, on_hold=on_hold):
+        return False
     for _ in range(MAX_DEFERRALS):
         try:
             await workflow.execute_activity_method(
@@ -110,15 +114,25 @@ async def send_touch(
             hold = deferred_until(error)
             if hold is None:
                 raise
-        until, reason = hold
-        on_hold(until, reason)
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                cancelled,
-                timeout=max(until - workflow.now(), timedelta(seconds=1)),
-                timeout_summary=f"held back: {reason}",
-            )
-        if cancelled():
+        if not await _wait_out(hold, cancelled=cancelled, on_hold=on_hold):
             return False
     workflow.logger.warning("touch %s held back %d times; given up", summary, MAX_DEFERRALS)
     return False
+
+
+async def _wait_out(
+    hold: tuple[datetime, str],
+    *,
+    cancelled: Callable[[], bool],
+    on_hold: Callable[[datetime, str], None],
+) -> bool:
+    """Wait on a durable timer until the gate lets the touch go; ``False`` if cancelled."""
+    until, reason = hold
+    on_hold(until, reason)
+    with contextlib.suppress(TimeoutError):
+        await workflow.wait_condition(
+            cancelled,
+            timeout=max(until - workflow.now(), timedelta(seconds=1)),
+            timeout_summary=f"held back: {reason}",
+        )
+    return not cancelled()

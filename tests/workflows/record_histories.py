@@ -42,7 +42,7 @@ from workflows.lead import (
 )
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v8"
+VERSION = "v9"
 
 
 async def record() -> None:
