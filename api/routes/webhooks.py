@@ -40,7 +40,7 @@ from api.signatures import (
 from models import channels, store
 from models.channels import CallReport, DeliveryReport, PaymentEvent
 from models.settings import Settings
-from models.tables import Org
+from models.tables import Lead, Message, Org
 from models.values import Channel, MessageStatus, WebhookProvider, consent_channel
 from workflows.calls import CallEnded, CallWorkflow
 from workflows.confirmation import ConfirmationWorkflow
@@ -244,16 +244,17 @@ async def _twilio_status(
     )
 
     def apply(session: Session, org: Org) -> Notify:
-        if status is not None:
-            channels.apply_delivery_report(
-                session,
-                org_id=org.id,
-                report=report,
-                provider_message_id=sid,
-                idempotency_key=key,
-                source="twilio status callback",
-            )
-        return None
+        if status is None:
+            return None
+        message = channels.apply_delivery_report(
+            session,
+            org_id=org.id,
+            report=report,
+            provider_message_id=sid,
+            idempotency_key=key,
+            source="twilio status callback",
+        )
+        return _revoked(session, org_id=org.id, report=report, message=message)
 
     return await _handle(
         database=database,
@@ -364,6 +365,32 @@ async def _twilio_inbound(
     )
 
 
+def _revoked(
+    session: Session, *, org_id: str, report: DeliveryReport, message: Message | None
+) -> Notify:
+    """A report that withdrew consent (a bounce, a complaint, Twilio 21610) is told to the
+    lead at once, like a STOP: one reachable on no channel any more ends."""
+    if not report.revoke_consent or message is None or message.lead_id is None:
+        return None
+    lead = session.get(Lead, message.lead_id)
+    if lead is None:
+        return None
+    reach = channels.opt_out_reach(session, org_id=org_id, contact_id=lead.contact_id)
+    if reach.workflow_id is None:
+        return None
+    workflow_id = reach.workflow_id
+    change = ConsentChanged(
+        channel=consent_channel(Channel(message.channel)),
+        granted=False,
+        opted_out_everywhere=reach.everywhere,
+    )
+
+    async def notify(client: Client) -> None:
+        await _signal(client, workflow_id, LeadWorkflow.consent_changed, change)
+
+    return notify
+
+
 async def _confirm(client: Client, *, org_id: str, message_id: str, kind: str) -> None:
     """Start the workflow that answers a keyword (once: a redelivery finds it started)."""
     try:
@@ -425,14 +452,14 @@ async def resend_webhook(
         raise ApiError(422, "A Resend email event needs data.email_id.")
 
     def apply(session: Session, org: Org) -> Notify:
-        channels.apply_delivery_report(
+        message = channels.apply_delivery_report(
             session,
             org_id=org.id,
             report=report,
             provider_message_id=email_id,
             source=f"resend {event_type}",
         )
-        return None
+        return _revoked(session, org_id=org.id, report=report, message=message)
 
     return await _handle(
         database=database,

@@ -376,6 +376,12 @@ async def test_a_bounce_fails_the_email_and_withdraws_email_consent(live: Live) 
 
     detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
     assert detail["contact"]["consent"]["email"] is False
+
+    async def opted_out() -> bool:
+        detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
+        return bool(detail["stage"] == "opted_out")
+
+    await eventually(opted_out, within=10)  # email was the only way to reach her
     # Delivered first, then bounced: a bounce after delivery does not undo the delivery.
     messages = (
         await live.api.get("/v1/messages", params={"lead_id": lead_id}, headers=headers)
