@@ -21,8 +21,8 @@ from phonenumbers import timezone as phone_zones
 from sqlmodel import Session, col, select
 
 from models.schemas import OrgSettings
-from models.tables import Contact, Lead, Message
-from models.values import Channel, Direction, MessageStatus, Sender
+from models.tables import Contact, Identity, Lead, Message
+from models.values import Channel, Direction, IdentityKind, MessageStatus, Sender
 
 #: Rolling window of the touch budget.
 BUDGET_WINDOW = timedelta(hours=24)
@@ -177,6 +177,20 @@ def touches_since(session: Session, *, contact_id: str, since: datetime) -> list
     return [moment for moment in rows if moment is not None]
 
 
+def recipient_of(
+    session: Session, *, lead: Lead, contact: Contact, settings: OrgSettings
+) -> Recipient:
+    """The lead's recipient: the one place keepwarm decides whose clock a lead runs on."""
+    phone = session.exec(
+        select(Identity.value)
+        .where(Identity.contact_id == contact.id, Identity.kind == IdentityKind.PHONE)
+        .order_by(col(Identity.created_at).desc(), col(Identity.id).desc())
+    ).first()
+    return recipient(
+        phone=phone, explicit=lead.timezone or contact.timezone, org_timezone=settings.timezone
+    )
+
+
 def check(
     session: Session,
     *,
@@ -184,18 +198,13 @@ def check(
     lead: Lead,
     contact: Contact,
     channel: Channel,
-    phone: str | None,
     now: datetime,
 ) -> Verdict:
     """Whether an automated touch on ``channel`` may go to the lead's contact at ``now``.
 
     Consent is checked separately (a refusal there is final, not a deferral).
     """
-    who = recipient(
-        phone=phone,
-        explicit=lead.timezone or contact.timezone,
-        org_timezone=settings.timezone,
-    )
+    who = recipient_of(session, lead=lead, contact=contact, settings=settings)
     zone = ZoneInfo(who.timezone)
     until, reasons = now, []
     for _ in range(4):  # the budget and the window can push each other on; settle them

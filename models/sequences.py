@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from models import compliance
 from models.schemas import OrgSettings, SequenceIn, SequencePublic, SequenceStep
 from models.tables import Contact, Lead, Org, Sequence, utcnow
 from models.values import Channel, Intent, new_id
@@ -214,16 +215,14 @@ def local_due(anchor: datetime, after: timedelta, zone: ZoneInfo) -> datetime:
 
 
 def lead_timezone(session: Session, *, org_id: str, lead_id: str) -> str:
-    """The zone a lead's times are reckoned in: the lead's, else its contact's, else the org's."""
-    lead = session.exec(select(Lead).where(Lead.org_id == org_id, Lead.id == lead_id)).first()
-    if lead is not None and lead.timezone:
-        return lead.timezone
-    if lead is not None:
-        contact = session.get(Contact, lead.contact_id)
-        if contact is not None and contact.timezone:
-            return contact.timezone
+    """The zone a lead's times are reckoned in (the compliance gate's, see ``recipient_of``)."""
     org = session.get(Org, org_id)
-    return OrgSettings.model_validate(org.settings if org else {}).timezone
+    settings = OrgSettings.model_validate(org.settings if org else {})
+    lead = session.exec(select(Lead).where(Lead.org_id == org_id, Lead.id == lead_id)).first()
+    contact = session.get(Contact, lead.contact_id) if lead is not None else None
+    if lead is None or contact is None:
+        return settings.timezone
+    return compliance.recipient_of(session, lead=lead, contact=contact, settings=settings).timezone
 
 
 def _rows(session: Session, *, org_id: str) -> list[Sequence]:

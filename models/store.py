@@ -825,15 +825,8 @@ def claim_outbound_message(
     to_address = next((i.value for i in reversed(identities) if i.kind == wanted_kind), None)
     now = now or utcnow()
     if consent[governing] is not False and to_address:
-        phone = next((i.value for i in reversed(identities) if i.kind == IdentityKind.PHONE), None)
         verdict = compliance.check(
-            session,
-            settings=settings,
-            lead=lead,
-            contact=contact,
-            channel=channel,
-            phone=phone,
-            now=now,
+            session, settings=settings, lead=lead, contact=contact, channel=channel, now=now
         )
         if not verdict.allowed:
             raise Deferred(verdict)
@@ -885,19 +878,8 @@ def gate(
     lead = _lead(session, org_id=org_id, lead_id=lead_id)
     contact = session.get(Contact, lead.contact_id)
     assert contact is not None
-    phones = [
-        i.value
-        for i in _identities(session, org_id=org_id, contact_id=contact.id)
-        if i.kind == IdentityKind.PHONE
-    ]
     verdict = compliance.check(
-        session,
-        settings=org_settings(org),
-        lead=lead,
-        contact=contact,
-        channel=channel,
-        phone=phones[-1] if phones else None,
-        now=now,
+        session, settings=org_settings(org), lead=lead, contact=contact, channel=channel, now=now
     )
     if not verdict.allowed:
         note_deferral(session, org_id=org_id, lead_id=lead_id, channel=channel, verdict=verdict)

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         NudgeStop,
         PaymentReceived,
         ReplyReceived,
+        step_words,
         stops_sequence,
     )
     from workflows.policies import run_record, send_touch
@@ -327,13 +328,8 @@ class LeadWorkflow:
         self._next_action = f"send the first {channel.value.upper()}"
         self._next_action_at = workflow.now()
         self._publish()
-        hold = (
-            (recorded.hold_until, recorded.hold_reason or "held back")
-            if recorded.hold_until
-            else None
-        )
         try:
-            sent = await self._send(channel, step="touch-1", template="first_touch", hold=hold)
+            sent = await self._send(channel, step="touch-1", template="first_touch", held=recorded)
         except ActivityError as error:
             # Already on the timeline (touch_skipped); the lead waits for the person instead.
             cause = (
@@ -354,7 +350,7 @@ class LeadWorkflow:
         *,
         step: str,
         template: str,
-        hold: tuple[datetime, str] | None = None,
+        held: RecordedLead | None = None,
     ) -> bool:
         """Send through the compliance gate; ``False`` if it never went (held back, then the
         lead converted, or held back too often)."""
@@ -377,7 +373,8 @@ class LeadWorkflow:
             summary=f"send {channel.value} ({step})",
             cancelled=lambda: bool(self._conversion),
             on_hold=on_hold,
-            hold=hold,
+            hold_until=held.hold_until if held else None,
+            hold_reason=held.hold_reason if held else None,
         )
         if sent:
             self._touches += 1
@@ -449,11 +446,11 @@ class LeadWorkflow:
         step = self._first_step
         if self._nudge_start_at is None or step is None or step.due_at is None:
             return
-        channel = step.channel.value.upper() if step.channel.value != "email" else "email"
-        self._next_action = f"send the next {channel} (step 1 of {step.total})"
-        self._next_action_at = step.due_at
         when = step.due_local or f"{step.due_at:%a %d %b %H:%M} UTC"
-        waiting = f"next {channel} at {when} (step 1 of {step.total})"
+        words = step_words(step.channel.value, when=when, number=1, total=step.total)
+        self._next_action = words.next_action
+        self._next_action_at = step.due_at
+        waiting = words.waiting_reason
         self._waiting_reason = (
             f"{waiting}; {self._waiting_reason}" if self._waiting_reason else waiting
         )

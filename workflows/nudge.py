@@ -115,9 +115,8 @@ class NudgeSequenceWorkflow:
                     summary=f"send {label}",
                     cancelled=lambda: self._stopped is not None,
                     on_hold=self._on_hold,
-                    hold=(latest.hold_until, latest.hold_reason or "held back")
-                    if latest.hold_until
-                    else None,
+                    hold_until=latest.hold_until,
+                    hold_reason=latest.hold_reason,
                 )
                 self._sent += int(sent)
                 if not sent and self._stopped is not None:

@@ -223,3 +223,21 @@ class CallResult:
     call_id: str
     ended_reason: str | None
     status: CallStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepWords:
+    """A sequence's next step in words, as the lead's live status shows it."""
+
+    next_action: str
+    waiting_reason: str
+
+
+def step_words(channel: str, *, when: str, number: int, total: int) -> StepWords:
+    """``send the next SMS (step 1 of 3)`` / ``next SMS at 10:00 Europe/London (step 1 of 3)``."""
+    name = "email" if channel == Channel.EMAIL.value else channel.upper()
+    step = f"step {number} of {total}"
+    return StepWords(
+        next_action=f"send the next {name} ({step})",
+        waiting_reason=f"next {name} at {when} ({step})",
+    )

@@ -87,17 +87,20 @@ async def send_touch(
     summary: str,
     cancelled: Callable[[], bool],
     on_hold: Callable[[datetime, str], None],
-    hold: tuple[datetime, str] | None = None,
+    hold_until: datetime | None = None,
+    hold_reason: str | None = None,
 ) -> bool:
     """Send one automated touch through the compliance gate.
 
     A touch the gate holds back (quiet hours, touch budget) waits on a durable timer named
     after the reason, then is tried again with the same key; ``on_hold`` hears of each wait.
     ``False`` if ``cancelled`` became true while waiting, or the gate held it back
-    ``MAX_DEFERRALS`` times; other failures raise ``ActivityError`` as usual. ``hold`` is
-    the workflow's pre-check: wait that out before the first try.
+    ``MAX_DEFERRALS`` times; other failures raise ``ActivityError`` as usual.
+    ``hold_until`` and ``hold_reason`` are the workflow's pre-check: waited out first.
     """
-    if hold is not None and not await _wait_out(hold, cancelled=cancelled, on_hold=on_hold):
+    if hold_until is not None and not await _wait_out(
+        (hold_until, hold_reason or "held back"), cancelled=cancelled, on_hold=on_hold
+    ):
         return False
     for _ in range(MAX_DEFERRALS):
         try:

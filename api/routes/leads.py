@@ -42,6 +42,7 @@ from models.tables import Lead
 from models.values import Intent, Stage
 from workflows.lead import BookingReceived, LeadResult, LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
+from workflows.payloads import step_words
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 log = logging.getLogger("keepwarm.api.leads")
@@ -232,17 +233,23 @@ async def _with_sequence(
         return live
     if progress.next_at is None or progress.next_channel is None or not progress.steps_total:
         return live
+    # The zone the sequence reckoned the step in (runs from before it reported one: ours).
+    timezone = progress.timezone or timezone
     local = progress.next_at.astimezone(ZoneInfo(timezone))
     when = f"{local:%H:%M} {timezone}"
     if local.date() != datetime.now(ZoneInfo(timezone)).date():
         when = f"{local:%a %d %b} {when}"
-    channel = progress.next_channel.upper() if progress.next_channel != "email" else "email"
-    step = f"step {progress.steps_done + 1} of {progress.steps_total}"
+    words = step_words(
+        progress.next_channel,
+        when=when,
+        number=progress.steps_done + 1,
+        total=progress.steps_total,
+    )
     return live.model_copy(
         update={
-            "next_action": f"send the next {channel} ({step})",
+            "next_action": words.next_action,
             "next_action_at": progress.next_at,
-            "waiting_reason": f"next {channel} at {when} ({step})",
+            "waiting_reason": words.waiting_reason,
             "attempts": Attempts(
                 used=live.attempts.used + progress.sent if live.attempts else progress.sent,
                 cap=(live.attempts.cap if live.attempts else 0) + progress.steps_total,
