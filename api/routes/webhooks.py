@@ -68,8 +68,8 @@ TWILIO_STATUSES: dict[str, MessageStatus] = {
 TWILIO_OPTED_OUT = {"21610"}
 #: Whole-message keywords (any case) that withdraw or restore SMS consent (DESIGN.md).
 OPT_OUT_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-OPT_IN_WORDS = {"START", "UNSTOP", "YES"}
-#: Opt-in words that are also answers to a question a message asked: replies, too.
+OPT_IN_WORDS = {"START", "UNSTOP"}
+#: Opt-in words that are also answers to a question a message asked ("Reply YES"): replies.
 OPT_IN_REPLIES = {"YES"}
 #: Whole-message keywords that ask for the org's help reply.
 HELP_WORDS = {"HELP", "INFO"}
