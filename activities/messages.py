@@ -219,6 +219,10 @@ class MessageActivities:
                 ("List-Unsubscribe", f"<{self._public_url}/u/{unsubscribe_token}>"),
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             )
+        # Fixed when the row was claimed, so a retry sends the form the first attempt chose.
+        template = store.whatsapp_template(message)
+        if template is not None:
+            subject = None  # the row's subject holds the template, not a subject
         assert message.to_address is not None
         return Outbound(
             to=message.to_address,
@@ -229,6 +233,8 @@ class MessageActivities:
             status_callback=status_callback,
             headers=headers,
             tags=(("lead_id", message.lead_id or ""), ("message_id", message.id)),
+            content_sid=template.content_sid if template else None,
+            content_variables=template.content_variables if template else None,
         )
 
     def _sent(

@@ -28,6 +28,10 @@ class Outbound:
     headers: tuple[tuple[str, str], ...] = ()
     #: Provider tags naming the lead and message (email).
     tags: tuple[tuple[str, str], ...] = ()
+    #: WhatsApp outside the 24-hour session: the Content API template (``HX...``) sent
+    #: instead of ``body``, and its variables as a JSON object (``{"1": "Ada"}``).
+    content_sid: str | None = None
+    content_variables: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

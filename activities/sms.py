@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 from temporalio.exceptions import ApplicationError
+from twilio.base import values
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -55,7 +56,11 @@ class TwilioSms:
         self._whatsapp = whatsapp
 
     def send(self, message: Outbound) -> ProviderReceipt:
-        """``messages.create`` with the status callback that carries the idempotency key."""
+        """``messages.create`` with the status callback that carries the idempotency key.
+
+        A message with ``content_sid`` goes out as that Content API template with its
+        ``content_variables`` and no body (WhatsApp outside the 24-hour session).
+        """
         if not message.sender:
             raise ProviderNotConfigured(
                 "no sender: set sms_from (or whatsapp_from) with PATCH /v1/orgs/me"
@@ -65,7 +70,10 @@ class TwilioSms:
             created = self._client.messages.create(
                 to=prefix + message.to,
                 from_=prefix + message.sender,
-                body=message.body,
+                # A template carries no body: Twilio renders the approved text.
+                body=values.unset if message.content_sid else message.body,
+                content_sid=message.content_sid or values.unset,
+                content_variables=message.content_variables or values.unset,
                 status_callback=message.status_callback,
             )
         except TwilioRestException as error:
@@ -74,7 +82,13 @@ class TwilioSms:
 
     def reconcile(self, message: Outbound, *, attempted_at: datetime) -> ProviderReceipt | None:
         """Look for the message an earlier attempt may have sent (Twilio takes no idempotency
-        key): same recipient, sender and body, created since that attempt began."""
+        key): same recipient, sender and body, created since that attempt began.
+
+        A template's body is Twilio's rendering, which keepwarm doesn't know, and the message
+        resource doesn't name its template: the match is the message to the recipient from the
+        sender created nearest the time the attempt began (the send then checks that no other
+        message of ours holds it).
+        """
         if not message.sender:
             return None
         prefix = "whatsapp:" if self._whatsapp else ""
@@ -85,6 +99,16 @@ class TwilioSms:
             )
         except TwilioRestException as error:
             raise classify_twilio(error) from None
+        if message.content_sid:
+            timed = [
+                (abs(found.date_created - attempted_at), found.sid)
+                for found in recent
+                if found.date_created is not None and found.date_created >= since
+            ]
+            if not timed:
+                return None
+            _, sid = min(timed)
+            return ProviderReceipt(status=MessageStatus.QUEUED, provider_message_id=sid)
         for found in recent:
             created = found.date_created
             if found.body == message.body and (created is None or created >= since):

@@ -120,6 +120,8 @@ Region = Annotated[str, AfterValidator(check_region)]
 E164 = Annotated[str, AfterValidator(check_e164)]
 Mailbox = Annotated[str, Field(max_length=320), AfterValidator(check_mailbox)]
 Duration = Annotated[timedelta, AfterValidator(_positive)]
+#: A Twilio Content API template (an approved WhatsApp template): ``HX`` and 32 hex digits.
+ContentSid = Annotated[str, Field(pattern=r"^HX[0-9a-fA-F]{32}$")]
 
 
 class _Strict(BaseModel):
@@ -261,6 +263,8 @@ class OrgSettings(_Strict):
     email_from: Mailbox | None = None
     vapi_assistant_id: Text | None = Field(default=None, max_length=100)
     vapi_phone_number_id: Text | None = Field(default=None, max_length=100)
+    #: Sent instead of free text outside WhatsApp's 24-hour session; none: such sends fail.
+    whatsapp_template_sid: ContentSid | None = None
     quiet_hours: QuietHours = Field(default_factory=QuietHours)
     touch_budget: TouchBudget = Field(default_factory=TouchBudget)
     inactivity_threshold: Duration = timedelta(days=2)
@@ -281,6 +285,7 @@ class OrgSettingsPatch(_Strict):
     email_from: Mailbox | None = None
     vapi_assistant_id: Text | None = Field(default=None, max_length=100)
     vapi_phone_number_id: Text | None = Field(default=None, max_length=100)
+    whatsapp_template_sid: ContentSid | None = None
     quiet_hours: QuietHours | None = None
     touch_budget: TouchBudget | None = None
     inactivity_threshold: Duration | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import resend
@@ -82,6 +82,53 @@ def test_whatsapp_addresses_carry_the_prefix(fake_providers: FakeProviders) -> N
         "whatsapp:+447911123456",
         "whatsapp:+447700900001",
     )
+
+
+TEMPLATE_SID = "HX" + "0123456789abcdef" * 2
+
+
+@pytest.fixture
+def whatsapp(fake_providers: FakeProviders) -> TwilioSms:
+    return TwilioSms(
+        account_sid=ACCOUNT_SID,
+        auth_token="secret",
+        base_url=fake_providers.twilio_base_url,
+        whatsapp=True,
+    )
+
+
+def test_a_whatsapp_template_goes_out_as_content_sid_and_variables_without_a_body(
+    whatsapp: TwilioSms, fake_providers: FakeProviders
+) -> None:
+    receipt = whatsapp.send(outbound(content_sid=TEMPLATE_SID, content_variables='{"1": "Ada"}'))
+
+    [request] = fake_providers.requests("twilio")
+    assert request.form == {
+        "To": "whatsapp:+447911123456",
+        "From": "whatsapp:+447700900001",
+        "ContentSid": TEMPLATE_SID,
+        "ContentVariables": '{"1": "Ada"}',
+        "StatusCallback": "https://keepwarm.example/v1/webhooks/twilio/org_1?key=k",
+    }
+    [created] = fake_providers.objects("twilio")
+    assert (created["sid"], created["content_sid"]) == (receipt.provider_message_id, TEMPLATE_SID)
+
+
+def test_reconcile_finds_a_template_a_crashed_attempt_sent_though_its_body_differs(
+    whatsapp: TwilioSms, fake_providers: FakeProviders
+) -> None:
+    template = outbound(content_sid=TEMPLATE_SID, content_variables='{"1": "Ada"}')
+    attempted_at = datetime.now(UTC)
+    sent = whatsapp.send(template)
+
+    found = whatsapp.reconcile(template, attempted_at=attempted_at)
+    as_free_text = whatsapp.reconcile(outbound(), attempted_at=attempted_at)
+    much_later = whatsapp.reconcile(template, attempted_at=attempted_at + timedelta(hours=1))
+
+    assert found is not None
+    assert found.provider_message_id == sent.provider_message_id
+    assert as_free_text is None  # Twilio's body is the rendered template, not ours
+    assert much_later is None
 
 
 @pytest.mark.parametrize(

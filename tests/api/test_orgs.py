@@ -208,3 +208,31 @@ async def test_an_org_over_its_rate_limit_gets_429_and_others_do_not(
     assert limited.json()["error"]["code"] == "rate_limited"
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert other.status_code == 200
+
+
+async def test_whatsapp_template_sid_must_be_a_content_sid_and_a_bad_one_changes_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    _, headers = await create_org(api)
+    sid = "HX" + "0123456789ABCDEF" * 2
+    good = await api.patch("/v1/orgs/me", json={"whatsapp_template_sid": sid}, headers=headers)
+    before = (await api.get("/v1/orgs/me", headers=headers)).json()
+
+    refused = [
+        await api.patch(
+            "/v1/orgs/me",
+            json={"whatsapp_template_sid": bad, "help_reply": "Call us"},
+            headers=headers,
+        )
+        for bad in ("MG" + "0" * 32, "HX123", "HX" + "g" * 32, sid + "0", f" {sid}")
+    ]
+
+    assert good.status_code == 200, good.text
+    assert before["whatsapp_template_sid"] == sid
+    for response in refused:
+        assert response.status_code == 422, response.text
+        details = response.json()["error"]["details"]
+        assert [detail["field"] for detail in details] == ["whatsapp_template_sid"]
+    assert (await api.get("/v1/orgs/me", headers=headers)).json() == before
+    cleared = await api.patch("/v1/orgs/me", json={"whatsapp_template_sid": None}, headers=headers)
+    assert cleared.json()["whatsapp_template_sid"] is None
