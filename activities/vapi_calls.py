@@ -19,6 +19,7 @@ from activities.voice import (
     RECONCILE_SLACK,
     REQUEST_TIMEOUT_S,
     CallRequest,
+    EndedCall,
     PlacedCall,
 )
 
@@ -78,6 +79,30 @@ class VapiCalls:
             if _metadata(found).get(CALL_KEY) == key:
                 return PlacedCall(call_id=found.id, status=str(found.status or "queued"))
         return None
+
+    def lookup(self, provider_call_id: str) -> EndedCall | None:
+        """``calls.get``: the call's ending once Vapi says it has ``ended``."""
+        try:
+            found = self._client.calls.get(provider_call_id, request_options={"max_retries": 0})
+        except VapiApiError as error:
+            if error.status_code == 404:
+                return None
+            raise classify_vapi(error) from None
+        if found.status != "ended":
+            return None
+        duration = (
+            (found.ended_at - found.started_at).total_seconds()
+            if found.ended_at and found.started_at
+            else None
+        )
+        analysis = found.analysis
+        return EndedCall(
+            ended_reason=str(found.ended_reason or "unknown"),
+            summary=analysis.summary if analysis is not None else None,
+            duration_s=duration,
+            cost=found.cost,
+            ended_at=found.ended_at,
+        )
 
 
 def _metadata(call: Any) -> dict[str, Any]:

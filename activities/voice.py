@@ -29,6 +29,17 @@ class PlacedCall:
     status: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class EndedCall:
+    """How a call ended, as the provider tells it when asked (no report came)."""
+
+    ended_reason: str
+    summary: str | None
+    duration_s: float | None
+    cost: float | None
+    ended_at: datetime | None
+
+
 #: Seconds a provider call may take: well inside the activity's 30 s start-to-close, so an
 #: attempt never outlives the retry that follows it.
 REQUEST_TIMEOUT_S = 10.0
@@ -50,6 +61,10 @@ class CallPlacer(Protocol):
         """The call an earlier attempt (begun at ``attempted_at``) placed, if any."""
         ...
 
+    def lookup(self, provider_call_id: str) -> EndedCall | None:
+        """How the call ended, if it has; ``None`` while it is still going (or unknown)."""
+        ...
+
 
 class DryRunCalls:
     """Dials nothing: the call row is the record (``simulated``)."""
@@ -66,4 +81,8 @@ class DryRunCalls:
 
     def reconcile(self, call: CallRequest, *, attempted_at: datetime) -> PlacedCall | None:
         """Nothing was dialled, so simulating again is harmless."""
+        return None
+
+    def lookup(self, provider_call_id: str) -> EndedCall | None:
+        """A simulated call has no ending to report."""
         return None

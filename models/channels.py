@@ -10,16 +10,16 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models import store
+from models import calls, compliance, store
 from models.database import insert_once
 from models.tables import Call, Contact, Identity, Lead, Message, Payment, WebhookReceipt, utcnow
 from models.values import (
     CLOSED_STAGES,
     STATUS_RANK,
+    CallOutcome,
     CallStatus,
     Channel,
     Direction,
-    IdentityKind,
     MessageStatus,
     Sender,
     TimelineKind,
@@ -326,6 +326,8 @@ class CallClaim:
     customer_name: str | None
     assistant_id: str | None
     phone_number_id: str | None
+    #: The contact's voice consent (``False``: they said no, the call must not be placed).
+    consent: bool | None = None
 
 
 def claim_call(
@@ -336,26 +338,37 @@ def claim_call(
     workflow_id: str,
     attempt: int,
     idempotency_key: str,
+    now: datetime | None = None,
 ) -> CallClaim:
-    """The call row for ``idempotency_key``, created (``pending``) if new, before any dialling."""
+    """The call row for ``idempotency_key``, created (``pending``) if new, before any dialling.
+
+    A new call passes the compliance gate first (calling window, touch budget, per-subject call
+    cap, at ``now``), with the contact row locked so concurrent calls count one at a time: if
+    it may not go yet, nothing is written and ``store.Deferred`` says until when.
+    """
     org = store.get_org(session, org_id=org_id)
     settings = store.org_settings(org)
     lead = session.get(Lead, lead_id)
     if lead is None or lead.org_id != org_id:
         raise store.NotFound(lead_id)
-    contact = session.get(Contact, lead.contact_id)
+    contact = session.get(Contact, lead.contact_id, with_for_update=True)
     assert contact is not None
+    consent = store.current_consent(session, org_id=org_id, contact_id=contact.id)[Channel.VOICE]
     call = session.exec(select(Call).where(Call.idempotency_key == idempotency_key)).first()
     if call is None:
-        phone = session.exec(
-            select(Identity.value)
-            .where(
-                Identity.org_id == org_id,
-                Identity.contact_id == contact.id,
-                Identity.kind == IdentityKind.PHONE,
+        now = now or utcnow()
+        phone = calls.dialable_phone(session, org_id=org_id, contact_id=contact.id)
+        if consent is not False and phone:
+            verdict = compliance.check(
+                session,
+                settings=settings,
+                lead=lead,
+                contact=contact,
+                channel=Channel.VOICE,
+                now=now,
             )
-            .order_by(col(Identity.created_at).desc())
-        ).first()
+            if not verdict.allowed:
+                raise store.Deferred(verdict)
         call = Call(
             id=new_id("call"),
             org_id=org_id,
@@ -366,6 +379,10 @@ def claim_call(
             mode=settings.provider_mode.value,
             to_address=phone,
             status=CallStatus.PENDING,
+            touched_at=now,
+            local_hour=calls.local_hour(
+                session, settings=settings, lead=lead, contact=contact, at=now
+            ),
         )
         session.add(call)
         session.flush()
@@ -376,6 +393,7 @@ def claim_call(
         customer_name=contact.name,
         assistant_id=settings.vapi_assistant_id,
         phone_number_id=settings.vapi_phone_number_id,
+        consent=consent,
     )
 
 
@@ -449,22 +467,40 @@ def record_call_report(session: Session, *, org_id: str, report: CallReport) -> 
     if call.provider_call_id is None:
         call.provider_call_id = report.provider_call_id
         call.placed_at = call.placed_at or utcnow()
+    outcome = calls.outcome_of(report.ended_reason)
     call.status = CallStatus.ENDED
+    call.outcome = outcome.value
     call.ended_reason = report.ended_reason[:100]
     call.summary = report.summary
     call.duration_s = report.duration_s
     call.cost = report.cost
     call.ended_at = report.ended_at or utcnow()
     session.add(call)
+    if outcome == CallOutcome.INVALID_NUMBER and call.to_address:
+        calls.mark_invalid(
+            session,
+            org_id=org_id,
+            number=call.to_address,
+            reason=f"call {call.id}: {report.ended_reason}",
+            at=call.ended_at,
+        )
     if call.lead_id:
         seconds = f", {report.duration_s:.0f} s" if report.duration_s is not None else ""
+        reason = f" ({report.ended_reason})" if report.ended_reason != outcome.value else ""
         store.timeline(
             session,
             org_id=org_id,
             lead_id=call.lead_id,
             kind=TimelineKind.CALL,
-            summary=f"Call ended: {report.ended_reason}{seconds}",
-            data={"call_id": call.id, "ended_reason": report.ended_reason, "cost": report.cost},
+            summary=f"Call attempt {call.attempt} ended: {outcome.value}{reason}{seconds}",
+            data={
+                "call_id": call.id,
+                "attempt": call.attempt,
+                "outcome": outcome.value,
+                "ended_reason": report.ended_reason,
+                "duration_s": report.duration_s,
+                "cost": report.cost,
+            },
         )
     session.flush()
     return call

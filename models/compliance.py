@@ -3,7 +3,8 @@
 One gate for every outbound touch keepwarm sends on its own (first touches, sequence steps):
 consent for the channel, quiet hours in the recipient's local time (the org's windows, made
 stricter by the recipient's region), and a touch budget per contact across every channel and
-workflow. The send activity asks it inside the transaction that claims the message, so it is
+workflow, and a per-subject cap on calls (the org's, lowered by the region's rule). The send
+and call activities ask it inside the transaction that claims the message, so it is
 the authority; a deferred touch waits on a durable timer in its workflow and is asked again.
 Confirmations of STOP, START and HELP, and messages a person writes, don't pass it and don't
 count against the budget.
@@ -21,8 +22,8 @@ from phonenumbers import timezone as phone_zones
 from sqlmodel import Session, col, select
 
 from models.schemas import OrgSettings
-from models.tables import Contact, Identity, Lead, Message
-from models.values import Channel, Direction, IdentityKind, MessageStatus, Sender
+from models.tables import Call, Contact, Identity, Lead, Message
+from models.values import CallStatus, Channel, Direction, IdentityKind, MessageStatus, Sender
 
 #: Rolling window of the touch budget.
 BUDGET_WINDOW = timedelta(hours=24)
@@ -161,8 +162,9 @@ def next_open(
 
 
 def touches_since(session: Session, *, contact_id: str, since: datetime) -> list[datetime]:
-    """When the contact was touched (automated outbound messages that went out), oldest first."""
-    rows = session.exec(
+    """When the contact was touched (automated messages that went out, and calls), oldest
+    first."""
+    messages = session.exec(
         select(Message.touched_at)
         .join(Lead, col(Lead.id) == col(Message.lead_id))
         .where(
@@ -172,9 +174,38 @@ def touches_since(session: Session, *, contact_id: str, since: datetime) -> list
             col(Message.status).not_in(NOT_TOUCHED),
             col(Message.touched_at) > since,
         )
-        .order_by(col(Message.touched_at))
+    )
+    return sorted(
+        [
+            *(m for m in messages if m is not None),
+            *calls_since(session, contact_id=contact_id, since=since),
+        ]
+    )
+
+
+def calls_since(session: Session, *, contact_id: str, since: datetime) -> list[datetime]:
+    """When the contact was called (calls the gate let through that did not fail to start),
+    oldest first: what the per-subject call cap counts."""
+    rows = session.exec(
+        select(Call.touched_at)
+        .join(Lead, col(Lead.id) == col(Call.lead_id))
+        .where(
+            Lead.contact_id == contact_id,
+            col(Call.status) != CallStatus.FAILED.value,
+            col(Call.touched_at) > since,
+        )
+        .order_by(col(Call.touched_at))
     )
     return [moment for moment in rows if moment is not None]
+
+
+def call_cap(settings: OrgSettings, region: str | None) -> int:
+    """Calls per subject per rolling 24 h: the org's cap, lowered by the region's rule."""
+    cap = settings.touch_budget.calls_per_subject_per_24h
+    rule = REGION_RULES.get(region or "")
+    if rule is not None and rule.calls_per_subject_per_24h is not None:
+        cap = min(cap, rule.calls_per_subject_per_24h)
+    return cap
 
 
 def recipient_of(
@@ -207,7 +238,9 @@ def check(
     who = recipient_of(session, lead=lead, contact=contact, settings=settings)
     zone = ZoneInfo(who.timezone)
     until, reasons = now, []
-    for _ in range(4):  # the budget and the window can push each other on; settle them
+    for _ in range(
+        6
+    ):  # the budget, the call cap and the window can push each other on; settle them
         moved = False
         window = window_for(channel, settings, who.region)
         if window is not None:
@@ -226,6 +259,16 @@ def check(
             if frees > until:
                 until, moved = frees, True
                 reasons.append(f"touch budget ({settings.touch_budget.per_24h} per 24 h)")
+        if channel == Channel.VOICE:
+            cap = call_cap(settings, who.region)
+            called = calls_since(session, contact_id=contact.id, since=until - BUDGET_WINDOW)
+            if len(called) >= cap:
+                frees = called[len(called) - cap] + BUDGET_WINDOW
+                if frees > until:
+                    until, moved = frees, True
+                    rule = REGION_RULES.get(who.region or "")
+                    law = f", {rule.law}" if rule and cap == rule.calls_per_subject_per_24h else ""
+                    reasons.append(f"call cap ({cap} per 24 h{law})")
         if not moved:
             break
     if until <= now:

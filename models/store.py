@@ -13,7 +13,7 @@ import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -753,11 +753,67 @@ TEMPLATES: dict[str, str] = {
         "Hi {first_name}, thanks for getting in touch with {org_name}! "
         "We'll help with your request shortly. Reply here with any questions."
     ),
+    # After a call went to voicemail: once per sequence, by the call-retry loop.
+    "voicemail_text_back": (
+        "Hi {first_name}, it's {org_name}: we just tried to call you about your enquiry. "
+        "Reply here, or call us back whenever suits you."
+    ),
 }
 #: Email subjects, per template.
 SUBJECTS: dict[str, str] = {
     "first_touch": "Thanks for getting in touch with {org_name}",
 }
+
+#: WhatsApp's customer service window: free text only this long after the customer's last
+#: WhatsApp message, an approved template otherwise.
+WHATSAPP_SESSION = timedelta(hours=24)
+#: Why a WhatsApp touch outside the session fails when the org has no template.
+WHATSAPP_NO_TEMPLATE = (
+    "WhatsApp: more than 24 h since the customer's last message and no whatsapp_template_sid is set"
+)
+#: A WhatsApp row's ``subject`` (WhatsApp has none) starting with this was claimed as a
+#: template send: ``template:{content_sid} {content_variables}``, the exact values Twilio gets.
+WHATSAPP_TEMPLATE_MARK = "template:"
+#: Template variables are short; this keeps the marker inside the 300-character column.
+_TEMPLATE_VARIABLE_MAX = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhatsAppTemplate:
+    """The Content API template a WhatsApp message was claimed to go out as."""
+
+    content_sid: str
+    #: A JSON object of the template's variables (``{"1": first name}``), as Twilio takes it.
+    content_variables: str
+
+
+def whatsapp_template(message: Message) -> WhatsAppTemplate | None:
+    """The template ``message`` goes out as, or ``None`` for free text (fixed at claim)."""
+    if message.channel != Channel.WHATSAPP or not message.subject:
+        return None
+    if not message.subject.startswith(WHATSAPP_TEMPLATE_MARK):
+        return None
+    content_sid, _, variables = message.subject.removeprefix(WHATSAPP_TEMPLATE_MARK).partition(" ")
+    return WhatsAppTemplate(content_sid=content_sid, content_variables=variables or "{}")
+
+
+def whatsapp_session_open(session: Session, *, org_id: str, contact_id: str, now: datetime) -> bool:
+    """Whether the contact's last inbound WhatsApp message (on any of their leads, or on
+    their thread before a lead held it) is at most ``WHATSAPP_SESSION`` before ``now``."""
+    leads = select(Lead.id).where(Lead.org_id == org_id, Lead.contact_id == contact_id)
+    threads = select(Thread.id).where(Thread.org_id == org_id, Thread.contact_id == contact_id)
+    recent = session.exec(
+        select(Message.id)
+        .where(
+            Message.org_id == org_id,
+            Message.direction == Direction.INBOUND,
+            Message.channel == Channel.WHATSAPP,
+            or_(col(Message.lead_id).in_(leads), col(Message.thread_id).in_(threads)),
+            col(Message.created_at) >= now - WHATSAPP_SESSION,
+        )
+        .limit(1)
+    ).first()
+    return recent is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -790,6 +846,11 @@ def claim_outbound_message(
     The org's provider mode is fixed on the row here, so retries can't switch modes. A new
     touch passes the compliance gate first (quiet hours, touch budget, at ``now``): if it
     may not go yet, nothing is written and ``Deferred`` says until when.
+
+    WhatsApp's form is fixed here too: free text inside 24 h of the contact's last WhatsApp
+    message, else the org's ``whatsapp_template_sid`` (marked in ``subject``, see
+    ``whatsapp_template``; the body becomes a readable preview). With no template the row
+    is written already failed (``WHATSAPP_NO_TEMPLATE``, on the timeline) and never sent.
     """
     org = get_org(session, org_id=org_id)
     lead = _lead(session, org_id=org_id, lead_id=lead_id)
@@ -822,7 +883,11 @@ def claim_outbound_message(
     thread = session.exec(select(Thread).where(Thread.contact_id == contact.id)).first()
     identities = _identities(session, org_id=org_id, contact_id=contact.id)
     wanted_kind = IdentityKind.EMAIL if channel == Channel.EMAIL else IdentityKind.PHONE
-    to_address = next((i.value for i in reversed(identities) if i.kind == wanted_kind), None)
+    # A number a provider called invalid (misdialled, unallocated) is never used again.
+    to_address = next(
+        (i.value for i in reversed(identities) if i.kind == wanted_kind and i.invalid_at is None),
+        None,
+    )
     now = now or utcnow()
     if consent[governing] is not False and to_address:
         verdict = compliance.check(
@@ -840,6 +905,22 @@ def claim_outbound_message(
     body = (text or TEMPLATES[template]).format_map(fields)
     subject_template = SUBJECTS.get(template, "A note from {org_name}")
     subject = subject_template.format_map(fields) if channel == Channel.EMAIL else None
+    refusal = None
+    # Only a touch that could go out is judged: an opt-out or a missing number fails anyway.
+    if (
+        channel == Channel.WHATSAPP
+        and consent[governing] is not False
+        and to_address
+        and not whatsapp_session_open(session, org_id=org_id, contact_id=contact.id, now=now)
+    ):
+        content_sid = settings.whatsapp_template_sid
+        if content_sid is None:
+            refusal = WHATSAPP_NO_TEMPLATE
+        else:
+            variables = json.dumps({"1": first_name[:_TEMPLATE_VARIABLE_MAX]}, ensure_ascii=False)
+            subject = f"{WHATSAPP_TEMPLATE_MARK}{content_sid} {variables}"
+            # Twilio renders the template; the row keeps the text it stands in for.
+            body = f"[WhatsApp template {content_sid}] {body}"
     message = Message(
         id=new_id("msg"),
         org_id=org_id,
@@ -859,6 +940,8 @@ def claim_outbound_message(
     )
     session.add(message)
     session.flush()
+    if refusal is not None:
+        mark_message_failed(session, message_id=message.id, error=refusal)
     return OutboundClaim(
         message=message,
         contact_id=contact.id,

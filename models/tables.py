@@ -89,6 +89,10 @@ class Identity(SQLModel, table=True):
     kind: str = Field(max_length=32)
     value: str = Field(max_length=320)
     created_at: datetime = _ts()
+    #: Set when a provider said the number can't be reached (a misdialled or unallocated
+    #: number): nothing is sent or dialled to it again.
+    invalid_at: datetime | None = _ts(nullable=True)
+    invalid_reason: str | None = Field(default=None, max_length=200)
 
 
 class ConsentRecord(SQLModel, table=True):
@@ -199,6 +203,8 @@ class Message(SQLModel, table=True):
     from_address: str | None = Field(default=None, max_length=320)
     body: str = Field(sa_column=Column(Text, nullable=False))
     #: Email subject, fixed at claim so a retry sends exactly what the first attempt did.
+    #: WhatsApp has none: ``template:{content_sid} {variables}`` there marks a template send
+    #: (``store.whatsapp_template``), fixed at claim the same way.
     subject: str | None = Field(default=None, max_length=300)
     status: str = Field(max_length=16)
     idempotency_key: str | None = Field(default=None, unique=True, max_length=300)
@@ -260,7 +266,10 @@ class Call(SQLModel, table=True):
     """An outbound AI voice call. Written before the provider call, like a message."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_org_provider_id", "org_id", "provider_call_id"),)
+    __table_args__ = (
+        Index("ix_calls_org_provider_id", "org_id", "provider_call_id"),
+        Index("ix_calls_org_outcome", "org_id", "outcome"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     org_id: str = Field(foreign_key="orgs.id", max_length=40)
@@ -278,7 +287,15 @@ class Call(SQLModel, table=True):
     duration_s: float | None = None
     cost: float | None = None
     error: str | None = Field(default=None, max_length=500)
+    #: ``answered``, ``no_answer``, ``busy``, ``voicemail``, ``invalid_number``, ``failed``
+    #: (``models.calls.outcome_of``), from ``ended_reason``.
+    outcome: str | None = Field(default=None, max_length=16)
+    #: The hour of day, in the recipient's timezone, when the call was placed: the answer-rate
+    #: statistics that pick the best hours to call are kept by it.
+    local_hour: int | None = None
     created_at: datetime = _ts()
+    #: When the compliance gate let the call through (what the budget and call cap count).
+    touched_at: datetime | None = _ts(nullable=True)
     attempted_at: datetime | None = _ts(nullable=True)
     placed_at: datetime | None = _ts(nullable=True)
     ended_at: datetime | None = _ts(nullable=True)

@@ -158,6 +158,19 @@ class CallStatus(StrEnum):
     FAILED = "failed"
 
 
+class CallOutcome(StrEnum):
+    """What an ended call means for the call-retry loop (``models.calls.outcome_of``)."""
+
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    VOICEMAIL = "voicemail"
+    #: Misdialled or unallocated: never retried, and the number is marked invalid.
+    INVALID_NUMBER = "invalid_number"
+    #: Pipeline, carrier and unknown errors (the reason itself is kept verbatim).
+    FAILED = "failed"
+
+
 def new_id(prefix: str) -> str:
     """A random, prefixed identifier such as ``lead_3f2a...``."""
     return f"{prefix}_{uuid.uuid4().hex}"

@@ -110,4 +110,7 @@ def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[...
         messages.send_message,
         messages.send_confirmation,
         calls.place_call,
+        calls.plan_call,
+        calls.look_up_call,
+        calls.calls_exhausted,
     ]

@@ -3,7 +3,7 @@ sandbox, which re-imports a workflow's module for each run, imports only that on
 
 from __future__ import annotations
 
-from workflows.calls import CallWorkflow
+from workflows.calls import CallRetryWorkflow, CallWorkflow
 from workflows.confirmation import ConfirmationWorkflow
 from workflows.lead import LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
@@ -12,5 +12,6 @@ WORKFLOWS: tuple[type, ...] = (
     LeadWorkflow,
     NudgeSequenceWorkflow,
     CallWorkflow,
+    CallRetryWorkflow,
     ConfirmationWorkflow,
 )

@@ -21,9 +21,11 @@ with workflow.unsafe.imports_passed_through():
     from models.values import Channel, Stage
     from workflows import search_attributes as sa
     from workflows.payloads import (
+        CALLS_EXHAUSTED_SIGNAL,
         NUDGE_STOP_SIGNAL,
         NUDGE_WORKFLOW,
         BookingReceived,
+        CallsExhausted,
         ConsentChanged,
         ContactMerged,
         IntakeAnswer,
@@ -133,6 +135,8 @@ class LeadWorkflow:
         self._first_step: NextStep | None = None
         self._nudge_start_at: datetime | None = None
         self._nudge_anchor: datetime | None = None
+        #: A call-retry loop of the sequence used all its attempts unanswered.
+        self._calls_exhausted: CallsExhausted | None = None
 
     @workflow.run
     async def run(self, input: LeadInput) -> LeadResult:
@@ -304,6 +308,12 @@ class LeadWorkflow:
         if not self._closing and not self._conversion:
             self._conversion = "booked"
 
+    @workflow.signal(name=CALLS_EXHAUSTED_SIGNAL)
+    def calls_exhausted(self, news: CallsExhausted) -> None:
+        """The sequence's call-retry loop used its attempts unanswered (escalation opened)."""
+        if not self._closing and not self._conversion:
+            self._calls_exhausted = news
+
     @workflow.query(name="status")
     def status(self) -> LeadStatus:
         """Where the lead stands, what happens next and why it is waiting."""
@@ -391,6 +401,7 @@ class LeadWorkflow:
         """
         threshold = self._threshold
         deadline = deadline or workflow.now() + threshold
+        reason: str | None = None
         while True:
             await self._continue_if_long(LOST_WAIT if closing else GHOSTING_WAIT, deadline)
             await self._start_nudge_if_due()
@@ -410,6 +421,7 @@ class LeadWorkflow:
                 if self._nudge_start_at is not None and workflow.now() >= self._nudge_start_at:
                     continue  # woken to start the sequence, not by the deadline
                 break
+            heard = bool(self._pending or self._replies)  # these restart the clock
             await self._attach_pending()
             await self._take_replies()
             if self._conversion:
@@ -418,15 +430,32 @@ class LeadWorkflow:
             if self._opted_out:
                 await self._opt_out()
                 return
-            deadline = workflow.now() + threshold
+            unanswered = self._unanswered_calls()
+            if unanswered and then == Stage.GHOSTING:
+                reason = unanswered
+                break
+            if heard:
+                deadline = workflow.now() + threshold
         if closing:
             self._closing = True
             await self._attach_pending()
-        reason = f"no response for {_words(threshold)}"
-        await self._move(then, reason)
+        await self._move(then, reason or f"no response for {_words(threshold)}")
+
+    def _unanswered_calls(self) -> str | None:
+        """Why the lead is ghosting, if a call-retry loop just ran out unanswered."""
+        news, self._calls_exhausted = self._calls_exhausted, None
+        if news is None or self._stage not in {Stage.NEW, Stage.CONTACTED}:
+            return None
+        return f"{news.attempts} calls unanswered (escalation {news.escalation_id})"
 
     def _has_news(self) -> bool:
-        return bool(self._pending or self._replies or self._conversion or self._opted_out)
+        return bool(
+            self._pending
+            or self._replies
+            or self._conversion
+            or self._opted_out
+            or self._calls_exhausted
+        )
 
     async def _wait(self, longest: timedelta, *, summary: str) -> bool:
         """Wait up to ``longest`` for news (``True`` if some came; news that came with the
@@ -503,6 +532,9 @@ class LeadWorkflow:
             if self._opted_out:
                 await self._opt_out()
                 return
+            unanswered = self._unanswered_calls()
+            if unanswered:
+                await self._move(Stage.GHOSTING, unanswered)
 
     async def _continue_if_long(self, phase: str, deadline: datetime | None) -> None:
         """Continue as new once the history is long, carrying the compact state.

@@ -16,9 +16,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.messages import SendMessageInput
     from activities.records import LeadRecordActivities, NextStepInput
     from models.sequences import NextStep
+    from models.values import Channel
     from workflows.payloads import (
+        CALL_RETRY_WORKFLOW,
+        CALL_STOP_SIGNAL,
         NUDGE_STOP_SIGNAL,
         NUDGE_WORKFLOW,
+        CallRetryInput,
+        CallRetryResult,
+        CallRetryStop,
         NudgeInput,
         NudgeProgress,
         NudgeResult,
@@ -32,6 +38,9 @@ import contextlib
 __all__ = ["NudgeInput", "NudgeProgress", "NudgeResult", "NudgeSequenceWorkflow", "NudgeStop"]
 
 
+#: Patch id: a voice step runs the call-retry loop (earlier runs sent it as a message,
+#: which failed: there is no voice message adapter).
+VOICE_STEP_PATCH = "nudge-voice-calls"
 #: Patch id: steps fall due in the contact's local time (whole days on the local calendar),
 #: counted from when the previous step was due; earlier runs wait ``after`` from the last send.
 LOCAL_TIME_PATCH = "nudge-local-time"
@@ -49,6 +58,9 @@ class NudgeSequenceWorkflow:
         self._next: NextStep | None = None
         self._next_at: datetime | None = None
         self._stop_on: tuple[str, ...] | None = None
+        #: The running call-retry loop of a voice step, and why it must stop.
+        self._calling = False
+        self._call_stop: str | None = None
 
     @workflow.run
     async def run(self, input: NudgeInput) -> NudgeResult:
@@ -102,6 +114,12 @@ class NudgeSequenceWorkflow:
             )
             if latest is None:
                 break
+            if latest.channel == Channel.VOICE and workflow.patched(VOICE_STEP_PATCH):
+                called = await self._call(input, latest)
+                self._sent += int(called.attempts > 0)
+                self._done += 1
+                anchor = self._next_at
+                continue
             try:
                 sent = await send_touch(
                     SendMessageInput(
@@ -130,6 +148,36 @@ class NudgeSequenceWorkflow:
             steps_done=self._done, sent=self._sent, stopped=self._stopped, anchor=anchor
         )
 
+    async def _call(self, input: NudgeInput, step: NextStep) -> CallRetryResult:
+        """A voice step: the call-retry loop, as a child; the sequence goes on when it ends.
+
+        Any stop reaches the loop, even one the sequence itself goes on after (a reply
+        cancels pending call attempts, whatever ``stop_on`` says).
+        """
+        parent = workflow.info().parent
+        self._calling = True
+        handle = await workflow.start_child_workflow(
+            CALL_RETRY_WORKFLOW,
+            CallRetryInput(
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                lead_workflow_id=parent.workflow_id if parent else "",
+                key_prefix=f"{input.key_prefix}/{step.index + 1}",
+                text_back_key=f"{input.key_prefix}/voicemail-text-back",
+            ),
+            id=f"{input.lead_id}/calls-{step.index + 1}",
+            result_type=CallRetryResult,
+            static_summary=f"Call-retry loop (step {step.index + 1} of {input.sequence})",
+        )
+        await workflow.wait_condition(lambda: handle.done() or self._call_stop is not None)
+        if not handle.done():
+            assert self._call_stop is not None
+            await handle.signal(CALL_STOP_SIGNAL, CallRetryStop(reason=self._call_stop))
+        result: CallRetryResult = await handle
+        self._calling = False
+        self._call_stop = None
+        return result
+
     def _on_hold(self, until: datetime, reason: str) -> None:
         self._next_at = until
         workflow.set_current_details(f"**Held back:** {reason}")
@@ -140,6 +188,8 @@ class NudgeSequenceWorkflow:
 
         A reply, booking or payment the sequence's ``stop_on`` leaves out is ignored.
         """
+        if self._calling and self._call_stop is None:
+            self._call_stop = stop.reason
         if not stops_sequence(stop.reason, self._stop_on):
             workflow.logger.info("sequence goes on: it does not stop on %s", stop.reason)
             return

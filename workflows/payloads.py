@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models.sequences import NextStep
-from models.values import CallStatus, Channel, Stage
+from models.values import CallOutcome, CallStatus, Channel, Stage
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,6 +214,67 @@ class CallEnded:
 
     call_id: str
     ended_reason: str
+    #: What the reason means (``models.calls.outcome_of``), worked out when it was recorded.
+    outcome: CallOutcome | None = None
+
+
+#: The call-retry loop's workflow type and its stop signal.
+CALL_RETRY_WORKFLOW = "CallRetry"
+CALL_STOP_SIGNAL = "stop"
+#: The Lead's signal that a call-retry loop used all its attempts unanswered.
+CALLS_EXHAUSTED_SIGNAL = "calls_exhausted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallRetryInput:
+    """Call a lead until answered, within the org's call policy."""
+
+    org_id: str
+    lead_id: str
+    #: Told (signal ``calls_exhausted``) when every attempt went unanswered.
+    lead_workflow_id: str
+    #: Attempt ``n`` is keyed ``{key_prefix}/call-{n}``: placed once, whatever restarts.
+    key_prefix: str
+    #: The voicemail text-back's key: one per sequence, however many voice steps it has.
+    text_back_key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallRetryStop:
+    """Stop placing calls (a reply, a conversion, an opt-out...); a call under way ends."""
+
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallRetryResult:
+    """How the loop ended: ``answered``, ``cap_reached``, ``invalid_number``, ``simulated``
+    (dry run), ``stopped`` or ``not_callable``; ``detail`` says more."""
+
+    outcome: str
+    attempts: int
+    detail: str | None = None
+    escalation_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallsExhausted:
+    """Signal ``calls_exhausted`` to the Lead: the loop's attempts all went unanswered."""
+
+    attempts: int
+    escalation_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallRetryProgress:
+    """Query ``progress``: attempts used, the cap, the next attempt and the outcomes so far."""
+
+    attempts_used: int
+    attempts_cap: int | None
+    next_at: datetime | None
+    next_local: str | None
+    outcomes: list[str]
+    stopped: str | None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -98,7 +98,7 @@ async def send_touch(
     ``MAX_DEFERRALS`` times; other failures raise ``ActivityError`` as usual.
     ``hold_until`` and ``hold_reason`` are the workflow's pre-check: waited out first.
     """
-    if hold_until is not None and not await _wait_out(
+    if hold_until is not None and not await wait_out(
         (hold_until, hold_reason or "held back"), cancelled=cancelled, on_hold=on_hold
     ):
         return False
@@ -117,13 +117,13 @@ async def send_touch(
             hold = deferred_until(error)
             if hold is None:
                 raise
-        if not await _wait_out(hold, cancelled=cancelled, on_hold=on_hold):
+        if not await wait_out(hold, cancelled=cancelled, on_hold=on_hold):
             return False
     workflow.logger.warning("touch %s held back %d times; given up", summary, MAX_DEFERRALS)
     return False
 
 
-async def _wait_out(
+async def wait_out(
     hold: tuple[datetime, str],
     *,
     cancelled: Callable[[], bool],

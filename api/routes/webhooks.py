@@ -41,7 +41,7 @@ from models import channels, store
 from models.channels import CallReport, DeliveryReport, PaymentEvent
 from models.settings import Settings
 from models.tables import Lead, Message, Org
-from models.values import Channel, MessageStatus, WebhookProvider, consent_channel
+from models.values import CallOutcome, Channel, MessageStatus, WebhookProvider, consent_channel
 from workflows.calls import CallEnded, CallWorkflow
 from workflows.confirmation import ConfirmationWorkflow
 from workflows.lead import ConsentChanged, LeadWorkflow, PaymentReceived, ReplyReceived
@@ -604,7 +604,11 @@ async def vapi_webhook(
         recorded = channels.record_call_report(session, org_id=org.id, report=report)
         if recorded is None:
             return None  # not a call keepwarm placed for this org
-        ended = CallEnded(call_id=recorded.id, ended_reason=report.ended_reason)
+        ended = CallEnded(
+            call_id=recorded.id,
+            ended_reason=report.ended_reason,
+            outcome=CallOutcome(recorded.outcome) if recorded.outcome else None,
+        )
         workflow_id = recorded.workflow_id
 
         async def notify(client: Client) -> None:
