@@ -40,7 +40,8 @@ class SendMessageInput:
 
 @dataclass(frozen=True, kw_only=True)
 class ConfirmationInput:
-    """Answer a keyword message (``stop``, ``start`` or ``help``) once."""
+    """Answer a keyword message (``stop``, ``start`` or ``help``), or text back a missed call
+    (``missed_call``, the inbound message being the call), once."""
 
     org_id: str
     inbound_message_id: str
@@ -112,19 +113,38 @@ class MessageActivities:
         )
 
     @activity.defn(name="send_confirmation")
-    def send_confirmation(self, input: ConfirmationInput) -> SendMessageResult:
-        """Answer a STOP, START or HELP message, once (keyed by the message it answers).
+    def send_confirmation(self, input: ConfirmationInput) -> SendMessageResult | None:
+        """Answer a STOP, START or HELP message, or a missed call, once (keyed by the message
+        it answers); ``None`` when a missed call's text-back is withheld and nothing is sent.
 
-        Not a touch: it skips the compliance gate and the consent check (an opt-out is
-        confirmed once, as carriers require) and doesn't count against the touch budget.
+        Neither is an automated touch, so neither counts against the touch budget. A
+        confirmation skips the compliance gate and the consent check (an opt-out is confirmed
+        once, as carriers require). A text-back is a response to someone who just called: it
+        skips quiet hours too, but not a withdrawn SMS consent, and goes at most once per
+        number per 20 minutes (``channels.claim_text_back``).
         """
+        withheld: str | None = None
         with recording(self._engine) as session:
-            message = channels.claim_confirmation(
-                session,
-                org_id=input.org_id,
-                inbound_message_id=input.inbound_message_id,
-                kind=input.kind,
+            if input.kind == channels.MISSED_CALL:
+                claim = channels.claim_text_back(
+                    session, org_id=input.org_id, inbound_message_id=input.inbound_message_id
+                )
+                message, withheld = claim.message, claim.withheld
+            else:
+                message = channels.claim_confirmation(
+                    session,
+                    org_id=input.org_id,
+                    inbound_message_id=input.inbound_message_id,
+                    kind=input.kind,
+                )
+        if message is None:
+            log.info(
+                "text-back for call %s of org %s withheld: %s",
+                input.inbound_message_id,
+                input.org_id,
+                withheld,
             )
+            return None
         return self._deliver(
             message,
             Channel(message.channel),

@@ -12,6 +12,7 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import (
     attention,
+    calls,
     contacts,
     events,
     health,
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         contacts.router,
         messages.router,
         pipeline.router,
+        calls.router,
         sequences.router,
         webhooks.router,
         unsubscribe.router,

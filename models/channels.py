@@ -5,14 +5,24 @@ messages, calls and payments. Like ``models.store``, every function is scoped by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from models import calls, compliance, store
 from models.database import insert_once
-from models.tables import Call, Contact, Identity, Lead, Message, Payment, WebhookReceipt, utcnow
+from models.tables import (
+    Call,
+    Contact,
+    Identity,
+    Lead,
+    Message,
+    Payment,
+    Thread,
+    WebhookReceipt,
+    utcnow,
+)
 from models.values import (
     CLOSED_STAGES,
     STATUS_RANK,
@@ -269,6 +279,57 @@ def record_inbound_message(
         lead_id=open_lead.id if open_lead else None,
         workflow_id=open_lead.workflow_id if open_lead else None,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundCall:
+    """A call to one of the org's numbers, as the provider reported it once it ended."""
+
+    #: The provider's call id (Twilio ``CallSid``, Vapi ``call.id``).
+    provider_call_id: str
+    #: The caller's number, E.164.
+    from_phone: str
+    #: The org's number that was called, if the provider said.
+    to_address: str | None
+    #: Nobody picked up (no answer, busy, failed, hung up while ringing).
+    missed: bool
+    #: Who reported it (``twilio``, ``vapi``): the consent log's source.
+    source: str
+
+
+def record_inbound_call(session: Session, *, org_id: str, call: InboundCall) -> InboundRecorded:
+    """Record a call to the business on the caller's thread, like a text from them.
+
+    It is a message from the customer ("Missed call" or "Inbound call") on their thread and on
+    their open lead's timeline as a reply; a contact is created for a new caller. The person
+    got in touch first, so they may be answered by text: that is recorded as SMS consent
+    unless they already said no. Voice consent is not implied: calling a business is not
+    asking for its automated calls.
+    """
+    recorded = record_inbound_message(
+        session,
+        org_id=org_id,
+        channel=Channel.VOICE,
+        from_phone=call.from_phone,
+        to_address=call.to_address,
+        body="Missed call" if call.missed else "Inbound call",
+        provider_message_id=call.provider_call_id,
+        consent=None,
+        source=call.source,
+        implies_consent=False,
+    )
+    standing = store.current_consent(session, org_id=org_id, contact_id=recorded.contact_id)
+    if standing[Channel.SMS] is None:
+        store.record_consent_change(
+            session,
+            org_id=org_id,
+            contact_id=recorded.contact_id,
+            channel=Channel.SMS,
+            granted=True,
+            source=f"{call.source} call (the person called first)",
+            evidence=f"inbound call {call.provider_call_id}",
+        )
+    return recorded
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -626,3 +687,116 @@ def claim_confirmation(
     session.add(message)
     session.flush()
     return message
+
+
+#: The ``ConfirmationInput.kind`` of a missed call's text-back.
+MISSED_CALL = "missed_call"
+#: What someone whose call nobody picked up is texted. Plain GSM-7 characters (a hyphen, not
+#: a dash), so it stays one SMS segment.
+TEXT_BACK = (
+    "Sorry we missed your call - {org_name} here. How can we help? Reply here and we'll get "
+    "back to you."
+)
+#: At most one text-back to a caller's number in this long, however often they call.
+TEXT_BACK_SPACING = timedelta(minutes=20)
+_TEXT_BACK_KEY = "text-back/"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextBackClaim:
+    """The text-back row to send, or why none goes out."""
+
+    message: Message | None
+    #: Why nothing is sent (words without personal data), when ``message`` is ``None``.
+    withheld: str | None = None
+
+
+def claim_text_back(
+    session: Session, *, org_id: str, inbound_message_id: str, now: datetime | None = None
+) -> TextBackClaim:
+    """The SMS answering a missed call, created if new (``text-back/{inbound id}``).
+
+    Withheld (nothing written but a ``touch_skipped`` note on the caller's open lead) when the
+    person withdrew SMS consent, or when a text-back to the same number was claimed less than
+    ``TEXT_BACK_SPACING`` before ``now``; both are decided with the contact row locked, so
+    two missed calls at once give one text. It answers the person, so like a keyword's
+    confirmation it skips quiet hours and the touch budget.
+    """
+    inbound = session.get(Message, inbound_message_id)
+    if (
+        inbound is None
+        or inbound.org_id != org_id
+        or inbound.direction != Direction.INBOUND
+        or inbound.channel != Channel.VOICE
+        or not inbound.from_address
+    ):
+        raise store.NotFound(inbound_message_id)
+    thread = session.get(Thread, inbound.thread_id) if inbound.thread_id else None
+    if thread is None:
+        raise store.NotFound(inbound_message_id)
+    contact = session.get(Contact, thread.contact_id, with_for_update=True)
+    if contact is None:
+        raise store.NotFound(thread.contact_id)
+    key = f"{_TEXT_BACK_KEY}{inbound.id}"
+    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
+    if existing is not None:
+        return TextBackClaim(message=existing)
+    now = now or utcnow()
+    withheld = None
+    if store.current_consent(session, org_id=org_id, contact_id=contact.id)[Channel.SMS] is False:
+        withheld = "the person opted out of SMS"
+    elif _texted_back_since(
+        session, org_id=org_id, number=inbound.from_address, since=now - TEXT_BACK_SPACING
+    ):
+        minutes = int(TEXT_BACK_SPACING.total_seconds() // 60)
+        withheld = f"this number was texted back less than {minutes} minutes ago"
+    if withheld is not None:
+        lead = _open_lead(session, org_id=org_id, contact_id=contact.id)
+        if lead is not None:
+            store.timeline(
+                session,
+                org_id=org_id,
+                lead_id=lead.id,
+                kind=TimelineKind.TOUCH_SKIPPED,
+                summary=f"Missed-call text-back not sent: {withheld}",
+                data={"message_id": inbound.id, "reason": withheld},
+            )
+        return TextBackClaim(message=None, withheld=withheld)
+    org = store.get_org(session, org_id=org_id)
+    settings = store.org_settings(org)
+    message = Message(
+        id=new_id("msg"),
+        org_id=org_id,
+        lead_id=inbound.lead_id,
+        thread_id=inbound.thread_id,
+        channel=Channel.SMS,
+        direction=Direction.OUTBOUND,
+        sender=Sender.SYSTEM,
+        to_address=inbound.from_address,
+        from_address=settings.sms_from or inbound.to_address,
+        body=TEXT_BACK.replace("{org_name}", org.name),
+        status=MessageStatus.PENDING,
+        idempotency_key=key,
+        mode=settings.provider_mode.value,
+    )
+    session.add(message)
+    session.flush()
+    return TextBackClaim(message=message)
+
+
+def _texted_back_since(session: Session, *, org_id: str, number: str, since: datetime) -> bool:
+    """Whether a text-back to ``number`` was claimed after ``since`` (a failed one doesn't
+    count: it never reached the person)."""
+    found = session.exec(
+        select(Message.id)
+        .where(
+            Message.org_id == org_id,
+            Message.direction == Direction.OUTBOUND,
+            Message.to_address == number,
+            col(Message.idempotency_key).startswith(_TEXT_BACK_KEY),
+            Message.status != MessageStatus.FAILED,
+            col(Message.created_at) > since,
+        )
+        .limit(1)
+    ).first()
+    return found is not None

@@ -23,7 +23,17 @@ from pydantic import (
     model_validator,
 )
 
-from models.values import Channel, Direction, Intent, MessageStatus, ProviderMode, Sender, Stage
+from models.values import (
+    CallOutcome,
+    CallStatus,
+    Channel,
+    Direction,
+    Intent,
+    MessageStatus,
+    ProviderMode,
+    Sender,
+    Stage,
+)
 
 # --- value validators ----------------------------------------------------------------------
 
@@ -545,6 +555,22 @@ class LiveStatus(BaseModel):
     waiting_reason: str | None = None
 
 
+class CallPublic(BaseModel):
+    """One AI voice call keepwarm placed for a lead, as far as it has gone."""
+
+    call_id: str
+    attempt: int
+    status: CallStatus
+    #: Set with the end-of-call report, from Vapi's ``ended_reason`` (kept verbatim).
+    outcome: CallOutcome | None
+    ended_reason: str | None
+    duration_s: float | None
+    cost: float | None
+    summary: str | None
+    placed_at: datetime | None
+    ended_at: datetime | None
+
+
 class LeadDetail(LeadSummary):
     """``GET /v1/leads/{lead_id}``."""
 
@@ -554,6 +580,8 @@ class LeadDetail(LeadSummary):
     contact: ContactPublic
     timeline: list[TimelineItem]
     live: LiveStatus | None
+    #: Oldest first.
+    calls: list[CallPublic]
 
 
 class MessagePublic(BaseModel):
@@ -608,6 +636,37 @@ class PipelineReport(BaseModel):
     time_to_first_contact: Percentiles
     lead_value: LeadValue
     by_source: list[SourceLine]
+
+
+class CallHour(BaseModel):
+    """The ended calls placed at one local hour of the recipient's day."""
+
+    hour: int
+    calls: int
+    answered: int
+    answer_rate: float
+
+
+class CallStats(BaseModel):
+    """``GET /v1/calls/stats``: how the org's AI voice calls went.
+
+    ``ended`` calls have an end-of-call report, and so an outcome, a duration and a cost;
+    the rates and averages are over them (calls still ringing or never placed have none).
+    """
+
+    calls: int
+    ended: int
+    by_outcome: dict[str, int]
+    #: Answered / ended; ``None`` when no call has ended.
+    answer_rate: float | None
+    total_cost: float
+    #: Total cost / ended calls.
+    cost_per_call: float | None
+    #: Total cost (unanswered attempts included) / answered calls: the price of a conversation.
+    cost_per_answered_call: float | None
+    average_duration_s: float | None
+    #: Ended calls by the recipient's local hour when placed, hours without any left out.
+    by_local_hour: list[CallHour]
 
 
 class ErrorDetail(BaseModel):

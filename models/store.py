@@ -24,6 +24,9 @@ from sqlmodel import Session, col, select
 from models import attention, compliance
 from models.database import insert_once
 from models.schemas import (
+    CallHour,
+    CallPublic,
+    CallStats,
     ContactPublic,
     LeadSort,
     LeadValue,
@@ -36,6 +39,7 @@ from models.schemas import (
 from models.scoring import score_lead
 from models.sequences import NextStep, sequence_for
 from models.tables import (
+    Call,
     ConsentRecord,
     Contact,
     Identity,
@@ -52,6 +56,8 @@ from models.values import (
     CLOSED_STAGES,
     PLATFORM_ID_FIELDS,
     SETTLED_STATUSES,
+    CallOutcome,
+    CallStatus,
     Channel,
     Direction,
     IdentityKind,
@@ -1474,3 +1480,90 @@ def merge_contacts(session: Session, *, org_id: str, keep_id: str, other_id: str
             data={"kept": keep_id, "merged": other_id},
         )
     return [lead.workflow_id for lead in open_leads]
+
+
+# --- calls ---------------------------------------------------------------------------------
+
+
+def lead_calls(session: Session, *, org_id: str, lead_id: str) -> list[CallPublic]:
+    """The lead's AI voice calls, oldest first (none of another org's)."""
+    rows = session.exec(
+        select(Call)
+        .where(Call.org_id == org_id, Call.lead_id == lead_id)
+        .order_by(col(Call.created_at), col(Call.attempt), col(Call.id))
+    )
+    return [
+        CallPublic(
+            call_id=call.id,
+            attempt=call.attempt,
+            status=CallStatus(call.status),
+            outcome=CallOutcome(call.outcome) if call.outcome else None,
+            ended_reason=call.ended_reason,
+            duration_s=call.duration_s,
+            cost=call.cost,
+            summary=call.summary,
+            placed_at=call.placed_at,
+            ended_at=call.ended_at,
+        )
+        for call in rows
+    ]
+
+
+def call_stats(
+    session: Session, *, org_id: str, start: datetime | None, end: datetime | None
+) -> CallStats:
+    """Counts, outcomes, answer rates (overall and by the recipient's local hour), cost and
+    duration of the org's calls created in ``[start, end)``.
+
+    One grouped query: at most a row per (outcome, local hour) comes back, however many calls.
+    A call has an outcome once its end-of-call report is in; only such calls have a cost and a
+    duration, so the rates and averages are over them.
+    """
+    query = (
+        sa_select(
+            col(Call.outcome),
+            col(Call.local_hour),
+            func.count(),
+            func.sum(col(Call.cost)),
+            func.sum(col(Call.duration_s)),
+            func.count(col(Call.duration_s)),
+        )
+        .where(col(Call.org_id) == org_id)
+        .group_by(col(Call.outcome), col(Call.local_hour))
+    )
+    if start is not None:
+        query = query.where(col(Call.created_at) >= start)
+    if end is not None:
+        query = query.where(col(Call.created_at) < end)
+    by_outcome = {outcome.value: 0 for outcome in CallOutcome}
+    hours: dict[int, CallHour] = {}
+    calls = 0
+    cost = duration = 0.0
+    timed = 0
+    for outcome, hour, count, cost_sum, duration_sum, duration_count in session.execute(query):
+        calls += count
+        cost += cost_sum or 0.0
+        duration += duration_sum or 0.0
+        timed += duration_count
+        if outcome is None:
+            continue  # not ended yet, or never placed
+        by_outcome[outcome] = by_outcome.get(outcome, 0) + count
+        if hour is not None:
+            line = hours.setdefault(hour, CallHour(hour=hour, calls=0, answered=0, answer_rate=0.0))
+            line.calls += count
+            line.answered += count if outcome == CallOutcome.ANSWERED else 0
+    ended = sum(by_outcome.values())
+    answered = by_outcome[CallOutcome.ANSWERED]
+    for line in hours.values():
+        line.answer_rate = round(line.answered / line.calls, 4)
+    return CallStats(
+        calls=calls,
+        ended=ended,
+        by_outcome=by_outcome,
+        answer_rate=round(answered / ended, 4) if ended else None,
+        total_cost=round(cost, 4),
+        cost_per_call=round(cost / ended, 4) if ended else None,
+        cost_per_answered_call=round(cost / answered, 4) if answered else None,
+        average_duration_s=round(duration / timed, 3) if timed else None,
+        by_local_hour=sorted(hours.values(), key=lambda line: line.hour),
+    )

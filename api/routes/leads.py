@@ -160,11 +160,12 @@ async def list_leads(
 async def read_lead(
     lead_id: IdParam, org: OrgDep, database: DatabaseDep, temporal: TemporalConnectionDep
 ) -> LeadDetail:
-    """One lead: contact, consent, timeline and what its workflow is doing now."""
+    """One lead: contact, consent, timeline, its calls and what its workflow is doing now."""
     try:
         view = await database.run(store.lead_view, org_id=org.id, lead_id=lead_id)
     except store.NotFound:
         raise ApiError(404, f"No lead {lead_id!r} in this org.") from None
+    calls = await database.run(store.lead_calls, org_id=org.id, lead_id=lead_id)
     lead = view.lead
     return LeadDetail(
         **_summary(lead, view.contact.name).model_dump(),
@@ -174,6 +175,7 @@ async def read_lead(
         contact=view.contact,
         timeline=view.timeline,
         live=await _live(temporal, lead, lead.timezone or store.org_settings(org).timezone),
+        calls=calls,
     )
 
 

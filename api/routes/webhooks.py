@@ -38,7 +38,8 @@ from api.signatures import (
     verify_vapi,
 )
 from models import channels, store
-from models.channels import CallReport, DeliveryReport, PaymentEvent
+from models.calls import outcome_of
+from models.channels import CallReport, DeliveryReport, InboundCall, PaymentEvent
 from models.settings import Settings
 from models.tables import Lead, Message, Org
 from models.values import CallOutcome, Channel, MessageStatus, WebhookProvider, consent_channel
@@ -64,6 +65,10 @@ TWILIO_STATUSES: dict[str, MessageStatus] = {
     "failed": MessageStatus.FAILED,
     "canceled": MessageStatus.FAILED,
 }
+#: Final Twilio statuses of an inbound call nobody picked up (``CallStatus``, or
+#: ``DialCallStatus`` when the call was forwarded with ``<Dial>``), and of one picked up.
+TWILIO_MISSED_CALL = {"no-answer", "busy", "failed", "canceled"}
+TWILIO_ANSWERED_CALL = {"completed", "answered"}
 #: Twilio error codes meaning the person opted out at the carrier.
 TWILIO_OPTED_OUT = {"21610"}
 #: Whole-message keywords (any case) that withdraw or restore SMS consent (DESIGN.md).
@@ -196,7 +201,8 @@ async def twilio_webhook(
     temporal: TemporalConnectionDep,
     settings: SettingsDep,
 ) -> WebhookAck:
-    """An inbound SMS/WhatsApp or a status callback, signed with the Twilio auth token."""
+    """An inbound SMS/WhatsApp, a message status callback or a call status callback, signed
+    with the Twilio auth token."""
     body = await request.body()
     try:
         params = dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body)))
@@ -216,6 +222,8 @@ async def twilio_webhook(
         ),
     )
     sid = params.get("MessageSid") or params.get("SmsSid")
+    if not sid and params.get("CallSid"):
+        return await _twilio_call(database, temporal, org_id, params)
     if not sid:
         raise ApiError(422, "A Twilio message webhook needs MessageSid.")
     if "MessageStatus" in params and params.get("SmsStatus") != "received":
@@ -365,6 +373,92 @@ async def _twilio_inbound(
     )
 
 
+async def _twilio_call(
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    org_id: str,
+    params: dict[str, str],
+) -> WebhookAck:
+    sid = params["CallSid"]
+    # A <Dial> action callback says how the forwarded leg went; the caller's own leg is
+    # "completed" whether or not anyone picked up.
+    status = (params.get("DialCallStatus") or params.get("CallStatus") or "").lower()
+    if params.get("Direction", "").lower() != "inbound" or status not in (
+        TWILIO_MISSED_CALL | TWILIO_ANSWERED_CALL
+    ):
+        return WebhookAck(duplicate=False)  # a call keepwarm placed, or one still going
+    return await _inbound_call(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.TWILIO,
+        event_id=f"{sid}:{status}",
+        payload=params,
+        caller=params.get("From", ""),
+        call=lambda phone: InboundCall(
+            provider_call_id=sid,
+            from_phone=phone,
+            to_address=params.get("To") or None,
+            missed=status in TWILIO_MISSED_CALL,
+            source="twilio",
+        ),
+    )
+
+
+async def _inbound_call(
+    *,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    org_id: str,
+    provider: WebhookProvider,
+    event_id: str,
+    payload: dict[str, Any],
+    caller: str,
+    call: Callable[[str], InboundCall],
+    accept: Callable[[Org], bool] = lambda org: True,
+) -> WebhookAck:
+    """A call to the org that ended: on the caller's thread, told to their open lead like a
+    text (its sequence and call loop stop), and, if nobody picked up, texted back once."""
+
+    def apply(session: Session, org: Org) -> Notify:
+        if not accept(org):
+            return None
+        region = store.org_settings(org).default_region
+        phone = store.normalize_phone(caller, region=region)
+        if phone is None:
+            # A withheld or unknown number: nobody to answer (the number is not logged).
+            log.info("inbound %s call to org %s has no caller number", provider.value, org.id)
+            return None
+        ended = call(phone)
+        inbound = channels.record_inbound_call(session, org_id=org.id, call=ended)
+        workflow_id = inbound.workflow_id
+        if workflow_id is None and not ended.missed:
+            return None
+        reply = ReplyReceived(message_id=inbound.message_id, channel=Channel.VOICE)
+
+        async def notify(client: Client) -> None:
+            if workflow_id is not None:
+                # A call from a lead that has just closed is on its thread; nothing to open.
+                await _signal(client, workflow_id, LeadWorkflow.message_received, reply)
+            if ended.missed:
+                await _confirm(
+                    client, org_id=org.id, message_id=inbound.message_id, kind=channels.MISSED_CALL
+                )
+
+        return notify
+
+    return await _handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=provider,
+        event_id=event_id,
+        event_type="inbound_call",
+        payload=payload,
+        apply=apply,
+    )
+
+
 def _revoked(
     session: Session, *, org_id: str, report: DeliveryReport, message: Message | None
 ) -> Notify:
@@ -392,15 +486,17 @@ def _revoked(
 
 
 async def _confirm(client: Client, *, org_id: str, message_id: str, kind: str) -> None:
-    """Start the workflow that answers a keyword (once: a redelivery finds it started)."""
+    """Start the workflow that answers a keyword or a missed call (once: a redelivery finds
+    it started)."""
+    text_back = kind == channels.MISSED_CALL
     try:
         await client.start_workflow(
             ConfirmationWorkflow.run,
             ConfirmationInput(org_id=org_id, inbound_message_id=message_id, kind=kind),
-            id=f"confirm-{org_id}-{message_id}",
+            id=f"{'text-back' if text_back else 'confirm'}-{org_id}-{message_id}",
             task_queue=LEADS,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"{kind.upper()} confirmation",
+            static_summary="missed-call text-back" if text_back else f"{kind.upper()} confirmation",
         )
     except WorkflowAlreadyStartedError:
         return
@@ -588,6 +684,8 @@ async def vapi_webhook(
             payload=parsed,
             apply=lambda session, org: None,
         )
+    if call.get("type") == "inboundPhoneCall":
+        return await _vapi_inbound_call(database, temporal, org_id, parsed, message, call)
     metadata = _object(call.get("metadata") or message.get("metadata"))
     analysis = _object(message.get("analysis"))
     report = CallReport(
@@ -625,6 +723,50 @@ async def vapi_webhook(
         event_type=kind,
         payload=parsed,
         apply=apply,
+    )
+
+
+async def _vapi_inbound_call(
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    org_id: str,
+    parsed: dict[str, Any],
+    message: dict[str, Any],
+    call: dict[str, Any],
+) -> WebhookAck:
+    """An inbound call to the org's Vapi number ended; unanswered unless its ``endedReason``
+    says someone (the assistant) spoke with the caller."""
+    call_id = str(call["id"])
+    customer = _object(call.get("customer") or message.get("customer"))
+    number = _object(call.get("phoneNumber") or message.get("phoneNumber"))
+    number_id = call.get("phoneNumberId") or number.get("id")
+    missed = outcome_of(str(message.get("endedReason") or "")) != CallOutcome.ANSWERED
+
+    def ours(org: Org) -> bool:
+        # Vapi's signature doesn't cover the org in the path: a call to another org's number
+        # is not this org's to answer.
+        own = store.org_settings(org).vapi_phone_number_id
+        if own and number_id and number_id != own:
+            log.warning("vapi call %s for org %s was to another number; ignored", call_id, org.id)
+            return False
+        return True
+
+    return await _inbound_call(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.VAPI,
+        event_id=f"{call_id}:end-of-call-report",
+        payload=parsed,
+        caller=str(customer.get("number") or ""),
+        call=lambda phone: InboundCall(
+            provider_call_id=call_id,
+            from_phone=phone,
+            to_address=str(number["number"]) if number.get("number") else None,
+            missed=missed,
+            source="vapi",
+        ),
+        accept=ours,
     )
 
 

@@ -1878,6 +1878,73 @@ class FakeProviders:
             form["OptOutType"] = opt_out_type
         return _form_webhook(url, form, auth_token)
 
+    def twilio_voice_status(
+        self,
+        url: str,
+        *,
+        from_: str,
+        to: str,
+        status: str,
+        auth_token: str,
+        direction: str = "inbound",
+        dial_status: str | None = None,
+        duration: int = 0,
+        call_sid: str | None = None,
+        account_sid: str | None = None,
+    ) -> Webhook:
+        """Build the signed status callback Twilio posts when a call to one of your numbers
+        ends (or the ``<Dial>`` action callback, with ``dial_status``).
+
+        The form has the fields of a real voice status callback: ``CallSid`` (``CA`` sid),
+        ``AccountSid``, ``From``/``Caller``, ``To``/``Called``, ``CallStatus``,
+        ``Direction``, ``ApiVersion``, ``Timestamp``, ``CallbackSource``
+        (``call-progress-events``) and ``SequenceNumber``, plus ``CallDuration`` and
+        ``Duration`` for a ``completed`` call. With ``dial_status`` it is a ``<Dial>``
+        action callback instead: ``DialCallStatus``, ``DialCallSid`` and
+        ``DialCallDuration`` for the forwarded leg.
+
+        Args:
+            url: The app's voice status callback URL, exactly as the app sees it (signed).
+            from_: The caller's number, E.164 (or ``anonymous``).
+            to: Your Twilio number, E.164.
+            status: ``CallStatus``: ``completed``, ``no-answer``, ``busy``, ``failed``,
+                ``canceled`` (or ``ringing``, ``in-progress`` for progress events).
+            auth_token: The Twilio auth token that signs it.
+            direction: ``inbound``, ``outbound-api`` or ``outbound-dial``.
+            dial_status: The forwarded leg's ``DialCallStatus``, for a ``<Dial>`` action.
+            duration: Seconds the call lasted (``completed`` calls and answered dials).
+            call_sid: The ``CA...`` sid; a random one by default. Twilio sends one callback
+                per status of a call, all with its sid.
+            account_sid: The ``AC...`` sid; ``AC`` + 32 zeros by default.
+
+        Returns:
+            The form-encoded webhook to deliver.
+        """
+        sid = call_sid or "CA" + secrets.token_hex(16)
+        form = {
+            "AccountSid": account_sid or "AC" + "0" * 32,
+            "ApiVersion": TWILIO_API_VERSION,
+            "CallSid": sid,
+            "CallStatus": status,
+            "Called": to,
+            "Caller": from_,
+            "Direction": direction,
+            "From": from_,
+            "To": to,
+        }
+        if dial_status is None:
+            form["Timestamp"] = _rfc2822(_now())
+            form["CallbackSource"] = "call-progress-events"
+            form["SequenceNumber"] = "0"
+            if status == "completed":
+                form["CallDuration"] = str(duration)
+                form["Duration"] = str(max(1, (duration + 59) // 60))
+        else:
+            form["DialCallStatus"] = dial_status
+            form["DialCallSid"] = "CA" + secrets.token_hex(16)
+            form["DialCallDuration"] = str(duration if dial_status == "completed" else 0)
+        return _form_webhook(url, form, auth_token)
+
     def resend_event(
         self,
         url: str,
@@ -1973,6 +2040,8 @@ class FakeProviders:
         customer: Mapping[str, Any] | None = None,
         mode: VapiSigning = "secret",
         timestamp: int | None = None,
+        call_type: str | None = None,
+        phone_number_id: str | None = None,
     ) -> Webhook:
         """Build the ``end-of-call-report`` server message Vapi posts after a call.
 
@@ -2004,6 +2073,10 @@ class FakeProviders:
             mode: ``"secret"`` or ``"hmac"``.
             timestamp: Unix seconds the message is stamped and signed with (``endedAt``,
                 ``message.timestamp``, ``x-timestamp``); default now.
+            call_type: ``call.type``, e.g. ``inboundPhoneCall`` for a call to your Vapi
+                number (the caller in ``customer={"number": ...}``); default the stored
+                call's, else ``outboundPhoneCall``.
+            phone_number_id: ``call.phoneNumberId``, the Vapi number of the call.
 
         Returns:
             The JSON webhook to deliver.
@@ -2019,21 +2092,21 @@ class FakeProviders:
             "recordingUrl": recording,
         }
         analysis: JsonObject = {"summary": summary}
-        call = self._vapi_call(
-            call_id,
-            metadata,
-            customer,
-            {
-                "status": "ended",
-                "endedReason": ended_reason,
-                "startedAt": _iso_millis(started),
-                "endedAt": _iso_millis(ended),
-                "updatedAt": _iso_millis(ended),
-                "cost": cost,
-                "analysis": analysis,
-                "artifact": artifact,
-            },
-        )
+        changes: JsonObject = {
+            "status": "ended",
+            "endedReason": ended_reason,
+            "startedAt": _iso_millis(started),
+            "endedAt": _iso_millis(ended),
+            "updatedAt": _iso_millis(ended),
+            "cost": cost,
+            "analysis": analysis,
+            "artifact": artifact,
+        }
+        if call_type is not None:
+            changes["type"] = call_type
+        if phone_number_id is not None:
+            changes["phoneNumberId"] = phone_number_id
+        call = self._vapi_call(call_id, metadata, customer, changes)
         message: JsonObject = {
             "timestamp": int(now * 1000),
             "type": "end-of-call-report",

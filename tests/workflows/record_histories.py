@@ -8,28 +8,34 @@ still replay.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from models import store
+from models import channels, sequences, store
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
-from models.schemas import OrgSettings, QuietHours
-from models.values import Channel
+from models.schemas import OrgSettings, QuietHours, SequenceIn, SequenceStep
+from models.tables import Call
+from models.values import CallOutcome, Channel, Intent, ProviderMode
 from tests.workflows.conftest import ANY_HOUR
+from tests.workflows.test_call_retry import ScriptedCalls
 from workers.cli import find_executable
 from workers.client import register_search_attributes
 from workers.converter import DATA_CONVERTER
 from workers.registry import dry_run_adapters
 from workers.worker import ACTIVITY_THREADS, build_worker
-from workflows.calls import CallInput, CallWorkflow
+from workflows.calls import CallInput, CallRetryWorkflow, CallWorkflow
 from workflows.lead import (
     BookingReceived,
     ConsentChanged,
@@ -40,9 +46,10 @@ from workflows.lead import (
     PaymentReceived,
     ReplyReceived,
 )
+from workflows.payloads import CallEnded
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v9"
+VERSION = "v10"
 
 
 async def record() -> None:
@@ -224,8 +231,125 @@ async def record() -> None:
                 await call.result()
                 await save("dry_run_simulated", call, kind="call")
                 await with_call.terminate("recorded")
+        await record_call_retry(engine, save)
         engine.dispose()
     await env.shutdown()
+
+
+async def record_call_retry(engine: Engine, save: Callable[..., Awaitable[None]]) -> None:
+    """A voice step's call-retry loop: voicemail (one text-back), then no answer, then the
+    cap (two attempts) opens an escalation and the lead goes ghosting.
+
+    On a server of its own: a clock the earlier scenarios never locked.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find_executable("temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+    )
+    await register_search_attributes(env.client)
+    try:
+        with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
+            await _call_retry_scenario(env, engine, executor, save)
+    finally:
+        await env.shutdown()
+
+
+async def _call_retry_scenario(
+    env: WorkflowEnvironment,
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    save: Callable[..., Awaitable[None]],
+) -> None:
+    with session_scope(engine) as session:
+        org, _ = store.create_org(
+            session,
+            name="Callers",
+            settings=OrgSettings(
+                timezone="UTC",
+                quiet_hours=ANY_HOUR,
+                call_policy={"max_attempts": 2, "spacing": ["PT5M"]},
+                touch_budget={"per_24h": 10},
+            ),
+        )
+        sequences.put_sequence(
+            session,
+            org_id=org.id,
+            name="call-them",
+            body=SequenceIn(
+                applies_to=list(Intent),
+                steps=[
+                    SequenceStep(after=timedelta(minutes=10), channel=Channel.VOICE, template="-")
+                ],
+                max_attempts=1,
+            ),
+        )
+        receipt, _ = store.record_intake_receipt(
+            session,
+            org_id=org.id,
+            event_id=None,
+            kind="lead",
+            payload={"phone": "+447911123450", "consent": {"sms": True, "voice": True}},
+        )
+    scripted = ScriptedCalls()
+    adapters = dataclasses.replace(dry_run_adapters(), placers={ProviderMode.DRY_RUN: scripted})
+    worker = build_worker(
+        env.client,
+        engine=engine,
+        adapters=adapters,
+        task_queue="histories-calls",
+        executor=executor,
+    )
+    lead_id = f"lead_{uuid.uuid4().hex}"
+    async with worker:
+        lead = await env.client.start_workflow(
+            LeadWorkflow.run,
+            LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=receipt.id),
+            id=f"lead-history-{uuid.uuid4().hex[:8]}",
+            task_queue="histories-calls",
+        )
+        for reason in ("voicemail", "customer-did-not-answer"):
+            for _ in range(100):
+                await env.sleep(timedelta(minutes=1))
+                with session_scope(engine) as session:
+                    call = session.exec(
+                        select(Call).where(
+                            Call.lead_id == lead_id,
+                            col(Call.provider_call_id).is_not(None),
+                            col(Call.outcome).is_(None),
+                        )
+                    ).first()
+                    if call is None:
+                        continue
+                    recorded = channels.record_call_report(
+                        session,
+                        org_id=org.id,
+                        report=channels.CallReport(
+                            provider_call_id=call.provider_call_id or "",
+                            call_key=call.idempotency_key,
+                            ended_reason=reason,
+                            summary=None,
+                            duration_s=12.0,
+                            cost=0.04,
+                            ended_at=None,
+                        ),
+                    )
+                    assert recorded is not None and recorded.outcome is not None
+                    ended = CallEnded(
+                        call_id=recorded.id,
+                        ended_reason=reason,
+                        outcome=CallOutcome(recorded.outcome),
+                    )
+                    workflow_id = call.workflow_id
+                await env.client.get_workflow_handle(workflow_id).signal(
+                    CallRetryWorkflow.call_ended, ended
+                )
+                break
+        loop = env.client.get_workflow_handle(f"{lead_id}/calls-1")
+        await loop.result()
+        await lead.result()
+        await save("voicemail_then_cap", loop, kind="calls")
+        await save("voice_step", env.client.get_workflow_handle(f"{lead_id}/nudge-1"), kind="nudge")
+        await save("calls_exhausted_to_lost", lead)
 
 
 if __name__ == "__main__":
