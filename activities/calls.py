@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, SendFailed
-from activities.records import recording
+from activities.errors import OptedOut, ProviderNotConfigured, SendFailed
+from activities.records import held_back, recording
 from activities.voice import CALL_KEY, CallPlacer, CallRequest, PlacedCall
 from models import attention, calls, channels, compliance, store
 from models.tables import Call, Contact, Lead, utcnow
@@ -122,17 +122,13 @@ class CallActivities:
                     now=now,
                 )
         except store.Deferred as deferred:
-            verdict = deferred.verdict
-            assert verdict.until is not None and verdict.reason is not None
-            with recording(self._engine) as session:
-                store.note_deferral(
-                    session,
-                    org_id=input.org_id,
-                    lead_id=input.lead_id,
-                    channel=Channel.VOICE,
-                    verdict=verdict,
-                )
-            raise SendDeferred(verdict.reason, verdict.until) from None
+            raise held_back(
+                self._engine,
+                deferred,
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                channel=Channel.VOICE,
+            ) from None
         call = claim.call
         if call.status == CallStatus.FAILED:
             raise SendFailed(call.error or "an earlier attempt failed")

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, SendFailed
-from activities.records import recording
+from activities.errors import OptedOut, ProviderNotConfigured, SendFailed
+from activities.records import held_back, recording
 from activities.senders import Outbound, ProviderReceipt, Sender
 from models import channels, store
 from models.tables import Message, utcnow
@@ -88,17 +88,13 @@ class MessageActivities:
                     now=now,
                 )
         except store.Deferred as deferred:
-            verdict = deferred.verdict
-            assert verdict.until is not None and verdict.reason is not None
-            with recording(self._engine) as session:
-                store.note_deferral(
-                    session,
-                    org_id=input.org_id,
-                    lead_id=input.lead_id,
-                    channel=input.channel,
-                    verdict=verdict,
-                )
-            raise SendDeferred(verdict.reason, verdict.until) from None
+            raise held_back(
+                self._engine,
+                deferred,
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                channel=input.channel,
+            ) from None
         return self._deliver(
             claim.message,
             input.channel,

@@ -13,12 +13,12 @@ from sqlalchemy.exc import DataError
 from sqlmodel import Session
 from temporalio import activity
 
-from activities.errors import RecordInvalid, RecordMissing
+from activities.errors import RecordInvalid, RecordMissing, SendDeferred
 from models import sequences, store
 from models.database import session_scope
 from models.sequences import NextStep
 from models.store import RecordedLead
-from models.values import Stage
+from models.values import Channel, Stage
 
 
 @contextmanager
@@ -38,6 +38,20 @@ def recording(engine: Engine) -> Iterator[Session]:
         raise RecordInvalid(
             f"the database refused a value ({type(refused.orig).__name__})"
         ) from None
+
+
+def held_back(
+    engine: Engine, deferred: store.Deferred, *, org_id: str, lead_id: str, channel: Channel
+) -> SendDeferred:
+    """A touch the compliance gate held back at its claim: noted on the lead's timeline, and
+    the error that tells the workflow until when (it waits on a durable timer)."""
+    verdict = deferred.verdict
+    assert verdict.until is not None and verdict.reason is not None
+    with recording(engine) as session:
+        store.note_deferral(
+            session, org_id=org_id, lead_id=lead_id, channel=channel, verdict=verdict
+        )
+    return SendDeferred(verdict.reason, verdict.until)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -143,3 +143,28 @@ def test_a_placed_call_is_found_again_by_the_key_in_its_metadata(
 
     assert found is not None and found.call_id == placed.call_id
     assert missing is None
+
+
+def test_a_call_whose_report_never_came_is_looked_up(fake_providers: FakeProviders) -> None:
+    vapi = VapiCalls(api_key="vapi-key", base_url=fake_providers.vapi_base_url)
+    placed = vapi.place(call())
+
+    assert vapi.lookup(placed.call_id) is None  # still queued: nothing to report yet
+    # Vapi ends the call; its report is lost on the way (built, never delivered).
+    fake_providers.vapi_end_of_call_report(
+        "http://127.0.0.1:9/unused",
+        call_id=placed.call_id,
+        secret="s",
+        ended_reason="customer-did-not-answer",
+        summary="No answer.",
+        duration_seconds=31.0,
+        cost=0.02,
+    )
+    ended = vapi.lookup(placed.call_id)
+
+    assert ended is not None
+    assert ended.ended_reason == "customer-did-not-answer"
+    assert ended.summary == "No answer."
+    assert ended.cost == 0.02
+    assert ended.duration_s == pytest.approx(31.0, abs=0.01)
+    assert vapi.lookup("no-such-call") is None

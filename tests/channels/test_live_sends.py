@@ -26,7 +26,7 @@ from tests.channels.conftest import (
     webhook_url,
 )
 from tests.conftest import eventually
-from workflows.calls import CallInput, CallWorkflow
+from workflows.calls import CallInput, CallRetryWorkflow, CallWorkflow
 from workflows.task_queues import LEADS
 
 
@@ -292,3 +292,76 @@ async def consent(live: Live, headers: dict[str, str], lead_id: str) -> dict[str
     detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
     result: dict[str, Any] = detail["contact"]["consent"]
     return result
+
+
+async def test_a_voice_step_calls_through_vapi_until_a_signed_report_says_answered(
+    live: Live,
+) -> None:
+    org_id, headers = await live.org()
+    patched = await live.api.patch(
+        "/v1/orgs/me",
+        json={"call_policy": {"max_attempts": 3, "spacing": ["PT1S"]}},
+        headers=headers,
+    )
+    assert patched.status_code == 200, patched.text
+    intents = ["high_value", "engaged", "window_shopper", "browsing"]
+    step = {"after": "PT1S", "channel": "voice", "template": "-"}
+    put = await live.api.put(
+        "/v1/sequences/call-first",
+        json={"applies_to": intents, "steps": [step], "max_attempts": 1},
+        headers=headers,
+    )
+    assert put.status_code == 200, put.text
+    lead_id = await new_lead(
+        live, headers, name="Alan", phone="+447911123457", consent={"sms": True, "voice": True}
+    )
+    loop_id = f"{lead_id}/calls-1"
+
+    async def calls(count: int) -> list[dict[str, Any]] | None:
+        placed = live.fake.objects("vapi")
+        return placed if len(placed) >= count else None
+
+    [first] = await eventually(lambda: calls(1), within=30)
+    requests = [r for r in live.fake.requests("vapi") if r.method == "POST"]
+    assert requests[0].json is not None
+    metadata = requests[0].json["metadata"]
+    assert metadata["workflow_id"] == loop_id
+    assert metadata["attempt"] == "1"
+    assert metadata["call_key"].endswith(f"/{lead_id}/call-first/1/call-1")
+    assert requests[0].json["customer"]["number"] == "+447911123457"
+
+    busy = live.fake.vapi_end_of_call_report(
+        webhook_url("vapi", org_id),
+        call_id=first["id"],
+        secret=VAPI_SECRET,
+        ended_reason="customer-busy",
+        duration_seconds=0.0,
+        cost=0.01,
+        mode="hmac",
+    )
+    assert (await live.deliver(busy)).status_code == 200
+    placed = await eventually(lambda: calls(2), within=30)
+    second = next(call for call in placed if call["id"] != first["id"])
+    requests = [r for r in live.fake.requests("vapi") if r.method == "POST"]
+    assert len(requests) == 2
+    assert requests[1].json is not None and requests[1].json["metadata"]["attempt"] == "2"
+
+    answered = live.fake.vapi_end_of_call_report(
+        webhook_url("vapi", org_id),
+        call_id=second["id"],
+        secret=VAPI_SECRET,
+        ended_reason="customer-ended-call",
+        duration_seconds=95.0,
+        cost=0.31,
+    )
+    assert (await live.deliver(answered)).status_code == 200
+    result = await live.client.get_workflow_handle_for(CallRetryWorkflow.run, loop_id).result()
+
+    assert result.outcome == "answered" and result.attempts == 2
+    detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
+    assert [(c["attempt"], c["outcome"]) for c in detail["calls"]] == [
+        (1, "busy"),
+        (2, "answered"),
+    ]
+    assert detail["calls"][1]["duration_s"] == 95.0
+    assert len(live.fake.objects("vapi")) == 2  # answered: no third call

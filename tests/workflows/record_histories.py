@@ -22,14 +22,14 @@ from sqlmodel import col, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from models import channels, sequences, store
+from models import sequences, store
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
 from models.schemas import OrgSettings, QuietHours, SequenceIn, SequenceStep
 from models.tables import Call
-from models.values import CallOutcome, Channel, Intent, ProviderMode
+from models.values import Channel, Intent, ProviderMode
 from tests.workflows.conftest import ANY_HOUR
-from tests.workflows.test_call_retry import ScriptedCalls
+from tests.workflows.test_call_retry import ScriptedCalls, end_call
 from workers.cli import find_executable
 from workers.client import register_search_attributes
 from workers.converter import DATA_CONVERTER
@@ -46,7 +46,6 @@ from workflows.lead import (
     PaymentReceived,
     ReplyReceived,
 )
-from workflows.payloads import CallEnded
 
 HISTORIES = Path(__file__).parent / "histories"
 VERSION = "v10"
@@ -318,30 +317,10 @@ async def _call_retry_scenario(
                             col(Call.outcome).is_(None),
                         )
                     ).first()
-                    if call is None:
-                        continue
-                    recorded = channels.record_call_report(
-                        session,
-                        org_id=org.id,
-                        report=channels.CallReport(
-                            provider_call_id=call.provider_call_id or "",
-                            call_key=call.idempotency_key,
-                            ended_reason=reason,
-                            summary=None,
-                            duration_s=12.0,
-                            cost=0.04,
-                            ended_at=None,
-                        ),
-                    )
-                    assert recorded is not None and recorded.outcome is not None
-                    ended = CallEnded(
-                        call_id=recorded.id,
-                        ended_reason=reason,
-                        outcome=CallOutcome(recorded.outcome),
-                    )
-                    workflow_id = call.workflow_id
-                await env.client.get_workflow_handle(workflow_id).signal(
-                    CallRetryWorkflow.call_ended, ended
+                if call is None:
+                    continue
+                await env.client.get_workflow_handle(call.workflow_id).signal(
+                    CallRetryWorkflow.call_ended, end_call(engine, call, reason)
                 )
                 break
         loop = env.client.get_workflow_handle(f"{lead_id}/calls-1")

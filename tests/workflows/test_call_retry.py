@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
@@ -59,6 +60,30 @@ class ScriptedCalls:
 
     def lookup(self, provider_call_id: str) -> EndedCall | None:
         return None
+
+
+def end_call(engine: Engine, call: Call, ended_reason: str) -> CallEnded:
+    """Record Vapi's end-of-call report on the call's row, as the webhook does; the signal
+    that tells its workflow."""
+    assert call.provider_call_id is not None
+    with session_scope(engine) as session:
+        recorded = channels.record_call_report(
+            session,
+            org_id=call.org_id,
+            report=channels.CallReport(
+                provider_call_id=call.provider_call_id,
+                call_key=call.idempotency_key,
+                ended_reason=ended_reason,
+                summary=None,
+                duration_s=20.0,
+                cost=0.05,
+                ended_at=None,
+            ),
+        )
+        assert recorded is not None and recorded.outcome is not None
+        return CallEnded(
+            call_id=recorded.id, ended_reason=ended_reason, outcome=CallOutcome(recorded.outcome)
+        )
 
 
 @dataclasses.dataclass
@@ -127,27 +152,7 @@ class Calls:
 
     async def report(self, call: Call, ended_reason: str) -> None:
         """What the Vapi webhook does with an end-of-call report."""
-        assert call.provider_call_id is not None
-        with session_scope(self.harness.engine) as session:
-            recorded = channels.record_call_report(
-                session,
-                org_id=call.org_id,
-                report=channels.CallReport(
-                    provider_call_id=call.provider_call_id,
-                    call_key=call.idempotency_key,
-                    ended_reason=ended_reason,
-                    summary=None,
-                    duration_s=20.0,
-                    cost=0.05,
-                    ended_at=None,
-                ),
-            )
-            assert recorded is not None and recorded.outcome is not None
-            ended = CallEnded(
-                call_id=recorded.id,
-                ended_reason=ended_reason,
-                outcome=CallOutcome(recorded.outcome),
-            )
+        ended = end_call(self.harness.engine, call, ended_reason)
         await self.harness.env.client.get_workflow_handle(call.workflow_id).signal(
             CallRetryWorkflow.call_ended, ended
         )
