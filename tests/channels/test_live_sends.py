@@ -26,7 +26,7 @@ from tests.channels.conftest import (
     webhook_url,
 )
 from tests.conftest import eventually
-from workflows.calls import CallInput, CallRetryWorkflow, CallWorkflow
+from workflows.calls import CallInput, CallRetryResult, CallWorkflow
 from workflows.task_queues import LEADS
 
 
@@ -355,7 +355,8 @@ async def test_a_voice_step_calls_through_vapi_until_a_signed_report_says_answer
         cost=0.31,
     )
     assert (await live.deliver(answered)).status_code == 200
-    result = await live.client.get_workflow_handle_for(CallRetryWorkflow.run, loop_id).result()
+    loop = live.client.get_workflow_handle(loop_id, result_type=CallRetryResult)
+    result = await loop.result()
 
     assert result.outcome == "answered" and result.attempts == 2
     detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
