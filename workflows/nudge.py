@@ -117,6 +117,8 @@ class NudgeSequenceWorkflow:
             if latest.channel == Channel.VOICE and workflow.patched(VOICE_STEP_PATCH):
                 called = await self._call(input, latest)
                 self._sent += int(called.attempts > 0)
+                if called.outcome == "stopped" and self._stopped is not None:
+                    break  # stopped with the sequence: not taken (a restart takes it again)
                 self._done += 1
                 anchor = self._next_at
                 continue
