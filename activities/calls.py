@@ -80,6 +80,14 @@ class CallsExhaustedInput:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LadderInput:
+    """Which Escalation workflow climbs the ladder for item ``escalation_id``?"""
+
+    org_id: str
+    escalation_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlaceCallResult:
     """The call's row id and status; ``repeated`` when an earlier attempt already placed it."""
 
@@ -289,6 +297,14 @@ class CallActivities:
                 data={"escalation_id": escalation.id},
             )
             return escalation.id
+
+    @activity.defn(name="escalation_ladder")
+    def escalation_ladder(self, input: LadderInput) -> str:
+        """The id of the item's Escalation workflow (one per thread)."""
+        with recording(self._engine) as session:
+            return attention.ladder_of(
+                session, org_id=input.org_id, escalation_id=input.escalation_id
+            )
 
     def _placed(self, call: Call, placed: PlacedCall) -> Call:
         status = CallStatus.SIMULATED if placed.status == "simulated" else CallStatus.QUEUED

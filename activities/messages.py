@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities.errors import OptedOut, ProviderNotConfigured, SendFailed
 from activities.records import held_back, recording
 from activities.senders import Outbound, ProviderReceipt, Sender
-from models import channels, store
+from models import attention, channels, store
 from models.tables import Message, utcnow
 from models.values import SETTLED_STATUSES, Channel, MessageStatus, ProviderMode
 
@@ -46,6 +46,16 @@ class ConfirmationInput:
     org_id: str
     inbound_message_id: str
     kind: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationInput:
+    """Tell an operator about an escalation, once per level."""
+
+    org_id: str
+    escalation_id: str
+    operator_id: str
+    level: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,6 +160,33 @@ class MessageActivities:
                 org_id=input.org_id,
                 key=row.idempotency_key or row.id,
                 subject=None,
+                unsubscribe_token=None,
+            ),
+        )
+
+    @activity.defn(name="send_notification")
+    def send_notification(self, input: NotificationInput) -> SendMessageResult:
+        """Send an operator the escalation's handoff summary (SMS, else email), once per level.
+
+        A message to a person of the business, not a touch: no consent, gate or budget.
+        """
+        with recording(self._engine) as session:
+            message = attention.claim_notification(
+                session,
+                org_id=input.org_id,
+                escalation_id=input.escalation_id,
+                operator_id=input.operator_id,
+                level=input.level,
+            )
+        return self._deliver(
+            message,
+            Channel(message.channel),
+            opted_out=False,
+            outbound=lambda row: self._outbound(
+                row,
+                org_id=input.org_id,
+                key=row.idempotency_key or row.id,
+                subject=row.subject,
                 unsubscribe_token=None,
             ),
         )

@@ -6,15 +6,18 @@ with the Escalation workflow.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
+from models import operators
 from models.database import insert_once
 from models.schemas import OrgSettings
-from models.tables import Escalation, Org, utcnow
-from models.values import new_id
+from models.tables import Call, Contact, Escalation, Lead, Message, Operator, Org, Thread, utcnow
+from models.values import TimelineKind, new_id
 
 Priority = Literal["urgent", "high", "medium", "low"]
 #: Escalation statuses that keep an item in the queue.
@@ -137,3 +140,306 @@ def _close(row: Escalation, *, by: str, resolution: str | None, at: datetime) ->
     row.resolved_at = at
     row.resolved_by = by
     row.resolution = resolution
+
+
+# --- the escalation ladder ---------------------------------------------------------------
+
+#: Levels an unacknowledged escalation climbs: 0 the first routing (an online operator, else
+#: the queue), then the next online operator at each SLA, then the owner by SMS.
+MAX_LEVEL = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class Routing:
+    """Where an escalation went at a level: the operator to notify (if any), and when its SLA
+    runs out next (``None``: nothing more to climb, or it is closed)."""
+
+    level: int
+    status: str
+    operator_id: str | None
+    channel: str | None
+    sla_due_at: datetime | None
+    note: str
+
+
+def route(
+    session: Session, *, org_id: str, escalation_id: str, level: int, now: datetime
+) -> Routing:
+    """Send the escalation to whoever should see it at ``level``.
+
+    Level 0: an operator online (heartbeat in the last 2 minutes) gets a handoff; nobody
+    online, it waits in the queue. Each later level (its SLA ran out unacknowledged): the next
+    online operator not yet told, else the owner by SMS, else nothing more. Every step is on
+    the lead's timeline; the SLA restarts at each level.
+    """
+    row = session.get(Escalation, escalation_id, with_for_update=True)
+    if row is None or row.org_id != org_id:
+        raise EscalationMissing(escalation_id)
+    if row.status == "resolved":
+        return Routing(
+            level=row.level,
+            status="resolved",
+            operator_id=None,
+            channel=None,
+            sla_due_at=None,
+            note="resolved",
+        )
+    org = session.get(Org, org_id)
+    sla = OrgSettings.model_validate(org.settings if org else {}).sla
+    data = dict(row.data or {})
+    told: list[str] = list(data.get("notified", []))
+    candidates = [
+        op for op in operators.online(session, org_id=org_id, now=now) if op.id not in told
+    ]
+    target: Operator | None = candidates[0] if candidates else None
+    if target is not None:
+        what = "handoff" if level == 0 else "climbed to the next operator"
+        note = f"{what}: {target.name} ({target.role}) notified"
+    elif level == 0:
+        note = "nobody online: waiting in the needs-attention queue"
+    else:
+        owner = next(
+            (
+                op
+                for op in session.exec(
+                    select(Operator).where(Operator.org_id == org_id, Operator.role == "owner")
+                )
+                if op.id not in told and op.phone
+            ),
+            None,
+        )
+        target = owner
+        note = (
+            f"climbed to the owner: {owner.name} notified by SMS"
+            if owner is not None
+            else "no one left to climb to: still in the needs-attention queue"
+        )
+    channel = None
+    if target is not None:
+        told.append(target.id)
+        channel = "sms" if target.phone else "email" if target.email else None
+    climbing = target is not None and level < MAX_LEVEL
+    row.level = level
+    row.sla_due_at = now + getattr(sla, row.priority) if climbing or level == 0 else row.sla_due_at
+    data["notified"] = told
+    row.data = data
+    session.add(row)
+    if row.lead_id:
+        _timeline(
+            session,
+            org_id=org_id,
+            lead_id=row.lead_id,
+            kind=TimelineKind.ESCALATION,
+            summary=f"Escalation ({row.priority}, level {level}): {note}",
+            data={
+                "escalation_id": row.id,
+                "level": level,
+                "operator_id": target.id if target else None,
+            },
+        )
+    session.flush()
+    return Routing(
+        level=level,
+        status=row.status,
+        operator_id=target.id if target else None,
+        channel=channel,
+        sla_due_at=row.sla_due_at if (climbing or level == 0) else None,
+        note=note,
+    )
+
+
+def acknowledge(session: Session, *, org_id: str, escalation_id: str, by: str) -> Escalation:
+    """A person has it: it stops climbing (idempotent; a resolved item stays resolved)."""
+    row = session.get(Escalation, escalation_id, with_for_update=True)
+    if row is None or row.org_id != org_id:
+        raise EscalationMissing(escalation_id)
+    if row.status == "open":
+        row.status = "acknowledged"
+        row.acknowledged_at = utcnow()
+        row.acknowledged_by = by
+        session.add(row)
+        if row.lead_id:
+            _timeline(
+                session,
+                org_id=org_id,
+                lead_id=row.lead_id,
+                kind=TimelineKind.ESCALATION,
+                summary=f"Escalation acknowledged by {by}",
+                data={"escalation_id": row.id},
+            )
+        session.flush()
+    return row
+
+
+def handoff_text(session: Session, *, escalation: Escalation, limit: int = 600) -> str:
+    """What a notified person reads: why, who, the stage, score and value, the last messages
+    and calls. Short enough for an SMS or two."""
+    parts = [f"keepwarm {escalation.priority.upper()}: {escalation.reason.replace('_', ' ')}"]
+    lead = session.get(Lead, escalation.lead_id) if escalation.lead_id else None
+    contact = session.get(Contact, escalation.contact_id) if escalation.contact_id else None
+    if contact is not None and contact.name:
+        parts.append(contact.name)
+    if lead is not None:
+        value = f", value {lead.value:.0f}" if lead.value is not None else ""
+        parts.append(f"stage {lead.stage}, score {lead.score}{value}")
+    parts.append(escalation.summary)
+    if escalation.thread_id:
+        recent = session.exec(
+            select(Message)
+            .where(Message.thread_id == escalation.thread_id)
+            .order_by(col(Message.created_at).desc())
+            .limit(3)
+        ).all()
+        for message in reversed(recent):
+            who = "them" if message.direction == "inbound" else message.sender
+            parts.append(f"[{message.channel} {who}] {message.body[:120]}")
+    if lead is not None:
+        outcomes = [
+            c.outcome or c.status for c in session.exec(select(Call).where(Call.lead_id == lead.id))
+        ]
+        if outcomes:
+            parts.append(f"calls: {', '.join(outcomes)}")
+    parts.append(f"Ack: POST /v1/escalations/{escalation.id}/acknowledge")
+    text = " | ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _timeline(session: Session, **entry: Any) -> None:
+    # ``models.store`` opens items here (identity conflicts), so it is imported when used.
+    from models import store
+
+    store.timeline(session, **entry)
+
+
+def claim_notification(
+    session: Session, *, org_id: str, escalation_id: str, operator_id: str, level: int
+) -> Message:
+    """The message that tells an operator about an escalation, created once per level
+    (``escalation/{id}/notify-{level}``): SMS to their phone, else email. A system message,
+    to a person of the business: no consent, gate or budget applies."""
+    key = f"escalation/{escalation_id}/notify-{level}"
+    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
+    if existing is not None:
+        if existing.org_id != org_id:
+            raise EscalationMissing(escalation_id)
+        return existing
+    escalation = session.get(Escalation, escalation_id)
+    operator = session.get(Operator, operator_id)
+    if escalation is None or escalation.org_id != org_id:
+        raise EscalationMissing(escalation_id)
+    if operator is None or operator.org_id != org_id:
+        raise EscalationMissing(operator_id)
+    org = session.get(Org, org_id)
+    settings = OrgSettings.model_validate(org.settings if org else {})
+    by_sms = operator.phone is not None
+    message = Message(
+        id=new_id("msg"),
+        org_id=org_id,
+        channel="sms" if by_sms else "email",
+        direction="outbound",
+        sender="system",
+        to_address=operator.phone if by_sms else operator.email,
+        from_address=settings.sms_from if by_sms else settings.email_from,
+        body=handoff_text(session, escalation=escalation),
+        subject=None if by_sms else f"Needs you: {escalation.reason.replace('_', ' ')}",
+        status="pending",
+        idempotency_key=key,
+        mode=settings.provider_mode.value,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def escalate_thread(
+    session: Session,
+    *,
+    org_id: str,
+    thread_id: str,
+    reason: str,
+    priority: Priority,
+    summary: str | None,
+) -> tuple[Escalation, bool]:
+    """Open an escalation for a thread (the contact's open lead attached), or, if one is open
+    already, that one; ``True`` when it is new. The thread row is locked, so two flags at
+    once open one item."""
+    thread = session.exec(
+        select(Thread).where(Thread.id == thread_id, Thread.org_id == org_id).with_for_update()
+    ).first()
+    if thread is None:
+        raise EscalationMissing(thread_id)
+    current = session.exec(
+        select(Escalation).where(
+            Escalation.org_id == org_id,
+            Escalation.thread_id == thread_id,
+            col(Escalation.status).in_(OPEN_STATUSES),
+            Escalation.reason != IDENTITY_CONFLICT,
+        )
+    ).first()
+    if current is not None:
+        return current, False
+    lead = session.exec(
+        select(Lead)
+        .where(Lead.org_id == org_id, Lead.contact_id == thread.contact_id)
+        .order_by(col(Lead.created_at).desc())
+    ).first()
+    row = open_escalation(
+        session,
+        org_id=org_id,
+        reason=reason,
+        priority=priority,
+        summary=summary or reason.replace("_", " "),
+        lead_id=lead.id if lead else None,
+        thread_id=thread_id,
+        contact_id=thread.contact_id,
+    )
+    return row, True
+
+
+def thread_of(session: Session, *, org_id: str, lead: Lead) -> str | None:
+    """The thread of a lead's contact (one per contact)."""
+    if lead.org_id != org_id:
+        return None
+    return session.exec(select(Thread.id).where(Thread.contact_id == lead.contact_id)).first()
+
+
+#: Words and phrases that make an inbound message read as a complaint (whole words, any
+#: case). Deliberately plain: a person reads every flag, so a false alarm costs a glance.
+COMPLAINT_WORDS = (
+    "complaint",
+    "complain",
+    "refund",
+    "terrible",
+    "awful",
+    "disgusting",
+    "unacceptable",
+    "furious",
+    "angry",
+    "rude",
+    "scam",
+    "lawyer",
+    "worst",
+    "disappointed",
+    "never again",
+    "money back",
+)
+
+
+def complaint_words(text: str) -> list[str]:
+    """The complaint words ``text`` contains, in the order listed."""
+    lowered = f" {' '.join(re.findall(r'[a-z]+', text.lower()))} "
+    return [word for word in COMPLAINT_WORDS if f" {word} " in lowered]
+
+
+def ladder_id(row: Escalation) -> str:
+    """The Escalation workflow's id: ``escalation-{org}-{thread}`` (one ladder per
+    conversation), else by the item."""
+    return f"escalation-{row.org_id}-{row.thread_id or row.id}"
+
+
+def ladder_of(session: Session, *, org_id: str, escalation_id: str) -> str:
+    """``ladder_id`` of an item of this org."""
+    row = session.get(Escalation, escalation_id)
+    if row is None or row.org_id != org_id:
+        raise EscalationMissing(escalation_id)
+    return ladder_id(row)

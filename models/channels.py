@@ -264,6 +264,7 @@ def record_inbound_message(
         )
         session.add(existing)
         session.flush()
+        store.touch_thread(session, message=existing)
         if open_lead is not None:
             store.timeline(
                 session,
@@ -686,6 +687,7 @@ def claim_confirmation(
     )
     session.add(message)
     session.flush()
+    store.touch_thread(session, message=message)
     return message
 
 
@@ -781,6 +783,7 @@ def claim_text_back(
     )
     session.add(message)
     session.flush()
+    store.touch_thread(session, message=message)
     return TextBackClaim(message=message)
 
 

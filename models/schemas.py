@@ -691,3 +691,138 @@ class ErrorBody(BaseModel):
 
 
 LeadSort = Literal["recent", "oldest", "score", "value"]
+
+
+# --- the inbox and operators -------------------------------------------------------------
+
+ThreadStatus = Literal["unread", "assigned", "resolved"]
+HandledBy = Literal["ai", "human"]
+ThreadPriority = Literal["low", "medium", "high", "urgent"]
+#: ``recent``: latest message first; ``oldest_unread``: unread threads first, the one waiting
+#: longest since its last inbound message at the top; ``priority``: urgent to low, then
+#: recent; ``value``: the contact's lifetime value, highest first, then recent.
+ThreadSort = Literal["recent", "oldest_unread", "priority", "value"]
+OperatorRole = Literal["operator", "owner"]
+
+
+class LastMessage(BaseModel):
+    """The latest message of a thread, its body cut to a preview."""
+
+    body: str
+    channel: Channel
+    direction: Direction
+    created_at: datetime
+
+
+class ThreadSummary(BaseModel):
+    """A thread in the inbox."""
+
+    thread_id: str
+    contact_id: str
+    name: str | None
+    status: ThreadStatus
+    handled_by: HandledBy
+    priority: ThreadPriority
+    assigned_to: str | None
+    #: Channels the thread has messages on, in ``Channel`` order.
+    channels: list[Channel]
+    last_message: LastMessage | None
+    last_message_at: datetime | None
+    #: ``status == "unread"``.
+    unread: bool
+    #: The contact's lifetime value: the sum of the ``value`` of their converted leads.
+    value: float
+    #: Escalations of this thread not yet resolved (open or acknowledged).
+    open_escalations: int
+
+
+class ThreadList(BaseModel):
+    """``GET /v1/threads``: a page of the inbox."""
+
+    items: list[ThreadSummary]
+    next_cursor: str | None
+
+
+class ThreadContact(BaseModel):
+    """Who the thread is with."""
+
+    id: str
+    name: str | None
+    emails: list[str]
+    phones: list[str]
+
+
+class ThreadMessage(BaseModel):
+    """A message of a thread."""
+
+    id: str
+    channel: Channel
+    direction: Direction
+    sender: Sender
+    body: str
+    status: MessageStatus
+    created_at: datetime
+
+
+class ThreadEscalation(BaseModel):
+    """An unresolved escalation of a thread."""
+
+    escalation_id: str
+    reason: str
+    priority: str
+    summary: str
+    status: str
+    level: int
+    opened_at: datetime
+    sla_due_at: datetime
+
+
+class ThreadDetail(ThreadSummary):
+    """``GET /v1/threads/{thread_id}``."""
+
+    contact: ThreadContact
+    #: The latest messages, oldest first (at most the request's ``limit``, 500 by default).
+    messages: list[ThreadMessage]
+    #: How many older messages ``messages`` leaves out.
+    earlier_messages: int
+    #: Unresolved escalations, the one whose SLA runs out first at the top.
+    escalations: list[ThreadEscalation]
+
+
+class OperatorCreate(_Strict):
+    """``POST /v1/operators``."""
+
+    name: Text = Field(min_length=1, max_length=200)
+    phone: E164 | None = None
+    email: EmailStr | None = Field(default=None, max_length=320)
+    role: OperatorRole
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else value
+
+
+class OperatorPublic(BaseModel):
+    """An operator, and whether their inbox sent a heartbeat in the last 2 minutes."""
+
+    id: str
+    name: str
+    phone: str | None
+    email: str | None
+    role: OperatorRole
+    online: bool
+    last_seen_at: datetime | None
+
+
+class OperatorList(BaseModel):
+    """``GET /v1/operators``."""
+
+    items: list[OperatorPublic]

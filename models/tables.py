@@ -8,7 +8,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -48,6 +58,26 @@ def _json() -> Any:
     return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+def _trigram(name: str, column: str) -> Index:
+    """A trigram index on ``column`` for substring search (``ILIKE '%q%'``) on PostgreSQL.
+
+    SQLite has no such index; there it is declared empty (``WHERE 0``) only so both databases
+    keep one schema, and a search scans, which the embedded scale affords.
+    """
+    return Index(
+        name,
+        column,
+        postgresql_using="gin",
+        postgresql_ops={column: "gin_trgm_ops"},
+        sqlite_where=false(),
+    )
+
+
+def _choice(default: str) -> Any:
+    # A server default too, so rows that existed before the column was added get it.
+    return Field(default=default, max_length=16, sa_column_kwargs={"server_default": default})
+
+
 class Org(SQLModel, table=True):
     """A business using keepwarm. ``settings`` holds the validated ``OrgSettings``."""
 
@@ -67,6 +97,7 @@ class Contact(SQLModel, table=True):
     """A person, resolved from one or more identities."""
 
     __tablename__ = "contacts"
+    __table_args__ = (_trigram("ix_contacts_name_trgm", "name"),)
 
     id: str = Field(primary_key=True, max_length=40)
     org_id: str = Field(foreign_key="orgs.id", index=True, max_length=40)
@@ -81,6 +112,7 @@ class Identity(SQLModel, table=True):
     __tablename__ = "identities"
     __table_args__ = (
         UniqueConstraint("org_id", "kind", "value", name="uq_identity_org_kind_value"),
+        _trigram("ix_identities_value_trgm", "value"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -110,15 +142,42 @@ class ConsentRecord(SQLModel, table=True):
     recorded_at: datetime = _ts()
 
 
+#: When a thread last moved: its last message, or its opening while it has none.
+THREAD_ACTIVITY = "coalesce(last_message_at, created_at)"
+
+
 class Thread(SQLModel, table=True):
-    """The one conversation a business has with a contact, across channels."""
+    """The one conversation a business has with a contact, across channels: an inbox entry.
+
+    ``last_message_at`` and ``last_inbound_at`` follow the messages written on it
+    (``store.touch_thread``); an inbound message makes it ``unread`` again.
+    """
 
     __tablename__ = "threads"
+    __table_args__ = (
+        # The inbox's default order (``sort=recent``, keyset pages) read straight off an index.
+        Index("ix_threads_org_activity", "org_id", text(THREAD_ACTIVITY), "id"),
+        Index("ix_threads_org_status", "org_id", "status"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     org_id: str = Field(foreign_key="orgs.id", index=True, max_length=40)
     contact_id: str = Field(foreign_key="contacts.id", unique=True, max_length=40)
     created_at: datetime = _ts()
+    #: ``unread``, ``assigned`` or ``resolved``.
+    status: str = _choice("unread")
+    #: ``ai`` or ``human``: who answers the contact now.
+    handled_by: str = _choice("ai")
+    #: ``low``, ``medium``, ``high`` or ``urgent``.
+    priority: str = _choice("low")
+    #: The operator the thread is assigned to.
+    assigned_to: str | None = Field(default=None, max_length=40)
+    last_message_at: datetime | None = _ts(nullable=True)
+    last_inbound_at: datetime | None = _ts(nullable=True)
+    #: The takeover lock: the operator holding the thread, since when, and their last message.
+    held_by: str | None = Field(default=None, max_length=40)
+    held_since: datetime | None = _ts(nullable=True)
+    last_human_at: datetime | None = _ts(nullable=True)
 
 
 class IntakeReceipt(SQLModel, table=True):
@@ -190,6 +249,10 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         Index("ix_messages_org_created", "org_id", "created_at"),
         Index("ix_messages_org_provider_id", "org_id", "provider_message_id"),
+        # The inbox: a thread's latest message, and whether it has one on a channel.
+        Index("ix_messages_thread_created", "thread_id", "created_at", "id"),
+        Index("ix_messages_thread_channel", "thread_id", "channel"),
+        _trigram("ix_messages_body_trgm", "body"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -349,3 +412,25 @@ class Escalation(SQLModel, table=True):
     resolved_at: datetime | None = _ts(nullable=True)
     resolved_by: str | None = Field(default=None, max_length=64)
     resolution: str | None = Field(default=None, max_length=500)
+    #: When a person said they have it (it stops climbing), and who.
+    acknowledged_at: datetime | None = _ts(nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+
+
+class Operator(SQLModel, table=True):
+    """A person of the business who answers threads: an ``operator`` or the ``owner``.
+
+    ``last_seen_at`` is their inbox's last heartbeat (``models.operators.online``).
+    """
+
+    __tablename__ = "operators"
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", index=True, max_length=40)
+    name: str = Field(max_length=200)
+    #: E.164, where an escalation is texted.
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=320)
+    role: str = Field(max_length=16)
+    last_seen_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()

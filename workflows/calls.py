@@ -7,13 +7,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.calls import (
         CallActivities,
         CallPlan,
         CallsExhaustedInput,
+        LadderInput,
         LookUpCallInput,
         PlaceCallInput,
         PlaceCallResult,
@@ -26,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         CALL_RETRY_WORKFLOW,
         CALL_STOP_SIGNAL,
         CALLS_EXHAUSTED_SIGNAL,
+        ESCALATION_WORKFLOW,
         CallEnded,
         CallInput,
         CallResult,
@@ -34,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         CallRetryResult,
         CallRetryStop,
         CallsExhausted,
+        EscalationInput,
     )
     from workflows.policies import (
         SEND_DEADLINE,
@@ -113,6 +117,8 @@ class CallWorkflow:
             self._ended = report
 
 
+#: Patch id: an exhausted loop starts the escalation ladder (earlier runs only queued it).
+ESCALATION_LADDER_PATCH = "calls-escalation-ladder"
 #: How long to wait for an attempt's end-of-call report before asking Vapi how it went
 #: (Vapi ends calls after ten minutes unless the assistant allows longer).
 RETRY_REPORT_TIMEOUT = timedelta(minutes=30)
@@ -297,6 +303,21 @@ class CallRetryWorkflow:
             ),
             summary="escalate: call attempts exhausted",
         )
+        if workflow.patched(ESCALATION_LADDER_PATCH):
+            ladder: str = await run_record(
+                CallActivities.escalation_ladder,
+                LadderInput(org_id=input.org_id, escalation_id=escalation_id),
+                summary="find the escalation's ladder",
+            )
+            # Its own life: the ladder goes on (SLA, operator, owner) after this loop ends.
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await workflow.start_child_workflow(
+                    ESCALATION_WORKFLOW,
+                    EscalationInput(org_id=input.org_id, escalation_id=escalation_id),
+                    id=ladder,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    static_summary="Escalation: call attempts exhausted",
+                )
         lead = workflow.get_external_workflow_handle(input.lead_workflow_id)
         with contextlib.suppress(ApplicationError):  # the lead may have closed meanwhile
             await lead.signal(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from workflows.calls import CallRetryWorkflow, CallWorkflow
 from workflows.confirmation import ConfirmationWorkflow
+from workflows.escalation import EscalationWorkflow
 from workflows.lead import LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
 
@@ -14,4 +15,5 @@ WORKFLOWS: tuple[type, ...] = (
     CallWorkflow,
     CallRetryWorkflow,
     ConfirmationWorkflow,
+    EscalationWorkflow,
 )

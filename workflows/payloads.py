@@ -302,3 +302,33 @@ def step_words(channel: str, *, when: str, number: int, total: int) -> StepWords
         next_action=f"send the next {name} ({step})",
         waiting_reason=f"next {name} at {when} ({step})",
     )
+
+
+#: The escalation ladder's workflow type.
+ESCALATION_WORKFLOW = "Escalation"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EscalationInput:
+    """Route escalation ``escalation_id`` (its row is written) until a person resolves it."""
+
+    org_id: str
+    escalation_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EscalationAck:
+    """Signals ``acknowledged`` and ``resolved``: who did it."""
+
+    operator_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EscalationState:
+    """Query ``state`` (and the result): the level reached and who has it."""
+
+    level: int
+    acknowledged_by: str | None
+    resolved_by: str | None
+    sla_due_at: datetime | None
+    notified: list[str]

@@ -7,12 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import DatabaseDep, IdParam, OrgDep
+from api.deps import DatabaseDep, IdParam, OrgDep, TemporalConnectionDep
 from api.errors import ApiError
 from models import attention
 from models.schemas import Text
 from models.tables import Escalation
+from workflows.escalation import EscalationWorkflow
+from workflows.payloads import EscalationAck, EscalationInput
+from workflows.task_queues import LEADS
 
 router = APIRouter(tags=["attention"])
 
@@ -33,6 +39,8 @@ class AttentionItem(BaseModel):
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     resolution: str | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
 
 
 class AttentionList(BaseModel):
@@ -65,6 +73,8 @@ def _item(row: Escalation) -> AttentionItem:
         resolved_at=row.resolved_at,
         resolved_by=row.resolved_by,
         resolution=row.resolution,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
     )
 
 
@@ -77,9 +87,109 @@ async def list_attention(
     return AttentionList(items=[_item(row) for row in rows])
 
 
+class EscalateIn(BaseModel):
+    """``POST /v1/threads/{thread_id}/escalate``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text = Field(min_length=1, max_length=64)
+    priority: attention.Priority
+    summary: Text | None = Field(default=None, max_length=2000)
+
+
+class Escalated(BaseModel):
+    """``202``: the escalation (an open one of the thread, if there was one)."""
+
+    escalation_id: str
+    duplicate: bool
+
+
+class AcknowledgeIn(BaseModel):
+    """``POST /v1/escalations/{id}/acknowledge``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operator_id: Text = Field(min_length=1, max_length=64)
+
+
+async def start_escalation(client: Client, row: Escalation) -> None:
+    """Start the item's ladder (a running one for the thread is left alone)."""
+    try:
+        await client.start_workflow(
+            EscalationWorkflow.run,
+            EscalationInput(org_id=row.org_id, escalation_id=row.id),
+            id=attention.ladder_id(row),
+            task_queue=LEADS,
+            static_summary=f"Escalation: {row.reason.replace('_', ' ')} ({row.priority})",
+        )
+    except WorkflowAlreadyStartedError:
+        return
+    except RPCError as error:
+        raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
+
+
+async def _tell(client: Client, row: Escalation, signal: str, operator_id: str) -> None:
+    """Tell the item's ladder, if it has one running (identity conflicts have none)."""
+    handle = client.get_workflow_handle(attention.ladder_id(row))
+    try:
+        await handle.signal(signal, EscalationAck(operator_id=operator_id))
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
+
+
+@router.post("/v1/threads/{thread_id}/escalate", status_code=202)
+async def escalate(
+    thread_id: IdParam,
+    body: EscalateIn,
+    org: OrgDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+) -> Escalated:
+    """What an AI agent or a rule calls when it needs a person: the thread's open escalation,
+    or a new one whose ladder starts at once."""
+    try:
+        row, created = await database.run(
+            attention.escalate_thread,
+            org_id=org.id,
+            thread_id=thread_id,
+            reason=body.reason,
+            priority=body.priority,
+            summary=body.summary,
+        )
+    except attention.EscalationMissing:
+        raise ApiError(404, f"No thread {thread_id!r} in this org.") from None
+    # Started again for an open one too: a ladder that failed to start is started now.
+    await start_escalation(await temporal.client(), row)
+    return Escalated(escalation_id=row.id, duplicate=not created)
+
+
+@router.post("/v1/escalations/{escalation_id}/acknowledge")
+async def acknowledge(
+    escalation_id: IdParam,
+    body: AcknowledgeIn,
+    org: OrgDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+) -> AttentionItem:
+    """Someone has it: it stops climbing the ladder."""
+    try:
+        row = await database.run(
+            attention.acknowledge, org_id=org.id, escalation_id=escalation_id, by=body.operator_id
+        )
+    except attention.EscalationMissing:
+        raise ApiError(404, f"No escalation {escalation_id!r} in this org.") from None
+    await _tell(await temporal.client(), row, "acknowledged", body.operator_id)
+    return _item(row)
+
+
 @router.post("/v1/escalations/{escalation_id}/resolve")
 async def resolve(
-    escalation_id: IdParam, body: ResolveIn, org: OrgDep, database: DatabaseDep
+    escalation_id: IdParam,
+    body: ResolveIn,
+    org: OrgDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
 ) -> AttentionItem:
     """Close an item (for an identity conflict: the two contacts are different people)."""
     try:
@@ -92,4 +202,5 @@ async def resolve(
         )
     except attention.EscalationMissing:
         raise ApiError(404, f"No escalation {escalation_id!r} in this org.") from None
+    await _tell(await temporal.client(), row, "resolved", body.operator_id)
     return _item(row)

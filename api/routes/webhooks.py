@@ -30,6 +30,7 @@ from activities.messages import ConfirmationInput
 from api.deps import DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
 from api.errors import ApiError
 from api.intake import accept_intake
+from api.routes.attention import start_escalation
 from api.signatures import (
     BadSignature,
     verify_resend,
@@ -37,11 +38,11 @@ from api.signatures import (
     verify_twilio,
     verify_vapi,
 )
-from models import channels, store
+from models import attention, channels, store
 from models.calls import outcome_of
 from models.channels import CallReport, DeliveryReport, InboundCall, PaymentEvent
 from models.settings import Settings
-from models.tables import Lead, Message, Org
+from models.tables import Escalation, Lead, Message, Org
 from models.values import CallOutcome, Channel, MessageStatus, WebhookProvider, consent_channel
 from workflows.calls import CallEnded, CallWorkflow
 from workflows.confirmation import ConfirmationWorkflow
@@ -343,8 +344,11 @@ async def _twilio_inbound(
 
             return confirm
         reply = ReplyReceived(message_id=inbound.message_id, channel=channel)
+        flagged = _complaint(session, org_id=org.id, contact_id=inbound.contact_id, text=text)
 
         async def notify(client: Client) -> None:
+            if flagged is not None:
+                await start_escalation(client, flagged)
             if inbound.workflow_id and await _signal(
                 client, inbound.workflow_id, LeadWorkflow.message_received, reply
             ):
@@ -371,6 +375,23 @@ async def _twilio_inbound(
         payload=params,
         apply=apply,
     )
+
+
+def _complaint(session: Session, *, org_id: str, contact_id: str, text: str) -> Escalation | None:
+    """A message that reads as a complaint opens a high-priority escalation on the thread."""
+    words = attention.complaint_words(text)
+    thread_id = store.thread_id(session, contact_id=contact_id)
+    if not words or thread_id is None:
+        return None
+    row, _ = attention.escalate_thread(
+        session,
+        org_id=org_id,
+        thread_id=thread_id,
+        reason="complaint",
+        priority="high",
+        summary=f"Inbound message reads as a complaint ({', '.join(words)}): {text[:300]}",
+    )
+    return row
 
 
 async def _twilio_call(

@@ -24,14 +24,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.voice import CallRequest, EndedCall, PlacedCall
-from models import channels, sequences, store
+from models import attention, channels, sequences, store
 from models.database import session_scope
 from models.schemas import SequenceIn, SequenceStep
 from models.tables import Call, Escalation, Identity, Message
 from models.values import CallOutcome, Channel, Intent, ProviderMode
+from tests.conftest import start_time_skipping
 from tests.workflows.conftest import Harness
 from tests.workflows.test_nudge import sleep_until
 from workers.registry import build_activities
@@ -39,7 +41,7 @@ from workers.worker import ACTIVITY_THREADS, WORKFLOW_RUNNER, build_worker
 from workflows.calls import CallRetryProgress, CallRetryResult, CallRetryWorkflow
 from workflows.catalogue import WORKFLOWS
 from workflows.lead import LeadWorkflow
-from workflows.payloads import CallEnded, ReplyReceived
+from workflows.payloads import CallEnded, EscalationAck, ReplyReceived
 
 LONDON = ZoneInfo("Europe/London")
 PHONE = "+447911123456"
@@ -161,10 +163,24 @@ class Calls:
         return await self.loop(lead_id).result()
 
     async def settle(self, lead_id: str) -> None:
-        """Let the sequence finish and the lead go idle before the worker stops: the test
-        server never unlocks its clock for a workflow terminated with a task outstanding."""
+        """Let the sequence finish and the lead go idle before the worker stops, and end the
+        escalation ladders: the test server never unlocks its clock for a workflow terminated
+        with a task outstanding, nor for a timer that fires with no worker to take it."""
         await self.harness.env.client.get_workflow_handle(f"{lead_id}/nudge-1").result()
         await self.harness.env.sleep(timedelta(seconds=5))
+        with session_scope(self.harness.engine) as session:
+            rows = session.exec(select(Escalation).where(Escalation.lead_id == lead_id)).all()
+            ladders = [attention.ladder_id(row) for row in rows]
+        for ladder in ladders:
+            handle = self.harness.env.client.get_workflow_handle(ladder)
+            await handle.signal("resolved", EscalationAck(operator_id="test"))
+            await handle.result()
+
+
+@pytest.fixture
+def time_env(own_time_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    """This module's tests run on a server of their own (see ``own_time_env``)."""
+    return own_time_env
 
 
 @pytest.fixture
@@ -374,7 +390,7 @@ async def test_an_invalid_number_is_not_retried_and_never_used_again(calls: Call
 
 
 @settings(
-    max_examples=15,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -391,35 +407,41 @@ async def test_no_attempt_outside_the_window_and_never_more_than_the_caps(
     """Unanswered leads arriving at any time, anywhere: every attempt inside the calling
     window in the lead's local time, at most the per-subject cap in any 24 h, and exactly the
     policy's attempts before a person is asked."""
-    harness = calls.harness
     window = (f"{opens:02d}:00", f"{opens + 8:02d}:00")
-    with session_scope(harness.engine) as session:
+    with session_scope(calls.harness.engine) as session:
         store.patch_org_settings(
             session,
-            org_id=harness.org_id,
+            org_id=calls.harness.org_id,
             changes={
                 "quiet_hours": {"voice": list(window)},
                 "touch_budget": {"per_24h": 50, "calls_per_subject_per_24h": per_subject},
                 "call_policy": {"max_attempts": max_attempts, "spacing": ["PT5M", "PT1H"]},
             },
         )
-    await harness.env.sleep(timedelta(minutes=arrival + 1))
-    async with calls.worker():
-        lead_id, handle = await calls.harness.start(
-            name="Ada",
-            phone=f"+4479111{uuid.uuid4().int % 100000:05d}",
-            consent={"sms": True, "voice": True},
-            timezone=zone,
-        )
-        for attempt in range(1, max_attempts + 1):
-            await calls.report(await calls.next_call(lead_id, attempt), "customer-did-not-answer")
-        result = await calls.result(lead_id)
-        await calls.settle(lead_id)
-        # Nothing of this example may wait for a worker once this one stops.
-        await handle.terminate("example finished")
+    # Each example on a server of its own: nothing of one example can hold the next's clock.
+    env = await start_time_skipping()
+    harness = dataclasses.replace(
+        calls.harness, env=env, task_queue=f"calls-{uuid.uuid4().hex[:8]}", started=[]
+    )
+    example = Calls(harness=harness, scripted=ScriptedCalls(), executor=calls.executor)
+    try:
+        await harness.env.sleep(timedelta(minutes=arrival + 1))
+        async with example.worker():
+            lead_id, _ = await harness.start(
+                name="Ada",
+                phone=f"+4479111{uuid.uuid4().int % 100000:05d}",
+                consent={"sms": True, "voice": True},
+                timezone=zone,
+            )
+            for attempt in range(1, max_attempts + 1):
+                call = await example.next_call(lead_id, attempt)
+                await example.report(call, "customer-did-not-answer")
+            result = await example.result(lead_id)
+    finally:
+        await env.shutdown()
 
     assert (result.outcome, result.attempts) == ("cap_reached", max_attempts)
-    rows = calls.rows(lead_id)
+    rows = example.rows(lead_id)
     assert len(rows) == max_attempts
     times = sorted(row.touched_at for row in rows if row.touched_at is not None)
     assert len(times) == max_attempts

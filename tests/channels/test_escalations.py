@@ -1,0 +1,124 @@
+"""Escalations through the API on the live stack: a complaint text, an agent's flag, the
+acknowledge and resolve endpoints, each reaching the Escalation workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import WorkflowExecutionStatus
+
+from tests.channels.conftest import SMS_FROM, TWILIO_TOKEN, Live, webhook_url
+from tests.conftest import eventually
+from workflows.escalation import EscalationWorkflow
+
+
+async def attention_items(live: Live, headers: dict[str, str]) -> list[dict[str, Any]]:
+    listed = await live.api.get("/v1/attention", headers=headers)
+    assert listed.status_code == 200, listed.text
+    items: list[dict[str, Any]] = listed.json()["items"]
+    return items
+
+
+async def test_a_complaint_text_opens_a_high_priority_escalation_with_its_ladder(
+    live: Live,
+) -> None:
+    org_id, headers = await live.org()
+    hook = live.fake.twilio_inbound_message(
+        webhook_url("twilio", org_id),
+        from_="+447911200031",
+        to=SMS_FROM,
+        body="This is TERRIBLE. I want my money back!",
+        auth_token=TWILIO_TOKEN,
+    )
+    assert (await live.deliver(hook)).status_code == 200
+
+    async def flagged() -> list[dict[str, Any]]:
+        return [i for i in await attention_items(live, headers) if i["reason"] == "complaint"]
+
+    [item] = await eventually(flagged, within=30)
+    assert item["priority"] == "high"
+    assert "terrible" in item["summary"] and "money back" in item["summary"]
+    ladder = live.client.get_workflow_handle(f"escalation-{org_id}-{item['thread_id']}")
+    state = await eventually(lambda: _state(ladder), within=30)
+    assert state.level == 0
+
+    # The same complaint again is one item, not two.
+    assert (await live.deliver(hook)).status_code == 200
+    assert len(await flagged()) == 1
+
+    acked = await live.api.post(
+        f"/v1/escalations/{item['escalation_id']}/acknowledge",
+        json={"operator_id": "op_ada"},
+        headers=headers,
+    )
+    assert acked.status_code == 200, acked.text
+    assert acked.json()["status"] == "acknowledged"
+    assert acked.json()["acknowledged_by"] == "op_ada"
+    state = await eventually(lambda: _state(ladder, acknowledged=True), within=15)
+    assert state.acknowledged_by == "op_ada"
+
+    resolved = await live.api.post(
+        f"/v1/escalations/{item['escalation_id']}/resolve",
+        json={"operator_id": "op_ada", "resolution": "refund agreed"},
+        headers=headers,
+    )
+    assert resolved.status_code == 200
+    result = await live.client.get_workflow_handle(ladder.id, result_type=type(state)).result()
+    assert result.resolved_by == "op_ada"
+    assert await flagged() == []
+
+
+async def test_an_agent_flags_a_thread_once_and_another_org_cannot(live: Live) -> None:
+    org_id, headers = await live.org()
+    _, other_headers = await live.org()
+    hook = live.fake.twilio_inbound_message(
+        webhook_url("twilio", org_id),
+        from_="+447911200032",
+        to=SMS_FROM,
+        body="Can you do Saturday?",
+        auth_token=TWILIO_TOKEN,
+    )
+    assert (await live.deliver(hook)).status_code == 200
+
+    async def thread() -> str | None:
+        listed = (await live.api.get("/v1/threads", headers=headers)).json()["items"]
+        return listed[0]["thread_id"] if listed else None
+
+    thread_id = await eventually(thread, within=30)
+    body = {"reason": "agent_needs_help", "priority": "medium", "summary": "Asks for Saturday"}
+
+    first = await live.api.post(f"/v1/threads/{thread_id}/escalate", json=body, headers=headers)
+    again = await live.api.post(f"/v1/threads/{thread_id}/escalate", json=body, headers=headers)
+    foreign = await live.api.post(
+        f"/v1/threads/{thread_id}/escalate", json=body, headers=other_headers
+    )
+    bad = await live.api.post(
+        f"/v1/threads/{thread_id}/escalate",
+        json={"reason": "x", "priority": "whenever"},
+        headers=headers,
+    )
+
+    assert first.status_code == 202 and first.json()["duplicate"] is False
+    assert again.status_code == 202
+    assert again.json() == {"escalation_id": first.json()["escalation_id"], "duplicate": True}
+    assert foreign.status_code == 404
+    assert bad.status_code == 422
+    [item] = await attention_items(live, headers)
+    assert (item["reason"], item["priority"]) == ("agent_needs_help", "medium")
+    ladder = live.client.get_workflow_handle(f"escalation-{org_id}-{thread_id}")
+    await eventually(lambda: _state(ladder), within=30)
+    assert (await ladder.describe()).status == WorkflowExecutionStatus.RUNNING
+    missing = await live.api.post(
+        "/v1/escalations/esc_nope/acknowledge", json={"operator_id": "x"}, headers=headers
+    )
+    assert missing.status_code == 404
+
+
+async def _state(handle: Any, *, acknowledged: bool = False) -> Any:
+    try:
+        state = await handle.query(EscalationWorkflow.state)
+    except Exception:  # not started yet, or its first task not run yet
+        return None
+    if acknowledged and state.acknowledged_by is None:
+        return None
+    return state
