@@ -670,9 +670,32 @@ def claim_confirmation(
     )
     channel = Channel(inbound.channel)
     own_number = settings.whatsapp_from if channel == Channel.WHATSAPP else settings.sms_from
+    return _system_answer(
+        session,
+        inbound=inbound,
+        channel=channel,
+        own_number=own_number,
+        body=template.replace("{org_name}", org.name),
+        key=key,
+        mode=settings.provider_mode.value,
+    )
+
+
+def _system_answer(
+    session: Session,
+    *,
+    inbound: Message,
+    channel: Channel,
+    own_number: str | None,
+    body: str,
+    key: str,
+    mode: str,
+) -> Message:
+    """keepwarm's own answer to an inbound message (a keyword confirmation, a missed-call
+    text-back), on its thread and lead, to the number it came from."""
     message = Message(
         id=new_id("msg"),
-        org_id=org_id,
+        org_id=inbound.org_id,
         lead_id=inbound.lead_id,
         thread_id=inbound.thread_id,
         channel=channel,
@@ -680,10 +703,10 @@ def claim_confirmation(
         sender=Sender.SYSTEM,
         to_address=inbound.from_address,
         from_address=own_number or inbound.to_address,
-        body=template.replace("{org_name}", org.name),
+        body=body,
         status=MessageStatus.PENDING,
         idempotency_key=key,
-        mode=settings.provider_mode.value,
+        mode=mode,
     )
     session.add(message)
     session.flush()
@@ -766,24 +789,15 @@ def claim_text_back(
         return TextBackClaim(message=None, withheld=withheld)
     org = store.get_org(session, org_id=org_id)
     settings = store.org_settings(org)
-    message = Message(
-        id=new_id("msg"),
-        org_id=org_id,
-        lead_id=inbound.lead_id,
-        thread_id=inbound.thread_id,
+    message = _system_answer(
+        session,
+        inbound=inbound,
         channel=Channel.SMS,
-        direction=Direction.OUTBOUND,
-        sender=Sender.SYSTEM,
-        to_address=inbound.from_address,
-        from_address=settings.sms_from or inbound.to_address,
+        own_number=settings.sms_from,
         body=TEXT_BACK.replace("{org_name}", org.name),
-        status=MessageStatus.PENDING,
-        idempotency_key=key,
+        key=key,
         mode=settings.provider_mode.value,
     )
-    session.add(message)
-    session.flush()
-    store.touch_thread(session, message=message)
     return TextBackClaim(message=message)
 
 
