@@ -19,6 +19,19 @@ async def attention_items(live: Live, headers: dict[str, str]) -> list[dict[str,
     return items
 
 
+async def first_touch_sent(live: Live, headers: dict[str, str]) -> None:
+    """The text opened a lead whose first SMS goes out on its own: wait for it, so it can't
+    reach the fake provider during the next test."""
+
+    async def sent() -> bool:
+        listed = await live.api.get(
+            "/v1/messages", params={"direction": "outbound"}, headers=headers
+        )
+        return any(m["status"] != "pending" for m in listed.json()["items"])
+
+    await eventually(sent, within=30)
+
+
 async def test_a_complaint_text_opens_a_high_priority_escalation_with_its_ladder(
     live: Live,
 ) -> None:
@@ -66,6 +79,7 @@ async def test_a_complaint_text_opens_a_high_priority_escalation_with_its_ladder
     result = await live.client.get_workflow_handle(ladder.id, result_type=type(state)).result()
     assert result.resolved_by == "op_ada"
     assert await flagged() == []
+    await first_touch_sent(live, headers)
 
 
 async def test_an_agent_flags_a_thread_once_and_another_org_cannot(live: Live) -> None:
@@ -112,6 +126,7 @@ async def test_an_agent_flags_a_thread_once_and_another_org_cannot(live: Live) -
         "/v1/escalations/esc_nope/acknowledge", json={"operator_id": "x"}, headers=headers
     )
     assert missing.status_code == 404
+    await first_touch_sent(live, headers)
 
 
 async def _state(handle: Any, *, acknowledged: bool = False) -> Any:
