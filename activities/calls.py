@@ -272,7 +272,7 @@ class CallActivities:
             zone = compliance.recipient_of(
                 session, lead=lead, contact=contact, settings=settings
             ).timezone
-            history = calls.history(session, lead_id=lead.id)
+            history = calls.history(session, org_id=input.org_id, lead_id=lead.id)
             summary = f"{input.attempts} call attempts, none answered.\n" + calls.history_summary(
                 history, timezone=zone
             )

@@ -151,18 +151,7 @@ class MessageActivities:
                 withheld,
             )
             return None
-        return self._deliver(
-            message,
-            Channel(message.channel),
-            opted_out=False,
-            outbound=lambda row: self._outbound(
-                row,
-                org_id=input.org_id,
-                key=row.idempotency_key or row.id,
-                subject=None,
-                unsubscribe_token=None,
-            ),
-        )
+        return self._deliver_system(message, org_id=input.org_id)
 
     @activity.defn(name="send_notification")
     def send_notification(self, input: NotificationInput) -> SendMessageResult:
@@ -178,13 +167,18 @@ class MessageActivities:
                 operator_id=input.operator_id,
                 level=input.level,
             )
+        return self._deliver_system(message, org_id=input.org_id)
+
+    def _deliver_system(self, message: Message, *, org_id: str) -> SendMessageResult:
+        """Deliver keepwarm's own message (a confirmation, a text-back, an operator's
+        notification): no consent check, keyed by its row."""
         return self._deliver(
             message,
             Channel(message.channel),
             opted_out=False,
             outbound=lambda row: self._outbound(
                 row,
-                org_id=input.org_id,
+                org_id=org_id,
                 key=row.idempotency_key or row.id,
                 subject=row.subject,
                 unsubscribe_token=None,

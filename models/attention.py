@@ -157,7 +157,6 @@ class Routing:
     level: int
     status: str
     operator_id: str | None
-    channel: str | None
     sla_due_at: datetime | None
     note: str
 
@@ -180,7 +179,6 @@ def route(
             level=row.level,
             status="resolved",
             operator_id=None,
-            channel=None,
             sla_due_at=None,
             note="resolved",
         )
@@ -214,13 +212,13 @@ def route(
             if owner is not None
             else "no one left to climb to: still in the needs-attention queue"
         )
-    channel = None
     if target is not None:
         told.append(target.id)
-        channel = "sms" if target.phone else "email" if target.email else None
-    climbing = target is not None and level < MAX_LEVEL
+    # The SLA runs at the first routing and after each person told; past the last rung, or
+    # with nobody left to tell, it stops (the item stays in the queue).
+    due = now + getattr(sla, row.priority) if level == 0 or (target and level < MAX_LEVEL) else None
     row.level = level
-    row.sla_due_at = now + getattr(sla, row.priority) if climbing or level == 0 else row.sla_due_at
+    row.sla_due_at = due or row.sla_due_at
     data["notified"] = told
     row.data = data
     session.add(row)
@@ -242,8 +240,7 @@ def route(
         level=level,
         status=row.status,
         operator_id=target.id if target else None,
-        channel=channel,
-        sla_due_at=row.sla_due_at if (climbing or level == 0) else None,
+        sla_due_at=due,
         note=note,
     )
 

@@ -157,13 +157,13 @@ def local_hour(
     return at.astimezone(ZoneInfo(who.timezone)).hour
 
 
-def history(session: Session, *, lead_id: str) -> list[Call]:
-    """The lead's calls, oldest first."""
+def history(session: Session, *, org_id: str, lead_id: str) -> list[Call]:
+    """The lead's calls, oldest first (none of another org's)."""
     return list(
         session.exec(
             select(Call)
-            .where(Call.lead_id == lead_id)
-            .order_by(col(Call.created_at), col(Call.attempt))
+            .where(Call.org_id == org_id, Call.lead_id == lead_id)
+            .order_by(col(Call.created_at), col(Call.attempt), col(Call.id))
         )
     )
 

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, or_, tuple_, ty
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from models import attention, compliance
+from models import attention, calls, compliance
 from models.database import insert_once
 from models.schemas import (
     CallHour,
@@ -1544,11 +1544,7 @@ def merge_contacts(session: Session, *, org_id: str, keep_id: str, other_id: str
 
 def lead_calls(session: Session, *, org_id: str, lead_id: str) -> list[CallPublic]:
     """The lead's AI voice calls, oldest first (none of another org's)."""
-    rows = session.exec(
-        select(Call)
-        .where(Call.org_id == org_id, Call.lead_id == lead_id)
-        .order_by(col(Call.created_at), col(Call.attempt), col(Call.id))
-    )
+    rows = calls.history(session, org_id=org_id, lead_id=lead_id)
     return [
         CallPublic(
             call_id=call.id,

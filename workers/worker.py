@@ -31,8 +31,10 @@ def build_worker(
     adapters: Adapters,
     task_queue: str = LEADS,
     executor: ThreadPoolExecutor,
+    max_cached_workflows: int = 1000,
 ) -> Worker:
-    """A worker for every keepwarm workflow and activity on ``task_queue``."""
+    """A worker for every keepwarm workflow and activity on ``task_queue``
+    (``max_cached_workflows=0``: no sticky cache, as a restart test on the test server needs)."""
     return Worker(
         client,
         task_queue=task_queue,
@@ -41,4 +43,5 @@ def build_worker(
         activities=build_activities(engine=engine, adapters=adapters),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
+        max_cached_workflows=max_cached_workflows,
     )

@@ -10,7 +10,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.escalations import EscalationActivities, RouteInput
     from activities.messages import MessageActivities, NotificationInput
-    from models.attention import MAX_LEVEL, Routing
+    from models.attention import Routing
     from workflows.payloads import (
         ESCALATION_WORKFLOW,
         EscalationAck,
@@ -74,7 +74,7 @@ class EscalationWorkflow:
                         summary=f"notify operator (level {level})",
                     )
             workflow.set_current_details(f"**Level {level}:** {routing.note}")
-            if self._acknowledged is not None or routing.sla_due_at is None or level >= MAX_LEVEL:
+            if self._acknowledged is not None or routing.sla_due_at is None:
                 # Someone has it, or there is no one left to climb to: wait for the end.
                 await workflow.wait_condition(lambda: self._resolved is not None)
                 break

@@ -36,10 +36,8 @@ from models.values import CallOutcome, Channel, Intent, ProviderMode
 from tests.conftest import start_time_skipping
 from tests.workflows.conftest import Harness
 from tests.workflows.test_nudge import sleep_until
-from workers.registry import build_activities
-from workers.worker import ACTIVITY_THREADS, WORKFLOW_RUNNER, build_worker
+from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.calls import CallRetryProgress, CallRetryResult, CallRetryWorkflow
-from workflows.catalogue import WORKFLOWS
 from workflows.lead import LeadWorkflow
 from workflows.payloads import CallEnded, EscalationAck, ReplyReceived
 
@@ -100,23 +98,13 @@ class Calls:
         adapters = dataclasses.replace(
             self.harness.adapters, placers={ProviderMode.DRY_RUN: self.scripted}
         )
-        if cached:
-            return build_worker(
-                self.harness.env.client,
-                engine=self.harness.engine,
-                adapters=adapters,
-                task_queue=self.harness.task_queue,
-                executor=self.executor,
-            )
-        return Worker(
+        return build_worker(
             self.harness.env.client,
+            engine=self.harness.engine,
+            adapters=adapters,
             task_queue=self.harness.task_queue,
-            workflows=WORKFLOWS,
-            workflow_runner=WORKFLOW_RUNNER,
-            activities=build_activities(engine=self.harness.engine, adapters=adapters),
-            activity_executor=self.executor,
-            max_concurrent_activities=ACTIVITY_THREADS,
-            max_cached_workflows=0,
+            executor=self.executor,
+            max_cached_workflows=1000 if cached else 0,
         )
 
     def rows(self, lead_id: str) -> list[Call]:
