@@ -1,4 +1,5 @@
-"""The escalation ladder's database step: who is told at each level, and the SLA."""
+"""Human handoff's database steps: who an escalation reaches at each level (and its SLA),
+and where a takeover stands (releasing one left idle)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 
 from activities.records import recording
-from models import attention
+from models import attention, takeover
 from models.attention import Routing
 
 
@@ -24,8 +25,29 @@ class RouteInput:
     now: datetime
 
 
+@dataclass(frozen=True, kw_only=True)
+class CheckTakeoverInput:
+    """Where thread ``thread_id``'s takeover stands at ``now`` (the workflow's time)."""
+
+    org_id: str
+    thread_id: str
+    now: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class TakeoverCheck:
+    """A thread's takeover as its workflow sees it: who holds it (``None``: nobody, the AI
+    has it), until when unless they write again, the leads to tell, and a notice to deliver
+    (a hold that ran out)."""
+
+    held_by: str | None
+    releases_at: datetime | None
+    lead_workflows: list[str]
+    notice_id: str | None
+
+
 class EscalationActivities:
-    """Routes escalations in the org's database."""
+    """Routes escalations and keeps takeovers in the org's database."""
 
     def __init__(self, *, engine: Engine) -> None:
         """Read and write through ``engine``."""
@@ -43,3 +65,19 @@ class EscalationActivities:
                 level=input.level,
                 now=input.now,
             )
+
+    @activity.defn(name="check_takeover")
+    def check_takeover(self, input: CheckTakeoverInput) -> TakeoverCheck:
+        """The thread's hold, released first if its operator has written nothing for the
+        org's ``takeover_timeout`` (with a notice to them and a timeline entry)."""
+        with recording(self._engine) as session:
+            checked = takeover.expire_if_idle(
+                session, org_id=input.org_id, thread_id=input.thread_id, now=input.now
+            )
+        hold = checked.hold
+        return TakeoverCheck(
+            held_by=hold.held_by,
+            releases_at=hold.releases_at,
+            lead_workflows=hold.lead_workflows,
+            notice_id=checked.notice_id,
+        )

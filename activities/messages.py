@@ -11,10 +11,10 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import OptedOut, ProviderNotConfigured, SendFailed
+from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, SendFailed
 from activities.records import held_back, recording
 from activities.senders import Outbound, ProviderReceipt, Sender
-from models import attention, channels, store
+from models import attention, channels, replies, store
 from models.tables import Message, utcnow
 from models.values import SETTLED_STATUSES, Channel, MessageStatus, ProviderMode
 
@@ -56,6 +56,14 @@ class NotificationInput:
     escalation_id: str
     operator_id: str
     level: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredMessageInput:
+    """Send a message row already written (an operator's reply, a notice to an operator)."""
+
+    org_id: str
+    message_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,9 +177,40 @@ class MessageActivities:
             )
         return self._deliver_system(message, org_id=input.org_id)
 
+    @activity.defn(name="send_reply")
+    def send_reply(self, input: StoredMessageInput) -> SendMessageResult:
+        """Send an operator's reply, once (keyed by its row).
+
+        Checked again at send time: consent withdrawn meanwhile fails it for good
+        (``OptedOut``); quiet hours raise ``SendDeferred`` with when they end. Not a touch:
+        the touch budget doesn't apply.
+        """
+        now = activity.info().current_attempt_scheduled_time or utcnow()
+        try:
+            with recording(self._engine) as session:
+                message = replies.ready_to_send(
+                    session, org_id=input.org_id, message_id=input.message_id, now=now
+                )
+        except replies.ReplyRefused as refused:
+            raise OptedOut(str(refused)) from None
+        except store.Deferred as deferred:
+            verdict = deferred.verdict
+            assert verdict.until is not None and verdict.reason is not None
+            raise SendDeferred(verdict.reason, verdict.until) from None
+        return self._deliver_system(message, org_id=input.org_id)
+
+    @activity.defn(name="send_system_message")
+    def send_system_message(self, input: StoredMessageInput) -> SendMessageResult:
+        """Deliver keepwarm's own message to a person of the business (a takeover's
+        notice), once, keyed by its row. No consent, gate or budget applies."""
+        with recording(self._engine) as session:
+            message = store.message_of(session, org_id=input.org_id, message_id=input.message_id)
+        return self._deliver_system(message, org_id=input.org_id)
+
     def _deliver_system(self, message: Message, *, org_id: str) -> SendMessageResult:
-        """Deliver keepwarm's own message (a confirmation, a text-back, an operator's
-        notification): no consent check, keyed by its row."""
+        """Deliver a message whose row says all (a confirmation, a text-back, an operator's
+        notification, an operator's reply, checked by its caller): no consent check here,
+        keyed by its row."""
         return self._deliver(
             message,
             Channel(message.channel),

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from temporalio import activity
 
 from activities.errors import RecordInvalid, RecordMissing, SendDeferred
-from models import attention, sequences, store
+from models import attention, sequences, store, takeover
 from models.database import session_scope
 from models.sequences import NextStep
 from models.store import RecordedLead
@@ -31,7 +31,7 @@ def recording(engine: Engine) -> Iterator[Session]:
     try:
         with session_scope(engine) as session:
             yield session
-    except (store.NotFound, attention.EscalationMissing) as missing:
+    except (store.NotFound, attention.EscalationMissing, takeover.ThreadMissing) as missing:
         raise RecordMissing(f"no such record: {missing}") from missing
     except DataError as refused:
         # Only the driver's class of error: its text could quote personal data.

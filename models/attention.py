@@ -85,10 +85,12 @@ def attention(session: Session, *, org_id: str, limit: int) -> list[Escalation]:
 def resolve(
     session: Session, *, org_id: str, escalation_id: str, by: str, resolution: str | None
 ) -> Escalation:
-    """Close an item (idempotent: resolving a resolved item changes nothing)."""
+    """Close an item (idempotent: resolving a resolved item changes nothing). ``by`` is one
+    of the org's operators (``OperatorMissing`` if not)."""
     row = session.get(Escalation, escalation_id, with_for_update=True)
     if row is None or row.org_id != org_id:
         raise EscalationMissing(escalation_id)
+    operators.get_operator(session, org_id=org_id, operator_id=by)
     if row.status != "resolved":
         _close(row, by=by, resolution=resolution, at=utcnow())
         session.add(row)
@@ -174,13 +176,15 @@ def route(
     row = session.get(Escalation, escalation_id, with_for_update=True)
     if row is None or row.org_id != org_id:
         raise EscalationMissing(escalation_id)
-    if row.status == "resolved":
+    if row.status in {"resolved", "acknowledged"}:
+        # Someone has it (a takeover acknowledges too): it climbs no further, whether or not
+        # the workflow has heard yet.
         return Routing(
             level=row.level,
-            status="resolved",
+            status=row.status,
             operator_id=None,
             sla_due_at=None,
-            note="resolved",
+            note=row.status,
         )
     org = session.get(Org, org_id)
     sla = OrgSettings.model_validate(org.settings if org else {}).sla
@@ -246,10 +250,12 @@ def route(
 
 
 def acknowledge(session: Session, *, org_id: str, escalation_id: str, by: str) -> Escalation:
-    """A person has it: it stops climbing (idempotent; a resolved item stays resolved)."""
+    """A person has it: it stops climbing (idempotent; a resolved item stays resolved).
+    ``by`` is one of the org's operators (``OperatorMissing`` if not)."""
     row = session.get(Escalation, escalation_id, with_for_update=True)
     if row is None or row.org_id != org_id:
         raise EscalationMissing(escalation_id)
+    operators.get_operator(session, org_id=org_id, operator_id=by)
     if row.status == "open":
         row.status = "acknowledged"
         row.acknowledged_at = utcnow()
@@ -390,6 +396,13 @@ def escalate_thread(
         thread_id=thread_id,
         contact_id=thread.contact_id,
     )
+    if thread.held_by is not None:
+        # An operator holds the conversation already: it is theirs, nobody else is paged.
+        row.status = "acknowledged"
+        row.acknowledged_at = row.opened_at
+        row.acknowledged_by = thread.held_by
+        session.add(row)
+        session.flush()
     return row, True
 
 
@@ -431,7 +444,12 @@ def complaint_words(text: str) -> list[str]:
 def ladder_id(row: Escalation) -> str:
     """The Escalation workflow's id: ``escalation-{org}-{thread}`` (one ladder per
     conversation), else by the item."""
-    return f"escalation-{row.org_id}-{row.thread_id or row.id}"
+    return thread_ladder_id(row.org_id, row.thread_id or row.id)
+
+
+def thread_ladder_id(org_id: str, thread_id: str) -> str:
+    """The id of the Escalation workflow of a thread's escalations."""
+    return f"escalation-{org_id}-{thread_id}"
 
 
 def ladder_of(session: Session, *, org_id: str, escalation_id: str) -> str:

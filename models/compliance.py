@@ -6,8 +6,10 @@ stricter by the recipient's region), and a touch budget per contact across every
 workflow, and a per-subject cap on calls (the org's, lowered by the region's rule). The send
 and call activities ask it inside the transaction that claims the message, so it is
 the authority; a deferred touch waits on a durable timer in its workflow and is asked again.
-Confirmations of STOP, START and HELP, and messages a person writes, don't pass it and don't
-count against the budget.
+While an operator holds the contact's thread (``models.takeover``), it holds every automated
+touch back. Confirmations of STOP, START and HELP don't pass it; messages a person writes
+pass its consent and quiet-hours checks (``models.replies``) but don't count against the
+budget.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from phonenumbers import geocoder
 from phonenumbers import timezone as phone_zones
 from sqlmodel import Session, col, select
 
+from models import takeover
 from models.schemas import OrgSettings
 from models.tables import Call, Contact, Identity, Lead, Message
 from models.values import CallStatus, Channel, Direction, IdentityKind, MessageStatus, Sender
@@ -233,8 +236,13 @@ def check(
 ) -> Verdict:
     """Whether an automated touch on ``channel`` may go to the lead's contact at ``now``.
 
-    Consent is checked separately (a refusal there is final, not a deferral).
+    Consent is checked separately (a refusal there is final, not a deferral). While an
+    operator holds the contact's thread (a takeover), nothing automated goes: the touch
+    waits until the hold would run out, and its workflow is woken sooner by a release.
     """
+    held = takeover.held_until(session, contact_id=contact.id, settings=settings, now=now)
+    if held is not None:
+        return Verdict(until=held, reason=f"{takeover.hold_reason()}: until released")
     who = recipient_of(session, lead=lead, contact=contact, settings=settings)
     zone = ZoneInfo(who.timezone)
     until, reasons = now, []

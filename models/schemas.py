@@ -130,6 +130,15 @@ Region = Annotated[str, AfterValidator(check_region)]
 E164 = Annotated[str, AfterValidator(check_e164)]
 Mailbox = Annotated[str, Field(max_length=320), AfterValidator(check_mailbox)]
 Duration = Annotated[timedelta, AfterValidator(_positive)]
+
+
+def _takeover_timeout(value: timedelta) -> timedelta:
+    if not timedelta(minutes=1) <= value <= timedelta(days=1):
+        raise ValueError("must be between PT1M and P1D")
+    return value
+
+
+TakeoverTimeout = Annotated[timedelta, AfterValidator(_takeover_timeout)]
 #: A Twilio Content API template (an approved WhatsApp template): ``HX`` and 32 hex digits.
 ContentSid = Annotated[str, Field(pattern=r"^HX[0-9a-fA-F]{32}$")]
 
@@ -280,6 +289,11 @@ class OrgSettings(_Strict):
     inactivity_threshold: Duration = timedelta(days=2)
     call_policy: CallPolicy = Field(default_factory=CallPolicy)
     sla: Sla = Field(default_factory=Sla)
+    #: A takeover ends on its own after this long without a message from its operator.
+    takeover_timeout: TakeoverTimeout = timedelta(minutes=30)
+    #: A contact whose value (lifetime, or their open lead's) reaches this gets a person:
+    #: their messages open an escalation. ``None``: no VIP rule.
+    vip_value: float | None = Field(default=1000.0, gt=0)
     help_reply: Text | None = Field(default=None, max_length=320)
     scoring: ScoringRules = Field(default_factory=ScoringRules)
 
@@ -301,6 +315,8 @@ class OrgSettingsPatch(_Strict):
     inactivity_threshold: Duration | None = None
     call_policy: CallPolicy | None = None
     sla: Sla | None = None
+    takeover_timeout: TakeoverTimeout | None = None
+    vip_value: float | None = Field(default=None, gt=0)
     help_reply: Text | None = Field(default=None, max_length=320)
     scoring: ScoringRules | None = None
 
@@ -593,6 +609,8 @@ class MessagePublic(BaseModel):
     channel: Channel
     direction: Direction
     sender: Sender
+    #: The operator who wrote it (``sender == "human"``).
+    operator_id: str | None = None
     body: str
     status: MessageStatus
     idempotency_key: str | None
@@ -734,6 +752,9 @@ class ThreadSummary(BaseModel):
     value: float
     #: Escalations of this thread not yet resolved (open or acknowledged).
     open_escalations: int
+    #: The operator holding the thread (a takeover: the AI writes nothing), and since when.
+    held_by: str | None = None
+    held_since: datetime | None = None
 
 
 class ThreadList(BaseModel):
@@ -759,6 +780,8 @@ class ThreadMessage(BaseModel):
     channel: Channel
     direction: Direction
     sender: Sender
+    #: The operator who wrote it (``sender == "human"``).
+    operator_id: str | None = None
     body: str
     status: MessageStatus
     created_at: datetime
@@ -787,6 +810,66 @@ class ThreadDetail(ThreadSummary):
     earlier_messages: int
     #: Unresolved escalations, the one whose SLA runs out first at the top.
     escalations: list[ThreadEscalation]
+    #: When a takeover ends on its own if its operator writes nothing more.
+    releases_at: datetime | None = None
+
+
+OperatorId = Annotated[Text, Field(min_length=1, max_length=64)]
+ReplyChannel = Literal["sms", "whatsapp", "email"]
+
+
+class TakeoverIn(_Strict):
+    """``POST /v1/threads/{id}/takeover`` and ``.../release``."""
+
+    operator_id: OperatorId
+
+
+class TakeoverOut(BaseModel):
+    """Where a thread's takeover stands after ``takeover`` or ``release``."""
+
+    thread_id: str
+    #: ``None``: the AI has the conversation.
+    held_by: str | None
+    held_since: datetime | None
+    #: When the hold ends on its own unless its operator writes again.
+    releases_at: datetime | None
+    #: Escalations of the thread the takeover acknowledged.
+    acknowledged: list[str]
+    #: ``False`` when the call changed nothing (a repeated takeover or release).
+    changed: bool
+
+
+class ReplyIn(_Strict):
+    """``POST /v1/threads/{id}/reply``."""
+
+    operator_id: OperatorId
+    body: Text = Field(min_length=1, max_length=1600)
+    #: The thread's channel (the customer's last message's) unless given.
+    channel: ReplyChannel | None = None
+    #: The client's key for this reply: a retry with it sends nothing twice.
+    idempotency_key: Text | None = Field(default=None, min_length=1, max_length=100)
+
+    @field_validator("body")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class ReplyOut(BaseModel):
+    """``202``: the reply is recorded and on its way."""
+
+    message_id: str
+    thread_id: str
+    channel: Channel
+    status: MessageStatus
+    #: When it goes: now, or when quiet hours end in the contact's local time.
+    send_at: datetime
+    #: The reply took the thread over (the operator didn't hold it).
+    took_over: bool
+    #: A retry of an earlier reply (same ``idempotency_key``): nothing new was sent.
+    duplicate: bool
 
 
 class OperatorCreate(_Strict):

@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, or_, tuple_, ty
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from models import attention, calls, compliance
+from models import attention, calls, compliance, takeover
 from models.database import insert_once
 from models.schemas import (
     CallHour,
@@ -1133,6 +1133,14 @@ def accept_message(session: Session, *, message: Message, status: MessageStatus)
     session.flush()
 
 
+def message_of(session: Session, *, org_id: str, message_id: str) -> Message:
+    """The org's message by id; ``NotFound`` if it has none."""
+    message = session.get(Message, message_id)
+    if message is None or message.org_id != org_id:
+        raise NotFound(message_id)
+    return message
+
+
 def mark_message_failed(
     session: Session, *, message_id: str, error: str, revoke: bool = False
 ) -> None:
@@ -1906,6 +1914,8 @@ def _thread_summaries(
                 "last_message_at": thread.last_message_at,
                 "unread": thread.status == "unread",
                 "value": values.get(thread.contact_id) or 0.0,
+                "held_by": thread.held_by,
+                "held_since": thread.held_since,
                 "open_escalations": escalations.get(thread.id, 0),
             }
         )
@@ -1966,4 +1976,7 @@ def thread_view(
             )
             for row in escalations
         ],
+        releases_at=takeover.releases_at(
+            thread, takeover.timeout_of(org_settings(get_org(session, org_id=org_id)))
+        ),
     )

@@ -262,6 +262,8 @@ class Message(SQLModel, table=True):
     channel: str = Field(max_length=16)
     direction: str = Field(max_length=16)
     sender: str = Field(max_length=16)
+    #: The operator who wrote it (``sender == "human"``).
+    operator_id: str | None = Field(default=None, max_length=40)
     to_address: str | None = Field(default=None, max_length=320)
     from_address: str | None = Field(default=None, max_length=320)
     body: str = Field(sa_column=Column(Text, nullable=False))

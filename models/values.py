@@ -138,6 +138,7 @@ class TimelineKind(StrEnum):
     CONTACT_MERGED = "contact_merged"
     BOOKING = "booking"
     ESCALATION = "escalation"
+    TAKEOVER = "takeover"
 
 
 class WebhookProvider(StrEnum):

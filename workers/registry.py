@@ -117,5 +117,8 @@ def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[...
         calls.calls_exhausted,
         calls.escalation_ladder,
         messages.send_notification,
+        messages.send_reply,
+        messages.send_system_message,
         escalations.route_escalation,
+        escalations.check_takeover,
     ]

@@ -29,6 +29,9 @@ with workflow.unsafe.imports_passed_through():
         CALL_STOP_SIGNAL,
         CALLS_EXHAUSTED_SIGNAL,
         ESCALATION_WORKFLOW,
+        PAUSE_SIGNAL,
+        RESUME_SIGNAL,
+        AutomationPaused,
         CallEnded,
         CallInput,
         CallResult,
@@ -149,6 +152,9 @@ class CallRetryWorkflow:
         self._next_at: datetime | None = None
         self._next_local: str | None = None
         self._outcomes: list[str] = []
+        #: An operator holds the thread (signals ``pause``/``resume``).
+        self._paused = False
+        self._resumes = 0
 
     @workflow.run
     async def run(self, input: CallRetryInput) -> CallRetryResult:
@@ -201,15 +207,29 @@ class CallRetryWorkflow:
         return self._end("stopped", self._stopped)
 
     async def _wait_until(self, moment: datetime, *, summary: str) -> bool:
-        """Wait for ``moment`` unless stopped first; ``False`` if stopped."""
-        if moment > workflow.now():
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: self._stopped is not None,
-                    timeout=moment - workflow.now(),
-                    timeout_summary=summary,
-                )
-        return self._stopped is None
+        """Wait for ``moment`` unless stopped first; ``False`` if stopped.
+
+        While an operator holds the thread the clock stops: what was left of the wait is
+        waited again from the resume (the call then passes the gate again as usual).
+        """
+        while True:
+            if moment > workflow.now():
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._stopped is not None or self._paused,
+                        timeout=moment - workflow.now(),
+                        timeout_summary=summary,
+                    )
+            if self._stopped is not None or not self._paused:
+                return self._stopped is None
+            left = max(moment - workflow.now(), timedelta(0))
+            self._next_at = self._next_local = None
+            workflow.set_current_details(
+                f"**Paused:** an operator has the conversation ({summary}, {left} left)"
+            )
+            await workflow.wait_condition(lambda: self._stopped is not None or not self._paused)
+            moment = workflow.now() + left
+            self._next_at = moment
 
     async def _place(self, input: CallRetryInput, *, attempt: int) -> PlaceCallResult | None:
         """Place the attempt; ``None`` if the gate held it back (waited out) or it stopped."""
@@ -231,7 +251,10 @@ class CallRetryWorkflow:
             hold = deferred_until(error)
             if hold is not None:
                 await wait_out(
-                    hold, cancelled=lambda: self._stopped is not None, on_hold=self._held
+                    hold,
+                    cancelled=lambda: self._stopped is not None,
+                    on_hold=self._held,
+                    woken=lambda: self._resumes,
                 )
                 return None
             cause = error.cause
@@ -290,6 +313,7 @@ class CallRetryWorkflow:
                 summary="voicemail text-back SMS",
                 cancelled=lambda: self._stopped is not None,
                 on_hold=self._held,
+                woken=lambda: self._resumes,
             )
 
     async def _exhausted(self, input: CallRetryInput) -> CallRetryResult:
@@ -351,6 +375,19 @@ class CallRetryWorkflow:
         if self._stopped is None:
             self._stopped = stop.reason
 
+    @workflow.signal(name=PAUSE_SIGNAL)
+    def pause(self, why: AutomationPaused) -> None:
+        """An operator holds the thread: no attempt until ``resume`` (a call under way
+        goes on)."""
+        self._paused = True
+
+    @workflow.signal(name=RESUME_SIGNAL)
+    def resume(self, why: AutomationPaused) -> None:
+        """The thread is the AI's again: the wait for the next attempt goes on."""
+        if self._paused:
+            self._paused = False
+            self._resumes += 1
+
     @workflow.query(name="progress")
     def progress(self) -> CallRetryProgress:
         """Attempts used, the cap, the next attempt and the outcomes so far."""
@@ -361,4 +398,5 @@ class CallRetryWorkflow:
             next_local=self._next_local,
             outcomes=list(self._outcomes),
             stopped=self._stopped,
+            paused=self._paused,
         )

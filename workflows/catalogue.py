@@ -8,6 +8,7 @@ from workflows.confirmation import ConfirmationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.lead import LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
+from workflows.takeover import HumanReplyWorkflow, TakeoverWorkflow
 
 WORKFLOWS: tuple[type, ...] = (
     LeadWorkflow,
@@ -16,4 +17,6 @@ WORKFLOWS: tuple[type, ...] = (
     CallRetryWorkflow,
     ConfirmationWorkflow,
     EscalationWorkflow,
+    TakeoverWorkflow,
+    HumanReplyWorkflow,
 )

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.messages import SendMessageInput
@@ -24,6 +24,12 @@ with workflow.unsafe.imports_passed_through():
         CALLS_EXHAUSTED_SIGNAL,
         NUDGE_STOP_SIGNAL,
         NUDGE_WORKFLOW,
+        PAUSE_SIGNAL,
+        RELEASED_SIGNAL,
+        RESUME_SIGNAL,
+        TAKEN_OVER_SIGNAL,
+        TAKEOVER_REASON,
+        AutomationPaused,
         BookingReceived,
         CallsExhausted,
         ConsentChanged,
@@ -39,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
         NudgeStop,
         PaymentReceived,
         ReplyReceived,
+        ThreadReleased,
+        ThreadTakenOver,
         step_words,
         stops_sequence,
     )
@@ -137,6 +145,10 @@ class LeadWorkflow:
         self._nudge_anchor: datetime | None = None
         #: A call-retry loop of the sequence used all its attempts unanswered.
         self._calls_exhausted: CallsExhausted | None = None
+        #: An operator holds the contact's thread (signals ``taken_over``/``released``);
+        #: releases are counted so a touch the takeover held back is tried again at once.
+        self._held = bool(carry and carry.held)
+        self._resumes = 0
 
     @workflow.run
     async def run(self, input: LeadInput) -> LeadResult:
@@ -250,6 +262,8 @@ class LeadWorkflow:
             result_type=NudgeResult,
             static_summary=f"Nudge sequence {self._sequence}",
         )
+        if self._held:
+            await self._nudge.signal(PAUSE_SIGNAL, AutomationPaused(reason=TAKEOVER_REASON))
 
     @workflow.update(name="submit_intake")
     def submit_intake(self, event: IntakeReceived) -> IntakeAnswer:
@@ -308,6 +322,33 @@ class LeadWorkflow:
         if not self._closing and not self._conversion:
             self._conversion = "booked"
 
+    @workflow.signal(name=TAKEN_OVER_SIGNAL)
+    async def taken_over(self, event: ThreadTakenOver) -> None:
+        """An operator holds the contact's thread: the sequence and its calls pause, and no
+        touch of this run goes out (the compliance gate holds it back) until ``released``."""
+        if self._held:
+            return
+        self._held = True
+        self._publish()
+        await self._tell_nudge(PAUSE_SIGNAL)
+
+    @workflow.signal(name=RELEASED_SIGNAL)
+    async def released(self, event: ThreadReleased) -> None:
+        """The thread is the AI's again: the sequence goes on where it was, and a touch the
+        takeover held back is tried again now."""
+        if not self._held:
+            return
+        self._held = False
+        self._resumes += 1
+        self._publish()
+        await self._tell_nudge(RESUME_SIGNAL)
+
+    async def _tell_nudge(self, signal: str) -> None:
+        nudge = self._nudge
+        if nudge is not None and not nudge.done():
+            with contextlib.suppress(FailureError):  # it ended meanwhile
+                await nudge.signal(signal, AutomationPaused(reason=TAKEOVER_REASON))
+
     @workflow.signal(name=CALLS_EXHAUSTED_SIGNAL)
     def calls_exhausted(self, news: CallsExhausted) -> None:
         """The sequence's call-retry loop used its attempts unanswered (escalation opened)."""
@@ -326,7 +367,7 @@ class LeadWorkflow:
             # its own progress).
             attempts_cap=TOUCH_CAP
             + (self._first_step.total if self._first_step and self._nudge_start_at else 0),
-            waiting_reason=self._waiting_reason,
+            waiting_reason=self._waiting(),
             nudge_workflow_id=self._nudge.id if self._nudge and self._nudging() else None,
         )
 
@@ -385,6 +426,7 @@ class LeadWorkflow:
             on_hold=on_hold,
             hold_until=held.hold_until if held else None,
             hold_reason=held.hold_reason if held else None,
+            woken=lambda: self._resumes,
         )
         if sent:
             self._touches += 1
@@ -573,6 +615,7 @@ class LeadWorkflow:
             nudge_anchor=nudge_anchor if nudge_active else self._nudge_anchor,
             nudge_start_at=self._nudge_start_at,
             first_step=self._first_step,
+            held=self._held,
         )
         workflow.continue_as_new(dataclasses.replace(self._input, carry=carry))
 
@@ -611,14 +654,22 @@ class LeadWorkflow:
         workflow.upsert_search_attributes([sa.LEAD_STAGE.value_set(stage.value)])
         self._publish()
 
+    def _waiting(self) -> str | None:
+        """Why the lead waits, a takeover first."""
+        if not self._held:
+            return self._waiting_reason
+        paused = "paused: an operator has the conversation"
+        return f"{paused}; {self._waiting_reason}" if self._waiting_reason else paused
+
     def _publish(self) -> None:
         """Tell the Web UI what the lead is doing (current details; no personal data)."""
         lines = [f"**Stage:** {self._stage.value}", f"**Touches:** {self._touches}/{TOUCH_CAP}"]
         if self._next_action:
             when = f" at {self._next_action_at:%Y-%m-%d %H:%M} UTC" if self._next_action_at else ""
             lines.append(f"**Next:** {self._next_action}{when}")
-        if self._waiting_reason:
-            lines.append(f"**Waiting:** {self._waiting_reason}")
+        waiting = self._waiting()
+        if waiting:
+            lines.append(f"**Waiting:** {waiting}")
         workflow.set_current_details("\n\n".join(lines))
 
 

@@ -8,9 +8,10 @@ twice and the sequence never goes back.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.messages import SendMessageInput
@@ -22,6 +23,10 @@ with workflow.unsafe.imports_passed_through():
         CALL_STOP_SIGNAL,
         NUDGE_STOP_SIGNAL,
         NUDGE_WORKFLOW,
+        PAUSE_SIGNAL,
+        RESUME_SIGNAL,
+        TAKEOVER_REASON,
+        AutomationPaused,
         CallRetryInput,
         CallRetryResult,
         CallRetryStop,
@@ -61,6 +66,11 @@ class NudgeSequenceWorkflow:
         #: The running call-retry loop of a voice step, and why it must stop.
         self._calling = False
         self._call_stop: str | None = None
+        self._call_handle: workflow.ChildWorkflowHandle[Any, CallRetryResult] | None = None
+        #: An operator holds the contact's thread (signals ``pause``/``resume``); resumes
+        #: are counted so a touch held back by the takeover is tried again at once.
+        self._paused = False
+        self._resumes = 0
 
     @workflow.run
     async def run(self, input: NudgeInput) -> NudgeResult:
@@ -92,13 +102,7 @@ class NudgeSequenceWorkflow:
             if step.due_local:
                 label += f" due {step.due_local}"
             workflow.set_current_details(f"**Next:** {label}")
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: self._stopped is not None,
-                    timeout=self._next_at - workflow.now(),
-                    timeout_summary=label,
-                )
-            if self._stopped is not None:
+            if not await self._wait_for_step(label):
                 break
             # Read again: an edit made during the wait applies to this step too.
             latest: NextStep | None = await run_record(
@@ -137,6 +141,7 @@ class NudgeSequenceWorkflow:
                     on_hold=self._on_hold,
                     hold_until=latest.hold_until,
                     hold_reason=latest.hold_reason,
+                    woken=lambda: self._resumes,
                 )
                 self._sent += int(sent)
                 if not sent and self._stopped is not None:
@@ -149,6 +154,34 @@ class NudgeSequenceWorkflow:
         return NudgeResult(
             steps_done=self._done, sent=self._sent, stopped=self._stopped, anchor=anchor
         )
+
+    async def _wait_for_step(self, label: str) -> bool:
+        """Wait until the step is due (``self._next_at``); ``False`` if stopped first.
+
+        While an operator holds the thread the clock stops: the wait left when it paused is
+        waited again from the resume, so the sequence goes on where it was, not with a burst
+        of overdue steps.
+        """
+        while True:
+            assert self._next_at is not None
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._stopped is not None or self._paused,
+                    timeout=self._next_at - workflow.now(),
+                    timeout_summary=label,
+                )
+            if self._stopped is not None:
+                return False
+            if not self._paused:
+                return True
+            left = max(self._next_at - workflow.now(), timedelta(0))
+            self._next_at = None
+            workflow.set_current_details(
+                f"**Paused:** an operator has the conversation ({label}, {left} left)"
+            )
+            await workflow.wait_condition(lambda: self._stopped is not None or not self._paused)
+            self._next_at = workflow.now() + left
+            workflow.set_current_details(f"**Next:** {label}")
 
     async def _call(self, input: NudgeInput, step: NextStep) -> CallRetryResult:
         """A voice step: the call-retry loop, as a child; the sequence goes on when it ends.
@@ -171,6 +204,9 @@ class NudgeSequenceWorkflow:
             result_type=CallRetryResult,
             static_summary=f"Call-retry loop (step {step.index + 1} of {input.sequence})",
         )
+        self._call_handle = handle
+        if self._paused:
+            await handle.signal(PAUSE_SIGNAL, AutomationPaused(reason=TAKEOVER_REASON))
         await workflow.wait_condition(lambda: handle.done() or self._call_stop is not None)
         if not handle.done():
             assert self._call_stop is not None
@@ -178,6 +214,7 @@ class NudgeSequenceWorkflow:
         result: CallRetryResult = await handle
         self._calling = False
         self._call_stop = None
+        self._call_handle = None
         return result
 
     def _on_hold(self, until: datetime, reason: str) -> None:
@@ -198,6 +235,29 @@ class NudgeSequenceWorkflow:
         if self._stopped is None:
             self._stopped = stop.reason
 
+    @workflow.signal(name=PAUSE_SIGNAL)
+    async def pause(self, why: AutomationPaused) -> None:
+        """An operator holds the thread: no step until ``resume`` (nor a call attempt)."""
+        if self._paused:
+            return
+        self._paused = True
+        await self._tell_call(PAUSE_SIGNAL, why)
+
+    @workflow.signal(name=RESUME_SIGNAL)
+    async def resume(self, why: AutomationPaused) -> None:
+        """The thread is the AI's again: the sequence goes on where it was."""
+        if not self._paused:
+            return
+        self._paused = False
+        self._resumes += 1
+        await self._tell_call(RESUME_SIGNAL, why)
+
+    async def _tell_call(self, signal: str, why: AutomationPaused) -> None:
+        call = self._call_handle
+        if call is not None and not call.done():
+            with contextlib.suppress(FailureError):  # it ended meanwhile
+                await call.signal(signal, why)
+
     @workflow.query(name="progress")
     def progress(self) -> NudgeProgress:
         """Steps taken and what comes next."""
@@ -210,4 +270,5 @@ class NudgeSequenceWorkflow:
             next_at=self._next_at if step else None,
             stopped=self._stopped,
             timezone=step.timezone if step else None,
+            paused=self._paused,
         )

@@ -63,6 +63,8 @@ class LeadCarry:
     #: A sequence not started yet: when to start it, and its first step.
     nudge_start_at: datetime | None = None
     first_step: NextStep | None = None
+    #: An operator held the contact's thread: the new run's sequence starts paused.
+    held: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,6 +188,8 @@ class NudgeProgress:
     stopped: str | None
     #: The contact's timezone ``next_at`` was worked out in.
     timezone: str | None = None
+    #: An operator holds the thread: the sequence waits for them to release it.
+    paused: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -275,6 +279,8 @@ class CallRetryProgress:
     next_local: str | None
     outcomes: list[str]
     stopped: str | None
+    #: An operator holds the thread: no attempt until they release it.
+    paused: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -332,3 +338,74 @@ class EscalationState:
     resolved_by: str | None
     sla_due_at: datetime | None
     notified: list[str]
+
+
+#: The Lead's takeover signals (from the Takeover workflow), and the pause and resume
+#: signals the Lead passes to its sequence and the sequence to its call-retry loop.
+TAKEN_OVER_SIGNAL = "taken_over"
+RELEASED_SIGNAL = "released"
+PAUSE_SIGNAL = "pause"
+RESUME_SIGNAL = "resume"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThreadTakenOver:
+    """Signal ``taken_over``: an operator holds the contact's thread; no automation until
+    ``released``."""
+
+    thread_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThreadReleased:
+    """Signal ``released``: the thread is the AI's again; automation resumes."""
+
+    thread_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutomationPaused:
+    """Signals ``pause`` and ``resume`` to a sequence or a call-retry loop: why."""
+
+    reason: str
+
+
+#: Why automation pauses and resumes around a takeover.
+TAKEOVER_REASON = "takeover"
+
+#: The takeover lock's workflow type, and its signal that the hold changed.
+TAKEOVER_WORKFLOW = "Takeover"
+TAKEOVER_CHANGED_SIGNAL = "hold_changed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TakeoverInput:
+    """Keep thread ``thread_id``'s takeover: pause its contact's automation while someone
+    holds it, release it when idle, resume automation when it ends."""
+
+    org_id: str
+    thread_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldChanged:
+    """Signal ``hold_changed``: the API took the thread over or released it (already in the
+    database, which the workflow reads)."""
+
+    operator_id: str
+    held: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class TakeoverState:
+    """Query ``state`` (and the result): who holds the thread, until when unless they
+    write, and how the last hold ended."""
+
+    held_by: str | None
+    releases_at: datetime | None
+    holds: int
+    timed_out: int
+
+
+#: The workflow that sends an operator's reply (waiting out quiet hours).
+REPLY_WORKFLOW = "HumanReply"

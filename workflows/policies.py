@@ -89,17 +89,22 @@ async def send_touch(
     on_hold: Callable[[datetime, str], None],
     hold_until: datetime | None = None,
     hold_reason: str | None = None,
+    woken: Callable[[], int] | None = None,
 ) -> bool:
     """Send one automated touch through the compliance gate.
 
-    A touch the gate holds back (quiet hours, touch budget) waits on a durable timer named
-    after the reason, then is tried again with the same key; ``on_hold`` hears of each wait.
+    A touch the gate holds back (quiet hours, touch budget, a takeover) waits on a durable
+    timer named after the reason, then is tried again with the same key; ``on_hold`` hears
+    of each wait, and a change of ``woken()`` (a takeover released) ends a wait early.
     ``False`` if ``cancelled`` became true while waiting, or the gate held it back
     ``MAX_DEFERRALS`` times; other failures raise ``ActivityError`` as usual.
     ``hold_until`` and ``hold_reason`` are the workflow's pre-check: waited out first.
     """
     if hold_until is not None and not await wait_out(
-        (hold_until, hold_reason or "held back"), cancelled=cancelled, on_hold=on_hold
+        (hold_until, hold_reason or "held back"),
+        cancelled=cancelled,
+        on_hold=on_hold,
+        woken=woken,
     ):
         return False
     for _ in range(MAX_DEFERRALS):
@@ -117,7 +122,7 @@ async def send_touch(
             hold = deferred_until(error)
             if hold is None:
                 raise
-        if not await wait_out(hold, cancelled=cancelled, on_hold=on_hold):
+        if not await wait_out(hold, cancelled=cancelled, on_hold=on_hold, woken=woken):
             return False
     workflow.logger.warning("touch %s held back %d times; given up", summary, MAX_DEFERRALS)
     return False
@@ -128,13 +133,16 @@ async def wait_out(
     *,
     cancelled: Callable[[], bool],
     on_hold: Callable[[datetime, str], None],
+    woken: Callable[[], int] | None = None,
 ) -> bool:
-    """Wait on a durable timer until the gate lets the touch go; ``False`` if cancelled."""
+    """Wait on a durable timer until the gate lets the touch go, or ``woken()`` changes
+    (the hold may be over sooner: ask the gate again); ``False`` if cancelled."""
     until, reason = hold
     on_hold(until, reason)
+    wakes = woken() if woken is not None else 0
     with contextlib.suppress(TimeoutError):
         await workflow.wait_condition(
-            cancelled,
+            lambda: cancelled() or (woken is not None and woken() != wakes),
             timeout=max(until - workflow.now(), timedelta(seconds=1)),
             timeout_summary=f"held back: {reason}",
         )

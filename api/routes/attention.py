@@ -12,8 +12,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalConnectionDep
-from api.errors import ApiError
-from models import attention
+from api.errors import ApiError, invalid
+from models import attention, operators
 from models.schemas import Text
 from models.tables import Escalation
 from workflows.escalation import EscalationWorkflow
@@ -179,6 +179,8 @@ async def acknowledge(
         )
     except attention.EscalationMissing:
         raise ApiError(404, f"No escalation {escalation_id!r} in this org.") from None
+    except operators.OperatorMissing:
+        raise invalid("operator_id", "no such operator in this org") from None
     await _tell(await temporal.client(), row, "acknowledged", body.operator_id)
     return _item(row)
 
@@ -202,5 +204,7 @@ async def resolve(
         )
     except attention.EscalationMissing:
         raise ApiError(404, f"No escalation {escalation_id!r} in this org.") from None
+    except operators.OperatorMissing:
+        raise invalid("operator_id", "no such operator in this org") from None
     await _tell(await temporal.client(), row, "resolved", body.operator_id)
     return _item(row)

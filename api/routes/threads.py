@@ -1,23 +1,37 @@
-"""The unified inbox: one thread per contact across channels, filtered, searched and sorted."""
+"""The unified inbox: one thread per contact across channels, filtered, searched and sorted;
+an operator takes a thread over from the AI, replies on it, and hands it back."""
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
-from api.deps import DatabaseDep, IdParam, OrgDep, QueryText
+from api.deps import DatabaseDep, IdParam, OrgDep, QueryText, TemporalConnectionDep
 from api.errors import ApiError, invalid
-from models import store
+from models import attention, operators, replies, store, takeover
 from models.schemas import (
     HandledBy,
+    ReplyIn,
+    ReplyOut,
+    TakeoverIn,
+    TakeoverOut,
     ThreadDetail,
     ThreadList,
     ThreadPriority,
     ThreadSort,
     ThreadStatus,
 )
-from models.values import Channel
+from models.tables import utcnow
+from models.values import Channel, MessageStatus
+from workflows.payloads import TAKEOVER_CHANGED_SIGNAL, EscalationAck, HoldChanged, TakeoverInput
+from workflows.takeover import HumanReplyWorkflow, StoredMessageInput, TakeoverWorkflow
+from workflows.task_queues import LEADS
 
 router = APIRouter(prefix="/v1/threads", tags=["inbox"])
 
@@ -71,3 +85,166 @@ async def read_thread(
         )
     except store.NotFound:
         raise ApiError(404, f"No thread {thread_id!r} in this org.") from None
+
+
+# --- takeover ------------------------------------------------------------------------------
+
+
+def _hold_out(hold: takeover.Hold) -> TakeoverOut:
+    return TakeoverOut(
+        thread_id=hold.thread_id,
+        held_by=hold.held_by,
+        held_since=hold.held_since,
+        releases_at=hold.releases_at,
+        acknowledged=hold.acknowledged,
+        changed=hold.changed,
+    )
+
+
+def _refused(thread_id: str, error: Exception) -> ApiError:
+    """The 4xx for a takeover, release or reply the database refused."""
+    if isinstance(error, operators.OperatorMissing):
+        return invalid("operator_id", "no such operator in this org")
+    if isinstance(error, takeover.ThreadMissing):
+        return ApiError(404, f"No thread {thread_id!r} in this org.")
+    if isinstance(error, takeover.ThreadHeld):
+        return ApiError(409, str(error), code="thread_held")
+    if isinstance(error, replies.NoAddress):
+        return invalid("channel", str(error))
+    if isinstance(error, replies.ReplyRefused):
+        return ApiError(409, str(error), code=error.code)
+    raise error
+
+
+async def _hold_changed(
+    client: Client, *, org_id: str, hold: takeover.Hold, operator_id: str
+) -> None:
+    """Tell the thread's Takeover workflow to read the hold again, starting it if it is not
+    running (a repeated call starts one that failed to start before). Escalations the
+    takeover acknowledged stop climbing."""
+    try:
+        await client.start_workflow(
+            TakeoverWorkflow.run,
+            TakeoverInput(org_id=org_id, thread_id=hold.thread_id),
+            id=f"takeover-{org_id}-{hold.thread_id}",
+            task_queue=LEADS,
+            start_signal=TAKEOVER_CHANGED_SIGNAL,
+            start_signal_args=[HoldChanged(operator_id=operator_id, held=hold.held_by is not None)],
+            static_summary="Takeover: an operator holds the conversation",
+        )
+        if hold.acknowledged:
+            ladder = client.get_workflow_handle(attention.thread_ladder_id(org_id, hold.thread_id))
+            with contextlib.suppress(RPCError):  # its route reads the acknowledgement anyway
+                await ladder.signal("acknowledged", EscalationAck(operator_id=operator_id))
+    except RPCError as error:
+        raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
+
+
+@router.post("/{thread_id}/takeover")
+async def take_over(
+    thread_id: IdParam,
+    body: TakeoverIn,
+    org: OrgDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+) -> TakeoverOut:
+    """The operator holds the thread: every automation of the contact (nudges, calls)
+    pauses until they release it, or until they have written nothing for the org's
+    ``takeover_timeout``. Another operator's hold: 409 ``thread_held``."""
+    try:
+        hold = await database.run(
+            takeover.take_over,
+            org_id=org.id,
+            thread_id=thread_id,
+            operator_id=body.operator_id,
+            now=utcnow(),
+        )
+    except (operators.OperatorMissing, takeover.ThreadMissing, takeover.ThreadHeld) as error:
+        raise _refused(thread_id, error) from None
+    await _hold_changed(
+        await temporal.client(), org_id=org.id, hold=hold, operator_id=body.operator_id
+    )
+    return _hold_out(hold)
+
+
+@router.post("/{thread_id}/release")
+async def release(
+    thread_id: IdParam,
+    body: TakeoverIn,
+    org: OrgDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+) -> TakeoverOut:
+    """Hand the thread back to the AI: automation resumes where it was. The holder or the
+    owner may release; anyone else gets 409 ``thread_held``."""
+    try:
+        hold = await database.run(
+            takeover.release,
+            org_id=org.id,
+            thread_id=thread_id,
+            operator_id=body.operator_id,
+            now=utcnow(),
+        )
+    except (operators.OperatorMissing, takeover.ThreadMissing, takeover.ThreadHeld) as error:
+        raise _refused(thread_id, error) from None
+    await _hold_changed(
+        await temporal.client(), org_id=org.id, hold=hold, operator_id=body.operator_id
+    )
+    return _hold_out(hold)
+
+
+@router.post("/{thread_id}/reply", status_code=202)
+async def reply(
+    thread_id: IdParam,
+    body: ReplyIn,
+    org: OrgDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+) -> ReplyOut:
+    """Send the operator's message on the thread's channel (or ``channel``), logged with
+    sender ``human``. Replying takes the thread over; another operator's hold: 409. The
+    person's withdrawn consent: 409 ``opted_out``; quiet hours: sent when they end."""
+    key = f"reply/{org.id}/{thread_id}/{body.idempotency_key or uuid.uuid4().hex}"
+    try:
+        claim = await database.run(
+            replies.claim_reply,
+            org_id=org.id,
+            thread_id=thread_id,
+            operator_id=body.operator_id,
+            body=body.body,
+            channel=Channel(body.channel) if body.channel else None,
+            key=key,
+            now=utcnow(),
+        )
+    except (
+        operators.OperatorMissing,
+        takeover.ThreadMissing,
+        takeover.ThreadHeld,
+        replies.ReplyRefused,
+    ) as error:
+        raise _refused(thread_id, error) from None
+    client = await temporal.client()
+    if claim.hold.changed:
+        await _hold_changed(client, org_id=org.id, hold=claim.hold, operator_id=body.operator_id)
+    message = claim.message
+    try:
+        await client.start_workflow(
+            HumanReplyWorkflow.run,
+            StoredMessageInput(org_id=org.id, message_id=message.id),
+            id=f"reply-{org.id}-{message.id}",
+            task_queue=LEADS,
+            static_summary="Operator's reply",
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # a retry of the same reply: it is on its way
+    except RPCError as error:
+        raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
+    return ReplyOut(
+        message_id=message.id,
+        thread_id=thread_id,
+        channel=Channel(message.channel),
+        status=MessageStatus(message.status),
+        send_at=claim.send_at,
+        took_over=claim.hold.changed,
+        duplicate=claim.repeated,
+    )

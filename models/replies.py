@@ -1,0 +1,243 @@
+"""An operator's reply on a thread: written by a person, sent through the compliance gate.
+
+A reply needs the thread: an operator who doesn't hold it takes it over by replying (so the
+AI can't talk over them), and one whom another operator's hold shuts out is refused. It
+goes on the thread's channel (the one the customer last wrote on) unless the operator
+picks another. The gate's consent rule refuses it outright; quiet hours hold it until the
+window opens (the HumanReply workflow waits on a durable timer); the touch budget doesn't
+apply: it counts automated touches, and a conversation with a person is not one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from models import compliance, operators, store, takeover
+from models.tables import Contact, Lead, Message, Thread
+from models.values import (
+    CLOSED_STAGES,
+    Channel,
+    Direction,
+    IdentityKind,
+    MessageStatus,
+    Sender,
+    TimelineKind,
+    consent_channel,
+    new_id,
+)
+
+#: Channels a reply can go on.
+REPLY_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)
+
+
+class ReplyRefused(Exception):
+    """The reply can't go to this person on this channel (``code`` names why)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        """``code`` (snake_case) and what the operator can do about it."""
+        super().__init__(message)
+        self.code = code
+
+
+class NoAddress(ReplyRefused):
+    """The contact has no address for the channel asked for."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyClaim:
+    """The reply's row, when it may go (``send_at`` later than now: quiet hours), and the
+    takeover the reply made (``took_over.changed``) or found."""
+
+    message: Message
+    send_at: datetime
+    hold: takeover.Hold
+    repeated: bool
+
+
+def thread_channel(session: Session, *, thread: Thread) -> Channel:
+    """The channel the conversation is on: the customer's last message's (a call's is
+    answered by SMS), else keepwarm's last message's, else SMS where there is a phone."""
+    for direction in (Direction.INBOUND, Direction.OUTBOUND):
+        last = session.exec(
+            select(Message.channel)
+            .where(
+                Message.thread_id == thread.id,
+                Message.direction == direction.value,
+                Message.sender != Sender.SYSTEM.value,
+            )
+            .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+            .limit(1)
+        ).first()
+        if last is not None:
+            return Channel.SMS if last == Channel.VOICE.value else Channel(last)
+    identities = store._identities(session, org_id=thread.org_id, contact_id=thread.contact_id)
+    has_phone = any(i.kind == IdentityKind.PHONE and i.invalid_at is None for i in identities)
+    return Channel.SMS if has_phone else Channel.EMAIL
+
+
+def _address(session: Session, *, thread: Thread, channel: Channel) -> str | None:
+    identities = store._identities(session, org_id=thread.org_id, contact_id=thread.contact_id)
+    kind = IdentityKind.EMAIL if channel == Channel.EMAIL else IdentityKind.PHONE
+    return next(
+        (i.value for i in reversed(identities) if i.kind == kind and i.invalid_at is None), None
+    )
+
+
+def _refusal(session: Session, *, thread: Thread, channel: Channel, now: datetime) -> str | None:
+    """Why a reply on ``channel`` must not go to the thread's contact at all, if it must not."""
+    consent = store.current_consent(session, org_id=thread.org_id, contact_id=thread.contact_id)
+    if consent[consent_channel(channel)] is False:
+        return f"the person opted out of {consent_channel(channel).value}"
+    if channel == Channel.WHATSAPP and not store.whatsapp_session_open(
+        session, org_id=thread.org_id, contact_id=thread.contact_id, now=now
+    ):
+        return (
+            "WhatsApp allows free text only within 24 h of the customer's last WhatsApp "
+            "message; reply by SMS or email"
+        )
+    return None
+
+
+def send_at(session: Session, *, thread: Thread, channel: Channel, now: datetime) -> datetime:
+    """``now``, or when the channel's quiet hours end in the contact's local time."""
+    org = store.get_org(session, org_id=thread.org_id)
+    settings = store.org_settings(org)
+    contact = session.get(Contact, thread.contact_id)
+    assert contact is not None
+    lead = _lead(session, thread=thread)
+    phone = _address(session, thread=thread, channel=Channel.SMS)
+    who = compliance.recipient(
+        phone=phone,
+        explicit=(lead.timezone if lead else None) or contact.timezone,
+        org_timezone=settings.timezone,
+    )
+    window = compliance.window_for(channel, settings, who.region)
+    if window is None:
+        return now
+    return compliance.next_open(
+        now,
+        zone=ZoneInfo(who.timezone),
+        window=window,
+        weekdays_only=settings.quiet_hours.weekdays_only,
+    )
+
+
+def _lead(session: Session, *, thread: Thread) -> Lead | None:
+    """The contact's open lead, which the reply belongs to."""
+    return session.exec(
+        select(Lead)
+        .where(
+            Lead.org_id == thread.org_id,
+            Lead.contact_id == thread.contact_id,
+            col(Lead.stage).not_in([stage.value for stage in CLOSED_STAGES]),
+        )
+        .order_by(col(Lead.created_at).desc())
+        .limit(1)
+    ).first()
+
+
+def claim_reply(
+    session: Session,
+    *,
+    org_id: str,
+    thread_id: str,
+    operator_id: str,
+    body: str,
+    channel: Channel | None,
+    key: str,
+    now: datetime,
+) -> ReplyClaim:
+    """Write the operator's reply (``pending``, sender ``human``), once per ``key``.
+
+    Raises ``OperatorMissing``, ``ThreadMissing``, ``ThreadHeld`` (another operator holds
+    the thread) or ``ReplyRefused`` (opted out, no address, WhatsApp's session closed), and
+    then writes nothing. The operator takes the thread over if they didn't hold it.
+    """
+    operator = operators.get_operator(session, org_id=org_id, operator_id=operator_id)
+    hold = takeover.take_over(
+        session, org_id=org_id, thread_id=thread_id, operator_id=operator.id, now=now
+    )
+    thread = session.get(Thread, thread_id)
+    assert thread is not None
+    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
+    if existing is not None:
+        if existing.org_id != org_id or existing.thread_id != thread_id:
+            raise ReplyRefused("idempotency_key_reused", "This key was used for another reply.")
+        when = send_at(session, thread=thread, channel=Channel(existing.channel), now=now)
+        return ReplyClaim(message=existing, send_at=when, hold=hold, repeated=True)
+    channel = channel or thread_channel(session, thread=thread)
+    to_address = _address(session, thread=thread, channel=channel)
+    if to_address is None:
+        raise NoAddress("no_address", f"The contact has no address for {channel.value}.")
+    refusal = _refusal(session, thread=thread, channel=channel, now=now)
+    if refusal is not None:
+        code = "whatsapp_session_closed" if channel == Channel.WHATSAPP else "opted_out"
+        raise ReplyRefused(code, f"Not sent: {refusal}.")
+    settings = store.org_settings(store.get_org(session, org_id=org_id))
+    lead = _lead(session, thread=thread)
+    from_address = {
+        Channel.SMS: settings.sms_from,
+        Channel.WHATSAPP: settings.whatsapp_from,
+        Channel.EMAIL: settings.email_from,
+    }[channel]
+    message = Message(
+        id=new_id("msg"),
+        org_id=org_id,
+        lead_id=lead.id if lead else None,
+        thread_id=thread.id,
+        channel=channel,
+        direction=Direction.OUTBOUND,
+        sender=Sender.HUMAN,
+        operator_id=operator.id,
+        to_address=to_address,
+        from_address=from_address,
+        body=body,
+        subject=f"A message from {store.get_org(session, org_id=org_id).name}"
+        if channel == Channel.EMAIL
+        else None,
+        status=MessageStatus.PENDING,
+        idempotency_key=key,
+        mode=settings.provider_mode.value,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    store.touch_thread(session, message=message)
+    when = send_at(session, thread=thread, channel=channel, now=now)
+    if lead is not None:
+        later = f", held by quiet hours until {when:%Y-%m-%d %H:%M} UTC" if when > now else ""
+        store.timeline(
+            session,
+            org_id=org_id,
+            lead_id=lead.id,
+            kind=TimelineKind.TOUCH_SENT if when <= now else TimelineKind.TOUCH_DEFERRED,
+            summary=f"Reply by {operator.name} on {channel.value}{later}",
+            data={"message_id": message.id, "operator_id": operator.id, "sender": "human"},
+        )
+    return ReplyClaim(message=message, send_at=when, hold=hold, repeated=False)
+
+
+def ready_to_send(session: Session, *, org_id: str, message_id: str, now: datetime) -> Message:
+    """The reply row, checked again at send time: ``ReplyRefused`` if consent went meanwhile
+    (the row is marked failed), ``store.Deferred`` while quiet hours last."""
+    message = session.get(Message, message_id)
+    if message is None or message.org_id != org_id or message.sender != Sender.HUMAN.value:
+        raise store.NotFound(message_id)
+    if message.status != MessageStatus.PENDING.value or message.thread_id is None:
+        return message  # settled, failed or attempted: the send path decides
+    thread = session.get(Thread, message.thread_id)
+    assert thread is not None
+    channel = Channel(message.channel)
+    refusal = _refusal(session, thread=thread, channel=channel, now=now)
+    if refusal is not None:
+        store.mark_message_failed(session, message_id=message.id, error=refusal)
+        raise ReplyRefused("opted_out", refusal)
+    when = send_at(session, thread=thread, channel=channel, now=now)
+    if when > now:
+        zone_note = f"quiet hours: until {when:%a %d %b %H:%M} UTC"
+        raise store.Deferred(compliance.Verdict(until=when, reason=zone_note))
+    return message
