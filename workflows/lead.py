@@ -147,7 +147,7 @@ class LeadWorkflow:
         self._calls_exhausted: CallsExhausted | None = None
         #: An operator holds the contact's thread (signals ``taken_over``/``released``);
         #: releases are counted so a touch the takeover held back is tried again at once.
-        self._held = bool(carry and carry.held)
+        self._held_since: datetime | None = carry.held_since if carry else None
         self._resumes = 0
 
     @workflow.run
@@ -239,8 +239,13 @@ class LeadWorkflow:
         return carry.phase, carry.deadline
 
     async def _start_nudge_if_due(self) -> None:
-        """Start the sequence's workflow once its first step is near."""
-        if self._nudge_start_at is not None and workflow.now() >= self._nudge_start_at:
+        """Start the sequence's workflow once its first step is near (not while an operator
+        holds the thread: its start moves on by as long as the hold lasts)."""
+        if (
+            self._nudge_start_at is not None
+            and self._held_since is None
+            and workflow.now() >= self._nudge_start_at
+        ):
             await self._start_nudge(anchor=self._nudge_anchor)
 
     async def _start_nudge(self, *, start_index: int = 0, anchor: datetime | None = None) -> None:
@@ -262,7 +267,7 @@ class LeadWorkflow:
             result_type=NudgeResult,
             static_summary=f"Nudge sequence {self._sequence}",
         )
-        if self._held:
+        if self._held_since is not None:
             await self._nudge.signal(PAUSE_SIGNAL, AutomationPaused(reason=TAKEOVER_REASON))
 
     @workflow.update(name="submit_intake")
@@ -326,20 +331,32 @@ class LeadWorkflow:
     async def taken_over(self, event: ThreadTakenOver) -> None:
         """An operator holds the contact's thread: the sequence and its calls pause, and no
         touch of this run goes out (the compliance gate holds it back) until ``released``."""
-        if self._held:
+        if self._held_since is not None:
             return
-        self._held = True
+        self._held_since = workflow.now()
         self._publish()
         await self._tell_nudge(PAUSE_SIGNAL)
 
     @workflow.signal(name=RELEASED_SIGNAL)
     async def released(self, event: ThreadReleased) -> None:
-        """The thread is the AI's again: the sequence goes on where it was, and a touch the
-        takeover held back is tried again now."""
-        if not self._held:
-            return
-        self._held = False
+        """The thread is the AI's again: the sequence goes on where it was (one not started
+        yet starts as much later as the hold lasted), and a touch the takeover held back is
+        tried again now (also by a run that started during the hold and was never told of
+        it: the gate held its touch back all the same)."""
         self._resumes += 1
+        if self._held_since is None:
+            return
+        held_for = workflow.now() - self._held_since
+        self._held_since = None
+        if self._nudge_start_at is not None:
+            self._nudge_start_at += held_for
+            if self._nudge_anchor is not None:
+                self._nudge_anchor += held_for
+            first = self._first_step
+            if first is not None and first.due_at is not None:
+                self._first_step = dataclasses.replace(
+                    first, due_at=first.due_at + held_for, due_local=None
+                )
         self._publish()
         await self._tell_nudge(RESUME_SIGNAL)
 
@@ -460,8 +477,10 @@ class LeadWorkflow:
                 self._waiting_reason = f"{self._no_touch_reason}; {self._waiting_reason}"
             self._publish()
             if not await self._wait(remaining, summary=f"inactivity: {then.value} if no news"):
-                if self._nudge_start_at is not None and workflow.now() >= self._nudge_start_at:
-                    continue  # woken to start the sequence, not by the deadline
+                if workflow.now() < deadline or (
+                    self._nudge_start_at is not None and workflow.now() >= self._nudge_start_at
+                ):
+                    continue  # woken to start the sequence or by a release, not by the deadline
                 break
             heard = bool(self._pending or self._replies)  # these restart the clock
             await self._attach_pending()
@@ -501,16 +520,25 @@ class LeadWorkflow:
 
     async def _wait(self, longest: timedelta, *, summary: str) -> bool:
         """Wait up to ``longest`` for news (``True`` if some came; news that came with the
-        timer still counts), or until the sequence is due to start, whichever is first."""
-        if self._nudge_start_at is not None:
+        timer still counts), or until the sequence is due to start, whichever is first; a
+        takeover's release ends the wait too (the sequence's start may have moved)."""
+        if self._nudge_start_at is not None and self._held_since is None:
             until_start = self._nudge_start_at - workflow.now()
             if until_start < longest:
                 longest, summary = until_start, "start the nudge sequence"
+        resumes = self._resumes
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: self._has_news(), timeout=longest, timeout_summary=summary
+                lambda: self._has_news() or self._resumes != resumes,
+                timeout=longest,
+                timeout_summary=summary,
             )
         return self._has_news()
+
+    async def _wait_for_release(self) -> None:
+        """Wait until an operator's hold ends, or news comes."""
+        resumes = self._resumes
+        await workflow.wait_condition(lambda: self._has_news() or self._resumes != resumes)
 
     def _announce_first_step(self) -> None:
         """While the sequence waits to start, say when its first step is due."""
@@ -562,7 +590,10 @@ class LeadWorkflow:
             self._waiting_reason = "nudge sequence running; lost only after it ends unanswered"
             self._announce_first_step()
             self._publish()
-            if self._nudge_start_at is not None:
+            if self._nudge_start_at is not None and self._held_since is not None:
+                # Held: the sequence starts after the release, as much later as the hold lasted.
+                await self._wait_for_release()
+            elif self._nudge_start_at is not None:
                 await self._wait(self._nudge_start_at - workflow.now(), summary="")
             else:
                 await workflow.wait_condition(lambda: not self._nudging() or self._has_news())
@@ -615,7 +646,7 @@ class LeadWorkflow:
             nudge_anchor=nudge_anchor if nudge_active else self._nudge_anchor,
             nudge_start_at=self._nudge_start_at,
             first_step=self._first_step,
-            held=self._held,
+            held_since=self._held_since,
         )
         workflow.continue_as_new(dataclasses.replace(self._input, carry=carry))
 
@@ -656,7 +687,7 @@ class LeadWorkflow:
 
     def _waiting(self) -> str | None:
         """Why the lead waits, a takeover first."""
-        if not self._held:
+        if self._held_since is None:
             return self._waiting_reason
         paused = "paused: an operator has the conversation"
         return f"{paused}; {self._waiting_reason}" if self._waiting_reason else paused

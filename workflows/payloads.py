@@ -63,8 +63,9 @@ class LeadCarry:
     #: A sequence not started yet: when to start it, and its first step.
     nudge_start_at: datetime | None = None
     first_step: NextStep | None = None
-    #: An operator held the contact's thread: the new run's sequence starts paused.
-    held: bool = False
+    #: Since when an operator held the contact's thread (``None``: nobody did): the new
+    #: run's sequence starts paused.
+    held_since: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
