@@ -22,11 +22,11 @@ from sqlmodel import col, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from models import sequences, store
+from models import attention, operators, replies, sequences, store, takeover
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
 from models.schemas import OrgSettings, QuietHours, SequenceIn, SequenceStep
-from models.tables import Call
+from models.tables import Call, Lead
 from models.values import Channel, Intent, ProviderMode
 from tests.workflows.conftest import ANY_HOUR
 from tests.workflows.test_call_retry import ScriptedCalls, end_call
@@ -46,9 +46,16 @@ from workflows.lead import (
     PaymentReceived,
     ReplyReceived,
 )
+from workflows.payloads import TAKEOVER_CHANGED_SIGNAL, HoldChanged
+from workflows.takeover import (
+    HumanReplyWorkflow,
+    StoredMessageInput,
+    TakeoverInput,
+    TakeoverWorkflow,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v10"
+VERSION = "v11"
 
 
 async def record() -> None:
@@ -231,6 +238,7 @@ async def record() -> None:
                 await save("dry_run_simulated", call, kind="call")
                 await with_call.terminate("recorded")
         await record_call_retry(engine, save)
+        await record_takeover(engine, save)
         engine.dispose()
     await env.shutdown()
 
@@ -329,6 +337,122 @@ async def _call_retry_scenario(
         await save("voicemail_then_cap", loop, kind="calls")
         await save("voice_step", env.client.get_workflow_handle(f"{lead_id}/nudge-1"), kind="nudge")
         await save("calls_exhausted_to_lost", lead)
+
+
+async def record_takeover(engine: Engine, save: Callable[..., Awaitable[None]]) -> None:
+    """An operator takes a lead's thread over while its sequence waits, replies, and lets
+    the hold run out (30 min idle); the sequence resumes and the lead ends lost.
+
+    On a server of its own, like the call-retry scenario.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find_executable("temporal-test-server"),
+        data_converter=DATA_CONVERTER,
+    )
+    await register_search_attributes(env.client)
+    try:
+        with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
+            await _takeover_scenario(env, engine, executor, save)
+    finally:
+        await env.shutdown()
+
+
+async def _takeover_scenario(
+    env: WorkflowEnvironment,
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    save: Callable[..., Awaitable[None]],
+) -> None:
+    with session_scope(engine) as session:
+        org, _ = store.create_org(
+            session,
+            name="Holders",
+            settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR),
+        )
+        sequences.put_sequence(
+            session,
+            org_id=org.id,
+            name="nudge",
+            body=SequenceIn(
+                applies_to=list(Intent),
+                steps=[
+                    SequenceStep(after=timedelta(hours=1), channel=Channel.SMS, template="One"),
+                    SequenceStep(after=timedelta(hours=1), channel=Channel.SMS, template="Two"),
+                ],
+                max_attempts=2,
+            ),
+        )
+        operator = operators.create_operator(
+            session, org_id=org.id, name="Ada", role="operator", phone="+447700900444"
+        )
+        receipt, _ = store.record_intake_receipt(
+            session,
+            org_id=org.id,
+            event_id=None,
+            kind="lead",
+            payload={"phone": "+447911123470", "consent": {"sms": True}},
+        )
+    worker = build_worker(
+        env.client,
+        engine=engine,
+        adapters=dry_run_adapters(),
+        task_queue="histories-takeover",
+        executor=executor,
+    )
+    lead_id = f"lead_{uuid.uuid4().hex}"
+    async with worker:
+        lead = await env.client.start_workflow(
+            LeadWorkflow.run,
+            LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=receipt.id),
+            id=f"lead-history-{uuid.uuid4().hex[:8]}",
+            task_queue="histories-takeover",
+        )
+        await env.sleep(timedelta(minutes=70))  # the sequence is running, step 1 sent
+        with session_scope(engine) as session:
+            row = session.get(Lead, lead_id)
+            assert row is not None
+            thread_id = attention.thread_of(session, org_id=org.id, lead=row)
+            assert thread_id is not None
+            takeover.take_over(
+                session,
+                org_id=org.id,
+                thread_id=thread_id,
+                operator_id=operator.id,
+                now=await env.get_current_time(),
+            )
+        holder = await env.client.start_workflow(
+            TakeoverWorkflow.run,
+            TakeoverInput(org_id=org.id, thread_id=thread_id),
+            id=f"takeover-{org.id}-{thread_id}",
+            task_queue="histories-takeover",
+            start_signal=TAKEOVER_CHANGED_SIGNAL,
+            start_signal_args=[HoldChanged(operator_id=operator.id, held=True)],
+        )
+        await env.sleep(timedelta(minutes=10))
+        with session_scope(engine) as session:
+            claim = replies.claim_reply(
+                session,
+                org_id=org.id,
+                thread_id=thread_id,
+                operator_id=operator.id,
+                body="Ada here: Tuesday works.",
+                channel=None,
+                key=f"reply/{uuid.uuid4().hex}",
+                now=await env.get_current_time(),
+            )
+        reply = await env.client.start_workflow(
+            HumanReplyWorkflow.run,
+            StoredMessageInput(org_id=org.id, message_id=claim.message.id),
+            id=f"reply-{org.id}-{claim.message.id}",
+            task_queue="histories-takeover",
+        )
+        await lead.result()  # the hold runs out, the sequence resumes, the lead ends lost
+        await save("reply_then_idle_release", holder, kind="takeover")
+        await save("sent", reply, kind="reply")
+        await save("held_then_released_to_lost", lead)
+        await save(
+            "held_then_released", env.client.get_workflow_handle(f"{lead_id}/nudge-1"), kind="nudge"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Recorded Lead and Call histories replay on the current code (changes must stay compatible)."""
+"""Recorded Lead, Call, Takeover and reply histories replay on the current code (changes must stay compatible)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ def test_there_are_recorded_histories() -> None:
     # v4: scores and nudge sequences; v5: steps due in local time, bookings, continue-as-new;
     # v6: the sequence starts when its first step is near; v7: the compliance gate holds
     # touches back on durable timers; v8: an opt-out everywhere ends the lead; v9: the
-    # workflow pre-checks the gate; v10: a voice step's call-retry loop (voicemail, the cap).
-    assert len(HISTORIES) >= 80
+    # workflow pre-checks the gate; v10: a voice step's call-retry loop (voicemail, the cap);
+    # v11: a takeover (the sequence paused, a human reply, the idle hold released).
+    assert len(HISTORIES) >= 102
 
 
 @pytest.mark.parametrize("name", HISTORIES)

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models import attention, replies, store, takeover
 from models.database import session_scope
-from models.tables import Lead, Message, Operator, TimelineEvent
+from models.tables import Lead, Message, Operator, Thread, TimelineEvent
 from models.values import Channel
 from tests.workflows.conftest import Harness
 from tests.workflows.test_nudge import put
@@ -160,7 +160,7 @@ async def test_no_nudge_while_held_and_the_release_resumes_where_it_stood(
             now=await harness.env.get_current_time(),
         )
     status = await lead.query(LeadWorkflow.status)
-    assert status.waiting_reason.startswith("paused: an operator has the conversation")
+    assert (status.waiting_reason or "").startswith("paused: an operator has the conversation")
 
     # Step 1 was due 50 minutes after the takeover; three hours later nothing has gone.
     await harness.env.sleep(timedelta(hours=3))
@@ -233,7 +233,7 @@ async def test_an_idle_hold_releases_itself_with_a_notice_and_a_reply_keeps_it(
         [notice] = session.exec(
             select(Message).where(col(Message.idempotency_key).startswith("takeover/"))
         ).all()
-        thread = session.get(store.Thread, thread_id)
+        thread = session.get(Thread, thread_id)
         assert thread is not None and thread.held_by is None and thread.handled_by == "ai"
     assert (notice.to_address, notice.sender, notice.status) == (
         OPERATOR_PHONE,
