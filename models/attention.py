@@ -95,7 +95,27 @@ def resolve(
         _close(row, by=by, resolution=resolution, at=utcnow())
         session.add(row)
         session.flush()
+        _settle_thread(session, row)
     return row
+
+
+def _settle_thread(session: Session, row: Escalation) -> None:
+    """The thread's last open escalation was resolved: the thread is ``resolved`` too, unless
+    an operator holds it (the conversation goes on). The customer's next message makes it
+    ``unread`` again (``store.touch_thread``)."""
+    if row.thread_id is None:
+        return
+    thread = session.get(Thread, row.thread_id)
+    still_open = session.exec(
+        select(Escalation.id).where(
+            Escalation.thread_id == row.thread_id, col(Escalation.status).in_(OPEN_STATUSES)
+        )
+    ).first()
+    if thread is None or still_open is not None or thread.held_by is not None:
+        return
+    thread.status = "resolved"
+    session.add(thread)
+    session.flush()
 
 
 def after_merge(

@@ -742,7 +742,8 @@ def claim_text_back(
     """The SMS answering a missed call, created if new (``text-back/{inbound id}``).
 
     Withheld (nothing written but a ``touch_skipped`` note on the caller's open lead) when the
-    person withdrew SMS consent, or when a text-back to the same number was claimed less than
+    person withdrew SMS consent, when an operator holds their thread (a person answers, not
+    keepwarm), or when a text-back to the same number was claimed less than
     ``TEXT_BACK_SPACING`` before ``now``; both are decided with the contact row locked, so
     two missed calls at once give one text. It answers the person, so like a keyword's
     confirmation it skips quiet hours and the touch budget.
@@ -762,6 +763,7 @@ def claim_text_back(
     contact = session.get(Contact, thread.contact_id, with_for_update=True)
     if contact is None:
         raise store.NotFound(thread.contact_id)
+    session.refresh(thread)  # read after the lock: a takeover takes the same one first
     key = f"{_TEXT_BACK_KEY}{inbound.id}"
     existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
     if existing is not None:
@@ -770,6 +772,8 @@ def claim_text_back(
     withheld = None
     if store.current_consent(session, org_id=org_id, contact_id=contact.id)[Channel.SMS] is False:
         withheld = "the person opted out of SMS"
+    elif thread.held_by is not None:
+        withheld = "an operator holds the conversation"
     elif _texted_back_since(
         session, org_id=org_id, number=inbound.from_address, since=now - TEXT_BACK_SPACING
     ):

@@ -1690,6 +1690,21 @@ def _lifetime_values(org_id: str, contact_ids: list[str] | None = None) -> Any:
     return query
 
 
+def customer_value(session: Session, *, org_id: str, contact_id: str) -> float:
+    """What the contact is worth: their lifetime value (converted leads), or their open
+    lead's estimated value if that is more (the VIP rule's measure)."""
+    lifetime = _lifetime_values(org_id, [contact_id]).subquery("lifetime")
+    spent = session.execute(sa_select(lifetime.c.value)).scalar() or 0.0
+    open_value = session.execute(
+        sa_select(func.max(Lead.value)).where(
+            col(Lead.org_id) == org_id,
+            col(Lead.contact_id) == contact_id,
+            col(Lead.stage).not_in([stage.value for stage in CLOSED_STAGES]),
+        )
+    ).scalar()
+    return max(float(spent), float(open_value or 0.0))
+
+
 def _decode_thread_cursor(cursor: str, *, sort: ThreadSort) -> list[Any]:
     """The sort key a thread cursor holds; ``InvalidCursor`` if it is not one of ours."""
     try:

@@ -344,7 +344,7 @@ async def _twilio_inbound(
 
             return confirm
         reply = ReplyReceived(message_id=inbound.message_id, channel=channel)
-        flagged = _complaint(session, org_id=org.id, contact_id=inbound.contact_id, text=text)
+        flagged = _complaint(session, org=org, contact_id=inbound.contact_id, text=text)
 
         async def notify(client: Client) -> None:
             if flagged is not None:
@@ -377,19 +377,34 @@ async def _twilio_inbound(
     )
 
 
-def _complaint(session: Session, *, org_id: str, contact_id: str, text: str) -> Escalation | None:
-    """A message that reads as a complaint opens a high-priority escalation on the thread."""
-    words = attention.complaint_words(text)
+def _complaint(session: Session, *, org: Org, contact_id: str, text: str) -> Escalation | None:
+    """A message that needs a person opens an escalation on the thread: one that reads as a
+    complaint (high priority), or any message of a VIP, a contact worth at least the org's
+    ``vip_value`` (medium)."""
     thread_id = store.thread_id(session, contact_id=contact_id)
-    if not words or thread_id is None:
+    if thread_id is None:
         return None
+    words = attention.complaint_words(text)
+    priority: attention.Priority
+    if words:
+        reason, priority = "complaint", "high"
+        summary = f"Inbound message reads as a complaint ({', '.join(words)}): {text[:300]}"
+    else:
+        threshold = store.org_settings(org).vip_value
+        if threshold is None:
+            return None
+        value = store.customer_value(session, org_id=org.id, contact_id=contact_id)
+        if value < threshold:
+            return None
+        reason, priority = "vip", "medium"
+        summary = f"Message from a VIP (value {value:.0f}, VIP from {threshold:.0f}): {text[:300]}"
     row, _ = attention.escalate_thread(
         session,
-        org_id=org_id,
+        org_id=org.id,
         thread_id=thread_id,
-        reason="complaint",
-        priority="high",
-        summary=f"Inbound message reads as a complaint ({', '.join(words)}): {text[:300]}",
+        reason=reason,
+        priority=priority,
+        summary=summary,
     )
     return row
 
