@@ -20,6 +20,7 @@ from typing import Any
 import phonenumbers
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, tuple_, type_coerce, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import attention, calls, compliance, takeover
@@ -558,8 +559,22 @@ def _receipt(session: Session, *, org_id: str, receipt_id: str) -> IntakeReceipt
 def resolve_contact(session: Session, *, org_id: str, payload: dict[str, Any]) -> Contact:
     """Exact match on email, then phone, then platform ids; a new contact otherwise.
 
-    Never merges two contacts: identities another contact holds stay with it.
+    Never merges two contacts: identities another contact holds stay with it. Two
+    transactions resolving the same new person at once (a form and a text in the same
+    instant) make one contact: the one whose identity insert loses the race (unique per org,
+    kind and value) resolves again and finds the winner's.
     """
+    for attempt in (1, 2):
+        try:
+            with session.begin_nested():
+                return _resolve_contact(session, org_id=org_id, payload=payload)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _resolve_contact(session: Session, *, org_id: str, payload: dict[str, Any]) -> Contact:
     wanted = _wanted_identities(payload)
     found = _identities_for(session, org_id=org_id, wanted=wanted)
     owner_id = next((found[kind].contact_id for kind, _ in wanted if kind in found), None)

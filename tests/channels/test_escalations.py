@@ -59,25 +59,26 @@ async def test_a_complaint_text_opens_a_high_priority_escalation_with_its_ladder
     assert (await live.deliver(hook)).status_code == 200
     assert len(await flagged()) == 1
 
+    ada = await operator_of(live, headers)
     acked = await live.api.post(
         f"/v1/escalations/{item['escalation_id']}/acknowledge",
-        json={"operator_id": "op_ada"},
+        json={"operator_id": ada},
         headers=headers,
     )
     assert acked.status_code == 200, acked.text
     assert acked.json()["status"] == "acknowledged"
-    assert acked.json()["acknowledged_by"] == "op_ada"
+    assert acked.json()["acknowledged_by"] == ada
     state = await eventually(lambda: _state(ladder, acknowledged=True), within=15)
-    assert state.acknowledged_by == "op_ada"
+    assert state.acknowledged_by == ada
 
     resolved = await live.api.post(
         f"/v1/escalations/{item['escalation_id']}/resolve",
-        json={"operator_id": "op_ada", "resolution": "refund agreed"},
+        json={"operator_id": ada, "resolution": "refund agreed"},
         headers=headers,
     )
     assert resolved.status_code == 200
     result = await live.client.get_workflow_handle(ladder.id, result_type=type(state)).result()
-    assert result.resolved_by == "op_ada"
+    assert result.resolved_by == ada
     assert await flagged() == []
     await first_touch_sent(live, headers)
 
@@ -137,3 +138,138 @@ async def _state(handle: Any, *, acknowledged: bool = False) -> Any:
     if acknowledged and state.acknowledged_by is None:
         return None
     return state
+
+
+async def operator_of(live: Live, headers: dict[str, str], name: str = "Ada") -> str:
+    created = await live.api.post(
+        "/v1/operators", json={"name": name, "role": "operator"}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    operator_id: str = created.json()["id"]
+    return operator_id
+
+
+async def test_a_vip_who_writes_gets_a_person_and_resolving_it_resolves_the_thread(
+    live: Live,
+) -> None:
+    org_id, headers = await live.org()
+    ada = await operator_of(live, headers)
+    accepted = await live.api.post(
+        "/v1/leads",
+        json={"name": "Vera", "phone": "+447911200041", "value": 4000, "consent": {"sms": True}},
+        headers=headers,
+    )
+    assert accepted.status_code == 202, accepted.text
+    await first_touch_sent(live, headers)
+    hook = live.fake.twilio_inbound_message(
+        webhook_url("twilio", org_id),
+        from_="+447911200041",
+        to=SMS_FROM,
+        body="Could you also do the windows?",
+        auth_token=TWILIO_TOKEN,
+    )
+    assert (await live.deliver(hook)).status_code == 200
+
+    [item] = await eventually(lambda: attention_items(live, headers), within=30)
+    assert (item["reason"], item["priority"]) == ("vip", "medium")
+    assert "value 4000" in item["summary"] and "windows" in item["summary"]
+
+    unknown = await live.api.post(
+        f"/v1/escalations/{item['escalation_id']}/resolve",
+        json={"operator_id": "op_nobody"},
+        headers=headers,
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["details"][0]["field"] == "operator_id"
+    resolved = await live.api.post(
+        f"/v1/escalations/{item['escalation_id']}/resolve",
+        json={"operator_id": ada, "resolution": "booked the windows"},
+        headers=headers,
+    )
+    assert resolved.status_code == 200, resolved.text
+    thread = (await live.api.get(f"/v1/threads/{item['thread_id']}", headers=headers)).json()
+    assert thread["status"] == "resolved" and thread["open_escalations"] == 0
+
+
+async def test_below_the_vip_value_or_with_the_rule_off_nobody_is_paged(live: Live) -> None:
+    org_id, headers = await live.org()
+    accepted = await live.api.post(
+        "/v1/leads",
+        json={"name": "Vic", "phone": "+447911200042", "value": 4000, "consent": {"sms": True}},
+        headers=headers,
+    )
+    assert accepted.status_code == 202, accepted.text
+    await first_touch_sent(live, headers)
+
+    async def writes() -> None:
+        hook = live.fake.twilio_inbound_message(
+            webhook_url("twilio", org_id),
+            from_="+447911200042",
+            to=SMS_FROM,
+            body="Thanks!",
+            auth_token=TWILIO_TOKEN,
+        )
+        assert (await live.deliver(hook)).status_code == 200
+
+    off = await live.api.patch("/v1/orgs/me", json={"vip_value": None}, headers=headers)
+    assert off.status_code == 200 and off.json()["vip_value"] is None
+    await writes()
+    higher = await live.api.patch("/v1/orgs/me", json={"vip_value": 5000}, headers=headers)
+    assert higher.status_code == 200 and higher.json()["vip_value"] == 5000
+    await writes()
+    bad = await live.api.patch("/v1/orgs/me", json={"vip_value": -1}, headers=headers)
+    assert bad.status_code == 422
+
+    assert await attention_items(live, headers) == []
+
+
+async def test_an_operator_takes_a_thread_over_and_replies_through_twilio(live: Live) -> None:
+    org_id, headers = await live.org()
+    ada = await operator_of(live, headers)
+    hook = live.fake.twilio_inbound_message(
+        webhook_url("twilio", org_id),
+        from_="+447911200044",
+        to=SMS_FROM,
+        body="Is anyone there? I need a person.",
+        auth_token=TWILIO_TOKEN,
+    )
+    assert (await live.deliver(hook)).status_code == 200
+    await first_touch_sent(live, headers)
+
+    async def thread() -> str | None:
+        listed = (await live.api.get("/v1/threads", headers=headers)).json()["items"]
+        return listed[0]["thread_id"] if listed else None
+
+    thread_id = await eventually(thread, within=30)
+    held = await live.api.post(
+        f"/v1/threads/{thread_id}/takeover", json={"operator_id": ada}, headers=headers
+    )
+    assert held.status_code == 200, held.text
+    sent = await live.api.post(
+        f"/v1/threads/{thread_id}/reply",
+        json={"operator_id": ada, "body": "Ada here, a real person. How can I help?"},
+        headers=headers,
+    )
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["channel"] == "sms" and sent.json()["took_over"] is False
+
+    def to_customer() -> list[str]:
+        return [
+            r.form["Body"]
+            for r in live.fake.requests("twilio")
+            if r.method == "POST" and r.form and r.form.get("To") == "+447911200044"
+        ]
+
+    async def delivered() -> bool:
+        return "Ada here, a real person. How can I help?" in to_customer()
+
+    await eventually(delivered, within=30)
+    messages = (
+        await live.api.get("/v1/messages", params={"thread_id": thread_id}, headers=headers)
+    ).json()["items"]
+    [human] = [m for m in messages if m["sender"] == "human"]
+    assert human["operator_id"] == ada and human["status"] in {"queued", "sent"}
+    released = await live.api.post(
+        f"/v1/threads/{thread_id}/release", json={"operator_id": ada}, headers=headers
+    )
+    assert released.status_code == 200 and released.json()["held_by"] is None
