@@ -113,6 +113,7 @@ def next_slot(
             contact=contact,
             channel=Channel.VOICE,
             now=moment,
+            holds=False,
         )
         if not verdict.allowed:
             assert verdict.until is not None and verdict.reason is not None

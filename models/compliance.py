@@ -233,14 +233,21 @@ def check(
     contact: Contact,
     channel: Channel,
     now: datetime,
+    holds: bool = True,
 ) -> Verdict:
     """Whether an automated touch on ``channel`` may go to the lead's contact at ``now``.
 
     Consent is checked separately (a refusal there is final, not a deferral). While an
     operator holds the contact's thread (a takeover), nothing automated goes: the touch
     waits until the hold would run out, and its workflow is woken sooner by a release.
+    ``holds=False`` leaves takeovers out, for planning ahead: a hold's end can't be known
+    in advance (the workflow pauses instead, and the send asks again).
     """
-    held = takeover.held_until(session, contact_id=contact.id, settings=settings, now=now)
+    held = (
+        takeover.held_until(session, contact_id=contact.id, settings=settings, now=now)
+        if holds
+        else None
+    )
     if held is not None:
         return Verdict(until=held, reason=f"{takeover.hold_reason()}: until released")
     who = recipient_of(session, lead=lead, contact=contact, settings=settings)

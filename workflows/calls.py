@@ -383,10 +383,10 @@ class CallRetryWorkflow:
 
     @workflow.signal(name=RESUME_SIGNAL)
     def resume(self, why: AutomationPaused) -> None:
-        """The thread is the AI's again: the wait for the next attempt goes on."""
-        if self._paused:
-            self._paused = False
-            self._resumes += 1
+        """The thread is the AI's again: the wait for the next attempt goes on, and an
+        attempt the takeover held back at the gate is tried again now."""
+        self._paused = False
+        self._resumes += 1
 
     @workflow.query(name="progress")
     def progress(self) -> CallRetryProgress:

@@ -345,6 +345,7 @@ class LeadWorkflow:
         it: the gate held its touch back all the same)."""
         self._resumes += 1
         if self._held_since is None:
+            await self._tell_nudge(RESUME_SIGNAL)  # it may wait on a touch the gate held
             return
         held_for = workflow.now() - self._held_since
         self._held_since = None

@@ -245,9 +245,8 @@ class NudgeSequenceWorkflow:
 
     @workflow.signal(name=RESUME_SIGNAL)
     async def resume(self, why: AutomationPaused) -> None:
-        """The thread is the AI's again: the sequence goes on where it was."""
-        if not self._paused:
-            return
+        """The thread is the AI's again: the sequence goes on where it was, and a touch the
+        takeover held back (paused or not) is tried again now."""
         self._paused = False
         self._resumes += 1
         await self._tell_call(RESUME_SIGNAL, why)

@@ -36,6 +36,7 @@ from models.values import CallOutcome, Channel, Intent, ProviderMode
 from tests.conftest import start_time_skipping
 from tests.workflows.conftest import Harness
 from tests.workflows.test_nudge import sleep_until
+from tests.workflows.test_takeover import add_operator, release, take_over, thread_of
 from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.calls import CallRetryProgress, CallRetryResult, CallRetryWorkflow
 from workflows.lead import LeadWorkflow
@@ -438,3 +439,38 @@ async def test_no_attempt_outside_the_window_and_never_more_than_the_caps(
         assert opens <= moment.astimezone(local).hour < opens + 8, (moment, zone, window)
     for i, moment in enumerate(times):
         assert len([t for t in times[i:] if t < moment + timedelta(hours=24)]) <= per_subject
+
+
+async def test_no_call_while_an_operator_holds_the_thread_and_the_loop_resumes_after(
+    calls: Calls,
+) -> None:
+    harness = calls.harness
+    with session_scope(harness.engine) as session:
+        store.patch_org_settings(
+            session, org_id=harness.org_id, changes={"takeover_timeout": "PT12H"}
+        )
+    ada = add_operator(harness, name="Ada")
+    await morning(harness)
+    async with calls.worker():
+        lead_id, _ = await start_lead(calls)
+        first = await calls.next_call(lead_id, 1)
+        await calls.report(first, "customer-did-not-answer")  # attempt 2 in 5 minutes
+        thread_id = await thread_of(harness, lead_id)
+        await take_over(harness, thread_id, ada)
+        await harness.env.sleep(timedelta(seconds=5))
+        assert (await calls.progress(lead_id)).paused
+
+        await harness.env.sleep(timedelta(hours=3))
+        assert len(calls.rows(lead_id)) == 1 and len(calls.scripted.placed) == 1
+
+        await release(harness, thread_id, ada)
+        released_at = await harness.env.get_current_time()
+        second = await calls.next_call(lead_id, 2)
+        await calls.report(second, "customer-ended-call")
+        result = await calls.result(lead_id)
+        await calls.settle(lead_id)
+
+    assert result.outcome == "answered" and result.attempts == 2
+    assert second.touched_at is not None
+    # What was left of the 5-minute spacing is waited from the release, not skipped.
+    assert timedelta(0) < second.touched_at - released_at <= timedelta(minutes=5, seconds=30)

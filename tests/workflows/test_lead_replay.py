@@ -1,4 +1,5 @@
-"""Recorded Lead, Call, Takeover and reply histories replay on the current code (changes must stay compatible)."""
+"""Recorded workflow histories (Lead, sequences, calls, takeovers, replies) replay on the
+current code: changes must stay compatible."""
 
 from __future__ import annotations
 
