@@ -179,11 +179,6 @@ def claim_reply(
         raise ReplyRefused(code, f"Not sent: {refusal}.")
     settings = store.org_settings(store.get_org(session, org_id=org_id))
     lead = _lead(session, thread=thread)
-    from_address = {
-        Channel.SMS: settings.sms_from,
-        Channel.WHATSAPP: settings.whatsapp_from,
-        Channel.EMAIL: settings.email_from,
-    }[channel]
     message = Message(
         id=new_id("msg"),
         org_id=org_id,
@@ -194,7 +189,7 @@ def claim_reply(
         sender=Sender.HUMAN,
         operator_id=operator.id,
         to_address=to_address,
-        from_address=from_address,
+        from_address=store.sender_address(settings, channel),
         body=body,
         subject=f"A message from {store.get_org(session, org_id=org_id).name}"
         if channel == Channel.EMAIL

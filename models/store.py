@@ -971,11 +971,7 @@ def claim_outbound_message(
         )
         if not verdict.allowed:
             raise Deferred(verdict)
-    from_address = {
-        Channel.SMS: settings.sms_from,
-        Channel.WHATSAPP: settings.whatsapp_from,
-        Channel.EMAIL: settings.email_from,
-    }.get(channel)
+    from_address = sender_address(settings, channel)
     first_name = ((contact.name or "").split() or ["there"])[0]
     fields = {"first_name": first_name, "name": contact.name or "there", "org_name": org.name}
     body = (text or TEMPLATES[template]).format_map(fields)
@@ -1026,6 +1022,15 @@ def claim_outbound_message(
         consent=consent[governing],
         unsubscribe_token=token,
     )
+
+
+def sender_address(settings: OrgSettings, channel: Channel) -> str | None:
+    """The org's own number or mailbox that ``channel`` sends from (``None`` for a call)."""
+    return {
+        Channel.SMS: settings.sms_from,
+        Channel.WHATSAPP: settings.whatsapp_from,
+        Channel.EMAIL: settings.email_from,
+    }.get(channel)
 
 
 def gate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +13,15 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api.deps import DatabaseDep, IdParam, OrgDep, QueryText, TemporalConnectionDep
+from api.deps import (
+    Database,
+    DatabaseDep,
+    IdParam,
+    OrgDep,
+    QueryText,
+    TemporalConnection,
+    TemporalConnectionDep,
+)
 from api.errors import ApiError, invalid
 from models import attention, operators, replies, store, takeover
 from models.schemas import (
@@ -27,7 +36,7 @@ from models.schemas import (
     ThreadSort,
     ThreadStatus,
 )
-from models.tables import utcnow
+from models.tables import Org, utcnow
 from models.values import Channel, MessageStatus
 from workflows.payloads import TAKEOVER_CHANGED_SIGNAL, EscalationAck, HoldChanged, TakeoverInput
 from workflows.takeover import HumanReplyWorkflow, StoredMessageInput, TakeoverWorkflow
@@ -140,6 +149,28 @@ async def _hold_changed(
         raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
 
 
+async def _change_hold(
+    change: Callable[..., takeover.Hold],
+    *,
+    thread_id: str,
+    body: TakeoverIn,
+    org: Org,
+    database: Database,
+    temporal: TemporalConnection,
+) -> TakeoverOut:
+    """Take the thread over or release it in the database, then tell its workflow."""
+    try:
+        hold = await database.run(
+            change, org_id=org.id, thread_id=thread_id, operator_id=body.operator_id, now=utcnow()
+        )
+    except (operators.OperatorMissing, takeover.ThreadMissing, takeover.ThreadHeld) as error:
+        raise _refused(thread_id, error) from None
+    await _hold_changed(
+        await temporal.client(), org_id=org.id, hold=hold, operator_id=body.operator_id
+    )
+    return _hold_out(hold)
+
+
 @router.post("/{thread_id}/takeover")
 async def take_over(
     thread_id: IdParam,
@@ -151,20 +182,14 @@ async def take_over(
     """The operator holds the thread: every automation of the contact (nudges, calls)
     pauses until they release it, or until they have written nothing for the org's
     ``takeover_timeout``. Another operator's hold: 409 ``thread_held``."""
-    try:
-        hold = await database.run(
-            takeover.take_over,
-            org_id=org.id,
-            thread_id=thread_id,
-            operator_id=body.operator_id,
-            now=utcnow(),
-        )
-    except (operators.OperatorMissing, takeover.ThreadMissing, takeover.ThreadHeld) as error:
-        raise _refused(thread_id, error) from None
-    await _hold_changed(
-        await temporal.client(), org_id=org.id, hold=hold, operator_id=body.operator_id
+    return await _change_hold(
+        takeover.take_over,
+        thread_id=thread_id,
+        body=body,
+        org=org,
+        database=database,
+        temporal=temporal,
     )
-    return _hold_out(hold)
 
 
 @router.post("/{thread_id}/release")
@@ -177,20 +202,14 @@ async def release(
 ) -> TakeoverOut:
     """Hand the thread back to the AI: automation resumes where it was. The holder or the
     owner may release; anyone else gets 409 ``thread_held``."""
-    try:
-        hold = await database.run(
-            takeover.release,
-            org_id=org.id,
-            thread_id=thread_id,
-            operator_id=body.operator_id,
-            now=utcnow(),
-        )
-    except (operators.OperatorMissing, takeover.ThreadMissing, takeover.ThreadHeld) as error:
-        raise _refused(thread_id, error) from None
-    await _hold_changed(
-        await temporal.client(), org_id=org.id, hold=hold, operator_id=body.operator_id
+    return await _change_hold(
+        takeover.release,
+        thread_id=thread_id,
+        body=body,
+        org=org,
+        database=database,
+        temporal=temporal,
     )
-    return _hold_out(hold)
 
 
 @router.post("/{thread_id}/reply", status_code=202)

@@ -237,18 +237,27 @@ async def record() -> None:
                 await call.result()
                 await save("dry_run_simulated", call, kind="call")
                 await with_call.terminate("recorded")
-        await record_call_retry(engine, save)
-        await record_takeover(engine, save)
+        # A voice step's call-retry loop: voicemail (one text-back), then no answer, then
+        # the cap (two attempts) opens an escalation and the lead goes ghosting.
+        await on_own_server(_call_retry_scenario, engine, save)
+        # An operator takes a lead's thread over while its sequence waits, replies, and
+        # lets the hold run out (30 min idle); the sequence resumes and the lead ends lost.
+        await on_own_server(_takeover_scenario, engine, save)
         engine.dispose()
     await env.shutdown()
 
 
-async def record_call_retry(engine: Engine, save: Callable[..., Awaitable[None]]) -> None:
-    """A voice step's call-retry loop: voicemail (one text-back), then no answer, then the
-    cap (two attempts) opens an escalation and the lead goes ghosting.
+Scenario = Callable[
+    [WorkflowEnvironment, Engine, ThreadPoolExecutor, Callable[..., Awaitable[None]]],
+    Awaitable[None],
+]
 
-    On a server of its own: a clock the earlier scenarios never locked.
-    """
+
+async def on_own_server(
+    scenario: Scenario, engine: Engine, save: Callable[..., Awaitable[None]]
+) -> None:
+    """Run ``scenario`` on a time-skipping server of its own: a clock the earlier scenarios
+    never locked."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_executable("temporal-test-server"),
         data_converter=DATA_CONVERTER,
@@ -256,7 +265,7 @@ async def record_call_retry(engine: Engine, save: Callable[..., Awaitable[None]]
     await register_search_attributes(env.client)
     try:
         with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
-            await _call_retry_scenario(env, engine, executor, save)
+            await scenario(env, engine, executor, save)
     finally:
         await env.shutdown()
 
@@ -337,24 +346,6 @@ async def _call_retry_scenario(
         await save("voicemail_then_cap", loop, kind="calls")
         await save("voice_step", env.client.get_workflow_handle(f"{lead_id}/nudge-1"), kind="nudge")
         await save("calls_exhausted_to_lost", lead)
-
-
-async def record_takeover(engine: Engine, save: Callable[..., Awaitable[None]]) -> None:
-    """An operator takes a lead's thread over while its sequence waits, replies, and lets
-    the hold run out (30 min idle); the sequence resumes and the lead ends lost.
-
-    On a server of its own, like the call-retry scenario.
-    """
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_executable("temporal-test-server"),
-        data_converter=DATA_CONVERTER,
-    )
-    await register_search_attributes(env.client)
-    try:
-        with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
-            await _takeover_scenario(env, engine, executor, save)
-    finally:
-        await env.shutdown()
 
 
 async def _takeover_scenario(
