@@ -158,17 +158,21 @@ def claim_reply(
     then writes nothing. The operator takes the thread over if they didn't hold it.
     """
     operator = operators.get_operator(session, org_id=org_id, operator_id=operator_id)
+    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
+    if existing is not None:
+        # A retry: the first answer again, whoever holds the thread now (nothing changes).
+        if existing.org_id != org_id or existing.thread_id != thread_id:
+            raise ReplyRefused("idempotency_key_reused", "This key was used for another reply.")
+        hold = takeover.read(session, org_id=org_id, thread_id=thread_id)
+        thread = session.get(Thread, thread_id)
+        assert thread is not None
+        when = send_at(session, thread=thread, channel=Channel(existing.channel), now=now)
+        return ReplyClaim(message=existing, send_at=when, hold=hold, repeated=True)
     hold = takeover.take_over(
         session, org_id=org_id, thread_id=thread_id, operator_id=operator.id, now=now
     )
     thread = session.get(Thread, thread_id)
     assert thread is not None
-    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
-    if existing is not None:
-        if existing.org_id != org_id or existing.thread_id != thread_id:
-            raise ReplyRefused("idempotency_key_reused", "This key was used for another reply.")
-        when = send_at(session, thread=thread, channel=Channel(existing.channel), now=now)
-        return ReplyClaim(message=existing, send_at=when, hold=hold, repeated=True)
     channel = channel or thread_channel(session, thread=thread)
     to_address = _address(session, thread=thread, channel=channel)
     if to_address is None:

@@ -58,25 +58,36 @@ async def test_an_identity_conflict_waits_in_the_queue_until_the_contacts_are_me
     assert (await api.get("/v1/attention", headers=headers)).json()["items"] == []
 
 
+async def operator(api: httpx.AsyncClient, headers: dict[str, str], name: str) -> str:
+    created = await api.post(
+        "/v1/operators", json={"name": name, "role": "operator"}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    operator_id: str = created.json()["id"]
+    return operator_id
+
+
 async def test_an_operator_resolves_a_conflict_of_two_different_people(
     api: httpx.AsyncClient,
 ) -> None:
     _, headers = await create_org(api)
     _, other_headers = await create_org(api)
+    first, second = [await operator(api, headers, name) for name in ("Ann", "Bob")]
     item = (await conflict(api, headers))["item"]
     path = f"/v1/escalations/{item['escalation_id']}/resolve"
 
-    foreign = await api.post(path, json={"operator_id": "op_1"}, headers=other_headers)
-    bad = await api.post(path, json={"operator": "op_1"}, headers=headers)
-    assert (foreign.status_code, bad.status_code) == (404, 422)
+    foreign = await api.post(path, json={"operator_id": first}, headers=other_headers)
+    bad = await api.post(path, json={"operator": first}, headers=headers)
+    stranger = await api.post(path, json={"operator_id": "op_nobody"}, headers=headers)
+    assert (foreign.status_code, bad.status_code, stranger.status_code) == (404, 422, 422)
     assert (await api.get("/v1/attention", headers=other_headers)).json()["items"] == []
     assert len((await api.get("/v1/attention", headers=headers)).json()["items"]) == 1
 
-    body = {"operator_id": "op_1", "resolution": "twins sharing an inbox"}
+    body = {"operator_id": first, "resolution": "twins sharing an inbox"}
     resolved = await api.post(path, json=body, headers=headers)
-    again = await api.post(path, json={"operator_id": "op_2"}, headers=headers)
+    again = await api.post(path, json={"operator_id": second}, headers=headers)
 
     assert resolved.status_code == 200
-    assert (resolved.json()["status"], resolved.json()["resolved_by"]) == ("resolved", "op_1")
-    assert again.json()["resolved_by"] == "op_1"  # resolving twice changes nothing
+    assert (resolved.json()["status"], resolved.json()["resolved_by"]) == ("resolved", first)
+    assert again.json()["resolved_by"] == first  # resolving twice changes nothing
     assert (await api.get("/v1/attention", headers=headers)).json()["items"] == []

@@ -41,6 +41,8 @@ POLL = 0.1
 TWILIO_TOKEN = "takeover-tests-twilio-token"
 PUBLIC_URL = "https://hooks.takeover.test"
 SMS_TO = "+447700900000"
+#: How a lead's live status begins while an operator holds its contact's thread.
+PAUSED = "paused: an operator has the conversation"
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -159,6 +161,14 @@ async def hold_settled(client: Client, chat: Conversation, held_by: str | None) 
         return state.held_by == held_by
 
     await eventually(holding, within=15, every=POLL)
+
+
+async def lead_paused(api: httpx.AsyncClient, chat: Conversation, paused: bool) -> bool:
+    """Whether the lead's live status says (``paused``) or no longer says that its
+    automation waits for the operator."""
+    lead = (await api.get(f"/v1/leads/{chat.lead_id}", headers=chat.headers)).json()
+    reason = (lead.get("live") or {}).get("waiting_reason") or ""
+    return reason.startswith(PAUSED) == paused
 
 
 async def reply_sent(api: httpx.AsyncClient, chat: Conversation, message_id: str) -> Json:
@@ -284,6 +294,7 @@ async def test_an_operator_holds_a_thread_until_they_release_it(
     assert error_of(refused) == (409, "thread_held", [])
     assert (await thread_of(api, chat))["held_by"] == ann
     await hold_settled(stack_client, chat, ann)
+    await eventually(lambda: lead_paused(api, chat, True), within=15, every=POLL)
 
     released = await act(api, chat, "release", ann)
 
@@ -298,6 +309,7 @@ async def test_an_operator_holds_a_thread_until_they_release_it(
     assert (thread["held_by"], thread["held_since"], thread["releases_at"]) == (None, None, None)
     assert thread["handled_by"] == "ai"
     await hold_settled(stack_client, chat, None)
+    await eventually(lambda: lead_paused(api, chat, False), within=15, every=POLL)
 
     # Nobody holds it now: a second release changes nothing, and Bob may take it.
     twice = await act(api, chat, "release", ann)
@@ -437,6 +449,17 @@ async def test_a_reply_goes_out_as_the_operators_on_the_threads_channel_once(
     await hold_settled(stack_client, chat, ann)
     assert (await act(api, chat, "release", ann)).status_code == 200
     await hold_settled(stack_client, chat, None)
+
+    # A late retry of the first reply, after the release: the same answer, and the thread
+    # stays the AI's (a retry takes nothing over).
+    late = await act(api, chat, "reply", ann, body=body, idempotency_key="reply-1")
+    assert late.status_code == 202, late.text
+    assert (late.json()["message_id"], late.json()["duplicate"], late.json()["took_over"]) == (
+        answer["message_id"],
+        True,
+        False,
+    )
+    assert (await thread_of(api, chat))["held_by"] is None
 
 
 async def test_a_reply_while_another_operator_holds_the_thread_is_refused(
@@ -588,53 +611,3 @@ async def test_acknowledging_an_escalation_needs_one_of_the_orgs_operators(
     assert (acked.json()["status"], acked.json()["acknowledged_by"]) == ("acknowledged", ann)
     state = await ladder_ended(api, stack_client, chat, escalation_id, ann)
     assert (state.acknowledged_by, state.resolved_by) == (ann, ann)
-
-
-async def test_probe(api: httpx.AsyncClient, stack_client: Client) -> None:
-    chat = await conversation(api)
-    ann = await add_operator(api, chat.headers, "Ann")
-    bob = await add_operator(api, chat.headers, "Bob")
-    _, other_headers = await create_org(api, name="Other Cleaning")
-    r = await api.post(
-        f"/v1/threads/{chat.thread_id}/takeover", json={"operator_id": ann}, headers=other_headers
-    )
-    print("other key + ann id", r.status_code, r.json())
-    first = await act(api, chat, "reply", ann, body="hi", idempotency_key="k1")
-    print("first", first.json())
-    await reply_sent(api, chat, first.json()["message_id"])
-    print(
-        "filter human",
-        [
-            t["thread_id"]
-            for t in (
-                await api.get("/v1/threads", params={"handled_by": "human"}, headers=chat.headers)
-            ).json()["items"]
-        ],
-    )
-    rel = await act(api, chat, "release", ann)
-    print("release", rel.json())
-    await hold_settled(stack_client, chat, None)
-    th = await thread_of(api, chat)
-    print("after release", th["status"], th["assigned_to"], th["handled_by"])
-    retry = await act(api, chat, "reply", ann, body="hi", idempotency_key="k1")
-    print("retry after release", retry.status_code, retry.json())
-    th = await thread_of(api, chat)
-    print("thread after retry", th["held_by"], th["handled_by"])
-    await hold_settled(stack_client, chat, ann)
-    rel = await act(api, chat, "release", ann)
-    await hold_settled(stack_client, chat, None)
-    tb = await act(api, chat, "takeover", bob)
-    retry = await act(api, chat, "reply", ann, body="hi", idempotency_key="k1")
-    print("retry while bob holds", retry.status_code, retry.json())
-    wa = await act(api, chat, "reply", bob, body="hi", channel="whatsapp")
-    print("whatsapp", wa.status_code, wa.json())
-    await hold_settled(stack_client, chat, bob)
-    lead = (await api.get(f"/v1/leads/{chat.lead_id}", headers=chat.headers)).json()
-    print(
-        "lead",
-        lead.get("stage"),
-        lead.get("live"),
-        [(e["kind"], e["summary"]) for e in lead["timeline"]][:12],
-    )
-    await act(api, chat, "release", bob)
-    await hold_settled(stack_client, chat, None)
