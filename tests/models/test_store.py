@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -155,3 +156,28 @@ def test_first_touch_needs_sms_consent_for_sms(engine: Engine, org_id: str) -> N
     assert nothing.first_touch is None
     assert refused_email.first_touch is None
     assert refused_email.no_touch_reason is not None
+
+
+def test_two_transactions_resolving_one_new_person_at_once_make_one_contact(
+    pg_engine: Engine,
+) -> None:
+    """A form and a text from a new number in the same instant (PostgreSQL: the second
+    identity insert waits for the first transaction, loses, and resolves again)."""
+    with session_scope(pg_engine) as session:
+        org, _ = store.create_org(session, name="Race", settings=OrgSettings(timezone="UTC"))
+    payload = {"phone": "+447911777001"}
+    found: list[str] = []
+
+    def second() -> None:
+        with session_scope(pg_engine) as session:
+            found.append(store.resolve_contact(session, org_id=org.id, payload=payload).id)
+
+    with session_scope(pg_engine) as session:
+        first = store.resolve_contact(session, org_id=org.id, payload=payload).id
+        racer = threading.Thread(target=second)
+        racer.start()
+        racer.join(timeout=0.5)
+        assert racer.is_alive()  # waiting on the first transaction's identity row
+    racer.join(timeout=10)
+
+    assert found == [first]

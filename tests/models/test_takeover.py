@@ -1,0 +1,229 @@
+"""The takeover lock on PostgreSQL: what the gate refuses while a thread is held, who may
+take and release it, and how an idle hold ends (once, with one notice)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from models import attention, channels, operators, replies, store, takeover
+from models.database import session_scope
+from models.schemas import OrgSettings, QuietHours, TouchBudget
+from models.tables import Lead, Message
+from models.values import Channel
+
+NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def lead_of(engine: Engine, *, budget: int = 3) -> tuple[str, str, str]:
+    """A new org (quiet hours off) and a lead with SMS and voice consent: org, lead, thread."""
+    with session_scope(engine) as session:
+        org, _ = store.create_org(
+            session,
+            name="Shine",
+            settings=OrgSettings(
+                timezone="UTC",
+                quiet_hours=QuietHours(sms=None, whatsapp=None, voice=None, email=None),
+                touch_budget=TouchBudget(per_24h=budget),
+            ),
+        )
+        receipt, _ = store.record_intake_receipt(
+            session,
+            org_id=org.id,
+            event_id=None,
+            kind="lead",
+            payload={
+                "name": "Grace",
+                "phone": f"+4479111{uuid.uuid4().int % 100000:05d}",
+                "consent": {"sms": True, "voice": True},
+            },
+        )
+        lead_id = f"lead_{uuid.uuid4().hex}"
+        store.record_lead(
+            session,
+            org_id=org.id,
+            lead_id=lead_id,
+            workflow_id=f"wf-{lead_id}",
+            receipt_id=receipt.id,
+        )
+        lead = session.get(Lead, lead_id)
+        assert lead is not None
+        thread_id = attention.thread_of(session, org_id=org.id, lead=lead)
+        assert thread_id is not None
+        return org.id, lead_id, thread_id
+
+
+def operator(engine: Engine, org_id: str, *, role: operators.Role = "operator") -> str:
+    with session_scope(engine) as session:
+        return operators.create_operator(
+            session,
+            org_id=org_id,
+            name=f"{role.title()} {uuid.uuid4().hex[:4]}",
+            role=role,
+            phone="+447700900555",
+        ).id
+
+
+def claim_touch(engine: Engine, org_id: str, lead_id: str, *, now: datetime) -> Message:
+    with session_scope(engine) as session:
+        return store.claim_outbound_message(
+            session,
+            org_id=org_id,
+            lead_id=lead_id,
+            channel=Channel.SMS,
+            idempotency_key=f"wf-{lead_id}/{uuid.uuid4().hex}",
+            template="first_touch",
+            now=now,
+        ).message
+
+
+def hold(engine: Engine, org_id: str, thread_id: str, operator_id: str, *, now: datetime) -> None:
+    with session_scope(engine) as session:
+        takeover.take_over(
+            session, org_id=org_id, thread_id=thread_id, operator_id=operator_id, now=now
+        )
+
+
+def test_no_automated_touch_or_call_is_claimed_while_a_thread_is_held(pg_engine: Engine) -> None:
+    org_id, lead_id, thread_id = lead_of(pg_engine)
+    ada = operator(pg_engine, org_id)
+    hold(pg_engine, org_id, thread_id, ada, now=NOON)
+
+    with pytest.raises(store.Deferred) as touch:
+        claim_touch(pg_engine, org_id, lead_id, now=NOON + timedelta(minutes=5))
+    with pytest.raises(store.Deferred) as call, session_scope(pg_engine) as session:
+        channels.claim_call(
+            session,
+            org_id=org_id,
+            lead_id=lead_id,
+            workflow_id="wf-calls",
+            attempt=1,
+            idempotency_key=f"wf-{lead_id}/call-1",
+            now=NOON + timedelta(minutes=5),
+        )
+    # Until the hold would run out (30 minutes of quiet from the operator), then asked again.
+    assert touch.value.verdict.until == NOON + timedelta(minutes=30)
+    assert call.value.verdict.until == NOON + timedelta(minutes=30)
+    assert "operator has taken this conversation over" in (touch.value.verdict.reason or "")
+    # A hold past its time still holds until its workflow releases it.
+    with pytest.raises(store.Deferred) as late:
+        claim_touch(pg_engine, org_id, lead_id, now=NOON + timedelta(hours=2))
+    assert late.value.verdict.until == NOON + timedelta(hours=2, minutes=1)
+
+    with session_scope(pg_engine) as session:
+        takeover.release(
+            session,
+            org_id=org_id,
+            thread_id=thread_id,
+            operator_id=ada,
+            now=NOON + timedelta(hours=2),
+        )
+    sent = claim_touch(pg_engine, org_id, lead_id, now=NOON + timedelta(hours=2))
+    assert (sent.sender, sent.status) == ("ai", "pending")
+
+
+def test_only_the_holder_or_the_owner_releases_and_nobody_else_takes_over(
+    pg_engine: Engine,
+) -> None:
+    org_id, _, thread_id = lead_of(pg_engine)
+    ada, bob = operator(pg_engine, org_id), operator(pg_engine, org_id)
+    owner = operator(pg_engine, org_id, role="owner")
+    hold(pg_engine, org_id, thread_id, ada, now=NOON)
+
+    with session_scope(pg_engine) as session:
+        again = takeover.take_over(
+            session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON
+        )
+    assert not again.changed and again.held_by == ada
+    for act in (takeover.take_over, takeover.release):
+        with pytest.raises(takeover.ThreadHeld), session_scope(pg_engine) as session:
+            act(session, org_id=org_id, thread_id=thread_id, operator_id=bob, now=NOON)
+    with pytest.raises(operators.OperatorMissing), session_scope(pg_engine) as session:
+        takeover.take_over(
+            session, org_id=org_id, thread_id=thread_id, operator_id="op_x", now=NOON
+        )
+    other_org, _, _ = lead_of(pg_engine)
+    with pytest.raises(takeover.ThreadMissing), session_scope(pg_engine) as session:
+        takeover.take_over(
+            session,
+            org_id=other_org,
+            thread_id=thread_id,
+            operator_id=operator(pg_engine, other_org),
+            now=NOON,
+        )
+
+    with session_scope(pg_engine) as session:
+        forced = takeover.release(
+            session, org_id=org_id, thread_id=thread_id, operator_id=owner, now=NOON
+        )
+    assert forced.changed and forced.held_by is None
+    hold(pg_engine, org_id, thread_id, bob, now=NOON)  # free for anyone again
+
+
+def test_an_idle_hold_ends_once_with_one_notice_and_a_reply_moves_its_end(
+    pg_engine: Engine,
+) -> None:
+    org_id, _, thread_id = lead_of(pg_engine)
+    ada = operator(pg_engine, org_id)
+    hold(pg_engine, org_id, thread_id, ada, now=NOON)
+    with session_scope(pg_engine) as session:
+        replies.claim_reply(
+            session,
+            org_id=org_id,
+            thread_id=thread_id,
+            operator_id=ada,
+            body="On it.",
+            channel=None,
+            key=f"reply/{uuid.uuid4().hex}",
+            now=NOON + timedelta(minutes=20),
+        )
+
+    def check(minutes: int) -> takeover.HoldCheck:
+        with session_scope(pg_engine) as session:
+            return takeover.expire_if_idle(
+                session, org_id=org_id, thread_id=thread_id, now=NOON + timedelta(minutes=minutes)
+            )
+
+    early = check(31)
+    assert early.hold.held_by == ada and early.notice_id is None
+    assert early.hold.releases_at == NOON + timedelta(minutes=50)
+
+    ended = check(50)
+    again = check(51)  # a check run again (after a crash) finds the same notice, not another
+    assert ended.hold.held_by is None and ended.notice_id is not None
+    assert again.notice_id == ended.notice_id
+    with session_scope(pg_engine) as session:
+        notices = session.exec(
+            select(Message).where(
+                col(Message.idempotency_key).startswith(f"{takeover.NOTICE_KEY}{thread_id}/")
+            )
+        ).all()
+    assert len(notices) == 1 and notices[0].to_address == "+447700900555"
+
+
+def test_an_operators_replies_do_not_use_the_touch_budget(pg_engine: Engine) -> None:
+    org_id, lead_id, thread_id = lead_of(pg_engine, budget=1)
+    ada = operator(pg_engine, org_id)
+    for minute in range(3):
+        with session_scope(pg_engine) as session:
+            claim = replies.claim_reply(
+                session,
+                org_id=org_id,
+                thread_id=thread_id,
+                operator_id=ada,
+                body=f"Message {minute}",
+                channel=None,
+                key=f"reply/{uuid.uuid4().hex}",
+                now=NOON + timedelta(minutes=minute),
+            )
+        assert (claim.message.sender, claim.message.channel) == ("human", "sms")
+        assert claim.send_at == NOON + timedelta(minutes=minute)
+    with session_scope(pg_engine) as session:
+        takeover.release(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON)
+
+    touch = claim_touch(pg_engine, org_id, lead_id, now=NOON + timedelta(minutes=5))
+    assert touch.sender == "ai"  # the budget of 1 is still unused
