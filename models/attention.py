@@ -6,12 +6,14 @@ with the Escalation workflow.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlmodel import Session, col, select
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from models import operators
 from models.database import insert_once
@@ -453,6 +455,24 @@ COMPLAINT_WORDS = (
     "never again",
     "money back",
 )
+
+
+#: A message whose VADER compound score is at or below this reads as negative ("I'm not
+#: happy" is -0.46, "No thanks" -0.34, "The job was awful and your staff were rude" -0.72).
+NEGATIVE_SENTIMENT = -0.45
+#: Characters of a message scored (a long email's gist is in its start).
+SENTIMENT_CHARS = 2000
+
+
+@functools.cache
+def _sentiment_model() -> SentimentIntensityAnalyzer:
+    """VADER's lexicon (7,500 rated words, negation and emphasis rules), loaded once."""
+    return SentimentIntensityAnalyzer()
+
+
+def sentiment(text: str) -> float:
+    """How negative or positive ``text`` reads: VADER's compound score, -1 to 1."""
+    return float(_sentiment_model().polarity_scores(text[:SENTIMENT_CHARS])["compound"])
 
 
 def complaint_words(text: str) -> list[str]:

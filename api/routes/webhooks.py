@@ -379,8 +379,8 @@ async def _twilio_inbound(
 
 def _complaint(session: Session, *, org: Org, contact_id: str, text: str) -> Escalation | None:
     """A message that needs a person opens an escalation on the thread: one that reads as a
-    complaint (high priority), or any message of a VIP, a contact worth at least the org's
-    ``vip_value`` (medium)."""
+    complaint (its words: high priority), one whose sentiment is negative (medium), or any
+    message of a VIP, a contact worth at least the org's ``vip_value`` (medium)."""
     thread_id = store.thread_id(session, contact_id=contact_id)
     if thread_id is None:
         return None
@@ -389,6 +389,9 @@ def _complaint(session: Session, *, org: Org, contact_id: str, text: str) -> Esc
     if words:
         reason, priority = "complaint", "high"
         summary = f"Inbound message reads as a complaint ({', '.join(words)}): {text[:300]}"
+    elif (score := attention.sentiment(text)) <= attention.NEGATIVE_SENTIMENT:
+        reason, priority = "negative_sentiment", "medium"
+        summary = f"Inbound message reads as negative (sentiment {score:.2f}): {text[:300]}"
     else:
         threshold = store.org_settings(org).vip_value
         if threshold is None:

@@ -273,3 +273,25 @@ async def test_an_operator_takes_a_thread_over_and_replies_through_twilio(live: 
         f"/v1/threads/{thread_id}/release", json={"operator_id": ada}, headers=headers
     )
     assert released.status_code == 200 and released.json()["held_by"] is None
+
+
+async def test_a_negative_text_without_complaint_words_pages_a_person(live: Live) -> None:
+    org_id, headers = await live.org()
+    for phone, body in (
+        ("+447911200045", "I'm not happy, nobody turned up at all"),
+        ("+447911200046", "No thanks, maybe next month"),
+    ):
+        hook = live.fake.twilio_inbound_message(
+            webhook_url("twilio", org_id),
+            from_=phone,
+            to=SMS_FROM,
+            body=body,
+            auth_token=TWILIO_TOKEN,
+        )
+        assert (await live.deliver(hook)).status_code == 200
+
+    [item] = await eventually(lambda: attention_items(live, headers), within=30)
+    assert (item["reason"], item["priority"]) == ("negative_sentiment", "medium")
+    assert "nobody turned up" in item["summary"] and "sentiment -0." in item["summary"]
+    await first_touch_sent(live, headers)
+    assert len(await attention_items(live, headers)) == 1  # the polite no paged nobody
