@@ -3,10 +3,13 @@ take and release it, and how an idle hold ends (once, with one notice)."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -227,3 +230,113 @@ def test_an_operators_replies_do_not_use_the_touch_budget(pg_engine: Engine) -> 
 
     touch = claim_touch(pg_engine, org_id, lead_id, now=NOON + timedelta(minutes=5))
     assert touch.sender == "ai"  # the budget of 1 is still unused
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["take", "release", "reply", "touch", "check"]),
+            st.sampled_from(["ada", "bob", "owner"]),
+            st.integers(min_value=0, max_value=45),  # minutes since the previous step
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_the_lock_behaves_like_its_model_whatever_the_order(
+    pg_engine: Engine, steps: list[tuple[str, str, int]]
+) -> None:
+    """Takeovers, releases, replies, AI touches and idle checks in any order and spacing:
+    each gets the answer a simple model predicts, no AI touch is claimed while someone holds
+    the thread, and every hold that runs out idle gives exactly one notice."""
+    org_id, lead_id, thread_id = lead_of(pg_engine, budget=50)
+    people = {
+        "ada": operator(pg_engine, org_id),
+        "bob": operator(pg_engine, org_id),
+        "owner": operator(pg_engine, org_id, role="owner"),
+    }
+    holder: str | None = None
+    since = last_human = NOON
+    now, idle_releases, touches = NOON, 0, 0
+    for action, who, minutes in steps:
+        now += timedelta(minutes=minutes)
+        person = people[who]
+        refused = holder is not None and holder != person
+        with session_scope(pg_engine) as session:
+            if action == "take":
+                if refused:
+                    with pytest.raises(takeover.ThreadHeld):
+                        takeover.take_over(
+                            session, org_id=org_id, thread_id=thread_id, operator_id=person, now=now
+                        )
+                    continue
+                takeover.take_over(
+                    session, org_id=org_id, thread_id=thread_id, operator_id=person, now=now
+                )
+                if holder is None:
+                    holder, since = person, now
+            elif action == "release":
+                if refused and who != "owner":
+                    with pytest.raises(takeover.ThreadHeld):
+                        takeover.release(
+                            session, org_id=org_id, thread_id=thread_id, operator_id=person, now=now
+                        )
+                    continue
+                takeover.release(
+                    session, org_id=org_id, thread_id=thread_id, operator_id=person, now=now
+                )
+                holder = None
+            elif action == "reply":
+                reply = functools.partial(
+                    replies.claim_reply,
+                    session,
+                    org_id=org_id,
+                    thread_id=thread_id,
+                    operator_id=person,
+                    body="Hello",
+                    channel=None,
+                    key=f"reply/{uuid.uuid4().hex}",
+                    now=now,
+                )
+                if refused:
+                    with pytest.raises(takeover.ThreadHeld):
+                        reply()
+                    continue
+                reply()
+                if holder is None:
+                    holder, since = person, now
+                last_human = now
+            elif action == "check":
+                checked = takeover.expire_if_idle(
+                    session, org_id=org_id, thread_id=thread_id, now=now
+                )
+                if holder is not None and max(since, last_human) + timedelta(minutes=30) <= now:
+                    holder = None
+                    idle_releases += 1
+                assert checked.hold.held_by == holder
+        if action == "touch":
+            if holder is not None:
+                with pytest.raises(store.Deferred):
+                    claim_touch(pg_engine, org_id, lead_id, now=now)
+            else:
+                claim_touch(pg_engine, org_id, lead_id, now=now)
+                touches += 1
+        with session_scope(pg_engine) as session:
+            assert takeover.read(session, org_id=org_id, thread_id=thread_id).held_by == holder
+
+    with session_scope(pg_engine) as session:
+        ai = session.exec(
+            select(Message).where(Message.lead_id == lead_id, Message.sender == "ai")
+        ).all()
+        notices = session.exec(
+            select(Message).where(
+                col(Message.idempotency_key).startswith(f"{takeover.NOTICE_KEY}{thread_id}/")
+            )
+        ).all()
+    assert len(ai) == touches
+    assert len(notices) == idle_releases
