@@ -11,6 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.escalations import EscalationActivities, RouteInput
     from activities.messages import MessageActivities, NotificationInput
     from models.attention import Routing
+    from workflows import search_attributes as sa
     from workflows.payloads import (
         ESCALATION_WORKFLOW,
         EscalationAck,
@@ -22,6 +23,10 @@ with workflow.unsafe.imports_passed_through():
 import contextlib
 
 __all__ = ["EscalationAck", "EscalationInput", "EscalationState", "EscalationWorkflow"]
+
+#: Patch id: the ladder marks itself ``NeedsAttention`` (and its ``OrgId``) for the Web UI
+#: while unresolved.
+NEEDS_ATTENTION_PATCH = "escalation-needs-attention"
 
 
 @workflow.defn(name=ESCALATION_WORKFLOW)
@@ -42,6 +47,11 @@ class EscalationWorkflow:
     @workflow.run
     async def run(self, input: EscalationInput) -> EscalationState:
         """Route, wait, climb (see the class docstring)."""
+        flagged = workflow.patched(NEEDS_ATTENTION_PATCH)
+        if flagged:  # `NeedsAttention = true` in the Web UI lists what waits for a person
+            workflow.upsert_search_attributes(
+                [sa.ORG_ID.value_set(input.org_id), sa.NEEDS_ATTENTION.value_set(True)]
+            )
         level = 0
         while self._resolved is None:
             routing: Routing = await run_record(
@@ -90,6 +100,8 @@ class EscalationWorkflow:
                 break
             if self._resolved is None:
                 level += 1
+        if flagged:
+            workflow.upsert_search_attributes([sa.NEEDS_ATTENTION.value_set(False)])
         return self.state()
 
     @workflow.signal(name="acknowledged")

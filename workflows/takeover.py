@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.escalations import CheckTakeoverInput, EscalationActivities, TakeoverCheck
     from activities.messages import MessageActivities, StoredMessageInput
+    from workflows import search_attributes as sa
     from workflows.payloads import (
         RELEASED_SIGNAL,
         REPLY_WORKFLOW,
@@ -74,6 +75,7 @@ class TakeoverWorkflow:
     @workflow.run
     async def run(self, input: TakeoverInput) -> TakeoverState:
         """Pause, time, release, resume (see the class docstring)."""
+        workflow.upsert_search_attributes([sa.ORG_ID.value_set(input.org_id)])
         told: set[str] = set()
         while True:
             changes = self._changes

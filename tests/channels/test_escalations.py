@@ -9,6 +9,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from tests.channels.conftest import SMS_FROM, TWILIO_TOKEN, Live, webhook_url
 from tests.conftest import eventually
+from workflows import search_attributes as sa
 from workflows.escalation import EscalationWorkflow
 
 
@@ -122,7 +123,11 @@ async def test_an_agent_flags_a_thread_once_and_another_org_cannot(live: Live) -
     assert (item["reason"], item["priority"]) == ("agent_needs_help", "medium")
     ladder = live.client.get_workflow_handle(f"escalation-{org_id}-{thread_id}")
     await eventually(lambda: _state(ladder), within=30)
-    assert (await ladder.describe()).status == WorkflowExecutionStatus.RUNNING
+    described = await ladder.describe()
+    assert described.status == WorkflowExecutionStatus.RUNNING
+    # Ops find what waits for a person in the Web UI with `NeedsAttention = true`.
+    assert described.typed_search_attributes.get(sa.NEEDS_ATTENTION) is True
+    assert described.typed_search_attributes.get(sa.ORG_ID) == org_id
     missing = await live.api.post(
         "/v1/escalations/esc_nope/acknowledge", json={"operator_id": "x"}, headers=headers
     )

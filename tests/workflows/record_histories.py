@@ -36,6 +36,7 @@ from workers.converter import DATA_CONVERTER
 from workers.registry import dry_run_adapters
 from workers.worker import ACTIVITY_THREADS, build_worker
 from workflows.calls import CallInput, CallRetryWorkflow, CallWorkflow
+from workflows.escalation import EscalationWorkflow
 from workflows.lead import (
     BookingReceived,
     ConsentChanged,
@@ -46,7 +47,7 @@ from workflows.lead import (
     PaymentReceived,
     ReplyReceived,
 )
-from workflows.payloads import TAKEOVER_CHANGED_SIGNAL, HoldChanged
+from workflows.payloads import TAKEOVER_CHANGED_SIGNAL, EscalationAck, EscalationInput, HoldChanged
 from workflows.takeover import (
     HumanReplyWorkflow,
     StoredMessageInput,
@@ -243,6 +244,9 @@ async def record() -> None:
         # An operator takes a lead's thread over while its sequence waits, replies, and
         # lets the hold run out (30 min idle); the sequence resumes and the lead ends lost.
         await on_own_server(_takeover_scenario, engine, save)
+        # A complaint with nobody online: queued at level 0, climbs to the owner's phone at
+        # the 15-minute SLA, then resolved.
+        await on_own_server(_escalation_scenario, engine, save)
         engine.dispose()
     await env.shutdown()
 
@@ -444,6 +448,50 @@ async def _takeover_scenario(
         await save(
             "held_then_released", env.client.get_workflow_handle(f"{lead_id}/nudge-1"), kind="nudge"
         )
+
+
+async def _escalation_scenario(
+    env: WorkflowEnvironment,
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    save: Callable[..., Awaitable[None]],
+) -> None:
+    with session_scope(engine) as session:
+        org, _ = store.create_org(
+            session, name="Ladder", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
+        )
+        operators.create_operator(
+            session, org_id=org.id, name="Owen", role="owner", phone="+447911123471"
+        )
+        contact = store.resolve_contact(session, org_id=org.id, payload={"phone": "+447911123472"})
+        thread_id = store.thread_id(session, contact_id=contact.id)
+        assert thread_id is not None
+        row, _ = attention.escalate_thread(
+            session,
+            org_id=org.id,
+            thread_id=thread_id,
+            reason="complaint",
+            priority="high",
+            summary="Says the clean was not finished.",
+        )
+    worker = build_worker(
+        env.client,
+        engine=engine,
+        adapters=dry_run_adapters(),
+        task_queue="histories-escalation",
+        executor=executor,
+    )
+    async with worker:
+        ladder = await env.client.start_workflow(
+            EscalationWorkflow.run,
+            EscalationInput(org_id=org.id, escalation_id=row.id),
+            id=attention.ladder_id(row),
+            task_queue="histories-escalation",
+        )
+        await env.sleep(timedelta(minutes=20))
+        await ladder.signal(EscalationWorkflow.resolved, EscalationAck(operator_id="owner"))
+        await ladder.result()
+        await save("complaint_climbed_to_owner_resolved", ladder, kind="escalation")
 
 
 if __name__ == "__main__":

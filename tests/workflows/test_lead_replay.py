@@ -24,8 +24,9 @@ def test_there_are_recorded_histories() -> None:
     # v6: the sequence starts when its first step is near; v7: the compliance gate holds
     # touches back on durable timers; v8: an opt-out everywhere ends the lead; v9: the
     # workflow pre-checks the gate; v10: a voice step's call-retry loop (voicemail, the cap);
-    # v11: a takeover (the sequence paused, a human reply, the idle hold released).
-    assert len(HISTORIES) >= 102
+    # v11: a takeover (the sequence paused, a human reply, the idle hold released), and an
+    # escalation that climbs to the owner.
+    assert len(HISTORIES) >= 103
 
 
 @pytest.mark.parametrize("name", HISTORIES)
