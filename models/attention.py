@@ -69,7 +69,31 @@ def open_escalation(
     stored, _ = insert_once(
         session, row, Escalation.org_id == org_id, Escalation.dedupe_key == dedupe_key
     )
+    rank_thread(session, thread_id=stored.thread_id)
     return stored
+
+
+#: Priorities, lowest first (a thread takes the highest of its open escalations).
+PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high", "urgent")
+
+
+def rank_thread(session: Session, *, thread_id: str | None) -> None:
+    """The thread's inbox priority: the highest of its unresolved escalations, else low."""
+    if thread_id is None:
+        return
+    thread = session.get(Thread, thread_id)
+    if thread is None:
+        return
+    open_priorities = session.exec(
+        select(Escalation.priority).where(
+            Escalation.thread_id == thread_id, col(Escalation.status).in_(OPEN_STATUSES)
+        )
+    ).all()
+    priority = max(open_priorities, key=PRIORITIES.index, default="low")
+    if thread.priority != priority:
+        thread.priority = priority
+        session.add(thread)
+        session.flush()
 
 
 def attention(session: Session, *, org_id: str, limit: int) -> list[Escalation]:
@@ -107,6 +131,7 @@ def _settle_thread(session: Session, row: Escalation) -> None:
     ``unread`` again (``store.touch_thread``)."""
     if row.thread_id is None:
         return
+    rank_thread(session, thread_id=row.thread_id)
     thread = session.get(Thread, row.thread_id)
     still_open = session.exec(
         select(Escalation.id).where(
@@ -156,6 +181,7 @@ def after_merge(
             settled += 1
         session.add(row)
     session.flush()
+    rank_thread(session, thread_id=keep_thread)
     return settled
 
 

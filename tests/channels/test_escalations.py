@@ -178,6 +178,11 @@ async def test_a_vip_who_writes_gets_a_person_and_resolving_it_resolves_the_thre
     [item] = await eventually(lambda: attention_items(live, headers), within=30)
     assert (item["reason"], item["priority"]) == ("vip", "medium")
     assert "value 4000" in item["summary"] and "windows" in item["summary"]
+    # The inbox ranks the thread by its open escalation.
+    thread = (await live.api.get(f"/v1/threads/{item['thread_id']}", headers=headers)).json()
+    assert thread["priority"] == "medium"
+    ranked = await live.api.get("/v1/threads", params={"priority": "medium"}, headers=headers)
+    assert [t["thread_id"] for t in ranked.json()["items"]] == [item["thread_id"]]
 
     unknown = await live.api.post(
         f"/v1/escalations/{item['escalation_id']}/resolve",
@@ -194,6 +199,7 @@ async def test_a_vip_who_writes_gets_a_person_and_resolving_it_resolves_the_thre
     assert resolved.status_code == 200, resolved.text
     thread = (await live.api.get(f"/v1/threads/{item['thread_id']}", headers=headers)).json()
     assert thread["status"] == "resolved" and thread["open_escalations"] == 0
+    assert thread["priority"] == "low"
 
 
 async def test_below_the_vip_value_or_with_the_rule_off_nobody_is_paged(live: Live) -> None:
