@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
+from activities.errors import RecordMissing
 from activities.records import recording
 from models import attention, takeover
 from models.attention import Routing
@@ -70,10 +71,15 @@ class EscalationActivities:
     def check_takeover(self, input: CheckTakeoverInput) -> TakeoverCheck:
         """The thread's hold, released first if its operator has written nothing for the
         org's ``takeover_timeout`` (with a notice to them and a timeline entry)."""
-        with recording(self._engine) as session:
-            checked = takeover.expire_if_idle(
-                session, org_id=input.org_id, thread_id=input.thread_id, now=input.now
-            )
+        try:
+            with recording(self._engine) as session:
+                checked = takeover.expire_if_idle(
+                    session, org_id=input.org_id, thread_id=input.thread_id, now=input.now
+                )
+        except RecordMissing:
+            # The thread is gone (merged into another contact's): nothing holds it now, and
+            # the leads the workflow paused are released.
+            return TakeoverCheck(held_by=None, releases_at=None, lead_workflows=[], notice_id=None)
         hold = checked.hold
         return TakeoverCheck(
             held_by=hold.held_by,

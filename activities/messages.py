@@ -192,6 +192,9 @@ class MessageActivities:
                     session, org_id=input.org_id, message_id=input.message_id, now=now
                 )
         except replies.ReplyRefused as refused:
+            # Its own transaction: the check's rolled back with the refusal.
+            with recording(self._engine) as session:
+                store.mark_message_failed(session, message_id=input.message_id, error=str(refused))
             raise OptedOut(str(refused)) from None
         except store.Deferred as deferred:
             verdict = deferred.verdict

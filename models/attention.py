@@ -113,9 +113,7 @@ def resolve(
 ) -> Escalation:
     """Close an item (idempotent: resolving a resolved item changes nothing). ``by`` is one
     of the org's operators (``OperatorMissing`` if not)."""
-    row = session.get(Escalation, escalation_id, with_for_update=True)
-    if row is None or row.org_id != org_id:
-        raise EscalationMissing(escalation_id)
+    row = _locked(session, org_id=org_id, escalation_id=escalation_id)
     operators.get_operator(session, org_id=org_id, operator_id=by)
     if row.status != "resolved":
         _close(row, by=by, resolution=resolution, at=utcnow())
@@ -123,6 +121,22 @@ def resolve(
         session.flush()
         _settle_thread(session, row)
     return row
+
+
+def _locked(session: Session, *, org_id: str, escalation_id: str) -> Escalation:
+    """The org's escalation, locked after its thread: the order a takeover locks them in
+    (contact, thread, then the thread's escalations), so the two never deadlock."""
+    row = session.get(Escalation, escalation_id)
+    if row is None or row.org_id != org_id:
+        raise EscalationMissing(escalation_id)
+    if row.thread_id is not None:
+        session.exec(select(Thread.id).where(Thread.id == row.thread_id).with_for_update()).first()
+    return session.exec(
+        select(Escalation)
+        .where(Escalation.id == escalation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def _settle_thread(session: Session, row: Escalation) -> None:
@@ -300,9 +314,7 @@ def route(
 def acknowledge(session: Session, *, org_id: str, escalation_id: str, by: str) -> Escalation:
     """A person has it: it stops climbing (idempotent; a resolved item stays resolved).
     ``by`` is one of the org's operators (``OperatorMissing`` if not)."""
-    row = session.get(Escalation, escalation_id, with_for_update=True)
-    if row is None or row.org_id != org_id:
-        raise EscalationMissing(escalation_id)
+    row = _locked(session, org_id=org_id, escalation_id=escalation_id)
     operators.get_operator(session, org_id=org_id, operator_id=by)
     if row.status == "open":
         row.status = "acknowledged"
@@ -428,6 +440,13 @@ def escalate_thread(
         )
     ).first()
     if current is not None:
+        if PRIORITIES.index(priority) > PRIORITIES.index(current.priority):
+            # Graver news on an open item (a complaint after a VIP flag): it takes the higher
+            # priority; its ladder times the next SLA by it.
+            current.priority = priority
+            session.add(current)
+            session.flush()
+            rank_thread(session, thread_id=thread_id)
         return current, False
     lead = session.exec(
         select(Lead)

@@ -173,6 +173,11 @@ def claim_reply(
     )
     thread = session.get(Thread, thread_id)
     assert thread is not None
+    # Asked again under the thread's lock: the same reply sent twice at once is written once.
+    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
+    if existing is not None and existing.thread_id == thread_id and existing.org_id == org_id:
+        when = send_at(session, thread=thread, channel=Channel(existing.channel), now=now)
+        return ReplyClaim(message=existing, send_at=when, hold=hold, repeated=True)
     channel = channel or thread_channel(session, thread=thread)
     to_address = _address(session, thread=thread, channel=channel)
     if to_address is None:
@@ -222,7 +227,8 @@ def claim_reply(
 
 def ready_to_send(session: Session, *, org_id: str, message_id: str, now: datetime) -> Message:
     """The reply row, checked again at send time: ``ReplyRefused`` if consent went meanwhile
-    (the row is marked failed), ``store.Deferred`` while quiet hours last."""
+    (the caller marks the row failed, in a transaction of its own), ``store.Deferred`` while
+    quiet hours last."""
     message = session.get(Message, message_id)
     if message is None or message.org_id != org_id or message.sender != Sender.HUMAN.value:
         raise store.NotFound(message_id)
@@ -233,7 +239,6 @@ def ready_to_send(session: Session, *, org_id: str, message_id: str, now: dateti
     channel = Channel(message.channel)
     refusal = _refusal(session, thread=thread, channel=channel, now=now)
     if refusal is not None:
-        store.mark_message_failed(session, message_id=message.id, error=refusal)
         raise ReplyRefused("opted_out", refusal)
     when = send_at(session, thread=thread, channel=channel, now=now)
     if when > now:

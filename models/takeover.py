@@ -35,6 +35,8 @@ _ENDED = (Stage.LOST.value, Stage.OPTED_OUT.value)
 LEADS_TOLD = 5
 #: The key prefix of the notices telling an operator a hold ran out.
 NOTICE_KEY = "takeover/"
+#: How long a notice left pending (its workflow crashed before delivering it) is still sent.
+NOTICE_FRESH = timedelta(hours=1)
 #: The shortest wait a held touch is given: a hold already past its time is about to be
 #: released by its workflow.
 MIN_HOLD_WAIT = timedelta(minutes=1)
@@ -87,9 +89,8 @@ def releases_at(thread: Thread, timeout: timedelta) -> datetime | None:
     return active + timeout
 
 
-def hold_reason() -> str:
-    """What the gate says of a touch held back by a takeover (no names: workflows see it)."""
-    return "an operator has taken this conversation over"
+#: What the gate says of a touch held back by a takeover (no names: workflows see it).
+HOLD_REASON = "an operator has taken this conversation over"
 
 
 def held_until(
@@ -302,20 +303,29 @@ def expire_if_idle(session: Session, *, org_id: str, thread_id: str, now: dateti
             data={"operator_id": holder.id if holder else None, "reason": "inactivity"},
         )
         if holder is not None and since is not None:
-            _notice(session, thread=thread, operator=holder, since=since, minutes=minutes)
+            _notice(session, thread=thread, operator=holder, since=since, minutes=minutes, now=now)
         session.flush()
+    # A notice still pending from a crash is delivered; one whose delivery gave up long ago
+    # is not sent on a later hold.
     pending = session.exec(
         select(Message.id).where(
             Message.org_id == org_id,
             col(Message.idempotency_key).startswith(f"{NOTICE_KEY}{thread.id}/"),
             Message.status == MessageStatus.PENDING.value,
+            col(Message.created_at) > now - NOTICE_FRESH,
         )
     ).first()
     return HoldCheck(hold=_state(session, thread, settings=settings), notice_id=pending)
 
 
 def _notice(
-    session: Session, *, thread: Thread, operator: Operator, since: datetime, minutes: int
+    session: Session,
+    *,
+    thread: Thread,
+    operator: Operator,
+    since: datetime,
+    minutes: int,
+    now: datetime,
 ) -> None:
     """The message telling ``operator`` their hold ran out: SMS to their phone, else email.
     To a person of the business, so no consent, gate or budget applies."""
@@ -341,5 +351,6 @@ def _notice(
             status=MessageStatus.PENDING,
             idempotency_key=f"{NOTICE_KEY}{thread.id}/{since:%Y%m%dT%H%M%S%f}",
             mode=settings.provider_mode.value,
+            created_at=now,
         )
     )

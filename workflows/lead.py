@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.policies import run_record, send_touch
 
+import asyncio
 import contextlib
 import dataclasses
 
@@ -149,6 +150,9 @@ class LeadWorkflow:
         #: releases are counted so a touch the takeover held back is tried again at once.
         self._held_since: datetime | None = carry.held_since if carry else None
         self._resumes = 0
+        #: One pause or resume at a time reaches the sequence, each delivered before the
+        #: next is sent, so they can't arrive out of order.
+        self._hold_lock = asyncio.Lock()
 
     @workflow.run
     async def run(self, input: LeadInput) -> LeadResult:
@@ -268,7 +272,7 @@ class LeadWorkflow:
             static_summary=f"Nudge sequence {self._sequence}",
         )
         if self._held_since is not None:
-            await self._nudge.signal(PAUSE_SIGNAL, AutomationPaused(reason=TAKEOVER_REASON))
+            await self._tell_nudge()
 
     @workflow.update(name="submit_intake")
     def submit_intake(self, event: IntakeReceived) -> IntakeAnswer:
@@ -335,7 +339,7 @@ class LeadWorkflow:
             return
         self._held_since = workflow.now()
         self._publish()
-        await self._tell_nudge(PAUSE_SIGNAL)
+        await self._tell_nudge()
 
     @workflow.signal(name=RELEASED_SIGNAL)
     async def released(self, event: ThreadReleased) -> None:
@@ -345,7 +349,7 @@ class LeadWorkflow:
         it: the gate held its touch back all the same)."""
         self._resumes += 1
         if self._held_since is None:
-            await self._tell_nudge(RESUME_SIGNAL)  # it may wait on a touch the gate held
+            await self._tell_nudge()  # it may wait on a touch the gate held back
             return
         held_for = workflow.now() - self._held_since
         self._held_since = None
@@ -359,13 +363,17 @@ class LeadWorkflow:
                     first, due_at=first.due_at + held_for, due_local=None
                 )
         self._publish()
-        await self._tell_nudge(RESUME_SIGNAL)
+        await self._tell_nudge()
 
-    async def _tell_nudge(self, signal: str) -> None:
-        nudge = self._nudge
-        if nudge is not None and not nudge.done():
-            with contextlib.suppress(FailureError):  # it ended meanwhile
-                await nudge.signal(signal, AutomationPaused(reason=TAKEOVER_REASON))
+    async def _tell_nudge(self) -> None:
+        """Tell the running sequence whether it is paused, as things stand when it is its
+        turn (a takeover and a release in quick succession leave it resumed)."""
+        async with self._hold_lock:
+            nudge = self._nudge
+            if nudge is not None and not nudge.done():
+                signal = PAUSE_SIGNAL if self._held_since is not None else RESUME_SIGNAL
+                with contextlib.suppress(FailureError):  # it ended meanwhile
+                    await nudge.signal(signal, AutomationPaused(reason=TAKEOVER_REASON))
 
     @workflow.signal(name=CALLS_EXHAUSTED_SIGNAL)
     def calls_exhausted(self, news: CallsExhausted) -> None:
@@ -477,8 +485,9 @@ class LeadWorkflow:
             if self._no_touch_reason:
                 self._waiting_reason = f"{self._no_touch_reason}; {self._waiting_reason}"
             self._publish()
+            resumes = self._resumes
             if not await self._wait(remaining, summary=f"inactivity: {then.value} if no news"):
-                if workflow.now() < deadline or (
+                if self._resumes != resumes or (
                     self._nudge_start_at is not None and workflow.now() >= self._nudge_start_at
                 ):
                     continue  # woken to start the sequence or by a release, not by the deadline

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.policies import run_record, send_touch
 
+import asyncio
 import contextlib
 
 __all__ = ["NudgeInput", "NudgeProgress", "NudgeResult", "NudgeSequenceWorkflow", "NudgeStop"]
@@ -71,6 +72,11 @@ class NudgeSequenceWorkflow:
         #: are counted so a touch held back by the takeover is tried again at once.
         self._paused = False
         self._resumes = 0
+        #: Pauses and resumes reach the call loop one at a time, in order.
+        self._hold_lock = asyncio.Lock()
+        #: How long the step under way had been paused when the sequence was stopped: a
+        #: restart (the Lead continuing as new mid-hold) counts its wait from that much later.
+        self._held_for = timedelta(0)
 
     @workflow.run
     async def run(self, input: NudgeInput) -> NudgeResult:
@@ -152,7 +158,10 @@ class NudgeSequenceWorkflow:
             anchor = self._next_at
         self._next = None
         return NudgeResult(
-            steps_done=self._done, sent=self._sent, stopped=self._stopped, anchor=anchor
+            steps_done=self._done,
+            sent=self._sent,
+            stopped=self._stopped,
+            anchor=anchor + self._held_for if anchor is not None else None,
         )
 
     async def _wait_for_step(self, label: str) -> bool:
@@ -175,11 +184,15 @@ class NudgeSequenceWorkflow:
             if not self._paused:
                 return True
             left = max(self._next_at - workflow.now(), timedelta(0))
+            paused_at = workflow.now()
             self._next_at = None
             workflow.set_current_details(
                 f"**Paused:** an operator has the conversation ({label}, {left} left)"
             )
             await workflow.wait_condition(lambda: self._stopped is not None or not self._paused)
+            if self._stopped is not None:
+                self._held_for = workflow.now() - paused_at
+                return False
             self._next_at = workflow.now() + left
             workflow.set_current_details(f"**Next:** {label}")
 
@@ -206,7 +219,7 @@ class NudgeSequenceWorkflow:
         )
         self._call_handle = handle
         if self._paused:
-            await handle.signal(PAUSE_SIGNAL, AutomationPaused(reason=TAKEOVER_REASON))
+            await self._tell_call(AutomationPaused(reason=TAKEOVER_REASON))
         await workflow.wait_condition(lambda: handle.done() or self._call_stop is not None)
         if not handle.done():
             assert self._call_stop is not None
@@ -241,7 +254,7 @@ class NudgeSequenceWorkflow:
         if self._paused:
             return
         self._paused = True
-        await self._tell_call(PAUSE_SIGNAL, why)
+        await self._tell_call(why)
 
     @workflow.signal(name=RESUME_SIGNAL)
     async def resume(self, why: AutomationPaused) -> None:
@@ -249,13 +262,17 @@ class NudgeSequenceWorkflow:
         takeover held back (paused or not) is tried again now."""
         self._paused = False
         self._resumes += 1
-        await self._tell_call(RESUME_SIGNAL, why)
+        await self._tell_call(why)
 
-    async def _tell_call(self, signal: str, why: AutomationPaused) -> None:
-        call = self._call_handle
-        if call is not None and not call.done():
-            with contextlib.suppress(FailureError):  # it ended meanwhile
-                await call.signal(signal, why)
+    async def _tell_call(self, why: AutomationPaused) -> None:
+        """Tell the running call loop whether it is paused, as things stand when it is its
+        turn (each signal delivered before the next is sent)."""
+        async with self._hold_lock:
+            call = self._call_handle
+            if call is not None and not call.done():
+                signal = PAUSE_SIGNAL if self._paused else RESUME_SIGNAL
+                with contextlib.suppress(FailureError):  # it ended meanwhile
+                    await call.signal(signal, why)
 
     @workflow.query(name="progress")
     def progress(self) -> NudgeProgress:

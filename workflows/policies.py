@@ -12,6 +12,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.messages import MessageActivities, SendMessageInput
+from models.takeover import HOLD_REASON
 
 #: Database writes: quick, retried until the database is back.
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -107,7 +108,8 @@ async def send_touch(
         woken=woken,
     ):
         return False
-    for _ in range(MAX_DEFERRALS):
+    deferrals = 0
+    while deferrals < MAX_DEFERRALS:
         try:
             await workflow.execute_activity_method(
                 MessageActivities.send_message,
@@ -122,6 +124,9 @@ async def send_touch(
             hold = deferred_until(error)
             if hold is None:
                 raise
+        # A takeover lasts as long as its operator keeps writing: its holds don't count.
+        if not hold[1].startswith(HOLD_REASON):
+            deferrals += 1
         if not await wait_out(hold, cancelled=cancelled, on_hold=on_hold, woken=woken):
             return False
     workflow.logger.warning("touch %s held back %d times; given up", summary, MAX_DEFERRALS)

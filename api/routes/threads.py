@@ -222,7 +222,8 @@ async def reply(
 ) -> ReplyOut:
     """Send the operator's message on the thread's channel (or ``channel``), logged with
     sender ``human``. Replying takes the thread over; another operator's hold: 409. The
-    person's withdrawn consent: 409 ``opted_out``; quiet hours: sent when they end."""
+    person's withdrawn consent: 409 ``opted_out``; quiet hours: sent when they end. Send an
+    ``idempotency_key``: a retry with it (after a 503, say) sends nothing twice."""
     key = f"reply/{org.id}/{thread_id}/{body.idempotency_key or uuid.uuid4().hex}"
     try:
         claim = await database.run(
@@ -243,8 +244,6 @@ async def reply(
     ) as error:
         raise _refused(thread_id, error) from None
     client = await temporal.client()
-    if claim.hold.changed:
-        await _hold_changed(client, org_id=org.id, hold=claim.hold, operator_id=body.operator_id)
     message = claim.message
     try:
         await client.start_workflow(
@@ -258,6 +257,10 @@ async def reply(
         pass  # a retry of the same reply: it is on its way
     except RPCError as error:
         raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
+    if claim.hold.held_by is not None:
+        # Every time, not only when this reply took the thread: a retry after a 503 must
+        # still start the hold's workflow, or the hold would never time out.
+        await _hold_changed(client, org_id=org.id, hold=claim.hold, operator_id=body.operator_id)
     return ReplyOut(
         message_id=message.id,
         thread_id=thread_id,

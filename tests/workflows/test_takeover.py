@@ -19,7 +19,14 @@ from models.values import Channel
 from tests.workflows.conftest import Harness
 from tests.workflows.test_nudge import put
 from workflows.lead import LeadWorkflow
-from workflows.payloads import TAKEOVER_CHANGED_SIGNAL, HoldChanged, TakeoverState
+from workflows.nudge import NudgeSequenceWorkflow
+from workflows.payloads import (
+    TAKEOVER_CHANGED_SIGNAL,
+    HoldChanged,
+    TakeoverState,
+    ThreadReleased,
+    ThreadTakenOver,
+)
 from workflows.takeover import (
     HumanReplyWorkflow,
     StoredMessageInput,
@@ -277,3 +284,55 @@ async def test_a_first_touch_held_back_by_a_takeover_goes_on_release(
     [touch] = harness.first_touches(second_id)
     assert touch.sender == "ai" and touch.status == "simulated"
     assert (await holder.query(TakeoverWorkflow.state)).held_by is None
+
+
+async def test_a_takeover_and_release_in_quick_succession_leave_the_sequence_running(
+    harness: Harness,
+) -> None:
+    put(harness, (timedelta(hours=1), "Step 1"))
+    lead_id, lead = await harness.start(name="Grace", phone="+447911123456", consent={"sms": True})
+    await harness.env.sleep(timedelta(minutes=59, seconds=30))  # the sequence has started
+    nudge = harness.env.client.get_workflow_handle_for(
+        NudgeSequenceWorkflow.run, f"{lead_id}/nudge-1"
+    )
+    for _ in range(5):  # the signals as the Takeover workflow sends them, back to back
+        await lead.signal(LeadWorkflow.taken_over, ThreadTakenOver(thread_id="th"))
+        await lead.signal(LeadWorkflow.released, ThreadReleased(thread_id="th"))
+    await settle(harness)
+
+    assert not (await nudge.query(NudgeSequenceWorkflow.progress)).paused
+    status = await lead.query(LeadWorkflow.status)
+    assert not (status.waiting_reason or "").startswith("paused")
+    await harness.env.sleep(timedelta(minutes=5))
+    assert [m.body for m in await sent_within(harness, lead_id, 1)] == ["Step 1"]
+
+
+async def test_a_held_thread_merged_away_releases_its_leads(harness: Harness) -> None:
+    set_timeout(harness, "PT12H")
+    put(harness, (timedelta(hours=1), "Step 1"))
+    ada = add_operator(harness, name="Ada")
+    lead_id, lead = await harness.start(name="Grace", phone="+447911123456", consent={"sms": True})
+    thread_id = await thread_of(harness, lead_id)
+    holder = await take_over(harness, thread_id, ada)
+    await settle(harness)
+    paused = (await lead.query(LeadWorkflow.status)).waiting_reason
+    assert paused is not None and paused.startswith("paused")
+
+    # An operator merges Grace's contact into another record of hers: the held thread goes.
+    with session_scope(harness.engine) as session:
+        grace = session.get(Lead, lead_id)
+        assert grace is not None
+        other = store.resolve_contact(
+            session, org_id=harness.org_id, payload={"email": "grace@example.com"}
+        )
+        store.merge_contacts(
+            session, org_id=harness.org_id, keep_id=other.id, other_id=grace.contact_id
+        )
+    await tell(harness, thread_id, ada, held=False)
+    await settle(harness)
+
+    assert (await holder.describe()).status == WorkflowExecutionStatus.COMPLETED
+    status = await lead.query(LeadWorkflow.status)
+    assert not (status.waiting_reason or "").startswith("paused")
+    await harness.env.sleep(timedelta(hours=1))
+    assert [m.body for m in await sent_within(harness, lead_id, 1)] == ["Step 1"]
