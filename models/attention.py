@@ -362,9 +362,16 @@ def handoff_text(session: Session, *, escalation: Escalation, limit: int = 600) 
         ]
         if outcomes:
             parts.append(f"calls: {', '.join(outcomes)}")
-    parts.append(f"Ack: POST /v1/escalations/{escalation.id}/acknowledge")
-    text = " | ".join(parts)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    actions = [f"Ack: POST /v1/escalations/{escalation.id}/acknowledge"]
+    if escalation.thread_id:
+        actions.append(f"Take over: POST /v1/threads/{escalation.thread_id}/takeover")
+    # What to do always fits: the story is cut instead.
+    tail = " | ".join(actions)
+    head = " | ".join(parts)
+    room = limit - len(tail) - len(" | ")
+    if len(head) > room:
+        head = head[: room - 1] + "…"
+    return f"{head} | {tail}"
 
 
 def _timeline(session: Session, **entry: Any) -> None:

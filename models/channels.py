@@ -450,6 +450,11 @@ def claim_call(
         session.flush()
     elif call.org_id != org_id:
         raise store.NotFound(idempotency_key)
+    elif call.attempted_at is None and call.status == CallStatus.PENDING:
+        # Claimed before a takeover and retried during it: not dialled yet, so it waits.
+        store.held_back_for_takeover(
+            session, settings=settings, contact_id=contact.id, now=now or utcnow()
+        )
     return CallClaim(
         call=call,
         customer_name=contact.name,

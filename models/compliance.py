@@ -249,7 +249,7 @@ def check(
         else None
     )
     if held is not None:
-        return Verdict(until=held, reason=f"{takeover.HOLD_REASON}: until released")
+        return Verdict(until=held, reason=takeover.HELD_BACK)
     who = recipient_of(session, lead=lead, contact=contact, settings=settings)
     zone = ZoneInfo(who.timezone)
     until, reasons = now, []

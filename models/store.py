@@ -952,6 +952,12 @@ def claim_outbound_message(
     if existing is not None:
         if existing.org_id != org_id:
             raise NotFound(idempotency_key)
+        if existing.attempted_at is None and existing.status == MessageStatus.PENDING:
+            # Claimed before a takeover and retried during it (a provider outage, a crash):
+            # it has not reached the provider, so it waits for the release like a new touch.
+            held_back_for_takeover(
+                session, settings=org_settings(org), contact_id=contact.id, now=now or utcnow()
+            )
         return OutboundClaim(
             message=existing,
             contact_id=contact.id,
@@ -1035,6 +1041,16 @@ def sender_address(settings: OrgSettings, channel: Channel) -> str | None:
         Channel.WHATSAPP: settings.whatsapp_from,
         Channel.EMAIL: settings.email_from,
     }.get(channel)
+
+
+def held_back_for_takeover(
+    session: Session, *, settings: OrgSettings, contact_id: str, now: datetime
+) -> None:
+    """``Deferred`` while an operator holds the contact's thread (the gate's takeover rule,
+    for a touch or call already claimed that has not been attempted yet)."""
+    until = takeover.held_until(session, contact_id=contact_id, settings=settings, now=now)
+    if until is not None:
+        raise Deferred(compliance.Verdict(until=until, reason=takeover.HELD_BACK))
 
 
 def gate(

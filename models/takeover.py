@@ -91,6 +91,7 @@ def releases_at(thread: Thread, timeout: timedelta) -> datetime | None:
 
 #: What the gate says of a touch held back by a takeover (no names: workflows see it).
 HOLD_REASON = "an operator has taken this conversation over"
+HELD_BACK = f"{HOLD_REASON}: until released"
 
 
 def held_until(

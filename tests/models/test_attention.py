@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from models import attention
+from models import attention, store
+from models.database import make_engine, session_scope
+from models.schemas import OrgSettings
 
 
 @pytest.mark.parametrize(
@@ -47,3 +49,29 @@ def test_negative_messages_read_as_negative(text: str) -> None:
 )
 def test_ordinary_messages_page_nobody(text: str) -> None:
     assert attention.sentiment(text) > attention.NEGATIVE_SENTIMENT
+
+
+def test_a_long_story_is_cut_but_the_way_to_act_always_fits(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    with session_scope(engine) as session:
+        org, _ = store.create_org(session, name="Shine", settings=OrgSettings(timezone="UTC"))
+        contact = store.resolve_contact(
+            session, org_id=org.id, payload={"phone": "+447911123456", "name": "Grace"}
+        )
+        thread_id = store.thread_id(session, contact_id=contact.id)
+        assert thread_id is not None
+        row, _ = attention.escalate_thread(
+            session,
+            org_id=org.id,
+            thread_id=thread_id,
+            reason="complaint",
+            priority="high",
+            summary="The clean was not finished. " * 80,
+        )
+        text = attention.handoff_text(session, escalation=row)
+    engine.dispose()
+
+    assert len(text) == 600
+    assert text.startswith("keepwarm HIGH: complaint | Grace | The clean was not finished.")
+    assert f"… | Ack: POST /v1/escalations/{row.id}/acknowledge | " in text
+    assert text.endswith(f"Take over: POST /v1/threads/{thread_id}/takeover")

@@ -340,3 +340,65 @@ def test_the_lock_behaves_like_its_model_whatever_the_order(
         ).all()
     assert len(ai) == touches
     assert len(notices) == idle_releases
+
+
+def test_a_touch_claimed_before_a_takeover_and_retried_during_it_waits(
+    pg_engine: Engine,
+) -> None:
+    """A send claimed just before the takeover whose provider call failed (an outage) and is
+    retried while the operator holds the thread: not yet sent, so it waits for the release.
+    One the provider may already have (attempted) is reconciled as ever: it can't be unsent."""
+    org_id, lead_id, thread_id = lead_of(pg_engine)
+    ada = operator(pg_engine, org_id)
+
+    def claim(key: str, minutes: int) -> Message:
+        with session_scope(pg_engine) as session:
+            return store.claim_outbound_message(
+                session,
+                org_id=org_id,
+                lead_id=lead_id,
+                channel=Channel.SMS,
+                idempotency_key=key,
+                template="first_touch",
+                now=NOON + timedelta(minutes=minutes),
+            ).message
+
+    waiting, attempted = f"wf-{lead_id}/1", f"wf-{lead_id}/2"
+    first = claim(waiting, 0)
+    claim(attempted, 0)
+    with session_scope(pg_engine) as session:
+        store.mark_message_attempted(session, message_id=claim(attempted, 0).id)
+    hold(pg_engine, org_id, thread_id, ada, now=NOON + timedelta(minutes=1))
+
+    with pytest.raises(store.Deferred):
+        claim(waiting, 2)
+    assert claim(attempted, 2).attempted_at is not None  # reconciled, not held
+
+    with session_scope(pg_engine) as session:
+        takeover.release(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON)
+    assert claim(waiting, 3).id == first.id
+
+
+def test_a_call_claimed_before_a_takeover_and_retried_during_it_waits(pg_engine: Engine) -> None:
+    org_id, lead_id, thread_id = lead_of(pg_engine)
+    ada = operator(pg_engine, org_id)
+
+    def claim_call(minutes: int) -> str:
+        with session_scope(pg_engine) as session:
+            return channels.claim_call(
+                session,
+                org_id=org_id,
+                lead_id=lead_id,
+                workflow_id="wf-calls",
+                attempt=1,
+                idempotency_key=f"wf-{lead_id}/call-1",
+                now=NOON + timedelta(minutes=minutes),
+            ).call.id
+
+    first = claim_call(0)
+    hold(pg_engine, org_id, thread_id, ada, now=NOON + timedelta(minutes=1))
+    with pytest.raises(store.Deferred):
+        claim_call(2)
+    with session_scope(pg_engine) as session:
+        takeover.release(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON)
+    assert claim_call(3) == first

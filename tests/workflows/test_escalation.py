@@ -153,6 +153,8 @@ async def test_an_operator_online_gets_the_handoff_and_acknowledging_stops_the_c
     assert handoff.to_address == OPERATOR_PHONE
     assert "stage " in handoff.body and "score " in handoff.body
     assert f"/v1/escalations/{row.id}/acknowledge" in handoff.body
+    assert handoff.body.endswith(f"Take over: POST /v1/threads/{row.thread_id}/takeover")
+    assert len(handoff.body) <= 600
     assert ladder(harness, row.lead_id)[0].endswith("handoff: Operator Person (operator) notified")
 
     with session_scope(harness.engine) as session:
