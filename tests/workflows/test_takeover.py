@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
@@ -292,9 +293,7 @@ async def test_a_takeover_and_release_in_quick_succession_leave_the_sequence_run
     put(harness, (timedelta(hours=1), "Step 1"))
     lead_id, lead = await harness.start(name="Grace", phone="+447911123456", consent={"sms": True})
     await harness.env.sleep(timedelta(minutes=59, seconds=30))  # the sequence has started
-    nudge = harness.env.client.get_workflow_handle_for(
-        NudgeSequenceWorkflow.run, f"{lead_id}/nudge-1"
-    )
+    nudge: WorkflowHandle[Any, Any] = harness.env.client.get_workflow_handle(f"{lead_id}/nudge-1")
     for _ in range(5):  # the signals as the Takeover workflow sends them, back to back
         await lead.signal(LeadWorkflow.taken_over, ThreadTakenOver(thread_id="th"))
         await lead.signal(LeadWorkflow.released, ThreadReleased(thread_id="th"))
