@@ -77,13 +77,14 @@ def open_escalation(
 PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high", "urgent")
 
 
-def rank_thread(session: Session, *, thread_id: str | None) -> None:
-    """The thread's inbox priority: the highest of its unresolved escalations, else low."""
+def rank_thread(session: Session, *, thread_id: str | None) -> bool:
+    """The thread's inbox priority: the highest of its unresolved escalations, else low.
+    ``True`` while it has unresolved escalations."""
     if thread_id is None:
-        return
+        return False
     thread = session.get(Thread, thread_id)
     if thread is None:
-        return
+        return False
     open_priorities = session.exec(
         select(Escalation.priority).where(
             Escalation.thread_id == thread_id, col(Escalation.status).in_(OPEN_STATUSES)
@@ -94,6 +95,7 @@ def rank_thread(session: Session, *, thread_id: str | None) -> None:
         thread.priority = priority
         session.add(thread)
         session.flush()
+    return bool(open_priorities)
 
 
 def attention(session: Session, *, org_id: str, limit: int) -> list[Escalation]:
@@ -143,16 +145,9 @@ def _settle_thread(session: Session, row: Escalation) -> None:
     """The thread's last open escalation was resolved: the thread is ``resolved`` too, unless
     an operator holds it (the conversation goes on). The customer's next message makes it
     ``unread`` again (``store.touch_thread``)."""
-    if row.thread_id is None:
-        return
-    rank_thread(session, thread_id=row.thread_id)
-    thread = session.get(Thread, row.thread_id)
-    still_open = session.exec(
-        select(Escalation.id).where(
-            Escalation.thread_id == row.thread_id, col(Escalation.status).in_(OPEN_STATUSES)
-        )
-    ).first()
-    if thread is None or still_open is not None or thread.held_by is not None:
+    still_open = rank_thread(session, thread_id=row.thread_id)
+    thread = session.get(Thread, row.thread_id) if row.thread_id else None
+    if thread is None or still_open or thread.held_by is not None:
         return
     thread.status = "resolved"
     session.add(thread)
@@ -317,10 +312,7 @@ def acknowledge(session: Session, *, org_id: str, escalation_id: str, by: str) -
     row = _locked(session, org_id=org_id, escalation_id=escalation_id)
     operators.get_operator(session, org_id=org_id, operator_id=by)
     if row.status == "open":
-        row.status = "acknowledged"
-        row.acknowledged_at = utcnow()
-        row.acknowledged_by = by
-        session.add(row)
+        mark_acknowledged(session, row, by=by, at=utcnow())
         if row.lead_id:
             _timeline(
                 session,
@@ -400,21 +392,12 @@ def claim_notification(
     if operator is None or operator.org_id != org_id:
         raise EscalationMissing(operator_id)
     org = session.get(Org, org_id)
-    settings = OrgSettings.model_validate(org.settings if org else {})
-    by_sms = operator.phone is not None
-    message = Message(
-        id=new_id("msg"),
-        org_id=org_id,
-        channel="sms" if by_sms else "email",
-        direction="outbound",
-        sender="system",
-        to_address=operator.phone if by_sms else operator.email,
-        from_address=settings.sms_from if by_sms else settings.email_from,
+    message = operators.message_to(
+        operator,
+        settings=OrgSettings.model_validate(org.settings if org else {}),
         body=handoff_text(session, escalation=escalation),
-        subject=None if by_sms else f"Needs you: {escalation.reason.replace('_', ' ')}",
-        status="pending",
-        idempotency_key=key,
-        mode=settings.provider_mode.value,
+        subject=f"Needs you: {escalation.reason.replace('_', ' ')}",
+        key=key,
     )
     session.add(message)
     session.flush()
@@ -472,12 +455,17 @@ def escalate_thread(
     )
     if thread.held_by is not None:
         # An operator holds the conversation already: it is theirs, nobody else is paged.
-        row.status = "acknowledged"
-        row.acknowledged_at = row.opened_at
-        row.acknowledged_by = thread.held_by
-        session.add(row)
-        session.flush()
+        mark_acknowledged(session, row, by=thread.held_by, at=row.opened_at)
     return row, True
+
+
+def mark_acknowledged(session: Session, row: Escalation, *, by: str, at: datetime) -> None:
+    """``by`` has the item: it climbs no further (its ladder's route reads this)."""
+    row.status = "acknowledged"
+    row.acknowledged_at = at
+    row.acknowledged_by = by
+    session.add(row)
+    session.flush()
 
 
 def thread_of(session: Session, *, org_id: str, lead: Lead) -> str | None:

@@ -239,7 +239,7 @@ def record_inbound_message(
             source=f"{source} (the person wrote first)",
             evidence=f"inbound message {provider_message_id}",
         )
-    open_lead = _open_lead(session, org_id=org_id, contact_id=contact.id)
+    open_lead = store.open_lead(session, org_id=org_id, contact_id=contact.id)
     thread_id = store.thread_id(session, contact_id=contact.id)
     key = f"{source}:{provider_message_id}"
     existing = session.exec(
@@ -360,21 +360,8 @@ def opt_out_reach(session: Session, *, org_id: str, contact_id: str) -> OptOutRe
     everywhere = not any(consent[channel] for channel in reachable) and any(
         consent[channel] is False for channel in reachable
     )
-    lead = _open_lead(session, org_id=org_id, contact_id=contact_id)
+    lead = store.open_lead(session, org_id=org_id, contact_id=contact_id)
     return OptOutReach(workflow_id=lead.workflow_id if lead else None, everywhere=everywhere)
-
-
-def _open_lead(session: Session, *, org_id: str, contact_id: str) -> Lead | None:
-    return session.exec(
-        select(Lead)
-        .where(
-            Lead.org_id == org_id,
-            Lead.contact_id == contact_id,
-            col(Lead.stage).not_in([stage.value for stage in CLOSED_STAGES]),
-        )
-        .order_by(col(Lead.created_at).desc())
-        .limit(1)
-    ).first()
 
 
 # --- calls ---------------------------------------------------------------------------------
@@ -785,7 +772,7 @@ def claim_text_back(
         minutes = int(TEXT_BACK_SPACING.total_seconds() // 60)
         withheld = f"this number was texted back less than {minutes} minutes ago"
     if withheld is not None:
-        lead = _open_lead(session, org_id=org_id, contact_id=contact.id)
+        lead = store.open_lead(session, org_id=org_id, contact_id=contact.id)
         if lead is not None:
             store.timeline(
                 session,

@@ -212,17 +212,26 @@ def call_cap(settings: OrgSettings, region: str | None) -> int:
 
 
 def recipient_of(
-    session: Session, *, lead: Lead, contact: Contact, settings: OrgSettings
+    session: Session, *, lead: Lead | None, contact: Contact, settings: OrgSettings
 ) -> Recipient:
-    """The lead's recipient: the one place keepwarm decides whose clock a lead runs on."""
+    """The lead's recipient (a contact's, without a lead): the one place keepwarm decides
+    whose clock a lead runs on."""
     phone = session.exec(
         select(Identity.value)
         .where(Identity.contact_id == contact.id, Identity.kind == IdentityKind.PHONE)
         .order_by(col(Identity.created_at).desc(), col(Identity.id).desc())
     ).first()
-    return recipient(
-        phone=phone, explicit=lead.timezone or contact.timezone, org_timezone=settings.timezone
-    )
+    explicit = (lead.timezone if lead is not None else None) or contact.timezone
+    return recipient(phone=phone, explicit=explicit, org_timezone=settings.timezone)
+
+
+def hold_verdict(
+    session: Session, *, contact_id: str, settings: OrgSettings, now: datetime
+) -> Verdict | None:
+    """The takeover rule alone: held back until the hold would run out, while an operator
+    holds the contact's thread (``None``: nobody does)."""
+    until = takeover.held_until(session, contact_id=contact_id, settings=settings, now=now)
+    return None if until is None else Verdict(until=until, reason=takeover.HELD_BACK)
 
 
 def check(
@@ -244,12 +253,10 @@ def check(
     in advance (the workflow pauses instead, and the send asks again).
     """
     held = (
-        takeover.held_until(session, contact_id=contact.id, settings=settings, now=now)
-        if holds
-        else None
+        hold_verdict(session, contact_id=contact.id, settings=settings, now=now) if holds else None
     )
     if held is not None:
-        return Verdict(until=held, reason=takeover.HELD_BACK)
+        return held
     who = recipient_of(session, lead=lead, contact=contact, settings=settings)
     zone = ZoneInfo(who.timezone)
     until, reasons = now, []

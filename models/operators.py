@@ -12,8 +12,9 @@ from typing import Literal
 
 from sqlmodel import Session, col, select
 
-from models.tables import Operator, utcnow
-from models.values import new_id
+from models.schemas import OrgSettings
+from models.tables import Message, Operator, utcnow
+from models.values import Direction, MessageStatus, Sender, new_id
 
 Role = Literal["operator", "owner"]
 
@@ -75,6 +76,36 @@ def get_operator(session: Session, *, org_id: str, operator_id: str) -> Operator
     if operator is None or operator.org_id != org_id:
         raise OperatorMissing(operator_id)
     return operator
+
+
+def message_to(
+    operator: Operator,
+    *,
+    settings: OrgSettings,
+    body: str,
+    subject: str,
+    key: str,
+    created_at: datetime | None = None,
+) -> Message:
+    """keepwarm's own message to one of the org's people (a handoff, a notice): SMS to their
+    phone, else email, from the org's sender; pending, keyed by ``key``. No consent, gate
+    or budget applies to it: it is not a touch."""
+    by_sms = operator.phone is not None
+    return Message(
+        id=new_id("msg"),
+        org_id=operator.org_id,
+        channel="sms" if by_sms else "email",
+        direction=Direction.OUTBOUND,
+        sender=Sender.SYSTEM,
+        to_address=operator.phone if by_sms else operator.email,
+        from_address=settings.sms_from if by_sms else settings.email_from,
+        body=body,
+        subject=None if by_sms else subject,
+        status=MessageStatus.PENDING,
+        idempotency_key=key,
+        mode=settings.provider_mode.value,
+        created_at=created_at or utcnow(),
+    )
 
 
 def heartbeat(

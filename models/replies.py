@@ -19,10 +19,8 @@ from sqlmodel import Session, col, select
 from models import compliance, operators, store, takeover
 from models.tables import Contact, Lead, Message, Thread
 from models.values import (
-    CLOSED_STAGES,
     Channel,
     Direction,
-    IdentityKind,
     MessageStatus,
     Sender,
     TimelineKind,
@@ -74,17 +72,19 @@ def thread_channel(session: Session, *, thread: Thread) -> Channel:
         ).first()
         if last is not None:
             return Channel.SMS if last == Channel.VOICE.value else Channel(last)
-    identities = store._identities(session, org_id=thread.org_id, contact_id=thread.contact_id)
-    has_phone = any(i.kind == IdentityKind.PHONE and i.invalid_at is None for i in identities)
+    has_phone = _address(session, thread=thread, channel=Channel.SMS) is not None
     return Channel.SMS if has_phone else Channel.EMAIL
 
 
 def _address(session: Session, *, thread: Thread, channel: Channel) -> str | None:
-    identities = store._identities(session, org_id=thread.org_id, contact_id=thread.contact_id)
-    kind = IdentityKind.EMAIL if channel == Channel.EMAIL else IdentityKind.PHONE
-    return next(
-        (i.value for i in reversed(identities) if i.kind == kind and i.invalid_at is None), None
+    return store.address_for(
+        session, org_id=thread.org_id, contact_id=thread.contact_id, channel=channel
     )
+
+
+def _lead(session: Session, *, thread: Thread) -> Lead | None:
+    """The contact's open lead, which the reply belongs to."""
+    return store.open_lead(session, org_id=thread.org_id, contact_id=thread.contact_id)
 
 
 def _refusal(session: Session, *, thread: Thread, channel: Channel, now: datetime) -> str | None:
@@ -104,16 +104,11 @@ def _refusal(session: Session, *, thread: Thread, channel: Channel, now: datetim
 
 def send_at(session: Session, *, thread: Thread, channel: Channel, now: datetime) -> datetime:
     """``now``, or when the channel's quiet hours end in the contact's local time."""
-    org = store.get_org(session, org_id=thread.org_id)
-    settings = store.org_settings(org)
+    settings = store.org_settings(store.get_org(session, org_id=thread.org_id))
     contact = session.get(Contact, thread.contact_id)
     assert contact is not None
-    lead = _lead(session, thread=thread)
-    phone = _address(session, thread=thread, channel=Channel.SMS)
-    who = compliance.recipient(
-        phone=phone,
-        explicit=(lead.timezone if lead else None) or contact.timezone,
-        org_timezone=settings.timezone,
+    who = compliance.recipient_of(
+        session, lead=_lead(session, thread=thread), contact=contact, settings=settings
     )
     window = compliance.window_for(channel, settings, who.region)
     if window is None:
@@ -124,20 +119,6 @@ def send_at(session: Session, *, thread: Thread, channel: Channel, now: datetime
         window=window,
         weekdays_only=settings.quiet_hours.weekdays_only,
     )
-
-
-def _lead(session: Session, *, thread: Thread) -> Lead | None:
-    """The contact's open lead, which the reply belongs to."""
-    return session.exec(
-        select(Lead)
-        .where(
-            Lead.org_id == thread.org_id,
-            Lead.contact_id == thread.contact_id,
-            col(Lead.stage).not_in([stage.value for stage in CLOSED_STAGES]),
-        )
-        .order_by(col(Lead.created_at).desc())
-        .limit(1)
-    ).first()
 
 
 def claim_reply(
@@ -158,26 +139,19 @@ def claim_reply(
     then writes nothing. The operator takes the thread over if they didn't hold it.
     """
     operator = operators.get_operator(session, org_id=org_id, operator_id=operator_id)
-    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
-    if existing is not None:
-        # A retry: the first answer again, whoever holds the thread now (nothing changes).
-        if existing.org_id != org_id or existing.thread_id != thread_id:
-            raise ReplyRefused("idempotency_key_reused", "This key was used for another reply.")
-        hold = takeover.read(session, org_id=org_id, thread_id=thread_id)
-        thread = session.get(Thread, thread_id)
-        assert thread is not None
-        when = send_at(session, thread=thread, channel=Channel(existing.channel), now=now)
-        return ReplyClaim(message=existing, send_at=when, hold=hold, repeated=True)
+    # A retry: the first answer again, whoever holds the thread now (nothing changes).
+    repeated = _repeated(session, org_id=org_id, thread_id=thread_id, key=key, now=now)
+    if repeated is not None:
+        return repeated
     hold = takeover.take_over(
         session, org_id=org_id, thread_id=thread_id, operator_id=operator.id, now=now
     )
+    # Asked again under the thread's lock: the same reply sent twice at once is written once.
+    repeated = _repeated(session, org_id=org_id, thread_id=thread_id, key=key, now=now, hold=hold)
+    if repeated is not None:
+        return repeated
     thread = session.get(Thread, thread_id)
     assert thread is not None
-    # Asked again under the thread's lock: the same reply sent twice at once is written once.
-    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
-    if existing is not None and existing.thread_id == thread_id and existing.org_id == org_id:
-        when = send_at(session, thread=thread, channel=Channel(existing.channel), now=now)
-        return ReplyClaim(message=existing, send_at=when, hold=hold, repeated=True)
     channel = channel or thread_channel(session, thread=thread)
     to_address = _address(session, thread=thread, channel=channel)
     if to_address is None:
@@ -186,7 +160,8 @@ def claim_reply(
     if refusal is not None:
         code = "whatsapp_session_closed" if channel == Channel.WHATSAPP else "opted_out"
         raise ReplyRefused(code, f"Not sent: {refusal}.")
-    settings = store.org_settings(store.get_org(session, org_id=org_id))
+    org = store.get_org(session, org_id=org_id)
+    settings = store.org_settings(org)
     lead = _lead(session, thread=thread)
     message = Message(
         id=new_id("msg"),
@@ -200,9 +175,7 @@ def claim_reply(
         to_address=to_address,
         from_address=store.sender_address(settings, channel),
         body=body,
-        subject=f"A message from {store.get_org(session, org_id=org_id).name}"
-        if channel == Channel.EMAIL
-        else None,
+        subject=f"A message from {org.name}" if channel == Channel.EMAIL else None,
         status=MessageStatus.PENDING,
         idempotency_key=key,
         mode=settings.provider_mode.value,
@@ -223,6 +196,31 @@ def claim_reply(
             data={"message_id": message.id, "operator_id": operator.id, "sender": "human"},
         )
     return ReplyClaim(message=message, send_at=when, hold=hold, repeated=False)
+
+
+def _repeated(
+    session: Session,
+    *,
+    org_id: str,
+    thread_id: str,
+    key: str,
+    now: datetime,
+    hold: takeover.Hold | None = None,
+) -> ReplyClaim | None:
+    """The reply already written with ``key``, answered again (``None``: there is none)."""
+    existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
+    if existing is None:
+        return None
+    if existing.org_id != org_id or existing.thread_id != thread_id:
+        raise ReplyRefused("idempotency_key_reused", "This key was used for another reply.")
+    thread = session.get(Thread, thread_id)
+    assert thread is not None
+    return ReplyClaim(
+        message=existing,
+        send_at=send_at(session, thread=thread, channel=Channel(existing.channel), now=now),
+        hold=hold or takeover.read(session, org_id=org_id, thread_id=thread_id),
+        repeated=True,
+    )
 
 
 def ready_to_send(session: Session, *, org_id: str, message_id: str, now: datetime) -> Message:

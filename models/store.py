@@ -967,13 +967,7 @@ def claim_outbound_message(
         )
     settings = org_settings(org)
     thread = session.exec(select(Thread).where(Thread.contact_id == contact.id)).first()
-    identities = _identities(session, org_id=org_id, contact_id=contact.id)
-    wanted_kind = IdentityKind.EMAIL if channel == Channel.EMAIL else IdentityKind.PHONE
-    # A number a provider called invalid (misdialled, unallocated) is never used again.
-    to_address = next(
-        (i.value for i in reversed(identities) if i.kind == wanted_kind and i.invalid_at is None),
-        None,
-    )
+    to_address = address_for(session, org_id=org_id, contact_id=contact.id, channel=channel)
     now = now or utcnow()
     if consent[governing] is not False and to_address:
         verdict = compliance.check(
@@ -1034,6 +1028,32 @@ def claim_outbound_message(
     )
 
 
+def address_for(session: Session, *, org_id: str, contact_id: str, channel: Channel) -> str | None:
+    """Where a message on ``channel`` goes: the contact's newest email, or newest phone for
+    SMS and WhatsApp. A number a provider called invalid (misdialled, unallocated) is never
+    used again."""
+    wanted = IdentityKind.EMAIL if channel == Channel.EMAIL else IdentityKind.PHONE
+    identities = _identities(session, org_id=org_id, contact_id=contact_id)
+    return next(
+        (i.value for i in reversed(identities) if i.kind == wanted and i.invalid_at is None),
+        None,
+    )
+
+
+def open_lead(session: Session, *, org_id: str, contact_id: str) -> Lead | None:
+    """The contact's newest lead that is still open."""
+    return session.exec(
+        select(Lead)
+        .where(
+            Lead.org_id == org_id,
+            Lead.contact_id == contact_id,
+            col(Lead.stage).not_in([stage.value for stage in CLOSED_STAGES]),
+        )
+        .order_by(col(Lead.created_at).desc())
+        .limit(1)
+    ).first()
+
+
 def sender_address(settings: OrgSettings, channel: Channel) -> str | None:
     """The org's own number or mailbox that ``channel`` sends from (``None`` for a call)."""
     return {
@@ -1048,9 +1068,9 @@ def held_back_for_takeover(
 ) -> None:
     """``Deferred`` while an operator holds the contact's thread (the gate's takeover rule,
     for a touch or call already claimed that has not been attempted yet)."""
-    until = takeover.held_until(session, contact_id=contact_id, settings=settings, now=now)
-    if until is not None:
-        raise Deferred(compliance.Verdict(until=until, reason=takeover.HELD_BACK))
+    verdict = compliance.hold_verdict(session, contact_id=contact_id, settings=settings, now=now)
+    if verdict is not None:
+        raise Deferred(verdict)
 
 
 def gate(
@@ -2032,6 +2052,6 @@ def thread_view(
             for row in escalations
         ],
         releases_at=takeover.releases_at(
-            thread, takeover.timeout_of(org_settings(get_org(session, org_id=org_id)))
+            thread, org_settings(get_org(session, org_id=org_id)).takeover_timeout
         ),
     )

@@ -3,7 +3,7 @@
 The lock is the thread row: ``held_by`` (the operator) and ``held_since``; ``last_human_at``
 (the operator's last message on the thread) is its activity clock. Nothing else decides:
 
-- the compliance gate reads it (``hold_verdict``), inside the transaction that claims an
+- the compliance gate reads it (``held_until``), inside the transaction that claims an
   automated touch with the contact row locked, so no AI message or call is claimed while a
   person holds the conversation, whatever a workflow believes;
 - taking over and releasing lock the contact row first and the thread second, in the same
@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models import operators
+from models import attention, operators
 from models.schemas import OrgSettings
 from models.tables import Contact, Escalation, Lead, Message, Operator, Org, Thread
-from models.values import Direction, MessageStatus, Sender, Stage, TimelineKind, new_id
+from models.values import MessageStatus, Stage, TimelineKind
 
 #: Leads whose workflows may still run automation (a converted lead's sequence may run on;
 #: lost and opted-out leads have ended).
@@ -65,7 +65,6 @@ class Hold:
     thread_id: str
     held_by: str | None
     held_since: datetime | None
-    last_human_at: datetime | None
     #: When the hold ends on its own if the operator sends nothing more.
     releases_at: datetime | None
     #: Workflow ids of the contact's leads that may be running automation.
@@ -76,9 +75,9 @@ class Hold:
     changed: bool = False
 
 
-def timeout_of(settings: OrgSettings) -> timedelta:
-    """How long a hold lasts without a message from its operator."""
-    return settings.takeover_timeout
+def workflow_id(org_id: str, thread_id: str) -> str:
+    """The thread's Takeover workflow: ``takeover-{org}-{thread}``."""
+    return f"takeover-{org_id}-{thread_id}"
 
 
 def releases_at(thread: Thread, timeout: timedelta) -> datetime | None:
@@ -102,7 +101,7 @@ def held_until(
     thread = session.exec(select(Thread).where(Thread.contact_id == contact_id)).first()
     if thread is None:
         return None
-    until = releases_at(thread, timeout_of(settings))
+    until = releases_at(thread, settings.takeover_timeout)
     if until is None:
         return None
     return max(until, now + MIN_HOLD_WAIT)
@@ -147,30 +146,31 @@ def _state(
     thread: Thread,
     *,
     settings: OrgSettings,
+    leads: Sequence[Lead] | None = None,
     changed: bool = False,
     acknowledged: Sequence[str] = (),
 ) -> Hold:
+    if leads is None:
+        leads = _leads(session, org_id=thread.org_id, contact_id=thread.contact_id)
     return Hold(
         thread_id=thread.id,
         held_by=thread.held_by,
         held_since=thread.held_since,
-        last_human_at=thread.last_human_at,
-        releases_at=releases_at(thread, timeout_of(settings)),
-        lead_workflows=[
-            lead.workflow_id
-            for lead in _leads(session, org_id=thread.org_id, contact_id=thread.contact_id)
-        ],
+        releases_at=releases_at(thread, settings.takeover_timeout),
+        lead_workflows=[lead.workflow_id for lead in leads],
         acknowledged=list(acknowledged),
         changed=changed,
     )
 
 
-def _note(session: Session, thread: Thread, *, summary: str, data: dict[str, Any]) -> None:
+def _note(
+    session: Session, thread: Thread, leads: Sequence[Lead], *, summary: str, data: dict[str, Any]
+) -> None:
     """Put a takeover event on the timeline of the contact's leads."""
     # ``models.store`` imports this module's callers; imported when used.
     from models import store
 
-    for lead in _leads(session, org_id=thread.org_id, contact_id=thread.contact_id):
+    for lead in leads:
         store.timeline(
             session,
             org_id=thread.org_id,
@@ -222,21 +222,21 @@ def take_over(
         )
         .with_for_update()
     ):
-        row.status = "acknowledged"
-        row.acknowledged_at = now
-        row.acknowledged_by = operator.id
-        session.add(row)
+        attention.mark_acknowledged(session, row, by=operator.id, at=now)
         acknowledged.append(row.id)
-    minutes = int(timeout_of(settings).total_seconds() // 60)
+    leads = _leads(session, org_id=org_id, contact_id=thread.contact_id)
     _note(
         session,
         thread,
-        summary=f"Taken over by {operator.name}: automation paused (released after {minutes} "
-        "min without a message from them)",
+        leads,
+        summary=f"Taken over by {operator.name}: automation paused (released after "
+        f"{_minutes(settings)} min without a message from them)",
         data={"operator_id": operator.id, "acknowledged": acknowledged},
     )
     session.flush()
-    return _state(session, thread, settings=settings, changed=True, acknowledged=acknowledged)
+    return _state(
+        session, thread, settings=settings, leads=leads, changed=True, acknowledged=acknowledged
+    )
 
 
 def release(
@@ -254,22 +254,29 @@ def release(
     if thread.held_by != operator.id and operator.role != "owner":
         holder = session.get(Operator, thread.held_by)
         raise ThreadHeld(holder=holder, holder_id=thread.held_by, since=thread.held_since)
-    _end_hold(thread)
-    session.add(thread)
+    leads = _end_hold(session, thread)
     _note(
         session,
         thread,
+        leads,
         summary=f"Released by {operator.name}: automation resumes",
         data={"operator_id": operator.id, "reason": "released"},
     )
     session.flush()
-    return _state(session, thread, settings=settings, changed=True)
+    return _state(session, thread, settings=settings, leads=leads, changed=True)
 
 
-def _end_hold(thread: Thread) -> None:
+def _end_hold(session: Session, thread: Thread) -> list[Lead]:
+    """The AI has the thread again; the leads to tell."""
     thread.held_by = None
     thread.held_since = None
     thread.handled_by = "ai"
+    session.add(thread)
+    return _leads(session, org_id=thread.org_id, contact_id=thread.contact_id)
+
+
+def _minutes(settings: OrgSettings) -> int:
+    return int(settings.takeover_timeout.total_seconds() // 60)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -288,23 +295,25 @@ def expire_if_idle(session: Session, *, org_id: str, thread_id: str, now: dateti
     so a check that runs again after a crash finds it and it is delivered once."""
     thread = _locked_thread(session, org_id=org_id, thread_id=thread_id)
     settings = _settings(session, org_id)
-    until = releases_at(thread, timeout_of(settings))
+    until = releases_at(thread, settings.takeover_timeout)
+    leads: list[Lead] | None = None
     if until is not None and until <= now:
         holder = session.get(Operator, thread.held_by) if thread.held_by else None
         since = thread.held_since
-        _end_hold(thread)
-        session.add(thread)
-        minutes = int(timeout_of(settings).total_seconds() // 60)
+        leads = _end_hold(session, thread)
         name = holder.name if holder else "the operator"
         _note(
             session,
             thread,
-            summary=f"Released after {minutes} min without a message from {name}: "
+            leads,
+            summary=f"Released after {_minutes(settings)} min without a message from {name}: "
             "automation resumes",
             data={"operator_id": holder.id if holder else None, "reason": "inactivity"},
         )
         if holder is not None and since is not None:
-            _notice(session, thread=thread, operator=holder, since=since, minutes=minutes, now=now)
+            _notice(
+                session, thread=thread, operator=holder, settings=settings, since=since, now=now
+            )
         session.flush()
     # A notice still pending from a crash is delivered; one whose delivery gave up long ago
     # is not sent on a later hold.
@@ -316,7 +325,9 @@ def expire_if_idle(session: Session, *, org_id: str, thread_id: str, now: dateti
             col(Message.created_at) > now - NOTICE_FRESH,
         )
     ).first()
-    return HoldCheck(hold=_state(session, thread, settings=settings), notice_id=pending)
+    return HoldCheck(
+        hold=_state(session, thread, settings=settings, leads=leads), notice_id=pending
+    )
 
 
 def _notice(
@@ -324,34 +335,24 @@ def _notice(
     *,
     thread: Thread,
     operator: Operator,
+    settings: OrgSettings,
     since: datetime,
-    minutes: int,
     now: datetime,
 ) -> None:
-    """The message telling ``operator`` their hold ran out: SMS to their phone, else email.
-    To a person of the business, so no consent, gate or budget applies."""
+    """The message telling ``operator`` their hold ran out (``operators.message_to``)."""
     if operator.phone is None and operator.email is None:
         return
-    org = session.get(Org, thread.org_id)
-    settings = OrgSettings.model_validate(org.settings if org else {})
     contact = session.get(Contact, thread.contact_id)
     who = contact.name if contact is not None and contact.name else "a customer"
-    by_sms = operator.phone is not None
     session.add(
-        Message(
-            id=new_id("msg"),
-            org_id=thread.org_id,
-            channel="sms" if by_sms else "email",
-            direction=Direction.OUTBOUND,
-            sender=Sender.SYSTEM,
-            to_address=operator.phone if by_sms else operator.email,
-            from_address=settings.sms_from if by_sms else settings.email_from,
-            body=f"keepwarm: your conversation with {who} went {minutes} min without a "
-            "message from you, so the AI has it again. Take it over from the inbox to answer.",
-            subject=None if by_sms else "A conversation went back to the AI",
-            status=MessageStatus.PENDING,
-            idempotency_key=f"{NOTICE_KEY}{thread.id}/{since:%Y%m%dT%H%M%S%f}",
-            mode=settings.provider_mode.value,
+        operators.message_to(
+            operator,
+            settings=settings,
+            body=f"keepwarm: your conversation with {who} went {_minutes(settings)} min "
+            "without a message from you, so the AI has it again. Take it over from the inbox "
+            "to answer.",
+            subject="A conversation went back to the AI",
+            key=f"{NOTICE_KEY}{thread.id}/{since:%Y%m%dT%H%M%S%f}",
             created_at=now,
         )
     )

@@ -38,6 +38,7 @@ from models.schemas import (
 )
 from models.tables import Org, utcnow
 from models.values import Channel, MessageStatus
+from workflows.escalation import EscalationWorkflow
 from workflows.payloads import TAKEOVER_CHANGED_SIGNAL, EscalationAck, HoldChanged, TakeoverInput
 from workflows.takeover import HumanReplyWorkflow, StoredMessageInput, TakeoverWorkflow
 from workflows.task_queues import LEADS
@@ -135,7 +136,7 @@ async def _hold_changed(
         await client.start_workflow(
             TakeoverWorkflow.run,
             TakeoverInput(org_id=org_id, thread_id=hold.thread_id),
-            id=f"takeover-{org_id}-{hold.thread_id}",
+            id=takeover.workflow_id(org_id, hold.thread_id),
             task_queue=LEADS,
             start_signal=TAKEOVER_CHANGED_SIGNAL,
             start_signal_args=[HoldChanged(operator_id=operator_id, held=hold.held_by is not None)],
@@ -144,7 +145,9 @@ async def _hold_changed(
         if hold.acknowledged:
             ladder = client.get_workflow_handle(attention.thread_ladder_id(org_id, hold.thread_id))
             with contextlib.suppress(RPCError):  # its route reads the acknowledgement anyway
-                await ladder.signal("acknowledged", EscalationAck(operator_id=operator_id))
+                await ladder.signal(
+                    EscalationWorkflow.acknowledged, EscalationAck(operator_id=operator_id)
+                )
     except RPCError as error:
         raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
 

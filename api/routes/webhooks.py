@@ -344,7 +344,7 @@ async def _twilio_inbound(
 
             return confirm
         reply = ReplyReceived(message_id=inbound.message_id, channel=channel)
-        flagged = _complaint(session, org=org, contact_id=inbound.contact_id, text=text)
+        flagged = _needs_person(session, org=org, contact_id=inbound.contact_id, text=text)
 
         async def notify(client: Client) -> None:
             if flagged is not None:
@@ -377,7 +377,7 @@ async def _twilio_inbound(
     )
 
 
-def _complaint(session: Session, *, org: Org, contact_id: str, text: str) -> Escalation | None:
+def _needs_person(session: Session, *, org: Org, contact_id: str, text: str) -> Escalation | None:
     """A message that needs a person opens an escalation on the thread: one that reads as a
     complaint (its words: high priority), one whose sentiment is negative (medium), or any
     message of a VIP, a contact worth at least the org's ``vip_value`` (medium)."""

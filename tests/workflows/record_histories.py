@@ -418,7 +418,7 @@ async def _takeover_scenario(
         holder = await env.client.start_workflow(
             TakeoverWorkflow.run,
             TakeoverInput(org_id=org.id, thread_id=thread_id),
-            id=f"takeover-{org.id}-{thread_id}",
+            id=takeover.workflow_id(org.id, thread_id),
             task_queue="histories-takeover",
             start_signal=TAKEOVER_CHANGED_SIGNAL,
             start_signal_args=[HoldChanged(operator_id=operator.id, held=True)],

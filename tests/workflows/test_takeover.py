@@ -85,7 +85,7 @@ async def tell(
     return await harness.env.client.start_workflow(
         TakeoverWorkflow.run,
         TakeoverInput(org_id=harness.org_id, thread_id=thread_id),
-        id=f"takeover-{harness.org_id}-{thread_id}",
+        id=takeover.workflow_id(harness.org_id, thread_id),
         task_queue=harness.task_queue,
         start_signal=TAKEOVER_CHANGED_SIGNAL,
         start_signal_args=[HoldChanged(operator_id=operator_id, held=held)],
