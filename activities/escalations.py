@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 
 from activities.errors import RecordMissing
-from activities.records import recording
+from activities.records import record
 from models import attention, takeover
 from models.attention import Routing
 
@@ -58,24 +58,27 @@ class EscalationActivities:
     def route_escalation(self, input: RouteInput) -> Routing:
         """The next person to tell (an online operator, else the owner past level 0), the
         new SLA, and the step on the lead's timeline."""
-        with recording(self._engine) as session:
-            return attention.route(
-                session,
-                org_id=input.org_id,
-                escalation_id=input.escalation_id,
-                level=input.level,
-                now=input.now,
-            )
+        return record(
+            self._engine,
+            attention.route,
+            org_id=input.org_id,
+            escalation_id=input.escalation_id,
+            level=input.level,
+            now=input.now,
+        )
 
     @activity.defn(name="check_takeover")
     def check_takeover(self, input: CheckTakeoverInput) -> TakeoverCheck:
         """The thread's hold, released first if its operator has written nothing for the
         org's ``takeover_timeout`` (with a notice to them and a timeline entry)."""
         try:
-            with recording(self._engine) as session:
-                checked = takeover.expire_if_idle(
-                    session, org_id=input.org_id, thread_id=input.thread_id, now=input.now
-                )
+            checked = record(
+                self._engine,
+                takeover.expire_if_idle,
+                org_id=input.org_id,
+                thread_id=input.thread_id,
+                now=input.now,
+            )
         except RecordMissing:
             # The thread is gone (merged into another contact's): nothing holds it now, and
             # the leads the workflow paused are released.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError
@@ -15,10 +16,12 @@ from temporalio import activity
 
 from activities.errors import RecordInvalid, RecordMissing, SendDeferred
 from models import attention, sequences, store, takeover
-from models.database import session_scope
+from models.database import session_scope, transaction
 from models.sequences import NextStep
 from models.store import RecordedLead
 from models.values import Channel, Stage
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -38,6 +41,22 @@ def recording(engine: Engine) -> Iterator[Session]:
         raise RecordInvalid(
             f"the database refused a value ({type(refused.orig).__name__})"
         ) from None
+
+
+def record(engine: Engine, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """``fn(session, **kwargs)`` in one transaction (deadlocks retried, bounded:
+    ``models.database.transaction``), its business failures as named, non-retryable errors
+    (as ``recording`` does)."""
+    return transaction(engine, fn, translate=_named, **kwargs)
+
+
+def _named(error: BaseException) -> BaseException | None:
+    if isinstance(error, store.NotFound | attention.EscalationMissing | takeover.ThreadMissing):
+        return RecordMissing(f"no such record: {error}")
+    if isinstance(error, DataError):
+        # Only the driver's class of error: its text could quote personal data.
+        return RecordInvalid(f"the database refused a value ({type(error.orig).__name__})")
+    return None
 
 
 def held_back(

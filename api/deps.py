@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import math
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,7 +23,7 @@ from temporalio.client import Client
 
 from api.errors import ApiError
 from models import store
-from models.database import session_scope
+from models.database import transaction
 from models.schemas import check_text
 from models.settings import Settings
 from models.tables import Org
@@ -38,14 +39,11 @@ class Database:
         """Use ``engine``."""
         self.engine = engine
 
-    async def run(self, fn: Callable[..., T], /, **kwargs: object) -> T:
-        """``fn(session, **kwargs)`` in a thread, committed if it returns."""
+    async def run(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """``fn(session, **kwargs)`` in a thread, committed if it returns (a deadlock or a
+        serialization failure is retried, bounded: ``models.database.transaction``)."""
 
-        def call() -> T:
-            with session_scope(self.engine) as session:
-                return fn(session, **kwargs)
-
-        return await run_in_threadpool(call)
+        return await run_in_threadpool(functools.partial(transaction, self.engine, fn, **kwargs))
 
 
 class TemporalConnection:

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from models import operators
-from models.database import insert_once
+from models.database import insert_once, lock
 from models.schemas import OrgSettings
 from models.tables import Call, Contact, Escalation, Lead, Message, Operator, Org, Thread, utcnow
 from models.values import TimelineKind, new_id
@@ -82,7 +82,7 @@ def rank_thread(session: Session, *, thread_id: str | None) -> bool:
     ``True`` while it has unresolved escalations."""
     if thread_id is None:
         return False
-    thread = session.get(Thread, thread_id)
+    thread = _lock_thread(session, thread_id=thread_id)
     if thread is None:
         return False
     open_priorities = session.exec(
@@ -126,19 +126,16 @@ def resolve(
 
 
 def _locked(session: Session, *, org_id: str, escalation_id: str) -> Escalation:
-    """The org's escalation, locked after its thread: the order a takeover locks them in
-    (contact, thread, then the thread's escalations), so the two never deadlock."""
+    """The org's escalation, locked in the services' order: its thread's contact, the
+    thread, then the escalation (the order a takeover and every claim lock in)."""
     row = session.get(Escalation, escalation_id)
     if row is None or row.org_id != org_id:
         raise EscalationMissing(escalation_id)
     if row.thread_id is not None:
-        session.exec(select(Thread.id).where(Thread.id == row.thread_id).with_for_update()).first()
-    return session.exec(
-        select(Escalation)
-        .where(Escalation.id == escalation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+        _lock_thread(session, thread_id=row.thread_id)
+    locked = lock(session, Escalation, escalation_id)
+    assert locked is not None
+    return locked
 
 
 def _settle_thread(session: Session, row: Escalation) -> None:
@@ -230,9 +227,7 @@ def route(
     online operator not yet told, else the owner by SMS, else nothing more. Every step is on
     the lead's timeline; the SLA restarts at each level.
     """
-    row = session.get(Escalation, escalation_id, with_for_update=True)
-    if row is None or row.org_id != org_id:
-        raise EscalationMissing(escalation_id)
+    row = _locked(session, org_id=org_id, escalation_id=escalation_id)
     if row.status in {"resolved", "acknowledged"}:
         # Someone has it (a takeover acknowledges too): it climbs no further, whether or not
         # the workflow has heard yet.
@@ -366,6 +361,12 @@ def handoff_text(session: Session, *, escalation: Escalation, limit: int = 600) 
     return f"{head} | {tail}"
 
 
+def _lock_thread(session: Session, *, thread_id: str) -> Thread | None:
+    from models import store
+
+    return store.lock_thread(session, thread_id=thread_id)
+
+
 def _timeline(session: Session, **entry: Any) -> None:
     # ``models.store`` opens items here (identity conflicts), so it is imported when used.
     from models import store
@@ -416,10 +417,8 @@ def escalate_thread(
     """Open an escalation for a thread (the contact's open lead attached), or, if one is open
     already, that one; ``True`` when it is new. The thread row is locked, so two flags at
     once open one item."""
-    thread = session.exec(
-        select(Thread).where(Thread.id == thread_id, Thread.org_id == org_id).with_for_update()
-    ).first()
-    if thread is None:
+    thread = _lock_thread(session, thread_id=thread_id)
+    if thread is None or thread.org_id != org_id:
         raise EscalationMissing(thread_id)
     current = session.exec(
         select(Escalation).where(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models import calls, compliance, store
-from models.database import insert_once
+from models.database import ROW_LOCK, insert_once, lock
 from models.tables import (
     Call,
     Contact,
@@ -172,7 +172,7 @@ def _outbound(
     query = (
         select(Message)
         .where(Message.org_id == org_id, Message.direction == Direction.OUTBOUND)
-        .with_for_update()
+        .with_for_update(**ROW_LOCK)
     )
     if key:
         found = session.exec(query.where(Message.idempotency_key == key)).first()
@@ -217,6 +217,7 @@ def record_inbound_message(
     (``implies_consent=False``).
     """
     contact = store.resolve_contact(session, org_id=org_id, payload={"phone": from_phone})
+    lock(session, Contact, contact.id)  # first, as every service does (models/services)
     governing = consent_channel(channel)
     standing = store.current_consent(session, org_id=org_id, contact_id=contact.id)
     if consent is not None:
@@ -400,7 +401,7 @@ def claim_call(
     lead = session.get(Lead, lead_id)
     if lead is None or lead.org_id != org_id:
         raise store.NotFound(lead_id)
-    contact = session.get(Contact, lead.contact_id, with_for_update=True)
+    contact = session.get(Contact, lead.contact_id, with_for_update=ROW_LOCK)
     assert contact is not None
     consent = store.current_consent(session, org_id=org_id, contact_id=contact.id)[Channel.VOICE]
     call = session.exec(select(Call).where(Call.idempotency_key == idempotency_key)).first()
@@ -752,7 +753,7 @@ def claim_text_back(
     thread = session.get(Thread, inbound.thread_id) if inbound.thread_id else None
     if thread is None:
         raise store.NotFound(inbound_message_id)
-    contact = session.get(Contact, thread.contact_id, with_for_update=True)
+    contact = session.get(Contact, thread.contact_id, with_for_update=ROW_LOCK)
     if contact is None:
         raise store.NotFound(thread.contact_id)
     session.refresh(thread)  # read after the lock: a takeover takes the same one first

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel, create_engine, select
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -55,7 +60,85 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+#: SQLSTATEs that mean "run the whole transaction again": PostgreSQL broke a deadlock by
+#: failing this side (40P01), or a serializable transaction lost a race (40001). Nothing the
+#: transaction wrote was kept, so running it again is safe.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+#: Attempts at one transaction before the error goes to the caller (an API request gets a
+#: 503, an activity its own retry policy).
+TRANSACTION_ATTEMPTS = 5
+
+T = TypeVar("T")
+
+
+def retryable(error: BaseException) -> bool:
+    """``True`` for a deadlock or serialization failure the database asks us to retry."""
+    return (
+        isinstance(error, DBAPIError)
+        and getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+    )
+
+
+#: Maps an error out of a transaction to the one its caller raises (``None``: unchanged).
+Translate = Callable[[BaseException], BaseException | None]
+
+
+def transaction(
+    engine: Engine,
+    fn: Callable[..., T],
+    /,
+    *,
+    translate: Translate | None = None,
+    **kwargs: Any,
+) -> T:
+    """``fn(session, **kwargs)`` in one transaction, committed if it returns.
+
+    The one place transactions run for the API and the activities. A deadlock or a
+    serialization failure runs ``fn`` again in a fresh transaction, at most
+    ``TRANSACTION_ATTEMPTS`` times with a short jittered backoff, so two operators (or an
+    operator and a workflow) touching the same rows at once both succeed; ``fn`` must do
+    nothing but database work, since it may run more than once. Any other error, or the
+    last attempt's, goes to the caller, through ``translate`` when given.
+    """
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            with session_scope(engine) as session:
+                return fn(session, **kwargs)
+        except Exception as error:
+            if retryable(error) and attempt < TRANSACTION_ATTEMPTS:
+                pause = 0.01 * 2**attempt * (1 + random.random())
+                log.warning(
+                    "%s: %s (attempt %d of %d); again in %.0f ms",
+                    getattr(fn, "__qualname__", "transaction"),
+                    type(getattr(error, "orig", error)).__name__,
+                    attempt,
+                    TRANSACTION_ATTEMPTS,
+                    pause * 1000,
+                )
+                time.sleep(pause)
+                continue
+            translated = translate(error) if translate is not None else None
+            if translated is not None:
+                raise translated from error
+            raise
+    raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+
+
+#: Row locks are taken ``FOR NO KEY UPDATE``: they serialize writers of the row but don't
+#: block the ``KEY SHARE`` lock PostgreSQL takes on a parent row when a child row that
+#: references it is written (a message on a thread, a thread update after an insert in the
+#: same transaction). ``FOR UPDATE`` blocked those checks, and two transactions that each
+#: held one parent row and checked the other's deadlocked.
+ROW_LOCK: dict[str, Any] = {"key_share": True}
+
+
 Row = TypeVar("Row", bound=SQLModel)
+
+
+def lock(session: Session, model: type[Row], row_id: str) -> Row | None:
+    """``model``'s row ``row_id``, locked until the transaction ends (``None`` if there is no
+    such row). Lock rows in the order ``models/services`` states."""
+    return session.get(model, row_id, with_for_update=ROW_LOCK, populate_existing=True)
 
 
 def insert_once(session: Session, row: Row, *same: Any) -> tuple[Row, bool]:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from models import compliance
+from models.database import ROW_LOCK
 from models.schemas import OrgSettings, SequenceIn, SequencePublic, SequenceStep
 from models.tables import Contact, Lead, Org, Sequence, utcnow
 from models.values import Channel, Intent, new_id
@@ -101,7 +102,9 @@ def list_sequences(session: Session, *, org_id: str) -> list[SequencePublic]:
 def put_sequence(session: Session, *, org_id: str, name: str, body: SequenceIn) -> SequencePublic:
     """Create or replace the named sequence; running leads see it from their next step."""
     row = session.exec(
-        select(Sequence).where(Sequence.org_id == org_id, Sequence.name == name).with_for_update()
+        select(Sequence)
+        .where(Sequence.org_id == org_id, Sequence.name == name)
+        .with_for_update(**ROW_LOCK)
     ).first()
     definition = body.model_dump(mode="json")
     if row is None:

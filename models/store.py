@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import attention, calls, compliance, takeover
-from models.database import insert_once
+from models.database import ROW_LOCK, insert_once, lock
 from models.schemas import (
     CallHour,
     CallPublic,
@@ -140,7 +140,7 @@ def patch_org_settings(session: Session, *, org_id: str, changes: dict[str, Any]
     different fields both stick. Raises pydantic's ``ValidationError`` and writes nothing if
     the merged settings are invalid.
     """
-    org = session.exec(select(Org).where(Org.id == org_id).with_for_update()).first()
+    org = session.exec(select(Org).where(Org.id == org_id).with_for_update(**ROW_LOCK)).first()
     if org is None:
         raise NotFound(org_id)
     merged = _deep_merge(org_settings(org).model_dump(), changes)
@@ -760,6 +760,20 @@ def thread_id(session: Session, *, contact_id: str) -> str | None:
     return session.exec(select(Thread.id).where(Thread.contact_id == contact_id)).first()
 
 
+def lock_thread(session: Session, *, thread_id: str) -> Thread | None:
+    """The thread, locked after its contact: the services' lock order (contact, then thread).
+
+    Every write to a thread's row goes through here first, so a transaction that already
+    holds the contact (a claim, a takeover) and one that writes the thread never wait on
+    each other in opposite orders. Locks held already are kept (no second wait).
+    """
+    thread = session.get(Thread, thread_id)
+    if thread is None:
+        return None
+    lock(session, Contact, thread.contact_id)
+    return lock(session, Thread, thread_id)
+
+
 def _later(column: Any, at: datetime) -> Any:
     """``column`` moved forward to ``at`` (never back), in SQL."""
     bound = literal(at, type_=UtcDateTime())
@@ -777,6 +791,7 @@ def touch_thread(session: Session, *, message: Message) -> None:
     """
     if message.thread_id is None:
         return
+    lock_thread(session, thread_id=message.thread_id)
     values: dict[Any, Any] = {
         Thread.last_message_at: _later(col(Thread.last_message_at), message.created_at)
     }
@@ -935,7 +950,7 @@ def claim_outbound_message(
     org = get_org(session, org_id=org_id)
     lead = _lead(session, org_id=org_id, lead_id=lead_id)
     # Locked: two workflows claiming touches for one person count the budget one at a time.
-    contact = session.get(Contact, lead.contact_id, with_for_update=True)
+    contact = session.get(Contact, lead.contact_id, with_for_update=ROW_LOCK)
     assert contact is not None
     consent = current_consent(session, org_id=org_id, contact_id=contact.id)
     governing = consent_channel(channel)
@@ -1141,7 +1156,7 @@ def mark_message_sent(
     moves a status back (a delivery report may have got here first: the row is locked, so
     the two can't both see it pending).
     """
-    message = session.get(Message, message_id, with_for_update=True)
+    message = session.get(Message, message_id, with_for_update=ROW_LOCK)
     if message is None:
         raise NotFound(message_id)
     if message.provider_message_id is None and provider_message_id:
@@ -1550,8 +1565,11 @@ def merge_contacts(session: Session, *, org_id: str, keep_id: str, other_id: str
     remove it; the workflow ids of the open leads now under ``keep_id``, to tell them."""
     if keep_id == other_id:
         raise SameContact("a contact can't be merged into itself")
-    keep = session.get(Contact, keep_id, with_for_update=True)
-    other = session.get(Contact, other_id, with_for_update=True)
+    # Both contacts locked, lower id first: two merges of the same pair can't deadlock.
+    for contact_id in sorted((keep_id, other_id)):
+        lock(session, Contact, contact_id)
+    keep = session.get(Contact, keep_id)
+    other = session.get(Contact, other_id)
     for contact, wanted in ((keep, keep_id), (other, other_id)):
         if contact is None or contact.org_id != org_id:
             raise NotFound(wanted)

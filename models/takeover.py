@@ -23,6 +23,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models import attention, operators
+from models.database import ROW_LOCK
 from models.schemas import OrgSettings
 from models.tables import Contact, Escalation, Lead, Message, Operator, Org, Thread
 from models.values import MessageStatus, Stage, TimelineKind
@@ -112,11 +113,11 @@ def _locked_thread(session: Session, *, org_id: str, thread_id: str) -> Thread:
     thread = session.get(Thread, thread_id)
     if thread is None or thread.org_id != org_id:
         raise ThreadMissing(thread_id)
-    session.get(Contact, thread.contact_id, with_for_update=True)
+    session.get(Contact, thread.contact_id, with_for_update=ROW_LOCK)
     return session.exec(
         select(Thread)
         .where(Thread.id == thread_id)
-        .with_for_update()
+        .with_for_update(**ROW_LOCK)
         .execution_options(populate_existing=True)
     ).one()
 
@@ -220,7 +221,7 @@ def take_over(
             Escalation.thread_id == thread.id,
             Escalation.status == "open",
         )
-        .with_for_update()
+        .with_for_update(**ROW_LOCK)
     ):
         attention.mark_acknowledged(session, row, by=operator.id, at=now)
         acknowledged.append(row.id)
