@@ -47,91 +47,96 @@ def at_once(engine: Engine, work: list[Callable[[Session], Any]]) -> list[BaseEx
     return errors
 
 
+def race_once(engine: Engine) -> None:
+    """One round: everything that touches the escalation and its thread, at once."""
+    org_id, lead_id, thread_id = lead_of(engine, budget=50)
+    ada = operator(engine, org_id)
+    with session_scope(engine) as session:
+        row, _ = attention.escalate_thread(
+            session,
+            org_id=org_id,
+            thread_id=thread_id,
+            reason="complaint",
+            priority="high",
+            summary="refund",
+        )
+        phone = session.exec(
+            select(Identity.value).where(Identity.org_id == org_id, Identity.kind == "phone")
+        ).one()
+    escalation_id, sid = row.id, f"SM{uuid.uuid4().hex}"
+    now = datetime.now(UTC)
+
+    def resolve(session: Session) -> object:
+        return attention.resolve(
+            session, org_id=org_id, escalation_id=escalation_id, by=ada, resolution="done"
+        )
+
+    def route(session: Session) -> object:
+        return attention.route(
+            session, org_id=org_id, escalation_id=escalation_id, level=1, now=now
+        )
+
+    def take(session: Session) -> object:
+        return takeover.take_over(
+            session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=now
+        )
+
+    def inbound(session: Session) -> object:
+        recorded = channels.record_inbound_message(
+            session,
+            org_id=org_id,
+            channel=Channel.SMS,
+            from_phone=phone,
+            to_address=None,
+            body="Still waiting for my refund",
+            provider_message_id=sid,
+            consent=None,
+            source="twilio",
+        )
+        attention.escalate_thread(
+            session,
+            org_id=org_id,
+            thread_id=thread_id,
+            reason="complaint",
+            priority="urgent",
+            summary="again",
+        )
+        return recorded
+
+    def touch(session: Session) -> object:
+        return store.claim_outbound_message(
+            session,
+            org_id=org_id,
+            lead_id=lead_id,
+            channel=Channel.SMS,
+            idempotency_key=f"wf-{lead_id}/touch",
+            template="first_touch",
+            now=now + timedelta(seconds=1),
+        )
+
+    errors = at_once(engine, [resolve, route, take, inbound, touch])
+
+    assert errors == []
+    with session_scope(engine) as session:
+        resolved = session.get(Escalation, escalation_id)
+        assert resolved is not None
+        # The operator's resolve is never lost, whatever ran beside it.
+        assert (resolved.status, resolved.resolved_by) == ("resolved", ada)
+        thread = session.get(Thread, thread_id)
+        assert thread is not None and thread.held_by == ada
+        received = session.exec(
+            select(Message).where(Message.idempotency_key == f"twilio:{sid}")
+        ).all()
+        assert len(received) == 1
+        assert thread.last_inbound_at is not None
+
+
 def test_resolve_ladder_takeover_message_and_touch_at_once_never_fail(
     pg_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="models.database")
     for _ in range(ROUNDS):
-        org_id, lead_id, thread_id = lead_of(pg_engine, budget=50)
-        ada = operator(pg_engine, org_id)
-        with session_scope(pg_engine) as session:
-            row, _ = attention.escalate_thread(
-                session,
-                org_id=org_id,
-                thread_id=thread_id,
-                reason="complaint",
-                priority="high",
-                summary="refund",
-            )
-            phone = session.exec(
-                select(Identity.value).where(Identity.org_id == org_id, Identity.kind == "phone")
-            ).one()
-        escalation_id, sid = row.id, f"SM{uuid.uuid4().hex}"
-        now = datetime.now(UTC)
-
-        def resolve(session: Session) -> object:
-            return attention.resolve(
-                session, org_id=org_id, escalation_id=escalation_id, by=ada, resolution="done"
-            )
-
-        def route(session: Session) -> object:
-            return attention.route(
-                session, org_id=org_id, escalation_id=escalation_id, level=1, now=now
-            )
-
-        def take(session: Session) -> object:
-            return takeover.take_over(
-                session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=now
-            )
-
-        def inbound(session: Session) -> object:
-            recorded = channels.record_inbound_message(
-                session,
-                org_id=org_id,
-                channel=Channel.SMS,
-                from_phone=phone,
-                to_address=None,
-                body="Still waiting for my refund",
-                provider_message_id=sid,
-                consent=None,
-                source="twilio",
-            )
-            attention.escalate_thread(
-                session,
-                org_id=org_id,
-                thread_id=thread_id,
-                reason="complaint",
-                priority="urgent",
-                summary="again",
-            )
-            return recorded
-
-        def touch(session: Session) -> object:
-            return store.claim_outbound_message(
-                session,
-                org_id=org_id,
-                lead_id=lead_id,
-                channel=Channel.SMS,
-                idempotency_key=f"wf-{lead_id}/touch",
-                template="first_touch",
-                now=now + timedelta(seconds=1),
-            )
-
-        errors = at_once(pg_engine, [resolve, route, take, inbound, touch])
-
-        assert errors == []
-        with session_scope(pg_engine) as session:
-            resolved = session.get(Escalation, escalation_id)
-            assert resolved is not None
-            # The operator's resolve is never lost, whatever ran beside it.
-            assert (resolved.status, resolved.resolved_by) == ("resolved", ada)
-            thread = session.get(Thread, thread_id)
-            assert thread is not None and thread.held_by == ada
-            received = session.exec(
-                select(Message).where(Message.idempotency_key == f"twilio:{sid}")
-            ).all()
-            assert len(received) == 1
-            assert thread.last_inbound_at is not None
+        race_once(pg_engine)
     # The lock order, not the retry, keeps these apart: PostgreSQL never had to break one.
     assert "attempt 1 of" not in caplog.text
 
