@@ -14,7 +14,19 @@ from temporalio.exceptions import ApplicationError
 from activities.errors import OptedOut, ProviderNotConfigured, SendFailed
 from activities.records import held_back, recording
 from activities.voice import CALL_KEY, CallPlacer, CallRequest, PlacedCall
-from models import attention, calls, channels, compliance, store
+from models.errors import NotFound
+from models.ids import calls_exhausted_key
+from models.rules.calls import history_summary
+from models.rules.compliance import Deferred
+from models.rules.orgs import org_settings
+from models.services.calls import CallReport, claim_call, next_slot, record_call_report
+from models.store.calls import call_history, mark_call
+from models.store.consent import current_consent
+from models.store.contacts import dialable_phone, recipient_of
+from models.store.escalations import ladder_of, open_escalation
+from models.store.orgs import get_org
+from models.store.threads import thread_of_contact
+from models.store.timeline import add_to_timeline
 from models.tables import Call, Contact, Lead, utcnow
 from models.values import CallOutcome, CallStatus, Channel, ProviderMode, TimelineKind
 
@@ -120,7 +132,7 @@ class CallActivities:
         now = info.current_attempt_scheduled_time or utcnow()
         try:
             with recording(self._engine) as session:
-                claim = channels.claim_call(
+                claim = claim_call(
                     session,
                     org_id=input.org_id,
                     lead_id=input.lead_id,
@@ -129,7 +141,7 @@ class CallActivities:
                     idempotency_key=input.idempotency_key,
                     now=now,
                 )
-        except store.Deferred as deferred:
+        except Deferred as deferred:
             raise held_back(
                 self._engine,
                 deferred,
@@ -190,7 +202,7 @@ class CallActivities:
         with recording(self._engine) as session:
             call = session.get(Call, input.call_id)
             if call is None or call.org_id != input.org_id:
-                raise store.NotFound(input.call_id)
+                raise NotFound(input.call_id)
         if call.outcome is not None:
             return CallOutcome(call.outcome)
         placer = self._placers.get(ProviderMode(call.mode))
@@ -199,7 +211,7 @@ class CallActivities:
         ended = placer.lookup(call.provider_call_id)
         if ended is None:
             return None
-        report = channels.CallReport(
+        report = CallReport(
             provider_call_id=call.provider_call_id,
             call_key=call.idempotency_key,
             ended_reason=ended.ended_reason,
@@ -209,7 +221,7 @@ class CallActivities:
             ended_at=ended.ended_at,
         )
         with recording(self._engine) as session:
-            recorded = channels.record_call_report(session, org_id=input.org_id, report=report)
+            recorded = record_call_report(session, org_id=input.org_id, report=report)
             assert recorded is not None and recorded.outcome is not None
             return CallOutcome(recorded.outcome)
 
@@ -218,22 +230,20 @@ class CallActivities:
         """The org's call policy now, and when attempt ``attempt`` may go (calling window,
         budget and call cap in the recipient's local time, the org's best hours)."""
         with recording(self._engine) as session:
-            org = store.get_org(session, org_id=input.org_id)
-            settings = store.org_settings(org)
+            org = get_org(session, org_id=input.org_id)
+            settings = org_settings(org)
             policy = settings.call_policy
             lead = session.get(Lead, input.lead_id)
             if lead is None or lead.org_id != input.org_id:
-                raise store.NotFound(input.lead_id)
+                raise NotFound(input.lead_id)
             contact = session.get(Contact, lead.contact_id)
             assert contact is not None
             spacing = tuple(int(wait.total_seconds()) for wait in policy.spacing)
             stop = None
-            if calls.dialable_phone(session, org_id=input.org_id, contact_id=contact.id) is None:
+            if dialable_phone(session, org_id=input.org_id, contact_id=contact.id) is None:
                 stop = "no phone number that can be called"
             elif (
-                store.current_consent(session, org_id=input.org_id, contact_id=contact.id)[
-                    Channel.VOICE
-                ]
+                current_consent(session, org_id=input.org_id, contact_id=contact.id)[Channel.VOICE]
                 is False
             ):
                 stop = "the person opted out of calls"
@@ -246,7 +256,7 @@ class CallActivities:
                     reason=None,
                     stop=stop,
                 )
-            slot = calls.next_slot(
+            slot = next_slot(
                 session, settings=settings, lead=lead, contact=contact, earliest=input.earliest
             )
             return CallPlan(
@@ -262,33 +272,31 @@ class CallActivities:
         """Open an escalation (the needs-attention queue) with the lead's call history, once
         per loop; its id."""
         with recording(self._engine) as session:
-            org = store.get_org(session, org_id=input.org_id)
-            settings = store.org_settings(org)
+            org = get_org(session, org_id=input.org_id)
+            settings = org_settings(org)
             lead = session.get(Lead, input.lead_id)
             if lead is None or lead.org_id != input.org_id:
-                raise store.NotFound(input.lead_id)
+                raise NotFound(input.lead_id)
             contact = session.get(Contact, lead.contact_id)
             assert contact is not None
-            zone = compliance.recipient_of(
-                session, lead=lead, contact=contact, settings=settings
-            ).timezone
-            history = calls.history(session, org_id=input.org_id, lead_id=lead.id)
-            summary = f"{input.attempts} call attempts, none answered.\n" + calls.history_summary(
+            zone = recipient_of(session, lead=lead, contact=contact, settings=settings).timezone
+            history = call_history(session, org_id=input.org_id, lead_id=lead.id)
+            summary = f"{input.attempts} call attempts, none answered.\n" + history_summary(
                 history, timezone=zone
             )
-            escalation = attention.open_escalation(
+            escalation = open_escalation(
                 session,
                 org_id=input.org_id,
                 reason="call_attempts_exhausted",
                 priority="medium",
                 summary=summary,
                 lead_id=lead.id,
-                thread_id=store.thread_id(session, contact_id=contact.id),
+                thread_id=thread_of_contact(session, contact_id=contact.id),
                 contact_id=contact.id,
-                dedupe_key=f"calls-exhausted/{input.workflow_id}",
+                dedupe_key=calls_exhausted_key(input.workflow_id),
                 data={"call_ids": [call.id for call in history], "attempts": input.attempts},
             )
-            store.timeline(
+            add_to_timeline(
                 session,
                 org_id=input.org_id,
                 lead_id=lead.id,
@@ -302,9 +310,7 @@ class CallActivities:
     def escalation_ladder(self, input: LadderInput) -> str:
         """The id of the item's Escalation workflow (one per thread)."""
         with recording(self._engine) as session:
-            return attention.ladder_of(
-                session, org_id=input.org_id, escalation_id=input.escalation_id
-            )
+            return ladder_of(session, org_id=input.org_id, escalation_id=input.escalation_id)
 
     def _placed(self, call: Call, placed: PlacedCall) -> Call:
         status = CallStatus.SIMULATED if placed.status == "simulated" else CallStatus.QUEUED
@@ -320,7 +326,7 @@ class CallActivities:
         attempted: bool = False,
     ) -> Call:
         with recording(self._engine) as session:
-            return channels.mark_call(
+            return mark_call(
                 session,
                 call_id=call.id,
                 status=status,

@@ -11,8 +11,9 @@ from temporalio import activity
 
 from activities.errors import RecordMissing
 from activities.records import record
-from models import attention, takeover
-from models.attention import Routing
+from models.rules.escalations import Routing
+from models.services import escalations as escalation_service
+from models.services.takeover import expire_if_idle
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +61,7 @@ class EscalationActivities:
         new SLA, and the step on the lead's timeline."""
         return record(
             self._engine,
-            attention.route,
+            escalation_service.route_escalation,
             org_id=input.org_id,
             escalation_id=input.escalation_id,
             level=input.level,
@@ -74,7 +75,7 @@ class EscalationActivities:
         try:
             checked = record(
                 self._engine,
-                takeover.expire_if_idle,
+                expire_if_idle,
                 org_id=input.org_id,
                 thread_id=input.thread_id,
                 now=input.now,

@@ -14,7 +14,20 @@ from temporalio.exceptions import ApplicationError
 from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, SendFailed
 from activities.records import held_back, recording
 from activities.senders import Outbound, ProviderReceipt, Sender
-from models import attention, channels, replies, store
+from models.errors import ReplyRefused
+from models.rules.compliance import Deferred
+from models.rules.messages import MISSED_CALL
+from models.rules.whatsapp import whatsapp_template
+from models.services.escalations import claim_notification
+from models.services.outbound import claim_confirmation, claim_outbound_message, claim_text_back
+from models.services.replies import ready_to_send
+from models.store.messages import (
+    mark_message_attempted,
+    mark_message_failed,
+    mark_message_sent,
+    message_of,
+    provider_id_taken,
+)
 from models.tables import Message, utcnow
 from models.values import SETTLED_STATUSES, Channel, MessageStatus, ProviderMode
 
@@ -95,7 +108,7 @@ class MessageActivities:
         now = activity.info().current_attempt_scheduled_time or utcnow()
         try:
             with recording(self._engine) as session:
-                claim = store.claim_outbound_message(
+                claim = claim_outbound_message(
                     session,
                     org_id=input.org_id,
                     lead_id=input.lead_id,
@@ -105,7 +118,7 @@ class MessageActivities:
                     text=input.text,
                     now=now,
                 )
-        except store.Deferred as deferred:
+        except Deferred as deferred:
             raise held_back(
                 self._engine,
                 deferred,
@@ -139,13 +152,13 @@ class MessageActivities:
         """
         withheld: str | None = None
         with recording(self._engine) as session:
-            if input.kind == channels.MISSED_CALL:
-                claim = channels.claim_text_back(
+            if input.kind == MISSED_CALL:
+                claim = claim_text_back(
                     session, org_id=input.org_id, inbound_message_id=input.inbound_message_id
                 )
                 message, withheld = claim.message, claim.withheld
             else:
-                message = channels.claim_confirmation(
+                message = claim_confirmation(
                     session,
                     org_id=input.org_id,
                     inbound_message_id=input.inbound_message_id,
@@ -168,7 +181,7 @@ class MessageActivities:
         A message to a person of the business, not a touch: no consent, gate or budget.
         """
         with recording(self._engine) as session:
-            message = attention.claim_notification(
+            message = claim_notification(
                 session,
                 org_id=input.org_id,
                 escalation_id=input.escalation_id,
@@ -188,15 +201,15 @@ class MessageActivities:
         now = activity.info().current_attempt_scheduled_time or utcnow()
         try:
             with recording(self._engine) as session:
-                message = replies.ready_to_send(
+                message = ready_to_send(
                     session, org_id=input.org_id, message_id=input.message_id, now=now
                 )
-        except replies.ReplyRefused as refused:
+        except ReplyRefused as refused:
             # Its own transaction: the check's rolled back with the refusal.
             with recording(self._engine) as session:
-                store.mark_message_failed(session, message_id=input.message_id, error=str(refused))
+                mark_message_failed(session, message_id=input.message_id, error=str(refused))
             raise OptedOut(str(refused)) from None
-        except store.Deferred as deferred:
+        except Deferred as deferred:
             verdict = deferred.verdict
             assert verdict.until is not None and verdict.reason is not None
             raise SendDeferred(verdict.reason, verdict.until) from None
@@ -207,7 +220,7 @@ class MessageActivities:
         """Deliver keepwarm's own message to a person of the business (a takeover's
         notice), once, keyed by its row. No consent, gate or budget applies."""
         with recording(self._engine) as session:
-            message = store.message_of(session, org_id=input.org_id, message_id=input.message_id)
+            message = message_of(session, org_id=input.org_id, message_id=input.message_id)
         return self._deliver_system(message, org_id=input.org_id)
 
     def _deliver_system(self, message: Message, *, org_id: str) -> SendMessageResult:
@@ -255,7 +268,7 @@ class MessageActivities:
             found = sender.reconcile(request, attempted_at=message.attempted_at)
             if found is not None and found.provider_message_id:
                 with recording(self._engine) as session:
-                    if store.provider_id_taken(
+                    if provider_id_taken(
                         session, message=message, provider_message_id=found.provider_message_id
                     ):
                         found = None  # another of our messages, identical to this one
@@ -264,7 +277,7 @@ class MessageActivities:
                 return self._sent(message, found, repeated=True)
         else:
             with recording(self._engine) as session:
-                store.mark_message_attempted(session, message_id=message.id)
+                mark_message_attempted(session, message_id=message.id)
         try:
             receipt = sender.send(request)
         except ApplicationError as error:
@@ -309,7 +322,7 @@ class MessageActivities:
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             )
         # Fixed when the row was claimed, so a retry sends the form the first attempt chose.
-        template = store.whatsapp_template(message)
+        template = whatsapp_template(message)
         if template is not None:
             subject = None  # the row's subject holds the template, not a subject
         assert message.to_address is not None
@@ -330,7 +343,7 @@ class MessageActivities:
         self, message: Message, receipt: ProviderReceipt, *, repeated: bool
     ) -> SendMessageResult:
         with recording(self._engine) as session:
-            stored = store.mark_message_sent(
+            stored = mark_message_sent(
                 session,
                 message_id=message.id,
                 status=receipt.status,
@@ -341,4 +354,4 @@ class MessageActivities:
 
     def _fail(self, message: Message, error: str, *, revoke: bool = False) -> None:
         with recording(self._engine) as session:
-            store.mark_message_failed(session, message_id=message.id, error=error, revoke=revoke)
+            mark_message_failed(session, message_id=message.id, error=error, revoke=revoke)

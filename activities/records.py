@@ -15,10 +15,15 @@ from sqlmodel import Session
 from temporalio import activity
 
 from activities.errors import RecordInvalid, RecordMissing, SendDeferred
-from models import attention, sequences, store, takeover
 from models.database import session_scope, transaction
-from models.sequences import NextStep
-from models.store import RecordedLead
+from models.errors import EscalationMissing, NotFound, ThreadMissing
+from models.payloads import NextStep, RecordedLead
+from models.rules.compliance import Deferred
+from models.services import intake as intake_service
+from models.services.outbound import gate_verdict
+from models.services.sequences import next_step
+from models.store.leads import set_stage
+from models.store.messages import note_deferral
 from models.values import Channel, Stage
 
 T = TypeVar("T")
@@ -34,7 +39,7 @@ def recording(engine: Engine) -> Iterator[Session]:
     try:
         with session_scope(engine) as session:
             yield session
-    except (store.NotFound, attention.EscalationMissing, takeover.ThreadMissing) as missing:
+    except (NotFound, EscalationMissing, ThreadMissing) as missing:
         raise RecordMissing(f"no such record: {missing}") from missing
     except DataError as refused:
         # Only the driver's class of error: its text could quote personal data.
@@ -51,7 +56,7 @@ def record(engine: Engine, fn: Callable[..., T], /, **kwargs: Any) -> T:
 
 
 def _named(error: BaseException) -> BaseException | None:
-    if isinstance(error, store.NotFound | attention.EscalationMissing | takeover.ThreadMissing):
+    if isinstance(error, NotFound | EscalationMissing | ThreadMissing):
         return RecordMissing(f"no such record: {error}")
     if isinstance(error, DataError):
         # Only the driver's class of error: its text could quote personal data.
@@ -60,16 +65,14 @@ def _named(error: BaseException) -> BaseException | None:
 
 
 def held_back(
-    engine: Engine, deferred: store.Deferred, *, org_id: str, lead_id: str, channel: Channel
+    engine: Engine, deferred: Deferred, *, org_id: str, lead_id: str, channel: Channel
 ) -> SendDeferred:
     """A touch the compliance gate held back at its claim: noted on the lead's timeline, and
     the error that tells the workflow until when (it waits on a durable timer)."""
     verdict = deferred.verdict
     assert verdict.until is not None and verdict.reason is not None
     with recording(engine) as session:
-        store.note_deferral(
-            session, org_id=org_id, lead_id=lead_id, channel=channel, verdict=verdict
-        )
+        note_deferral(session, org_id=org_id, lead_id=lead_id, channel=channel, verdict=verdict)
     return SendDeferred(verdict.reason, verdict.until)
 
 
@@ -130,7 +133,7 @@ class LeadRecordActivities:
     def record_lead(self, input: RecordLeadInput) -> RecordedLead:
         """Resolve the contact and create the lead; answer which channel the first touch takes."""
         with recording(self._engine) as session:
-            recorded = store.record_lead(
+            recorded = intake_service.record_lead(
                 session,
                 org_id=input.org_id,
                 lead_id=input.lead_id,
@@ -139,7 +142,7 @@ class LeadRecordActivities:
             )
             if recorded.first_touch is None or input.now is None:
                 return recorded
-            verdict = store.gate(
+            verdict = gate_verdict(
                 session,
                 org_id=input.org_id,
                 lead_id=input.lead_id,
@@ -151,7 +154,7 @@ class LeadRecordActivities:
             )
             if recorded.sequence is None:
                 return recorded
-            first = sequences.next_step(
+            first = next_step(
                 session,
                 org_id=input.org_id,
                 name=recorded.sequence,
@@ -165,7 +168,7 @@ class LeadRecordActivities:
     def attach_intake(self, input: AttachIntakeInput) -> None:
         """Put a repeat submission on the lead's timeline (once per receipt)."""
         with recording(self._engine) as session:
-            store.attach_intake(
+            intake_service.attach_intake(
                 session, org_id=input.org_id, lead_id=input.lead_id, receipt_id=input.receipt_id
             )
 
@@ -174,7 +177,7 @@ class LeadRecordActivities:
         """The sequence's step ``index`` as it stands now (edits apply from the next step);
         given ``now``, with the compliance gate's pre-check of sending it then."""
         with recording(self._engine) as session:
-            step = sequences.next_step(
+            step = next_step(
                 session,
                 org_id=input.org_id,
                 name=input.sequence,
@@ -184,7 +187,7 @@ class LeadRecordActivities:
             )
             if step is None or input.now is None or input.lead_id is None:
                 return step
-            verdict = store.gate(
+            verdict = gate_verdict(
                 session,
                 org_id=input.org_id,
                 lead_id=input.lead_id,
@@ -197,7 +200,7 @@ class LeadRecordActivities:
     def record_stage(self, input: RecordStageInput) -> None:
         """Record a stage change and its reason on the lead's timeline."""
         with recording(self._engine) as session:
-            store.set_stage(
+            set_stage(
                 session,
                 org_id=input.org_id,
                 lead_id=input.lead_id,

@@ -22,8 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import ApiError
-from models import store
 from models.database import transaction
+from models.reads.orgs import org_for_key_hash
+from models.rules.orgs import hash_api_key
 from models.schemas import check_text
 from models.settings import Settings
 from models.tables import Org
@@ -170,10 +171,10 @@ async def get_org(
         raise ApiError(
             401, "Send your org API key as 'Authorization: Bearer <key>'.", headers=_UNAUTHORIZED
         )
-    key_hash = store.hash_api_key(credentials.credentials)
+    key_hash = hash_api_key(credentials.credentials)
     org = cache.get(key_hash)
     if org is None:
-        org = await database.run(store.org_for_key_hash, key_hash=key_hash)
+        org = await database.run(org_for_key_hash, key_hash=key_hash)
         if org is not None:
             cache.put(key_hash, org)
     if org is None:
@@ -194,8 +195,8 @@ async def require_admin(
         )
     if _is_admin(credentials.credentials, settings):
         return
-    key_hash = store.hash_api_key(credentials.credentials)
-    if await database.run(store.org_for_key_hash, key_hash=key_hash) is not None:
+    key_hash = hash_api_key(credentials.credentials)
+    if await database.run(org_for_key_hash, key_hash=key_hash) is not None:
         raise ApiError(403, "An org API key can't do this; it needs the admin token.")
     raise ApiError(401, "The admin token is not valid.", headers=_UNAUTHORIZED)
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +19,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Database
 from api.errors import ApiError
-from models import store
+from models.ids import lead_workflow_id
+from models.services.intake import prepare_intake
 from models.tables import Org
 from models.values import Stage, new_id
 from workflows import search_attributes as sa
@@ -45,15 +44,6 @@ class Accepted:
     duplicate: bool
 
 
-def lead_workflow_id(*, org: Org, contact_key: str) -> str:
-    """``lead-{org}-{hmac}``: stable per person, and no phone or email can be read back out.
-
-    Keyed by the org's secret, so the hash can't be reversed by trying every phone number.
-    """
-    digest = hmac.new(org.id_secret.encode(), contact_key.encode(), hashlib.sha256).hexdigest()
-    return f"lead-{org.id}-{digest[:24]}"
-
-
 async def accept_intake(
     *,
     client: Client,
@@ -71,10 +61,10 @@ async def accept_intake(
     answers with that lead and ``duplicate=True`` and never causes a second first touch.
     """
     prepared = await database.run(
-        store.prepare_intake, org_id=org.id, event_id=event_id, kind=kind, payload=payload
+        prepare_intake, org_id=org.id, event_id=event_id, kind=kind, payload=payload
     )
     workflow_id = prepared.open_workflow_id or lead_workflow_id(
-        org=org, contact_key=prepared.contact_key
+        org_id=org.id, org_secret=org.id_secret, contact_key=prepared.contact_key
     )
     if prepared.lead_id is not None:  # a replay of an event that already made its lead
         return Accepted(lead_id=prepared.lead_id, workflow_id=workflow_id, duplicate=True)

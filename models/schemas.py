@@ -28,11 +28,13 @@ from models.values import (
     CallStatus,
     Channel,
     Direction,
+    HandledBy,
     Intent,
     MessageStatus,
     ProviderMode,
     Sender,
     Stage,
+    ThreadStatus,
 )
 
 # --- value validators ----------------------------------------------------------------------
@@ -713,8 +715,6 @@ LeadSort = Literal["recent", "oldest", "score", "value"]
 
 # --- the inbox and operators -------------------------------------------------------------
 
-ThreadStatus = Literal["unread", "assigned", "resolved"]
-HandledBy = Literal["ai", "human"]
 ThreadPriority = Literal["low", "medium", "high", "urgent"]
 #: ``recent``: latest message first; ``oldest_unread``: unread threads first, the one waiting
 #: longest since its last inbound message at the top; ``priority``: urgent to low, then

@@ -173,6 +173,32 @@ class CallOutcome(StrEnum):
     FAILED = "failed"
 
 
+class ThreadStatus(StrEnum):
+    """Where a conversation stands in the inbox."""
+
+    #: The customer wrote last and nobody has answered or resolved it.
+    UNREAD = "unread"
+    #: An operator has it (a takeover).
+    ASSIGNED = "assigned"
+    #: Its last open escalation was resolved; the customer's next message reopens it.
+    RESOLVED = "resolved"
+
+
+class HandledBy(StrEnum):
+    """Who writes to the customer on a thread: the AI, or a person who took it over."""
+
+    AI = "ai"
+    HUMAN = "human"
+
+
+class EscalationStatus(StrEnum):
+    """Where an item of the needs-attention queue stands."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
 def new_id(prefix: str) -> str:
     """A random, prefixed identifier such as ``lead_3f2a...``."""
     return f"{prefix}_{uuid.uuid4().hex}"

@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from models import store
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
+from models.reads.orgs import count_orgs
 from models.schemas import OrgSettings, check_region, check_timezone
+from models.services import orgs as org_service
 from models.settings import Settings, get_settings
 from workers.client import connect, dev_server_search_attribute_args, register_search_attributes
 from workers.telemetry import setup_telemetry
@@ -126,7 +127,7 @@ def create_org(
     if region:
         org_settings.default_region = region
     with session_scope(engine) as session:
-        org, api_key = store.create_org(session, name=name, settings=org_settings)
+        org, api_key = org_service.create_org(session, name=name, settings=org_settings)
         org_id = org.id
     engine.dispose()
     return org_id, api_key
@@ -254,9 +255,9 @@ class Supervisor:
         engine = make_engine(self.settings.effective_database_url)
         try:
             with session_scope(engine) as session:
-                if store.count_orgs(session) > 0:
+                if count_orgs(session) > 0:
                     return None
-                _, api_key = store.create_org(
+                _, api_key = org_service.create_org(
                     session,
                     name="Demo Cleaning Co",
                     settings=OrgSettings(timezone="Europe/London", default_region="GB"),

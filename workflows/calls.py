@@ -10,6 +10,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
+from models.rules.calls import outcome_of
+
 with workflow.unsafe.imports_passed_through():
     from activities.calls import (
         CallActivities,
@@ -22,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
         PlanCallInput,
     )
     from activities.messages import SendMessageInput
-    from models.calls import outcome_of
     from models.values import CallOutcome, CallStatus, Channel
     from workflows.payloads import (
         CALL_RETRY_WORKFLOW,

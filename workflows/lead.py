@@ -8,6 +8,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
+from models.payloads import NextStep, RecordedLead
+
 with workflow.unsafe.imports_passed_through():
     from activities.messages import SendMessageInput
     from activities.records import (
@@ -16,8 +18,6 @@ with workflow.unsafe.imports_passed_through():
         RecordLeadInput,
         RecordStageInput,
     )
-    from models.sequences import NextStep
-    from models.store import RecordedLead
     from models.values import Channel, Stage
     from workflows import search_attributes as sa
     from workflows.payloads import (

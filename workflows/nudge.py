@@ -13,10 +13,11 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
 
+from models.payloads import NextStep
+
 with workflow.unsafe.imports_passed_through():
     from activities.messages import SendMessageInput
     from activities.records import LeadRecordActivities, NextStepInput
-    from models.sequences import NextStep
     from models.values import Channel
     from workflows.payloads import (
         CALL_RETRY_WORKFLOW,

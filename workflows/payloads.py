@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from models.sequences import NextStep
+from models.payloads import NextStep
 from models.values import CallOutcome, CallStatus, Channel, Stage
 
 

@@ -12,7 +12,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.messages import MessageActivities, SendMessageInput
-from models.takeover import HOLD_REASON
+from models.rules.takeover import HOLD_REASON
 
 #: Database writes: quick, retried until the database is back.
 RECORD_TIMEOUT = timedelta(seconds=30)

@@ -13,8 +13,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalConnectionDep
 from api.errors import ApiError, invalid
-from models import attention, operators
+from models.errors import EscalationMissing, OperatorMissing
+from models.ids import ladder_id
+from models.reads.attention import open_items
+from models.rules.escalations import Priority
 from models.schemas import Text
+from models.services.escalations import acknowledge_escalation, escalate_thread, resolve_escalation
 from models.tables import Escalation
 from workflows.escalation import EscalationWorkflow
 from workflows.payloads import EscalationAck, EscalationInput
@@ -83,7 +87,7 @@ async def list_attention(
     org: OrgDep, database: DatabaseDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> AttentionList:
     """What needs a person: open items, the one whose SLA runs out first at the top."""
-    rows = await database.run(attention.attention, org_id=org.id, limit=limit)
+    rows = await database.run(open_items, org_id=org.id, limit=limit)
     return AttentionList(items=[_item(row) for row in rows])
 
 
@@ -93,7 +97,7 @@ class EscalateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Text = Field(min_length=1, max_length=64)
-    priority: attention.Priority
+    priority: Priority
     summary: Text | None = Field(default=None, max_length=2000)
 
 
@@ -118,7 +122,7 @@ async def start_escalation(client: Client, row: Escalation) -> None:
         await client.start_workflow(
             EscalationWorkflow.run,
             EscalationInput(org_id=row.org_id, escalation_id=row.id),
-            id=attention.ladder_id(row),
+            id=ladder_id(row),
             task_queue=LEADS,
             static_summary=f"Escalation: {row.reason.replace('_', ' ')} ({row.priority})",
         )
@@ -130,7 +134,7 @@ async def start_escalation(client: Client, row: Escalation) -> None:
 
 async def _tell(client: Client, row: Escalation, signal: str, operator_id: str) -> None:
     """Tell the item's ladder, if it has one running (identity conflicts have none)."""
-    handle = client.get_workflow_handle(attention.ladder_id(row))
+    handle = client.get_workflow_handle(ladder_id(row))
     try:
         await handle.signal(signal, EscalationAck(operator_id=operator_id))
     except RPCError as error:
@@ -150,14 +154,14 @@ async def escalate(
     or a new one whose ladder starts at once."""
     try:
         row, created = await database.run(
-            attention.escalate_thread,
+            escalate_thread,
             org_id=org.id,
             thread_id=thread_id,
             reason=body.reason,
             priority=body.priority,
             summary=body.summary,
         )
-    except attention.EscalationMissing:
+    except EscalationMissing:
         raise ApiError(404, f"No thread {thread_id!r} in this org.") from None
     # Started again for an open one too: a ladder that failed to start is started now.
     await start_escalation(await temporal.client(), row)
@@ -175,11 +179,11 @@ async def acknowledge(
     """Someone has it: it stops climbing the ladder."""
     try:
         row = await database.run(
-            attention.acknowledge, org_id=org.id, escalation_id=escalation_id, by=body.operator_id
+            acknowledge_escalation, org_id=org.id, escalation_id=escalation_id, by=body.operator_id
         )
-    except attention.EscalationMissing:
+    except EscalationMissing:
         raise ApiError(404, f"No escalation {escalation_id!r} in this org.") from None
-    except operators.OperatorMissing:
+    except OperatorMissing:
         raise invalid("operator_id", "no such operator in this org") from None
     await _tell(await temporal.client(), row, "acknowledged", body.operator_id)
     return _item(row)
@@ -196,15 +200,15 @@ async def resolve(
     """Close an item (for an identity conflict: the two contacts are different people)."""
     try:
         row = await database.run(
-            attention.resolve,
+            resolve_escalation,
             org_id=org.id,
             escalation_id=escalation_id,
             by=body.operator_id,
             resolution=body.resolution,
         )
-    except attention.EscalationMissing:
+    except EscalationMissing:
         raise ApiError(404, f"No escalation {escalation_id!r} in this org.") from None
-    except operators.OperatorMissing:
+    except OperatorMissing:
         raise invalid("operator_id", "no such operator in this org") from None
     await _tell(await temporal.client(), row, "resolved", body.operator_id)
     return _item(row)

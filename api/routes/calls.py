@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import DatabaseDep, OrgDep
 from api.errors import invalid
-from models import store
+from models.reads import pipeline as pipeline_reads
 from models.schemas import CallStats
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"])
@@ -29,4 +29,4 @@ async def call_stats(
             raise invalid(name, "needs a timezone, e.g. 2026-11-01T00:00:00Z")
     if start is not None and end is not None and end <= start:
         raise invalid("to", "must be after from")
-    return await database.run(store.call_stats, org_id=org.id, start=start, end=end)
+    return await database.run(pipeline_reads.call_stats, org_id=org.id, start=start, end=end)

@@ -11,8 +11,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalDep
 from api.errors import ApiError, invalid
-from models import store
+from models.errors import NotFound, SameContact
+from models.reads import contacts as contact_reads
 from models.schemas import Text
+from models.services.merge import merge_contacts
 from workflows.lead import ContactMerged, LeadWorkflow
 
 log = logging.getLogger("keepwarm.contacts")
@@ -58,8 +60,8 @@ class ConsentLog(BaseModel):
 async def consent_log(contact_id: IdParam, org: OrgDep, database: DatabaseDep) -> ConsentLog:
     """Every consent change of the contact per channel, with its source and evidence."""
     try:
-        rows = await database.run(store.consent_log, org_id=org.id, contact_id=contact_id)
-    except store.NotFound:
+        rows = await database.run(contact_reads.consent_log, org_id=org.id, contact_id=contact_id)
+    except NotFound:
         raise ApiError(404, f"No contact {contact_id!r} in this org.") from None
     return ConsentLog(
         contact_id=contact_id,
@@ -90,11 +92,11 @@ async def merge(
     """
     try:
         workflow_ids = await database.run(
-            store.merge_contacts, org_id=org.id, keep_id=contact_id, other_id=body.other_id
+            merge_contacts, org_id=org.id, keep_id=contact_id, other_id=body.other_id
         )
-    except store.SameContact as error:
+    except SameContact as error:
         raise invalid("other_id", str(error)) from None
-    except store.NotFound as missing:
+    except NotFound as missing:
         raise ApiError(404, f"No contact {str(missing)!r} in this org.") from None
     told = []
     signal = ContactMerged(contact_id=contact_id, merged_contact_id=body.other_id)

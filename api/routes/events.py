@@ -8,9 +8,10 @@ from temporalio.service import RPCError
 from api.deps import DatabaseDep, OrgDep, TemporalDep
 from api.errors import ApiError, invalid
 from api.intake import accept_intake
-from models import store
+from models.rules.contacts import normalize_phone
+from models.rules.orgs import org_settings
+from models.rules.sequences import CART_SOURCE
 from models.schemas import CartEvent, IntakeAccepted
-from models.sequences import CART_SOURCE
 from workflows.lead import LeadWorkflow, PaymentReceived
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -26,10 +27,10 @@ async def cart_event(
     person's lead and stops its sequences (a purchase with no open lead is recorded as a lead
     that is never chased).
     """
-    region = store.org_settings(org).default_region
+    region = org_settings(org).default_region
     phone = None
     if body.customer.phone:
-        phone = store.normalize_phone(body.customer.phone, region=region)
+        phone = normalize_phone(body.customer.phone, region=region)
         if phone is None:
             raise invalid(
                 "customer.phone",

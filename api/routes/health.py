@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Database, TemporalConnection
-from models import store
+from models.reads.orgs import ping
 
 router = APIRouter(tags=["health"])
 
@@ -27,7 +27,7 @@ async def readyz(request: Request) -> JSONResponse:
     temporal: TemporalConnection = request.app.state.temporal
     checks: dict[str, Any] = {}
     try:
-        await asyncio.wait_for(database.run(store.ping), timeout=3)
+        await asyncio.wait_for(database.run(ping), timeout=3)
         checks["database"] = "ok"
     except Exception as error:
         checks["database"] = f"unavailable: {type(error).__name__}"

@@ -25,7 +25,11 @@ from api.deps import (
 )
 from api.errors import ApiError, invalid
 from api.intake import accept_intake
-from models import store
+from models.errors import EventIdTaken, InvalidCursor, LeadClosed, NotFound
+from models.reads import leads as lead_reads
+from models.reads.leads import lead_calls, lead_view
+from models.rules.contacts import normalize_phone
+from models.rules.orgs import org_settings
 from models.schemas import (
     Attempts,
     BookingAccepted,
@@ -38,6 +42,7 @@ from models.schemas import (
     LeadSummary,
     LiveStatus,
 )
+from models.services.intake import record_booking
 from models.tables import Lead
 from models.values import Intent, Stage
 from workflows.lead import BookingReceived, LeadResult, LeadWorkflow
@@ -53,10 +58,10 @@ async def create_lead(
     body: LeadCreate, org: OrgDep, database: DatabaseDep, client: TemporalDep
 ) -> IntakeAccepted:
     """Accept a form submission or manual lead and start working it."""
-    region = store.org_settings(org).default_region
+    region = org_settings(org).default_region
     phone = None
     if body.phone:
-        phone = store.normalize_phone(body.phone, region=region)
+        phone = normalize_phone(body.phone, region=region)
         if phone is None:
             raise invalid(
                 "phone", f"is not a valid phone number (read with default region {region})"
@@ -85,18 +90,18 @@ async def book(
     """
     try:
         booking = await database.run(
-            store.record_booking,
+            record_booking,
             org_id=org.id,
             lead_id=lead_id,
             event_id=body.event_id,
             starts_at=body.starts_at,
             note=body.note,
         )
-    except store.NotFound:
+    except NotFound:
         raise ApiError(404, f"No lead {lead_id!r} in this org.") from None
-    except store.LeadClosed as closed:
+    except LeadClosed as closed:
         raise ApiError(409, f"The lead is already {closed.stage}.", code="lead_closed") from None
-    except store.EventIdTaken:
+    except EventIdTaken:
         raise ApiError(
             409, "This event_id was already used for another lead.", code="event_id_taken"
         ) from None
@@ -142,7 +147,7 @@ async def list_leads(
     """The org's leads, filtered and sorted, a page at a time."""
     try:
         rows, next_cursor = await database.run(
-            store.list_leads,
+            lead_reads.list_leads,
             org_id=org.id,
             stage=stage,
             source=source,
@@ -151,7 +156,7 @@ async def list_leads(
             limit=limit,
             cursor=cursor,
         )
-    except store.InvalidCursor as error:
+    except InvalidCursor as error:
         raise invalid("cursor", str(error)) from None
     return LeadList(items=[_summary(row.lead, row.name) for row in rows], next_cursor=next_cursor)
 
@@ -162,10 +167,10 @@ async def read_lead(
 ) -> LeadDetail:
     """One lead: contact, consent, timeline, its calls and what its workflow is doing now."""
     try:
-        view = await database.run(store.lead_view, org_id=org.id, lead_id=lead_id)
-    except store.NotFound:
+        view = await database.run(lead_view, org_id=org.id, lead_id=lead_id)
+    except NotFound:
         raise ApiError(404, f"No lead {lead_id!r} in this org.") from None
-    calls = await database.run(store.lead_calls, org_id=org.id, lead_id=lead_id)
+    calls = await database.run(lead_calls, org_id=org.id, lead_id=lead_id)
     lead = view.lead
     return LeadDetail(
         **_summary(lead, view.contact.name).model_dump(),
@@ -174,7 +179,7 @@ async def read_lead(
         fields=lead.fields,
         contact=view.contact,
         timeline=view.timeline,
-        live=await _live(temporal, lead, lead.timezone or store.org_settings(org).timezone),
+        live=await _live(temporal, lead, lead.timezone or org_settings(org).timezone),
         calls=calls,
     )
 

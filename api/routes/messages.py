@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import DatabaseDep, OrgDep, QueryId
-from models import store
+from models.reads import leads as lead_reads
 from models.schemas import MessageList, MessagePublic
 from models.values import Channel, Direction, MessageStatus
 
@@ -27,7 +27,7 @@ async def list_messages(
 ) -> MessageList:
     """The org's messages, filtered by lead, thread, direction, channel or status."""
     rows = await database.run(
-        store.list_messages,
+        lead_reads.list_messages,
         org_id=org.id,
         lead_id=lead_id,
         thread_id=thread_id,

@@ -6,18 +6,13 @@ from fastapi import APIRouter, Response, status
 
 from api.deps import DatabaseDep, IdParam, OrgDep
 from api.errors import ApiError
-from models import operators
+from models.errors import OperatorMissing
+from models.reads.operators import operator_list, operator_public
 from models.schemas import OperatorCreate, OperatorList, OperatorPublic
-from models.tables import Operator, utcnow
+from models.services import operators as operator_service
+from models.tables import utcnow
 
 router = APIRouter(prefix="/v1/operators", tags=["operators"])
-
-
-def _public(operator: Operator) -> OperatorPublic:
-    fields = operator.model_dump(include={"id", "name", "phone", "email", "role", "last_seen_at"})
-    return OperatorPublic.model_validate(
-        {**fields, "online": operators.is_online(operator, now=utcnow())}
-    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -26,28 +21,27 @@ async def create_operator(
 ) -> OperatorPublic:
     """Add an operator (or the owner). Offline until their inbox sends a heartbeat."""
     operator = await database.run(
-        operators.create_operator,
+        operator_service.create_operator,
         org_id=org.id,
         name=body.name,
         role=body.role,
         phone=body.phone,
         email=body.email,
     )
-    return _public(operator)
+    return operator_public(operator, now=utcnow())
 
 
 @router.get("")
 async def list_operators(org: OrgDep, database: DatabaseDep) -> OperatorList:
     """The org's operators (the owner last), each with whether they are online now."""
-    rows = await database.run(operators.list_operators, org_id=org.id)
-    return OperatorList(items=[_public(row) for row in rows])
+    return await database.run(operator_list, org_id=org.id, now=utcnow())
 
 
 @router.post("/{operator_id}/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
 async def heartbeat(operator_id: IdParam, org: OrgDep, database: DatabaseDep) -> Response:
     """The operator's inbox is open: online for the next 2 minutes."""
     try:
-        await database.run(operators.heartbeat, org_id=org.id, operator_id=operator_id)
-    except operators.OperatorMissing:
+        await database.run(operator_service.heartbeat, org_id=org.id, operator_id=operator_id)
+    except OperatorMissing:
         raise ApiError(404, f"No operator {operator_id!r} in this org.") from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,8 +8,10 @@ from pydantic import ValidationError
 
 from api.deps import AdminDep, DatabaseDep, OrgCacheDep, OrgDep, SettingsDep
 from api.errors import invalid
-from models import store
+from models.rules.orgs import org_settings
 from models.schemas import OrgCreate, OrgCreated, OrgPublic, OrgSettings, OrgSettingsPatch
+from models.services import orgs as org_service
+from models.services.orgs import patch_org_settings
 from models.tables import Org
 from models.values import ProviderMode
 
@@ -17,7 +19,7 @@ router = APIRouter(prefix="/v1/orgs", tags=["orgs"])
 
 
 def _public(org: Org) -> OrgPublic:
-    return OrgPublic(id=org.id, name=org.name, **store.org_settings(org).model_dump())
+    return OrgPublic(id=org.id, name=org.name, **org_settings(org).model_dump())
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -28,7 +30,7 @@ async def create_org(body: OrgCreate, _: AdminDep, database: DatabaseDep) -> Org
         settings.default_region = body.default_region
     if body.quiet_hours:
         settings.quiet_hours = body.quiet_hours
-    org, api_key = await database.run(store.create_org, name=body.name, settings=settings)
+    org, api_key = await database.run(org_service.create_org, name=body.name, settings=settings)
     return OrgCreated(id=org.id, name=org.name, api_key=api_key)
 
 
@@ -58,7 +60,7 @@ async def update_my_org(
         )
     try:
         updated = await database.run(
-            store.patch_org_settings, org_id=org.id, changes=body.model_dump(exclude_unset=True)
+            patch_org_settings, org_id=org.id, changes=body.model_dump(exclude_unset=True)
         )
     except ValidationError as error:  # e.g. a required setting set to null
         raise RequestValidationError(error.errors()) from None

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import DatabaseDep, OrgDep, QueryText
 from api.errors import invalid
-from models import store
+from models.reads import pipeline as pipeline_reads
 from models.schemas import PipelineReport
 
 router = APIRouter(prefix="/v1/pipeline", tags=["pipeline"])
@@ -30,4 +30,6 @@ async def pipeline_report(
             raise invalid(name, "needs a timezone, e.g. 2026-11-01T00:00:00Z")
     if start is not None and end is not None and end <= start:
         raise invalid("to", "must be after from")
-    return await database.run(store.pipeline, org_id=org.id, start=start, end=end, source=source)
+    return await database.run(
+        pipeline_reads.pipeline_report, org_id=org.id, start=start, end=end, source=source
+    )

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import DatabaseDep, OrgDep
-from models import sequences
+from models.reads import sequences as sequence_reads
 from models.schemas import SequenceIn, SequenceList, SequencePublic
+from models.services import sequences as sequence_service
 
 router = APIRouter(prefix="/v1/sequences", tags=["sequences"])
 
@@ -18,7 +19,7 @@ Name = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
 @router.get("")
 async def list_sequences(org: OrgDep, database: DatabaseDep) -> SequenceList:
     """The org's sequences, with the built-in defaults it has not replaced."""
-    items = await database.run(sequences.list_sequences, org_id=org.id)
+    items = await database.run(sequence_reads.list_sequences, org_id=org.id)
     return SequenceList(items=items)
 
 
@@ -28,4 +29,4 @@ async def put_sequence(
 ) -> SequencePublic:
     """Create or replace a sequence. Leads in flight take the new version from their next step;
     steps they already took are never sent again. Invalid steps or placeholders: 422."""
-    return await database.run(sequences.put_sequence, org_id=org.id, name=name, body=body)
+    return await database.run(sequence_service.put_sequence, org_id=org.id, name=name, body=body)

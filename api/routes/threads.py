@@ -23,9 +23,21 @@ from api.deps import (
     TemporalConnectionDep,
 )
 from api.errors import ApiError, invalid
-from models import attention, operators, replies, store, takeover
+from models.errors import (
+    InvalidCursor,
+    NoAddress,
+    NotFound,
+    OperatorMissing,
+    ReplyRefused,
+    ThreadHeld,
+    ThreadMissing,
+)
+from models.ids import human_reply_workflow_id, takeover_workflow_id, thread_ladder_id
+from models.reads import inbox as inbox_reads
+from models.reads.inbox import THREAD_MESSAGES_MAX, thread_view
+from models.rules.orgs import org_settings
+from models.rules.takeover import Hold
 from models.schemas import (
-    HandledBy,
     ReplyIn,
     ReplyOut,
     TakeoverIn,
@@ -34,10 +46,12 @@ from models.schemas import (
     ThreadList,
     ThreadPriority,
     ThreadSort,
-    ThreadStatus,
 )
+from models.services import takeover as takeover_service
+from models.services.replies import claim_reply
+from models.services.takeover import release_hold
 from models.tables import Org, utcnow
-from models.values import Channel, MessageStatus
+from models.values import Channel, HandledBy, MessageStatus, ThreadStatus
 from workflows.escalation import EscalationWorkflow
 from workflows.payloads import TAKEOVER_CHANGED_SIGNAL, EscalationAck, HoldChanged, TakeoverInput
 from workflows.takeover import HumanReplyWorkflow, StoredMessageInput, TakeoverWorkflow
@@ -63,19 +77,19 @@ async def list_threads(
     a page at a time."""
     try:
         items, next_cursor = await database.run(
-            store.list_threads,
+            inbox_reads.list_threads,
             org_id=org.id,
             channel=channel,
             status=status,
             handled_by=handled_by,
             priority=priority,
             q=q,
-            region=store.org_settings(org).default_region,
+            region=org_settings(org).default_region,
             sort=sort,
             limit=limit,
             cursor=cursor,
         )
-    except store.InvalidCursor as error:
+    except InvalidCursor as error:
         raise invalid("cursor", str(error)) from None
     return ThreadList(items=items, next_cursor=next_cursor)
 
@@ -85,22 +99,20 @@ async def read_thread(
     thread_id: IdParam,
     org: OrgDep,
     database: DatabaseDep,
-    limit: Annotated[int, Query(ge=1, le=store.THREAD_MESSAGES_MAX)] = store.THREAD_MESSAGES_MAX,
+    limit: Annotated[int, Query(ge=1, le=THREAD_MESSAGES_MAX)] = THREAD_MESSAGES_MAX,
 ) -> ThreadDetail:
     """One thread: its contact, its latest ``limit`` messages (oldest first; ``earlier_messages``
     counts the rest) and its unresolved escalations."""
     try:
-        return await database.run(
-            store.thread_view, org_id=org.id, thread_id=thread_id, limit=limit
-        )
-    except store.NotFound:
+        return await database.run(thread_view, org_id=org.id, thread_id=thread_id, limit=limit)
+    except NotFound:
         raise ApiError(404, f"No thread {thread_id!r} in this org.") from None
 
 
 # --- takeover ------------------------------------------------------------------------------
 
 
-def _hold_out(hold: takeover.Hold) -> TakeoverOut:
+def _hold_out(hold: Hold) -> TakeoverOut:
     return TakeoverOut(
         thread_id=hold.thread_id,
         held_by=hold.held_by,
@@ -113,22 +125,20 @@ def _hold_out(hold: takeover.Hold) -> TakeoverOut:
 
 def _refused(thread_id: str, error: Exception) -> ApiError:
     """The 4xx for a takeover, release or reply the database refused."""
-    if isinstance(error, operators.OperatorMissing):
+    if isinstance(error, OperatorMissing):
         return invalid("operator_id", "no such operator in this org")
-    if isinstance(error, takeover.ThreadMissing):
+    if isinstance(error, ThreadMissing):
         return ApiError(404, f"No thread {thread_id!r} in this org.")
-    if isinstance(error, takeover.ThreadHeld):
+    if isinstance(error, ThreadHeld):
         return ApiError(409, str(error), code="thread_held")
-    if isinstance(error, replies.NoAddress):
+    if isinstance(error, NoAddress):
         return invalid("channel", str(error))
-    if isinstance(error, replies.ReplyRefused):
+    if isinstance(error, ReplyRefused):
         return ApiError(409, str(error), code=error.code)
     raise error
 
 
-async def _hold_changed(
-    client: Client, *, org_id: str, hold: takeover.Hold, operator_id: str
-) -> None:
+async def _hold_changed(client: Client, *, org_id: str, hold: Hold, operator_id: str) -> None:
     """Tell the thread's Takeover workflow to read the hold again, starting it if it is not
     running (a repeated call starts one that failed to start before). Escalations the
     takeover acknowledged stop climbing."""
@@ -136,14 +146,14 @@ async def _hold_changed(
         await client.start_workflow(
             TakeoverWorkflow.run,
             TakeoverInput(org_id=org_id, thread_id=hold.thread_id),
-            id=takeover.workflow_id(org_id, hold.thread_id),
+            id=takeover_workflow_id(org_id, hold.thread_id),
             task_queue=LEADS,
             start_signal=TAKEOVER_CHANGED_SIGNAL,
             start_signal_args=[HoldChanged(operator_id=operator_id, held=hold.held_by is not None)],
             static_summary="Takeover: an operator holds the conversation",
         )
         if hold.acknowledged:
-            ladder = client.get_workflow_handle(attention.thread_ladder_id(org_id, hold.thread_id))
+            ladder = client.get_workflow_handle(thread_ladder_id(org_id, hold.thread_id))
             with contextlib.suppress(RPCError):  # its route reads the acknowledgement anyway
                 await ladder.signal(
                     EscalationWorkflow.acknowledged, EscalationAck(operator_id=operator_id)
@@ -153,7 +163,7 @@ async def _hold_changed(
 
 
 async def _change_hold(
-    change: Callable[..., takeover.Hold],
+    change: Callable[..., Hold],
     *,
     thread_id: str,
     body: TakeoverIn,
@@ -166,7 +176,7 @@ async def _change_hold(
         hold = await database.run(
             change, org_id=org.id, thread_id=thread_id, operator_id=body.operator_id, now=utcnow()
         )
-    except (operators.OperatorMissing, takeover.ThreadMissing, takeover.ThreadHeld) as error:
+    except (OperatorMissing, ThreadMissing, ThreadHeld) as error:
         raise _refused(thread_id, error) from None
     await _hold_changed(
         await temporal.client(), org_id=org.id, hold=hold, operator_id=body.operator_id
@@ -186,7 +196,7 @@ async def take_over(
     pauses until they release it, or until they have written nothing for the org's
     ``takeover_timeout``. Another operator's hold: 409 ``thread_held``."""
     return await _change_hold(
-        takeover.take_over,
+        takeover_service.take_over,
         thread_id=thread_id,
         body=body,
         org=org,
@@ -206,7 +216,7 @@ async def release(
     """Hand the thread back to the AI: automation resumes where it was. The holder or the
     owner may release; anyone else gets 409 ``thread_held``."""
     return await _change_hold(
-        takeover.release,
+        release_hold,
         thread_id=thread_id,
         body=body,
         org=org,
@@ -230,7 +240,7 @@ async def reply(
     key = f"reply/{org.id}/{thread_id}/{body.idempotency_key or uuid.uuid4().hex}"
     try:
         claim = await database.run(
-            replies.claim_reply,
+            claim_reply,
             org_id=org.id,
             thread_id=thread_id,
             operator_id=body.operator_id,
@@ -240,10 +250,10 @@ async def reply(
             now=utcnow(),
         )
     except (
-        operators.OperatorMissing,
-        takeover.ThreadMissing,
-        takeover.ThreadHeld,
-        replies.ReplyRefused,
+        OperatorMissing,
+        ThreadMissing,
+        ThreadHeld,
+        ReplyRefused,
     ) as error:
         raise _refused(thread_id, error) from None
     client = await temporal.client()
@@ -252,7 +262,7 @@ async def reply(
         await client.start_workflow(
             HumanReplyWorkflow.run,
             StoredMessageInput(org_id=org.id, message_id=message.id),
-            id=f"reply-{org.id}-{message.id}",
+            id=human_reply_workflow_id(org.id, message.id),
             task_queue=LEADS,
             static_summary="Operator's reply",
         )

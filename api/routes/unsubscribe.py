@@ -12,13 +12,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
-from sqlmodel import Session
 from temporalio.service import RPCError
 
 from api.deps import DatabaseDep, TemporalDep
-from models import channels, store
-from models.tokens import UnsubscribeRequest, token_org, verify_unsubscribe_token
-from models.values import Channel
+from models.services.unsubscribe import unsubscribe_by_token, unsubscribe_request
 from workflows.lead import ConsentChanged, LeadWorkflow
 
 log = logging.getLogger("keepwarm.unsubscribe")
@@ -40,51 +37,13 @@ def _page(title: str, text: str, form: str = "", status: int = 200) -> HTMLRespo
     )
 
 
-def _request(session: Session, *, token: str) -> tuple[str, UnsubscribeRequest] | None:
-    """The org's name and what the token asks for, if it is genuine."""
-    org_id = token_org(token)
-    if org_id is None:
-        return None
-    try:
-        org = store.get_org(session, org_id=org_id)
-    except store.NotFound:
-        return None
-    request = verify_unsubscribe_token(token, secret=org.id_secret)
-    if request is None or request.channel not in {c.value for c in Channel}:
-        return None
-    return org.name, request
-
-
-def _unsubscribe(
-    session: Session, *, token: str
-) -> tuple[str, channels.OptOutReach, Channel] | None:
-    found = _request(session, token=token)
-    if found is None:
-        return None
-    name, request = found
-    try:
-        store.record_consent_change(
-            session,
-            org_id=request.org_id,
-            contact_id=request.contact_id,
-            channel=Channel(request.channel),
-            granted=False,
-            source="unsubscribe link",
-            evidence="one-click unsubscribe (RFC 8058)",
-        )
-    except store.NotFound:
-        return None  # a contact since removed
-    reach = channels.opt_out_reach(session, org_id=request.org_id, contact_id=request.contact_id)
-    return name, reach, Channel(request.channel)
-
-
 INVALID = ("Link not valid", "This unsubscribe link is not valid. It may have been altered.")
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
 async def unsubscribe_page(token: Token, database: DatabaseDep) -> HTMLResponse:
     """A page with one button that unsubscribes."""
-    found = await database.run(_request, token=token)
+    found = await database.run(unsubscribe_request, token=token)
     if found is None:
         return _page(*INVALID, status=404)
     name, request = found
@@ -98,7 +57,7 @@ async def unsubscribe_page(token: Token, database: DatabaseDep) -> HTMLResponse:
 @router.post("/u/{token}", response_class=HTMLResponse)
 async def unsubscribe(token: Token, database: DatabaseDep, client: TemporalDep) -> HTMLResponse:
     """Unsubscribe at once (a mail client's one-click POST, or the page's button)."""
-    done = await database.run(_unsubscribe, token=token)
+    done = await database.run(unsubscribe_by_token, token=token)
     if done is None:
         return _page(*INVALID, status=404)
     name, reach, channel = done

@@ -38,10 +38,30 @@ from api.signatures import (
     verify_twilio,
     verify_vapi,
 )
-from models import attention, channels, store
-from models.calls import outcome_of
-from models.channels import CallReport, DeliveryReport, InboundCall, PaymentEvent
+from models.errors import NotFound
+from models.rules.calls import outcome_of
+from models.rules.contacts import normalize_phone
+from models.rules.escalations import Priority
+from models.rules.messages import MISSED_CALL
+from models.rules.needs_person import NEGATIVE_SENTIMENT, complaint_words, sentiment
+from models.rules.orgs import org_settings
+from models.services.calls import CallReport, record_call_report
+from models.services.escalations import escalate_thread
+from models.services.inbound import (
+    DeliveryReport,
+    InboundCall,
+    PaymentEvent,
+    apply_delivery_report,
+    opt_out_reach,
+    record_inbound_call,
+    record_inbound_message,
+    record_payment,
+)
 from models.settings import Settings
+from models.store.contacts import customer_value
+from models.store.orgs import get_org
+from models.store.receipts import mark_routed, record_webhook
+from models.store.threads import thread_of_contact
 from models.tables import Escalation, Lead, Message, Org
 from models.values import CallOutcome, Channel, MessageStatus, WebhookProvider, consent_channel
 from workflows.calls import CallEnded, CallWorkflow
@@ -165,8 +185,8 @@ async def _handle(
     """Record the receipt and apply its database effects in one transaction, then notify."""
 
     def record(session: Session) -> _Recorded:
-        org = store.get_org(session, org_id=org_id)
-        receipt, new = channels.record_webhook(
+        org = get_org(session, org_id=org_id)
+        receipt, new = record_webhook(
             session,
             org_id=org_id,
             provider=provider,
@@ -178,16 +198,16 @@ async def _handle(
             return _Recorded(receipt.id, new, True, None)
         notify = apply(session, org)  # idempotent: a retried, unrouted event runs it again
         if notify is None:
-            channels.mark_routed(session, org_id=org_id, receipt_id=receipt.id)
+            mark_routed(session, org_id=org_id, receipt_id=receipt.id)
         return _Recorded(receipt.id, new, notify is None, notify)
 
     try:
         recorded = await database.run(record)
-    except store.NotFound:
+    except NotFound:
         raise ApiError(404, "No such org.") from None
     if recorded.notify is not None:
         await recorded.notify(await temporal.client())
-        await database.run(channels.mark_routed, org_id=org_id, receipt_id=recorded.receipt_id)
+        await database.run(mark_routed, org_id=org_id, receipt_id=recorded.receipt_id)
     return WebhookAck(duplicate=not recorded.new)
 
 
@@ -255,7 +275,7 @@ async def _twilio_status(
     def apply(session: Session, org: Org) -> Notify:
         if status is None:
             return None
-        message = channels.apply_delivery_report(
+        message = apply_delivery_report(
             session,
             org_id=org.id,
             report=report,
@@ -304,11 +324,11 @@ async def _twilio_inbound(
     answer = keyword is not None and not opt_out_type
 
     def apply(session: Session, org: Org) -> Notify:
-        region = store.org_settings(org).default_region
-        phone = store.normalize_phone(raw_from.removeprefix("whatsapp:"), region=region)
+        region = org_settings(org).default_region
+        phone = normalize_phone(raw_from.removeprefix("whatsapp:"), region=region)
         if phone is None:
             raise ApiError(422, "The sender is not a valid phone number.")
-        inbound = channels.record_inbound_message(
+        inbound = record_inbound_message(
             session,
             org_id=org.id,
             channel=channel,
@@ -323,7 +343,7 @@ async def _twilio_inbound(
         if keyword is not None:
             # A keyword, not a conversation: answered once; an opt-out is told to the lead.
             reach = (
-                channels.opt_out_reach(session, org_id=org.id, contact_id=inbound.contact_id)
+                opt_out_reach(session, org_id=org.id, contact_id=inbound.contact_id)
                 if consent is False
                 else None
             )
@@ -381,27 +401,27 @@ def _needs_person(session: Session, *, org: Org, contact_id: str, text: str) -> 
     """A message that needs a person opens an escalation on the thread: one that reads as a
     complaint (its words: high priority), one whose sentiment is negative (medium), or any
     message of a VIP, a contact worth at least the org's ``vip_value`` (medium)."""
-    thread_id = store.thread_id(session, contact_id=contact_id)
+    thread_id = thread_of_contact(session, contact_id=contact_id)
     if thread_id is None:
         return None
-    words = attention.complaint_words(text)
-    priority: attention.Priority
+    words = complaint_words(text)
+    priority: Priority
     if words:
         reason, priority = "complaint", "high"
         summary = f"Inbound message reads as a complaint ({', '.join(words)}): {text[:300]}"
-    elif (score := attention.sentiment(text)) <= attention.NEGATIVE_SENTIMENT:
+    elif (score := sentiment(text)) <= NEGATIVE_SENTIMENT:
         reason, priority = "negative_sentiment", "medium"
         summary = f"Inbound message reads as negative (sentiment {score:.2f}): {text[:300]}"
     else:
-        threshold = store.org_settings(org).vip_value
+        threshold = org_settings(org).vip_value
         if threshold is None:
             return None
-        value = store.customer_value(session, org_id=org.id, contact_id=contact_id)
+        value = customer_value(session, org_id=org.id, contact_id=contact_id)
         if value < threshold:
             return None
         reason, priority = "vip", "medium"
         summary = f"Message from a VIP (value {value:.0f}, VIP from {threshold:.0f}): {text[:300]}"
-    row, _ = attention.escalate_thread(
+    row, _ = escalate_thread(
         session,
         org_id=org.id,
         thread_id=thread_id,
@@ -462,14 +482,14 @@ async def _inbound_call(
     def apply(session: Session, org: Org) -> Notify:
         if not accept(org):
             return None
-        region = store.org_settings(org).default_region
-        phone = store.normalize_phone(caller, region=region)
+        region = org_settings(org).default_region
+        phone = normalize_phone(caller, region=region)
         if phone is None:
             # A withheld or unknown number: nobody to answer (the number is not logged).
             log.info("inbound %s call to org %s has no caller number", provider.value, org.id)
             return None
         ended = call(phone)
-        inbound = channels.record_inbound_call(session, org_id=org.id, call=ended)
+        inbound = record_inbound_call(session, org_id=org.id, call=ended)
         workflow_id = inbound.workflow_id
         if workflow_id is None and not ended.missed:
             return None
@@ -481,7 +501,7 @@ async def _inbound_call(
                 await _signal(client, workflow_id, LeadWorkflow.message_received, reply)
             if ended.missed:
                 await _confirm(
-                    client, org_id=org.id, message_id=inbound.message_id, kind=channels.MISSED_CALL
+                    client, org_id=org.id, message_id=inbound.message_id, kind=MISSED_CALL
                 )
 
         return notify
@@ -508,7 +528,7 @@ def _revoked(
     lead = session.get(Lead, message.lead_id)
     if lead is None:
         return None
-    reach = channels.opt_out_reach(session, org_id=org_id, contact_id=lead.contact_id)
+    reach = opt_out_reach(session, org_id=org_id, contact_id=lead.contact_id)
     if reach.workflow_id is None:
         return None
     workflow_id = reach.workflow_id
@@ -527,7 +547,7 @@ def _revoked(
 async def _confirm(client: Client, *, org_id: str, message_id: str, kind: str) -> None:
     """Start the workflow that answers a keyword or a missed call (once: a redelivery finds
     it started)."""
-    text_back = kind == channels.MISSED_CALL
+    text_back = kind == MISSED_CALL
     try:
         await client.start_workflow(
             ConfirmationWorkflow.run,
@@ -587,7 +607,7 @@ async def resend_webhook(
         raise ApiError(422, "A Resend email event needs data.email_id.")
 
     def apply(session: Session, org: Org) -> Notify:
-        message = channels.apply_delivery_report(
+        message = apply_delivery_report(
             session,
             org_id=org.id,
             report=report,
@@ -654,7 +674,7 @@ async def stripe_webhook(
     )
 
     def apply(session: Session, org: Org) -> Notify:
-        recorded = channels.record_payment(session, org_id=org.id, event=payment)
+        recorded = record_payment(session, org_id=org.id, event=payment)
         if recorded is None or recorded.workflow_id is None:
             return None
         message = PaymentReceived(payment_id=recorded.payment_id, status=status)
@@ -738,7 +758,7 @@ async def vapi_webhook(
     )
 
     def apply(session: Session, org: Org) -> Notify:
-        recorded = channels.record_call_report(session, org_id=org.id, report=report)
+        recorded = record_call_report(session, org_id=org.id, report=report)
         if recorded is None:
             return None  # not a call keepwarm placed for this org
         ended = CallEnded(
@@ -784,7 +804,7 @@ async def _vapi_inbound_call(
     def ours(org: Org) -> bool:
         # Vapi's signature doesn't cover the org in the path: a call to another org's number
         # is not this org's to answer.
-        own = store.org_settings(org).vapi_phone_number_id
+        own = org_settings(org).vapi_phone_number_id
         if own and number_id and number_id != own:
             log.warning("vapi call %s for org %s was to another number; ignored", call_id, org.id)
             return False

@@ -11,8 +11,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.messages import MessageActivities, StoredMessageInput
-from models import replies, store
 from models.database import session_scope
+from models.services.replies import claim_reply
+from models.store.consent import record_consent_change
 from models.tables import Lead, Message
 from models.values import Channel
 from tests.models.test_takeover import NOON, lead_of, operator
@@ -25,7 +26,7 @@ def test_a_reply_whose_consent_went_before_it_was_sent_is_failed_not_sent(
     org_id, lead_id, thread_id = lead_of(pg_engine)
     ada = operator(pg_engine, org_id)
     with session_scope(pg_engine) as session:
-        claim = replies.claim_reply(
+        claim = claim_reply(
             session,
             org_id=org_id,
             thread_id=thread_id,
@@ -38,7 +39,7 @@ def test_a_reply_whose_consent_went_before_it_was_sent_is_failed_not_sent(
         lead = session.get(Lead, lead_id)
         assert lead is not None
         # The person texts STOP before the reply goes out.
-        store.record_consent_change(
+        record_consent_change(
             session,
             org_id=org_id,
             contact_id=lead.contact_id,

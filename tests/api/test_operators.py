@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from models import operators
+from models.rules.operators import ONLINE_FOR
+from models.store.operators import online_operators
 from models.tables import Operator
 from tests.conftest import create_org
 
@@ -91,8 +92,8 @@ async def test_online_is_the_one_rule_the_escalation_ladder_asks(
     now = datetime.now(UTC)
 
     with Session(pg_engine) as session:
-        online = operators.online(session, org_id=org_id, now=now)
-        later_on = operators.online(session, org_id=org_id, now=now + operators.ONLINE_FOR)
+        online = online_operators(session, org_id=org_id, now=now)
+        later_on = online_operators(session, org_id=org_id, now=now + ONLINE_FOR)
 
     assert [operator.name for operator in online] == ["First", "Later", "Owner"]
     assert later_on == []

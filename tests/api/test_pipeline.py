@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 
-from models import store
 from models.database import session_scope
+from models.store.leads import set_stage
 from models.values import Stage
 from tests.conftest import create_org, eventually
 
@@ -35,9 +35,7 @@ async def test_stage_counts_conversion_speed_to_lead_and_value_by_source(
 
     await eventually(all_recorded, within=15)
     with session_scope(pg_engine) as session:
-        store.set_stage(
-            session, org_id=org_id, lead_id=leads[0], stage=Stage.CONVERTED, reason="test"
-        )
+        set_stage(session, org_id=org_id, lead_id=leads[0], stage=Stage.CONVERTED, reason="test")
 
     report = (await api.get("/v1/pipeline", headers=headers)).json()
 

@@ -22,7 +22,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from models import channels as channel_store
+from models.services.inbound import record_inbound_message
+from models.services.outbound import claim_confirmation
 from models.tables import Contact, Escalation, Identity, Lead, Message, Thread
 from models.values import Channel
 from tests.api.test_identity import unique_phone
@@ -573,7 +574,7 @@ async def test_an_inbound_message_makes_a_resolved_thread_unread_and_a_reply_doe
 
     def inbound(body: str, provider_id: str) -> tuple[str, str]:
         with Session(pg_engine) as session:
-            recorded = channel_store.record_inbound_message(
+            recorded = record_inbound_message(
                 session,
                 org_id=org_id,
                 channel=Channel.SMS,
@@ -596,9 +597,7 @@ async def test_an_inbound_message_makes_a_resolved_thread_unread_and_a_reply_doe
 
     set_status(pg_engine, thread_id, "resolved")
     with Session(pg_engine) as session:
-        reply = channel_store.claim_confirmation(
-            session, org_id=org_id, inbound_message_id=first, kind="help"
-        )
+        reply = claim_confirmation(session, org_id=org_id, inbound_message_id=first, kind="help")
         replied_at = reply.created_at
         session.commit()
     answered = await thread_of(api, headers, thread_id)

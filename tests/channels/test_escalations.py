@@ -20,15 +20,16 @@ async def attention_items(live: Live, headers: dict[str, str]) -> list[dict[str,
     return items
 
 
-async def first_touch_sent(live: Live, headers: dict[str, str]) -> None:
-    """The text opened a lead whose first SMS goes out on its own: wait for it, so it can't
-    reach the fake provider during the next test."""
+async def first_touch_sent(live: Live, headers: dict[str, str], *, leads: int = 1) -> None:
+    """Each text opened a lead whose first SMS goes out on its own: wait for all ``leads`` of
+    them, so none can reach the fake provider during the next test."""
 
     async def sent() -> bool:
         listed = await live.api.get(
             "/v1/messages", params={"direction": "outbound"}, headers=headers
         )
-        return any(m["status"] != "pending" for m in listed.json()["items"])
+        done = [m for m in listed.json()["items"] if m["sender"] == "ai"]
+        return len([m for m in done if m["status"] != "pending"]) >= leads
 
     await eventually(sent, within=30)
 
@@ -304,5 +305,5 @@ async def test_a_negative_text_without_complaint_words_pages_a_person(live: Live
     [item] = await eventually(lambda: attention_items(live, headers), within=30)
     assert (item["reason"], item["priority"]) == ("negative_sentiment", "medium")
     assert "nobody turned up" in item["summary"] and "sentiment -0." in item["summary"]
-    await first_touch_sent(live, headers)
+    await first_touch_sent(live, headers, leads=2)  # one per text: both must be out
     assert len(await attention_items(live, headers)) == 1  # the polite no paged nobody

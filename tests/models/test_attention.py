@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from models import attention, store
 from models.database import make_engine, session_scope
+from models.rules.needs_person import NEGATIVE_SENTIMENT, complaint_words, sentiment
 from models.schemas import OrgSettings
+from models.services.escalations import escalate_thread, handoff_text
+from models.services.orgs import create_org
+from models.store.contacts import resolve_contact
+from models.store.threads import thread_of_contact
 
 
 @pytest.mark.parametrize(
@@ -20,7 +24,7 @@ from models.schemas import OrgSettings
     ],
 )
 def test_complaint_words_are_whole_words_in_any_case(text: str, words: list[str]) -> None:
-    assert attention.complaint_words(text) == words
+    assert complaint_words(text) == words
 
 
 @pytest.mark.parametrize(
@@ -33,7 +37,7 @@ def test_complaint_words_are_whole_words_in_any_case(text: str, words: list[str]
     ],
 )
 def test_negative_messages_read_as_negative(text: str) -> None:
-    assert attention.sentiment(text) <= attention.NEGATIVE_SENTIMENT
+    assert sentiment(text) <= NEGATIVE_SENTIMENT
 
 
 @pytest.mark.parametrize(
@@ -48,19 +52,19 @@ def test_negative_messages_read_as_negative(text: str) -> None:
     ],
 )
 def test_ordinary_messages_page_nobody(text: str) -> None:
-    assert attention.sentiment(text) > attention.NEGATIVE_SENTIMENT
+    assert sentiment(text) > NEGATIVE_SENTIMENT
 
 
 def test_a_long_story_is_cut_but_the_way_to_act_always_fits(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
     with session_scope(engine) as session:
-        org, _ = store.create_org(session, name="Shine", settings=OrgSettings(timezone="UTC"))
-        contact = store.resolve_contact(
+        org, _ = create_org(session, name="Shine", settings=OrgSettings(timezone="UTC"))
+        contact = resolve_contact(
             session, org_id=org.id, payload={"phone": "+447911123456", "name": "Grace"}
         )
-        thread_id = store.thread_id(session, contact_id=contact.id)
+        thread_id = thread_of_contact(session, contact_id=contact.id)
         assert thread_id is not None
-        row, _ = attention.escalate_thread(
+        row, _ = escalate_thread(
             session,
             org_id=org.id,
             thread_id=thread_id,
@@ -68,7 +72,7 @@ def test_a_long_story_is_cut_but_the_way_to_act_always_fits(sqlite_url: str) -> 
             priority="high",
             summary="The clean was not finished. " * 80,
         )
-        text = attention.handoff_text(session, escalation=row)
+        text = handoff_text(session, escalation=row)
     engine.dispose()
 
     assert len(text) == 600

@@ -10,10 +10,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.engine import Engine
 
-from models import calls, channels, store
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
+from models.rules.calls import MIN_HISTORY, outcome_of
+from models.rules.compliance import Deferred
+from models.rules.orgs import org_settings
 from models.schemas import OrgSettings, QuietHours
+from models.services.calls import claim_call, next_slot
+from models.services.intake import record_lead
+from models.services.orgs import create_org
+from models.store.calls import mark_call
+from models.store.contacts import mark_invalid
+from models.store.orgs import get_org
+from models.store.receipts import record_intake_receipt
 from models.tables import Call, Contact, Lead
 from models.values import CallOutcome, CallStatus
 
@@ -30,7 +39,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 def lead_of(engine: Engine, *, phone: str, per_subject: int = 3, zone: str | None = None) -> str:
     """A new org (calls 08:00-21:00, a large touch budget) and a lead with voice consent."""
     with session_scope(engine) as session:
-        org, _ = store.create_org(
+        org, _ = create_org(
             session,
             name="Shine",
             settings=OrgSettings(
@@ -42,11 +51,11 @@ def lead_of(engine: Engine, *, phone: str, per_subject: int = 3, zone: str | Non
         payload: dict[str, object] = {"phone": phone, "consent": {"voice": True}}
         if zone:
             payload["timezone"] = zone
-        receipt, _ = store.record_intake_receipt(
+        receipt, _ = record_intake_receipt(
             session, org_id=org.id, event_id=None, kind="lead", payload=payload
         )
         lead_id = f"lead_{uuid.uuid4().hex}"
-        store.record_lead(
+        record_lead(
             session,
             org_id=org.id,
             lead_id=lead_id,
@@ -60,7 +69,7 @@ def claim(engine: Engine, lead_id: str, key: str, now: datetime) -> Call:
     with session_scope(engine) as session:
         lead = session.get(Lead, lead_id)
         assert lead is not None
-        return channels.claim_call(
+        return claim_call(
             session,
             org_id=lead.org_id,
             lead_id=lead_id,
@@ -72,16 +81,16 @@ def claim(engine: Engine, lead_id: str, key: str, now: datetime) -> Call:
 
 
 def test_ended_reasons_map_to_outcomes_and_unknown_ones_count_as_failed() -> None:
-    assert calls.outcome_of("customer-did-not-answer") == CallOutcome.NO_ANSWER
-    assert calls.outcome_of("call.forwarding.no-answer") == CallOutcome.NO_ANSWER
-    assert calls.outcome_of("customer-busy") == CallOutcome.BUSY
-    assert calls.outcome_of("voicemail") == CallOutcome.VOICEMAIL
-    assert calls.outcome_of("twilio-reported-customer-misdialed") == CallOutcome.INVALID_NUMBER
-    assert calls.outcome_of("sip-outbound-unallocated-number") == CallOutcome.INVALID_NUMBER
-    assert calls.outcome_of("customer-ended-call") == CallOutcome.ANSWERED
-    assert calls.outcome_of("assistant-said-end-call-phrase") == CallOutcome.ANSWERED
-    assert calls.outcome_of("pipeline-error-openai-llm-failed") == CallOutcome.FAILED
-    assert calls.outcome_of("something-vapi-adds-next-year") == CallOutcome.FAILED
+    assert outcome_of("customer-did-not-answer") == CallOutcome.NO_ANSWER
+    assert outcome_of("call.forwarding.no-answer") == CallOutcome.NO_ANSWER
+    assert outcome_of("customer-busy") == CallOutcome.BUSY
+    assert outcome_of("voicemail") == CallOutcome.VOICEMAIL
+    assert outcome_of("twilio-reported-customer-misdialed") == CallOutcome.INVALID_NUMBER
+    assert outcome_of("sip-outbound-unallocated-number") == CallOutcome.INVALID_NUMBER
+    assert outcome_of("customer-ended-call") == CallOutcome.ANSWERED
+    assert outcome_of("assistant-said-end-call-phrase") == CallOutcome.ANSWERED
+    assert outcome_of("pipeline-error-openai-llm-failed") == CallOutcome.FAILED
+    assert outcome_of("something-vapi-adds-next-year") == CallOutcome.FAILED
 
 
 def test_a_florida_number_gets_three_calls_a_day_whatever_the_org_allows(engine: Engine) -> None:
@@ -91,7 +100,7 @@ def test_a_florida_number_gets_three_calls_a_day_whatever_the_org_allows(engine:
     for n in range(3):
         claim(engine, lead_id, f"call-{n}", noon + timedelta(minutes=10 * n))
 
-    with pytest.raises(store.Deferred) as held:
+    with pytest.raises(Deferred) as held:
         claim(engine, lead_id, "call-3", noon + timedelta(minutes=30))
 
     verdict = held.value.verdict
@@ -107,11 +116,11 @@ def test_the_orgs_call_cap_counts_calls_not_texts_and_failed_calls_dont_count(
     morning = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     first = claim(engine, lead_id, "a", morning)
     with session_scope(engine) as session:
-        channels.mark_call(session, call_id=first.id, status=CallStatus.FAILED, error="dial error")
+        mark_call(session, call_id=first.id, status=CallStatus.FAILED, error="dial error")
     claim(engine, lead_id, "b", morning + timedelta(minutes=1))
     claim(engine, lead_id, "c", morning + timedelta(minutes=2))
 
-    with pytest.raises(store.Deferred) as held:
+    with pytest.raises(Deferred) as held:
         claim(engine, lead_id, "d", morning + timedelta(minutes=3))
 
     assert held.value.verdict.until == morning + timedelta(minutes=1, hours=24)
@@ -124,13 +133,13 @@ def test_calls_are_planned_in_the_hours_this_org_gets_answers(engine: Engine) ->
         assert lead is not None
         contact = session.get(Contact, lead.contact_id)
         assert contact is not None
-        settings = store.org_settings(store.get_org(session, org_id=lead.org_id))
+        settings = org_settings(get_org(session, org_id=lead.org_id))
         earliest = datetime(2026, 12, 1, 9, 15, tzinfo=UTC)  # 09:15 in London (GMT)
-        before = calls.next_slot(
+        before = next_slot(
             session, settings=settings, lead=lead, contact=contact, earliest=earliest
         )
         # History: calls at 10:00 go unanswered, calls at 18:00 are answered.
-        for n in range(calls.MIN_HISTORY):
+        for n in range(MIN_HISTORY):
             evening = n % 2 == 0
             session.add(
                 Call(
@@ -148,9 +157,7 @@ def test_calls_are_planned_in_the_hours_this_org_gets_answers(engine: Engine) ->
                 )
             )
         session.flush()
-        after = calls.next_slot(
-            session, settings=settings, lead=lead, contact=contact, earliest=earliest
-        )
+        after = next_slot(session, settings=settings, lead=lead, contact=contact, earliest=earliest)
 
     assert before.at == earliest and before.reason is None  # no history: as soon as allowed
     assert after.at.astimezone(ZoneInfo("Europe/London")).hour == 18
@@ -163,7 +170,7 @@ def test_no_call_goes_to_a_number_a_provider_called_invalid(engine: Engine) -> N
     with session_scope(engine) as session:
         lead = session.get(Lead, lead_id)
         assert lead is not None
-        calls.mark_invalid(
+        mark_invalid(
             session,
             org_id=lead.org_id,
             number="+447911123457",

@@ -15,10 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
-from models import compliance, store
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
+from models.rules.compliance import Deferred, next_open, recipient, window_for
 from models.schemas import OrgSettings, QuietHours, TouchBudget
+from models.services.intake import record_lead
+from models.services.orgs import create_org
+from models.services.outbound import claim_outbound_message
+from models.store.receipts import record_intake_receipt
 from models.values import Channel
 
 LONDON = ZoneInfo("Europe/London")
@@ -30,7 +34,7 @@ def at(zone: ZoneInfo, year: int, month: int, day: int, hour: int, minute: int) 
 
 
 def test_a_lead_at_half_past_ten_at_night_waits_for_eight_in_the_morning() -> None:
-    opens = compliance.next_open(
+    opens = next_open(
         at(LONDON, 2026, 11, 23, 22, 30), zone=LONDON, window=DAYTIME, weekdays_only=False
     )
     assert opens == at(LONDON, 2026, 11, 24, 8, 0)
@@ -38,17 +42,17 @@ def test_a_lead_at_half_past_ten_at_night_waits_for_eight_in_the_morning() -> No
 
 def test_inside_the_window_is_now() -> None:
     now = at(LONDON, 2026, 11, 23, 12, 0)
-    assert compliance.next_open(now, zone=LONDON, window=DAYTIME, weekdays_only=False) == now
+    assert next_open(now, zone=LONDON, window=DAYTIME, weekdays_only=False) == now
 
 
 def test_eight_in_the_morning_is_local_across_a_dst_change() -> None:
     # Clocks go forward at 01:00 on Sunday 28 March 2027: 08:00 BST is 07:00 UTC.
-    opens = compliance.next_open(
+    opens = next_open(
         at(LONDON, 2027, 3, 27, 22, 30), zone=LONDON, window=DAYTIME, weekdays_only=False
     )
     assert opens == datetime(2027, 3, 28, 7, 0, tzinfo=UTC)
     # And back at 02:00 on Sunday 31 October 2027: 08:00 GMT is 08:00 UTC.
-    opens = compliance.next_open(
+    opens = next_open(
         at(LONDON, 2027, 10, 30, 23, 0), zone=LONDON, window=DAYTIME, weekdays_only=False
     )
     assert opens == datetime(2027, 10, 31, 8, 0, tzinfo=UTC)
@@ -56,15 +60,15 @@ def test_eight_in_the_morning_is_local_across_a_dst_change() -> None:
 
 def test_weekdays_only_skips_the_weekend() -> None:
     friday_night = at(LONDON, 2026, 11, 27, 21, 30)
-    opens = compliance.next_open(friday_night, zone=LONDON, window=DAYTIME, weekdays_only=True)
+    opens = next_open(friday_night, zone=LONDON, window=DAYTIME, weekdays_only=True)
     assert opens == at(LONDON, 2026, 11, 30, 8, 0)  # Monday
 
 
 def test_the_recipients_zone_and_region_come_from_the_phone_number() -> None:
-    miami = compliance.recipient(phone="+13055551234", explicit=None, org_timezone="UTC")
-    california = compliance.recipient(phone="+14155550123", explicit=None, org_timezone="UTC")
-    told = compliance.recipient(phone="+13055551234", explicit="Asia/Tokyo", org_timezone="UTC")
-    nothing = compliance.recipient(phone=None, explicit=None, org_timezone="Europe/Paris")
+    miami = recipient(phone="+13055551234", explicit=None, org_timezone="UTC")
+    california = recipient(phone="+14155550123", explicit=None, org_timezone="UTC")
+    told = recipient(phone="+13055551234", explicit="Asia/Tokyo", org_timezone="UTC")
+    nothing = recipient(phone=None, explicit=None, org_timezone="Europe/Paris")
 
     assert (miami.timezone, miami.region) == ("America/New_York", "US-FL")
     assert (california.timezone, california.region) == ("America/Los_Angeles", "US")
@@ -74,9 +78,9 @@ def test_the_recipients_zone_and_region_come_from_the_phone_number() -> None:
 
 def test_a_stricter_region_narrows_the_window() -> None:
     org = OrgSettings()
-    assert compliance.window_for(Channel.SMS, org, "US-FL") == (time(8), time(20))
-    assert compliance.window_for(Channel.SMS, org, "US") == (time(8), time(21))
-    assert compliance.window_for(Channel.EMAIL, org, "US-FL") is None  # email: any hour
+    assert window_for(Channel.SMS, org, "US-FL") == (time(8), time(20))
+    assert window_for(Channel.SMS, org, "US") == (time(8), time(21))
+    assert window_for(Channel.EMAIL, org, "US-FL") is None  # email: any hour
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +95,14 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 def lead_of(engine: Engine, *, budget: int, zone: str) -> tuple[str, str]:
     """A new org (its quiet hours on, the given budget) and a lead with SMS and email."""
     with session_scope(engine) as session:
-        org, _ = store.create_org(
+        org, _ = create_org(
             session,
             name="Shine",
             settings=OrgSettings(
                 timezone="UTC", quiet_hours=QuietHours(), touch_budget=TouchBudget(per_24h=budget)
             ),
         )
-        receipt, _ = store.record_intake_receipt(
+        receipt, _ = record_intake_receipt(
             session,
             org_id=org.id,
             event_id=None,
@@ -112,7 +116,7 @@ def lead_of(engine: Engine, *, budget: int, zone: str) -> tuple[str, str]:
             },
         )
         lead_id = f"lead_{uuid.uuid4().hex}"
-        store.record_lead(
+        record_lead(
             session,
             org_id=org.id,
             lead_id=lead_id,
@@ -168,7 +172,7 @@ def test_a_contact_never_gets_more_than_the_budget_or_a_text_at_night(
         assert now < horizon, "a touch was held back for a month"
         try:
             with session_scope(engine) as session:
-                store.claim_outbound_message(
+                claim_outbound_message(
                     session,
                     org_id=org_id,
                     lead_id=lead_id,
@@ -177,7 +181,7 @@ def test_a_contact_never_gets_more_than_the_budget_or_a_text_at_night(
                     template="first_touch",
                     now=now,
                 )
-        except store.Deferred as deferred:
+        except Deferred as deferred:
             assert deferred.verdict.until is not None and deferred.verdict.until > now
             heapq.heappush(queue, (deferred.verdict.until, next(counter), key, channel))
             continue

@@ -16,8 +16,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from models import attention, channels, store, takeover
 from models.database import TRANSACTION_ATTEMPTS, session_scope, transaction
+from models.rules.compliance import Deferred
+from models.services.escalations import escalate_thread, resolve_escalation, route_escalation
+from models.services.inbound import record_inbound_message
+from models.services.outbound import claim_outbound_message
+from models.services.takeover import take_over
 from models.tables import Escalation, Identity, Message, Thread
 from models.values import Channel
 from tests.models.test_takeover import lead_of, operator
@@ -34,7 +38,7 @@ def at_once(engine: Engine, work: list[Callable[[Session], Any]]) -> list[BaseEx
         barrier.wait()
         try:
             transaction(engine, fn)
-        except store.Deferred:
+        except Deferred:
             pass  # the gate held the AI's touch back: the takeover won, as it may
         except BaseException as error:
             errors.append(error)
@@ -52,7 +56,7 @@ def race_once(engine: Engine) -> None:
     org_id, lead_id, thread_id = lead_of(engine, budget=50)
     ada = operator(engine, org_id)
     with session_scope(engine) as session:
-        row, _ = attention.escalate_thread(
+        row, _ = escalate_thread(
             session,
             org_id=org_id,
             thread_id=thread_id,
@@ -67,22 +71,20 @@ def race_once(engine: Engine) -> None:
     now = datetime.now(UTC)
 
     def resolve(session: Session) -> object:
-        return attention.resolve(
+        return resolve_escalation(
             session, org_id=org_id, escalation_id=escalation_id, by=ada, resolution="done"
         )
 
     def route(session: Session) -> object:
-        return attention.route(
+        return route_escalation(
             session, org_id=org_id, escalation_id=escalation_id, level=1, now=now
         )
 
     def take(session: Session) -> object:
-        return takeover.take_over(
-            session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=now
-        )
+        return take_over(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=now)
 
     def inbound(session: Session) -> object:
-        recorded = channels.record_inbound_message(
+        recorded = record_inbound_message(
             session,
             org_id=org_id,
             channel=Channel.SMS,
@@ -93,7 +95,7 @@ def race_once(engine: Engine) -> None:
             consent=None,
             source="twilio",
         )
-        attention.escalate_thread(
+        escalate_thread(
             session,
             org_id=org_id,
             thread_id=thread_id,
@@ -104,7 +106,7 @@ def race_once(engine: Engine) -> None:
         return recorded
 
     def touch(session: Session) -> object:
-        return store.claim_outbound_message(
+        return claim_outbound_message(
             session,
             org_id=org_id,
             lead_id=lead_id,

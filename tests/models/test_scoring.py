@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from models.rules.scoring import score_lead
 from models.schemas import OrgSettingsPatch, ScoringRules
-from models.scoring import score_lead
 from models.values import Intent
 
 RULES = ScoringRules()

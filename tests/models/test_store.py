@@ -9,9 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
-from models import store
 from models.database import make_engine, session_scope
+from models.payloads import RecordedLead
+from models.reads.leads import lead_view, list_leads
 from models.schemas import OrgSettings
+from models.services.intake import record_lead
+from models.services.orgs import create_org
+from models.store.contacts import resolve_contact
+from models.store.receipts import record_intake_receipt
 from models.tables import Lead, utcnow
 from models.values import Channel, new_id
 from tests.workflows.conftest import ANY_HOUR
@@ -27,7 +32,7 @@ def engine(any_db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def org_id(engine: Engine) -> str:
     with session_scope(engine) as session:
-        org, _ = store.create_org(
+        org, _ = create_org(
             session, name="Shine", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
         )
         return org.id
@@ -35,15 +40,15 @@ def org_id(engine: Engine) -> str:
 
 def receipt(engine: Engine, org_id: str, event_id: str | None = None, **payload: object) -> str:
     with session_scope(engine) as session:
-        row, _ = store.record_intake_receipt(
+        row, _ = record_intake_receipt(
             session, org_id=org_id, event_id=event_id, kind="lead", payload=payload
         )
         return row.id
 
 
-def record(engine: Engine, org_id: str, lead_id: str, receipt_id: str) -> store.RecordedLead:
+def record(engine: Engine, org_id: str, lead_id: str, receipt_id: str) -> RecordedLead:
     with session_scope(engine) as session:
-        return store.record_lead(
+        return record_lead(
             session,
             org_id=org_id,
             lead_id=lead_id,
@@ -54,13 +59,13 @@ def record(engine: Engine, org_id: str, lead_id: str, receipt_id: str) -> store.
 
 def test_the_same_event_id_is_one_receipt(engine: Engine, org_id: str) -> None:
     with session_scope(engine) as session:
-        first, new_first = store.record_intake_receipt(
+        first, new_first = record_intake_receipt(
             session, org_id=org_id, event_id="form-1", kind="lead", payload={"email": "a@x.io"}
         )
-        again, new_again = store.record_intake_receipt(
+        again, new_again = record_intake_receipt(
             session, org_id=org_id, event_id="form-1", kind="lead", payload={"email": "a@x.io"}
         )
-        other, new_other = store.record_intake_receipt(
+        other, new_other = record_intake_receipt(
             session, org_id=org_id, event_id="form-2", kind="lead", payload={"email": "a@x.io"}
         )
 
@@ -79,7 +84,7 @@ def test_recording_a_lead_twice_answers_the_same(engine: Engine, org_id: str) ->
     assert first == second
     assert first.first_touch == Channel.EMAIL
     with session_scope(engine) as session:
-        view = store.lead_view(session, org_id=org_id, lead_id=lead_1)
+        view = lead_view(session, org_id=org_id, lead_id=lead_1)
     assert [item.kind for item in view.timeline] == ["scored", "intake"]  # once each
 
 
@@ -95,7 +100,7 @@ def test_email_then_phone_with_that_email_is_one_contact(engine: Engine, org_id:
 
     assert by_cart.contact_id == by_email.contact_id
     with session_scope(engine) as session:
-        view = store.lead_view(session, org_id=org_id, lead_id=lead_2)
+        view = lead_view(session, org_id=org_id, lead_id=lead_2)
     assert view.contact.emails == ["ada@example.com"]
     assert view.contact.phones == ["+447911123456"]
 
@@ -116,14 +121,12 @@ def test_leads_page_by_keyset_in_every_sort(engine: Engine, org_id: str) -> None
 
     for sort in ("recent", "oldest", "score", "value"):
         with session_scope(engine) as session:
-            everything, _ = store.list_leads(session, org_id=org_id, sort=sort, limit=100)
+            everything, _ = list_leads(session, org_id=org_id, sort=sort, limit=100)
         paged: list[str] = []
         cursor = None
         while True:
             with session_scope(engine) as session:
-                rows, cursor = store.list_leads(
-                    session, org_id=org_id, sort=sort, limit=2, cursor=cursor
-                )
+                rows, cursor = list_leads(session, org_id=org_id, sort=sort, limit=2, cursor=cursor)
             paged += [row.lead.id for row in rows]
             if cursor is None:
                 break
@@ -164,16 +167,16 @@ def test_two_transactions_resolving_one_new_person_at_once_make_one_contact(
     """A form and a text from a new number in the same instant (PostgreSQL: the second
     identity insert waits for the first transaction, loses, and resolves again)."""
     with session_scope(pg_engine) as session:
-        org, _ = store.create_org(session, name="Race", settings=OrgSettings(timezone="UTC"))
+        org, _ = create_org(session, name="Race", settings=OrgSettings(timezone="UTC"))
     payload = {"phone": "+447911777001"}
     found: list[str] = []
 
     def second() -> None:
         with session_scope(pg_engine) as session:
-            found.append(store.resolve_contact(session, org_id=org.id, payload=payload).id)
+            found.append(resolve_contact(session, org_id=org.id, payload=payload).id)
 
     with session_scope(pg_engine) as session:
-        first = store.resolve_contact(session, org_id=org.id, payload=payload).id
+        first = resolve_contact(session, org_id=org.id, payload=payload).id
         racer = threading.Thread(target=second)
         racer.start()
         racer.join(timeout=0.5)

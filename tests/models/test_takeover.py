@@ -13,9 +13,24 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from models import attention, channels, operators, replies, store, takeover
 from models.database import session_scope
+from models.errors import OperatorMissing, ThreadHeld, ThreadMissing
+from models.ids import TAKEOVER_NOTICE_KEY
+from models.rules.compliance import Deferred
+from models.rules.operators import Role
+from models.rules.takeover import HoldCheck
 from models.schemas import OrgSettings, QuietHours, TouchBudget
+from models.services import calls as call_service
+from models.services.intake import record_lead
+from models.services.operators import create_operator
+from models.services.orgs import create_org
+from models.services.outbound import claim_outbound_message
+from models.services.replies import claim_reply
+from models.services.takeover import expire_if_idle, release_hold, take_over
+from models.store.holds import read_hold
+from models.store.messages import mark_message_attempted
+from models.store.receipts import record_intake_receipt
+from models.store.threads import thread_of
 from models.tables import Lead, Message
 from models.values import Channel
 
@@ -25,7 +40,7 @@ NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 def lead_of(engine: Engine, *, budget: int = 3) -> tuple[str, str, str]:
     """A new org (quiet hours off) and a lead with SMS and voice consent: org, lead, thread."""
     with session_scope(engine) as session:
-        org, _ = store.create_org(
+        org, _ = create_org(
             session,
             name="Shine",
             settings=OrgSettings(
@@ -34,7 +49,7 @@ def lead_of(engine: Engine, *, budget: int = 3) -> tuple[str, str, str]:
                 touch_budget=TouchBudget(per_24h=budget),
             ),
         )
-        receipt, _ = store.record_intake_receipt(
+        receipt, _ = record_intake_receipt(
             session,
             org_id=org.id,
             event_id=None,
@@ -46,7 +61,7 @@ def lead_of(engine: Engine, *, budget: int = 3) -> tuple[str, str, str]:
             },
         )
         lead_id = f"lead_{uuid.uuid4().hex}"
-        store.record_lead(
+        record_lead(
             session,
             org_id=org.id,
             lead_id=lead_id,
@@ -55,14 +70,14 @@ def lead_of(engine: Engine, *, budget: int = 3) -> tuple[str, str, str]:
         )
         lead = session.get(Lead, lead_id)
         assert lead is not None
-        thread_id = attention.thread_of(session, org_id=org.id, lead=lead)
+        thread_id = thread_of(session, org_id=org.id, lead=lead)
         assert thread_id is not None
         return org.id, lead_id, thread_id
 
 
-def operator(engine: Engine, org_id: str, *, role: operators.Role = "operator") -> str:
+def operator(engine: Engine, org_id: str, *, role: Role = "operator") -> str:
     with session_scope(engine) as session:
-        return operators.create_operator(
+        return create_operator(
             session,
             org_id=org_id,
             name=f"{role.title()} {uuid.uuid4().hex[:4]}",
@@ -73,7 +88,7 @@ def operator(engine: Engine, org_id: str, *, role: operators.Role = "operator") 
 
 def claim_touch(engine: Engine, org_id: str, lead_id: str, *, now: datetime) -> Message:
     with session_scope(engine) as session:
-        return store.claim_outbound_message(
+        return claim_outbound_message(
             session,
             org_id=org_id,
             lead_id=lead_id,
@@ -86,9 +101,7 @@ def claim_touch(engine: Engine, org_id: str, lead_id: str, *, now: datetime) -> 
 
 def hold(engine: Engine, org_id: str, thread_id: str, operator_id: str, *, now: datetime) -> None:
     with session_scope(engine) as session:
-        takeover.take_over(
-            session, org_id=org_id, thread_id=thread_id, operator_id=operator_id, now=now
-        )
+        take_over(session, org_id=org_id, thread_id=thread_id, operator_id=operator_id, now=now)
 
 
 def test_no_automated_touch_or_call_is_claimed_while_a_thread_is_held(pg_engine: Engine) -> None:
@@ -96,10 +109,10 @@ def test_no_automated_touch_or_call_is_claimed_while_a_thread_is_held(pg_engine:
     ada = operator(pg_engine, org_id)
     hold(pg_engine, org_id, thread_id, ada, now=NOON)
 
-    with pytest.raises(store.Deferred) as touch:
+    with pytest.raises(Deferred) as touch:
         claim_touch(pg_engine, org_id, lead_id, now=NOON + timedelta(minutes=5))
-    with pytest.raises(store.Deferred) as call, session_scope(pg_engine) as session:
-        channels.claim_call(
+    with pytest.raises(Deferred) as call, session_scope(pg_engine) as session:
+        call_service.claim_call(
             session,
             org_id=org_id,
             lead_id=lead_id,
@@ -113,12 +126,12 @@ def test_no_automated_touch_or_call_is_claimed_while_a_thread_is_held(pg_engine:
     assert call.value.verdict.until == NOON + timedelta(minutes=30)
     assert "operator has taken this conversation over" in (touch.value.verdict.reason or "")
     # A hold past its time still holds until its workflow releases it.
-    with pytest.raises(store.Deferred) as late:
+    with pytest.raises(Deferred) as late:
         claim_touch(pg_engine, org_id, lead_id, now=NOON + timedelta(hours=2))
     assert late.value.verdict.until == NOON + timedelta(hours=2, minutes=1)
 
     with session_scope(pg_engine) as session:
-        takeover.release(
+        release_hold(
             session,
             org_id=org_id,
             thread_id=thread_id,
@@ -138,20 +151,16 @@ def test_only_the_holder_or_the_owner_releases_and_nobody_else_takes_over(
     hold(pg_engine, org_id, thread_id, ada, now=NOON)
 
     with session_scope(pg_engine) as session:
-        again = takeover.take_over(
-            session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON
-        )
+        again = take_over(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON)
     assert not again.changed and again.held_by == ada
-    for act in (takeover.take_over, takeover.release):
-        with pytest.raises(takeover.ThreadHeld), session_scope(pg_engine) as session:
+    for act in (take_over, release_hold):
+        with pytest.raises(ThreadHeld), session_scope(pg_engine) as session:
             act(session, org_id=org_id, thread_id=thread_id, operator_id=bob, now=NOON)
-    with pytest.raises(operators.OperatorMissing), session_scope(pg_engine) as session:
-        takeover.take_over(
-            session, org_id=org_id, thread_id=thread_id, operator_id="op_x", now=NOON
-        )
+    with pytest.raises(OperatorMissing), session_scope(pg_engine) as session:
+        take_over(session, org_id=org_id, thread_id=thread_id, operator_id="op_x", now=NOON)
     other_org, _, _ = lead_of(pg_engine)
-    with pytest.raises(takeover.ThreadMissing), session_scope(pg_engine) as session:
-        takeover.take_over(
+    with pytest.raises(ThreadMissing), session_scope(pg_engine) as session:
+        take_over(
             session,
             org_id=other_org,
             thread_id=thread_id,
@@ -160,7 +169,7 @@ def test_only_the_holder_or_the_owner_releases_and_nobody_else_takes_over(
         )
 
     with session_scope(pg_engine) as session:
-        forced = takeover.release(
+        forced = release_hold(
             session, org_id=org_id, thread_id=thread_id, operator_id=owner, now=NOON
         )
     assert forced.changed and forced.held_by is None
@@ -174,7 +183,7 @@ def test_an_idle_hold_ends_once_with_one_notice_and_a_reply_moves_its_end(
     ada = operator(pg_engine, org_id)
     hold(pg_engine, org_id, thread_id, ada, now=NOON)
     with session_scope(pg_engine) as session:
-        replies.claim_reply(
+        claim_reply(
             session,
             org_id=org_id,
             thread_id=thread_id,
@@ -185,9 +194,9 @@ def test_an_idle_hold_ends_once_with_one_notice_and_a_reply_moves_its_end(
             now=NOON + timedelta(minutes=20),
         )
 
-    def check(minutes: int) -> takeover.HoldCheck:
+    def check(minutes: int) -> HoldCheck:
         with session_scope(pg_engine) as session:
-            return takeover.expire_if_idle(
+            return expire_if_idle(
                 session, org_id=org_id, thread_id=thread_id, now=NOON + timedelta(minutes=minutes)
             )
 
@@ -202,7 +211,7 @@ def test_an_idle_hold_ends_once_with_one_notice_and_a_reply_moves_its_end(
     with session_scope(pg_engine) as session:
         notices = session.exec(
             select(Message).where(
-                col(Message.idempotency_key).startswith(f"{takeover.NOTICE_KEY}{thread_id}/")
+                col(Message.idempotency_key).startswith(f"{TAKEOVER_NOTICE_KEY}{thread_id}/")
             )
         ).all()
     assert len(notices) == 1 and notices[0].to_address == "+447700900555"
@@ -213,7 +222,7 @@ def test_an_operators_replies_do_not_use_the_touch_budget(pg_engine: Engine) -> 
     ada = operator(pg_engine, org_id)
     for minute in range(3):
         with session_scope(pg_engine) as session:
-            claim = replies.claim_reply(
+            claim = claim_reply(
                 session,
                 org_id=org_id,
                 thread_id=thread_id,
@@ -226,7 +235,7 @@ def test_an_operators_replies_do_not_use_the_touch_budget(pg_engine: Engine) -> 
         assert (claim.message.sender, claim.message.channel) == ("human", "sms")
         assert claim.send_at == NOON + timedelta(minutes=minute)
     with session_scope(pg_engine) as session:
-        takeover.release(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON)
+        release_hold(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON)
 
     touch = claim_touch(pg_engine, org_id, lead_id, now=NOON + timedelta(minutes=5))
     assert touch.sender == "ai"  # the budget of 1 is still unused
@@ -270,30 +279,28 @@ def test_the_lock_behaves_like_its_model_whatever_the_order(
         with session_scope(pg_engine) as session:
             if action == "take":
                 if refused:
-                    with pytest.raises(takeover.ThreadHeld):
-                        takeover.take_over(
+                    with pytest.raises(ThreadHeld):
+                        take_over(
                             session, org_id=org_id, thread_id=thread_id, operator_id=person, now=now
                         )
                     continue
-                takeover.take_over(
-                    session, org_id=org_id, thread_id=thread_id, operator_id=person, now=now
-                )
+                take_over(session, org_id=org_id, thread_id=thread_id, operator_id=person, now=now)
                 if holder is None:
                     holder, since = person, now
             elif action == "release":
                 if refused and who != "owner":
-                    with pytest.raises(takeover.ThreadHeld):
-                        takeover.release(
+                    with pytest.raises(ThreadHeld):
+                        release_hold(
                             session, org_id=org_id, thread_id=thread_id, operator_id=person, now=now
                         )
                     continue
-                takeover.release(
+                release_hold(
                     session, org_id=org_id, thread_id=thread_id, operator_id=person, now=now
                 )
                 holder = None
             elif action == "reply":
                 reply = functools.partial(
-                    replies.claim_reply,
+                    claim_reply,
                     session,
                     org_id=org_id,
                     thread_id=thread_id,
@@ -304,7 +311,7 @@ def test_the_lock_behaves_like_its_model_whatever_the_order(
                     now=now,
                 )
                 if refused:
-                    with pytest.raises(takeover.ThreadHeld):
+                    with pytest.raises(ThreadHeld):
                         reply()
                     continue
                 reply()
@@ -312,22 +319,20 @@ def test_the_lock_behaves_like_its_model_whatever_the_order(
                     holder, since = person, now
                 last_human = now
             elif action == "check":
-                checked = takeover.expire_if_idle(
-                    session, org_id=org_id, thread_id=thread_id, now=now
-                )
+                checked = expire_if_idle(session, org_id=org_id, thread_id=thread_id, now=now)
                 if holder is not None and max(since, last_human) + timedelta(minutes=30) <= now:
                     holder = None
                     idle_releases += 1
                 assert checked.hold.held_by == holder
         if action == "touch":
             if holder is not None:
-                with pytest.raises(store.Deferred):
+                with pytest.raises(Deferred):
                     claim_touch(pg_engine, org_id, lead_id, now=now)
             else:
                 claim_touch(pg_engine, org_id, lead_id, now=now)
                 touches += 1
         with session_scope(pg_engine) as session:
-            assert takeover.read(session, org_id=org_id, thread_id=thread_id).held_by == holder
+            assert read_hold(session, org_id=org_id, thread_id=thread_id).held_by == holder
 
     with session_scope(pg_engine) as session:
         ai = session.exec(
@@ -335,7 +340,7 @@ def test_the_lock_behaves_like_its_model_whatever_the_order(
         ).all()
         notices = session.exec(
             select(Message).where(
-                col(Message.idempotency_key).startswith(f"{takeover.NOTICE_KEY}{thread_id}/")
+                col(Message.idempotency_key).startswith(f"{TAKEOVER_NOTICE_KEY}{thread_id}/")
             )
         ).all()
     assert len(ai) == touches
@@ -353,7 +358,7 @@ def test_a_touch_claimed_before_a_takeover_and_retried_during_it_waits(
 
     def claim(key: str, minutes: int) -> Message:
         with session_scope(pg_engine) as session:
-            return store.claim_outbound_message(
+            return claim_outbound_message(
                 session,
                 org_id=org_id,
                 lead_id=lead_id,
@@ -367,15 +372,15 @@ def test_a_touch_claimed_before_a_takeover_and_retried_during_it_waits(
     first = claim(waiting, 0)
     claim(attempted, 0)
     with session_scope(pg_engine) as session:
-        store.mark_message_attempted(session, message_id=claim(attempted, 0).id)
+        mark_message_attempted(session, message_id=claim(attempted, 0).id)
     hold(pg_engine, org_id, thread_id, ada, now=NOON + timedelta(minutes=1))
 
-    with pytest.raises(store.Deferred):
+    with pytest.raises(Deferred):
         claim(waiting, 2)
     assert claim(attempted, 2).attempted_at is not None  # reconciled, not held
 
     with session_scope(pg_engine) as session:
-        takeover.release(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON)
+        release_hold(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON)
     assert claim(waiting, 3).id == first.id
 
 
@@ -385,7 +390,7 @@ def test_a_call_claimed_before_a_takeover_and_retried_during_it_waits(pg_engine:
 
     def claim_call(minutes: int) -> str:
         with session_scope(pg_engine) as session:
-            return channels.claim_call(
+            return call_service.claim_call(
                 session,
                 org_id=org_id,
                 lead_id=lead_id,
@@ -397,8 +402,8 @@ def test_a_call_claimed_before_a_takeover_and_retried_during_it_waits(pg_engine:
 
     first = claim_call(0)
     hold(pg_engine, org_id, thread_id, ada, now=NOON + timedelta(minutes=1))
-    with pytest.raises(store.Deferred):
+    with pytest.raises(Deferred):
         claim_call(2)
     with session_scope(pg_engine) as session:
-        takeover.release(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON)
+        release_hold(session, org_id=org_id, thread_id=thread_id, operator_id=ada, now=NOON)
     assert claim_call(3) == first

@@ -10,9 +10,14 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from models import channels, store
 from models.database import make_engine, session_scope
+from models.rules.whatsapp import WHATSAPP_NO_TEMPLATE, WhatsAppTemplate, whatsapp_template
 from models.schemas import OrgSettings
+from models.services.inbound import record_inbound_message
+from models.services.intake import record_lead
+from models.services.orgs import create_org
+from models.services.outbound import claim_outbound_message
+from models.store.receipts import record_intake_receipt
 from models.tables import Message, TimelineEvent, utcnow
 from models.values import Channel, MessageStatus, TimelineKind, new_id
 from tests.workflows.conftest import ANY_HOUR
@@ -36,7 +41,7 @@ def new_lead(engine: Engine, *, template_sid: str | None = TEMPLATE_SID) -> tupl
     """An org that sends WhatsApp (with the template, unless told) and a lead of Ada's."""
     lead_id = new_id("lead")
     with session_scope(engine) as session:
-        org, _ = store.create_org(
+        org, _ = create_org(
             session,
             name="Shine",
             settings=OrgSettings(
@@ -46,14 +51,14 @@ def new_lead(engine: Engine, *, template_sid: str | None = TEMPLATE_SID) -> tupl
                 whatsapp_template_sid=template_sid,
             ),
         )
-        receipt, _ = store.record_intake_receipt(
+        receipt, _ = record_intake_receipt(
             session,
             org_id=org.id,
             event_id=None,
             kind="lead",
             payload={"name": "Ada Lovelace", "phone": PHONE, "consent": {"sms": True}},
         )
-        store.record_lead(
+        record_lead(
             session,
             org_id=org.id,
             lead_id=lead_id,
@@ -66,7 +71,7 @@ def new_lead(engine: Engine, *, template_sid: str | None = TEMPLATE_SID) -> tupl
 def wrote(engine: Engine, org_id: str, at: datetime, channel: Channel = Channel.WHATSAPP) -> None:
     """Ada writes to the business at ``at``, recorded as the Twilio webhook records it."""
     with session_scope(engine) as session:
-        recorded = channels.record_inbound_message(
+        recorded = record_inbound_message(
             session,
             org_id=org_id,
             channel=channel,
@@ -85,7 +90,7 @@ def wrote(engine: Engine, org_id: str, at: datetime, channel: Channel = Channel.
 def claim(engine: Engine, org_id: str, lead_id: str, step: str, now: datetime) -> Message:
     """Claim the lead's WhatsApp first-touch message for ``step`` at ``now``."""
     with session_scope(engine) as session:
-        return store.claim_outbound_message(
+        return claim_outbound_message(
             session,
             org_id=org_id,
             lead_id=lead_id,
@@ -108,9 +113,9 @@ def test_the_session_lasts_24_hours_from_the_customers_last_whatsapp_message(
     outside = claim(engine, org_id, lead_id, "2", start + timedelta(hours=24, seconds=1))
 
     assert (inside.body, inside.subject, inside.status) == (FREE_TEXT, None, MessageStatus.PENDING)
-    assert store.whatsapp_template(inside) is None
+    assert whatsapp_template(inside) is None
     assert outside.body == f"[WhatsApp template {TEMPLATE_SID}] {FREE_TEXT}"
-    assert store.whatsapp_template(outside) == store.WhatsAppTemplate(
+    assert whatsapp_template(outside) == WhatsAppTemplate(
         content_sid=TEMPLATE_SID, content_variables='{"1": "Ada"}'
     )
     assert outside.status == MessageStatus.PENDING
@@ -127,8 +132,8 @@ def test_a_retry_sends_the_form_the_first_attempt_chose(engine: Engine) -> None:
 
     assert retry.id == first.id
     assert (retry.subject, retry.body) == (first.subject, first.body)
-    assert store.whatsapp_template(retry) is not None
-    assert store.whatsapp_template(fresh) is None  # a new touch sees the session she opened
+    assert whatsapp_template(retry) is not None
+    assert whatsapp_template(fresh) is None  # a new touch sees the session she opened
 
 
 def test_outside_the_session_without_a_template_the_touch_fails_and_says_why(
@@ -141,7 +146,7 @@ def test_outside_the_session_without_a_template_the_touch_fails_and_says_why(
     message = claim(engine, org_id, lead_id, "1", now)
 
     assert message.status == MessageStatus.FAILED
-    assert message.error == store.WHATSAPP_NO_TEMPLATE
+    assert message.error == WHATSAPP_NO_TEMPLATE
     with session_scope(engine) as session:
         skipped = session.exec(
             select(TimelineEvent.summary).where(

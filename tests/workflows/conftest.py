@@ -18,9 +18,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from models import store
 from models.database import make_engine, session_scope
 from models.schemas import OrgSettings, QuietHours
+from models.services.orgs import create_org
+from models.store.receipts import record_intake_receipt
 from models.tables import Message, TimelineEvent
 from models.values import TimelineKind
 from workers.registry import Adapters, dry_run_adapters
@@ -48,7 +49,7 @@ class Harness:
 
     def receipt(self, **payload: Any) -> str:
         with session_scope(self.engine) as session:
-            receipt, _ = store.record_intake_receipt(
+            receipt, _ = record_intake_receipt(
                 session, org_id=self.org_id, event_id=None, kind="lead", payload=payload
             )
             return receipt.id
@@ -109,7 +110,7 @@ ANY_HOUR = QuietHours(sms=None, whatsapp=None, voice=None, email=None)
 @pytest.fixture
 async def harness(time_env: WorkflowEnvironment, engine: Engine) -> AsyncIterator[Harness]:
     with session_scope(engine) as session:
-        org, _ = store.create_org(
+        org, _ = create_org(
             session,
             name="Shine Cleaning",
             # Quiet hours off: only the tests about them may depend on the time of day.

@@ -22,10 +22,19 @@ from sqlmodel import col, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from models import attention, operators, replies, sequences, store, takeover
 from models.database import make_engine, session_scope
+from models.ids import ladder_id, takeover_workflow_id
 from models.migrate import upgrade
 from models.schemas import OrgSettings, QuietHours, SequenceIn, SequenceStep
+from models.services.escalations import escalate_thread
+from models.services.operators import create_operator
+from models.services.orgs import create_org
+from models.services.replies import claim_reply
+from models.services.sequences import put_sequence
+from models.services.takeover import take_over
+from models.store.contacts import resolve_contact
+from models.store.receipts import record_intake_receipt
+from models.store.threads import thread_of, thread_of_contact
 from models.tables import Call, Lead
 from models.values import Channel, Intent, ProviderMode
 from tests.workflows.conftest import ANY_HOUR
@@ -71,13 +80,13 @@ async def record() -> None:
         upgrade(url)
         engine = make_engine(url)
         with session_scope(engine) as session:
-            org, _ = store.create_org(
+            org, _ = create_org(
                 session, name="Shine", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
             )
 
         def receipt(org_id: str = org.id, **payload: object) -> str:
             with session_scope(engine) as session:
-                row, _ = store.record_intake_receipt(
+                row, _ = record_intake_receipt(
                     session, org_id=org_id, event_id=None, kind="lead", payload=payload
                 )
                 return row.id
@@ -203,7 +212,7 @@ async def record() -> None:
                     await save(f"hot_sequence_continued_run_{run}", nudge, kind="nudge")
 
                 with session_scope(engine) as session:
-                    night, _ = store.create_org(
+                    night, _ = create_org(
                         session,
                         name="Night",
                         settings=OrgSettings(
@@ -281,7 +290,7 @@ async def _call_retry_scenario(
     save: Callable[..., Awaitable[None]],
 ) -> None:
     with session_scope(engine) as session:
-        org, _ = store.create_org(
+        org, _ = create_org(
             session,
             name="Callers",
             settings=OrgSettings(
@@ -291,7 +300,7 @@ async def _call_retry_scenario(
                 touch_budget={"per_24h": 10},
             ),
         )
-        sequences.put_sequence(
+        put_sequence(
             session,
             org_id=org.id,
             name="call-them",
@@ -303,7 +312,7 @@ async def _call_retry_scenario(
                 max_attempts=1,
             ),
         )
-        receipt, _ = store.record_intake_receipt(
+        receipt, _ = record_intake_receipt(
             session,
             org_id=org.id,
             event_id=None,
@@ -359,12 +368,12 @@ async def _takeover_scenario(
     save: Callable[..., Awaitable[None]],
 ) -> None:
     with session_scope(engine) as session:
-        org, _ = store.create_org(
+        org, _ = create_org(
             session,
             name="Holders",
             settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR),
         )
-        sequences.put_sequence(
+        put_sequence(
             session,
             org_id=org.id,
             name="nudge",
@@ -377,10 +386,10 @@ async def _takeover_scenario(
                 max_attempts=2,
             ),
         )
-        operator = operators.create_operator(
+        operator = create_operator(
             session, org_id=org.id, name="Ada", role="operator", phone="+447700900444"
         )
-        receipt, _ = store.record_intake_receipt(
+        receipt, _ = record_intake_receipt(
             session,
             org_id=org.id,
             event_id=None,
@@ -406,9 +415,9 @@ async def _takeover_scenario(
         with session_scope(engine) as session:
             row = session.get(Lead, lead_id)
             assert row is not None
-            thread_id = attention.thread_of(session, org_id=org.id, lead=row)
+            thread_id = thread_of(session, org_id=org.id, lead=row)
             assert thread_id is not None
-            takeover.take_over(
+            take_over(
                 session,
                 org_id=org.id,
                 thread_id=thread_id,
@@ -418,14 +427,14 @@ async def _takeover_scenario(
         holder = await env.client.start_workflow(
             TakeoverWorkflow.run,
             TakeoverInput(org_id=org.id, thread_id=thread_id),
-            id=takeover.workflow_id(org.id, thread_id),
+            id=takeover_workflow_id(org.id, thread_id),
             task_queue="histories-takeover",
             start_signal=TAKEOVER_CHANGED_SIGNAL,
             start_signal_args=[HoldChanged(operator_id=operator.id, held=True)],
         )
         await env.sleep(timedelta(minutes=10))
         with session_scope(engine) as session:
-            claim = replies.claim_reply(
+            claim = claim_reply(
                 session,
                 org_id=org.id,
                 thread_id=thread_id,
@@ -457,16 +466,14 @@ async def _escalation_scenario(
     save: Callable[..., Awaitable[None]],
 ) -> None:
     with session_scope(engine) as session:
-        org, _ = store.create_org(
+        org, _ = create_org(
             session, name="Ladder", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
         )
-        operators.create_operator(
-            session, org_id=org.id, name="Owen", role="owner", phone="+447911123471"
-        )
-        contact = store.resolve_contact(session, org_id=org.id, payload={"phone": "+447911123472"})
-        thread_id = store.thread_id(session, contact_id=contact.id)
+        create_operator(session, org_id=org.id, name="Owen", role="owner", phone="+447911123471")
+        contact = resolve_contact(session, org_id=org.id, payload={"phone": "+447911123472"})
+        thread_id = thread_of_contact(session, contact_id=contact.id)
         assert thread_id is not None
-        row, _ = attention.escalate_thread(
+        row, _ = escalate_thread(
             session,
             org_id=org.id,
             thread_id=thread_id,
@@ -485,7 +492,7 @@ async def _escalation_scenario(
         ladder = await env.client.start_workflow(
             EscalationWorkflow.run,
             EscalationInput(org_id=org.id, escalation_id=row.id),
-            id=attention.ladder_id(row),
+            id=ladder_id(row),
             task_queue="histories-escalation",
         )
         await env.sleep(timedelta(minutes=20))

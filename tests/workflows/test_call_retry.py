@@ -28,9 +28,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.voice import CallRequest, EndedCall, PlacedCall
-from models import attention, channels, sequences, store
 from models.database import session_scope
+from models.ids import ladder_id
 from models.schemas import SequenceIn, SequenceStep
+from models.services.calls import CallReport, record_call_report
+from models.services.inbound import record_inbound_message
+from models.services.orgs import patch_org_settings
+from models.services.outbound import claim_outbound_message
+from models.services.sequences import put_sequence
 from models.tables import Call, Escalation, Identity, Message
 from models.values import CallOutcome, Channel, Intent, ProviderMode
 from tests.conftest import start_time_skipping
@@ -68,10 +73,10 @@ def end_call(engine: Engine, call: Call, ended_reason: str) -> CallEnded:
     that tells its workflow."""
     assert call.provider_call_id is not None
     with session_scope(engine) as session:
-        recorded = channels.record_call_report(
+        recorded = record_call_report(
             session,
             org_id=call.org_id,
-            report=channels.CallReport(
+            report=CallReport(
                 provider_call_id=call.provider_call_id,
                 call_key=call.idempotency_key,
                 ended_reason=ended_reason,
@@ -159,7 +164,7 @@ class Calls:
         await self.harness.env.sleep(timedelta(seconds=5))
         with session_scope(self.harness.engine) as session:
             rows = session.exec(select(Escalation).where(Escalation.lead_id == lead_id)).all()
-            ladders = [attention.ladder_id(row) for row in rows]
+            ladders = [ladder_id(row) for row in rows]
         for ladder in ladders:
             handle = self.harness.env.client.get_workflow_handle(ladder)
             await handle.signal("resolved", EscalationAck(operator_id="test"))
@@ -175,7 +180,7 @@ def time_env(own_time_env: WorkflowEnvironment) -> WorkflowEnvironment:
 @pytest.fixture
 async def calls(harness: Harness) -> AsyncIterator[Calls]:
     with session_scope(harness.engine) as session:
-        sequences.put_sequence(
+        put_sequence(
             session,
             org_id=harness.org_id,
             name="call-them",
@@ -187,7 +192,7 @@ async def calls(harness: Harness) -> AsyncIterator[Calls]:
                 max_attempts=1,
             ),
         )
-        store.patch_org_settings(
+        patch_org_settings(
             session,
             org_id=harness.org_id,
             changes={
@@ -322,7 +327,7 @@ async def test_a_reply_during_the_wait_cancels_the_pending_attempts(calls: Calls
         lead_id, handle = await start_lead(calls)
         await calls.report(await calls.next_call(lead_id, 1), "customer-did-not-answer")
         with session_scope(harness.engine) as session:
-            inbound = channels.record_inbound_message(
+            inbound = record_inbound_message(
                 session,
                 org_id=harness.org_id,
                 channel=Channel.SMS,
@@ -364,7 +369,7 @@ async def test_an_invalid_number_is_not_retried_and_never_used_again(calls: Call
         assert identity.invalid_at is not None
         assert "misdialed" in (identity.invalid_reason or "")
         # A text to the same person now has no number to go to.
-        claim = store.claim_outbound_message(
+        claim = claim_outbound_message(
             session,
             org_id=harness.org_id,
             lead_id=lead_id,
@@ -398,7 +403,7 @@ async def test_no_attempt_outside_the_window_and_never_more_than_the_caps(
     policy's attempts before a person is asked."""
     window = (f"{opens:02d}:00", f"{opens + 8:02d}:00")
     with session_scope(calls.harness.engine) as session:
-        store.patch_org_settings(
+        patch_org_settings(
             session,
             org_id=calls.harness.org_id,
             changes={
@@ -446,9 +451,7 @@ async def test_no_call_while_an_operator_holds_the_thread_and_the_loop_resumes_a
 ) -> None:
     harness = calls.harness
     with session_scope(harness.engine) as session:
-        store.patch_org_settings(
-            session, org_id=harness.org_id, changes={"takeover_timeout": "PT12H"}
-        )
+        patch_org_settings(session, org_id=harness.org_id, changes={"takeover_timeout": "PT12H"})
     ada = add_operator(harness, name="Ada")
     await morning(harness)
     async with calls.worker():

@@ -11,8 +11,11 @@ from sqlmodel import col, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from models import attention
 from models.database import session_scope
+from models.reads.attention import open_items
+from models.rules.escalations import Priority
+from models.services.escalations import acknowledge_escalation, escalate_thread
+from models.store.threads import thread_of
 from models.tables import Escalation, Lead, Message, Operator, TimelineEvent
 from tests.workflows.conftest import Harness
 from workflows.escalation import EscalationWorkflow
@@ -43,7 +46,7 @@ def operator(harness: Harness, *, role: str, phone: str, seen: datetime | None) 
 
 
 async def escalate(
-    harness: Harness, *, priority: attention.Priority = "high"
+    harness: Harness, *, priority: Priority = "high"
 ) -> tuple[Escalation, WorkflowHandle[EscalationWorkflow, EscalationState]]:
     lead_id, _ = await harness.start(
         name="Grace Hopper", phone="+447911123456", consent={"sms": True}, message="Need a quote"
@@ -51,15 +54,13 @@ async def escalate(
     for _ in range(50):  # the lead's contact and thread are recorded
         with session_scope(harness.engine) as session:
             lead = session.get(Lead, lead_id)
-            thread = (
-                attention.thread_of(session, org_id=harness.org_id, lead=lead) if lead else None
-            )
+            thread = thread_of(session, org_id=harness.org_id, lead=lead) if lead else None
         if thread is not None:
             break
         await harness.env.sleep(timedelta(seconds=1))
     assert thread is not None
     with session_scope(harness.engine) as session:
-        row, created = attention.escalate_thread(
+        row, created = escalate_thread(
             session,
             org_id=harness.org_id,
             thread_id=thread,
@@ -109,7 +110,7 @@ async def test_nobody_online_queues_it_then_the_owner_gets_an_sms_at_the_sla(
     await harness.env.sleep(timedelta(seconds=5))
 
     with session_scope(harness.engine) as session:
-        [queued] = attention.attention(session, org_id=harness.org_id, limit=10)
+        [queued] = open_items(session, org_id=harness.org_id, limit=10)
     assert queued.id == row.id and queued.level == 0
     # Due 15 minutes after it was routed (the workflow's clock).
     assert timedelta(minutes=14) <= queued.sla_due_at - routed <= timedelta(minutes=15)
@@ -158,7 +159,7 @@ async def test_an_operator_online_gets_the_handoff_and_acknowledging_stops_the_c
     assert ladder(harness, row.lead_id)[0].endswith("handoff: Operator Person (operator) notified")
 
     with session_scope(harness.engine) as session:
-        attention.acknowledge(session, org_id=harness.org_id, escalation_id=row.id, by=online)
+        acknowledge_escalation(session, org_id=harness.org_id, escalation_id=row.id, by=online)
     await handle.signal(EscalationWorkflow.acknowledged, EscalationAck(operator_id=online))
     await harness.env.sleep(timedelta(hours=2))
 

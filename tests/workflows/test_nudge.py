@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.service import RPCError
 
-from models import sequences
 from models.database import session_scope
 from models.schemas import SequenceIn, SequenceStep
+from models.services.sequences import put_sequence
 from models.values import Channel, Intent, Stage
 from tests.workflows.conftest import Harness
 from workflows.lead import (
@@ -30,7 +30,7 @@ ALL_INTENTS = list(Intent)
 
 def put(harness: Harness, *steps: tuple[timedelta, str], name: str = "follow-up") -> None:
     with session_scope(harness.engine) as session:
-        sequences.put_sequence(
+        put_sequence(
             session,
             org_id=harness.org_id,
             name=name,
@@ -212,7 +212,7 @@ async def test_a_reply_leaves_a_sequence_running_that_does_not_stop_on_replies(
     harness: Harness,
 ) -> None:
     with session_scope(harness.engine) as session:
-        sequences.put_sequence(
+        put_sequence(
             session,
             org_id=harness.org_id,
             name="reminders",

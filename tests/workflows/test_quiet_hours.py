@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from models import store
 from models.database import session_scope
+from models.services.orgs import patch_org_settings
 from tests.workflows.conftest import Harness
 from tests.workflows.test_nudge import next_spring_forward, sleep_until
 from workflows.lead import LeadWorkflow
@@ -22,7 +22,7 @@ async def test_a_lead_at_half_past_ten_at_night_is_texted_at_eight_across_a_dst_
     harness: Harness,
 ) -> None:
     with session_scope(harness.engine) as session:
-        store.patch_org_settings(
+        patch_org_settings(
             session, org_id=harness.org_id, changes={"quiet_hours": {"sms": ["08:00", "21:00"]}}
         )
     sunday = next_spring_forward(LONDON, await harness.env.get_current_time())

@@ -13,8 +13,16 @@ from sqlmodel import col, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from models import attention, replies, store, takeover
 from models.database import session_scope
+from models.errors import ThreadHeld
+from models.ids import takeover_workflow_id
+from models.services import takeover as takeover_service
+from models.services.merge import merge_contacts
+from models.services.orgs import patch_org_settings
+from models.services.replies import claim_reply
+from models.services.takeover import release_hold
+from models.store import threads as thread_store
+from models.store.contacts import resolve_contact
 from models.tables import Lead, Message, Operator, Thread, TimelineEvent
 from models.values import Channel
 from tests.workflows.conftest import Harness
@@ -59,9 +67,7 @@ def add_operator(harness: Harness, *, name: str = "Olive Operator") -> str:
 
 def set_timeout(harness: Harness, timeout: str) -> None:
     with session_scope(harness.engine) as session:
-        store.patch_org_settings(
-            session, org_id=harness.org_id, changes={"takeover_timeout": timeout}
-        )
+        patch_org_settings(session, org_id=harness.org_id, changes={"takeover_timeout": timeout})
 
 
 async def thread_of(harness: Harness, lead_id: str) -> str:
@@ -69,7 +75,7 @@ async def thread_of(harness: Harness, lead_id: str) -> str:
         with session_scope(harness.engine) as session:
             lead = session.get(Lead, lead_id)
             thread = (
-                attention.thread_of(session, org_id=harness.org_id, lead=lead) if lead else None
+                thread_store.thread_of(session, org_id=harness.org_id, lead=lead) if lead else None
             )
         if thread is not None:
             return thread
@@ -85,7 +91,7 @@ async def tell(
     return await harness.env.client.start_workflow(
         TakeoverWorkflow.run,
         TakeoverInput(org_id=harness.org_id, thread_id=thread_id),
-        id=takeover.workflow_id(harness.org_id, thread_id),
+        id=takeover_workflow_id(harness.org_id, thread_id),
         task_queue=harness.task_queue,
         start_signal=TAKEOVER_CHANGED_SIGNAL,
         start_signal_args=[HoldChanged(operator_id=operator_id, held=held)],
@@ -97,7 +103,7 @@ async def take_over(
 ) -> WorkflowHandle[TakeoverWorkflow, TakeoverState]:
     now = await harness.env.get_current_time()
     with session_scope(harness.engine) as session:
-        hold = takeover.take_over(
+        hold = takeover_service.take_over(
             session, org_id=harness.org_id, thread_id=thread_id, operator_id=operator_id, now=now
         )
     assert hold.changed and hold.held_by == operator_id
@@ -107,7 +113,7 @@ async def take_over(
 async def release(harness: Harness, thread_id: str, operator_id: str) -> None:
     now = await harness.env.get_current_time()
     with session_scope(harness.engine) as session:
-        takeover.release(
+        release_hold(
             session, org_id=harness.org_id, thread_id=thread_id, operator_id=operator_id, now=now
         )
     await tell(harness, thread_id, operator_id, held=False)
@@ -159,8 +165,8 @@ async def test_no_nudge_while_held_and_the_release_resumes_where_it_stood(
 
     holder = await take_over(harness, thread_id, ada)
     await settle(harness)
-    with session_scope(harness.engine) as session, pytest.raises(takeover.ThreadHeld):
-        takeover.take_over(
+    with session_scope(harness.engine) as session, pytest.raises(ThreadHeld):
+        takeover_service.take_over(
             session,
             org_id=harness.org_id,
             thread_id=thread_id,
@@ -211,7 +217,7 @@ async def test_an_idle_hold_releases_itself_with_a_notice_and_a_reply_keeps_it(
     # A reply 20 minutes in restarts the 30-minute clock.
     await harness.env.sleep(timedelta(minutes=20))
     with session_scope(harness.engine) as session:
-        claim = replies.claim_reply(
+        claim = claim_reply(
             session,
             org_id=harness.org_id,
             thread_id=thread_id,
@@ -321,12 +327,10 @@ async def test_a_held_thread_merged_away_releases_its_leads(harness: Harness) ->
     with session_scope(harness.engine) as session:
         grace = session.get(Lead, lead_id)
         assert grace is not None
-        other = store.resolve_contact(
+        other = resolve_contact(
             session, org_id=harness.org_id, payload={"email": "grace@example.com"}
         )
-        store.merge_contacts(
-            session, org_id=harness.org_id, keep_id=other.id, other_id=grace.contact_id
-        )
+        merge_contacts(session, org_id=harness.org_id, keep_id=other.id, other_id=grace.contact_id)
     await tell(harness, thread_id, ada, held=False)
     await settle(harness)
 

@@ -1,8 +1,5 @@
-"""Intent scoring: an org's rules turn what is known about a lead into 0-100 and an intent.
-
-Pure and deterministic: the same lead and rules always give the same score and reasons, so
-an operator can read on the timeline exactly why a lead scored what it did.
-"""
+"""Intent scoring: the org's rules turn a lead's value, source and words into a score and an
+intent. Pure."""
 
 from __future__ import annotations
 

@@ -1,38 +1,19 @@
-"""Operators (the people who answer threads) and their presence.
-
-An operator is online while their inbox keeps sending heartbeats: for ``ONLINE_FOR`` after
-the last one. ``online`` is the one place that rule is written; the escalation ladder asks it
-whom to hand a thread to.
-"""
+"""Operators: one of the org's, those online now, and keepwarm's own messages to them."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from models.errors import OperatorMissing
+from models.rules.operators import is_online
 from models.schemas import OrgSettings
 from models.tables import Message, Operator, utcnow
 from models.values import Direction, MessageStatus, Sender, new_id
 
-Role = Literal["operator", "owner"]
 
-#: How long a heartbeat keeps an operator online (DESIGN.md "Human handoff").
-ONLINE_FOR = timedelta(minutes=2)
-
-
-class OperatorMissing(LookupError):
-    """No such operator in this org."""
-
-
-def is_online(operator: Operator, *, now: datetime) -> bool:
-    """Whether ``operator``'s last heartbeat was less than ``ONLINE_FOR`` before ``now``."""
-    seen = operator.last_seen_at
-    return seen is not None and now - ONLINE_FOR < seen
-
-
-def online(session: Session, *, org_id: str, now: datetime) -> list[Operator]:
+def online_operators(session: Session, *, org_id: str, now: datetime) -> list[Operator]:
     """The org's operators online at ``now``: operators before the owner (the owner is the
     last rung of the escalation ladder), then in the order they were added."""
     return [
@@ -50,24 +31,6 @@ def list_operators(session: Session, *, org_id: str) -> list[Operator]:
         .order_by(col(Operator.created_at), col(Operator.id))
     )
     return sorted(rows, key=lambda operator: operator.role == "owner")
-
-
-def create_operator(
-    session: Session,
-    *,
-    org_id: str,
-    name: str,
-    role: Role,
-    phone: str | None = None,
-    email: str | None = None,
-) -> Operator:
-    """Add an operator (``phone`` already E.164). Offline until their first heartbeat."""
-    operator = Operator(
-        id=new_id("op"), org_id=org_id, name=name, role=role, phone=phone, email=email
-    )
-    session.add(operator)
-    session.flush()
-    return operator
 
 
 def get_operator(session: Session, *, org_id: str, operator_id: str) -> Operator:
@@ -106,17 +69,3 @@ def message_to(
         mode=settings.provider_mode.value,
         created_at=created_at or utcnow(),
     )
-
-
-def heartbeat(
-    session: Session, *, org_id: str, operator_id: str, now: datetime | None = None
-) -> Operator:
-    """The operator's inbox is open: they are online for ``ONLINE_FOR`` from ``now``."""
-    operator = get_operator(session, org_id=org_id, operator_id=operator_id)
-    now = now or utcnow()
-    # A late, reordered heartbeat never moves presence back.
-    if operator.last_seen_at is None or operator.last_seen_at < now:
-        operator.last_seen_at = now
-        session.add(operator)
-        session.flush()
-    return operator

@@ -1,12 +1,5 @@
-"""An operator's reply on a thread: written by a person, sent through the compliance gate.
-
-A reply needs the thread: an operator who doesn't hold it takes it over by replying (so the
-AI can't talk over them), and one whom another operator's hold shuts out is refused. It
-goes on the thread's channel (the one the customer last wrote on) unless the operator
-picks another. The gate's consent rule refuses it outright; quiet hours hold it until the
-window opens (the HumanReply workflow waits on a durable timer); the touch budget doesn't
-apply: it counts automated touches, and a conversation with a person is not one.
-"""
+"""An operator's reply on a thread: claimed once per key on the thread's channel, checked for
+consent, WhatsApp's session and quiet hours, and checked again when it is sent."""
 
 from __future__ import annotations
 
@@ -16,7 +9,21 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from models import compliance, operators, store, takeover
+from models.errors import NoAddress, NotFound, ReplyRefused
+from models.rules.compliance import Deferred, Verdict, next_open, window_for
+from models.rules.messages import sender_address
+from models.rules.orgs import org_settings
+from models.rules.takeover import Hold
+from models.services.takeover import take_over
+from models.store.consent import current_consent
+from models.store.contacts import address_for, recipient_of
+from models.store.holds import read_hold
+from models.store.leads import open_lead
+from models.store.messages import whatsapp_session_open
+from models.store.operators import get_operator
+from models.store.orgs import get_org
+from models.store.threads import touch_thread
+from models.store.timeline import add_to_timeline
 from models.tables import Contact, Lead, Message, Thread
 from models.values import (
     Channel,
@@ -32,19 +39,6 @@ from models.values import (
 REPLY_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)
 
 
-class ReplyRefused(Exception):
-    """The reply can't go to this person on this channel (``code`` names why)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        """``code`` (snake_case) and what the operator can do about it."""
-        super().__init__(message)
-        self.code = code
-
-
-class NoAddress(ReplyRefused):
-    """The contact has no address for the channel asked for."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class ReplyClaim:
     """The reply's row, when it may go (``send_at`` later than now: quiet hours), and the
@@ -52,7 +46,7 @@ class ReplyClaim:
 
     message: Message
     send_at: datetime
-    hold: takeover.Hold
+    hold: Hold
     repeated: bool
 
 
@@ -77,22 +71,20 @@ def thread_channel(session: Session, *, thread: Thread) -> Channel:
 
 
 def _address(session: Session, *, thread: Thread, channel: Channel) -> str | None:
-    return store.address_for(
-        session, org_id=thread.org_id, contact_id=thread.contact_id, channel=channel
-    )
+    return address_for(session, org_id=thread.org_id, contact_id=thread.contact_id, channel=channel)
 
 
 def _lead(session: Session, *, thread: Thread) -> Lead | None:
     """The contact's open lead, which the reply belongs to."""
-    return store.open_lead(session, org_id=thread.org_id, contact_id=thread.contact_id)
+    return open_lead(session, org_id=thread.org_id, contact_id=thread.contact_id)
 
 
 def _refusal(session: Session, *, thread: Thread, channel: Channel, now: datetime) -> str | None:
     """Why a reply on ``channel`` must not go to the thread's contact at all, if it must not."""
-    consent = store.current_consent(session, org_id=thread.org_id, contact_id=thread.contact_id)
+    consent = current_consent(session, org_id=thread.org_id, contact_id=thread.contact_id)
     if consent[consent_channel(channel)] is False:
         return f"the person opted out of {consent_channel(channel).value}"
-    if channel == Channel.WHATSAPP and not store.whatsapp_session_open(
+    if channel == Channel.WHATSAPP and not whatsapp_session_open(
         session, org_id=thread.org_id, contact_id=thread.contact_id, now=now
     ):
         return (
@@ -104,16 +96,16 @@ def _refusal(session: Session, *, thread: Thread, channel: Channel, now: datetim
 
 def send_at(session: Session, *, thread: Thread, channel: Channel, now: datetime) -> datetime:
     """``now``, or when the channel's quiet hours end in the contact's local time."""
-    settings = store.org_settings(store.get_org(session, org_id=thread.org_id))
+    settings = org_settings(get_org(session, org_id=thread.org_id))
     contact = session.get(Contact, thread.contact_id)
     assert contact is not None
-    who = compliance.recipient_of(
+    who = recipient_of(
         session, lead=_lead(session, thread=thread), contact=contact, settings=settings
     )
-    window = compliance.window_for(channel, settings, who.region)
+    window = window_for(channel, settings, who.region)
     if window is None:
         return now
-    return compliance.next_open(
+    return next_open(
         now,
         zone=ZoneInfo(who.timezone),
         window=window,
@@ -138,14 +130,12 @@ def claim_reply(
     the thread) or ``ReplyRefused`` (opted out, no address, WhatsApp's session closed), and
     then writes nothing. The operator takes the thread over if they didn't hold it.
     """
-    operator = operators.get_operator(session, org_id=org_id, operator_id=operator_id)
+    operator = get_operator(session, org_id=org_id, operator_id=operator_id)
     # A retry: the first answer again, whoever holds the thread now (nothing changes).
     repeated = _repeated(session, org_id=org_id, thread_id=thread_id, key=key, now=now)
     if repeated is not None:
         return repeated
-    hold = takeover.take_over(
-        session, org_id=org_id, thread_id=thread_id, operator_id=operator.id, now=now
-    )
+    hold = take_over(session, org_id=org_id, thread_id=thread_id, operator_id=operator.id, now=now)
     # Asked again under the thread's lock: the same reply sent twice at once is written once.
     repeated = _repeated(session, org_id=org_id, thread_id=thread_id, key=key, now=now, hold=hold)
     if repeated is not None:
@@ -160,8 +150,8 @@ def claim_reply(
     if refusal is not None:
         code = "whatsapp_session_closed" if channel == Channel.WHATSAPP else "opted_out"
         raise ReplyRefused(code, f"Not sent: {refusal}.")
-    org = store.get_org(session, org_id=org_id)
-    settings = store.org_settings(org)
+    org = get_org(session, org_id=org_id)
+    settings = org_settings(org)
     lead = _lead(session, thread=thread)
     message = Message(
         id=new_id("msg"),
@@ -173,7 +163,7 @@ def claim_reply(
         sender=Sender.HUMAN,
         operator_id=operator.id,
         to_address=to_address,
-        from_address=store.sender_address(settings, channel),
+        from_address=sender_address(settings, channel),
         body=body,
         subject=f"A message from {org.name}" if channel == Channel.EMAIL else None,
         status=MessageStatus.PENDING,
@@ -183,11 +173,11 @@ def claim_reply(
     )
     session.add(message)
     session.flush()
-    store.touch_thread(session, message=message)
+    touch_thread(session, message=message)
     when = send_at(session, thread=thread, channel=channel, now=now)
     if lead is not None:
         later = f", held by quiet hours until {when:%Y-%m-%d %H:%M} UTC" if when > now else ""
-        store.timeline(
+        add_to_timeline(
             session,
             org_id=org_id,
             lead_id=lead.id,
@@ -205,7 +195,7 @@ def _repeated(
     thread_id: str,
     key: str,
     now: datetime,
-    hold: takeover.Hold | None = None,
+    hold: Hold | None = None,
 ) -> ReplyClaim | None:
     """The reply already written with ``key``, answered again (``None``: there is none)."""
     existing = session.exec(select(Message).where(Message.idempotency_key == key)).first()
@@ -218,7 +208,7 @@ def _repeated(
     return ReplyClaim(
         message=existing,
         send_at=send_at(session, thread=thread, channel=Channel(existing.channel), now=now),
-        hold=hold or takeover.read(session, org_id=org_id, thread_id=thread_id),
+        hold=hold or read_hold(session, org_id=org_id, thread_id=thread_id),
         repeated=True,
     )
 
@@ -229,7 +219,7 @@ def ready_to_send(session: Session, *, org_id: str, message_id: str, now: dateti
     quiet hours last."""
     message = session.get(Message, message_id)
     if message is None or message.org_id != org_id or message.sender != Sender.HUMAN.value:
-        raise store.NotFound(message_id)
+        raise NotFound(message_id)
     if message.status != MessageStatus.PENDING.value or message.thread_id is None:
         return message  # settled, failed or attempted: the send path decides
     thread = session.get(Thread, message.thread_id)
@@ -241,5 +231,5 @@ def ready_to_send(session: Session, *, org_id: str, message_id: str, now: dateti
     when = send_at(session, thread=thread, channel=channel, now=now)
     if when > now:
         zone_note = f"quiet hours: until {when:%a %d %b %H:%M} UTC"
-        raise store.Deferred(compliance.Verdict(until=when, reason=zone_note))
+        raise Deferred(Verdict(until=when, reason=zone_note))
     return message

@@ -1,0 +1,58 @@
+"""Results the data layer hands to workflows through activities: what recording a lead
+decided, and a sequence step as it stands. Frozen dataclasses, safe to decode from old histories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from models.values import (
+    Channel,
+    Intent,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordedLead:
+    """What the Lead workflow needs to know after intake was recorded."""
+
+    lead_id: str
+    contact_id: str
+    first_touch: Channel | None
+    no_touch_reason: str | None
+    inactivity_threshold_s: int
+    #: Intent scoring (absent from activity results recorded before scoring existed).
+    score: int = 0
+    intent: Intent | None = None
+    #: The nudge sequence for the lead's intent, if any.
+    sequence: str | None = None
+    #: Its first step, due ``after`` from ``sequence_anchor`` (given the workflow's time).
+    first_step: NextStep | None = None
+    sequence_anchor: datetime | None = None
+    #: The compliance gate's pre-check of the first touch: held back until when, and why.
+    hold_until: datetime | None = None
+    hold_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NextStep:
+    """The step a running sequence takes next (``index`` counts from 0)."""
+
+    index: int
+    total: int
+    after_s: int
+    channel: Channel
+    template: str
+    #: When the step is due (given an anchor): ``after`` from the anchor, whole days counted
+    #: on the contact's local calendar, so "P1D" after 10:00 is 10:00 again across DST.
+    due_at: datetime | None = None
+    #: The timezone ``due_at`` was reckoned in (the lead's, else its contact's, else the org's).
+    timezone: str | None = None
+    #: ``due_at`` in words, in that timezone (``Mon 23 Nov 10:00 Europe/London``).
+    due_local: str | None = None
+    #: Which of ``reply``, ``booking`` and ``payment`` stop the sequence (``None``: all).
+    stop_on: tuple[str, ...] | None = None
+    #: The compliance gate's pre-check (when asked with the workflow's time): held back
+    #: until when, and why.
+    hold_until: datetime | None = None
+    hold_reason: str | None = None

@@ -1,0 +1,25 @@
+"""The org's operators as the API lists them: each with whether they are online now."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from models.rules.operators import is_online
+from models.schemas import OperatorList, OperatorPublic
+from models.store.operators import list_operators
+from models.tables import Operator
+
+
+def operator_public(operator: Operator, *, now: datetime) -> OperatorPublic:
+    """One operator as the API shows them (no secrets), online or not at ``now``."""
+    fields = operator.model_dump(include={"id", "name", "phone", "email", "role", "last_seen_at"})
+    return OperatorPublic.model_validate({**fields, "online": is_online(operator, now=now)})
+
+
+def operator_list(session: Session, *, org_id: str, now: datetime) -> OperatorList:
+    """The org's operators (the owner last), each with whether they are online at ``now``."""
+    return OperatorList(
+        items=[operator_public(row, now=now) for row in list_operators(session, org_id=org_id)]
+    )

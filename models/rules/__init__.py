@@ -1,0 +1,1 @@
+"""Pure business decisions: no Session, no clock, no I/O. Workflows may import these."""

@@ -1,0 +1,226 @@
+"""Calls as use cases: claim a call through the gate (once per key), record how a call ended,
+and plan when the next attempt may go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from models.database import ROW_LOCK
+from models.errors import NotFound
+from models.rules.calls import PREFERENCE_HORIZON, CallSlot, outcome_of, preferred_moment
+from models.rules.compliance import Deferred
+from models.rules.orgs import org_settings
+from models.schemas import OrgSettings
+from models.services.outbound import check_gate, held_back_for_takeover
+from models.store.calls import best_hours
+from models.store.consent import current_consent
+from models.store.contacts import dialable_phone, mark_invalid, recipient_of
+from models.store.leads import local_hour
+from models.store.orgs import get_org
+from models.store.timeline import add_to_timeline
+from models.tables import (
+    Call,
+    Contact,
+    Lead,
+    utcnow,
+)
+from models.values import (
+    CallOutcome,
+    CallStatus,
+    Channel,
+    TimelineKind,
+    new_id,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallClaim:
+    """The claimed call row and what placing the call needs."""
+
+    call: Call
+    customer_name: str | None
+    assistant_id: str | None
+    phone_number_id: str | None
+    #: The contact's voice consent (``False``: they said no, the call must not be placed).
+    consent: bool | None = None
+
+
+def claim_call(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    workflow_id: str,
+    attempt: int,
+    idempotency_key: str,
+    now: datetime | None = None,
+) -> CallClaim:
+    """The call row for ``idempotency_key``, created (``pending``) if new, before any dialling.
+
+    A new call passes the compliance gate first (calling window, touch budget, per-subject call
+    cap, at ``now``), with the contact row locked so concurrent calls count one at a time: if
+    it may not go yet, nothing is written and ``store.Deferred`` says until when.
+    """
+    org = get_org(session, org_id=org_id)
+    settings = org_settings(org)
+    lead = session.get(Lead, lead_id)
+    if lead is None or lead.org_id != org_id:
+        raise NotFound(lead_id)
+    contact = session.get(Contact, lead.contact_id, with_for_update=ROW_LOCK)
+    assert contact is not None
+    consent = current_consent(session, org_id=org_id, contact_id=contact.id)[Channel.VOICE]
+    call = session.exec(select(Call).where(Call.idempotency_key == idempotency_key)).first()
+    if call is None:
+        now = now or utcnow()
+        phone = dialable_phone(session, org_id=org_id, contact_id=contact.id)
+        if consent is not False and phone:
+            verdict = check_gate(
+                session,
+                settings=settings,
+                lead=lead,
+                contact=contact,
+                channel=Channel.VOICE,
+                now=now,
+            )
+            if not verdict.allowed:
+                raise Deferred(verdict)
+        call = Call(
+            id=new_id("call"),
+            org_id=org_id,
+            lead_id=lead_id,
+            workflow_id=workflow_id,
+            attempt=attempt,
+            idempotency_key=idempotency_key,
+            mode=settings.provider_mode.value,
+            to_address=phone,
+            status=CallStatus.PENDING,
+            touched_at=now,
+            local_hour=local_hour(session, settings=settings, lead=lead, contact=contact, at=now),
+        )
+        session.add(call)
+        session.flush()
+    elif call.org_id != org_id:
+        raise NotFound(idempotency_key)
+    elif call.attempted_at is None and call.status == CallStatus.PENDING:
+        # Claimed before a takeover and retried during it: not dialled yet, so it waits.
+        held_back_for_takeover(
+            session, settings=settings, contact_id=contact.id, now=now or utcnow()
+        )
+    return CallClaim(
+        call=call,
+        customer_name=contact.name,
+        assistant_id=settings.vapi_assistant_id,
+        phone_number_id=settings.vapi_phone_number_id,
+        consent=consent,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallReport:
+    """Vapi's end-of-call report, as far as keepwarm keeps it."""
+
+    provider_call_id: str
+    call_key: str | None
+    ended_reason: str
+    summary: str | None
+    duration_s: float | None
+    cost: float | None
+    ended_at: datetime | None
+
+
+def record_call_report(session: Session, *, org_id: str, report: CallReport) -> Call | None:
+    """Record how a call ended on its row (found by our key, else Vapi's id); ``None`` if unknown.
+
+    The call's workflow is the one stored on its row, never one named by the webhook, so a
+    report can only reach a workflow of the org it was posted for.
+    """
+    query = select(Call).where(Call.org_id == org_id)
+    call = None
+    if report.call_key:
+        call = session.exec(query.where(Call.idempotency_key == report.call_key)).first()
+    if call is None:
+        call = session.exec(query.where(Call.provider_call_id == report.provider_call_id)).first()
+    if call is None:
+        return None
+    if call.status == CallStatus.ENDED:
+        return call  # reported already
+    if call.provider_call_id is None:
+        call.provider_call_id = report.provider_call_id
+        call.placed_at = call.placed_at or utcnow()
+    outcome = outcome_of(report.ended_reason)
+    call.status = CallStatus.ENDED
+    call.outcome = outcome.value
+    call.ended_reason = report.ended_reason[:100]
+    call.summary = report.summary
+    call.duration_s = report.duration_s
+    call.cost = report.cost
+    call.ended_at = report.ended_at or utcnow()
+    session.add(call)
+    if outcome == CallOutcome.INVALID_NUMBER and call.to_address:
+        mark_invalid(
+            session,
+            org_id=org_id,
+            number=call.to_address,
+            reason=f"call {call.id}: {report.ended_reason}",
+            at=call.ended_at,
+        )
+    if call.lead_id:
+        seconds = f", {report.duration_s:.0f} s" if report.duration_s is not None else ""
+        reason = f" ({report.ended_reason})" if report.ended_reason != outcome.value else ""
+        add_to_timeline(
+            session,
+            org_id=org_id,
+            lead_id=call.lead_id,
+            kind=TimelineKind.CALL,
+            summary=f"Call attempt {call.attempt} ended: {outcome.value}{reason}{seconds}",
+            data={
+                "call_id": call.id,
+                "attempt": call.attempt,
+                "outcome": outcome.value,
+                "ended_reason": report.ended_reason,
+                "duration_s": report.duration_s,
+                "cost": report.cost,
+            },
+        )
+    session.flush()
+    return call
+
+
+def next_slot(
+    session: Session, *, settings: OrgSettings, lead: Lead, contact: Contact, earliest: datetime
+) -> CallSlot:
+    """The first moment at or after ``earliest`` the gate lets a call through, moved into the
+    org's best hours where it has them (by at most ``PREFERENCE_HORIZON``)."""
+    who = recipient_of(session, lead=lead, contact=contact, settings=settings)
+    zone = ZoneInfo(who.timezone)
+    hours = best_hours(session, org_id=lead.org_id)
+    moment, reasons = earliest, []
+    for _ in range(6):  # the gate and the preference may push each other on; settle them
+        verdict = check_gate(
+            session,
+            settings=settings,
+            lead=lead,
+            contact=contact,
+            channel=Channel.VOICE,
+            now=moment,
+            holds=False,
+        )
+        if not verdict.allowed:
+            assert verdict.until is not None and verdict.reason is not None
+            moment = verdict.until
+            reasons.append(verdict.reason.split(": until", 1)[0])
+            continue
+        preferred = preferred_moment(
+            moment, zone=zone, hours=hours, limit=earliest + PREFERENCE_HORIZON
+        )
+        if preferred == moment:
+            break
+        moment = preferred
+        reasons.append("the hours this business's calls are answered most")
+    local = f"{moment.astimezone(zone):%a %d %b %H:%M} {who.timezone}"
+    reason = " and ".join(dict.fromkeys(reasons)) or None
+    return CallSlot(at=moment, timezone=who.timezone, local=local, reason=reason)

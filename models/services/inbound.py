@@ -1,0 +1,366 @@
+"""What reaches keepwarm from outside, recorded once: customers' messages and calls, delivery
+reports, opt-outs' reach, and payments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from models.database import lock
+from models.store import leads as lead_store
+from models.store.consent import current_consent, record_consent_change
+from models.store.contacts import resolve_contact
+from models.store.leads import is_open, open_lead
+from models.store.messages import accept_message, outbound_by_key
+from models.store.threads import thread_of_contact, touch_thread
+from models.store.timeline import add_to_timeline
+from models.tables import (
+    Contact,
+    Identity,
+    Lead,
+    Message,
+    Payment,
+    utcnow,
+)
+from models.values import (
+    STATUS_RANK,
+    Channel,
+    Direction,
+    MessageStatus,
+    Sender,
+    TimelineKind,
+    consent_channel,
+    new_id,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryReport:
+    """A provider's word on one outbound message."""
+
+    status: MessageStatus | None
+    #: Words for the timeline when the report is not a status (opened, clicked, complained).
+    engagement: str | None = None
+    error: str | None = None
+    #: Consent on the message's channel is withdrawn (opted out at the carrier, a complaint,
+    #: a permanent bounce).
+    revoke_consent: bool = False
+
+
+def apply_delivery_report(
+    session: Session,
+    *,
+    org_id: str,
+    report: DeliveryReport,
+    provider_message_id: str | None,
+    idempotency_key: str | None = None,
+    source: str,
+) -> Message | None:
+    """Move the message's status forward (never back) and note the report on the timeline.
+
+    The message is found by our idempotency key when the report carries it (a Twilio status
+    callback URL does), else by the provider's id. A pending message that a report shows
+    accepted was sent by an attempt that crashed before its commit: it is recorded as sent,
+    so the retry finds it settled and does not send again. Unknown messages are ignored.
+    """
+    message = outbound_by_key(
+        session, org_id=org_id, key=idempotency_key, provider_message_id=provider_message_id
+    )
+    if message is None:
+        return None
+    if provider_message_id and message.provider_message_id is None:
+        message.provider_message_id = provider_message_id
+        session.add(message)
+    current = MessageStatus(message.status)
+    new = report.status
+    if new is not None and STATUS_RANK[new] > STATUS_RANK[current]:
+        if current == MessageStatus.PENDING and new != MessageStatus.FAILED:
+            accept_message(session, message=message, status=new)
+        else:
+            message.status = new
+            message.status_at = utcnow()
+            if report.error:
+                message.error = report.error[:500]
+            session.add(message)
+        if new in {MessageStatus.DELIVERED, MessageStatus.FAILED} and message.lead_id:
+            what = "delivered" if new == MessageStatus.DELIVERED else "failed"
+            detail = f": {report.error}" if report.error else ""
+            add_to_timeline(
+                session,
+                org_id=org_id,
+                lead_id=message.lead_id,
+                kind=TimelineKind.DELIVERY,
+                summary=f"{message.channel.upper()} {what}{detail}",
+                data={"message_id": message.id, "status": new.value, "source": source},
+            )
+    if report.engagement and message.lead_id:
+        add_to_timeline(
+            session,
+            org_id=org_id,
+            lead_id=message.lead_id,
+            kind=TimelineKind.ENGAGEMENT,
+            summary=f"{message.channel.upper()} {report.engagement}",
+            data={"message_id": message.id, "source": source},
+        )
+    if report.revoke_consent and message.lead_id:
+        lead = session.get(Lead, message.lead_id)
+        if lead is not None:
+            record_consent_change(
+                session,
+                org_id=org_id,
+                contact_id=lead.contact_id,
+                channel=consent_channel(Channel(message.channel)),
+                granted=False,
+                source=source,
+                evidence=f"message {message.id}: {report.error or report.engagement or ''}",
+            )
+    session.flush()
+    return message
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundRecorded:
+    """An inbound message on the contact's thread, and the contact's open lead if any."""
+
+    message_id: str
+    contact_id: str
+    lead_id: str | None
+    workflow_id: str | None
+
+
+def record_inbound_message(
+    session: Session,
+    *,
+    org_id: str,
+    channel: Channel,
+    from_phone: str,
+    to_address: str | None,
+    body: str,
+    provider_message_id: str,
+    consent: bool | None,
+    source: str,
+    implies_consent: bool = True,
+) -> InboundRecorded:
+    """Record a customer's message on their thread (creating the contact if they are new).
+
+    ``consent`` is a change the message itself makes (an opt-out or opt-in keyword). Someone
+    new who texts the business may be answered on that channel: that is recorded as consent
+    unless they already said no, or the message is a keyword such as HELP
+    (``implies_consent=False``).
+    """
+    contact = resolve_contact(session, org_id=org_id, payload={"phone": from_phone})
+    lock(session, Contact, contact.id)  # first, as every service does (models/services)
+    governing = consent_channel(channel)
+    standing = current_consent(session, org_id=org_id, contact_id=contact.id)
+    if consent is not None:
+        record_consent_change(
+            session,
+            org_id=org_id,
+            contact_id=contact.id,
+            channel=governing,
+            granted=consent,
+            source=source,
+            evidence=f"inbound message {provider_message_id}",
+        )
+    elif standing[governing] is None and implies_consent:
+        record_consent_change(
+            session,
+            org_id=org_id,
+            contact_id=contact.id,
+            channel=governing,
+            granted=True,
+            source=f"{source} (the person wrote first)",
+            evidence=f"inbound message {provider_message_id}",
+        )
+    open_lead = lead_store.open_lead(session, org_id=org_id, contact_id=contact.id)
+    thread_id = thread_of_contact(session, contact_id=contact.id)
+    key = f"{source}:{provider_message_id}"
+    existing = session.exec(
+        select(Message).where(Message.org_id == org_id, Message.idempotency_key == key)
+    ).first()
+    if existing is None:
+        existing = Message(
+            id=new_id("msg"),
+            org_id=org_id,
+            lead_id=open_lead.id if open_lead else None,
+            thread_id=thread_id,
+            channel=channel,
+            direction=Direction.INBOUND,
+            sender=Sender.CUSTOMER,
+            to_address=to_address,
+            from_address=from_phone,
+            body=body,
+            status=MessageStatus.RECEIVED,
+            idempotency_key=key,
+            provider_message_id=provider_message_id,
+            sent_at=utcnow(),
+        )
+        session.add(existing)
+        session.flush()
+        touch_thread(session, message=existing)
+        if open_lead is not None:
+            add_to_timeline(
+                session,
+                org_id=org_id,
+                lead_id=open_lead.id,
+                kind=TimelineKind.REPLY,
+                summary=f"{channel.upper()} reply received",
+                data={"message_id": existing.id},
+            )
+    return InboundRecorded(
+        message_id=existing.id,
+        contact_id=contact.id,
+        lead_id=open_lead.id if open_lead else None,
+        workflow_id=open_lead.workflow_id if open_lead else None,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundCall:
+    """A call to one of the org's numbers, as the provider reported it once it ended."""
+
+    #: The provider's call id (Twilio ``CallSid``, Vapi ``call.id``).
+    provider_call_id: str
+    #: The caller's number, E.164.
+    from_phone: str
+    #: The org's number that was called, if the provider said.
+    to_address: str | None
+    #: Nobody picked up (no answer, busy, failed, hung up while ringing).
+    missed: bool
+    #: Who reported it (``twilio``, ``vapi``): the consent log's source.
+    source: str
+
+
+def record_inbound_call(session: Session, *, org_id: str, call: InboundCall) -> InboundRecorded:
+    """Record a call to the business on the caller's thread, like a text from them.
+
+    It is a message from the customer ("Missed call" or "Inbound call") on their thread and on
+    their open lead's timeline as a reply; a contact is created for a new caller. The person
+    got in touch first, so they may be answered by text: that is recorded as SMS consent
+    unless they already said no. Voice consent is not implied: calling a business is not
+    asking for its automated calls.
+    """
+    recorded = record_inbound_message(
+        session,
+        org_id=org_id,
+        channel=Channel.VOICE,
+        from_phone=call.from_phone,
+        to_address=call.to_address,
+        body="Missed call" if call.missed else "Inbound call",
+        provider_message_id=call.provider_call_id,
+        consent=None,
+        source=call.source,
+        implies_consent=False,
+    )
+    standing = current_consent(session, org_id=org_id, contact_id=recorded.contact_id)
+    if standing[Channel.SMS] is None:
+        record_consent_change(
+            session,
+            org_id=org_id,
+            contact_id=recorded.contact_id,
+            channel=Channel.SMS,
+            granted=True,
+            source=f"{call.source} call (the person called first)",
+            evidence=f"inbound call {call.provider_call_id}",
+        )
+    return recorded
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptOutReach:
+    """Who to tell of a consent change: the contact's open lead, and whether the person can
+    still be reached on any channel."""
+
+    workflow_id: str | None
+    everywhere: bool
+
+
+def opt_out_reach(session: Session, *, org_id: str, contact_id: str) -> OptOutReach:
+    """After a consent change: the open lead's workflow, and whether no channel the contact
+    has an address for still has consent (they opted out everywhere)."""
+    consent = current_consent(session, org_id=org_id, contact_id=contact_id)
+    kinds = {
+        identity.kind
+        for identity in session.exec(
+            select(Identity).where(Identity.org_id == org_id, Identity.contact_id == contact_id)
+        )
+    }
+    reachable = []
+    if "phone" in kinds:
+        reachable += [Channel.SMS, Channel.WHATSAPP, Channel.VOICE]
+    if "email" in kinds:
+        reachable.append(Channel.EMAIL)
+    everywhere = not any(consent[channel] for channel in reachable) and any(
+        consent[channel] is False for channel in reachable
+    )
+    lead = open_lead(session, org_id=org_id, contact_id=contact_id)
+    return OptOutReach(workflow_id=lead.workflow_id if lead else None, everywhere=everywhere)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentEvent:
+    """A Stripe event about money, reduced to what a lead's history needs."""
+
+    stripe_event_id: str
+    stripe_object_id: str
+    kind: str
+    status: str
+    amount: int | None
+    currency: str | None
+    lead_id: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRecorded:
+    """The payment row and the lead's workflow, when the lead is this org's and still open."""
+
+    payment_id: str
+    lead_id: str | None
+    workflow_id: str | None
+
+
+def record_payment(session: Session, *, org_id: str, event: PaymentEvent) -> PaymentRecorded | None:
+    """One payment row per Stripe event, on the lead named in its metadata.
+
+    ``None`` (nothing recorded) unless that lead is this org's: the org in the webhook's path
+    is not covered by Stripe's signature, so only the lead, which keepwarm put in the
+    metadata itself, can say whose payment it is.
+    """
+    lead = session.get(Lead, event.lead_id) if event.lead_id else None
+    if lead is None or lead.org_id != org_id:
+        return None
+    payment = session.exec(
+        select(Payment).where(
+            Payment.org_id == org_id, Payment.stripe_event_id == event.stripe_event_id
+        )
+    ).first()
+    if payment is None:
+        payment = Payment(
+            id=new_id("pay"),
+            org_id=org_id,
+            lead_id=lead.id,
+            stripe_event_id=event.stripe_event_id,
+            stripe_object_id=event.stripe_object_id,
+            kind=event.kind,
+            status=event.status,
+            amount=event.amount,
+            currency=event.currency,
+        )
+        session.add(payment)
+        session.flush()
+        money = (
+            f" {event.amount / 100:.2f} {(event.currency or '').upper()}"
+            if event.amount is not None
+            else ""
+        )
+        add_to_timeline(
+            session,
+            org_id=org_id,
+            lead_id=lead.id,
+            kind=TimelineKind.PAYMENT,
+            summary=f"Payment {event.status}{money} ({event.kind})",
+            data={"payment_id": payment.id, "stripe_object_id": event.stripe_object_id},
+        )
+    open_workflow = lead.workflow_id if is_open(lead.stage) else None
+    return PaymentRecorded(payment_id=payment.id, lead_id=lead.id, workflow_id=open_workflow)

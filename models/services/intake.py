@@ -1,0 +1,364 @@
+"""Intake as use cases: prepare a submission (receipt, contact, score), record the lead its
+workflow works, attach repeat submissions, and record bookings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models.errors import EventIdTaken, LeadClosed, NotFound
+from models.ids import identity_conflict_key
+from models.payloads import RecordedLead
+from models.rules.contacts import _wanted_identities, contact_key
+from models.rules.escalations import IDENTITY_CONFLICT
+from models.rules.orgs import org_settings
+from models.rules.scoring import score_lead
+from models.store.consent import current_consent, record_consent
+from models.store.contacts import _identities_for, _link_identities, identities_of, resolve_contact
+from models.store.escalations import open_escalation
+from models.store.leads import get_lead, is_open, open_leads
+from models.store.orgs import get_org
+from models.store.receipts import get_receipt, record_intake_receipt
+from models.store.sequences import sequence_for
+from models.store.threads import thread_of_contact
+from models.store.timeline import add_to_timeline
+from models.tables import (
+    Contact,
+    Lead,
+    Message,
+    utcnow,
+)
+from models.values import (
+    Channel,
+    Direction,
+    IdentityKind,
+    Intent,
+    Stage,
+    TimelineKind,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedIntake:
+    """A recorded submission and where it should go."""
+
+    receipt_id: str
+    new_receipt: bool
+    #: The lead that already took this receipt (a replayed event), if any.
+    lead_id: str | None
+    #: The workflow of an open lead of the same person, if the database knows one.
+    open_workflow_id: str | None
+    contact_key: str
+
+
+def prepare_intake(
+    session: Session, *, org_id: str, event_id: str | None, kind: str, payload: dict[str, Any]
+) -> PreparedIntake:
+    """Record the receipt and find the person's open lead, in one transaction.
+
+    A replayed ``event_id`` uses the original submission's identities, so it goes where the
+    original went even if its body differs.
+    """
+    receipt, new = record_intake_receipt(
+        session, org_id=org_id, event_id=event_id, kind=kind, payload=payload
+    )
+    original = receipt.payload
+    key = contact_key(email=original.get("email"), phone=original.get("phone"))
+    if receipt.lead_id is not None:
+        lead = session.get(Lead, receipt.lead_id)
+        workflow_id = lead.workflow_id if lead else None
+        return PreparedIntake(
+            receipt_id=receipt.id,
+            new_receipt=new,
+            lead_id=receipt.lead_id,
+            open_workflow_id=workflow_id,
+            contact_key=key,
+        )
+    # Two index lookups (identity → contacts, contact → leads) rather than one join, so the
+    # plan stays the same whatever the table statistics say; a new person stops at the first.
+    contact_ids = {
+        i.contact_id
+        for i in _identities_for(
+            session, org_id=org_id, wanted=_wanted_identities(original)
+        ).values()
+    }
+    open_lead = None
+    if contact_ids:
+        found = open_leads(session, org_id=org_id, contact_ids=sorted(contact_ids), limit=1)
+        open_lead = found[0].workflow_id if found else None
+    return PreparedIntake(
+        receipt_id=receipt.id,
+        new_receipt=new,
+        lead_id=None,
+        open_workflow_id=open_lead,
+        contact_key=key,
+    )
+
+
+def _flag_conflicts(
+    session: Session, *, lead: Lead, wanted: list[tuple[IdentityKind, str]]
+) -> None:
+    """Note on the timeline, and in the attention queue, any identity of the submission that
+    another contact holds.
+
+    Never merged automatically: an operator decides (merging the two contacts resolves it).
+    """
+    found = _identities_for(session, org_id=lead.org_id, wanted=wanted)
+    others = sorted(
+        (kind, identity.contact_id)
+        for kind, identity in found.items()
+        if identity.contact_id != lead.contact_id
+    )
+    if not others:
+        return
+    held = ", ".join(f"{kind} by {contact_id}" for kind, contact_id in others)
+    add_to_timeline(
+        session,
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        kind=TimelineKind.IDENTITY_CONFLICT,
+        summary=f"Identity conflict, not merged: this submission's {held}",
+        data={"held_by": {kind: contact_id for kind, contact_id in others}},
+    )
+    open_escalation(
+        session,
+        org_id=lead.org_id,
+        reason=IDENTITY_CONFLICT,
+        priority="low",
+        summary=f"Same person? This lead's contact {lead.contact_id} gave the {held}. "
+        "Merge the contacts if they are one person, else resolve this.",
+        lead_id=lead.id,
+        thread_id=thread_of_contact(session, contact_id=lead.contact_id),
+        contact_id=lead.contact_id,
+        dedupe_key=identity_conflict_key(lead.id),
+        data={"held_by": {kind: contact_id for kind, contact_id in others}},
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingRecorded:
+    """A booking on a lead's timeline, and the workflow to tell."""
+
+    receipt_id: str
+    workflow_id: str
+    duplicate: bool
+
+
+def record_booking(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    event_id: str,
+    starts_at: datetime | None,
+    note: str | None,
+) -> BookingRecorded:
+    """Note that the lead booked (once per ``event_id``).
+
+    Raises ``NotFound`` for another org's or an unknown lead, ``LeadClosed`` if it is no longer
+    open, ``EventIdTaken`` if the event id was used for another lead.
+    """
+    lead = get_lead(session, org_id=org_id, lead_id=lead_id)
+    payload = {"starts_at": starts_at.isoformat() if starts_at else None, "note": note}
+    receipt, new = record_intake_receipt(
+        session, org_id=org_id, event_id=f"booking:{event_id}", kind="booking", payload=payload
+    )
+    if not new:
+        if receipt.lead_id != lead_id:
+            raise EventIdTaken(event_id)
+        return BookingRecorded(receipt_id=receipt.id, workflow_id=lead.workflow_id, duplicate=True)
+    if not is_open(lead.stage):
+        raise LeadClosed(lead.stage)
+    receipt.lead_id = lead_id
+    session.add(receipt)
+    when = f" for {starts_at:%Y-%m-%d %H:%M} UTC" if starts_at else ""
+    add_to_timeline(
+        session,
+        org_id=org_id,
+        lead_id=lead_id,
+        kind=TimelineKind.BOOKING,
+        summary=f"Booked{when}",
+        data={"receipt_id": receipt.id, **payload},
+    )
+    return BookingRecorded(receipt_id=receipt.id, workflow_id=lead.workflow_id, duplicate=False)
+
+
+def record_lead(
+    session: Session, *, org_id: str, lead_id: str, workflow_id: str, receipt_id: str
+) -> RecordedLead:
+    """Create the contact (or find it), its identities, consent, thread and the lead row.
+
+    Idempotent: a retry after a crash finds the lead and answers the same.
+    """
+    org = get_org(session, org_id=org_id)
+    settings = org_settings(org)
+    lead = session.get(Lead, lead_id)
+    if lead is not None and lead.org_id != org_id:
+        raise NotFound(lead_id)
+    if lead is None:
+        receipt = get_receipt(session, org_id=org_id, receipt_id=receipt_id)
+        payload = receipt.payload
+        contact = resolve_contact(session, org_id=org_id, payload=payload)
+        record_consent(
+            session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
+        )
+        lead = Lead(
+            id=lead_id,
+            org_id=org_id,
+            contact_id=contact.id,
+            workflow_id=workflow_id,
+            stage=Stage.NEW,
+            source=payload.get("source"),
+            value=payload.get("value"),
+            message=payload.get("message"),
+            fields=payload.get("fields") or {},
+            timezone=payload.get("timezone"),
+            created_at=receipt.received_at,
+            updated_at=utcnow(),
+        )
+        returning = (
+            session.exec(
+                select(Lead.id).where(
+                    Lead.org_id == org_id,
+                    Lead.contact_id == contact.id,
+                    Lead.stage == Stage.CONVERTED,
+                )
+            ).first()
+            is not None
+        )
+        scored = score_lead(
+            settings.scoring,
+            value=lead.value,
+            source=lead.source,
+            message=lead.message,
+            returning_customer=returning,
+        )
+        lead.score, lead.intent = scored.score, scored.intent
+        session.add(lead)
+        receipt.lead_id = lead_id
+        session.add(receipt)
+        session.flush()
+        _adopt_inbound_messages(session, lead=lead)
+        _flag_conflicts(session, lead=lead, wanted=_wanted_identities(payload))
+        add_to_timeline(
+            session,
+            org_id=org_id,
+            lead_id=lead_id,
+            kind=TimelineKind.INTAKE,
+            summary=f"Lead received from {payload.get('source') or 'an unnamed source'}",
+            data={"receipt_id": receipt.id, "event_id": receipt.event_id},
+        )
+        add_to_timeline(
+            session,
+            org_id=org_id,
+            lead_id=lead_id,
+            kind=TimelineKind.SCORED,
+            summary=f"Scored {scored.score} ({scored.intent.value}): " + "; ".join(scored.reasons),
+            data={
+                "score": scored.score,
+                "intent": scored.intent.value,
+                "reasons": list(scored.reasons),
+            },
+        )
+    intent = Intent(lead.intent) if lead.intent else None
+    channel, reason = _first_touch_channel(
+        session, org_id=org_id, contact_id=lead.contact_id, intent=intent
+    )
+    if (lead.fields or {}).get("cart_status") == "purchased":
+        channel, reason = None, "bought already: nothing to chase"
+    return RecordedLead(
+        lead_id=lead.id,
+        contact_id=lead.contact_id,
+        first_touch=channel,
+        no_touch_reason=reason,
+        inactivity_threshold_s=int(settings.inactivity_threshold.total_seconds()),
+        score=lead.score,
+        intent=intent,
+        sequence=sequence_for(session, org_id=org_id, intent=intent, source=lead.source),
+    )
+
+
+def _adopt_inbound_messages(session: Session, *, lead: Lead) -> None:
+    """Put the contact's inbound messages that no lead holds yet (the text that opened this
+    lead) on the new lead."""
+    thread = thread_of_contact(session, contact_id=lead.contact_id)
+    orphans = session.exec(
+        select(Message).where(
+            Message.org_id == lead.org_id,
+            Message.thread_id == thread,
+            Message.direction == Direction.INBOUND,
+            col(Message.lead_id).is_(None),
+        )
+    )
+    for message in orphans:
+        message.lead_id = lead.id
+        session.add(message)
+    session.flush()
+
+
+def attach_intake(session: Session, *, org_id: str, lead_id: str, receipt_id: str) -> None:
+    """Note a later submission from the same person on their open lead (once per receipt)."""
+    receipt = get_receipt(session, org_id=org_id, receipt_id=receipt_id)
+    if receipt.lead_id is not None:
+        return
+    receipt.lead_id = lead_id
+    session.add(receipt)
+    payload = receipt.payload
+    lead = get_lead(session, org_id=org_id, lead_id=lead_id)
+    contact = session.get(Contact, lead.contact_id)
+    assert contact is not None
+    wanted = _wanted_identities(payload)
+    _link_identities(
+        session,
+        contact=contact,
+        wanted=wanted,
+        found=_identities_for(session, org_id=org_id, wanted=wanted),
+    )
+    _flag_conflicts(session, lead=lead, wanted=wanted)
+    record_consent(
+        session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
+    )
+    add_to_timeline(
+        session,
+        org_id=org_id,
+        lead_id=lead_id,
+        kind=TimelineKind.REPEAT_INTAKE,
+        summary=f"Submitted again from {payload.get('source') or 'an unnamed source'}",
+        data={"receipt_id": receipt.id, "event_id": receipt.event_id},
+    )
+
+
+#: Intents whose first touch is a text when one may be sent: they are worth the interruption.
+TEXT_FIRST = frozenset({Intent.HIGH_VALUE, Intent.ENGAGED})
+
+
+def _first_touch_channel(
+    session: Session, *, org_id: str, contact_id: str, intent: Intent | None = None
+) -> tuple[Channel | None, str | None]:
+    """The first touch's channel, by intent and consent.
+
+    High-value and engaged leads get an SMS when there is a phone with SMS consent, else an
+    email unless email was refused; window shoppers and browsers get the email first (less
+    intrusive), else the SMS.
+    """
+    kinds = {
+        identity.kind for identity in identities_of(session, org_id=org_id, contact_id=contact_id)
+    }
+    consent = current_consent(session, org_id=org_id, contact_id=contact_id)
+    can_text = IdentityKind.PHONE in kinds and consent[Channel.SMS] is True
+    can_email = IdentityKind.EMAIL in kinds and consent[Channel.EMAIL] is not False
+    order = (
+        [(can_text, Channel.SMS), (can_email, Channel.EMAIL)]
+        if intent is None or intent in TEXT_FIRST
+        else [(can_email, Channel.EMAIL), (can_text, Channel.SMS)]
+    )
+    for allowed, channel in order:
+        if allowed:
+            return channel, None
+    return (
+        None,
+        "no channel with consent: SMS needs explicit consent and email was refused or absent",
+    )

@@ -1,0 +1,64 @@
+"""Orgs as use cases: create one with its API key (shown once), and change its settings."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlmodel import Session, select
+
+from models.database import ROW_LOCK
+from models.errors import NotFound
+from models.rules.orgs import API_KEY_PREFIX, hash_api_key, org_settings
+from models.schemas import (
+    OrgSettings,
+)
+from models.tables import (
+    Org,
+)
+from models.values import (
+    new_id,
+)
+
+
+def create_org(session: Session, *, name: str, settings: OrgSettings) -> tuple[Org, str]:
+    """Create an org and return it with its API key, which is not stored and not shown again."""
+    api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    org = Org(
+        id=new_id("org"),
+        name=name,
+        api_key_hash=hash_api_key(api_key),
+        api_key_prefix=api_key[:10],
+        id_secret=secrets.token_hex(32),
+        settings=settings.model_dump(mode="json"),
+    )
+    session.add(org)
+    session.flush()
+    return org, api_key
+
+
+def patch_org_settings(session: Session, *, org_id: str, changes: dict[str, Any]) -> Org:
+    """Apply ``changes`` (nested objects merged field by field) and validate the result.
+
+    The org row is locked while read, merged and written, so two concurrent changes to
+    different fields both stick. Raises pydantic's ``ValidationError`` and writes nothing if
+    the merged settings are invalid.
+    """
+    org = session.exec(select(Org).where(Org.id == org_id).with_for_update(**ROW_LOCK)).first()
+    if org is None:
+        raise NotFound(org_id)
+    merged = _deep_merge(org_settings(org).model_dump(), changes)
+    org.settings = OrgSettings.model_validate(merged).model_dump(mode="json")
+    session.add(org)
+    session.flush()
+    return org
+
+
+def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,143 @@
+"""Calls: a lead's call history, the org's answer rates by local hour, a call's status, and
+when a contact was last touched or called (what the budget and the cap count)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from models.errors import NotFound
+from models.rules.calls import MIN_HISTORY, MIN_PER_HOUR
+from models.store.timeline import add_to_timeline
+from models.tables import (
+    Call,
+    Lead,
+    Message,
+    utcnow,
+)
+from models.values import (
+    CallOutcome,
+    CallStatus,
+    Direction,
+    MessageStatus,
+    Sender,
+    TimelineKind,
+)
+
+
+def mark_call(
+    session: Session,
+    *,
+    call_id: str,
+    status: CallStatus | None = None,
+    provider_call_id: str | None = None,
+    error: str | None = None,
+    attempted: bool = False,
+) -> Call:
+    """Move a call along: attempted (about to dial), placed (Vapi's id) or failed."""
+    call = session.get(Call, call_id)
+    if call is None:
+        raise NotFound(call_id)
+    now = utcnow()
+    if attempted and call.attempted_at is None:
+        call.attempted_at = now
+    if provider_call_id and call.provider_call_id is None:
+        call.provider_call_id = provider_call_id
+        call.placed_at = now
+    if status is not None and call.status in {CallStatus.PENDING, CallStatus.QUEUED}:
+        call.status = status
+        if error:
+            call.error = error[:500]
+        if call.lead_id and status in {CallStatus.QUEUED, CallStatus.SIMULATED}:
+            add_to_timeline(
+                session,
+                org_id=call.org_id,
+                lead_id=call.lead_id,
+                kind=TimelineKind.CALL,
+                summary=f"Call {'simulated' if status == CallStatus.SIMULATED else 'placed'} "
+                f"(attempt {call.attempt})",
+                data={"call_id": call.id, "status": status.value},
+            )
+    session.add(call)
+    session.flush()
+    return call
+
+
+#: A message that failed did not reach the person, so it doesn't use up the budget.
+NOT_TOUCHED = (MessageStatus.FAILED.value,)
+
+
+def touches_since(session: Session, *, contact_id: str, since: datetime) -> list[datetime]:
+    """When the contact was touched (automated messages that went out, and calls), oldest
+    first."""
+    messages = session.exec(
+        select(Message.touched_at)
+        .join(Lead, col(Lead.id) == col(Message.lead_id))
+        .where(
+            Lead.contact_id == contact_id,
+            Message.direction == Direction.OUTBOUND.value,
+            Message.sender == Sender.AI.value,
+            col(Message.status).not_in(NOT_TOUCHED),
+            col(Message.touched_at) > since,
+        )
+    )
+    return sorted(
+        [
+            *(m for m in messages if m is not None),
+            *calls_since(session, contact_id=contact_id, since=since),
+        ]
+    )
+
+
+def calls_since(session: Session, *, contact_id: str, since: datetime) -> list[datetime]:
+    """When the contact was called (calls the gate let through that did not fail to start),
+    oldest first: what the per-subject call cap counts."""
+    rows = session.exec(
+        select(Call.touched_at)
+        .join(Lead, col(Lead.id) == col(Call.lead_id))
+        .where(
+            Lead.contact_id == contact_id,
+            col(Call.status) != CallStatus.FAILED.value,
+            col(Call.touched_at) > since,
+        )
+        .order_by(col(Call.touched_at))
+    )
+    return [moment for moment in rows if moment is not None]
+
+
+def best_hours(session: Session, *, org_id: str) -> frozenset[int] | None:
+    """The local hours whose calls are answered at least as often as the org's calls overall,
+    once the org has ``MIN_HISTORY`` attempts with an outcome; ``None`` until then."""
+    rows = session.exec(
+        select(Call.local_hour, Call.outcome).where(
+            Call.org_id == org_id, col(Call.outcome).is_not(None), col(Call.local_hour).is_not(None)
+        )
+    ).all()
+    if len(rows) < MIN_HISTORY:
+        return None
+    tries: Counter[int] = Counter()
+    answers: Counter[int] = Counter()
+    for hour, outcome in rows:
+        assert hour is not None
+        tries[hour] += 1
+        answers[hour] += outcome == CallOutcome.ANSWERED
+    overall = sum(answers.values()) / len(rows)
+    good = {
+        hour
+        for hour, count in tries.items()
+        if count >= MIN_PER_HOUR and answers[hour] / count >= overall and answers[hour]
+    }
+    return frozenset(good) or None
+
+
+def call_history(session: Session, *, org_id: str, lead_id: str) -> list[Call]:
+    """The lead's calls, oldest first (none of another org's)."""
+    return list(
+        session.exec(
+            select(Call)
+            .where(Call.org_id == org_id, Call.lead_id == lead_id)
+            .order_by(col(Call.created_at), col(Call.attempt), col(Call.id))
+        )
+    )

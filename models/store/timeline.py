@@ -1,0 +1,32 @@
+"""A lead's timeline: every step keepwarm takes, with when and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from models.tables import (
+    TimelineEvent,
+)
+from models.values import (
+    TimelineKind,
+    new_id,
+)
+
+
+def add_to_timeline(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    kind: TimelineKind,
+    summary: str,
+    data: dict[str, Any],
+) -> None:
+    session.add(
+        TimelineEvent(
+            id=new_id("ev"), org_id=org_id, lead_id=lead_id, kind=kind, summary=summary, data=data
+        )
+    )
+    session.flush()
