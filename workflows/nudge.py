@@ -75,7 +75,7 @@ class NudgeSequenceWorkflow:
         """Take the sequence's steps until it ends, its cap is reached or it is stopped."""
         local_time = workflow.patched(LOCAL_TIME_PATCH)
         self._done = input.start_index
-        anchor = input.anchor or workflow.now()
+        anchor: datetime | None = input.anchor or workflow.now()
         while self._stopped is None:
             step: NextStep | None = await run_record(
                 LeadRecordActivities.next_sequence_step,
@@ -90,16 +90,7 @@ class NudgeSequenceWorkflow:
             )
             if step is None:
                 break
-            self._next = step
-            self._stop_on = step.stop_on
-            if local_time and step.due_at is not None:
-                self._next_at = max(step.due_at, workflow.now())
-            else:
-                self._next_at = workflow.now() + timedelta(seconds=step.after_s)
-            label = f"step {step.index + 1}/{step.total}: {step.channel.value}"
-            if step.due_local:
-                label += f" due {step.due_local}"
-            workflow.set_current_details(f"**Next:** {label}")
+            label = self._expect(step, local_time=local_time)
             if not await self._wait_for_step(label):
                 break
             # Read again: an edit made during the wait applies to this step too.
@@ -114,38 +105,8 @@ class NudgeSequenceWorkflow:
                 ),
                 summary=f"read step {self._done + 1} of {input.sequence} again",
             )
-            if latest is None:
+            if latest is None or not await self._take(input, latest, label):
                 break
-            if latest.channel == Channel.VOICE and workflow.patched(VOICE_STEP_PATCH):
-                called = await self._call(input, latest)
-                self._sent += int(called.attempts > 0)
-                if called.outcome == "stopped" and self._stopped is not None:
-                    break  # stopped with the sequence: not taken (a restart takes it again)
-                self._done += 1
-                anchor = self._next_at
-                continue
-            try:
-                sent = await send_touch(
-                    SendMessageInput(
-                        org_id=input.org_id,
-                        lead_id=input.lead_id,
-                        channel=latest.channel,
-                        template="sequence",
-                        text=latest.template,
-                        idempotency_key=f"{input.key_prefix}/{latest.index + 1}",
-                    ),
-                    summary=f"send {label}",
-                    cancelled=lambda: self._stopped is not None,
-                    on_hold=self._on_hold,
-                    hold_until=latest.hold_until,
-                    hold_reason=latest.hold_reason,
-                    woken=lambda: self._hold.releases,
-                )
-                self._sent += int(sent)
-                if not sent and self._stopped is not None:
-                    break  # stopped while the gate held the step back: not taken
-            except ActivityError:
-                pass  # on the timeline as touch_skipped; the sequence goes on
             self._done += 1
             anchor = self._next_at
         self._next = None
@@ -155,6 +116,20 @@ class NudgeSequenceWorkflow:
             stopped=self._stopped,
             anchor=anchor + self._hold.held_when_stopped if anchor is not None else None,
         )
+
+    def _expect(self, step: NextStep, *, local_time: bool) -> str:
+        """Make ``step`` the next one, due at its time (``self._next_at``); its label."""
+        self._next = step
+        self._stop_on = step.stop_on
+        if local_time and step.due_at is not None:
+            self._next_at = max(step.due_at, workflow.now())
+        else:
+            self._next_at = workflow.now() + timedelta(seconds=step.after_s)
+        label = f"step {step.index + 1}/{step.total}: {step.channel.value}"
+        if step.due_local:
+            label += f" due {step.due_local}"
+        workflow.set_current_details(f"**Next:** {label}")
+        return label
 
     async def _wait_for_step(self, label: str) -> bool:
         """Wait until the step is due (``self._next_at``); ``False`` if stopped first.
@@ -172,6 +147,39 @@ class NudgeSequenceWorkflow:
         return await self._hold.wait_until(
             self._next_at, summary=label, stopped=lambda: self._stopped is not None, moved=moved
         )
+
+    async def _take(self, input: NudgeInput, step: NextStep, label: str) -> bool:
+        """Take the step: a voice step's call-retry loop, else a message through the gate.
+
+        ``False`` if the sequence was stopped before the step was taken (while the gate held
+        it back, or with its call loop): a restart takes it again. A send that failed counts
+        as taken (on the timeline as ``touch_skipped``; the sequence goes on).
+        """
+        if step.channel == Channel.VOICE and workflow.patched(VOICE_STEP_PATCH):
+            called = await self._call(input, step)
+            self._sent += int(called.attempts > 0)
+            return not (called.outcome == "stopped" and self._stopped is not None)
+        try:
+            sent = await send_touch(
+                SendMessageInput(
+                    org_id=input.org_id,
+                    lead_id=input.lead_id,
+                    channel=step.channel,
+                    template="sequence",
+                    text=step.template,
+                    idempotency_key=f"{input.key_prefix}/{step.index + 1}",
+                ),
+                summary=f"send {label}",
+                cancelled=lambda: self._stopped is not None,
+                on_hold=self._on_hold,
+                hold_until=step.hold_until,
+                hold_reason=step.hold_reason,
+                woken=lambda: self._hold.releases,
+            )
+        except ActivityError:
+            return True
+        self._sent += int(sent)
+        return sent or self._stopped is None
 
     async def _call(self, input: NudgeInput, step: NextStep) -> CallRetryResult:
         """A voice step: the call-retry loop, as a child; the sequence goes on when it ends.
