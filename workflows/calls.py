@@ -10,8 +10,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from models.rules.calls import outcome_of
-
 with workflow.unsafe.imports_passed_through():
     from activities.calls import (
         CallActivities,
@@ -24,7 +22,9 @@ with workflow.unsafe.imports_passed_through():
         PlanCallInput,
     )
     from activities.messages import SendMessageInput
+    from models.rules.calls import outcome_of
     from models.values import CallOutcome, CallStatus, Channel
+    from workflows.hold_clock import HoldClock
     from workflows.payloads import (
         CALL_RETRY_WORKFLOW,
         CALL_STOP_SIGNAL,
@@ -153,9 +153,8 @@ class CallRetryWorkflow:
         self._next_at: datetime | None = None
         self._next_local: str | None = None
         self._outcomes: list[str] = []
-        #: An operator holds the thread (signals ``pause``/``resume``).
-        self._paused = False
-        self._resumes = 0
+        #: An operator holds the thread (signals ``pause``/``resume``): the clock stops.
+        self._hold = HoldClock()
 
     @workflow.run
     async def run(self, input: CallRetryInput) -> CallRetryResult:
@@ -210,27 +209,24 @@ class CallRetryWorkflow:
     async def _wait_until(self, moment: datetime, *, summary: str) -> bool:
         """Wait for ``moment`` unless stopped first; ``False`` if stopped.
 
-        While an operator holds the thread the clock stops: what was left of the wait is
-        waited again from the resume (the call then passes the gate again as usual).
+        While an operator holds the thread the clock stops (``HoldClock.wait_until``): what
+        was left of the wait is waited again from the release (the call then passes the gate
+        again as usual).
         """
-        while True:
-            if moment > workflow.now():
-                with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(
-                        lambda: self._stopped is not None or self._paused,
-                        timeout=moment - workflow.now(),
-                        timeout_summary=summary,
-                    )
-            if self._stopped is not None or not self._paused:
-                return self._stopped is None
-            left = max(moment - workflow.now(), timedelta(0))
+        return await self._hold.wait_until(
+            moment,
+            summary=summary,
+            stopped=lambda: self._stopped is not None,
+            moved=self._moved,
+            skip_when_due=True,
+        )
+
+    def _moved(self, at: datetime | None) -> None:
+        """The next attempt's time moved: paused (``None``) or released."""
+        if at is None:
             self._next_at = self._next_local = None
-            workflow.set_current_details(
-                f"**Paused:** an operator has the conversation ({summary}, {left} left)"
-            )
-            await workflow.wait_condition(lambda: self._stopped is not None or not self._paused)
-            moment = workflow.now() + left
-            self._next_at = moment
+        else:
+            self._next_at = at
 
     async def _place(self, input: CallRetryInput, *, attempt: int) -> PlaceCallResult | None:
         """Place the attempt; ``None`` if the gate held it back (waited out) or it stopped."""
@@ -255,7 +251,7 @@ class CallRetryWorkflow:
                     hold,
                     cancelled=lambda: self._stopped is not None,
                     on_hold=self._held,
-                    woken=lambda: self._resumes,
+                    woken=lambda: self._hold.releases,
                 )
                 return None
             cause = error.cause
@@ -314,7 +310,7 @@ class CallRetryWorkflow:
                 summary="voicemail text-back SMS",
                 cancelled=lambda: self._stopped is not None,
                 on_hold=self._held,
-                woken=lambda: self._resumes,
+                woken=lambda: self._hold.releases,
             )
 
     async def _exhausted(self, input: CallRetryInput) -> CallRetryResult:
@@ -380,14 +376,13 @@ class CallRetryWorkflow:
     def pause(self, why: AutomationPaused) -> None:
         """An operator holds the thread: no attempt until ``resume`` (a call under way
         goes on)."""
-        self._paused = True
+        self._hold.hold()
 
     @workflow.signal(name=RESUME_SIGNAL)
     def resume(self, why: AutomationPaused) -> None:
         """The thread is the AI's again: the wait for the next attempt goes on, and an
         attempt the takeover held back at the gate is tried again now."""
-        self._paused = False
-        self._resumes += 1
+        self._hold.release()
 
     @workflow.query(name="progress")
     def progress(self) -> CallRetryProgress:
@@ -399,5 +394,5 @@ class CallRetryWorkflow:
             next_local=self._next_local,
             outcomes=list(self._outcomes),
             stopped=self._stopped,
-            paused=self._paused,
+            paused=self._hold.held,
         )

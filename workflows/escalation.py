@@ -7,11 +7,10 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from models.rules.escalations import Routing
-
 with workflow.unsafe.imports_passed_through():
     from activities.escalations import EscalationActivities, RouteInput
     from activities.messages import MessageActivities, NotificationInput
+    from models.rules.escalations import Routing
     from workflows import search_attributes as sa
     from workflows.payloads import (
         ESCALATION_WORKFLOW,

@@ -1,14 +1,17 @@
-"""The Lead workflow: one per open lead, keyed by the org and the person's contact key."""
+"""The Lead workflow: one per open lead, keyed by the org and the person's contact key.
+
+Its state lives in small deterministic helpers beside it: ``lead_news`` (what came by signal
+or update), ``lead_sequence`` (the NudgeSequence child, or its pending start),
+``lead_status`` (what the ``status`` query and the Web UI say) and ``hold_clock`` (an
+operator's takeover).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
-
-from models.payloads import NextStep, RecordedLead
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.messages import SendMessageInput
@@ -18,18 +21,21 @@ with workflow.unsafe.imports_passed_through():
         RecordLeadInput,
         RecordStageInput,
     )
+
+    # Imported here, not only by the helpers: the sandbox lists a passed-through module
+    # only when the workflow's own module imports it, and pydantic resolves the payloads'
+    # annotations (``LeadCarry.first_step``, ``RecordedLead.first_step``) through that list.
+    from models.payloads import NextStep, RecordedLead  # noqa: F401
     from models.values import Channel, Stage
     from workflows import search_attributes as sa
+    from workflows.hold_clock import HoldClock
+    from workflows.lead_news import SEEN_RECEIPTS_WINDOW, LeadNews
+    from workflows.lead_sequence import LeadSequence, SequenceState
+    from workflows.lead_status import LiveStatus, duration_words
     from workflows.payloads import (
         CALLS_EXHAUSTED_SIGNAL,
-        NUDGE_STOP_SIGNAL,
-        NUDGE_WORKFLOW,
-        PAUSE_SIGNAL,
         RELEASED_SIGNAL,
-        RESUME_SIGNAL,
         TAKEN_OVER_SIGNAL,
-        TAKEOVER_REASON,
-        AutomationPaused,
         BookingReceived,
         CallsExhausted,
         ConsentChanged,
@@ -40,19 +46,13 @@ with workflow.unsafe.imports_passed_through():
         LeadInput,
         LeadResult,
         LeadStatus,
-        NudgeInput,
-        NudgeResult,
-        NudgeStop,
         PaymentReceived,
         ReplyReceived,
         ThreadReleased,
         ThreadTakenOver,
-        step_words,
-        stops_sequence,
     )
     from workflows.policies import run_record, send_touch
 
-import asyncio
 import contextlib
 import dataclasses
 
@@ -71,29 +71,15 @@ __all__ = [
     "ReplyReceived",
 ]
 
-#: Patch id: leads with a sequence for their intent run it as a child NudgeSequence.
-NUDGE_PATCH = "nudge-sequence"
 #: Patch id: the lead's score became a search attribute (``LeadScore``) after recording.
 SCORE_ATTRIBUTE_PATCH = "lead-score-search-attribute"
 #: Patch id: long-running leads continue as new with their compact state (``LeadCarry``).
 CONTINUE_PATCH = "lead-continue-as-new"
-#: Repeat submissions remembered, so a replayed webhook is not noted twice.
-SEEN_RECEIPTS_WINDOW = 200
-#: Touches the Lead run itself sends (the first touch; the sequence's steps are its own).
-TOUCH_CAP = 1
 #: History events after which a run continues as new (well under Temporal's 51,200 limit,
 #: and sooner if the server suggests it).
 HISTORY_LIMIT = 5_000
 #: The wait a run is in, as carried across continue-as-new.
 GHOSTING_WAIT, SEQUENCE_WAIT, LOST_WAIT = "ghosting", "sequence", "lost"
-#: Stop reason for a sequence paused so the Lead run can continue as new.
-CONTINUING = "continue-as-new"
-#: Patch id: the sequence's workflow starts shortly before its first step is due, not with
-#: the first touch (a lead that replies or converts first never needs one, and a burst of
-#: leads gets its first touches without the sequences' bookkeeping in the way).
-NUDGE_WHEN_DUE_PATCH = "nudge-start-when-due"
-#: How long before its first step a sequence's workflow starts.
-NUDGE_HEAD_START = timedelta(minutes=1)
 
 
 @workflow.defn(name="Lead")
@@ -104,6 +90,8 @@ class LeadWorkflow:
         1. ``record_lead``: resolve the contact, create the lead, pick the first-touch channel.
         2. First touch: SMS with SMS consent, else email; ``send_message`` keyed
            ``{workflow_id}/{lead_id}/touch-1`` so it goes out once. Stage ``contacted``.
+           The lead's nudge sequence, if its intent has one, starts shortly before its
+           first step is due.
         3. Wait. Repeat submissions (update ``submit_intake``) are noted on the timeline and
            restart the inactivity clock; a reply (signal ``message_received``) makes the lead
            ``engaged`` and restarts it too. After the org's inactivity threshold without news
@@ -114,6 +102,9 @@ class LeadWorkflow:
            compact state (``LeadCarry``); a running sequence is paused and restarted, in the
            new run, at the step it reached.
 
+    While an operator holds the contact's thread (signals ``taken_over``/``released``) the
+    sequence and its calls pause, and no touch of this run goes out.
+
     Once the lead is closing, ``submit_intake`` is rejected, so the API opens a new lead for
     the person instead of handing a submission to a run that would drop it.
     """
@@ -122,37 +113,15 @@ class LeadWorkflow:
     def __init__(self, input: LeadInput) -> None:
         """Set up state before the first signal can arrive."""
         self._input = input
-        self._stage = Stage.NEW
-        carry = input.carry  # a run that continued as new already knows these
-        self._pending: list[str] = list(carry.pending) if carry else []
-        self._seen: list[str] = list(carry.seen) if carry else [input.receipt_id]
-        self._touches = 0
-        self._next_action: str | None = "record the lead and send the first touch"
-        self._next_action_at: datetime | None = None
-        self._waiting_reason: str | None = None
-        self._no_touch_reason: str | None = None
-        self._closing = False
-        self._replies: list[ReplyReceived] = list(carry.replies) if carry else []
-        self._conversion: str | None = None
-        self._opted_out = False
-        self._nudge: workflow.ChildWorkflowHandle[Any, Any] | None = None
-        self._nudge_runs = 0
-        self._sequence: str | None = None
+        carry = input.carry  # a run that continued as new already knows some of it
+        self._news = LeadNews(receipt_id=input.receipt_id, carry=carry)
+        #: An operator holds the contact's thread; releases are counted so a touch the
+        #: takeover held back is tried again at once.
+        self._hold = HoldClock(carry.held_since if carry else None)
+        self._live = LiveStatus(self._hold)
+        self._sequence = LeadSequence(org_id=input.org_id, lead_id=input.lead_id, hold=self._hold)
         self._score = 0
         self._threshold = timedelta(0)
-        #: A sequence not started yet: its first step, when to start it and its anchor.
-        self._first_step: NextStep | None = None
-        self._nudge_start_at: datetime | None = None
-        self._nudge_anchor: datetime | None = None
-        #: A call-retry loop of the sequence used all its attempts unanswered.
-        self._calls_exhausted: CallsExhausted | None = None
-        #: An operator holds the contact's thread (signals ``taken_over``/``released``);
-        #: releases are counted so a touch the takeover held back is tried again at once.
-        self._held_since: datetime | None = carry.held_since if carry else None
-        self._resumes = 0
-        #: One pause or resume at a time reaches the sequence, each delivered before the
-        #: next is sent, so they can't arrive out of order.
-        self._hold_lock = asyncio.Lock()
 
     @workflow.run
     async def run(self, input: LeadInput) -> LeadResult:
@@ -164,26 +133,17 @@ class LeadWorkflow:
         if phase == GHOSTING_WAIT:
             await self._wait_for_news(then=Stage.GHOSTING, deadline=deadline)
             phase, deadline = SEQUENCE_WAIT, None
-        if phase == SEQUENCE_WAIT and not (self._conversion or self._closing):
+        if phase == SEQUENCE_WAIT and not (self._news.conversion or self._news.closing):
             await self._wait_for_sequence()
             phase = LOST_WAIT
-        if phase == LOST_WAIT and not (self._conversion or self._closing):
+        if phase == LOST_WAIT and not (self._news.conversion or self._news.closing):
             await self._wait_for_news(then=Stage.LOST, deadline=deadline, closing=True)
-        self._next_action = None
-        self._next_action_at = None
-        self._waiting_reason = (
-            f"closed: {self._conversion}"
-            if self._conversion
-            else "closed: opted out"
-            if self._stage == Stage.OPTED_OUT
-            else "closed: no response after two inactivity periods"
-        )
-        self._publish()
+        self._live.closed(self._news.conversion)
         await self._attach_pending()
-        if self._nudging():  # a sequence that does not stop on this conversion runs its course
-            await workflow.wait_condition(lambda: not self._nudging())
+        if self._sequence.active():  # one that does not stop on this conversion runs its course
+            await workflow.wait_condition(lambda: not self._sequence.active())
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return LeadResult(stage=self._stage)
+        return LeadResult(stage=self._live.stage)
 
     async def _start(self, input: LeadInput) -> tuple[str, datetime | None]:
         """Record the lead, send the first touch and start its sequence."""
@@ -203,76 +163,28 @@ class LeadWorkflow:
         if workflow.patched(SCORE_ATTRIBUTE_PATCH):
             workflow.upsert_search_attributes([sa.LEAD_SCORE.value_set(recorded.score)])
         await self._first_touch(recorded)
-        if recorded.sequence and recorded.first_touch is not None and workflow.patched(NUDGE_PATCH):
-            self._sequence = recorded.sequence
-            first = recorded.first_step
-            if first and first.due_at and workflow.patched(NUDGE_WHEN_DUE_PATCH):
-                anchor = recorded.sequence_anchor or workflow.now()
-                late = workflow.now() - anchor
-                if late > NUDGE_HEAD_START:
-                    # The first touch was held back (quiet hours): the sequence counts from
-                    # when it went, not from intake.
-                    anchor += late
-                    first = dataclasses.replace(first, due_at=first.due_at + late, due_local=None)
-                self._first_step = first
-                self._nudge_anchor = anchor
-                assert first.due_at is not None
-                self._nudge_start_at = first.due_at - NUDGE_HEAD_START
-                await self._start_nudge_if_due()
-            else:
-                await self._start_nudge()
+        await self._sequence.begin(
+            recorded.sequence,
+            has_first_touch=recorded.first_touch is not None,
+            first=recorded.first_step,
+            anchor=recorded.sequence_anchor,
+        )
         return GHOSTING_WAIT, None
 
     async def _resume(self, carry: LeadCarry) -> tuple[str, datetime | None]:
         """Take up where the previous run continued as new."""
-        self._stage = carry.stage
+        self._live.stage = carry.stage
         self._score = carry.score
-        self._touches = carry.touches
+        self._live.touches = carry.touches
         self._threshold = timedelta(seconds=carry.threshold_s)
-        self._no_touch_reason = carry.no_touch_reason
-        self._sequence = carry.sequence
-        self._nudge_runs = carry.nudge_runs
-        self._first_step = carry.first_step
-        self._nudge_start_at = carry.nudge_start_at
-        self._nudge_anchor = carry.nudge_anchor if carry.nudge_start_at else None
+        self._live.no_touch_reason = carry.no_touch_reason
+        self._sequence.take_up(carry)
         workflow.upsert_search_attributes(
-            [sa.LEAD_STAGE.value_set(self._stage.value), sa.LEAD_SCORE.value_set(self._score)]
+            [sa.LEAD_STAGE.value_set(self._live.stage.value), sa.LEAD_SCORE.value_set(self._score)]
         )
         if carry.nudge_active:
-            await self._start_nudge(start_index=carry.nudge_index, anchor=carry.nudge_anchor)
+            await self._sequence.start(start_index=carry.nudge_index, anchor=carry.nudge_anchor)
         return carry.phase, carry.deadline
-
-    async def _start_nudge_if_due(self) -> None:
-        """Start the sequence's workflow once its first step is near (not while an operator
-        holds the thread: its start moves on by as long as the hold lasts)."""
-        if (
-            self._nudge_start_at is not None
-            and self._held_since is None
-            and workflow.now() >= self._nudge_start_at
-        ):
-            await self._start_nudge(anchor=self._nudge_anchor)
-
-    async def _start_nudge(self, *, start_index: int = 0, anchor: datetime | None = None) -> None:
-        assert self._sequence is not None
-        self._nudge_start_at = None
-        self._nudge_runs += 1
-        self._nudge = await workflow.start_child_workflow(
-            NUDGE_WORKFLOW,
-            NudgeInput(
-                org_id=self._input.org_id,
-                lead_id=self._input.lead_id,
-                sequence=self._sequence,
-                # The workflow id outlives continue-as-new: a restarted sequence keeps its keys.
-                key_prefix=f"{workflow.info().workflow_id}/{self._input.lead_id}/{self._sequence}",
-                start_index=start_index,
-                anchor=anchor,
-            ),
-            id=f"{self._input.lead_id}/nudge-{self._nudge_runs}",
-            result_type=NudgeResult,
-            static_summary=f"Nudge sequence {self._sequence}",
-        )
-        if self._held_since is not None:
-            await self._tell_nudge()
 
     @workflow.update(name="submit_intake")
     def submit_intake(self, event: IntakeReceived) -> IntakeAnswer:
@@ -285,24 +197,18 @@ class LeadWorkflow:
 
     @submit_intake.validator
     def _accepting_intake(self, event: IntakeReceived) -> None:
-        if self._closing:
+        if self._news.closing:
             raise ValueError("this lead is closing; start a new one")
 
     @workflow.signal(name="intake_received")
     def intake_received(self, event: IntakeReceived) -> None:
         """Signal form of ``submit_intake`` (kept for runs started before the update existed)."""
-        if event.receipt_id in self._seen or event.receipt_id in self._pending:
-            return
-        self._pending.append(event.receipt_id)
+        self._news.intake(event.receipt_id)
 
     @workflow.signal(name="message_received")
     def message_received(self, reply: ReplyReceived) -> None:
         """The person replied (once per message: a replayed webhook is dropped)."""
-        if reply.message_id in self._seen or any(
-            r.message_id == reply.message_id for r in self._replies
-        ):
-            return
-        self._replies.append(reply)
+        self._news.reply(reply)
 
     @workflow.signal(name="contact_merged")
     def contact_merged(self, merge: ContactMerged) -> None:
@@ -316,30 +222,26 @@ class LeadWorkflow:
     @workflow.signal(name="payment_received")
     def payment_received(self, payment: PaymentReceived) -> None:
         """Stripe reported a payment for this lead; a paid one converts it."""
-        if payment.status == "paid" and not self._closing and not self._conversion:
-            self._conversion = "paid"
+        self._news.payment(payment)
 
     @workflow.signal(name="consent_changed")
     def consent_changed(self, change: ConsentChanged) -> None:
         """Consent changed; a person reachable on no channel any more ends the lead."""
-        if not self._closing and not self._conversion:
-            self._opted_out = change.opted_out_everywhere
+        self._news.consent(change)
 
     @workflow.signal(name="booking_received")
     def booking_received(self, booking: BookingReceived) -> None:
         """The person booked: the lead converts."""
-        if not self._closing and not self._conversion:
-            self._conversion = "booked"
+        self._news.booking()
 
     @workflow.signal(name=TAKEN_OVER_SIGNAL)
     async def taken_over(self, event: ThreadTakenOver) -> None:
         """An operator holds the contact's thread: the sequence and its calls pause, and no
         touch of this run goes out (the compliance gate holds it back) until ``released``."""
-        if self._held_since is not None:
+        if not self._hold.hold():
             return
-        self._held_since = workflow.now()
-        self._publish()
-        await self._tell_nudge()
+        self._live.publish()
+        await self._sequence.tell()
 
     @workflow.signal(name=RELEASED_SIGNAL)
     async def released(self, event: ThreadReleased) -> None:
@@ -347,64 +249,33 @@ class LeadWorkflow:
         yet starts as much later as the hold lasted), and a touch the takeover held back is
         tried again now (also by a run that started during the hold and was never told of
         it: the gate held its touch back all the same)."""
-        self._resumes += 1
-        if self._held_since is None:
-            await self._tell_nudge()  # it may wait on a touch the gate held back
+        held_for = self._hold.release()
+        if held_for is None:
+            await self._sequence.tell()  # it may wait on a touch the gate held back
             return
-        held_for = workflow.now() - self._held_since
-        self._held_since = None
-        if self._nudge_start_at is not None:
-            self._nudge_start_at += held_for
-            if self._nudge_anchor is not None:
-                self._nudge_anchor += held_for
-            first = self._first_step
-            if first is not None and first.due_at is not None:
-                self._first_step = dataclasses.replace(
-                    first, due_at=first.due_at + held_for, due_local=None
-                )
-        self._publish()
-        await self._tell_nudge()
-
-    async def _tell_nudge(self) -> None:
-        """Tell the running sequence whether it is paused, as things stand when it is its
-        turn (a takeover and a release in quick succession leave it resumed)."""
-        async with self._hold_lock:
-            nudge = self._nudge
-            if nudge is not None and not nudge.done():
-                signal = PAUSE_SIGNAL if self._held_since is not None else RESUME_SIGNAL
-                with contextlib.suppress(FailureError):  # it ended meanwhile
-                    await nudge.signal(signal, AutomationPaused(reason=TAKEOVER_REASON))
+        self._sequence.postpone(held_for)
+        self._live.publish()
+        await self._sequence.tell()
 
     @workflow.signal(name=CALLS_EXHAUSTED_SIGNAL)
     def calls_exhausted(self, news: CallsExhausted) -> None:
         """The sequence's call-retry loop used its attempts unanswered (escalation opened)."""
-        if not self._closing and not self._conversion:
-            self._calls_exhausted = news
+        self._news.calls_unanswered(news)
 
     @workflow.query(name="status")
     def status(self) -> LeadStatus:
         """Where the lead stands, what happens next and why it is waiting."""
-        return LeadStatus(
-            stage=self._stage,
-            next_action=self._next_action,
-            next_action_at=self._next_action_at,
-            attempts_used=self._touches,
-            # A sequence still waiting to start counts its steps here (a running one reports
-            # its own progress).
-            attempts_cap=TOUCH_CAP
-            + (self._first_step.total if self._first_step and self._nudge_start_at else 0),
-            waiting_reason=self._waiting(),
-            nudge_workflow_id=self._nudge.id if self._nudge and self._nudging() else None,
+        return self._live.status(
+            pending_steps=self._sequence.pending_steps(),
+            nudge_workflow_id=self._sequence.workflow_id(),
         )
 
     async def _first_touch(self, recorded: RecordedLead) -> None:
         channel = recorded.first_touch
         if channel is None:
-            self._no_touch_reason = f"no first touch: {recorded.no_touch_reason}"
+            self._live.no_touch_reason = f"no first touch: {recorded.no_touch_reason}"
             return
-        self._next_action = f"send the first {channel.value.upper()}"
-        self._next_action_at = workflow.now()
-        self._publish()
+        self._live.sending_first_touch(channel)
         try:
             sent = await self._send(channel, step="touch-1", template="first_touch", held=recorded)
         except ActivityError as error:
@@ -414,10 +285,10 @@ class LeadWorkflow:
                 if isinstance(error.cause, ApplicationError)
                 else "retries exhausted"
             )
-            self._no_touch_reason = f"first {channel.value} failed: {cause}"
+            self._live.no_touch_reason = f"first {channel.value} failed: {cause}"
             return
         if not sent:
-            self._no_touch_reason = f"first {channel.value} not sent: held back by the gate"
+            self._live.no_touch_reason = f"first {channel.value} not sent: held back by the gate"
             return
         await self._move(Stage.CONTACTED, f"first touch sent by {channel.value}")
 
@@ -432,12 +303,6 @@ class LeadWorkflow:
         """Send through the compliance gate; ``False`` if it never went (held back, then the
         lead converted, or held back too often)."""
         workflow_id = workflow.info().workflow_id
-
-        def on_hold(until: datetime, reason: str) -> None:
-            self._next_action_at = until
-            self._waiting_reason = f"{channel.value} held back: {reason}"
-            self._publish()
-
         sent = await send_touch(
             SendMessageInput(
                 org_id=self._input.org_id,
@@ -448,14 +313,14 @@ class LeadWorkflow:
                 idempotency_key=f"{workflow_id}/{self._input.lead_id}/{step}",
             ),
             summary=f"send {channel.value} ({step})",
-            cancelled=lambda: bool(self._conversion),
-            on_hold=on_hold,
+            cancelled=lambda: bool(self._news.conversion),
+            on_hold=lambda until, reason: self._live.held_back(channel, until, reason),
             hold_until=held.hold_until if held else None,
             hold_reason=held.hold_reason if held else None,
-            woken=lambda: self._resumes,
+            woken=lambda: self._hold.releases,
         )
         if sent:
-            self._touches += 1
+            self._live.touches += 1
         return sent
 
     async def _wait_for_news(
@@ -472,152 +337,99 @@ class LeadWorkflow:
         reason: str | None = None
         while True:
             await self._continue_if_long(LOST_WAIT if closing else GHOSTING_WAIT, deadline)
-            await self._start_nudge_if_due()
+            await self._sequence.start_if_due()
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
                 break
-            self._next_action = f"mark the lead {then.value}"
-            self._next_action_at = deadline
-            self._waiting_reason = (
-                f"waiting for a reply until {deadline:%Y-%m-%d %H:%M} UTC, then {then.value}"
-            )
-            self._announce_first_step()
-            if self._no_touch_reason:
-                self._waiting_reason = f"{self._no_touch_reason}; {self._waiting_reason}"
-            self._publish()
-            resumes = self._resumes
+            self._live.waiting_for_news(then, deadline, self._sequence.pending_step())
+            releases = self._hold.releases
             if not await self._wait(remaining, summary=f"inactivity: {then.value} if no news"):
-                if self._resumes != resumes or (
-                    self._nudge_start_at is not None and workflow.now() >= self._nudge_start_at
-                ):
+                if self._hold.releases != releases or self._sequence.due():
                     continue  # woken to start the sequence or by a release, not by the deadline
                 break
-            heard = bool(self._pending or self._replies)  # these restart the clock
-            await self._attach_pending()
-            await self._take_replies()
-            if self._conversion:
-                await self._convert()
+            heard = bool(self._news.pending or self._news.replies)  # these restart the clock
+            if await self._take_news():
                 return
-            if self._opted_out:
-                await self._opt_out()
-                return
-            unanswered = self._unanswered_calls()
+            unanswered = self._news.unanswered_calls(self._live.stage)
             if unanswered and then == Stage.GHOSTING:
                 reason = unanswered
                 break
             if heard:
                 deadline = workflow.now() + threshold
         if closing:
-            self._closing = True
+            self._news.closing = True
             await self._attach_pending()
-        await self._move(then, reason or f"no response for {_words(threshold)}")
-
-    def _unanswered_calls(self) -> str | None:
-        """Why the lead is ghosting, if a call-retry loop just ran out unanswered."""
-        news, self._calls_exhausted = self._calls_exhausted, None
-        if news is None or self._stage not in {Stage.NEW, Stage.CONTACTED}:
-            return None
-        return f"{news.attempts} calls unanswered (escalation {news.escalation_id})"
-
-    def _has_news(self) -> bool:
-        return bool(
-            self._pending
-            or self._replies
-            or self._conversion
-            or self._opted_out
-            or self._calls_exhausted
-        )
+        await self._move(then, reason or f"no response for {duration_words(threshold)}")
 
     async def _wait(self, longest: timedelta, *, summary: str) -> bool:
         """Wait up to ``longest`` for news (``True`` if some came; news that came with the
         timer still counts), or until the sequence is due to start, whichever is first; a
         takeover's release ends the wait too (the sequence's start may have moved)."""
-        if self._nudge_start_at is not None and self._held_since is None:
-            until_start = self._nudge_start_at - workflow.now()
-            if until_start < longest:
-                longest, summary = until_start, "start the nudge sequence"
-        resumes = self._resumes
+        until_start = self._sequence.until_start()
+        if until_start is not None and until_start < longest:
+            longest, summary = until_start, "start the nudge sequence"
+        releases = self._hold.releases
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: self._has_news() or self._resumes != resumes,
+                lambda: self._news.any() or self._hold.releases != releases,
                 timeout=longest,
                 timeout_summary=summary,
             )
-        return self._has_news()
+        return self._news.any()
 
     async def _wait_for_release(self) -> None:
         """Wait until an operator's hold ends, or news comes."""
-        resumes = self._resumes
-        await workflow.wait_condition(lambda: self._has_news() or self._resumes != resumes)
-
-    def _announce_first_step(self) -> None:
-        """While the sequence waits to start, say when its first step is due."""
-        step = self._first_step
-        if self._nudge_start_at is None or step is None or step.due_at is None:
-            return
-        when = step.due_local or f"{step.due_at:%a %d %b %H:%M} UTC"
-        words = step_words(step.channel.value, when=when, number=1, total=step.total)
-        self._next_action = words.next_action
-        self._next_action_at = step.due_at
-        waiting = words.waiting_reason
-        self._waiting_reason = (
-            f"{waiting}; {self._waiting_reason}" if self._waiting_reason else waiting
-        )
-
-    async def _opt_out(self) -> None:
-        self._closing = True
-        await self._stop_nudge("opt-out")
-        await self._attach_pending()
-        await self._move(Stage.OPTED_OUT, "consent withdrawn on every channel")
-
-    async def _convert(self) -> None:
-        self._closing = True
-        await self._stop_nudge("payment" if self._conversion == "paid" else "booking")
-        await self._attach_pending()
-        await self._move(Stage.CONVERTED, self._conversion or "converted")
-
-    def _nudging(self) -> bool:
-        """A sequence is running or waiting to start."""
-        running = self._nudge is not None and not self._nudge.done()
-        return running or self._nudge_start_at is not None
-
-    async def _stop_nudge(self, reason: str) -> None:
-        if self._nudge_start_at is not None:
-            stop_on = self._first_step.stop_on if self._first_step else None
-            if stops_sequence(reason, stop_on):
-                self._nudge_start_at = None  # never started
-            return
-        if self._nudge is not None and not self._nudge.done():
-            await self._nudge.signal(NUDGE_STOP_SIGNAL, NudgeStop(reason=reason))
+        releases = self._hold.releases
+        await workflow.wait_condition(lambda: self._news.any() or self._hold.releases != releases)
 
     async def _wait_for_sequence(self) -> None:
         """The lead is only lost once its sequence has run out; news is handled meanwhile."""
-        while self._nudging():
+        while self._sequence.active():
             await self._continue_if_long(SEQUENCE_WAIT, None)
-            await self._start_nudge_if_due()
-            self._next_action = "the nudge sequence's next step"
-            self._next_action_at = None
-            self._waiting_reason = "nudge sequence running; lost only after it ends unanswered"
-            self._announce_first_step()
-            self._publish()
-            if self._nudge_start_at is not None and self._held_since is not None:
+            await self._sequence.start_if_due()
+            self._live.waiting_for_sequence(self._sequence.pending_step())
+            start_at = self._sequence.start_at
+            if start_at is not None and self._hold.held:
                 # Held: the sequence starts after the release, as much later as the hold lasted.
                 await self._wait_for_release()
-            elif self._nudge_start_at is not None:
-                await self._wait(self._nudge_start_at - workflow.now(), summary="")
+            elif start_at is not None:
+                await self._wait(start_at - workflow.now(), summary="")
             else:
-                await workflow.wait_condition(lambda: not self._nudging() or self._has_news())
-            await self._attach_pending()
-            await self._take_replies()
-            if self._conversion:
-                await self._convert()
+                await workflow.wait_condition(
+                    lambda: not self._sequence.active() or self._news.any()
+                )
+            if await self._take_news():
                 return
-            if self._opted_out:
-                await self._opt_out()
-                return
-            unanswered = self._unanswered_calls()
+            unanswered = self._news.unanswered_calls(self._live.stage)
             if unanswered:
                 await self._move(Stage.GHOSTING, unanswered)
+
+    async def _take_news(self) -> bool:
+        """Note repeat submissions and take replies; ``True`` if the lead converted or
+        opted out meanwhile (it is closing now)."""
+        await self._attach_pending()
+        await self._take_replies()
+        if self._news.conversion:
+            await self._close(
+                Stage.CONVERTED,
+                stop="payment" if self._news.conversion == "paid" else "booking",
+                reason=self._news.conversion or "converted",
+            )
+            return True
+        if self._news.opted_out:
+            await self._close(
+                Stage.OPTED_OUT, stop="opt-out", reason="consent withdrawn on every channel"
+            )
+            return True
+        return False
+
+    async def _close(self, stage: Stage, *, stop: str, reason: str) -> None:
+        """Converted or opted out: stop the sequence (unless its ``stop_on`` leaves ``stop``
+        out), note what is pending and move to ``stage``."""
+        self._news.closing = True
+        await self._sequence.stop(stop)
+        await self._attach_pending()
+        await self._move(stage, reason)
 
     async def _continue_if_long(self, phase: str, deadline: datetime | None) -> None:
         """Continue as new once the history is long, carrying the compact state.
@@ -628,51 +440,50 @@ class LeadWorkflow:
         info = workflow.info()
         limit = self._input.history_limit or HISTORY_LIMIT
         long = info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
-        if not long or self._has_news() or not workflow.patched(CONTINUE_PATCH):
+        if not long or self._news.any() or not workflow.patched(CONTINUE_PATCH):
             return
-        nudge_active, nudge_index, nudge_anchor = False, 0, None
-        if self._nudging():
-            assert self._nudge is not None
-            await self._nudge.signal(NUDGE_STOP_SIGNAL, NudgeStop(reason=CONTINUING))
-            result: NudgeResult = await self._nudge
-            nudge_active = result.stopped == CONTINUING
-            nudge_index, nudge_anchor = result.steps_done, result.anchor
+        stopped = await self._sequence.stop_to_continue()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        carry = LeadCarry(
-            phase=phase,
-            stage=self._stage,
-            score=self._score,
-            touches=self._touches,
-            threshold_s=int(self._threshold.total_seconds()),
-            deadline=deadline,
-            no_touch_reason=self._no_touch_reason,
-            seen=self._seen[-SEEN_RECEIPTS_WINDOW:],
-            pending=list(self._pending),
-            replies=list(self._replies),
-            sequence=self._sequence,
-            nudge_runs=self._nudge_runs,
-            nudge_active=nudge_active,
-            nudge_index=nudge_index,
-            nudge_anchor=nudge_anchor if nudge_active else self._nudge_anchor,
-            nudge_start_at=self._nudge_start_at,
-            first_step=self._first_step,
-            held_since=self._held_since,
-        )
+        carry = self._carry(phase, deadline, stopped)
         workflow.continue_as_new(dataclasses.replace(self._input, carry=carry))
 
+    def _carry(self, phase: str, deadline: datetime | None, stopped: SequenceState) -> LeadCarry:
+        """The compact state the next run takes up (``stopped``: where the sequence stood)."""
+        news, live, sequence = self._news, self._live, self._sequence
+        return LeadCarry(
+            phase=phase,
+            stage=live.stage,
+            score=self._score,
+            touches=live.touches,
+            threshold_s=int(self._threshold.total_seconds()),
+            deadline=deadline,
+            no_touch_reason=live.no_touch_reason,
+            seen=news.seen[-SEEN_RECEIPTS_WINDOW:],
+            pending=list(news.pending),
+            replies=list(news.replies),
+            sequence=sequence.name,
+            nudge_runs=sequence.runs,
+            nudge_active=stopped.active,
+            nudge_index=stopped.index,
+            nudge_anchor=stopped.anchor if stopped.active else sequence.anchor,
+            nudge_start_at=sequence.start_at,
+            first_step=sequence.first_step,
+            held_since=self._hold.held_since,
+        )
+
     async def _take_replies(self) -> None:
-        if self._replies:
-            await self._stop_nudge("reply")
-        while self._replies:
-            reply = self._replies[0]
-            if self._stage in {Stage.NEW, Stage.CONTACTED, Stage.GHOSTING}:
+        if self._news.replies:
+            await self._sequence.stop("reply")
+        while self._news.replies:
+            reply = self._news.replies[0]
+            if self._live.stage in {Stage.NEW, Stage.CONTACTED, Stage.GHOSTING}:
                 await self._move(Stage.ENGAGED, f"replied by {reply.channel.value}")
-            self._replies.pop(0)
-            self._seen = [*self._seen, reply.message_id][-SEEN_RECEIPTS_WINDOW:]
+            self._news.replies.pop(0)
+            self._news.handled(reply.message_id)
 
     async def _attach_pending(self) -> None:
-        while self._pending:
-            receipt_id = self._pending[0]
+        while self._news.pending:
+            receipt_id = self._news.pending[0]
             await run_record(
                 LeadRecordActivities.attach_intake,
                 AttachIntakeInput(
@@ -680,8 +491,8 @@ class LeadWorkflow:
                 ),
                 summary="note repeat submission",
             )
-            self._pending.pop(0)
-            self._seen = [*self._seen, receipt_id][-SEEN_RECEIPTS_WINDOW:]
+            self._news.pending.pop(0)
+            self._news.handled(receipt_id)
 
     async def _move(self, stage: Stage, reason: str) -> None:
         await run_record(
@@ -691,33 +502,6 @@ class LeadWorkflow:
             ),
             summary=f"stage → {stage.value}",
         )
-        self._stage = stage
+        self._live.stage = stage
         workflow.upsert_search_attributes([sa.LEAD_STAGE.value_set(stage.value)])
-        self._publish()
-
-    def _waiting(self) -> str | None:
-        """Why the lead waits, a takeover first."""
-        if self._held_since is None:
-            return self._waiting_reason
-        paused = "paused: an operator has the conversation"
-        return f"{paused}; {self._waiting_reason}" if self._waiting_reason else paused
-
-    def _publish(self) -> None:
-        """Tell the Web UI what the lead is doing (current details; no personal data)."""
-        lines = [f"**Stage:** {self._stage.value}", f"**Touches:** {self._touches}/{TOUCH_CAP}"]
-        if self._next_action:
-            when = f" at {self._next_action_at:%Y-%m-%d %H:%M} UTC" if self._next_action_at else ""
-            lines.append(f"**Next:** {self._next_action}{when}")
-        waiting = self._waiting()
-        if waiting:
-            lines.append(f"**Waiting:** {waiting}")
-        workflow.set_current_details("\n\n".join(lines))
-
-
-def _words(duration: timedelta) -> str:
-    hours = int(duration.total_seconds() // 3600)
-    if hours and hours % 24 == 0:
-        return f"{hours // 24} day{'s' if hours != 24 else ''}"
-    if hours:
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    return f"{int(duration.total_seconds() // 60)} minutes"
+        self._live.publish()

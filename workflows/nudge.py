@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, FailureError
-
-from models.payloads import NextStep
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.messages import SendMessageInput
     from activities.records import LeadRecordActivities, NextStepInput
+    from models.payloads import NextStep
     from models.values import Channel
+    from workflows.hold_clock import HoldClock
     from workflows.payloads import (
         CALL_RETRY_WORKFLOW,
         CALL_STOP_SIGNAL,
@@ -38,9 +38,6 @@ with workflow.unsafe.imports_passed_through():
         stops_sequence,
     )
     from workflows.policies import run_record, send_touch
-
-import asyncio
-import contextlib
 
 __all__ = ["NudgeInput", "NudgeProgress", "NudgeResult", "NudgeSequenceWorkflow", "NudgeStop"]
 
@@ -69,22 +66,16 @@ class NudgeSequenceWorkflow:
         self._calling = False
         self._call_stop: str | None = None
         self._call_handle: workflow.ChildWorkflowHandle[Any, CallRetryResult] | None = None
-        #: An operator holds the contact's thread (signals ``pause``/``resume``); resumes
-        #: are counted so a touch held back by the takeover is tried again at once.
-        self._paused = False
-        self._resumes = 0
-        #: Pauses and resumes reach the call loop one at a time, in order.
-        self._hold_lock = asyncio.Lock()
-        #: How long the step under way had been paused when the sequence was stopped: a
-        #: restart (the Lead continuing as new mid-hold) counts its wait from that much later.
-        self._held_for = timedelta(0)
+        #: An operator holds the contact's thread (signals ``pause``/``resume``): the
+        #: step's clock stops, and the call loop hears of it.
+        self._hold = HoldClock()
 
     @workflow.run
     async def run(self, input: NudgeInput) -> NudgeResult:
         """Take the sequence's steps until it ends, its cap is reached or it is stopped."""
         local_time = workflow.patched(LOCAL_TIME_PATCH)
         self._done = input.start_index
-        anchor = input.anchor or workflow.now()
+        anchor: datetime | None = input.anchor or workflow.now()
         while self._stopped is None:
             step: NextStep | None = await run_record(
                 LeadRecordActivities.next_sequence_step,
@@ -99,16 +90,7 @@ class NudgeSequenceWorkflow:
             )
             if step is None:
                 break
-            self._next = step
-            self._stop_on = step.stop_on
-            if local_time and step.due_at is not None:
-                self._next_at = max(step.due_at, workflow.now())
-            else:
-                self._next_at = workflow.now() + timedelta(seconds=step.after_s)
-            label = f"step {step.index + 1}/{step.total}: {step.channel.value}"
-            if step.due_local:
-                label += f" due {step.due_local}"
-            workflow.set_current_details(f"**Next:** {label}")
+            label = self._expect(step, local_time=local_time)
             if not await self._wait_for_step(label):
                 break
             # Read again: an edit made during the wait applies to this step too.
@@ -123,38 +105,8 @@ class NudgeSequenceWorkflow:
                 ),
                 summary=f"read step {self._done + 1} of {input.sequence} again",
             )
-            if latest is None:
+            if latest is None or not await self._take(input, latest, label):
                 break
-            if latest.channel == Channel.VOICE and workflow.patched(VOICE_STEP_PATCH):
-                called = await self._call(input, latest)
-                self._sent += int(called.attempts > 0)
-                if called.outcome == "stopped" and self._stopped is not None:
-                    break  # stopped with the sequence: not taken (a restart takes it again)
-                self._done += 1
-                anchor = self._next_at
-                continue
-            try:
-                sent = await send_touch(
-                    SendMessageInput(
-                        org_id=input.org_id,
-                        lead_id=input.lead_id,
-                        channel=latest.channel,
-                        template="sequence",
-                        text=latest.template,
-                        idempotency_key=f"{input.key_prefix}/{latest.index + 1}",
-                    ),
-                    summary=f"send {label}",
-                    cancelled=lambda: self._stopped is not None,
-                    on_hold=self._on_hold,
-                    hold_until=latest.hold_until,
-                    hold_reason=latest.hold_reason,
-                    woken=lambda: self._resumes,
-                )
-                self._sent += int(sent)
-                if not sent and self._stopped is not None:
-                    break  # stopped while the gate held the step back: not taken
-            except ActivityError:
-                pass  # on the timeline as touch_skipped; the sequence goes on
             self._done += 1
             anchor = self._next_at
         self._next = None
@@ -162,40 +114,72 @@ class NudgeSequenceWorkflow:
             steps_done=self._done,
             sent=self._sent,
             stopped=self._stopped,
-            anchor=anchor + self._held_for if anchor is not None else None,
+            anchor=anchor + self._hold.held_when_stopped if anchor is not None else None,
         )
+
+    def _expect(self, step: NextStep, *, local_time: bool) -> str:
+        """Make ``step`` the next one, due at its time (``self._next_at``); its label."""
+        self._next = step
+        self._stop_on = step.stop_on
+        if local_time and step.due_at is not None:
+            self._next_at = max(step.due_at, workflow.now())
+        else:
+            self._next_at = workflow.now() + timedelta(seconds=step.after_s)
+        label = f"step {step.index + 1}/{step.total}: {step.channel.value}"
+        if step.due_local:
+            label += f" due {step.due_local}"
+        workflow.set_current_details(f"**Next:** {label}")
+        return label
 
     async def _wait_for_step(self, label: str) -> bool:
         """Wait until the step is due (``self._next_at``); ``False`` if stopped first.
 
-        While an operator holds the thread the clock stops: the wait left when it paused is
-        waited again from the resume, so the sequence goes on where it was, not with a burst
-        of overdue steps.
+        While an operator holds the thread the clock stops (``HoldClock.wait_until``): the
+        sequence goes on where it was, not with a burst of overdue steps.
         """
-        while True:
-            assert self._next_at is not None
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: self._stopped is not None or self._paused,
-                    timeout=self._next_at - workflow.now(),
-                    timeout_summary=label,
-                )
-            if self._stopped is not None:
-                return False
-            if not self._paused:
-                return True
-            left = max(self._next_at - workflow.now(), timedelta(0))
-            paused_at = workflow.now()
-            self._next_at = None
-            workflow.set_current_details(
-                f"**Paused:** an operator has the conversation ({label}, {left} left)"
+        assert self._next_at is not None
+
+        def moved(at: datetime | None) -> None:
+            self._next_at = at
+            if at is not None:
+                workflow.set_current_details(f"**Next:** {label}")
+
+        return await self._hold.wait_until(
+            self._next_at, summary=label, stopped=lambda: self._stopped is not None, moved=moved
+        )
+
+    async def _take(self, input: NudgeInput, step: NextStep, label: str) -> bool:
+        """Take the step: a voice step's call-retry loop, else a message through the gate.
+
+        ``False`` if the sequence was stopped before the step was taken (while the gate held
+        it back, or with its call loop): a restart takes it again. A send that failed counts
+        as taken (on the timeline as ``touch_skipped``; the sequence goes on).
+        """
+        if step.channel == Channel.VOICE and workflow.patched(VOICE_STEP_PATCH):
+            called = await self._call(input, step)
+            self._sent += int(called.attempts > 0)
+            return not (called.outcome == "stopped" and self._stopped is not None)
+        try:
+            sent = await send_touch(
+                SendMessageInput(
+                    org_id=input.org_id,
+                    lead_id=input.lead_id,
+                    channel=step.channel,
+                    template="sequence",
+                    text=step.template,
+                    idempotency_key=f"{input.key_prefix}/{step.index + 1}",
+                ),
+                summary=f"send {label}",
+                cancelled=lambda: self._stopped is not None,
+                on_hold=self._on_hold,
+                hold_until=step.hold_until,
+                hold_reason=step.hold_reason,
+                woken=lambda: self._hold.releases,
             )
-            await workflow.wait_condition(lambda: self._stopped is not None or not self._paused)
-            if self._stopped is not None:
-                self._held_for = workflow.now() - paused_at
-                return False
-            self._next_at = workflow.now() + left
-            workflow.set_current_details(f"**Next:** {label}")
+        except ActivityError:
+            return True
+        self._sent += int(sent)
+        return sent or self._stopped is None
 
     async def _call(self, input: NudgeInput, step: NextStep) -> CallRetryResult:
         """A voice step: the call-retry loop, as a child; the sequence goes on when it ends.
@@ -219,7 +203,7 @@ class NudgeSequenceWorkflow:
             static_summary=f"Call-retry loop (step {step.index + 1} of {input.sequence})",
         )
         self._call_handle = handle
-        if self._paused:
+        if self._hold.held:
             await self._tell_call(AutomationPaused(reason=TAKEOVER_REASON))
         await workflow.wait_condition(lambda: handle.done() or self._call_stop is not None)
         if not handle.done():
@@ -252,28 +236,20 @@ class NudgeSequenceWorkflow:
     @workflow.signal(name=PAUSE_SIGNAL)
     async def pause(self, why: AutomationPaused) -> None:
         """An operator holds the thread: no step until ``resume`` (nor a call attempt)."""
-        if self._paused:
-            return
-        self._paused = True
-        await self._tell_call(why)
+        if self._hold.hold():
+            await self._tell_call(why)
 
     @workflow.signal(name=RESUME_SIGNAL)
     async def resume(self, why: AutomationPaused) -> None:
         """The thread is the AI's again: the sequence goes on where it was, and a touch the
         takeover held back (paused or not) is tried again now."""
-        self._paused = False
-        self._resumes += 1
+        self._hold.release()
         await self._tell_call(why)
 
     async def _tell_call(self, why: AutomationPaused) -> None:
         """Tell the running call loop whether it is paused, as things stand when it is its
         turn (each signal delivered before the next is sent)."""
-        async with self._hold_lock:
-            call = self._call_handle
-            if call is not None and not call.done():
-                signal = PAUSE_SIGNAL if self._paused else RESUME_SIGNAL
-                with contextlib.suppress(FailureError):  # it ended meanwhile
-                    await call.signal(signal, why)
+        await self._hold.tell(lambda: self._call_handle, why)
 
     @workflow.query(name="progress")
     def progress(self) -> NudgeProgress:
@@ -287,5 +263,5 @@ class NudgeSequenceWorkflow:
             next_at=self._next_at if step else None,
             stopped=self._stopped,
             timezone=step.timezone if step else None,
-            paused=self._paused,
+            paused=self._hold.held,
         )
