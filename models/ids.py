@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from models.tables import Escalation
+if TYPE_CHECKING:  # workflows import ids: keep the tables (and SQLAlchemy) out of them
+    from models.tables import Escalation
 
 
 def lead_workflow_id(*, org_id: str, org_secret: str, contact_key: str) -> str:
@@ -73,3 +75,38 @@ def thread_ladder_id(org_id: str, thread_id: str) -> str:
 def takeover_workflow_id(org_id: str, thread_id: str) -> str:
     """The thread's Takeover workflow: ``takeover-{org}-{thread}``."""
     return f"takeover-{org_id}-{thread_id}"
+
+
+def lead_message_key(lead_workflow_id: str, lead_id: str, step: str) -> str:
+    """A Lead workflow's own message (its first touch): ``{workflow}/{lead}/{step}``."""
+    return f"{lead_workflow_id}/{lead_id}/{step}"
+
+
+def sequence_key_prefix(lead_workflow_id: str, lead_id: str, sequence: str) -> str:
+    """The prefix of every key a lead's run of ``sequence`` writes."""
+    return f"{lead_workflow_id}/{lead_id}/{sequence}"
+
+
+def nudge_workflow_id(lead_id: str, run: int) -> str:
+    """The lead's ``run``-th NudgeSequence child: ``{lead}/nudge-{n}``."""
+    return f"{lead_id}/nudge-{run}"
+
+
+def step_key(key_prefix: str, step_number: int) -> str:
+    """Sequence step ``step_number`` (from 1): its message, or its call loop's key prefix."""
+    return f"{key_prefix}/{step_number}"
+
+
+def voicemail_text_back_key(key_prefix: str) -> str:
+    """The one text-back a sequence sends after a voicemail."""
+    return f"{key_prefix}/voicemail-text-back"
+
+
+def call_loop_workflow_id(lead_id: str, step_number: int) -> str:
+    """The CallRetry child of a voice step: ``{lead}/calls-{n}``."""
+    return f"{lead_id}/calls-{step_number}"
+
+
+def call_key(key_prefix: str, attempt: int) -> str:
+    """Call attempt ``attempt`` of a call loop: ``{prefix}/call-{n}``."""
+    return f"{key_prefix}/call-{attempt}"

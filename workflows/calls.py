@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         PlanCallInput,
     )
     from activities.messages import SendMessageInput
+    from models.ids import call_key
     from models.rules.calls import outcome_of
     from models.values import CallOutcome, CallStatus, Channel
     from workflows.hold_clock import HoldClock
@@ -91,7 +92,7 @@ class CallWorkflow:
                 org_id=input.org_id,
                 lead_id=input.lead_id,
                 attempt=input.attempt,
-                idempotency_key=f"{workflow.info().workflow_id}/call-{input.attempt}",
+                idempotency_key=call_key(workflow.info().workflow_id, input.attempt),
             ),
             start_to_close_timeout=SEND_TIMEOUT,
             schedule_to_close_timeout=SEND_DEADLINE,
@@ -237,7 +238,7 @@ class CallRetryWorkflow:
                     org_id=input.org_id,
                     lead_id=input.lead_id,
                     attempt=attempt,
-                    idempotency_key=f"{input.key_prefix}/call-{attempt}",
+                    idempotency_key=call_key(input.key_prefix, attempt),
                 ),
                 start_to_close_timeout=SEND_TIMEOUT,
                 schedule_to_close_timeout=SEND_DEADLINE,

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         RecordLeadInput,
         RecordStageInput,
     )
+    from models.ids import lead_message_key
 
     # Imported here, not only by the helpers: the sandbox lists a passed-through module
     # only when the workflow's own module imports it, and pydantic resolves the payloads'
@@ -310,7 +311,7 @@ class LeadWorkflow:
                 channel=channel,
                 template=template,
                 # The workflow id is reused by the person's next lead, so the step names the lead.
-                idempotency_key=f"{workflow_id}/{self._input.lead_id}/{step}",
+                idempotency_key=lead_message_key(workflow_id, self._input.lead_id, step),
             ),
             summary=f"send {channel.value} ({step})",
             cancelled=lambda: bool(self._news.conversion),

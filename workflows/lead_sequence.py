@@ -14,6 +14,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from models.ids import nudge_workflow_id, sequence_key_prefix
     from models.payloads import NextStep
     from workflows.hold_clock import HoldClock
     from workflows.payloads import (
@@ -139,11 +140,13 @@ class LeadSequence:
                 lead_id=self._lead_id,
                 sequence=self.name,
                 # The workflow id outlives continue-as-new: a restarted sequence keeps its keys.
-                key_prefix=f"{workflow.info().workflow_id}/{self._lead_id}/{self.name}",
+                key_prefix=sequence_key_prefix(
+                    workflow.info().workflow_id, self._lead_id, self.name
+                ),
                 start_index=start_index,
                 anchor=anchor,
             ),
-            id=f"{self._lead_id}/nudge-{self.runs}",
+            id=nudge_workflow_id(self._lead_id, self.runs),
             result_type=NudgeResult,
             static_summary=f"Nudge sequence {self.name}",
         )

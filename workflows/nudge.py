@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.messages import SendMessageInput
     from activities.records import LeadRecordActivities, NextStepInput
+    from models.ids import call_loop_workflow_id, step_key, voicemail_text_back_key
     from models.payloads import NextStep
     from models.values import Channel
     from workflows.hold_clock import HoldClock
@@ -167,7 +168,7 @@ class NudgeSequenceWorkflow:
                     channel=step.channel,
                     template="sequence",
                     text=step.template,
-                    idempotency_key=f"{input.key_prefix}/{step.index + 1}",
+                    idempotency_key=step_key(input.key_prefix, step.index + 1),
                 ),
                 summary=f"send {label}",
                 cancelled=lambda: self._stopped is not None,
@@ -195,10 +196,10 @@ class NudgeSequenceWorkflow:
                 org_id=input.org_id,
                 lead_id=input.lead_id,
                 lead_workflow_id=parent.workflow_id if parent else "",
-                key_prefix=f"{input.key_prefix}/{step.index + 1}",
-                text_back_key=f"{input.key_prefix}/voicemail-text-back",
+                key_prefix=step_key(input.key_prefix, step.index + 1),
+                text_back_key=voicemail_text_back_key(input.key_prefix),
             ),
-            id=f"{input.lead_id}/calls-{step.index + 1}",
+            id=call_loop_workflow_id(input.lead_id, step.index + 1),
             result_type=CallRetryResult,
             static_summary=f"Call-retry loop (step {step.index + 1} of {input.sequence})",
         )
