@@ -148,7 +148,7 @@ class MessageActivities:
         confirmation skips the compliance gate and the consent check (an opt-out is confirmed
         once, as carriers require). A text-back is a response to someone who just called: it
         skips quiet hours too, but not a withdrawn SMS consent, and goes at most once per
-        number per 20 minutes (``channels.claim_text_back``).
+        number per 20 minutes (``services.outbound.claim_text_back``).
         """
         withheld: str | None = None
         with recording(self._engine) as session:

@@ -150,7 +150,7 @@ class Thread(SQLModel, table=True):
     """The one conversation a business has with a contact, across channels: an inbox entry.
 
     ``last_message_at`` and ``last_inbound_at`` follow the messages written on it
-    (``store.touch_thread``); an inbound message makes it ``unread`` again.
+    (``store.threads.touch_thread``); an inbound message makes it ``unread`` again.
     """
 
     __tablename__ = "threads"
@@ -269,7 +269,7 @@ class Message(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
     #: Email subject, fixed at claim so a retry sends exactly what the first attempt did.
     #: WhatsApp has none: ``template:{content_sid} {variables}`` there marks a template send
-    #: (``store.whatsapp_template``), fixed at claim the same way.
+    #: (``rules.whatsapp.whatsapp_template``), fixed at claim the same way.
     subject: str | None = Field(default=None, max_length=300)
     status: str = Field(max_length=16)
     idempotency_key: str | None = Field(default=None, unique=True, max_length=300)

@@ -1,8 +1,9 @@
 """Takeover: an operator holds a thread and the AI stays quiet; their replies go out.
 
-The lock itself is the thread row (``models.takeover``), which the compliance gate reads for
-every automated touch. The Takeover workflow is the lock's timer and messenger, and the
-HumanReply workflow sends one operator reply (waiting out quiet hours).
+The lock itself is the thread row (``models.store.holds``; its rules in
+``models.rules.takeover``), which the compliance gate reads for every automated touch. The
+Takeover workflow is the lock's timer and messenger, and the HumanReply workflow sends one
+operator reply (waiting out quiet hours).
 """
 
 from __future__ import annotations

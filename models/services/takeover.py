@@ -29,8 +29,6 @@ def _note(
     session: Session, thread: Thread, leads: Sequence[Lead], *, summary: str, data: dict[str, Any]
 ) -> None:
     """Put a takeover event on the timeline of the contact's leads."""
-    # ``models.store`` imports this module's callers; imported when used.
-
     for lead in leads:
         add_to_timeline(
             session,
