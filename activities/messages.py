@@ -17,6 +17,7 @@ from activities.senders import Outbound, ProviderReceipt, Sender
 from models import attention, channels, replies, store
 from models.tables import Message, utcnow
 from models.values import SETTLED_STATUSES, Channel, MessageStatus, ProviderMode
+from workflows.payloads import ConfirmationInput
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +37,6 @@ class SendMessageInput:
     idempotency_key: str
     #: The template's text, when it is not a built-in one (a sequence step).
     text: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class ConfirmationInput:
-    """Answer a keyword message (``stop``, ``start`` or ``help``), or text back a missed call
-    (``missed_call``, the inbound message being the call), once."""
-
-    org_id: str
-    inbound_message_id: str
-    kind: str
 
 
 @dataclass(frozen=True, kw_only=True)

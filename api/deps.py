@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import ApiError
+from api.temporal import unavailable
 from models import store
 from models.database import session_scope
 from models.schemas import check_text
@@ -66,7 +67,7 @@ class TemporalConnection:
                 try:
                     self._client = await asyncio.wait_for(connect(self._settings), timeout=5)
                 except Exception as error:
-                    raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
+                    raise unavailable() from error
             return self._client
 
 

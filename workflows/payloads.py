@@ -311,6 +311,16 @@ def step_words(channel: str, *, when: str, number: int, total: int) -> StepWords
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConfirmationInput:
+    """Answer a keyword message (``stop``, ``start`` or ``help``), or text back a missed call
+    (``missed_call``, the inbound message being the call), once."""
+
+    org_id: str
+    inbound_message_id: str
+    kind: str
+
+
 #: The escalation ladder's workflow type.
 ESCALATION_WORKFLOW = "Escalation"
 

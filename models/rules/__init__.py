@@ -1,0 +1,1 @@
+"""Business rules as pure decisions: no Session, no clock, no I/O."""
