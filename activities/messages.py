@@ -15,6 +15,7 @@ from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, Sen
 from activities.records import held_back, recording
 from activities.senders import Outbound, ProviderReceipt, Sender
 from models.errors import ReplyRefused
+from models.payloads import ConfirmationInput
 from models.rules.compliance import Deferred
 from models.rules.messages import MISSED_CALL
 from models.rules.whatsapp import whatsapp_template
@@ -49,16 +50,6 @@ class SendMessageInput:
     idempotency_key: str
     #: The template's text, when it is not a built-in one (a sequence step).
     text: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class ConfirmationInput:
-    """Answer a keyword message (``stop``, ``start`` or ``help``), or text back a missed call
-    (``missed_call``, the inbound message being the call), once."""
-
-    org_id: str
-    inbound_message_id: str
-    kind: str
 
 
 @dataclass(frozen=True, kw_only=True)

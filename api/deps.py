@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import ApiError
+from api.temporal import unavailable
 from models.database import transaction
 from models.reads.orgs import org_for_key_hash
 from models.rules.orgs import hash_api_key
@@ -65,7 +66,7 @@ class TemporalConnection:
                 try:
                     self._client = await asyncio.wait_for(connect(self._settings), timeout=5)
                 except Exception as error:
-                    raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
+                    raise unavailable() from error
             return self._client
 
 

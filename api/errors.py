@@ -11,7 +11,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.service import RPCError
 
 from models.schemas import ErrorBody, ErrorDetail, ErrorInfo
 
@@ -105,13 +104,6 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _CODES.get(error.status_code, "error")
         headers = dict(error.headers) if error.headers else None
         return error_response(error.status_code, code, str(error.detail), headers=headers)
-
-    @app.exception_handler(RPCError)
-    async def _temporal_down(_: Request, error: RPCError) -> JSONResponse:
-        log.warning("Temporal call failed: %s", error.message)
-        return error_response(
-            503, "dependency_unavailable", "Temporal is unavailable; retry shortly."
-        )
 
     @app.exception_handler(OperationalError)
     async def _database_down(_: Request, error: OperationalError) -> JSONResponse:

@@ -7,32 +7,21 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
+from api import temporal
 from api.deps import Database
 from api.errors import ApiError
 from models.ids import lead_workflow_id
 from models.services.intake import prepare_intake
 from models.tables import Org
-from models.values import Stage, new_id
-from workflows import search_attributes as sa
-from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
-from workflows.task_queues import LEADS
+from models.values import new_id
+from workflows.lead import IntakeReceived
 
 log = logging.getLogger("keepwarm.intake")
 
 #: How often to try when the person's open lead is closing at the same moment.
 START_ATTEMPTS = 8
-#: Waiting for a worker to take a repeat submission; past this the client should retry.
-UPDATE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,46 +60,27 @@ async def accept_intake(
     received = IntakeReceived(receipt_id=prepared.receipt_id)
     for attempt in range(START_ATTEMPTS):
         lead_id = new_id("lead")
-        try:
-            await client.start_workflow(
-                LeadWorkflow.run,
-                LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=prepared.receipt_id),
-                id=workflow_id,
-                task_queue=LEADS,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.ORG_ID, org.id),
-                        SearchAttributePair(sa.LEAD_STAGE, Stage.NEW.value),
-                    ]
-                ),
-                memo={"lead_id": lead_id},
-                static_summary=f"Lead from {(source or 'direct')[:60]}",
-            )
+        running = await temporal.start_lead(
+            client,
+            org_id=org.id,
+            lead_id=lead_id,
+            receipt_id=prepared.receipt_id,
+            workflow_id=workflow_id,
+            source=source,
+        )
+        if running is None:
             return Accepted(
                 lead_id=lead_id, workflow_id=workflow_id, duplicate=not prepared.new_receipt
             )
-        except WorkflowAlreadyStartedError as running:
-            run_id = running.run_id
-        # Pinned to the run that refused the start, so the answer can't come from a later one.
-        handle = client.get_workflow_handle(workflow_id, run_id=run_id, result_type=LeadResult)
-        try:
-            answer = await asyncio.wait_for(
-                handle.execute_update(LeadWorkflow.submit_intake, received),
-                timeout=UPDATE_TIMEOUT_S,
-            )
-        except WorkflowUpdateFailedError:
+        answer = await temporal.submit_intake(
+            client,
+            workflow_id=workflow_id,
+            run_id=running.run_id,
+            received=received,
+        )
+        if answer is None:
             await asyncio.sleep(0.1 * (attempt + 1))  # that lead is closing: open a new one
             continue
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                continue  # it closed in between: start a new lead
-            raise
-        except TimeoutError:
-            raise ApiError(
-                503, "The submission is recorded but no worker took it yet; retry shortly."
-            ) from None
         # The request that created the receipt is the original even if another one started
         # the run with it; anything landing on a lead started by another receipt is a repeat.
         duplicate = not prepared.new_receipt if answer.started_this_lead else True

@@ -26,6 +26,7 @@ from api.routes import (
     unsubscribe,
     webhooks,
 )
+from api.temporal import install_unavailable_handler
 from models.database import make_engine
 from models.settings import Settings, get_settings
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_unavailable_handler(app)
     app.add_middleware(BodySizeLimit)
     for router in (
         health.router,

@@ -56,3 +56,13 @@ class NextStep:
     #: until when, and why.
     hold_until: datetime | None = None
     hold_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmationInput:
+    """Answer a keyword message (``stop``, ``start`` or ``help``), or text back a missed call
+    (``missed_call``, the inbound message being the call), once."""
+
+    org_id: str
+    inbound_message_id: str
+    kind: str

@@ -5,7 +5,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.messages import ConfirmationInput, MessageActivities
+    from activities.messages import MessageActivities
+    from models.payloads import ConfirmationInput
     from workflows.policies import SEND_DEADLINE, SEND_RETRY, SEND_TIMEOUT
 
 __all__ = ["ConfirmationInput", "ConfirmationWorkflow"]

@@ -7,22 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.client import Client
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalConnectionDep
 from api.errors import ApiError, invalid
+from api.temporal import start_escalation, tell_ladder
 from models.errors import EscalationMissing, OperatorMissing
-from models.ids import ladder_id
 from models.reads.attention import open_items
 from models.rules.escalations import Priority
 from models.schemas import Text
 from models.services.escalations import acknowledge_escalation, escalate_thread, resolve_escalation
 from models.tables import Escalation
 from workflows.escalation import EscalationWorkflow
-from workflows.payloads import EscalationAck, EscalationInput
-from workflows.task_queues import LEADS
 
 router = APIRouter(tags=["attention"])
 
@@ -116,32 +111,6 @@ class AcknowledgeIn(BaseModel):
     operator_id: Text = Field(min_length=1, max_length=64)
 
 
-async def start_escalation(client: Client, row: Escalation) -> None:
-    """Start the item's ladder (a running one for the thread is left alone)."""
-    try:
-        await client.start_workflow(
-            EscalationWorkflow.run,
-            EscalationInput(org_id=row.org_id, escalation_id=row.id),
-            id=ladder_id(row),
-            task_queue=LEADS,
-            static_summary=f"Escalation: {row.reason.replace('_', ' ')} ({row.priority})",
-        )
-    except WorkflowAlreadyStartedError:
-        return
-    except RPCError as error:
-        raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
-
-
-async def _tell(client: Client, row: Escalation, signal: str, operator_id: str) -> None:
-    """Tell the item's ladder, if it has one running (identity conflicts have none)."""
-    handle = client.get_workflow_handle(ladder_id(row))
-    try:
-        await handle.signal(signal, EscalationAck(operator_id=operator_id))
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
-
-
 @router.post("/v1/threads/{thread_id}/escalate", status_code=202)
 async def escalate(
     thread_id: IdParam,
@@ -185,7 +154,9 @@ async def acknowledge(
         raise ApiError(404, f"No escalation {escalation_id!r} in this org.") from None
     except OperatorMissing:
         raise invalid("operator_id", "no such operator in this org") from None
-    await _tell(await temporal.client(), row, "acknowledged", body.operator_id)
+    await tell_ladder(
+        await temporal.client(), row, EscalationWorkflow.acknowledged, body.operator_id
+    )
     return _item(row)
 
 
@@ -210,5 +181,5 @@ async def resolve(
         raise ApiError(404, f"No escalation {escalation_id!r} in this org.") from None
     except OperatorMissing:
         raise invalid("operator_id", "no such operator in this org") from None
-    await _tell(await temporal.client(), row, "resolved", body.operator_id)
+    await tell_ladder(await temporal.client(), row, EscalationWorkflow.resolved, body.operator_id)
     return _item(row)

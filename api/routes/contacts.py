@@ -7,10 +7,10 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalDep
 from api.errors import ApiError, invalid
+from api.temporal import tell_if_reachable
 from models.errors import NotFound, SameContact
 from models.reads import contacts as contact_reads
 from models.schemas import Text
@@ -101,13 +101,7 @@ async def merge(
     told = []
     signal = ContactMerged(contact_id=contact_id, merged_contact_id=body.other_id)
     for workflow_id in workflow_ids:
-        try:
-            await client.get_workflow_handle(workflow_id).signal(
-                LeadWorkflow.contact_merged, signal
-            )
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                log.warning("could not tell %s about the merge: %s", workflow_id, error)
-            continue
-        told.append(workflow_id)
+        # Best effort: the merge is recorded, and a lead reads its contact again.
+        if await tell_if_reachable(client, workflow_id, LeadWorkflow.contact_merged, signal):
+            told.append(workflow_id)
     return Merged(contact_id=contact_id, merged_contact_id=body.other_id, workflows_told=told)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
-from temporalio.service import RPCError
 
 from api.deps import DatabaseDep, OrgDep, TemporalDep
-from api.errors import ApiError, invalid
+from api.errors import invalid
 from api.intake import accept_intake
+from api.temporal import tell, unavailable
 from models.rules.contacts import normalize_phone
 from models.rules.orgs import org_settings
 from models.rules.sequences import CART_SOURCE
@@ -56,12 +56,12 @@ async def cart_event(
     )
     if body.status == "purchased":
         purchase = PaymentReceived(payment_id=f"cart:{body.event_id}", status="paid")
-        try:
-            await client.get_workflow_handle(accepted.workflow_id).signal(
-                LeadWorkflow.payment_received, purchase
-            )
-        except RPCError as error:
-            raise ApiError(503, "The purchase is recorded; retry to convert the lead.") from error
+        recorded = "The purchase is recorded; retry to convert the lead."
+        # The lead was just started or told of the cart: one that has ended is an outage too.
+        if not await tell(
+            client, accepted.workflow_id, LeadWorkflow.payment_received, purchase, message=recorded
+        ):
+            raise unavailable(recorded)
     return IntakeAccepted(
         lead_id=accepted.lead_id, workflow_id=accepted.workflow_id, duplicate=accepted.duplicate
     )

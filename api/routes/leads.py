@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, status
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import TemporalError
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import (
     QUERY_TIMEOUT,
@@ -25,6 +24,7 @@ from api.deps import (
 )
 from api.errors import ApiError, invalid
 from api.intake import accept_intake
+from api.temporal import tell
 from models.errors import EventIdTaken, InvalidCursor, LeadClosed, NotFound
 from models.reads import leads as lead_reads
 from models.reads.leads import lead_calls, lead_view
@@ -105,14 +105,14 @@ async def book(
         raise ApiError(
             409, "This event_id was already used for another lead.", code="event_id_taken"
         ) from None
-    signal = BookingReceived(booking_id=booking.receipt_id)
-    try:
-        await client.get_workflow_handle(booking.workflow_id).signal(
-            LeadWorkflow.booking_received, signal
-        )
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise ApiError(503, "The booking is recorded; retry to convert the lead.") from error
+    told = await tell(
+        client,
+        booking.workflow_id,
+        LeadWorkflow.booking_received,
+        BookingReceived(booking_id=booking.receipt_id),
+        message="The booking is recorded; retry to convert the lead.",
+    )
+    if not told:
         log.info("lead %s has no running workflow to tell of its booking", lead_id)
     return BookingAccepted(
         lead_id=lead_id, booking_id=booking.receipt_id, duplicate=booking.duplicate

@@ -3,15 +3,11 @@ an operator takes a thread over from the AI, replies on it, and hands it back.""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from temporalio.client import Client
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from api.deps import (
     Database,
@@ -23,6 +19,7 @@ from api.deps import (
     TemporalConnectionDep,
 )
 from api.errors import ApiError, invalid
+from api.temporal import hold_changed, start_reply
 from models.errors import (
     InvalidCursor,
     NoAddress,
@@ -32,7 +29,6 @@ from models.errors import (
     ThreadHeld,
     ThreadMissing,
 )
-from models.ids import human_reply_workflow_id, takeover_workflow_id, thread_ladder_id
 from models.reads import inbox as inbox_reads
 from models.reads.inbox import THREAD_MESSAGES_MAX, thread_view
 from models.rules.orgs import org_settings
@@ -52,10 +48,6 @@ from models.services.replies import claim_reply
 from models.services.takeover import release_hold
 from models.tables import Org, utcnow
 from models.values import Channel, HandledBy, MessageStatus, ThreadStatus
-from workflows.escalation import EscalationWorkflow
-from workflows.payloads import TAKEOVER_CHANGED_SIGNAL, EscalationAck, HoldChanged, TakeoverInput
-from workflows.takeover import HumanReplyWorkflow, StoredMessageInput, TakeoverWorkflow
-from workflows.task_queues import LEADS
 
 router = APIRouter(prefix="/v1/threads", tags=["inbox"])
 
@@ -138,30 +130,6 @@ def _refused(thread_id: str, error: Exception) -> ApiError:
     raise error
 
 
-async def _hold_changed(client: Client, *, org_id: str, hold: Hold, operator_id: str) -> None:
-    """Tell the thread's Takeover workflow to read the hold again, starting it if it is not
-    running (a repeated call starts one that failed to start before). Escalations the
-    takeover acknowledged stop climbing."""
-    try:
-        await client.start_workflow(
-            TakeoverWorkflow.run,
-            TakeoverInput(org_id=org_id, thread_id=hold.thread_id),
-            id=takeover_workflow_id(org_id, hold.thread_id),
-            task_queue=LEADS,
-            start_signal=TAKEOVER_CHANGED_SIGNAL,
-            start_signal_args=[HoldChanged(operator_id=operator_id, held=hold.held_by is not None)],
-            static_summary="Takeover: an operator holds the conversation",
-        )
-        if hold.acknowledged:
-            ladder = client.get_workflow_handle(thread_ladder_id(org_id, hold.thread_id))
-            with contextlib.suppress(RPCError):  # its route reads the acknowledgement anyway
-                await ladder.signal(
-                    EscalationWorkflow.acknowledged, EscalationAck(operator_id=operator_id)
-                )
-    except RPCError as error:
-        raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
-
-
 async def _change_hold(
     change: Callable[..., Hold],
     *,
@@ -178,7 +146,7 @@ async def _change_hold(
         )
     except (OperatorMissing, ThreadMissing, ThreadHeld) as error:
         raise _refused(thread_id, error) from None
-    await _hold_changed(
+    await hold_changed(
         await temporal.client(), org_id=org.id, hold=hold, operator_id=body.operator_id
     )
     return _hold_out(hold)
@@ -258,22 +226,11 @@ async def reply(
         raise _refused(thread_id, error) from None
     client = await temporal.client()
     message = claim.message
-    try:
-        await client.start_workflow(
-            HumanReplyWorkflow.run,
-            StoredMessageInput(org_id=org.id, message_id=message.id),
-            id=human_reply_workflow_id(org.id, message.id),
-            task_queue=LEADS,
-            static_summary="Operator's reply",
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # a retry of the same reply: it is on its way
-    except RPCError as error:
-        raise ApiError(503, "Temporal is unavailable; retry shortly.") from error
+    await start_reply(client, org_id=org.id, message_id=message.id)
     if claim.hold.held_by is not None:
         # Every time, not only when this reply took the thread: a retry after a 503 must
         # still start the hold's workflow, or the hold would never time out.
-        await _hold_changed(client, org_id=org.id, hold=claim.hold, operator_id=body.operator_id)
+        await hold_changed(client, org_id=org.id, hold=claim.hold, operator_id=body.operator_id)
     return ReplyOut(
         message_id=message.id,
         thread_id=thread_id,

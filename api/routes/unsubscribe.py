@@ -12,9 +12,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
-from temporalio.service import RPCError
 
 from api.deps import DatabaseDep, TemporalDep
+from api.temporal import tell_if_reachable
 from models.services.unsubscribe import unsubscribe_by_token, unsubscribe_request
 from workflows.lead import ConsentChanged, LeadWorkflow
 
@@ -65,11 +65,6 @@ async def unsubscribe(token: Token, database: DatabaseDep, client: TemporalDep) 
         change = ConsentChanged(
             channel=channel, granted=False, opted_out_everywhere=reach.everywhere
         )
-        try:
-            await client.get_workflow_handle(reach.workflow_id).signal(
-                LeadWorkflow.consent_changed, change
-            )
-        except RPCError as error:
-            # Recorded already, and every send checks consent: nothing more goes out.
-            log.warning("could not tell %s of an unsubscribe: %s", reach.workflow_id, error)
+        # Recorded already, and every send checks consent: nothing more goes out.
+        await tell_if_reachable(client, reach.workflow_id, LeadWorkflow.consent_changed, change)
     return _page("Unsubscribed", f"You will get no more of these messages from {name}.")

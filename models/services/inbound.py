@@ -8,18 +8,23 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from models.database import lock
+from models.rules.needs_person import needs_person
+from models.rules.orgs import org_settings
+from models.services.escalations import escalate_thread
 from models.store import leads as lead_store
 from models.store.consent import current_consent, record_consent_change
-from models.store.contacts import resolve_contact
+from models.store.contacts import customer_value, resolve_contact
 from models.store.leads import is_open, open_lead
 from models.store.messages import accept_message, outbound_by_key
 from models.store.threads import thread_of_contact, touch_thread
 from models.store.timeline import add_to_timeline
 from models.tables import (
     Contact,
+    Escalation,
     Identity,
     Lead,
     Message,
+    Org,
     Payment,
     utcnow,
 )
@@ -364,3 +369,29 @@ def record_payment(session: Session, *, org_id: str, event: PaymentEvent) -> Pay
         )
     open_workflow = lead.workflow_id if is_open(lead.stage) else None
     return PaymentRecorded(payment_id=payment.id, lead_id=lead.id, workflow_id=open_workflow)
+
+
+def flag_if_needs_person(
+    session: Session, *, org: Org, contact_id: str, text: str
+) -> Escalation | None:
+    """The escalation a message that needs a person opens on its thread
+    (``models.rules.needs_person``), if it needs one."""
+    thread_id = thread_of_contact(session, contact_id=contact_id)
+    if thread_id is None:
+        return None
+    threshold = org_settings(org).vip_value
+    value = (
+        None if threshold is None else customer_value(session, org_id=org.id, contact_id=contact_id)
+    )
+    verdict = needs_person(text, customer_value=value, vip_value=threshold)
+    if verdict is None:
+        return None
+    row, _ = escalate_thread(
+        session,
+        org_id=org.id,
+        thread_id=thread_id,
+        reason=verdict.reason,
+        priority=verdict.priority,
+        summary=verdict.summary,
+    )
+    return row

@@ -11,11 +11,8 @@ from models.database import insert_once
 from models.errors import NotFound
 from models.tables import (
     IntakeReceipt,
-    WebhookReceipt,
-    utcnow,
 )
 from models.values import (
-    WebhookProvider,
     new_id,
 )
 
@@ -40,40 +37,3 @@ def get_receipt(session: Session, *, org_id: str, receipt_id: str) -> IntakeRece
     if receipt is None or receipt.org_id != org_id:
         raise NotFound(receipt_id)
     return receipt
-
-
-def record_webhook(
-    session: Session,
-    *,
-    org_id: str,
-    provider: WebhookProvider,
-    event_id: str,
-    event_type: str,
-    payload: dict[str, Any],
-) -> tuple[WebhookReceipt, bool]:
-    """Record a verified webhook; return it and whether it is new (not a provider retry)."""
-    receipt = WebhookReceipt(
-        id=new_id("wh"),
-        org_id=org_id,
-        provider=provider,
-        event_id=event_id[:200],
-        event_type=event_type[:64],
-        payload=payload,
-    )
-    return insert_once(
-        session,
-        receipt,
-        WebhookReceipt.org_id == org_id,
-        WebhookReceipt.provider == provider,
-        WebhookReceipt.event_id == event_id[:200],
-    )
-
-
-def mark_routed(session: Session, *, org_id: str, receipt_id: str) -> None:
-    """Every workflow the webhook concerns has been told."""
-    receipt = session.get(WebhookReceipt, receipt_id)
-    if receipt is None or receipt.org_id != org_id:
-        raise NotFound(receipt_id)
-    if receipt.routed_at is None:
-        receipt.routed_at = utcnow()
-        session.add(receipt)

@@ -1,0 +1,22 @@
+"""Provider webhooks, one module per provider: verify the signature, record the receipt, then
+route (API.md).
+
+Each event is recorded with the provider's event id, unique per org and provider, in the same
+transaction as its database effects (a delivery status, an inbound message, a call report, a
+payment). Workflows are told after the commit; the receipt is marked routed once they have
+been, so a provider's retry after a failure here routes it again, and a retry after success
+changes nothing. Workflows drop signals they have already seen.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes.webhooks import resend, stripe, twilio, vapi
+from api.routes.webhooks.common import Rejections, WebhookAck
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+for provider in (twilio, resend, stripe, vapi):
+    router.include_router(provider.router)
+
+__all__ = ["Rejections", "WebhookAck", "router"]

@@ -1,0 +1,186 @@
+"""What every provider's webhook shares: the signature gate, the receipt recorded with its
+database effects in one transaction, the workflows told after the commit, and the ack."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, SecretStr
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api.deps import Database, TemporalConnection
+from api.errors import ApiError
+from api.signatures import BadSignature
+from api.temporal import confirm, tell
+from models.errors import NotFound
+from models.rules.contacts import normalize_phone
+from models.rules.messages import MISSED_CALL
+from models.rules.orgs import org_settings
+from models.services.inbound import DeliveryReport, InboundCall, opt_out_reach, record_inbound_call
+from models.services.webhooks import WebhookRecorded, mark_routed, record_event
+from models.tables import Lead, Message, Org
+from models.values import Channel, WebhookProvider, consent_channel
+from workflows.lead import ConsentChanged, LeadWorkflow, ReplyReceived
+
+log = logging.getLogger("keepwarm.webhooks")
+T = TypeVar("T")
+
+
+class WebhookAck(BaseModel):
+    """What every verified webhook gets back."""
+
+    received: bool = True
+    duplicate: bool
+
+
+class Rejections:
+    """Webhooks refused for their signature, per provider and org (this process)."""
+
+    def __init__(self) -> None:
+        """Start at zero."""
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def reject(self, provider: WebhookProvider, org_id: str, reason: BadSignature) -> ApiError:
+        """Count and log a refusal; the 401 to raise."""
+        self.counts[(provider.value, org_id)] += 1
+        log.warning("rejected %s webhook for org %s: %s", provider.value, org_id, reason)
+        return ApiError(401, f"Webhook signature invalid: {reason}")
+
+
+def verified(request: Request, provider: WebhookProvider, org_id: str, check: Callable[[], T]) -> T:
+    """``check()`` (a signature check); a bad signature is counted, logged and answered 401."""
+    try:
+        return check()
+    except BadSignature as bad:
+        counter: Rejections = request.app.state.webhook_rejections
+        raise counter.reject(provider, org_id, bad) from None
+
+
+def plain(secret: SecretStr | None) -> str | None:
+    """A secret setting's value, if set."""
+    return secret.get_secret_value() if secret else None
+
+
+def object_of(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+#: What to tell Temporal after the commit, if anything.
+Notify = Callable[[Client], Awaitable[None]] | None
+
+
+async def handle(
+    *,
+    database: Database,
+    temporal: TemporalConnection,
+    org_id: str,
+    provider: WebhookProvider,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    apply: Callable[[Session, Org], Notify],
+) -> WebhookAck:
+    """Record the receipt and apply its database effects in one transaction, then notify."""
+    try:
+        recorded: WebhookRecorded[Callable[[Client], Awaitable[None]]] = await database.run(
+            record_event,
+            org_id=org_id,
+            provider=provider,
+            event_id=event_id,
+            event_type=event_type,
+            payload=payload,
+            apply=apply,
+        )
+    except NotFound:
+        raise ApiError(404, "No such org.") from None
+    if recorded.effect is not None:
+        await recorded.effect(await temporal.client())
+        await database.run(mark_routed, org_id=org_id, receipt_id=recorded.receipt_id)
+    return WebhookAck(duplicate=not recorded.new)
+
+
+async def inbound_call(
+    *,
+    database: Database,
+    temporal: TemporalConnection,
+    org_id: str,
+    provider: WebhookProvider,
+    event_id: str,
+    payload: dict[str, Any],
+    caller: str,
+    call: Callable[[str], InboundCall],
+    accept: Callable[[Org], bool] = lambda org: True,
+) -> WebhookAck:
+    """A call to the org that ended (through Twilio or Vapi): on the caller's thread, told to
+    their open lead like a text (its sequence and call loop stop), and, if nobody picked up,
+    texted back once."""
+
+    def apply(session: Session, org: Org) -> Notify:
+        if not accept(org):
+            return None
+        region = org_settings(org).default_region
+        phone = normalize_phone(caller, region=region)
+        if phone is None:
+            # A withheld or unknown number: nobody to answer (the number is not logged).
+            log.info("inbound %s call to org %s has no caller number", provider.value, org.id)
+            return None
+        ended = call(phone)
+        inbound = record_inbound_call(session, org_id=org.id, call=ended)
+        workflow_id = inbound.workflow_id
+        if workflow_id is None and not ended.missed:
+            return None
+        reply = ReplyReceived(message_id=inbound.message_id, channel=Channel.VOICE)
+
+        async def notify(client: Client) -> None:
+            if workflow_id is not None:
+                # A call from a lead that has just closed is on its thread; nothing to open.
+                await tell(client, workflow_id, LeadWorkflow.message_received, reply)
+            if ended.missed:
+                await confirm(
+                    client, org_id=org.id, message_id=inbound.message_id, kind=MISSED_CALL
+                )
+
+        return notify
+
+    return await handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=provider,
+        event_id=event_id,
+        event_type="inbound_call",
+        payload=payload,
+        apply=apply,
+    )
+
+
+def revoked(
+    session: Session, *, org_id: str, report: DeliveryReport, message: Message | None
+) -> Notify:
+    """A report that withdrew consent (a bounce, a complaint, Twilio 21610) is told to the
+    lead at once, like a STOP: one reachable on no channel any more ends."""
+    if not report.revoke_consent or message is None or message.lead_id is None:
+        return None
+    lead = session.get(Lead, message.lead_id)
+    if lead is None:
+        return None
+    reach = opt_out_reach(session, org_id=org_id, contact_id=lead.contact_id)
+    if reach.workflow_id is None:
+        return None
+    workflow_id = reach.workflow_id
+    change = ConsentChanged(
+        channel=consent_channel(Channel(message.channel)),
+        granted=False,
+        opted_out_everywhere=reach.everywhere,
+    )
+
+    async def notify(client: Client) -> None:
+        await tell(client, workflow_id, LeadWorkflow.consent_changed, change)
+
+    return notify

@@ -1,0 +1,265 @@
+"""Twilio: inbound SMS and WhatsApp messages, message status callbacks, inbound calls."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api.deps import (
+    Database,
+    DatabaseDep,
+    IdParam,
+    SettingsDep,
+    TemporalConnection,
+    TemporalConnectionDep,
+)
+from api.errors import ApiError
+from api.intake import accept_intake
+from api.routes.webhooks.common import (
+    Notify,
+    WebhookAck,
+    handle,
+    inbound_call,
+    plain,
+    revoked,
+    verified,
+)
+from api.signatures import verify_twilio
+from api.temporal import confirm, start_escalation, tell
+from models.rules.contacts import normalize_phone
+from models.rules.keywords import classify
+from models.rules.orgs import org_settings
+from models.services.inbound import (
+    DeliveryReport,
+    InboundCall,
+    apply_delivery_report,
+    flag_if_needs_person,
+    opt_out_reach,
+    record_inbound_message,
+)
+from models.tables import Org
+from models.values import Channel, MessageStatus, WebhookProvider, consent_channel
+from workflows.lead import ConsentChanged, LeadWorkflow, ReplyReceived
+
+router = APIRouter()
+
+#: Twilio message statuses, as keepwarm's.
+TWILIO_STATUSES: dict[str, MessageStatus] = {
+    "accepted": MessageStatus.QUEUED,
+    "scheduled": MessageStatus.QUEUED,
+    "queued": MessageStatus.QUEUED,
+    "sending": MessageStatus.SENT,
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.FAILED,
+    "failed": MessageStatus.FAILED,
+    "canceled": MessageStatus.FAILED,
+}
+#: Final Twilio statuses of an inbound call nobody picked up (``CallStatus``, or
+#: ``DialCallStatus`` when the call was forwarded with ``<Dial>``), and of one picked up.
+TWILIO_MISSED_CALL = {"no-answer", "busy", "failed", "canceled"}
+TWILIO_ANSWERED_CALL = {"completed", "answered"}
+#: Twilio error codes meaning the person opted out at the carrier.
+TWILIO_OPTED_OUT = {"21610"}
+
+
+@router.post("/twilio/{org_id}")
+async def twilio_webhook(
+    org_id: IdParam,
+    request: Request,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    settings: SettingsDep,
+) -> WebhookAck:
+    """An inbound SMS/WhatsApp, a message status callback or a call status callback, signed
+    with the Twilio auth token."""
+    body = await request.body()
+    try:
+        params = dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body)))
+    except (UnicodeDecodeError, ValueError):
+        params = {}
+    query = f"?{request.url.query}" if request.url.query else ""
+    url = f"{settings.effective_public_url}{request.url.path}{query}"
+    verified(
+        request,
+        WebhookProvider.TWILIO,
+        org_id,
+        lambda: verify_twilio(
+            auth_token=plain(settings.twilio_auth_token),
+            url=url,
+            params=params,
+            signature=request.headers.get("x-twilio-signature"),
+        ),
+    )
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    if not sid and params.get("CallSid"):
+        return await _call(database, temporal, org_id, params)
+    if not sid:
+        raise ApiError(422, "A Twilio message webhook needs MessageSid.")
+    if "MessageStatus" in params and params.get("SmsStatus") != "received":
+        key = request.query_params.get("key")
+        return await _status(database, temporal, org_id, params, key=key)
+    return await _inbound(database, temporal, org_id, params)
+
+
+async def _status(
+    database: Database,
+    temporal: TemporalConnection,
+    org_id: str,
+    params: dict[str, str],
+    *,
+    key: str | None,
+) -> WebhookAck:
+    sid = params.get("MessageSid") or params["SmsSid"]
+    raw = params["MessageStatus"].lower()
+    status = TWILIO_STATUSES.get(raw)
+    code = params.get("ErrorCode") or None
+    report = DeliveryReport(
+        status=status,
+        error=f"Twilio {code}" if code else None,
+        revoke_consent=code in TWILIO_OPTED_OUT,
+    )
+
+    def apply(session: Session, org: Org) -> Notify:
+        if status is None:
+            return None
+        message = apply_delivery_report(
+            session,
+            org_id=org.id,
+            report=report,
+            provider_message_id=sid,
+            idempotency_key=key,
+            source="twilio status callback",
+        )
+        return revoked(session, org_id=org.id, report=report, message=message)
+
+    return await handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.TWILIO,
+        event_id=f"{sid}:{raw}",
+        event_type="status_callback",
+        payload=params,
+        apply=apply,
+    )
+
+
+async def _inbound(
+    database: Database,
+    temporal: TemporalConnection,
+    org_id: str,
+    params: dict[str, str],
+) -> WebhookAck:
+    sid = params.get("MessageSid") or params["SmsSid"]
+    raw_from = params.get("From", "")
+    channel = Channel.WHATSAPP if raw_from.startswith("whatsapp:") else Channel.SMS
+    text = params.get("Body", "")
+    keyword = classify(text, opt_out_type=params.get("OptOutType", ""))
+
+    def apply(session: Session, org: Org) -> Notify:
+        region = org_settings(org).default_region
+        phone = normalize_phone(raw_from.removeprefix("whatsapp:"), region=region)
+        if phone is None:
+            raise ApiError(422, "The sender is not a valid phone number.")
+        inbound = record_inbound_message(
+            session,
+            org_id=org.id,
+            channel=channel,
+            from_phone=phone,
+            to_address=params.get("To", "").removeprefix("whatsapp:") or None,
+            body=text,
+            provider_message_id=sid,
+            consent=keyword.consent,
+            source="twilio",
+            implies_consent=keyword.keyword != "help",
+        )
+        if keyword.keyword is not None:
+            # A keyword, not a conversation: answered once; an opt-out is told to the lead.
+            kind = keyword.keyword
+            reach = (
+                opt_out_reach(session, org_id=org.id, contact_id=inbound.contact_id)
+                if keyword.consent is False
+                else None
+            )
+
+            async def confirmed(client: Client) -> None:
+                if keyword.answer:
+                    await confirm(client, org_id=org.id, message_id=inbound.message_id, kind=kind)
+                if reach is not None and reach.workflow_id:
+                    change = ConsentChanged(
+                        channel=consent_channel(channel),
+                        granted=False,
+                        opted_out_everywhere=reach.everywhere,
+                    )
+                    await tell(client, reach.workflow_id, LeadWorkflow.consent_changed, change)
+
+            return confirmed
+        reply = ReplyReceived(message_id=inbound.message_id, channel=channel)
+        flagged = flag_if_needs_person(session, org=org, contact_id=inbound.contact_id, text=text)
+
+        async def notify(client: Client) -> None:
+            if flagged is not None:
+                await start_escalation(client, flagged)
+            if inbound.workflow_id and await tell(
+                client, inbound.workflow_id, LeadWorkflow.message_received, reply
+            ):
+                return
+            # No open lead (or it just closed): the message opens one, like a form would.
+            await accept_intake(
+                client=client,
+                database=database,
+                org=org,
+                event_id=f"twilio:{sid}",
+                source=channel.value,
+                payload={"phone": phone, "source": channel.value, "message": text[:5000]},
+            )
+
+        return notify
+
+    return await handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.TWILIO,
+        event_id=sid,
+        event_type="inbound_message",
+        payload=params,
+        apply=apply,
+    )
+
+
+async def _call(
+    database: Database,
+    temporal: TemporalConnection,
+    org_id: str,
+    params: dict[str, str],
+) -> WebhookAck:
+    sid = params["CallSid"]
+    # A <Dial> action callback says how the forwarded leg went; the caller's own leg is
+    # "completed" whether or not anyone picked up.
+    status = (params.get("DialCallStatus") or params.get("CallStatus") or "").lower()
+    if params.get("Direction", "").lower() != "inbound" or status not in (
+        TWILIO_MISSED_CALL | TWILIO_ANSWERED_CALL
+    ):
+        return WebhookAck(duplicate=False)  # a call keepwarm placed, or one still going
+    return await inbound_call(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.TWILIO,
+        event_id=f"{sid}:{status}",
+        payload=params,
+        caller=params.get("From", ""),
+        call=lambda phone: InboundCall(
+            provider_call_id=sid,
+            from_phone=phone,
+            to_address=params.get("To") or None,
+            missed=status in TWILIO_MISSED_CALL,
+            source="twilio",
+        ),
+    )

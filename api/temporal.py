@@ -1,0 +1,293 @@
+"""Every workflow the API starts, signals or updates, and its one 503 policy.
+
+Temporal that can't be reached (any RPC error but ``NOT_FOUND``) is an ``ApiError`` 503,
+"Temporal is unavailable; retry shortly.": what the request recorded stays recorded, and the
+client's retry tells the workflow. ``NOT_FOUND`` is no outage: a signal to a workflow that has
+ended returns ``False`` and each caller decides what that means; a start whose workflow id is
+already running returns ``False`` (the start was a repeat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.types import MethodSyncOrAsyncSingleParam
+
+from api.errors import ApiError, error_response
+from models.ids import ladder_id, takeover_workflow_id, thread_ladder_id
+from models.payloads import ConfirmationInput
+from models.rules.messages import MISSED_CALL
+from models.rules.takeover import Hold
+from models.tables import Escalation
+from models.values import Stage
+from workflows import search_attributes as sa
+from workflows.confirmation import ConfirmationWorkflow
+from workflows.escalation import EscalationWorkflow
+from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
+from workflows.payloads import (
+    TAKEOVER_CHANGED_SIGNAL,
+    EscalationAck,
+    EscalationInput,
+    HoldChanged,
+    IntakeAnswer,
+    TakeoverInput,
+)
+from workflows.takeover import HumanReplyWorkflow, StoredMessageInput, TakeoverWorkflow
+from workflows.task_queues import LEADS
+
+log = logging.getLogger("keepwarm.api.temporal")
+
+#: What every 503 for Temporal says.
+UNAVAILABLE = "Temporal is unavailable; retry shortly."
+#: Waiting for a worker to take a repeat submission; past this the client should retry.
+UPDATE_TIMEOUT_S = 10.0
+
+ArgT = TypeVar("ArgT")
+#: A workflow's signal method that takes one argument, e.g. ``LeadWorkflow.consent_changed``.
+Signal = MethodSyncOrAsyncSingleParam[Any, ArgT, None]
+
+
+def unavailable(message: str = UNAVAILABLE) -> ApiError:
+    """The 503 for a Temporal call that failed (``message`` says what is already recorded)."""
+    return ApiError(503, message)
+
+
+def install_unavailable_handler(app: FastAPI) -> None:
+    """Answer a Temporal error no caller handled with the same 503."""
+
+    @app.exception_handler(RPCError)
+    async def _temporal_down(_: Request, error: RPCError) -> JSONResponse:
+        log.warning("Temporal call failed: %s", error.message)
+        return error_response(503, "dependency_unavailable", UNAVAILABLE)
+
+
+# --- signals -------------------------------------------------------------------------------
+
+
+async def tell(
+    client: Client,
+    workflow_id: str,
+    signal: Signal[ArgT],
+    arg: ArgT,
+    *,
+    message: str = UNAVAILABLE,
+) -> bool:
+    """Signal the workflow's current run; ``False`` if it has ended or never existed.
+
+    Args:
+        client: The app's Temporal client.
+        workflow_id: The workflow to tell.
+        signal: Its signal method.
+        arg: The signal's one argument.
+        message: The 503's message, when it should say what is already recorded.
+
+    Raises:
+        ApiError: 503 when Temporal can't be reached.
+    """
+    try:
+        await client.get_workflow_handle(workflow_id).signal(signal, arg)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise unavailable(message) from error
+    return True
+
+
+async def tell_if_reachable(
+    client: Client, workflow_id: str, signal: Signal[ArgT], arg: ArgT
+) -> bool:
+    """Signal when the change is recorded and the workflow reads it again anyway: ``False``
+    if it has ended, or if Temporal can't be reached (logged, no 503)."""
+    try:
+        return await tell(client, workflow_id, signal, arg)
+    except ApiError as error:
+        log.warning("could not tell %s: %s", workflow_id, error.__cause__)
+        return False
+
+
+# --- starts --------------------------------------------------------------------------------
+
+
+async def start_escalation(client: Client, row: Escalation) -> None:
+    """Start the item's ladder (a running one for the thread is left alone)."""
+    try:
+        await client.start_workflow(
+            EscalationWorkflow.run,
+            EscalationInput(org_id=row.org_id, escalation_id=row.id),
+            id=ladder_id(row),
+            task_queue=LEADS,
+            static_summary=f"Escalation: {row.reason.replace('_', ' ')} ({row.priority})",
+        )
+    except WorkflowAlreadyStartedError:
+        return
+    except RPCError as error:
+        raise unavailable() from error
+
+
+async def tell_ladder(
+    client: Client, row: Escalation, signal: Signal[EscalationAck], operator_id: str
+) -> None:
+    """Tell the item's ladder it was acknowledged or resolved, if it has one running
+    (identity conflicts have none)."""
+    await tell(client, ladder_id(row), signal, EscalationAck(operator_id=operator_id))
+
+
+async def confirm(client: Client, *, org_id: str, message_id: str, kind: str) -> None:
+    """Start the workflow that answers a keyword or a missed call (once: a redelivery finds
+    it started)."""
+    text_back = kind == MISSED_CALL
+    try:
+        await client.start_workflow(
+            ConfirmationWorkflow.run,
+            ConfirmationInput(org_id=org_id, inbound_message_id=message_id, kind=kind),
+            id=f"{'text-back' if text_back else 'confirm'}-{org_id}-{message_id}",
+            task_queue=LEADS,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary="missed-call text-back" if text_back else f"{kind.upper()} confirmation",
+        )
+    except WorkflowAlreadyStartedError:
+        return
+    except RPCError as error:
+        raise unavailable() from error
+
+
+async def hold_changed(client: Client, *, org_id: str, hold: Hold, operator_id: str) -> None:
+    """Tell the thread's Takeover workflow to read the hold again, starting it if it is not
+    running (a repeated call starts one that failed to start before). Escalations the
+    takeover acknowledged stop climbing."""
+    try:
+        await client.start_workflow(
+            TakeoverWorkflow.run,
+            TakeoverInput(org_id=org_id, thread_id=hold.thread_id),
+            id=takeover_workflow_id(org_id, hold.thread_id),
+            task_queue=LEADS,
+            start_signal=TAKEOVER_CHANGED_SIGNAL,
+            start_signal_args=[HoldChanged(operator_id=operator_id, held=hold.held_by is not None)],
+            static_summary="Takeover: an operator holds the conversation",
+        )
+        if hold.acknowledged:
+            ladder = client.get_workflow_handle(thread_ladder_id(org_id, hold.thread_id))
+            with contextlib.suppress(RPCError):  # its route reads the acknowledgement anyway
+                await ladder.signal(
+                    EscalationWorkflow.acknowledged, EscalationAck(operator_id=operator_id)
+                )
+    except RPCError as error:
+        raise unavailable() from error
+
+
+async def start_reply(client: Client, *, org_id: str, message_id: str) -> None:
+    """Start sending an operator's stored reply (a retry of the same reply finds it on its
+    way)."""
+    try:
+        await client.start_workflow(
+            HumanReplyWorkflow.run,
+            StoredMessageInput(org_id=org_id, message_id=message_id),
+            id=f"reply-{org_id}-{message_id}",
+            task_queue=LEADS,
+            static_summary="Operator's reply",
+        )
+    except WorkflowAlreadyStartedError:
+        return
+    except RPCError as error:
+        raise unavailable() from error
+
+
+# --- intake --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadRunning:
+    """The person's lead already running refused a start (its workflow id is taken)."""
+
+    run_id: str | None
+
+
+async def start_lead(
+    client: Client,
+    *,
+    org_id: str,
+    lead_id: str,
+    receipt_id: str,
+    workflow_id: str,
+    source: str | None,
+) -> LeadRunning | None:
+    """Start the person's Lead workflow for a new lead.
+
+    Returns:
+        ``None`` when it started; else the person's lead already running.
+
+    Raises:
+        ApiError: 503 when Temporal can't be reached.
+    """
+    try:
+        await client.start_workflow(
+            LeadWorkflow.run,
+            LeadInput(org_id=org_id, lead_id=lead_id, receipt_id=receipt_id),
+            id=workflow_id,
+            task_queue=LEADS,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.ORG_ID, org_id),
+                    SearchAttributePair(sa.LEAD_STAGE, Stage.NEW.value),
+                ]
+            ),
+            memo={"lead_id": lead_id},
+            static_summary=f"Lead from {(source or 'direct')[:60]}",
+        )
+    except WorkflowAlreadyStartedError as running:
+        return LeadRunning(running.run_id)
+    except RPCError as error:
+        raise unavailable() from error
+    return None
+
+
+async def submit_intake(
+    client: Client,
+    *,
+    workflow_id: str,
+    run_id: str | None,
+    received: IntakeReceived,
+) -> IntakeAnswer | None:
+    """Hand a repeat submission to the person's running lead (update ``submit_intake``),
+    pinned to the run that refused the start so the answer can't come from a later one.
+
+    Returns:
+        The lead's answer; ``None`` if that run is closing (it refused the update) or has
+        ended: the caller opens a new lead.
+
+    Raises:
+        ApiError: 503 when Temporal can't be reached, or no worker answers within
+        ``UPDATE_TIMEOUT_S`` (the submission is recorded).
+    """
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id, result_type=LeadResult)
+    try:
+        return await asyncio.wait_for(
+            handle.execute_update(LeadWorkflow.submit_intake, received), timeout=UPDATE_TIMEOUT_S
+        )
+    except WorkflowUpdateFailedError:
+        return None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise unavailable() from error
+    except TimeoutError:
+        raise unavailable(
+            "The submission is recorded but no worker took it yet; retry shortly."
+        ) from None

@@ -1,0 +1,100 @@
+"""Provider webhooks as use cases: a verified event recorded once per provider event id,
+with its database effects in the same transaction, and marked routed once every workflow it
+concerns has been told (an unrouted receipt is applied again when the provider retries)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlmodel import Session
+
+from models.database import insert_once
+from models.errors import NotFound
+from models.store.orgs import get_org
+from models.tables import Org, WebhookReceipt, utcnow
+from models.values import WebhookProvider, new_id
+
+Effect = TypeVar("Effect")
+
+
+@dataclass(frozen=True)
+class WebhookRecorded(Generic[Effect]):
+    """A receipt as recorded: whether it is new (not a provider retry), whether it is routed
+    already, and what its effects asked to do after the commit (``None``: nothing)."""
+
+    receipt_id: str
+    new: bool
+    routed: bool
+    effect: Effect | None
+
+
+def record_event(
+    session: Session,
+    *,
+    org_id: str,
+    provider: WebhookProvider,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    apply: Callable[[Session, Org], Effect | None],
+) -> WebhookRecorded[Effect]:
+    """Record the receipt and apply its database effects (``apply``) in this transaction.
+
+    A receipt routed already changes nothing; one recorded but never routed (Temporal was
+    away) is applied again, which ``apply`` must allow. With nothing left to do after the
+    commit, it is marked routed at once. ``NotFound`` for an org that doesn't exist.
+    """
+    org = get_org(session, org_id=org_id)
+    receipt, new = record_webhook(
+        session,
+        org_id=org_id,
+        provider=provider,
+        event_id=event_id,
+        event_type=event_type,
+        payload=payload,
+    )
+    if receipt.routed_at is not None:
+        return WebhookRecorded(receipt.id, new, True, None)
+    effect = apply(session, org)
+    if effect is None:
+        mark_routed(session, org_id=org_id, receipt_id=receipt.id)
+    return WebhookRecorded(receipt.id, new, effect is None, effect)
+
+
+def record_webhook(
+    session: Session,
+    *,
+    org_id: str,
+    provider: WebhookProvider,
+    event_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+) -> tuple[WebhookReceipt, bool]:
+    """Record a verified webhook; return it and whether it is new (not a provider retry)."""
+    receipt = WebhookReceipt(
+        id=new_id("wh"),
+        org_id=org_id,
+        provider=provider,
+        event_id=event_id[:200],
+        event_type=event_type[:64],
+        payload=payload,
+    )
+    return insert_once(
+        session,
+        receipt,
+        WebhookReceipt.org_id == org_id,
+        WebhookReceipt.provider == provider,
+        WebhookReceipt.event_id == event_id[:200],
+    )
+
+
+def mark_routed(session: Session, *, org_id: str, receipt_id: str) -> None:
+    """Every workflow the webhook concerns has been told."""
+    receipt = session.get(WebhookReceipt, receipt_id)
+    if receipt is None or receipt.org_id != org_id:
+        raise NotFound(receipt_id)
+    if receipt.routed_at is None:
+        receipt.routed_at = utcnow()
+        session.add(receipt)
