@@ -12,23 +12,22 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import OptedOut, ProviderNotConfigured, SendFailed
-from activities.records import held_back, recording
+from activities.records import held_back, record
 from activities.voice import CALL_KEY, CallPlacer, CallRequest, PlacedCall
-from models.errors import NotFound
-from models.ids import calls_exhausted_key
-from models.rules.calls import history_summary
+from models.payloads import CallPlan
 from models.rules.compliance import Deferred
-from models.rules.orgs import org_settings
-from models.services.calls import CallReport, claim_call, next_slot, record_call_report
-from models.store.calls import call_history, mark_call
-from models.store.consent import current_consent
-from models.store.contacts import dialable_phone, recipient_of
-from models.store.escalations import ladder_of, open_escalation
-from models.store.orgs import get_org
-from models.store.threads import thread_of_contact
-from models.store.timeline import add_to_timeline
-from models.tables import Call, Contact, Lead, utcnow
-from models.values import CallOutcome, CallStatus, Channel, ProviderMode, TimelineKind
+from models.services.calls import (
+    CallClaim,
+    CallReport,
+    claim_call,
+    escalate_unanswered_calls,
+    plan_call,
+    record_call_report,
+)
+from models.store.calls import call_of, mark_call
+from models.store.escalations import ladder_of
+from models.tables import Call, utcnow
+from models.values import CallOutcome, CallStatus, Channel, ProviderMode
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +52,6 @@ class PlanCallInput:
     lead_id: str
     attempt: int
     earliest: datetime
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallPlan:
-    """The org's call policy as it stands, and the next attempt's slot.
-
-    ``stop`` says why no call can be placed at all (no dialable number, no voice consent, the
-    lead is closed); ``at`` is then meaningless.
-    """
-
-    max_attempts: int
-    #: Waits after attempts 1, 2, ... (the last repeats), in seconds.
-    spacing_s: tuple[int, ...]
-    at: datetime
-    local: str
-    reason: str | None
-    stop: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,59 +109,14 @@ class CallActivities:
         Vapi has no idempotency key: an attempt that may have reached Vapi is reconciled by
         listing recent calls and matching the key carried in their metadata.
         """
-        info = activity.info()
-        # The workflow's time (not the worker's clock) is when the gate is asked.
-        now = info.current_attempt_scheduled_time or utcnow()
-        try:
-            with recording(self._engine) as session:
-                claim = claim_call(
-                    session,
-                    org_id=input.org_id,
-                    lead_id=input.lead_id,
-                    workflow_id=info.workflow_id or "",
-                    attempt=input.attempt,
-                    idempotency_key=input.idempotency_key,
-                    now=now,
-                )
-        except Deferred as deferred:
-            raise held_back(
-                self._engine,
-                deferred,
-                org_id=input.org_id,
-                lead_id=input.lead_id,
-                channel=Channel.VOICE,
-            ) from None
+        claim = self._claim_call(input)
         call = claim.call
         if call.status == CallStatus.FAILED:
             raise SendFailed(call.error or "an earlier attempt failed")
         if call.status != CallStatus.PENDING:
             return _result(call, repeated=True)
-        if claim.consent is False:
-            self._mark(call, status=CallStatus.FAILED, error="the person opted out of calls")
-            raise OptedOut("the person opted out of calls")
-        placer = self._placers.get(ProviderMode(call.mode))
-        if placer is None:
-            reason = (
-                "this worker has no live voice adapter: set KEEPWARM_PROVIDER_MODE=live and "
-                "VAPI_API_KEY"
-            )
-            self._mark(call, status=CallStatus.FAILED, error=reason)
-            raise ProviderNotConfigured(reason)
-        if not call.to_address:
-            self._mark(call, status=CallStatus.FAILED, error="the contact has no phone number")
-            raise SendFailed("the contact has no phone number")
-        request = CallRequest(
-            to=call.to_address,
-            customer_name=claim.customer_name,
-            assistant_id=claim.assistant_id,
-            phone_number_id=claim.phone_number_id,
-            metadata=(
-                ("workflow_id", call.workflow_id),
-                ("attempt", str(call.attempt)),
-                (CALL_KEY, call.idempotency_key),
-                ("org_id", call.org_id),
-            ),
-        )
+        placer = self._placer_for(call, consent=claim.consent)
+        request = self._call_request(call, claim=claim)
         if call.attempted_at is not None:
             found = placer.reconcile(request, attempted_at=call.attempted_at)
             if found is not None:
@@ -195,14 +132,73 @@ class CallActivities:
             raise
         return _result(self._placed(call, placed), repeated=False)
 
+    def _claim_call(self, input: PlaceCallInput) -> CallClaim:
+        """The call's row, claimed in a transaction of its own (``SendDeferred``, noted on the
+        lead's timeline, while the gate holds it back)."""
+        info = activity.info()
+        # The workflow's time (not the worker's clock) is when the gate is asked.
+        now = info.current_attempt_scheduled_time or utcnow()
+        try:
+            claim = record(
+                self._engine,
+                claim_call,
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                workflow_id=info.workflow_id or "",
+                attempt=input.attempt,
+                idempotency_key=input.idempotency_key,
+                now=now,
+            )
+        except Deferred as deferred:
+            raise held_back(
+                self._engine,
+                deferred,
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                channel=Channel.VOICE,
+            ) from None
+        return claim
+
+    def _placer_for(self, call: Call, *, consent: bool | None) -> CallPlacer:
+        """The adapter that places the pending call; the row marked failed and the error raised
+        if the person opted out or this worker has no adapter for the call's mode."""
+        if consent is False:
+            self._mark(call, status=CallStatus.FAILED, error="the person opted out of calls")
+            raise OptedOut("the person opted out of calls")
+        placer = self._placers.get(ProviderMode(call.mode))
+        if placer is None:
+            reason = (
+                "this worker has no live voice adapter: set KEEPWARM_PROVIDER_MODE=live and "
+                "VAPI_API_KEY"
+            )
+            self._mark(call, status=CallStatus.FAILED, error=reason)
+            raise ProviderNotConfigured(reason)
+        return placer
+
+    def _call_request(self, call: Call, *, claim: CallClaim) -> CallRequest:
+        """What the adapter dials, the call's key in its metadata; the row marked failed and
+        ``SendFailed`` raised if the contact has no phone number."""
+        if not call.to_address:
+            self._mark(call, status=CallStatus.FAILED, error="the contact has no phone number")
+            raise SendFailed("the contact has no phone number")
+        return CallRequest(
+            to=call.to_address,
+            customer_name=claim.customer_name,
+            assistant_id=claim.assistant_id,
+            phone_number_id=claim.phone_number_id,
+            metadata=(
+                ("workflow_id", call.workflow_id),
+                ("attempt", str(call.attempt)),
+                (CALL_KEY, call.idempotency_key),
+                ("org_id", call.org_id),
+            ),
+        )
+
     @activity.defn(name="look_up_call")
     def look_up_call(self, input: LookUpCallInput) -> CallOutcome | None:
         """How a call ended, from its row, else from the provider (recorded as if its report
         had come); ``None`` while the provider says it is still going."""
-        with recording(self._engine) as session:
-            call = session.get(Call, input.call_id)
-            if call is None or call.org_id != input.org_id:
-                raise NotFound(input.call_id)
+        call = record(self._engine, call_of, org_id=input.org_id, call_id=input.call_id)
         if call.outcome is not None:
             return CallOutcome(call.outcome)
         placer = self._placers.get(ProviderMode(call.mode))
@@ -220,97 +216,41 @@ class CallActivities:
             cost=ended.cost,
             ended_at=ended.ended_at,
         )
-        with recording(self._engine) as session:
-            recorded = record_call_report(session, org_id=input.org_id, report=report)
-            assert recorded is not None and recorded.outcome is not None
-            return CallOutcome(recorded.outcome)
+        recorded = record(self._engine, record_call_report, org_id=input.org_id, report=report)
+        assert recorded is not None and recorded.outcome is not None
+        return CallOutcome(recorded.outcome)
 
     @activity.defn(name="plan_call")
     def plan_call(self, input: PlanCallInput) -> CallPlan:
         """The org's call policy now, and when attempt ``attempt`` may go (calling window,
         budget and call cap in the recipient's local time, the org's best hours)."""
-        with recording(self._engine) as session:
-            org = get_org(session, org_id=input.org_id)
-            settings = org_settings(org)
-            policy = settings.call_policy
-            lead = session.get(Lead, input.lead_id)
-            if lead is None or lead.org_id != input.org_id:
-                raise NotFound(input.lead_id)
-            contact = session.get(Contact, lead.contact_id)
-            assert contact is not None
-            spacing = tuple(int(wait.total_seconds()) for wait in policy.spacing)
-            stop = None
-            if dialable_phone(session, org_id=input.org_id, contact_id=contact.id) is None:
-                stop = "no phone number that can be called"
-            elif (
-                current_consent(session, org_id=input.org_id, contact_id=contact.id)[Channel.VOICE]
-                is False
-            ):
-                stop = "the person opted out of calls"
-            if stop is not None:
-                return CallPlan(
-                    max_attempts=policy.max_attempts,
-                    spacing_s=spacing,
-                    at=input.earliest,
-                    local="",
-                    reason=None,
-                    stop=stop,
-                )
-            slot = next_slot(
-                session, settings=settings, lead=lead, contact=contact, earliest=input.earliest
-            )
-            return CallPlan(
-                max_attempts=policy.max_attempts,
-                spacing_s=spacing,
-                at=slot.at,
-                local=slot.local,
-                reason=slot.reason,
-            )
+        return record(
+            self._engine,
+            plan_call,
+            org_id=input.org_id,
+            lead_id=input.lead_id,
+            earliest=input.earliest,
+        )
 
     @activity.defn(name="calls_exhausted")
     def calls_exhausted(self, input: CallsExhaustedInput) -> str:
         """Open an escalation (the needs-attention queue) with the lead's call history, once
         per loop; its id."""
-        with recording(self._engine) as session:
-            org = get_org(session, org_id=input.org_id)
-            settings = org_settings(org)
-            lead = session.get(Lead, input.lead_id)
-            if lead is None or lead.org_id != input.org_id:
-                raise NotFound(input.lead_id)
-            contact = session.get(Contact, lead.contact_id)
-            assert contact is not None
-            zone = recipient_of(session, lead=lead, contact=contact, settings=settings).timezone
-            history = call_history(session, org_id=input.org_id, lead_id=lead.id)
-            summary = f"{input.attempts} call attempts, none answered.\n" + history_summary(
-                history, timezone=zone
-            )
-            escalation = open_escalation(
-                session,
-                org_id=input.org_id,
-                reason="call_attempts_exhausted",
-                priority="medium",
-                summary=summary,
-                lead_id=lead.id,
-                thread_id=thread_of_contact(session, contact_id=contact.id),
-                contact_id=contact.id,
-                dedupe_key=calls_exhausted_key(input.workflow_id),
-                data={"call_ids": [call.id for call in history], "attempts": input.attempts},
-            )
-            add_to_timeline(
-                session,
-                org_id=input.org_id,
-                lead_id=lead.id,
-                kind=TimelineKind.CALL,
-                summary=f"Call attempts exhausted ({input.attempts}); escalated to a person",
-                data={"escalation_id": escalation.id},
-            )
-            return escalation.id
+        return record(
+            self._engine,
+            escalate_unanswered_calls,
+            org_id=input.org_id,
+            lead_id=input.lead_id,
+            call_loop_workflow_id=input.workflow_id,
+            attempts=input.attempts,
+        )
 
     @activity.defn(name="escalation_ladder")
     def escalation_ladder(self, input: LadderInput) -> str:
         """The id of the item's Escalation workflow (one per thread)."""
-        with recording(self._engine) as session:
-            return ladder_of(session, org_id=input.org_id, escalation_id=input.escalation_id)
+        return record(
+            self._engine, ladder_of, org_id=input.org_id, escalation_id=input.escalation_id
+        )
 
     def _placed(self, call: Call, placed: PlacedCall) -> Call:
         status = CallStatus.SIMULATED if placed.status == "simulated" else CallStatus.QUEUED
@@ -325,15 +265,15 @@ class CallActivities:
         error: str | None = None,
         attempted: bool = False,
     ) -> Call:
-        with recording(self._engine) as session:
-            return mark_call(
-                session,
-                call_id=call.id,
-                status=status,
-                provider_call_id=provider_call_id,
-                error=error,
-                attempted=attempted,
-            )
+        return record(
+            self._engine,
+            mark_call,
+            call_id=call.id,
+            status=status,
+            provider_call_id=provider_call_id,
+            error=error,
+            attempted=attempted,
+        )
 
 
 def _result(call: Call, *, repeated: bool) -> PlaceCallResult:

@@ -12,15 +12,16 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, SendFailed
-from activities.records import held_back, recording
+from activities.records import held_back, record
 from activities.senders import Outbound, ProviderReceipt, Sender
 from models.errors import ReplyRefused
-from models.payloads import ConfirmationInput
+from models.payloads import ConfirmationInput, StoredMessageInput
 from models.rules.compliance import Deferred
 from models.rules.messages import MISSED_CALL
 from models.rules.whatsapp import whatsapp_template
+from models.services.answers import claim_confirmation, claim_text_back
 from models.services.escalations import claim_notification
-from models.services.outbound import claim_confirmation, claim_outbound_message, claim_text_back
+from models.services.outbound import claim_outbound_message
 from models.services.replies import ready_to_send
 from models.store.messages import (
     mark_message_attempted,
@@ -63,14 +64,6 @@ class NotificationInput:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StoredMessageInput:
-    """Send a message row already written (an operator's reply, a notice to an operator)."""
-
-    org_id: str
-    message_id: str
-
-
-@dataclass(frozen=True, kw_only=True)
 class SendMessageResult:
     """The message's id and status; ``repeated`` when an earlier attempt already sent it."""
 
@@ -98,17 +91,17 @@ class MessageActivities:
         """
         now = activity.info().current_attempt_scheduled_time or utcnow()
         try:
-            with recording(self._engine) as session:
-                claim = claim_outbound_message(
-                    session,
-                    org_id=input.org_id,
-                    lead_id=input.lead_id,
-                    channel=input.channel,
-                    idempotency_key=input.idempotency_key,
-                    template=input.template,
-                    text=input.text,
-                    now=now,
-                )
+            claim = record(
+                self._engine,
+                claim_outbound_message,
+                org_id=input.org_id,
+                lead_id=input.lead_id,
+                channel=input.channel,
+                idempotency_key=input.idempotency_key,
+                template=input.template,
+                text=input.text,
+                now=now,
+            )
         except Deferred as deferred:
             raise held_back(
                 self._engine,
@@ -142,19 +135,22 @@ class MessageActivities:
         number per 20 minutes (``services.outbound.claim_text_back``).
         """
         withheld: str | None = None
-        with recording(self._engine) as session:
-            if input.kind == MISSED_CALL:
-                claim = claim_text_back(
-                    session, org_id=input.org_id, inbound_message_id=input.inbound_message_id
-                )
-                message, withheld = claim.message, claim.withheld
-            else:
-                message = claim_confirmation(
-                    session,
-                    org_id=input.org_id,
-                    inbound_message_id=input.inbound_message_id,
-                    kind=input.kind,
-                )
+        if input.kind == MISSED_CALL:
+            claim = record(
+                self._engine,
+                claim_text_back,
+                org_id=input.org_id,
+                inbound_message_id=input.inbound_message_id,
+            )
+            message, withheld = claim.message, claim.withheld
+        else:
+            message = record(
+                self._engine,
+                claim_confirmation,
+                org_id=input.org_id,
+                inbound_message_id=input.inbound_message_id,
+                kind=input.kind,
+            )
         if message is None:
             log.info(
                 "text-back for call %s of org %s withheld: %s",
@@ -171,14 +167,14 @@ class MessageActivities:
 
         A message to a person of the business, not a touch: no consent, gate or budget.
         """
-        with recording(self._engine) as session:
-            message = claim_notification(
-                session,
-                org_id=input.org_id,
-                escalation_id=input.escalation_id,
-                operator_id=input.operator_id,
-                level=input.level,
-            )
+        message = record(
+            self._engine,
+            claim_notification,
+            org_id=input.org_id,
+            escalation_id=input.escalation_id,
+            operator_id=input.operator_id,
+            level=input.level,
+        )
         return self._deliver_system(message, org_id=input.org_id)
 
     @activity.defn(name="send_reply")
@@ -191,14 +187,18 @@ class MessageActivities:
         """
         now = activity.info().current_attempt_scheduled_time or utcnow()
         try:
-            with recording(self._engine) as session:
-                message = ready_to_send(
-                    session, org_id=input.org_id, message_id=input.message_id, now=now
-                )
+            message = record(
+                self._engine,
+                ready_to_send,
+                org_id=input.org_id,
+                message_id=input.message_id,
+                now=now,
+            )
         except ReplyRefused as refused:
             # Its own transaction: the check's rolled back with the refusal.
-            with recording(self._engine) as session:
-                mark_message_failed(session, message_id=input.message_id, error=str(refused))
+            record(
+                self._engine, mark_message_failed, message_id=input.message_id, error=str(refused)
+            )
             raise OptedOut(str(refused)) from None
         except Deferred as deferred:
             verdict = deferred.verdict
@@ -210,8 +210,7 @@ class MessageActivities:
     def send_system_message(self, input: StoredMessageInput) -> SendMessageResult:
         """Deliver keepwarm's own message to a person of the business (a takeover's
         notice), once, keyed by its row. No consent, gate or budget applies."""
-        with recording(self._engine) as session:
-            message = message_of(session, org_id=input.org_id, message_id=input.message_id)
+        message = record(self._engine, message_of, org_id=input.org_id, message_id=input.message_id)
         return self._deliver_system(message, org_id=input.org_id)
 
     def _deliver_system(self, message: Message, *, org_id: str) -> SendMessageResult:
@@ -257,18 +256,22 @@ class MessageActivities:
         request = outbound(message)
         if message.attempted_at is not None:
             found = sender.reconcile(request, attempted_at=message.attempted_at)
-            if found is not None and found.provider_message_id:
-                with recording(self._engine) as session:
-                    if provider_id_taken(
-                        session, message=message, provider_message_id=found.provider_message_id
-                    ):
-                        found = None  # another of our messages, identical to this one
+            if (
+                found is not None
+                and found.provider_message_id
+                and record(
+                    self._engine,
+                    provider_id_taken,
+                    message=message,
+                    provider_message_id=found.provider_message_id,
+                )
+            ):
+                found = None  # another of our messages, identical to this one
             if found is not None:
                 log.info("message %s was sent by an earlier attempt; recording it", message.id)
                 return self._sent(message, found, repeated=True)
         else:
-            with recording(self._engine) as session:
-                mark_message_attempted(session, message_id=message.id)
+            record(self._engine, mark_message_attempted, message_id=message.id)
         try:
             receipt = sender.send(request)
         except ApplicationError as error:
@@ -333,16 +336,15 @@ class MessageActivities:
     def _sent(
         self, message: Message, receipt: ProviderReceipt, *, repeated: bool
     ) -> SendMessageResult:
-        with recording(self._engine) as session:
-            stored = mark_message_sent(
-                session,
-                message_id=message.id,
-                status=receipt.status,
-                provider_message_id=receipt.provider_message_id,
-            )
-            status = MessageStatus(stored.status)
+        stored = record(
+            self._engine,
+            mark_message_sent,
+            message_id=message.id,
+            status=receipt.status,
+            provider_message_id=receipt.provider_message_id,
+        )
+        status = MessageStatus(stored.status)
         return SendMessageResult(message_id=message.id, status=status, repeated=repeated)
 
     def _fail(self, message: Message, error: str, *, revoke: bool = False) -> None:
-        with recording(self._engine) as session:
-            mark_message_failed(session, message_id=message.id, error=error, revoke=revoke)
+        record(self._engine, mark_message_failed, message_id=message.id, error=error, revoke=revoke)

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError
-from sqlmodel import Session
 from temporalio import activity
 
 from activities.errors import RecordInvalid, RecordMissing, SendDeferred
-from models.database import session_scope, transaction
+from models.database import transaction
 from models.errors import EscalationMissing, NotFound, ThreadMissing
 from models.payloads import NextStep, RecordedLead
 from models.rules.compliance import Deferred
-from models.services import intake as intake_service
-from models.services.outbound import gate_verdict
-from models.services.sequences import next_step
+from models.services.first_touch import plan_next_step, record_lead_and_plan
+from models.services.intake import attach_intake
 from models.store.leads import set_stage
 from models.store.messages import note_deferral
 from models.values import Channel, Stage
@@ -29,33 +25,17 @@ from models.values import Channel, Stage
 T = TypeVar("T")
 
 
-@contextmanager
-def recording(engine: Engine) -> Iterator[Session]:
-    """A transaction whose business failures become named, non-retryable errors.
-
-    A missing row or a value the database refuses won't change on retry; a lost connection
-    will, so it stays retryable.
-    """
-    try:
-        with session_scope(engine) as session:
-            yield session
-    except (NotFound, EscalationMissing, ThreadMissing) as missing:
-        raise RecordMissing(f"no such record: {missing}") from missing
-    except DataError as refused:
-        # Only the driver's class of error: its text could quote personal data.
-        raise RecordInvalid(
-            f"the database refused a value ({type(refused.orig).__name__})"
-        ) from None
-
-
 def record(engine: Engine, fn: Callable[..., T], /, **kwargs: Any) -> T:
     """``fn(session, **kwargs)`` in one transaction (deadlocks retried, bounded:
-    ``models.database.transaction``), its business failures as named, non-retryable errors
-    (as ``recording`` does)."""
+    ``models.database.transaction``), its business failures as named, non-retryable errors.
+
+    A missing row or a value the database refuses won't change on retry; a lost connection
+    will, so it stays retryable (Temporal retries the activity)."""
     return transaction(engine, fn, translate=_named, **kwargs)
 
 
 def _named(error: BaseException) -> BaseException | None:
+    """A business failure as the named, non-retryable error a workflow sees."""
     if isinstance(error, NotFound | EscalationMissing | ThreadMissing):
         return RecordMissing(f"no such record: {error}")
     if isinstance(error, DataError):
@@ -71,8 +51,7 @@ def held_back(
     the error that tells the workflow until when (it waits on a durable timer)."""
     verdict = deferred.verdict
     assert verdict.until is not None and verdict.reason is not None
-    with recording(engine) as session:
-        note_deferral(session, org_id=org_id, lead_id=lead_id, channel=channel, verdict=verdict)
+    record(engine, note_deferral, org_id=org_id, lead_id=lead_id, channel=channel, verdict=verdict)
     return SendDeferred(verdict.reason, verdict.until)
 
 
@@ -132,78 +111,50 @@ class LeadRecordActivities:
     @activity.defn(name="record_lead")
     def record_lead(self, input: RecordLeadInput) -> RecordedLead:
         """Resolve the contact and create the lead; answer which channel the first touch takes."""
-        with recording(self._engine) as session:
-            recorded = intake_service.record_lead(
-                session,
-                org_id=input.org_id,
-                lead_id=input.lead_id,
-                workflow_id=input.workflow_id,
-                receipt_id=input.receipt_id,
-            )
-            if recorded.first_touch is None or input.now is None:
-                return recorded
-            verdict = gate_verdict(
-                session,
-                org_id=input.org_id,
-                lead_id=input.lead_id,
-                channel=recorded.first_touch,
-                now=input.now,
-            )
-            recorded = dataclasses.replace(
-                recorded, hold_until=verdict.until, hold_reason=verdict.reason
-            )
-            if recorded.sequence is None:
-                return recorded
-            first = next_step(
-                session,
-                org_id=input.org_id,
-                name=recorded.sequence,
-                index=0,
-                lead_id=input.lead_id,
-                anchor=input.now,
-            )
-            return dataclasses.replace(recorded, first_step=first, sequence_anchor=input.now)
+        return record(
+            self._engine,
+            record_lead_and_plan,
+            org_id=input.org_id,
+            lead_id=input.lead_id,
+            workflow_id=input.workflow_id,
+            receipt_id=input.receipt_id,
+            now=input.now,
+        )
 
     @activity.defn(name="attach_intake")
     def attach_intake(self, input: AttachIntakeInput) -> None:
         """Put a repeat submission on the lead's timeline (once per receipt)."""
-        with recording(self._engine) as session:
-            intake_service.attach_intake(
-                session, org_id=input.org_id, lead_id=input.lead_id, receipt_id=input.receipt_id
-            )
+        record(
+            self._engine,
+            attach_intake,
+            org_id=input.org_id,
+            lead_id=input.lead_id,
+            receipt_id=input.receipt_id,
+        )
 
     @activity.defn(name="next_sequence_step")
     def next_sequence_step(self, input: NextStepInput) -> NextStep | None:
         """The sequence's step ``index`` as it stands now (edits apply from the next step);
         given ``now``, with the compliance gate's pre-check of sending it then."""
-        with recording(self._engine) as session:
-            step = next_step(
-                session,
-                org_id=input.org_id,
-                name=input.sequence,
-                index=input.index,
-                lead_id=input.lead_id,
-                anchor=input.anchor,
-            )
-            if step is None or input.now is None or input.lead_id is None:
-                return step
-            verdict = gate_verdict(
-                session,
-                org_id=input.org_id,
-                lead_id=input.lead_id,
-                channel=step.channel,
-                now=input.now,
-            )
-            return dataclasses.replace(step, hold_until=verdict.until, hold_reason=verdict.reason)
+        return record(
+            self._engine,
+            plan_next_step,
+            org_id=input.org_id,
+            sequence=input.sequence,
+            index=input.index,
+            lead_id=input.lead_id,
+            anchor=input.anchor,
+            now=input.now,
+        )
 
     @activity.defn(name="record_stage")
     def record_stage(self, input: RecordStageInput) -> None:
         """Record a stage change and its reason on the lead's timeline."""
-        with recording(self._engine) as session:
-            set_stage(
-                session,
-                org_id=input.org_id,
-                lead_id=input.lead_id,
-                stage=input.stage,
-                reason=input.reason,
-            )
+        record(
+            self._engine,
+            set_stage,
+            org_id=input.org_id,
+            lead_id=input.lead_id,
+            stage=input.stage,
+            reason=input.reason,
+        )

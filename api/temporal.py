@@ -30,7 +30,7 @@ from temporalio.types import MethodSyncOrAsyncSingleParam
 
 from api.errors import ApiError, error_response
 from models.ids import ladder_id, takeover_workflow_id, thread_ladder_id
-from models.payloads import ConfirmationInput
+from models.payloads import ConfirmationInput, StoredMessageInput
 from models.rules.messages import MISSED_CALL
 from models.rules.takeover import Hold
 from models.tables import Escalation
@@ -47,7 +47,7 @@ from workflows.payloads import (
     IntakeAnswer,
     TakeoverInput,
 )
-from workflows.takeover import HumanReplyWorkflow, StoredMessageInput, TakeoverWorkflow
+from workflows.takeover import HumanReplyWorkflow, TakeoverWorkflow
 from workflows.task_queues import LEADS
 
 log = logging.getLogger("keepwarm.api.temporal")

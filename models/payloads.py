@@ -66,3 +66,28 @@ class ConfirmationInput:
     org_id: str
     inbound_message_id: str
     kind: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallPlan:
+    """The org's call policy as it stands, and the next attempt's slot.
+
+    ``stop`` says why no call can be placed at all (no dialable number, no voice consent, the
+    lead is closed); ``at`` is then meaningless.
+    """
+
+    max_attempts: int
+    #: Waits after attempts 1, 2, ... (the last repeats), in seconds.
+    spacing_s: tuple[int, ...]
+    at: datetime
+    local: str
+    reason: str | None
+    stop: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredMessageInput:
+    """Send a message row already written (an operator's reply, a notice to an operator)."""
+
+    org_id: str
+    message_id: str

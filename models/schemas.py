@@ -31,6 +31,8 @@ from models.values import (
     HandledBy,
     Intent,
     MessageStatus,
+    OperatorRole,
+    Priority,
     ProviderMode,
     Sender,
     Stage,
@@ -715,12 +717,11 @@ LeadSort = Literal["recent", "oldest", "score", "value"]
 
 # --- the inbox and operators -------------------------------------------------------------
 
-ThreadPriority = Literal["low", "medium", "high", "urgent"]
+ThreadPriority = Priority
 #: ``recent``: latest message first; ``oldest_unread``: unread threads first, the one waiting
 #: longest since its last inbound message at the top; ``priority``: urgent to low, then
 #: recent; ``value``: the contact's lifetime value, highest first, then recent.
 ThreadSort = Literal["recent", "oldest_unread", "priority", "value"]
-OperatorRole = Literal["operator", "owner"]
 
 
 class LastMessage(BaseModel):

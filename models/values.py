@@ -191,6 +191,33 @@ class HandledBy(StrEnum):
     HUMAN = "human"
 
 
+class Priority(StrEnum):
+    """How soon a person must look: an escalation's, and its thread's (lowest first: a thread
+    takes the highest of its open escalations)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class EscalationReason(StrEnum):
+    """Why keepwarm itself put an item in the queue (an agent's flag names its own)."""
+
+    IDENTITY_CONFLICT = "identity_conflict"
+    COMPLAINT = "complaint"
+    NEGATIVE_SENTIMENT = "negative_sentiment"
+    VIP = "vip"
+    CALL_ATTEMPTS_EXHAUSTED = "call_attempts_exhausted"
+
+
+class OperatorRole(StrEnum):
+    """An operator answers threads; the owner is also the escalation ladder's last rung."""
+
+    OPERATOR = "operator"
+    OWNER = "owner"
+
+
 class EscalationStatus(StrEnum):
     """Where an item of the needs-attention queue stands."""
 

@@ -13,7 +13,6 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.calls import (
         CallActivities,
-        CallPlan,
         CallsExhaustedInput,
         LadderInput,
         LookUpCallInput,
@@ -23,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.messages import SendMessageInput
     from models.ids import call_key
+    from models.payloads import CallPlan
     from models.rules.calls import outcome_of
     from models.values import CallOutcome, CallStatus, Channel
     from workflows.hold_clock import HoldClock

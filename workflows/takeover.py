@@ -16,7 +16,8 @@ from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.escalations import CheckTakeoverInput, EscalationActivities, TakeoverCheck
-    from activities.messages import MessageActivities, StoredMessageInput
+    from activities.messages import MessageActivities
+    from models.payloads import StoredMessageInput
     from workflows import search_attributes as sa
     from workflows.payloads import (
         RELEASED_SIGNAL,

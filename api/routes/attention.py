@@ -13,10 +13,10 @@ from api.errors import ApiError, invalid
 from api.temporal import start_escalation, tell_ladder
 from models.errors import EscalationMissing, OperatorMissing
 from models.reads.attention import open_items
-from models.rules.escalations import Priority
 from models.schemas import Text
 from models.services.escalations import acknowledge_escalation, escalate_thread, resolve_escalation
 from models.tables import Escalation
+from models.values import Priority
 from workflows.escalation import EscalationWorkflow
 
 router = APIRouter(tags=["attention"])

@@ -215,7 +215,43 @@ def _thread_summaries(
     if not ids:
         return []
     contact_ids = sorted({thread.contact_id for thread in threads})
-    names: dict[str, str | None] = {
+    names = _contact_names(session, org_id=org_id, contact_ids=contact_ids)
+    channels = _thread_channels(session, ids=ids)
+    last = _last_messages(session, ids=ids)
+    escalations = _open_escalation_counts(session, org_id=org_id, ids=ids)
+    values: dict[str, float | None] = {
+        contact_id: value
+        for contact_id, value in session.execute(lifetime_values(org_id, contact_ids))
+    }
+    return [
+        ThreadSummary.model_validate(
+            {
+                "thread_id": thread.id,
+                "contact_id": thread.contact_id,
+                "name": names.get(thread.contact_id),
+                "status": thread.status,
+                "handled_by": thread.handled_by,
+                "priority": thread.priority,
+                "assigned_to": thread.assigned_to,
+                "channels": [c for c in Channel if c.value in channels.get(thread.id, ())],
+                "last_message": last.get(thread.id),
+                "last_message_at": thread.last_message_at,
+                "unread": thread.status == ThreadStatus.UNREAD,
+                "value": values.get(thread.contact_id) or 0.0,
+                "held_by": thread.held_by,
+                "held_since": thread.held_since,
+                "open_escalations": escalations.get(thread.id, 0),
+            }
+        )
+        for thread in threads
+    ]
+
+
+def _contact_names(
+    session: Session, *, org_id: str, contact_ids: list[str]
+) -> dict[str, str | None]:
+    """The contacts' names, by contact id."""
+    return {
         contact_id: name
         for contact_id, name in session.execute(
             sa_select(col(Contact.id), col(Contact.name)).where(
@@ -223,6 +259,10 @@ def _thread_summaries(
             )
         )
     }
+
+
+def _thread_channels(session: Session, *, ids: list[str]) -> dict[str, set[str]]:
+    """The channels each thread has a message on, by thread id."""
     channels: dict[str, set[str]] = {}
     for thread_of, channel_of in session.execute(
         sa_select(col(Message.thread_id), col(Message.channel))
@@ -230,6 +270,11 @@ def _thread_summaries(
         .distinct()
     ):
         channels.setdefault(thread_of, set()).add(channel_of)
+    return channels
+
+
+def _last_messages(session: Session, *, ids: list[str]) -> dict[str, LastMessage]:
+    """Each thread's latest message, its body cut to a preview, by thread id."""
     latest = (
         sa_select(col(Message.id))
         .where(col(Message.thread_id) == col(Thread.id))
@@ -257,43 +302,25 @@ def _thread_summaries(
         last[thread_of] = LastMessage(
             body=preview, channel=channel_of, direction=direction, created_at=created_at
         )
+    return last
+
+
+def _open_escalation_counts(
+    session: Session, *, org_id: str, ids: list[str]
+) -> dict[str | None, int]:
+    """How many unresolved escalations each thread has, by thread id (threads with none are
+    absent)."""
     open_escalations = sa_select(col(Escalation.thread_id), func.count()).where(
         col(Escalation.org_id) == org_id,
         col(Escalation.thread_id).in_(ids),
         col(Escalation.status).in_(OPEN_STATUSES),
     )
-    escalations: dict[str | None, int] = {
+    return {
         thread_of: count
         for thread_of, count in session.execute(
             open_escalations.group_by(col(Escalation.thread_id))
         )
     }
-    values: dict[str, float | None] = {
-        contact_id: value
-        for contact_id, value in session.execute(lifetime_values(org_id, contact_ids))
-    }
-    return [
-        ThreadSummary.model_validate(
-            {
-                "thread_id": thread.id,
-                "contact_id": thread.contact_id,
-                "name": names.get(thread.contact_id),
-                "status": thread.status,
-                "handled_by": thread.handled_by,
-                "priority": thread.priority,
-                "assigned_to": thread.assigned_to,
-                "channels": [c for c in Channel if c.value in channels.get(thread.id, ())],
-                "last_message": last.get(thread.id),
-                "last_message_at": thread.last_message_at,
-                "unread": thread.status == ThreadStatus.UNREAD,
-                "value": values.get(thread.contact_id) or 0.0,
-                "held_by": thread.held_by,
-                "held_since": thread.held_since,
-                "open_escalations": escalations.get(thread.id, 0),
-            }
-        )
-        for thread in threads
-    ]
 
 
 def thread_view(

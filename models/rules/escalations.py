@@ -5,23 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-from models.values import EscalationStatus
-
-Priority = Literal["urgent", "high", "medium", "low"]
-
+from models.values import EscalationReason, EscalationStatus, Priority
 
 #: Escalation statuses that keep an item in the queue.
 OPEN_STATUSES = (EscalationStatus.OPEN, EscalationStatus.ACKNOWLEDGED)
 
 
 #: Why an item is in the queue, for the ones keepwarm opens itself.
-IDENTITY_CONFLICT = "identity_conflict"
+IDENTITY_CONFLICT = EscalationReason.IDENTITY_CONFLICT
 
 
 #: Priorities, lowest first (a thread takes the highest of its open escalations).
-PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high", "urgent")
+PRIORITIES: tuple[Priority, ...] = tuple(Priority)
 
 
 #: Levels an unacknowledged escalation climbs: 0 the first routing (an online operator, else

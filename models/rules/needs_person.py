@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from models.values import EscalationReason, Priority
 
 #: Words and phrases that make an inbound message read as a complaint (whole words, any
 #: case). Deliberately plain: a person reads every flag, so a false alarm costs a glance.
@@ -40,9 +41,6 @@ SENTIMENT_CHARS = 2000
 #: Characters of the message quoted in the escalation's summary.
 QUOTED_CHARS = 300
 
-#: The priorities this rule gives.
-Priority = Literal["high", "medium"]
-
 
 @functools.cache
 def _sentiment_model() -> SentimentIntensityAnalyzer:
@@ -65,7 +63,7 @@ def complaint_words(text: str) -> list[str]:
 class NeedsPerson:
     """Why a message needs a person, as the escalation it opens."""
 
-    reason: Literal["complaint", "negative_sentiment", "vip"]
+    reason: EscalationReason
     priority: Priority
     summary: str
 
@@ -90,22 +88,22 @@ def needs_person(
     words = complaint_words(text)
     if words:
         return NeedsPerson(
-            reason="complaint",
-            priority="high",
+            reason=EscalationReason.COMPLAINT,
+            priority=Priority.HIGH,
             summary=f"Inbound message reads as a complaint ({', '.join(words)}): {quoted}",
         )
     score = sentiment(text)
     if score <= NEGATIVE_SENTIMENT:
         return NeedsPerson(
-            reason="negative_sentiment",
-            priority="medium",
+            reason=EscalationReason.NEGATIVE_SENTIMENT,
+            priority=Priority.MEDIUM,
             summary=f"Inbound message reads as negative (sentiment {score:.2f}): {quoted}",
         )
     if vip_value is None or customer_value is None or customer_value < vip_value:
         return None
     return NeedsPerson(
-        reason="vip",
-        priority="medium",
+        reason=EscalationReason.VIP,
+        priority=Priority.MEDIUM,
         summary=(
             f"Message from a VIP (value {customer_value:.0f}, VIP from {vip_value:.0f}): {quoted}"
         ),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
 
 from models.tables import Operator
+from models.values import OperatorRole
 
-Role = Literal["operator", "owner"]
+Role = OperatorRole
 
 
 #: How long a heartbeat keeps an operator online (DESIGN.md "Human handoff").

@@ -9,18 +9,28 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from models.database import ROW_LOCK
+from models.database import lock
 from models.errors import NotFound
-from models.rules.calls import PREFERENCE_HORIZON, CallSlot, outcome_of, preferred_moment
+from models.ids import calls_exhausted_key
+from models.payloads import CallPlan
+from models.rules.calls import (
+    PREFERENCE_HORIZON,
+    CallSlot,
+    history_summary,
+    outcome_of,
+    preferred_moment,
+)
 from models.rules.compliance import Deferred
 from models.rules.orgs import org_settings
 from models.schemas import OrgSettings
-from models.services.outbound import check_gate, held_back_for_takeover
-from models.store.calls import best_hours
+from models.services.gate import check_gate, held_back_for_takeover
+from models.store.calls import best_hours, call_history
 from models.store.consent import current_consent
 from models.store.contacts import dialable_phone, mark_invalid, recipient_of
-from models.store.leads import local_hour
-from models.store.orgs import get_org
+from models.store.escalations import open_escalation
+from models.store.leads import get_lead, local_hour
+from models.store.orgs import get_org, settings_for
+from models.store.threads import thread_of_contact
 from models.store.timeline import add_to_timeline
 from models.tables import (
     Call,
@@ -32,6 +42,8 @@ from models.values import (
     CallOutcome,
     CallStatus,
     Channel,
+    EscalationReason,
+    Priority,
     TimelineKind,
     new_id,
 )
@@ -70,39 +82,22 @@ def claim_call(
     lead = session.get(Lead, lead_id)
     if lead is None or lead.org_id != org_id:
         raise NotFound(lead_id)
-    contact = session.get(Contact, lead.contact_id, with_for_update=ROW_LOCK)
+    contact = lock(session, Contact, lead.contact_id)
     assert contact is not None
     consent = current_consent(session, org_id=org_id, contact_id=contact.id)[Channel.VOICE]
     call = session.exec(select(Call).where(Call.idempotency_key == idempotency_key)).first()
     if call is None:
-        now = now or utcnow()
-        phone = dialable_phone(session, org_id=org_id, contact_id=contact.id)
-        if consent is not False and phone:
-            verdict = check_gate(
-                session,
-                settings=settings,
-                lead=lead,
-                contact=contact,
-                channel=Channel.VOICE,
-                now=now,
-            )
-            if not verdict.allowed:
-                raise Deferred(verdict)
-        call = Call(
-            id=new_id("call"),
-            org_id=org_id,
-            lead_id=lead_id,
+        call = _new_call(
+            session,
+            settings=settings,
+            lead=lead,
+            contact=contact,
+            consent=consent,
             workflow_id=workflow_id,
             attempt=attempt,
             idempotency_key=idempotency_key,
-            mode=settings.provider_mode.value,
-            to_address=phone,
-            status=CallStatus.PENDING,
-            touched_at=now,
-            local_hour=local_hour(session, settings=settings, lead=lead, contact=contact, at=now),
+            now=now or utcnow(),
         )
-        session.add(call)
-        session.flush()
     elif call.org_id != org_id:
         raise NotFound(idempotency_key)
     elif call.attempted_at is None and call.status == CallStatus.PENDING:
@@ -117,6 +112,45 @@ def claim_call(
         phone_number_id=settings.vapi_phone_number_id,
         consent=consent,
     )
+
+
+def _new_call(
+    session: Session,
+    *,
+    settings: OrgSettings,
+    lead: Lead,
+    contact: Contact,
+    consent: bool | None,
+    workflow_id: str,
+    attempt: int,
+    idempotency_key: str,
+    now: datetime,
+) -> Call:
+    """A new call row, ``pending``, once the gate lets it go at ``now`` (``Deferred`` if not;
+    without consent or a number it is written anyway, and the activity fails it)."""
+    phone = dialable_phone(session, org_id=lead.org_id, contact_id=contact.id)
+    if consent is not False and phone:
+        verdict = check_gate(
+            session, settings=settings, lead=lead, contact=contact, channel=Channel.VOICE, now=now
+        )
+        if not verdict.allowed:
+            raise Deferred(verdict)
+    call = Call(
+        id=new_id("call"),
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        workflow_id=workflow_id,
+        attempt=attempt,
+        idempotency_key=idempotency_key,
+        mode=settings.provider_mode.value,
+        to_address=phone,
+        status=CallStatus.PENDING,
+        touched_at=now,
+        local_hour=local_hour(session, settings=settings, lead=lead, contact=contact, at=now),
+    )
+    session.add(call)
+    session.flush()
+    return call
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,3 +258,74 @@ def next_slot(
     local = f"{moment.astimezone(zone):%a %d %b %H:%M} {who.timezone}"
     reason = " and ".join(dict.fromkeys(reasons)) or None
     return CallSlot(at=moment, timezone=who.timezone, local=local, reason=reason)
+
+
+def plan_call(session: Session, *, org_id: str, lead_id: str, earliest: datetime) -> CallPlan:
+    """The org's call policy now, and the first moment from ``earliest`` the next attempt may
+    go (calling window, budget and call cap in the recipient's local time, the org's best
+    hours); ``stop`` says why no call can go at all."""
+    settings = settings_for(session, org_id=org_id)
+    policy = settings.call_policy
+    lead = get_lead(session, org_id=org_id, lead_id=lead_id)
+    contact = session.get(Contact, lead.contact_id)
+    assert contact is not None
+    spacing = tuple(int(wait.total_seconds()) for wait in policy.spacing)
+    stop = None
+    if dialable_phone(session, org_id=org_id, contact_id=contact.id) is None:
+        stop = "no phone number that can be called"
+    elif current_consent(session, org_id=org_id, contact_id=contact.id)[Channel.VOICE] is False:
+        stop = "the person opted out of calls"
+    if stop is not None:
+        return CallPlan(
+            max_attempts=policy.max_attempts,
+            spacing_s=spacing,
+            at=earliest,
+            local="",
+            reason=None,
+            stop=stop,
+        )
+    slot = next_slot(session, settings=settings, lead=lead, contact=contact, earliest=earliest)
+    return CallPlan(
+        max_attempts=policy.max_attempts,
+        spacing_s=spacing,
+        at=slot.at,
+        local=slot.local,
+        reason=slot.reason,
+    )
+
+
+def escalate_unanswered_calls(
+    session: Session, *, org_id: str, lead_id: str, call_loop_workflow_id: str, attempts: int
+) -> str:
+    """Every attempt of a call loop went unanswered: open one escalation (per loop) with the
+    lead's call history in the recipient's local time, note it on the timeline; its id."""
+    settings = settings_for(session, org_id=org_id)
+    lead = get_lead(session, org_id=org_id, lead_id=lead_id)
+    contact = session.get(Contact, lead.contact_id)
+    assert contact is not None
+    zone = recipient_of(session, lead=lead, contact=contact, settings=settings).timezone
+    history = call_history(session, org_id=org_id, lead_id=lead.id)
+    summary = f"{attempts} call attempts, none answered.\n" + history_summary(
+        history, timezone=zone
+    )
+    escalation = open_escalation(
+        session,
+        org_id=org_id,
+        reason=EscalationReason.CALL_ATTEMPTS_EXHAUSTED,
+        priority=Priority.MEDIUM,
+        summary=summary,
+        lead_id=lead.id,
+        thread_id=thread_of_contact(session, contact_id=contact.id),
+        contact_id=contact.id,
+        dedupe_key=calls_exhausted_key(call_loop_workflow_id),
+        data={"call_ids": [call.id for call in history], "attempts": attempts},
+    )
+    add_to_timeline(
+        session,
+        org_id=org_id,
+        lead_id=lead.id,
+        kind=TimelineKind.CALL,
+        summary=f"Call attempts exhausted ({attempts}); escalated to a person",
+        data={"escalation_id": escalation.id},
+    )
+    return escalation.id

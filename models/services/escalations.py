@@ -15,7 +15,6 @@ from models.rules.escalations import (
     MAX_LEVEL,
     OPEN_STATUSES,
     PRIORITIES,
-    Priority,
     Routing,
 )
 from models.store.escalations import (
@@ -31,7 +30,7 @@ from models.store.orgs import settings_for
 from models.store.threads import lock_thread, rank_thread
 from models.store.timeline import add_to_timeline
 from models.tables import Call, Contact, Escalation, Lead, Message, Operator, utcnow
-from models.values import EscalationStatus, TimelineKind
+from models.values import EscalationStatus, Priority, TimelineKind
 
 
 def resolve_escalation(
@@ -73,32 +72,7 @@ def route_escalation(
     sla = settings_for(session, org_id=org_id).sla
     data = dict(row.data or {})
     told: list[str] = list(data.get("notified", []))
-    candidates = [
-        op for op in online_operators(session, org_id=org_id, now=now) if op.id not in told
-    ]
-    target: Operator | None = candidates[0] if candidates else None
-    if target is not None:
-        what = "handoff" if level == 0 else "climbed to the next operator"
-        note = f"{what}: {target.name} ({target.role}) notified"
-    elif level == 0:
-        note = "nobody online: waiting in the needs-attention queue"
-    else:
-        owner = next(
-            (
-                op
-                for op in session.exec(
-                    select(Operator).where(Operator.org_id == org_id, Operator.role == "owner")
-                )
-                if op.id not in told and op.phone
-            ),
-            None,
-        )
-        target = owner
-        note = (
-            f"climbed to the owner: {owner.name} notified by SMS"
-            if owner is not None
-            else "no one left to climb to: still in the needs-attention queue"
-        )
+    target, note = _route_target(session, org_id=org_id, told=told, level=level, now=now)
     if target is not None:
         told.append(target.id)
     # The SLA runs at the first routing and after each person told; past the last rung, or
@@ -109,19 +83,7 @@ def route_escalation(
     data["notified"] = told
     row.data = data
     session.add(row)
-    if row.lead_id:
-        add_to_timeline(
-            session,
-            org_id=org_id,
-            lead_id=row.lead_id,
-            kind=TimelineKind.ESCALATION,
-            summary=f"Escalation ({row.priority}, level {level}): {note}",
-            data={
-                "escalation_id": row.id,
-                "level": level,
-                "operator_id": target.id if target else None,
-            },
-        )
+    _note_routing(session, org_id=org_id, row=row, level=level, note=note, target=target)
     session.flush()
     return Routing(
         level=level,
@@ -129,6 +91,60 @@ def route_escalation(
         operator_id=target.id if target else None,
         sla_due_at=due,
         note=note,
+    )
+
+
+def _route_target(
+    session: Session, *, org_id: str, told: list[str], level: int, now: datetime
+) -> tuple[Operator | None, str]:
+    """Who is told at ``level`` (``None``: nobody), and the timeline's note saying so."""
+    candidates = [
+        op for op in online_operators(session, org_id=org_id, now=now) if op.id not in told
+    ]
+    if candidates:
+        target = candidates[0]
+        what = "handoff" if level == 0 else "climbed to the next operator"
+        return target, f"{what}: {target.name} ({target.role}) notified"
+    if level == 0:
+        return None, "nobody online: waiting in the needs-attention queue"
+    owner = next(
+        (
+            op
+            for op in session.exec(
+                select(Operator).where(Operator.org_id == org_id, Operator.role == "owner")
+            )
+            if op.id not in told and op.phone
+        ),
+        None,
+    )
+    if owner is None:
+        return None, "no one left to climb to: still in the needs-attention queue"
+    return owner, f"climbed to the owner: {owner.name} notified by SMS"
+
+
+def _note_routing(
+    session: Session,
+    *,
+    org_id: str,
+    row: Escalation,
+    level: int,
+    note: str,
+    target: Operator | None,
+) -> None:
+    """Put the routing step on the timeline of the item's lead, if it has one."""
+    if not row.lead_id:
+        return
+    add_to_timeline(
+        session,
+        org_id=org_id,
+        lead_id=row.lead_id,
+        kind=TimelineKind.ESCALATION,
+        summary=f"Escalation ({row.priority}, level {level}): {note}",
+        data={
+            "escalation_id": row.id,
+            "level": level,
+            "operator_id": target.id if target else None,
+        },
     )
 
 

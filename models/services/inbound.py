@@ -77,28 +77,7 @@ def apply_delivery_report(
     if provider_message_id and message.provider_message_id is None:
         message.provider_message_id = provider_message_id
         session.add(message)
-    current = MessageStatus(message.status)
-    new = report.status
-    if new is not None and STATUS_RANK[new] > STATUS_RANK[current]:
-        if current == MessageStatus.PENDING and new != MessageStatus.FAILED:
-            accept_message(session, message=message, status=new)
-        else:
-            message.status = new
-            message.status_at = utcnow()
-            if report.error:
-                message.error = report.error[:500]
-            session.add(message)
-        if new in {MessageStatus.DELIVERED, MessageStatus.FAILED} and message.lead_id:
-            what = "delivered" if new == MessageStatus.DELIVERED else "failed"
-            detail = f": {report.error}" if report.error else ""
-            add_to_timeline(
-                session,
-                org_id=org_id,
-                lead_id=message.lead_id,
-                kind=TimelineKind.DELIVERY,
-                summary=f"{message.channel.upper()} {what}{detail}",
-                data={"message_id": message.id, "status": new.value, "source": source},
-            )
+    _advance_status(session, message, report=report, org_id=org_id, source=source)
     if report.engagement and message.lead_id:
         add_to_timeline(
             session,
@@ -109,19 +88,59 @@ def apply_delivery_report(
             data={"message_id": message.id, "source": source},
         )
     if report.revoke_consent and message.lead_id:
-        lead = session.get(Lead, message.lead_id)
-        if lead is not None:
-            record_consent_change(
-                session,
-                org_id=org_id,
-                contact_id=lead.contact_id,
-                channel=consent_channel(Channel(message.channel)),
-                granted=False,
-                source=source,
-                evidence=f"message {message.id}: {report.error or report.engagement or ''}",
-            )
+        _revoke_for_report(session, message, report=report, org_id=org_id, source=source)
     session.flush()
     return message
+
+
+def _advance_status(
+    session: Session, message: Message, *, report: DeliveryReport, org_id: str, source: str
+) -> None:
+    """Move the message's status forward only (a late "sent" never undoes "delivered"); a
+    pending message a report shows accepted is recorded as sent; delivery and failure go on
+    the lead's timeline."""
+    current = MessageStatus(message.status)
+    new = report.status
+    if new is None or STATUS_RANK[new] <= STATUS_RANK[current]:
+        return
+    if current == MessageStatus.PENDING and new != MessageStatus.FAILED:
+        accept_message(session, message=message, status=new)
+    else:
+        message.status = new
+        message.status_at = utcnow()
+        if report.error:
+            message.error = report.error[:500]
+        session.add(message)
+    if new in {MessageStatus.DELIVERED, MessageStatus.FAILED} and message.lead_id:
+        what = "delivered" if new == MessageStatus.DELIVERED else "failed"
+        detail = f": {report.error}" if report.error else ""
+        add_to_timeline(
+            session,
+            org_id=org_id,
+            lead_id=message.lead_id,
+            kind=TimelineKind.DELIVERY,
+            summary=f"{message.channel.upper()} {what}{detail}",
+            data={"message_id": message.id, "status": new.value, "source": source},
+        )
+
+
+def _revoke_for_report(
+    session: Session, message: Message, *, report: DeliveryReport, org_id: str, source: str
+) -> None:
+    """The provider says the person opted out (Twilio 21610, an email complaint): consent
+    for the message's channel is withdrawn."""
+    lead = session.get(Lead, message.lead_id) if message.lead_id else None
+    if lead is None:
+        return
+    record_consent_change(
+        session,
+        org_id=org_id,
+        contact_id=lead.contact_id,
+        channel=consent_channel(Channel(message.channel)),
+        granted=False,
+        source=source,
+        evidence=f"message {message.id}: {report.error or report.engagement or ''}",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,40 +175,24 @@ def record_inbound_message(
     """
     contact = resolve_contact(session, org_id=org_id, payload={"phone": from_phone})
     lock(session, Contact, contact.id)  # first, as every service does (models/services)
-    governing = consent_channel(channel)
-    standing = current_consent(session, org_id=org_id, contact_id=contact.id)
-    if consent is not None:
-        record_consent_change(
-            session,
-            org_id=org_id,
-            contact_id=contact.id,
-            channel=governing,
-            granted=consent,
-            source=source,
-            evidence=f"inbound message {provider_message_id}",
-        )
-    elif standing[governing] is None and implies_consent:
-        record_consent_change(
-            session,
-            org_id=org_id,
-            contact_id=contact.id,
-            channel=governing,
-            granted=True,
-            source=f"{source} (the person wrote first)",
-            evidence=f"inbound message {provider_message_id}",
-        )
+    _consent_from_message(
+        session,
+        org_id=org_id,
+        contact_id=contact.id,
+        channel=consent_channel(channel),
+        change=consent,
+        implies_consent=implies_consent,
+        source=source,
+        evidence=f"inbound message {provider_message_id}",
+    )
     open_lead = lead_store.open_lead(session, org_id=org_id, contact_id=contact.id)
-    thread_id = thread_of_contact(session, contact_id=contact.id)
-    key = f"{source}:{provider_message_id}"
-    existing = session.exec(
-        select(Message).where(Message.org_id == org_id, Message.idempotency_key == key)
-    ).first()
-    if existing is None:
-        existing = Message(
+    existing = _store_inbound(
+        session,
+        Message(
             id=new_id("msg"),
             org_id=org_id,
             lead_id=open_lead.id if open_lead else None,
-            thread_id=thread_id,
+            thread_id=thread_of_contact(session, contact_id=contact.id),
             channel=channel,
             direction=Direction.INBOUND,
             sender=Sender.CUSTOMER,
@@ -197,28 +200,81 @@ def record_inbound_message(
             from_address=from_phone,
             body=body,
             status=MessageStatus.RECEIVED,
-            idempotency_key=key,
+            idempotency_key=f"{source}:{provider_message_id}",
             provider_message_id=provider_message_id,
             sent_at=utcnow(),
-        )
-        session.add(existing)
-        session.flush()
-        touch_thread(session, message=existing)
-        if open_lead is not None:
-            add_to_timeline(
-                session,
-                org_id=org_id,
-                lead_id=open_lead.id,
-                kind=TimelineKind.REPLY,
-                summary=f"{channel.upper()} reply received",
-                data={"message_id": existing.id},
-            )
+        ),
+    )
     return InboundRecorded(
         message_id=existing.id,
         contact_id=contact.id,
         lead_id=open_lead.id if open_lead else None,
         workflow_id=open_lead.workflow_id if open_lead else None,
     )
+
+
+def _consent_from_message(
+    session: Session,
+    *,
+    org_id: str,
+    contact_id: str,
+    channel: Channel,
+    change: bool | None,
+    implies_consent: bool,
+    source: str,
+    evidence: str,
+) -> None:
+    """The consent an inbound message records: the change a keyword makes, else consent on
+    that channel from someone new who wrote first (unless they said no before, or it is a
+    keyword such as HELP)."""
+    if change is not None:
+        record_consent_change(
+            session,
+            org_id=org_id,
+            contact_id=contact_id,
+            channel=channel,
+            granted=change,
+            source=source,
+            evidence=evidence,
+        )
+    elif (
+        implies_consent
+        and current_consent(session, org_id=org_id, contact_id=contact_id)[channel] is None
+    ):
+        record_consent_change(
+            session,
+            org_id=org_id,
+            contact_id=contact_id,
+            channel=channel,
+            granted=True,
+            source=f"{source} (the person wrote first)",
+            evidence=evidence,
+        )
+
+
+def _store_inbound(session: Session, message: Message) -> Message:
+    """The inbound message stored once per provider id (a repeat returns the first), its
+    thread kept current and the reply on its lead's timeline."""
+    existing = session.exec(
+        select(Message).where(
+            Message.org_id == message.org_id, Message.idempotency_key == message.idempotency_key
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    session.add(message)
+    session.flush()
+    touch_thread(session, message=message)
+    if message.lead_id is not None:
+        add_to_timeline(
+            session,
+            org_id=message.org_id,
+            lead_id=message.lead_id,
+            kind=TimelineKind.REPLY,
+            summary=f"{message.channel.upper()} reply received",
+            data={"message_id": message.id},
+        )
+    return message
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,8 @@ from models.payloads import RecordedLead
 from models.rules.contacts import _wanted_identities, contact_key
 from models.rules.escalations import IDENTITY_CONFLICT
 from models.rules.orgs import org_settings
-from models.rules.scoring import score_lead
+from models.rules.scoring import Scored, score_lead
+from models.schemas import OrgSettings
 from models.store.consent import current_consent, record_consent
 from models.store.contacts import _identities_for, _link_identities, identities_of, resolve_contact
 from models.store.escalations import open_escalation
@@ -27,6 +28,7 @@ from models.store.threads import thread_of_contact
 from models.store.timeline import add_to_timeline
 from models.tables import (
     Contact,
+    IntakeReceipt,
     Lead,
     Message,
     utcnow,
@@ -36,6 +38,7 @@ from models.values import (
     Direction,
     IdentityKind,
     Intent,
+    Priority,
     Stage,
     TimelineKind,
 )
@@ -127,7 +130,7 @@ def _flag_conflicts(
         session,
         org_id=lead.org_id,
         reason=IDENTITY_CONFLICT,
-        priority="low",
+        priority=Priority.LOW,
         summary=f"Same person? This lead's contact {lead.contact_id} gave the {held}. "
         "Merge the contacts if they are one person, else resolve this.",
         lead_id=lead.id,
@@ -199,69 +202,13 @@ def record_lead(
     if lead is not None and lead.org_id != org_id:
         raise NotFound(lead_id)
     if lead is None:
-        receipt = get_receipt(session, org_id=org_id, receipt_id=receipt_id)
-        payload = receipt.payload
-        contact = resolve_contact(session, org_id=org_id, payload=payload)
-        record_consent(
-            session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
-        )
-        lead = Lead(
-            id=lead_id,
+        lead = _create_lead(
+            session,
+            settings=settings,
             org_id=org_id,
-            contact_id=contact.id,
+            lead_id=lead_id,
             workflow_id=workflow_id,
-            stage=Stage.NEW,
-            source=payload.get("source"),
-            value=payload.get("value"),
-            message=payload.get("message"),
-            fields=payload.get("fields") or {},
-            timezone=payload.get("timezone"),
-            created_at=receipt.received_at,
-            updated_at=utcnow(),
-        )
-        returning = (
-            session.exec(
-                select(Lead.id).where(
-                    Lead.org_id == org_id,
-                    Lead.contact_id == contact.id,
-                    Lead.stage == Stage.CONVERTED,
-                )
-            ).first()
-            is not None
-        )
-        scored = score_lead(
-            settings.scoring,
-            value=lead.value,
-            source=lead.source,
-            message=lead.message,
-            returning_customer=returning,
-        )
-        lead.score, lead.intent = scored.score, scored.intent
-        session.add(lead)
-        receipt.lead_id = lead_id
-        session.add(receipt)
-        session.flush()
-        _adopt_inbound_messages(session, lead=lead)
-        _flag_conflicts(session, lead=lead, wanted=_wanted_identities(payload))
-        add_to_timeline(
-            session,
-            org_id=org_id,
-            lead_id=lead_id,
-            kind=TimelineKind.INTAKE,
-            summary=f"Lead received from {payload.get('source') or 'an unnamed source'}",
-            data={"receipt_id": receipt.id, "event_id": receipt.event_id},
-        )
-        add_to_timeline(
-            session,
-            org_id=org_id,
-            lead_id=lead_id,
-            kind=TimelineKind.SCORED,
-            summary=f"Scored {scored.score} ({scored.intent.value}): " + "; ".join(scored.reasons),
-            data={
-                "score": scored.score,
-                "intent": scored.intent.value,
-                "reasons": list(scored.reasons),
-            },
+            receipt_id=receipt_id,
         )
     intent = Intent(lead.intent) if lead.intent else None
     channel, reason = _first_touch_channel(
@@ -278,6 +225,99 @@ def record_lead(
         score=lead.score,
         intent=intent,
         sequence=sequence_for(session, org_id=org_id, intent=intent, source=lead.source),
+    )
+
+
+def _create_lead(
+    session: Session,
+    *,
+    settings: OrgSettings,
+    org_id: str,
+    lead_id: str,
+    workflow_id: str,
+    receipt_id: str,
+) -> Lead:
+    """The new lead, scored, written with its contact, consent, messages and timeline."""
+    receipt = get_receipt(session, org_id=org_id, receipt_id=receipt_id)
+    payload = receipt.payload
+    contact = resolve_contact(session, org_id=org_id, payload=payload)
+    record_consent(
+        session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
+    )
+    lead = Lead(
+        id=lead_id,
+        org_id=org_id,
+        contact_id=contact.id,
+        workflow_id=workflow_id,
+        stage=Stage.NEW,
+        source=payload.get("source"),
+        value=payload.get("value"),
+        message=payload.get("message"),
+        fields=payload.get("fields") or {},
+        timezone=payload.get("timezone"),
+        created_at=receipt.received_at,
+        updated_at=utcnow(),
+    )
+    scored = score_lead(
+        settings.scoring,
+        value=lead.value,
+        source=lead.source,
+        message=lead.message,
+        returning_customer=_returning_customer(session, org_id=org_id, contact_id=contact.id),
+    )
+    lead.score, lead.intent = scored.score, scored.intent
+    session.add(lead)
+    receipt.lead_id = lead_id
+    session.add(receipt)
+    session.flush()
+    _adopt_inbound_messages(session, lead=lead)
+    _flag_conflicts(session, lead=lead, wanted=_wanted_identities(payload))
+    _note_intake(session, lead=lead, receipt=receipt, payload=payload, scored=scored)
+    return lead
+
+
+def _returning_customer(session: Session, *, org_id: str, contact_id: str) -> bool:
+    """Whether the contact has a converted lead already (a returning customer)."""
+    return (
+        session.exec(
+            select(Lead.id).where(
+                Lead.org_id == org_id,
+                Lead.contact_id == contact_id,
+                Lead.stage == Stage.CONVERTED,
+            )
+        ).first()
+        is not None
+    )
+
+
+def _note_intake(
+    session: Session,
+    *,
+    lead: Lead,
+    receipt: IntakeReceipt,
+    payload: dict[str, Any],
+    scored: Scored,
+) -> None:
+    """Put the new lead's arrival and its score on its timeline."""
+    add_to_timeline(
+        session,
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        kind=TimelineKind.INTAKE,
+        summary=f"Lead received from {payload.get('source') or 'an unnamed source'}",
+        data={"receipt_id": receipt.id, "event_id": receipt.event_id},
+    )
+    add_to_timeline(
+        session,
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        kind=TimelineKind.SCORED,
+        summary=f"Scored {scored.score} ({scored.intent.value}): " + "; ".join(scored.reasons),
+        data={
+            "score": scored.score,
+            "intent": scored.intent.value,
+            "reasons": list(scored.reasons),
+        },
     )
 
 

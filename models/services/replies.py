@@ -24,7 +24,7 @@ from models.store.operators import get_operator
 from models.store.orgs import get_org
 from models.store.threads import touch_thread
 from models.store.timeline import add_to_timeline
-from models.tables import Contact, Lead, Message, Thread
+from models.tables import Contact, Lead, Message, Operator, Thread
 from models.values import (
     Channel,
     Direction,
@@ -140,6 +140,39 @@ def claim_reply(
     repeated = _repeated(session, org_id=org_id, thread_id=thread_id, key=key, now=now, hold=hold)
     if repeated is not None:
         return repeated
+    thread, channel, to_address = _reply_route(
+        session, thread_id=thread_id, channel=channel, now=now
+    )
+    message, lead = _write_reply(
+        session,
+        org_id=org_id,
+        thread=thread,
+        operator=operator,
+        channel=channel,
+        to_address=to_address,
+        body=body,
+        key=key,
+        now=now,
+    )
+    when = send_at(session, thread=thread, channel=channel, now=now)
+    if lead is not None:
+        later = f", held by quiet hours until {when:%Y-%m-%d %H:%M} UTC" if when > now else ""
+        add_to_timeline(
+            session,
+            org_id=org_id,
+            lead_id=lead.id,
+            kind=TimelineKind.TOUCH_SENT if when <= now else TimelineKind.TOUCH_DEFERRED,
+            summary=f"Reply by {operator.name} on {channel.value}{later}",
+            data={"message_id": message.id, "operator_id": operator.id, "sender": "human"},
+        )
+    return ReplyClaim(message=message, send_at=when, hold=hold, repeated=False)
+
+
+def _reply_route(
+    session: Session, *, thread_id: str, channel: Channel | None, now: datetime
+) -> tuple[Thread, Channel, str]:
+    """The thread, and the channel and address the reply goes to (``NoAddress`` or
+    ``ReplyRefused`` if it can't go there)."""
     thread = session.get(Thread, thread_id)
     assert thread is not None
     channel = channel or thread_channel(session, thread=thread)
@@ -150,6 +183,22 @@ def claim_reply(
     if refusal is not None:
         code = "whatsapp_session_closed" if channel == Channel.WHATSAPP else "opted_out"
         raise ReplyRefused(code, f"Not sent: {refusal}.")
+    return thread, channel, to_address
+
+
+def _write_reply(
+    session: Session,
+    *,
+    org_id: str,
+    thread: Thread,
+    operator: Operator,
+    channel: Channel,
+    to_address: str,
+    body: str,
+    key: str,
+    now: datetime,
+) -> tuple[Message, Lead | None]:
+    """The reply's row, written ``pending`` on the thread, and the lead it belongs to."""
     org = get_org(session, org_id=org_id)
     settings = org_settings(org)
     lead = _lead(session, thread=thread)
@@ -174,18 +223,7 @@ def claim_reply(
     session.add(message)
     session.flush()
     touch_thread(session, message=message)
-    when = send_at(session, thread=thread, channel=channel, now=now)
-    if lead is not None:
-        later = f", held by quiet hours until {when:%Y-%m-%d %H:%M} UTC" if when > now else ""
-        add_to_timeline(
-            session,
-            org_id=org_id,
-            lead_id=lead.id,
-            kind=TimelineKind.TOUCH_SENT if when <= now else TimelineKind.TOUCH_DEFERRED,
-            summary=f"Reply by {operator.name} on {channel.value}{later}",
-            data={"message_id": message.id, "operator_id": operator.id, "sender": "human"},
-        )
-    return ReplyClaim(message=message, send_at=when, hold=hold, repeated=False)
+    return message, lead
 
 
 def _repeated(

@@ -141,3 +141,11 @@ def call_history(session: Session, *, org_id: str, lead_id: str) -> list[Call]:
             .order_by(col(Call.created_at), col(Call.attempt), col(Call.id))
         )
     )
+
+
+def call_of(session: Session, *, org_id: str, call_id: str) -> Call:
+    """One of the org's calls (``NotFound`` otherwise)."""
+    call = session.get(Call, call_id)
+    if call is None or call.org_id != org_id:
+        raise NotFound(call_id)
+    return call

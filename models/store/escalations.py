@@ -11,11 +11,10 @@ from sqlmodel import Session
 from models.database import insert_once, lock
 from models.errors import EscalationMissing
 from models.ids import ladder_id
-from models.rules.escalations import Priority
 from models.store.orgs import settings_for
 from models.store.threads import lock_thread, rank_thread
 from models.tables import Escalation, Thread, utcnow
-from models.values import EscalationStatus, new_id
+from models.values import EscalationStatus, Priority, new_id
 
 
 def open_escalation(

@@ -10,8 +10,9 @@ from sqlalchemy.engine import Engine
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.messages import MessageActivities, StoredMessageInput
+from activities.messages import MessageActivities
 from models.database import session_scope
+from models.payloads import StoredMessageInput
 from models.services.replies import claim_reply
 from models.store.consent import record_consent_change
 from models.tables import Lead, Message

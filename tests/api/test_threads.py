@@ -22,8 +22,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from models.services.answers import claim_confirmation
 from models.services.inbound import record_inbound_message
-from models.services.outbound import claim_confirmation
 from models.tables import Contact, Escalation, Identity, Lead, Message, Thread
 from models.values import Channel
 from tests.api.test_identity import unique_phone

@@ -8,6 +8,7 @@ from models.services.escalations import escalate_thread, handoff_text
 from models.services.orgs import create_org
 from models.store.contacts import resolve_contact
 from models.store.threads import thread_of_contact
+from models.values import Priority
 
 
 def test_a_long_story_is_cut_but_the_way_to_act_always_fits(sqlite_url: str) -> None:
@@ -24,7 +25,7 @@ def test_a_long_story_is_cut_but_the_way_to_act_always_fits(sqlite_url: str) -> 
             org_id=org.id,
             thread_id=thread_id,
             reason="complaint",
-            priority="high",
+            priority=Priority.HIGH,
             summary="The clean was not finished. " * 80,
         )
         text = handoff_text(session, escalation=row)

@@ -23,7 +23,7 @@ from models.services.inbound import record_inbound_message
 from models.services.outbound import claim_outbound_message
 from models.services.takeover import take_over
 from models.tables import Escalation, Identity, Message, Thread
-from models.values import Channel
+from models.values import Channel, Priority
 from tests.models.test_takeover import lead_of, operator
 
 ROUNDS = 40
@@ -61,7 +61,7 @@ def race_once(engine: Engine) -> None:
             org_id=org_id,
             thread_id=thread_id,
             reason="complaint",
-            priority="high",
+            priority=Priority.HIGH,
             summary="refund",
         )
         phone = session.exec(
@@ -100,7 +100,7 @@ def race_once(engine: Engine) -> None:
             org_id=org_id,
             thread_id=thread_id,
             reason="complaint",
-            priority="urgent",
+            priority=Priority.URGENT,
             summary="again",
         )
         return recorded

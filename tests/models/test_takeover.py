@@ -32,7 +32,7 @@ from models.store.messages import mark_message_attempted
 from models.store.receipts import record_intake_receipt
 from models.store.threads import thread_of
 from models.tables import Lead, Message
-from models.values import Channel
+from models.values import Channel, OperatorRole
 
 NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -75,7 +75,7 @@ def lead_of(engine: Engine, *, budget: int = 3) -> tuple[str, str, str]:
         return org.id, lead_id, thread_id
 
 
-def operator(engine: Engine, org_id: str, *, role: Role = "operator") -> str:
+def operator(engine: Engine, org_id: str, *, role: Role = OperatorRole.OPERATOR) -> str:
     with session_scope(engine) as session:
         return create_operator(
             session,
@@ -147,7 +147,7 @@ def test_only_the_holder_or_the_owner_releases_and_nobody_else_takes_over(
 ) -> None:
     org_id, _, thread_id = lead_of(pg_engine)
     ada, bob = operator(pg_engine, org_id), operator(pg_engine, org_id)
-    owner = operator(pg_engine, org_id, role="owner")
+    owner = operator(pg_engine, org_id, role=OperatorRole.OWNER)
     hold(pg_engine, org_id, thread_id, ada, now=NOON)
 
     with session_scope(pg_engine) as session:
@@ -267,7 +267,7 @@ def test_the_lock_behaves_like_its_model_whatever_the_order(
     people = {
         "ada": operator(pg_engine, org_id),
         "bob": operator(pg_engine, org_id),
-        "owner": operator(pg_engine, org_id, role="owner"),
+        "owner": operator(pg_engine, org_id, role=OperatorRole.OWNER),
     }
     holder: str | None = None
     since = last_human = NOON

@@ -36,7 +36,7 @@ from models.store.contacts import resolve_contact
 from models.store.receipts import record_intake_receipt
 from models.store.threads import thread_of, thread_of_contact
 from models.tables import Call, Lead
-from models.values import Channel, Intent, ProviderMode
+from models.values import Channel, Intent, OperatorRole, Priority, ProviderMode
 from tests.workflows.conftest import ANY_HOUR
 from tests.workflows.test_call_retry import ScriptedCalls, end_call
 from workers.cli import find_executable
@@ -387,7 +387,7 @@ async def _takeover_scenario(
             ),
         )
         operator = create_operator(
-            session, org_id=org.id, name="Ada", role="operator", phone="+447700900444"
+            session, org_id=org.id, name="Ada", role=OperatorRole.OPERATOR, phone="+447700900444"
         )
         receipt, _ = record_intake_receipt(
             session,
@@ -469,7 +469,9 @@ async def _escalation_scenario(
         org, _ = create_org(
             session, name="Ladder", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
         )
-        create_operator(session, org_id=org.id, name="Owen", role="owner", phone="+447911123471")
+        create_operator(
+            session, org_id=org.id, name="Owen", role=OperatorRole.OWNER, phone="+447911123471"
+        )
         contact = resolve_contact(session, org_id=org.id, payload={"phone": "+447911123472"})
         thread_id = thread_of_contact(session, contact_id=contact.id)
         assert thread_id is not None
@@ -478,7 +480,7 @@ async def _escalation_scenario(
             org_id=org.id,
             thread_id=thread_id,
             reason="complaint",
-            priority="high",
+            priority=Priority.HIGH,
             summary="Says the clean was not finished.",
         )
     worker = build_worker(

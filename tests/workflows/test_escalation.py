@@ -13,10 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.database import session_scope
 from models.reads.attention import open_items
-from models.rules.escalations import Priority
 from models.services.escalations import acknowledge_escalation, escalate_thread
 from models.store.threads import thread_of
 from models.tables import Escalation, Lead, Message, Operator, TimelineEvent
+from models.values import Priority
 from tests.workflows.conftest import Harness
 from workflows.escalation import EscalationWorkflow
 from workflows.payloads import EscalationAck, EscalationInput, EscalationState
@@ -46,7 +46,7 @@ def operator(harness: Harness, *, role: str, phone: str, seen: datetime | None) 
 
 
 async def escalate(
-    harness: Harness, *, priority: Priority = "high"
+    harness: Harness, *, priority: Priority = Priority.HIGH
 ) -> tuple[Escalation, WorkflowHandle[EscalationWorkflow, EscalationState]]:
     lead_id, _ = await harness.start(
         name="Grace Hopper", phone="+447911123456", consent={"sms": True}, message="Need a quote"
@@ -105,7 +105,7 @@ async def test_nobody_online_queues_it_then_the_owner_gets_an_sms_at_the_sla(
     harness: Harness,
 ) -> None:
     operator(harness, role="owner", phone=OWNER_PHONE, seen=None)
-    row, handle = await escalate(harness, priority="high")  # SLA 15 minutes
+    row, handle = await escalate(harness, priority=Priority.HIGH)  # SLA 15 minutes
     routed = await harness.env.get_current_time()
     await harness.env.sleep(timedelta(seconds=5))
 
@@ -147,7 +147,7 @@ async def test_an_operator_online_gets_the_handoff_and_acknowledging_stops_the_c
     now = await harness.env.get_current_time()
     online = operator(harness, role="operator", phone=OPERATOR_PHONE, seen=now)
     operator(harness, role="owner", phone=OWNER_PHONE, seen=None)
-    row, handle = await escalate(harness, priority="urgent")  # SLA 5 minutes
+    row, handle = await escalate(harness, priority=Priority.URGENT)  # SLA 5 minutes
     await harness.env.sleep(timedelta(seconds=5))
 
     [handoff] = notifications(harness, row.id)

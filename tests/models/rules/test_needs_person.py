@@ -6,6 +6,7 @@ import pytest
 
 from models.rules import needs_person
 from models.rules.needs_person import NeedsPerson
+from models.values import EscalationReason, Priority
 
 
 @pytest.mark.parametrize(
@@ -56,8 +57,8 @@ def test_complaint_words_come_first_at_high_priority() -> None:
     )
 
     assert verdict == NeedsPerson(
-        reason="complaint",
-        priority="high",
+        reason=EscalationReason.COMPLAINT,
+        priority=Priority.HIGH,
         summary="Inbound message reads as a complaint (terrible, money back): "
         "This is TERRIBLE. I want my money back!",
     )
@@ -84,8 +85,8 @@ def test_any_message_of_a_vip_needs_a_person(
 
     if vip:
         assert verdict == NeedsPerson(
-            reason="vip",
-            priority="medium",
+            reason=EscalationReason.VIP,
+            priority=Priority.MEDIUM,
             summary="Message from a VIP (value 1000, VIP from 1000): Can you do Saturday?",
         )
     else:
