@@ -133,16 +133,7 @@ def address_for(session: Session, *, org_id: str, contact_id: str, channel: Chan
     phone (``dialable_phone``) for SMS, WhatsApp and calls."""
     if channel != Channel.EMAIL:
         return dialable_phone(session, org_id=org_id, contact_id=contact_id)
-    return session.exec(
-        select(Identity.value)
-        .where(
-            Identity.org_id == org_id,
-            Identity.contact_id == contact_id,
-            Identity.kind == IdentityKind.EMAIL,
-            col(Identity.invalid_at).is_(None),
-        )
-        .order_by(col(Identity.created_at).desc(), col(Identity.id).desc())
-    ).first()
+    return _newest_valid(session, org_id=org_id, contact_id=contact_id, kind=IdentityKind.EMAIL)
 
 
 def lifetime_values(org_id: str, contact_ids: list[str] | None = None) -> Any:
@@ -190,12 +181,19 @@ def recipient_of(
 def dialable_phone(session: Session, *, org_id: str, contact_id: str) -> str | None:
     """The contact's newest phone number no provider has called invalid: the one number
     keepwarm texts, calls and takes a recipient's local time from."""
+    return _newest_valid(session, org_id=org_id, contact_id=contact_id, kind=IdentityKind.PHONE)
+
+
+def _newest_valid(
+    session: Session, *, org_id: str, contact_id: str, kind: IdentityKind
+) -> str | None:
+    """The contact's newest identity of ``kind`` that no provider has called invalid."""
     return session.exec(
         select(Identity.value)
         .where(
             Identity.org_id == org_id,
             Identity.contact_id == contact_id,
-            Identity.kind == IdentityKind.PHONE,
+            Identity.kind == kind,
             col(Identity.invalid_at).is_(None),
         )
         .order_by(col(Identity.created_at).desc(), col(Identity.id).desc())
