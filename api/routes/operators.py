@@ -6,11 +6,12 @@ from fastapi import APIRouter, Response, status
 
 from api.deps import DatabaseDep, IdParam, OrgDep
 from api.errors import ApiError
+from api.openapi import ORG_KEY, errors
 from models import operators
 from models.schemas import OperatorCreate, OperatorList, OperatorPublic
 from models.tables import Operator, utcnow
 
-router = APIRouter(prefix="/v1/operators", tags=["operators"])
+router = APIRouter(prefix="/v1/operators", tags=["operators"], responses=errors(*ORG_KEY))
 
 
 def _public(operator: Operator) -> OperatorPublic:
@@ -20,7 +21,7 @@ def _public(operator: Operator) -> OperatorPublic:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(413, 422))
 async def create_operator(
     body: OperatorCreate, org: OrgDep, database: DatabaseDep
 ) -> OperatorPublic:
@@ -43,7 +44,11 @@ async def list_operators(org: OrgDep, database: DatabaseDep) -> OperatorList:
     return OperatorList(items=[_public(row) for row in rows])
 
 
-@router.post("/{operator_id}/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/{operator_id}/heartbeat",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404, 422),
+)
 async def heartbeat(operator_id: IdParam, org: OrgDep, database: DatabaseDep) -> Response:
     """The operator's inbox is open: online for the next 2 minutes."""
     try:

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import DatabaseDep, OrgDep
+from api.openapi import ORG_KEY, errors
 from models import sequences
 from models.schemas import SequenceIn, SequenceList, SequencePublic
 
-router = APIRouter(prefix="/v1/sequences", tags=["sequences"])
+router = APIRouter(prefix="/v1/sequences", tags=["sequences"], responses=errors(*ORG_KEY))
 
 Name = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
 
@@ -22,7 +23,7 @@ async def list_sequences(org: OrgDep, database: DatabaseDep) -> SequenceList:
     return SequenceList(items=items)
 
 
-@router.put("/{name}")
+@router.put("/{name}", responses=errors(413, 422))
 async def put_sequence(
     name: Name, body: SequenceIn, org: OrgDep, database: DatabaseDep
 ) -> SequencePublic:

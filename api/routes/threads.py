@@ -19,6 +19,7 @@ from api.deps import (
     TemporalConnectionDep,
 )
 from api.errors import ApiError, invalid
+from api.openapi import ORG_KEY, errors
 from api.temporal import hold_changed, start_reply
 from models import operators, replies, store, takeover
 from models.schemas import (
@@ -36,10 +37,10 @@ from models.schemas import (
 from models.tables import Org, utcnow
 from models.values import Channel, MessageStatus
 
-router = APIRouter(prefix="/v1/threads", tags=["inbox"])
+router = APIRouter(prefix="/v1/threads", tags=["inbox"], responses=errors(*ORG_KEY))
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 async def list_threads(
     org: OrgDep,
     database: DatabaseDep,
@@ -73,7 +74,7 @@ async def list_threads(
     return ThreadList(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{thread_id}")
+@router.get("/{thread_id}", responses=errors(404, 422))
 async def read_thread(
     thread_id: IdParam,
     org: OrgDep,
@@ -141,7 +142,7 @@ async def _change_hold(
     return _hold_out(hold)
 
 
-@router.post("/{thread_id}/takeover")
+@router.post("/{thread_id}/takeover", responses=errors(404, 409, 413, 422))
 async def take_over(
     thread_id: IdParam,
     body: TakeoverIn,
@@ -162,7 +163,7 @@ async def take_over(
     )
 
 
-@router.post("/{thread_id}/release")
+@router.post("/{thread_id}/release", responses=errors(404, 409, 413, 422))
 async def release(
     thread_id: IdParam,
     body: TakeoverIn,
@@ -182,7 +183,7 @@ async def release(
     )
 
 
-@router.post("/{thread_id}/reply", status_code=202)
+@router.post("/{thread_id}/reply", status_code=202, responses=errors(404, 409, 413, 422))
 async def reply(
     thread_id: IdParam,
     body: ReplyIn,
