@@ -8,7 +8,8 @@ import hmac
 import math
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query, Request
@@ -16,17 +17,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
-from api.errors import ApiError
+from api.errors import ApiError, invalid
 from api.temporal import unavailable
 from models.database import transaction
 from models.reads.orgs import org_for_key_hash
 from models.rules.orgs import hash_api_key
-from models.schemas import check_text
+from models.schemas import TEXT_PATTERN, check_date_time, check_text
 from models.settings import Settings
 from models.tables import Org
 from workers.client import connect
@@ -212,7 +213,50 @@ def _is_admin(token: str, settings: Settings) -> bool:
 OrgDep = Annotated[Org, Depends(get_org)]
 
 #: Query and path strings from outside: bounded, no control characters.
-QueryText = Annotated[str | None, Query(max_length=200), AfterValidator(check_text)]
-IdParam = Annotated[str, Path(max_length=64), AfterValidator(check_text)]
-QueryId = Annotated[str | None, Query(max_length=64), AfterValidator(lambda v: v and check_text(v))]
+_NO_CONTROL = {"pattern": TEXT_PATTERN}
+QueryText = Annotated[
+    str | None,
+    Query(max_length=200, json_schema_extra=_NO_CONTROL),
+    AfterValidator(check_text),
+]
+IdParam = Annotated[
+    str, Path(max_length=64, json_schema_extra=_NO_CONTROL), AfterValidator(check_text)
+]
+QueryId = Annotated[
+    str | None,
+    Query(max_length=64, json_schema_extra=_NO_CONTROL),
+    AfterValidator(lambda v: v and check_text(v)),
+]
 AdminDep = Annotated[None, Depends(require_admin)]
+
+_WINDOW_START = "Start of the window (inclusive): an RFC 3339 date-time with its offset."
+_WINDOW_END = "End of the window (exclusive): an RFC 3339 date-time, after `from`."
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """``[from, to)``, either end open."""
+
+    start: datetime | None
+    end: datetime | None
+
+
+def time_window(
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description=_WINDOW_START),
+        BeforeValidator(check_date_time),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(alias="to", description=_WINDOW_END),
+        BeforeValidator(check_date_time),
+    ] = None,
+) -> TimeWindow:
+    """The ``from`` and ``to`` query parameters; 422 unless ``to`` is after ``from``."""
+    if start is not None and end is not None and end <= start:
+        raise invalid("to", "must be after from")
+    return TimeWindow(start=start, end=end)
+
+
+WindowDep = Annotated[TimeWindow, Depends(time_window)]

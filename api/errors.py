@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from models.schemas import ErrorBody, ErrorDetail, ErrorInfo
 
@@ -76,6 +77,17 @@ def _field(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match != Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error, including FastAPI's own, in the envelope."""
 
@@ -96,13 +108,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_input", f"Invalid input: {summary}", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         if error.status_code == 400 and "parsing the body" in str(error.detail):
             # FastAPI's 400 for a body it could not decode (bad UTF-8, absurd nesting).
             detail = ErrorDetail(field="body", message="could not be read as JSON")
             return error_response(422, "invalid_input", "Invalid input: body: not JSON", [detail])
         code = _CODES.get(error.status_code, "error")
         headers = dict(error.headers) if error.headers else None
+        if error.status_code == 405:
+            # Starlette names the methods of the first route on the path; a path can have more.
+            headers = (headers or {}) | {"Allow": ", ".join(_allowed_methods(request))}
         return error_response(error.status_code, code, str(error.detail), headers=headers)
 
     @app.exception_handler(OperationalError)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api.deps import Database, OrgCache, RateLimiter, TemporalConnection
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.openapi import install_openapi
 from api.routes import (
     attention,
     calls,
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app, webhooks.PAYLOADS)
     install_unavailable_handler(app)
     app.add_middleware(BodySizeLimit)
     for router in (

@@ -69,7 +69,8 @@ def verify_stripe(*, secret: str | None, body: bytes, signature: str | None) -> 
         )
     except stripe.SignatureVerificationError as error:
         raise BadSignature(f"Stripe-Signature check failed: {_short(error)}") from None
-    except ValueError:
+    except (ValueError, AttributeError, TypeError):
+        # Not JSON (ValueError), or JSON but not an object (the SDK's AttributeError).
         raise BadSignature("the signed body is not a Stripe event") from None
     return event
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email.utils import parseaddr
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
@@ -14,14 +15,22 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
+    GetJsonSchemaHandler,
     Strict,
     StrictBool,
+    TypeAdapter,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+from typing_extensions import TypeAliasType
 
 from models.values import (
     CallOutcome,
@@ -93,6 +102,24 @@ def check_text(value: str) -> str:
     return value
 
 
+#: An RFC 3339 date-time (what OpenAPI's ``format: date-time`` means), offset and all.
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+
+
+def check_date_time(value: object) -> object:
+    """Accept only a date-time string with its offset: pydantic on its own also reads a
+    number (``0.5``) as a Unix time."""
+    found = _DATE_TIME.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z")
+    if found["offset"] is None:
+        raise ValueError("needs a timezone, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
 def _blank_to_none(value: str | None) -> str | None:
     if value is None:
         return None
@@ -122,18 +149,136 @@ def _positive(value: timedelta) -> timedelta:
 
 _TIMEZONES = available_timezones()
 
+
+@dataclass(frozen=True)
+class Documented:
+    """States in the JSON Schema (and so in the OpenAPI document) what a validator checks;
+    the validator still decides."""
+
+    keywords: dict[str, Any]
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The type's schema with ``keywords`` added."""
+        return {**handler(core_schema), **self.keywords}
+
+    def __hash__(self) -> int:
+        return hash(repr(self.keywords))
+
+
+@dataclass(frozen=True)
+class DocumentedAs:
+    """States in the JSON Schema that a value is what ``type_`` describes (the validator
+    still decides)."""
+
+    type_: Any
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The schema of ``type_``, with the type's own constraints (lengths) kept."""
+        return {**handler(core_schema), **handler(TypeAdapter(self.type_).core_schema)}
+
+
+#: ``check_text`` as a JSON Schema pattern: no control characters but tab, newline, return.
+_CONTROL_RANGE = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f"
+TEXT_PATTERN = f"^[^{_CONTROL_RANGE}]*$"
+#: What ``str.strip()`` removes, control characters aside.
+_BLANK = "\\t\\n\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+#: ``check_text`` and not blank: some character is neither a control character nor blank.
+NON_BLANK_TEXT_PATTERN = f"^[^{_CONTROL_RANGE}]*[^{_CONTROL_RANGE}{_BLANK}][^{_CONTROL_RANGE}]*$"
+#: ``check_region``: a region phone numbers can be read for, in any case.
+_REGION_PATTERN = "^(?:{})$".format(
+    "|".join(
+        "".join(f"[{c}{c.lower()}]" for c in region)
+        for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+    )
+)
+
 #: Free text from outside: no control characters.
-Text = Annotated[str, AfterValidator(check_text)]
+Text = Annotated[str, AfterValidator(check_text), Documented({"pattern": TEXT_PATTERN})]
+#: Text with something in it besides whitespace (its validator says so).
+NonBlankText = Annotated[Text, Documented({"pattern": NON_BLANK_TEXT_PATTERN})]
 #: An optional name-like field: trimmed, blank becomes ``None``.
 Name = Annotated[
-    str | None, AfterValidator(_blank_to_none), AfterValidator(lambda v: v and check_text(v))
+    str | None,
+    AfterValidator(_blank_to_none),
+    AfterValidator(lambda v: v and check_text(v)),
+    Documented({"pattern": TEXT_PATTERN}),
 ]
 StrictNumber = Annotated[float, Strict()]
-Timezone = Annotated[str, AfterValidator(check_timezone)]
-Region = Annotated[str, AfterValidator(check_region)]
-E164 = Annotated[str, AfterValidator(check_e164)]
-Mailbox = Annotated[str, Field(max_length=320), AfterValidator(check_mailbox)]
-Duration = Annotated[timedelta, AfterValidator(_positive)]
+#: A date-time from outside: RFC 3339, with its offset.
+DateTime = Annotated[AwareDatetime, BeforeValidator(check_date_time)]
+#: Object keys without control characters.
+_KEYS = Documented({"propertyNames": {"pattern": TEXT_PATTERN}})
+Timezone = Annotated[
+    str,
+    AfterValidator(check_timezone),
+    Documented({"enum": sorted(_TIMEZONES), "description": "An IANA timezone name."}),
+]
+Region = Annotated[
+    str,
+    AfterValidator(check_region),
+    Documented({"pattern": _REGION_PATTERN, "description": "ISO 3166 region (any case)."}),
+]
+_N = "[0-9]+"
+_SECONDS = "[0-9]+(?:[.][0-9]+)?S"
+_DATE = f"(?:{_N}Y(?:{_N}M)?(?:{_N}W)?(?:{_N}D)?|{_N}M(?:{_N}W)?(?:{_N}D)?|{_N}W(?:{_N}D)?|{_N}D)"
+_TIME = f"T(?:{_N}H(?:{_N}M)?(?:{_SECONDS})?|{_N}M(?:{_SECONDS})?|{_SECONDS})"
+#: An ISO 8601 duration as keepwarm reads it: years (365 days), months (30), weeks, days,
+#: hours, minutes, seconds, at least one of them (``P1D``, ``PT15M``, ``P1Y35DT1.5S``).
+DURATION_PATTERN = f"^P(?:{_DATE}(?:{_TIME})?|{_TIME})$"
+#: A duration as keepwarm writes it: ISO 8601 in years (365 days), days, hours, minutes and
+#: seconds (``P1Y35DT1.5S``), which RFC 3339's stricter ``duration`` grammar doesn't cover.
+_DURATION_OUT: JsonDict = {
+    "type": "string",
+    "pattern": "^P(?:[0-9]+Y)?(?:[0-9]+D)?"
+    "(?:T(?:[0-9]+H)?(?:[0-9]+M)?(?:[0-9]+(?:[.][0-9]+)?S)?)?$",
+    "description": "An ISO 8601 duration (PT15M, P1D, P1Y35DT1.5S).",
+}
+#: An email address from outside, as ``email_validator`` reads it.
+Email = Annotated[
+    EmailStr,
+    Documented(
+        {
+            "description": "An address at a domain that can receive mail: special-use "
+            "domains (.test, .invalid, .localhost, .local, ...) are refused."
+        }
+    ),
+]
+#: A phone number's ``format`` in the OpenAPI document: dialable, with its country code
+#: (``+44 7700 900000``), or for a lead's own number also as dialled in the org's region.
+PHONE_FORMAT = "phone"
+#: ``Name <addr@host>`` or ``addr@host``.
+MAILBOX_FORMAT = "mailbox"
+E164 = Annotated[
+    str,
+    AfterValidator(check_e164),
+    Documented({"format": PHONE_FORMAT, "description": "Stored in E.164 (+447700900000)."}),
+]
+Mailbox = Annotated[
+    str,
+    Field(max_length=320),
+    AfterValidator(check_mailbox),
+    Documented({"format": MAILBOX_FORMAT}),
+]
+Duration = Annotated[
+    timedelta,
+    AfterValidator(_positive),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 86400e9},
+            ],
+            "description": "A positive ISO 8601 duration (PT15M, P1D) or seconds, at most "
+            "999,999,999 days.",
+        },
+        mode="validation",
+    ),
+    WithJsonSchema(_DURATION_OUT, mode="serialization"),
+]
 
 
 def _takeover_timeout(value: timedelta) -> timedelta:
@@ -142,7 +287,21 @@ def _takeover_timeout(value: timedelta) -> timedelta:
     return value
 
 
-TakeoverTimeout = Annotated[timedelta, AfterValidator(_takeover_timeout)]
+TakeoverTimeout = Annotated[
+    timedelta,
+    AfterValidator(_takeover_timeout),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "number", "minimum": 60, "maximum": 86400},
+            ],
+            "description": "An ISO 8601 duration or seconds, from PT1M to P1D.",
+        },
+        mode="validation",
+    ),
+    WithJsonSchema(_DURATION_OUT, mode="serialization"),
+]
 #: A Twilio Content API template (an approved WhatsApp template): ``HX`` and 32 hex digits.
 ContentSid = Annotated[str, Field(pattern=r"^HX[0-9a-fA-F]{32}$")]
 
@@ -168,7 +327,19 @@ def _window(value: list[str] | None) -> list[str] | None:
     return [start.strftime("%H:%M"), end.strftime("%H:%M")]
 
 
-Window = Annotated[list[str] | None, AfterValidator(_window)]
+Window = Annotated[
+    list[str] | None,
+    AfterValidator(_window),
+    Documented(
+        {
+            "items": {"type": "string", "pattern": "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"},
+            "minItems": 2,
+            "maxItems": 2,
+            "description": '["HH:MM", "HH:MM"] in 24-hour time, the end after the start; '
+            "null: any time.",
+        }
+    ),
+]
 
 
 class QuietHours(_Strict):
@@ -215,6 +386,9 @@ class Sla(_Strict):
 
 Points = Annotated[int, Field(ge=-100, le=100)]
 Phrase = Annotated[Text, Field(min_length=1, max_length=60)]
+#: A dict keyed by phrases: JSON Schema files the keys' pattern under ``patternProperties``,
+#: so a key that doesn't match must be refused outright.
+_PHRASES_ONLY: JsonDict = {"additionalProperties": False}
 
 
 class ValueTier(_Strict):
@@ -255,6 +429,7 @@ class ScoringRules(_Strict):
     sources: dict[Phrase, Points] = Field(
         default_factory=lambda: {"referral": 20, "phone": 15, "website_form": 10, "cart": 5},
         max_length=100,
+        json_schema_extra=_PHRASES_ONLY,
     )
     #: Points for words or phrases in the message (whole words, any case), each once.
     words: dict[Phrase, Points] = Field(
@@ -269,6 +444,7 @@ class ScoringRules(_Strict):
             "browsing": -15,
         },
         max_length=200,
+        json_schema_extra=_PHRASES_ONLY,
     )
     #: Points when the person converted before (a returning customer).
     returning_customer: Points = 15
@@ -302,8 +478,28 @@ class OrgSettings(_Strict):
     scoring: ScoringRules = Field(default_factory=ScoringRules)
 
 
+def _null_only_where_settings_allow(schema: JsonDict) -> None:
+    """A setting that can't be empty can't be patched to null either: say so."""
+    properties = schema.get("properties")
+    assert isinstance(properties, dict)
+    for name, field in properties.items():
+        setting = OrgSettings.model_fields[name].annotation
+        if type(None) in get_args(setting) or not isinstance(field, dict):
+            continue
+        field.pop("default", None)
+        branches = field.pop("anyOf", None)
+        if isinstance(branches, list):
+            kept = [branch for branch in branches if branch != {"type": "null"}]
+            if len(kept) == 1 and isinstance(kept[0], dict):
+                field.update(kept[0])
+            else:
+                field["anyOf"] = kept
+
+
 class OrgSettingsPatch(_Strict):
     """``PATCH /v1/orgs/me``: any subset of the settings; absent fields keep their value."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_null_only_where_settings_allow)
 
     timezone: Timezone | None = None
     default_region: Region | None = None
@@ -382,7 +578,18 @@ def check_template(value: str) -> str:
     return value
 
 
-Template = Annotated[str, Field(min_length=1, max_length=1600), AfterValidator(check_template)]
+Template = Annotated[
+    str,
+    Field(min_length=1, max_length=1600),
+    AfterValidator(check_template),
+    Documented(
+        {
+            "pattern": "^(?:[^{}\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]|\\{(?:"
+            + "|".join(sorted(TEMPLATE_FIELDS))
+            + ")\\})*$"
+        }
+    ),
+]
 
 
 StopOn = Literal["reply", "booking", "payment"]
@@ -403,10 +610,14 @@ class SequenceStep(_Strict):
 class SequenceIn(_Strict):
     """``PUT /v1/sequences/{name}``."""
 
-    applies_to: list[Intent] = Field(min_length=1, max_length=4)
+    applies_to: list[Intent] = Field(
+        min_length=1, max_length=4, json_schema_extra={"uniqueItems": True}
+    )
     steps: list[SequenceStep] = Field(min_length=1, max_length=20)
     max_attempts: int = Field(default=5, ge=1, le=20)
-    stop_on: list[StopOn] = Field(default_factory=_all_stops)
+    stop_on: list[StopOn] = Field(
+        default_factory=_all_stops, json_schema_extra={"uniqueItems": True}
+    )
 
     @field_validator("applies_to", "stop_on")
     @classmethod
@@ -430,19 +641,42 @@ class SequenceList(BaseModel):
     items: list[SequencePublic]
 
 
+#: A lead's phone number as given: with its country code, or as dialled in the org's region.
+LeadPhone = Annotated[Text, Documented({"format": PHONE_FORMAT})]
+#: Any JSON value whose keys and strings have no control characters (``check_json_text``),
+#: as the OpenAPI document states it.
+JsonText = TypeAliasType(
+    "JsonText",
+    "Text | float | bool | list[JsonText] | Annotated[dict[str, JsonText], _KEYS] | None",
+)
+#: At least one way to reach the person.
+_REACHABLE: JsonDict = {
+    "anyOf": [
+        {"required": ["email"], "properties": {"email": {"type": "string"}}},
+        {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+    ]
+}
+
+
 class LeadCreate(_Strict):
     """``POST /v1/leads``: a form submission or a manual lead."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_REACHABLE)
+
     event_id: Text | None = Field(default=None, min_length=1, max_length=200)
     name: Name = Field(default=None, max_length=200)
-    email: EmailStr | None = Field(default=None, max_length=320)
-    phone: Text | None = Field(default=None, min_length=3, max_length=40)
+    email: Email | None = Field(default=None, max_length=320)
+    phone: LeadPhone | None = Field(default=None, min_length=3, max_length=40)
     source: Name = Field(default=None, max_length=100)
     message: Text | None = Field(default=None, max_length=5000)
     value: StrictNumber | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     timezone: Timezone | None = None
     consent: ConsentInput = Field(default_factory=ConsentInput)
-    fields: Annotated[dict[str, Any], AfterValidator(check_json_text)] = Field(default_factory=dict)
+    fields: Annotated[
+        dict[str, Any],
+        AfterValidator(check_json_text),
+        DocumentedAs(Annotated[dict[str, JsonText], _KEYS]),
+    ] = Field(default_factory=dict)
 
     @field_validator("email")
     @classmethod
@@ -459,8 +693,10 @@ class LeadCreate(_Strict):
 class CartCustomer(_Strict):
     """Who the cart belongs to."""
 
-    email: EmailStr | None = Field(default=None, max_length=320)
-    phone: Text | None = Field(default=None, min_length=3, max_length=40)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_REACHABLE)
+
+    email: Email | None = Field(default=None, max_length=320)
+    phone: LeadPhone | None = Field(default=None, min_length=3, max_length=40)
     name: Name = Field(default=None, max_length=200)
 
     @field_validator("email")
@@ -478,12 +714,13 @@ class CartCustomer(_Strict):
 class CartEvent(_Strict):
     """``POST /v1/events/cart``: a cart started, abandoned or bought."""
 
-    event_id: Text = Field(min_length=1, max_length=200)
+    #: Stored as ``cart:{event_id}``, which must fit the receipts' 200 characters.
+    event_id: Text = Field(min_length=1, max_length=195)
     customer: CartCustomer
     status: Literal["started", "abandoned", "purchased"]
     value: StrictNumber = Field(ge=0, le=1e12, allow_inf_nan=False)
-    items: Annotated[list[Any], AfterValidator(check_json_text)] = Field(
-        default_factory=list, max_length=200
+    items: Annotated[list[Any], AfterValidator(check_json_text), DocumentedAs(list[JsonText])] = (
+        Field(default_factory=list, max_length=200)
     )
     url: Text | None = Field(default=None, max_length=2000)
 
@@ -500,8 +737,9 @@ class BookingIn(_Strict):
     """``POST /v1/leads/{lead_id}/bookings``: the lead booked (from a calendar or by hand)."""
 
     #: The dedupe key: the same booking again changes nothing.
-    event_id: Text = Field(min_length=1, max_length=200)
-    starts_at: AwareDatetime | None = None
+    #: Stored as ``booking:{event_id}``, within the receipts' 200 characters.
+    event_id: Text = Field(min_length=1, max_length=192)
+    starts_at: DateTime | None = None
     note: Text | None = Field(default=None, max_length=1000)
 
 
@@ -844,7 +1082,7 @@ class ReplyIn(_Strict):
     """``POST /v1/threads/{id}/reply``."""
 
     operator_id: OperatorId
-    body: Text = Field(min_length=1, max_length=1600)
+    body: NonBlankText = Field(min_length=1, max_length=1600)
     #: The thread's channel (the customer's last message's) unless given.
     channel: ReplyChannel | None = None
     #: The client's key for this reply: a retry with it sends nothing twice.
@@ -876,9 +1114,9 @@ class ReplyOut(BaseModel):
 class OperatorCreate(_Strict):
     """``POST /v1/operators``."""
 
-    name: Text = Field(min_length=1, max_length=200)
+    name: NonBlankText = Field(min_length=1, max_length=200)
     phone: E164 | None = None
-    email: EmailStr | None = Field(default=None, max_length=320)
+    email: Email | None = Field(default=None, max_length=320)
     role: OperatorRole
 
     @field_validator("name")

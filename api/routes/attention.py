@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalConnectionDep
 from api.errors import ApiError, invalid
+from api.openapi import ORG_KEY, errors
 from api.temporal import start_escalation, tell_ladder
 from models.errors import EscalationMissing, OperatorMissing
 from models.reads.attention import open_items
@@ -19,7 +20,7 @@ from models.tables import Escalation
 from models.values import Priority
 from workflows.escalation import EscalationWorkflow
 
-router = APIRouter(tags=["attention"])
+router = APIRouter(tags=["attention"], responses=errors(*ORG_KEY))
 
 
 class AttentionItem(BaseModel):
@@ -77,7 +78,7 @@ def _item(row: Escalation) -> AttentionItem:
     )
 
 
-@router.get("/v1/attention")
+@router.get("/v1/attention", responses=errors(422))
 async def list_attention(
     org: OrgDep, database: DatabaseDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> AttentionList:
@@ -111,7 +112,7 @@ class AcknowledgeIn(BaseModel):
     operator_id: Text = Field(min_length=1, max_length=64)
 
 
-@router.post("/v1/threads/{thread_id}/escalate", status_code=202)
+@router.post("/v1/threads/{thread_id}/escalate", status_code=202, responses=errors(404, 413, 422))
 async def escalate(
     thread_id: IdParam,
     body: EscalateIn,
@@ -137,7 +138,7 @@ async def escalate(
     return Escalated(escalation_id=row.id, duplicate=not created)
 
 
-@router.post("/v1/escalations/{escalation_id}/acknowledge")
+@router.post("/v1/escalations/{escalation_id}/acknowledge", responses=errors(404, 413, 422))
 async def acknowledge(
     escalation_id: IdParam,
     body: AcknowledgeIn,
@@ -160,7 +161,7 @@ async def acknowledge(
     return _item(row)
 
 
-@router.post("/v1/escalations/{escalation_id}/resolve")
+@router.post("/v1/escalations/{escalation_id}/resolve", responses=errors(404, 413, 422))
 async def resolve(
     escalation_id: IdParam,
     body: ResolveIn,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalDep
 from api.errors import ApiError, invalid
+from api.openapi import ORG_KEY, errors
 from api.temporal import tell_if_reachable
 from models.errors import NotFound, SameContact
 from models.reads import contacts as contact_reads
@@ -18,7 +19,7 @@ from models.services.merge import merge_contacts
 from workflows.lead import ContactMerged, LeadWorkflow
 
 log = logging.getLogger("keepwarm.contacts")
-router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"], responses=errors(*ORG_KEY))
 
 
 class MergeRequest(BaseModel):
@@ -56,7 +57,7 @@ class ConsentLog(BaseModel):
     items: list[ConsentChange]
 
 
-@router.get("/{contact_id}/consent-log")
+@router.get("/{contact_id}/consent-log", responses=errors(404, 422))
 async def consent_log(contact_id: IdParam, org: OrgDep, database: DatabaseDep) -> ConsentLog:
     """Every consent change of the contact per channel, with its source and evidence."""
     try:
@@ -78,7 +79,7 @@ async def consent_log(contact_id: IdParam, org: OrgDep, database: DatabaseDep) -
     )
 
 
-@router.post("/{contact_id}/merge")
+@router.post("/{contact_id}/merge", responses=errors(404, 413, 422))
 async def merge(
     contact_id: IdParam,
     body: MergeRequest,

@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from api.deps import DatabaseDep, OrgDep, TemporalDep
 from api.errors import invalid
 from api.intake import accept_intake
+from api.openapi import ORG_KEY, errors
 from api.temporal import tell, unavailable
 from models.rules.contacts import normalize_phone
 from models.rules.orgs import org_settings
@@ -14,10 +15,10 @@ from models.rules.sequences import CART_SOURCE
 from models.schemas import CartEvent, IntakeAccepted
 from workflows.lead import LeadWorkflow, PaymentReceived
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], responses=errors(*ORG_KEY))
 
 
-@router.post("/cart", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/cart", status_code=status.HTTP_202_ACCEPTED, responses=errors(413, 422))
 async def cart_event(
     body: CartEvent, org: OrgDep, database: DatabaseDep, client: TemporalDep
 ) -> IntakeAccepted:
@@ -57,10 +58,13 @@ async def cart_event(
     if body.status == "purchased":
         purchase = PaymentReceived(payment_id=f"cart:{body.event_id}", status="paid")
         recorded = "The purchase is recorded; retry to convert the lead."
-        # The lead was just started or told of the cart: one that has ended is an outage too.
-        if not await tell(
+        told = await tell(
             client, accepted.workflow_id, LeadWorkflow.payment_received, purchase, message=recorded
-        ):
+        )
+        # A lead just started or told of this cart that has already ended closed in between:
+        # a retry opens the next one. A repeat's lead may well have ended (this purchase
+        # converted it): nothing is left to tell.
+        if not told and not accepted.duplicate:
             raise unavailable(recorded)
     return IntakeAccepted(
         lead_id=accepted.lead_id, workflow_id=accepted.workflow_id, duplicate=accepted.duplicate

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api.deps import Database, TemporalConnection
 from models.reads.orgs import ping
 
 router = APIRouter(tags=["health"])
+
+
+class Readiness(BaseModel):
+    """``GET /readyz``: ready, or which dependency failed (``unavailable: <error>``)."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[Literal["database", "temporal"], str]
 
 
 @router.get("/healthz")
@@ -20,7 +28,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is unavailable."}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """200 when the database and Temporal answer, else 503 naming what failed."""
     database: Database = request.app.state.database

@@ -24,6 +24,7 @@ from api.deps import (
 )
 from api.errors import ApiError, invalid
 from api.intake import accept_intake
+from api.openapi import ORG_KEY, errors
 from api.temporal import tell
 from models.errors import EventIdTaken, InvalidCursor, LeadClosed, NotFound
 from models.reads import leads as lead_reads
@@ -49,11 +50,11 @@ from workflows.lead import BookingReceived, LeadResult, LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
 from workflows.payloads import step_words
 
-router = APIRouter(prefix="/v1/leads", tags=["leads"])
+router = APIRouter(prefix="/v1/leads", tags=["leads"], responses=errors(*ORG_KEY))
 log = logging.getLogger("keepwarm.api.leads")
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, responses=errors(413, 422))
 async def create_lead(
     body: LeadCreate, org: OrgDep, database: DatabaseDep, client: TemporalDep
 ) -> IntakeAccepted:
@@ -80,7 +81,11 @@ async def create_lead(
     )
 
 
-@router.post("/{lead_id}/bookings", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{lead_id}/bookings",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=errors(404, 409, 413, 422),
+)
 async def book(
     lead_id: IdParam, body: BookingIn, org: OrgDep, database: DatabaseDep, client: TemporalDep
 ) -> BookingAccepted:
@@ -133,7 +138,7 @@ def _summary(lead: Lead, name: str | None) -> LeadSummary:
     )
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 async def list_leads(
     org: OrgDep,
     database: DatabaseDep,
@@ -161,7 +166,7 @@ async def list_leads(
     return LeadList(items=[_summary(row.lead, row.name) for row in rows], next_cursor=next_cursor)
 
 
-@router.get("/{lead_id}")
+@router.get("/{lead_id}", responses=errors(404, 422))
 async def read_lead(
     lead_id: IdParam, org: OrgDep, database: DatabaseDep, temporal: TemporalConnectionDep
 ) -> LeadDetail:

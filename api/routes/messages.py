@@ -7,14 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import DatabaseDep, OrgDep, QueryId
+from api.openapi import ORG_KEY, errors
 from models.reads import leads as lead_reads
 from models.schemas import MessageList, MessagePublic
 from models.values import Channel, Direction, MessageStatus
 
-router = APIRouter(prefix="/v1/messages", tags=["messages"])
+router = APIRouter(prefix="/v1/messages", tags=["messages"], responses=errors(*ORG_KEY))
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 async def list_messages(
     org: OrgDep,
     database: DatabaseDep,

@@ -6,16 +6,17 @@ from fastapi import APIRouter, Response, status
 
 from api.deps import DatabaseDep, IdParam, OrgDep
 from api.errors import ApiError
+from api.openapi import ORG_KEY, errors
 from models.errors import OperatorMissing
 from models.reads.operators import operator_list, operator_public
 from models.schemas import OperatorCreate, OperatorList, OperatorPublic
 from models.services import operators as operator_service
 from models.tables import utcnow
 
-router = APIRouter(prefix="/v1/operators", tags=["operators"])
+router = APIRouter(prefix="/v1/operators", tags=["operators"], responses=errors(*ORG_KEY))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(413, 422))
 async def create_operator(
     body: OperatorCreate, org: OrgDep, database: DatabaseDep
 ) -> OperatorPublic:
@@ -37,7 +38,11 @@ async def list_operators(org: OrgDep, database: DatabaseDep) -> OperatorList:
     return await database.run(operator_list, org_id=org.id, now=utcnow())
 
 
-@router.post("/{operator_id}/heartbeat", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/{operator_id}/heartbeat",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404, 422),
+)
 async def heartbeat(operator_id: IdParam, org: OrgDep, database: DatabaseDep) -> Response:
     """The operator's inbox is open: online for the next 2 minutes."""
     try:

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from api.deps import AdminDep, DatabaseDep, OrgCacheDep, OrgDep, SettingsDep
 from api.errors import invalid
+from api.openapi import ADMIN_TOKEN, ORG_KEY, errors
 from models.rules.orgs import org_settings
 from models.schemas import OrgCreate, OrgCreated, OrgPublic, OrgSettings, OrgSettingsPatch
 from models.services import orgs as org_service
@@ -22,7 +23,7 @@ def _public(org: Org) -> OrgPublic:
     return OrgPublic(id=org.id, name=org.name, **org_settings(org).model_dump())
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(*ADMIN_TOKEN, 413, 422))
 async def create_org(body: OrgCreate, _: AdminDep, database: DatabaseDep) -> OrgCreated:
     """Create an org. Its API key is in this answer only; keepwarm stores its hash."""
     settings = OrgSettings(timezone=body.timezone)
@@ -34,13 +35,13 @@ async def create_org(body: OrgCreate, _: AdminDep, database: DatabaseDep) -> Org
     return OrgCreated(id=org.id, name=org.name, api_key=api_key)
 
 
-@router.get("/me")
+@router.get("/me", responses=errors(*ORG_KEY))
 async def read_my_org(org: OrgDep) -> OrgPublic:
     """The org's settings (no secrets)."""
     return _public(org)
 
 
-@router.patch("/me")
+@router.patch("/me", responses=errors(*ORG_KEY, 413, 422))
 async def update_my_org(
     body: OrgSettingsPatch,
     org: OrgDep,

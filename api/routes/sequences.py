@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import DatabaseDep, OrgDep
+from api.openapi import ORG_KEY, errors
 from models.reads import sequences as sequence_reads
 from models.schemas import SequenceIn, SequenceList, SequencePublic
 from models.services import sequences as sequence_service
 
-router = APIRouter(prefix="/v1/sequences", tags=["sequences"])
+router = APIRouter(prefix="/v1/sequences", tags=["sequences"], responses=errors(*ORG_KEY))
 
 Name = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
 
@@ -23,7 +24,7 @@ async def list_sequences(org: OrgDep, database: DatabaseDep) -> SequenceList:
     return SequenceList(items=items)
 
 
-@router.put("/{name}")
+@router.put("/{name}", responses=errors(413, 422))
 async def put_sequence(
     name: Name, body: SequenceIn, org: OrgDep, database: DatabaseDep
 ) -> SequencePublic:

@@ -19,6 +19,7 @@ from api.deps import (
     TemporalConnectionDep,
 )
 from api.errors import ApiError, invalid
+from api.openapi import ORG_KEY, errors
 from api.temporal import hold_changed, start_reply
 from models.errors import (
     InvalidCursor,
@@ -49,10 +50,10 @@ from models.services.takeover import release_hold
 from models.tables import Org, utcnow
 from models.values import Channel, HandledBy, MessageStatus, ThreadStatus
 
-router = APIRouter(prefix="/v1/threads", tags=["inbox"])
+router = APIRouter(prefix="/v1/threads", tags=["inbox"], responses=errors(*ORG_KEY))
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 async def list_threads(
     org: OrgDep,
     database: DatabaseDep,
@@ -86,7 +87,7 @@ async def list_threads(
     return ThreadList(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{thread_id}")
+@router.get("/{thread_id}", responses=errors(404, 422))
 async def read_thread(
     thread_id: IdParam,
     org: OrgDep,
@@ -152,7 +153,7 @@ async def _change_hold(
     return _hold_out(hold)
 
 
-@router.post("/{thread_id}/takeover")
+@router.post("/{thread_id}/takeover", responses=errors(404, 409, 413, 422))
 async def take_over(
     thread_id: IdParam,
     body: TakeoverIn,
@@ -173,7 +174,7 @@ async def take_over(
     )
 
 
-@router.post("/{thread_id}/release")
+@router.post("/{thread_id}/release", responses=errors(404, 409, 413, 422))
 async def release(
     thread_id: IdParam,
     body: TakeoverIn,
@@ -193,7 +194,7 @@ async def release(
     )
 
 
-@router.post("/{thread_id}/reply", status_code=202)
+@router.post("/{thread_id}/reply", status_code=202, responses=errors(404, 409, 413, 422))
 async def reply(
     thread_id: IdParam,
     body: ReplyIn,

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
 
 from api.deps import DatabaseDep, TemporalDep
+from api.openapi import errors
 from api.temporal import tell_if_reachable
 from models.services.unsubscribe import unsubscribe_by_token, unsubscribe_request
 from workflows.lead import ConsentChanged, LeadWorkflow
@@ -40,7 +41,39 @@ def _page(title: str, text: str, form: str = "", status: int = 200) -> HTMLRespo
 INVALID = ("Link not valid", "This unsubscribe link is not valid. It may have been altered.")
 
 
-@router.get("/u/{token}", response_class=HTMLResponse)
+#: The page is HTML, whether the link is good (200) or not (404); other errors are JSON.
+_PAGES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+    404: {
+        "description": "The link is not valid (altered, or its org or contact is gone): a "
+        "page that says so. Nothing changes.",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    },
+}
+#: RFC 8058's one-click body; the link unsubscribes whatever the body says (the page's button
+#: sends the same).
+_ONE_CLICK: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "List-Unsubscribe": {"type": "string", "examples": ["One-Click"]}
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.get(
+    "/u/{token}",
+    response_class=HTMLResponse,
+    responses=_PAGES | errors(422, 503, html_route=True),
+)
 async def unsubscribe_page(token: Token, database: DatabaseDep) -> HTMLResponse:
     """A page with one button that unsubscribes."""
     found = await database.run(unsubscribe_request, token=token)
@@ -54,7 +87,12 @@ async def unsubscribe_page(token: Token, database: DatabaseDep) -> HTMLResponse:
     return _page("Unsubscribe", f"Stop {request.channel} messages from {name}?", form=form)
 
 
-@router.post("/u/{token}", response_class=HTMLResponse)
+@router.post(
+    "/u/{token}",
+    response_class=HTMLResponse,
+    responses=_PAGES | errors(413, 422, 503, html_route=True),
+    openapi_extra=_ONE_CLICK,
+)
 async def unsubscribe(token: Token, database: DatabaseDep, client: TemporalDep) -> HTMLResponse:
     """Unsubscribe at once (a mail client's one-click POST, or the page's button)."""
     done = await database.run(unsubscribe_by_token, token=token)

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.openapi import errors
 from api.routes.webhooks import resend, stripe, twilio, vapi
 from api.routes.webhooks.common import Rejections, WebhookAck
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/v1/webhooks",
+    tags=["webhooks"],
+    responses=errors(401, 404, 413, 422, 503, bearer=False),
+)
 for provider in (twilio, resend, stripe, vapi):
     router.include_router(provider.router)
 
-__all__ = ["Rejections", "WebhookAck", "router"]
+#: The bodies the webhook routes read themselves (after their signature), for the OpenAPI
+#: document.
+PAYLOADS = (twilio.TwilioForm, resend.ResendEvent, stripe.StripeEvent, vapi.VapiServerMessage)
+
+__all__ = ["PAYLOADS", "Rejections", "WebhookAck", "router"]

@@ -1,17 +1,30 @@
 """What every provider's webhook shares: the signature gate, the receipt recorded with its
 database effects in one transaction, the workflows told after the commit, and the ack."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: pydantic resolves ``ProviderPayload``'s
+# ``__pydantic_extra__`` annotation in each subclass's module, so it must not be a string.
 
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Request
-from pydantic import BaseModel, SecretStr
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    GetJsonSchemaHandler,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 from sqlmodel import Session
 from temporalio.client import Client
+from typing_extensions import TypeAliasType
 
 from api.deps import Database, TemporalConnection
 from api.errors import ApiError
@@ -21,6 +34,7 @@ from models.errors import NotFound
 from models.rules.contacts import normalize_phone
 from models.rules.messages import MISSED_CALL
 from models.rules.orgs import org_settings
+from models.schemas import Documented, DocumentedAs
 from models.services.inbound import DeliveryReport, InboundCall, opt_out_reach, record_inbound_call
 from models.services.webhooks import WebhookRecorded, mark_routed, record_event
 from models.tables import Lead, Message, Org
@@ -29,6 +43,76 @@ from workflows.lead import ConsentChanged, LeadWorkflow, ReplyReceived
 
 log = logging.getLogger("keepwarm.webhooks")
 T = TypeVar("T")
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _nul_free(value: Any) -> Any:
+    """Refuse NUL anywhere in a JSON document's keys and strings."""
+    if isinstance(value, str):
+        _no_nul(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _nul_free(item)
+    elif isinstance(value, list):
+        for item in value:
+            _nul_free(item)
+    return value
+
+
+_NO_NUL = "^[^\\x00]*$"
+#: Provider text as keepwarm stores it: anything but NUL, which PostgreSQL can't hold.
+NulFree = Annotated[str, AfterValidator(_no_nul), Documented({"pattern": _NO_NUL})]
+#: JSON Schema files a pattern on keys under ``patternProperties``: other keys are refused.
+_EXACT_KEYS = Documented({"additionalProperties": False})
+#: How the OpenAPI document states ``JsonValue`` (validated by ``_nul_free``, not by this).
+ProviderJson = TypeAliasType(
+    "ProviderJson", "NulFree | float | bool | list[ProviderJson] | _Object | None"
+)
+_Object = Annotated[dict[NulFree, ProviderJson], _EXACT_KEYS]
+#: Any JSON value without NUL in its strings or keys: what providers send beyond the fields
+#: keepwarm reads (they add fields; keepwarm ignores the ones it doesn't know).
+JsonValue = Annotated[Any, AfterValidator(_nul_free), DocumentedAs(ProviderJson)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_nul_free), DocumentedAs(_Object)]
+
+
+class ProviderPayload(BaseModel):
+    """A provider's document: the fields keepwarm reads are declared, any others are kept
+    (and must be NUL-free JSON too)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, JsonValue]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_nul_free(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                _no_nul(str(key))
+        return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The model's schema, its keys NUL-free too."""
+        schema = handler(core_schema)
+        handler.resolve_ref_schema(schema)["propertyNames"] = {"pattern": _NO_NUL}
+        return schema
+
+
+def validated(model: type[ModelT], data: object) -> ModelT:
+    """``data`` as ``model``; 422 in the error envelope, naming each bad field, if it isn't."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
 
 
 class WebhookAck(BaseModel):

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from pydantic import ConfigDict, Field
+from pydantic.config import JsonValue
 from sqlmodel import Session
 
 from api.deps import DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
-from api.errors import ApiError
+from api.errors import invalid
+from api.openapi import signed_body
 from api.routes.webhooks.common import (
     Notify,
+    NulFree,
+    ProviderPayload,
     WebhookAck,
     handle,
-    object_of,
     plain,
     revoked,
+    validated,
     verified,
 )
 from api.signatures import verify_resend
@@ -40,7 +45,63 @@ RESEND_EVENTS: dict[str, DeliveryReport] = {
 }
 
 
-@router.post("/resend/{org_id}")
+_KNOWN: list[JsonValue] = [*sorted(RESEND_EVENTS)]
+
+
+class ResendData(ProviderPayload):
+    """The email the event is about."""
+
+    email_id: NulFree | None = Field(default=None, description="The email Resend sent.")
+
+
+class ResendEvent(ProviderPayload):
+    """A Resend event; an email event keepwarm acts on names its email."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"type": {"not": {"enum": _KNOWN}}}},
+                {
+                    "required": ["data"],
+                    "properties": {
+                        "data": {
+                            "type": "object",
+                            "required": ["email_id"],
+                            "properties": {"email_id": {"minLength": 1}},
+                        }
+                    },
+                },
+            ]
+        },
+    )
+
+    type: NulFree = Field(description="Other types than these are acknowledged and ignored.")
+    data: ResendData | None = None
+
+
+#: The contract of ``POST /v1/webhooks/resend/{org_id}`` beyond its path.
+_REQUEST = signed_body(
+    ResendEvent,
+    media_type="application/json",
+    headers=[
+        {
+            "name": name,
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1},
+            "description": description,
+        }
+        for name, description in (
+            ("svix-id", "The event's id: a redelivery carries the same."),
+            ("svix-timestamp", "Unix seconds it was signed at (5 minutes' tolerance)."),
+            ("svix-signature", "v1,<base64 HMAC-SHA256> of id, timestamp and body."),
+        )
+    ],
+)
+
+
+@router.post("/resend/{org_id}", openapi_extra=_REQUEST)
 async def resend_webhook(
     org_id: IdParam,
     request: Request,
@@ -58,16 +119,14 @@ async def resend_webhook(
             secret=plain(settings.resend_webhook_secret), body=body, headers=request.headers
         ),
     )
-    if not isinstance(event, dict):
-        raise ApiError(422, "A Resend event is a JSON object.")
-    event_type = str(event.get("type", ""))
+    parsed = validated(ResendEvent, event)
+    event_type = parsed.type
     report = RESEND_EVENTS.get(event_type)
     if report is None:
         return WebhookAck(duplicate=False)  # not an event keepwarm acts on
-    data = object_of(event.get("data"))
-    email_id = str(data.get("email_id") or "") or None
-    if email_id is None:
-        raise ApiError(422, "A Resend email event needs data.email_id.")
+    email_id = parsed.data.email_id if parsed.data else None
+    if not email_id:
+        raise invalid("data.email_id", "is needed for an email event")
 
     def apply(session: Session, org: Org) -> Notify:
         message = apply_delivery_report(

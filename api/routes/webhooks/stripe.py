@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from pydantic import Field
 from sqlmodel import Session
 from temporalio.client import Client
 
 from api.deps import DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
-from api.routes.webhooks.common import Notify, WebhookAck, handle, object_of, plain, verified
+from api.openapi import signed_body
+from api.routes.webhooks.common import (
+    JsonObject,
+    JsonValue,
+    Notify,
+    NulFree,
+    ProviderPayload,
+    WebhookAck,
+    handle,
+    object_of,
+    plain,
+    validated,
+    verified,
+)
 from api.signatures import verify_stripe
 from api.temporal import tell
 from models.services.inbound import PaymentEvent, record_payment
@@ -26,7 +40,55 @@ STRIPE_EVENTS: dict[str, tuple[str, str]] = {
 }
 
 
-@router.post("/stripe/{org_id}")
+_AMOUNT = "Minor units, an integer; anything else is recorded as no amount."
+
+
+class StripeObject(ProviderPayload):
+    """The event's object: a Checkout Session, an invoice or a charge."""
+
+    id: NulFree | None = Field(default=None, max_length=100)
+    metadata: JsonObject | None = Field(
+        default=None, description="`lead_id`: the lead the payment is for."
+    )
+    currency: NulFree | None = Field(default=None, max_length=8)
+    amount_total: JsonValue = Field(default=None, description=_AMOUNT)
+    amount_paid: JsonValue = Field(default=None, description=_AMOUNT)
+    amount_due: JsonValue = Field(default=None, description=_AMOUNT)
+    amount_refunded: JsonValue = Field(default=None, description=_AMOUNT)
+
+
+class StripeData(ProviderPayload):
+    """What the event is about."""
+
+    object: StripeObject
+
+
+class StripeEvent(ProviderPayload):
+    """A Stripe event."""
+
+    id: NulFree = Field(min_length=1, max_length=100)
+    type: NulFree = Field(description="Other types than these are acknowledged and ignored.")
+    data: StripeData
+
+
+#: The contract of ``POST /v1/webhooks/stripe/{org_id}`` beyond its path.
+_REQUEST = signed_body(
+    StripeEvent,
+    media_type="application/json",
+    headers=[
+        {
+            "name": "Stripe-Signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1},
+            "description": "t=<unix seconds>,v1=<hex HMAC-SHA256> of the timestamp and body "
+            "(5 minutes' tolerance).",
+        }
+    ],
+)
+
+
+@router.post("/stripe/{org_id}", openapi_extra=_REQUEST)
 async def stripe_webhook(
     org_id: IdParam,
     request: Request,
@@ -46,11 +108,13 @@ async def stripe_webhook(
             signature=request.headers.get("stripe-signature"),
         ),
     )
-    known = STRIPE_EVENTS.get(event.type)
+    raw = event.to_dict()
+    parsed = validated(StripeEvent, raw)
+    known = STRIPE_EVENTS.get(parsed.type)
     if known is None:
         return WebhookAck(duplicate=False)
     kind, status = known
-    obj = object_of(event.data.object.to_dict())
+    obj = parsed.data.object.model_dump()
     amount_field = {
         "checkout": "amount_total",
         "refund": "amount_refunded",
@@ -59,11 +123,11 @@ async def stripe_webhook(
     lead_id = object_of(obj.get("metadata")).get("lead_id")
     amount = obj.get(amount_field)
     payment = PaymentEvent(
-        stripe_event_id=event.id,
+        stripe_event_id=parsed.id,
         stripe_object_id=str(obj.get("id") or ""),
         kind=kind,
         status=status,
-        amount=amount if isinstance(amount, int) else None,
+        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
         currency=obj.get("currency"),
         lead_id=str(lead_id) if lead_id else None,
     )
@@ -85,8 +149,8 @@ async def stripe_webhook(
         temporal=temporal,
         org_id=org_id,
         provider=WebhookProvider.STRIPE,
-        event_id=event.id,
-        event_type=event.type,
-        payload=event.to_dict(),
+        event_id=parsed.id,
+        event_type=parsed.type,
+        payload=raw,
         apply=apply,
     )

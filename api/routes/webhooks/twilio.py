@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
+from pydantic import ConfigDict, Field, model_validator
 from sqlmodel import Session
 from temporalio.client import Client
 
@@ -16,15 +18,19 @@ from api.deps import (
     TemporalConnection,
     TemporalConnectionDep,
 )
-from api.errors import ApiError
+from api.errors import invalid
 from api.intake import accept_intake
+from api.openapi import signed_body
 from api.routes.webhooks.common import (
     Notify,
+    NulFree,
+    ProviderPayload,
     WebhookAck,
     handle,
     inbound_call,
     plain,
     revoked,
+    validated,
     verified,
 )
 from api.signatures import verify_twilio
@@ -67,7 +73,81 @@ TWILIO_ANSWERED_CALL = {"completed", "answered"}
 TWILIO_OPTED_OUT = {"21610"}
 
 
-@router.post("/twilio/{org_id}")
+def _field(description: str, max_length: int | None = None) -> Any:
+    return Field(default=None, description=description, max_length=max_length)
+
+
+#: Twilio's ids are 34 characters; keepwarm stores up to 100.
+_SID = 100
+
+
+class TwilioForm(ProviderPayload):
+    """The form fields of a Twilio webhook that keepwarm reads; Twilio sends more, all text.
+
+    A message's webhook names it (``MessageSid``, or ``SmsSid``); a call's, the call
+    (``CallSid``).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [sid], "properties": {sid: {"minLength": 1}}}
+                for sid in ("MessageSid", "SmsSid", "CallSid")
+            ]
+        },
+    )
+    __pydantic_extra__: dict[str, NulFree]
+
+    MessageSid: NulFree | None = _field("The message.", _SID)
+    SmsSid: NulFree | None = _field("The message, as older callbacks name it.", _SID)
+    CallSid: NulFree | None = _field("The call, on a call's status callback.", _SID)
+    From: NulFree | None = _field(
+        "The sender: a phone number, `whatsapp:`-prefixed on WhatsApp. An inbound message "
+        "from anything else is refused (422); a call from one (withheld) is ignored."
+    )
+    To: NulFree | None = _field("The org's number it was sent to.", 320)
+    Body: NulFree | None = _field("The text of an inbound message.")
+    MessageStatus: NulFree | None = _field("A status callback's message status.")
+    SmsStatus: NulFree | None = _field("`received` on an inbound message.")
+    ErrorCode: NulFree | None = _field("Why a message failed (21610: opted out).", 32)
+    OptOutType: NulFree | None = _field("STOP, START or HELP with Advanced Opt-Out on.")
+    CallStatus: NulFree | None = _field("A call's status.")
+    DialCallStatus: NulFree | None = _field("How a forwarded call's leg went.")
+    Direction: NulFree | None = _field("`inbound` for a call to the org.")
+
+    @model_validator(mode="after")
+    def _names_a_message_or_call(self) -> TwilioForm:
+        if not (self.MessageSid or self.SmsSid or self.CallSid):
+            raise ValueError("a Twilio webhook needs MessageSid (or SmsSid), or CallSid")
+        return self
+
+
+#: The contract of ``POST /v1/webhooks/twilio/{org_id}`` beyond its path.
+_REQUEST = signed_body(
+    TwilioForm,
+    media_type="application/x-www-form-urlencoded",
+    headers=[
+        {
+            "name": "X-Twilio-Signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1},
+            "description": "Base64 HMAC-SHA1, with the org's Twilio auth token, of the public "
+            "URL and the sorted form fields.",
+        },
+        {
+            "name": "key",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "On a status callback: the message's idempotency key.",
+        },
+    ],
+)
+
+
+@router.post("/twilio/{org_id}", openapi_extra=_REQUEST)
 async def twilio_webhook(
     org_id: IdParam,
     request: Request,
@@ -95,11 +175,9 @@ async def twilio_webhook(
             signature=request.headers.get("x-twilio-signature"),
         ),
     )
-    sid = params.get("MessageSid") or params.get("SmsSid")
-    if not sid and params.get("CallSid"):
+    validated(TwilioForm, params)
+    if not (params.get("MessageSid") or params.get("SmsSid")):
         return await _call(database, temporal, org_id, params)
-    if not sid:
-        raise ApiError(422, "A Twilio message webhook needs MessageSid.")
     if "MessageStatus" in params and params.get("SmsStatus") != "received":
         key = request.query_params.get("key")
         return await _status(database, temporal, org_id, params, key=key)
@@ -165,7 +243,7 @@ async def _inbound(
         region = org_settings(org).default_region
         phone = normalize_phone(raw_from.removeprefix("whatsapp:"), region=region)
         if phone is None:
-            raise ApiError(422, "The sender is not a valid phone number.")
+            raise invalid("From", "is not a valid phone number")
         inbound = record_inbound_message(
             session,
             org_id=org.id,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import ConfigDict, Field
 from sqlmodel import Session
 from temporalio.client import Client
 
@@ -20,14 +21,20 @@ from api.deps import (
     TemporalConnection,
     TemporalConnectionDep,
 )
-from api.errors import ApiError
+from api.errors import invalid
+from api.openapi import signed_body
 from api.routes.webhooks.common import (
+    JsonObject,
+    JsonValue,
     Notify,
+    NulFree,
+    ProviderPayload,
     WebhookAck,
     handle,
     inbound_call,
     object_of,
     plain,
+    validated,
     verified,
 )
 from api.signatures import verify_vapi
@@ -44,7 +51,98 @@ log = logging.getLogger("keepwarm.webhooks")
 router = APIRouter()
 
 
-@router.post("/vapi/{org_id}")
+#: The server messages keepwarm acts on; others are acknowledged and ignored.
+_CALL_MESSAGES = ("end-of-call-report", "status-update")
+
+
+class VapiPhoneNumber(ProviderPayload):
+    """A Vapi number: the org's, that a call was to."""
+
+    id: NulFree | None = None
+    number: NulFree | None = Field(default=None, max_length=320)
+
+
+class VapiCall(ProviderPayload):
+    """The call a server message is about."""
+
+    id: NulFree | None = Field(default=None, max_length=100)
+    type: NulFree | None = Field(
+        default=None, description="`inboundPhoneCall` for a call to the org's Vapi number."
+    )
+    metadata: JsonObject | None = Field(
+        default=None, description="`call_key`: the call keepwarm placed."
+    )
+    customer: JsonObject | None = Field(default=None, description="`number`: the caller.")
+    phoneNumber: VapiPhoneNumber | None = None
+    phoneNumberId: NulFree | None = None
+
+
+class VapiMessage(ProviderPayload):
+    """A Vapi server message."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"type": {"not": {"enum": list(_CALL_MESSAGES)}}}},
+                {
+                    "required": ["call"],
+                    "properties": {
+                        "call": {
+                            "type": "object",
+                            "required": ["id"],
+                            "properties": {"id": {"minLength": 1}},
+                        }
+                    },
+                },
+            ]
+        },
+    )
+
+    type: NulFree = Field(description="Other types than these are acknowledged and ignored.")
+    call: VapiCall | None = None
+    status: JsonValue = None
+    endedReason: NulFree | None = None
+    summary: NulFree | None = None
+    analysis: JsonObject | None = Field(default=None, description="`summary`, as text.")
+    metadata: JsonObject | None = None
+    customer: JsonObject | None = None
+    phoneNumber: VapiPhoneNumber | None = None
+    durationSeconds: JsonValue = Field(default=None, description="A number, else ignored.")
+    cost: JsonValue = Field(default=None, description="A number, else ignored.")
+    endedAt: JsonValue = Field(default=None, description="An ISO 8601 time, else ignored.")
+
+
+class VapiServerMessage(ProviderPayload):
+    """What Vapi posts to a server URL."""
+
+    message: VapiMessage
+
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+#: The contract of ``POST /v1/webhooks/vapi/{org_id}`` beyond its path.
+_REQUEST = signed_body(
+    VapiServerMessage,
+    media_type="application/json",
+    headers=[
+        # Which of them must be valid depends on which scheme is used: prose, not schema.
+        _header("x-vapi-secret", "The webhook secret itself; or sign with the next two."),
+        _header("x-signature", "Hex HMAC-SHA256 of `{x-timestamp}.{body}`."),
+        _header("x-timestamp", "Unix seconds it was signed at (5 minutes' tolerance)."),
+    ],
+)
+
+
+@router.post("/vapi/{org_id}", openapi_extra=_REQUEST)
 async def vapi_webhook(
     org_id: IdParam,
     request: Request,
@@ -65,17 +163,16 @@ async def vapi_webhook(
     try:
         parsed = json.loads(body)
     except ValueError:
-        raise ApiError(422, "A Vapi server message is JSON.") from None
-    message = parsed.get("message") if isinstance(parsed, dict) else None
-    if not isinstance(message, dict):
-        raise ApiError(422, "A Vapi server message has a `message` object.")
-    kind = str(message.get("type", ""))
+        raise invalid("body", "is not JSON: a Vapi server message is a JSON object") from None
+    validated(VapiServerMessage, parsed)
+    message: dict[str, Any] = parsed["message"]
+    kind = str(message["type"])
     call = object_of(message.get("call"))
     call_id = str(call.get("id") or "")
-    if kind not in {"end-of-call-report", "status-update"}:
+    if kind not in _CALL_MESSAGES:
         return WebhookAck(duplicate=False)
     if not call_id:
-        raise ApiError(422, "A Vapi call message needs call.id.")
+        raise invalid("message.call.id", "is needed for a call message")
     if kind == "status-update":
         return await handle(
             database=database,
@@ -95,7 +192,7 @@ async def vapi_webhook(
         provider_call_id=call_id,
         call_key=str(metadata["call_key"]) if metadata.get("call_key") else None,
         ended_reason=str(message.get("endedReason") or "unknown"),
-        summary=message.get("summary") or analysis.get("summary"),
+        summary=message.get("summary") or _text(analysis.get("summary")),
         duration_s=_number(message.get("durationSeconds")),
         cost=_number(message.get("cost")),
         ended_at=_timestamp(message.get("endedAt")),
@@ -171,6 +268,10 @@ async def _inbound_call(
         ),
         accept=ours,
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and "\x00" not in value else None
 
 
 def _number(value: Any) -> float | None:
