@@ -3,8 +3,8 @@
 Temporal that can't be reached (any RPC error but ``NOT_FOUND``) is an ``ApiError`` 503,
 "Temporal is unavailable; retry shortly.": what the request recorded stays recorded, and the
 client's retry tells the workflow. ``NOT_FOUND`` is no outage: a signal to a workflow that has
-ended returns ``False`` and each caller decides what that means; a start whose workflow id is
-already running returns ``False`` (the start was a repeat).
+ended returns ``False`` and each caller decides what that means. A start whose workflow is
+already running was a repeat and succeeds quietly (a lead's start says which run it found).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.engine import Engine
 
 from models.database import session_scope
@@ -72,3 +73,16 @@ async def test_bad_report_windows_are_refused(api: httpx.AsyncClient) -> None:
     assert [r.status_code for r in (naive, backwards, garbage)] == [422, 422, 422]
     assert naive.json()["error"]["details"][0]["field"] == "from"
     assert backwards.json()["error"]["details"][0]["field"] == "to"
+
+
+@pytest.mark.parametrize("path", ["/v1/pipeline", "/v1/calls/stats"])
+@pytest.mark.parametrize("moment", ["0.5", "1700000000", "2026-11-01", "2026-11-01T00:00Z"])
+async def test_a_window_end_is_a_date_time_and_nothing_else(
+    api: httpx.AsyncClient, path: str, moment: str
+) -> None:
+    _, headers = await create_org(api)
+
+    answer = await api.get(path, params={"to": moment}, headers=headers)
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"][0]["field"] == "to"

@@ -24,7 +24,7 @@ from tests.channels.conftest import (
     webhook_url,
 )
 from tests.conftest import eventually
-from tests.fakes.providers import Webhook, new_resend_webhook_secret
+from tests.fakes.providers import Webhook, new_resend_webhook_secret, stripe_signature_header
 
 STALE = int(time.time()) - 3600
 
@@ -554,3 +554,33 @@ async def test_stop_from_a_lead_reachable_only_by_text_ends_it_within_seconds(
     assert asyncio.get_running_loop().time() - stopped_at < 2
     detail = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()
     assert detail["contact"]["consent"]["sms"] is False
+
+
+async def test_a_signed_webhook_with_a_nul_character_is_refused_and_records_nothing(
+    live: Live, pg_engine: Engine
+) -> None:
+    org_id, _ = await live.org()
+    hook = live.fake.twilio_inbound_message(
+        webhook_url("twilio", org_id),
+        from_="+447911200009",
+        to=SMS_FROM,
+        body="Hi\x00there",
+        auth_token=TWILIO_TOKEN,
+    )
+
+    answer = await live.deliver(hook)
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"][0]["field"] == "Body"
+    assert receipts(pg_engine, org_id) == 0
+
+
+async def test_a_signed_stripe_body_that_is_not_an_event_is_refused(live: Live) -> None:
+    org_id, _ = await live.org()
+    hook = stripe_paid(live, org_id)
+    body = b"[1, 2]"
+    headers = hook.headers | {"Stripe-Signature": stripe_signature_header(body, STRIPE_SECRET)}
+
+    answer = await live.deliver(replace(hook, body=body, headers=headers))
+
+    assert answer.status_code == 401  # as for a body that isn't JSON: not provably an event
