@@ -1,0 +1,266 @@
+"""The org settings document (quiet hours, touch budget, call policy, SLAs, scoring), how it
+is patched, and the org's create and public shapes."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from typing import Annotated, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic.config import JsonDict
+
+from models.schemas.fields import (
+    E164,
+    ContentSid,
+    Documented,
+    Duration,
+    Mailbox,
+    Region,
+    StrictModel,
+    TakeoverTimeout,
+    Text,
+    Timezone,
+)
+from models.values import (
+    ProviderMode,
+)
+
+
+def _window(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if len(value) != 2:
+        raise ValueError('must be ["HH:MM", "HH:MM"]')
+    try:
+        start, end = (time.fromisoformat(part) for part in value)
+    except ValueError:
+        raise ValueError('must be ["HH:MM", "HH:MM"] in 24-hour time') from None
+    if end <= start:
+        raise ValueError("window end must be after its start")
+    return [start.strftime("%H:%M"), end.strftime("%H:%M")]
+
+
+Window = Annotated[
+    list[str] | None,
+    AfterValidator(_window),
+    Documented(
+        {
+            "items": {"type": "string", "pattern": "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"},
+            "minItems": 2,
+            "maxItems": 2,
+            "description": '["HH:MM", "HH:MM"] in 24-hour time, the end after the start; '
+            "null: any time.",
+        }
+    ),
+]
+
+
+class QuietHours(StrictModel):
+    """Per-channel send windows in the recipient's local time; ``None`` means any time."""
+
+    sms: Window = ["08:00", "21:00"]
+    whatsapp: Window = ["08:00", "21:00"]
+    voice: Window = ["08:00", "21:00"]
+    email: Window = None
+    weekdays_only: bool = False
+
+
+class TouchBudget(StrictModel):
+    """How many touches a contact may get."""
+
+    per_24h: int = Field(default=3, ge=1, le=50)
+    calls_per_subject_per_24h: int = Field(default=3, ge=1, le=20)
+
+
+class CallPolicy(StrictModel):
+    """How unanswered calls are retried."""
+
+    max_attempts: int = Field(default=4, ge=1, le=10)
+    spacing: list[Duration] = Field(
+        default_factory=lambda: [
+            timedelta(minutes=5),
+            timedelta(hours=2),
+            timedelta(days=1),
+            timedelta(days=2),
+        ],
+        min_length=1,
+        max_length=10,
+    )
+
+
+class Sla(StrictModel):
+    """How long an escalation may wait for a person, per priority."""
+
+    urgent: Duration = timedelta(minutes=5)
+    high: Duration = timedelta(minutes=15)
+    medium: Duration = timedelta(hours=1)
+    low: Duration = timedelta(hours=4)
+
+
+Points = Annotated[int, Field(ge=-100, le=100)]
+Phrase = Annotated[Text, Field(min_length=1, max_length=60)]
+#: A dict keyed by phrases: JSON Schema files the keys' pattern under ``patternProperties``,
+#: so a key that doesn't match must be refused outright.
+_PHRASES_ONLY: JsonDict = {"additionalProperties": False}
+
+
+class ValueTier(StrictModel):
+    """Points for a lead whose value (or cart value) is at least ``min``."""
+
+    min: float = Field(ge=0)
+    points: Points
+
+
+class IntentThresholds(StrictModel):
+    """The lowest score of each intent; below ``window_shopper`` a lead is ``browsing``."""
+
+    high_value: int = Field(default=70, ge=0, le=100)
+    engaged: int = Field(default=45, ge=0, le=100)
+    window_shopper: int = Field(default=20, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _descending(self) -> IntentThresholds:
+        if not self.high_value > self.engaged > self.window_shopper:
+            raise ValueError("thresholds must fall: high_value > engaged > window_shopper")
+        return self
+
+
+class ScoringRules(StrictModel):
+    """How a lead is scored 0-100 and given an intent; every rule that fires is a reason."""
+
+    base: Points = 10
+    #: The highest tier the value reaches counts.
+    value_tiers: list[ValueTier] = Field(
+        default_factory=lambda: [
+            ValueTier(min=1000, points=40),
+            ValueTier(min=250, points=25),
+            ValueTier(min=50, points=10),
+        ],
+        max_length=20,
+    )
+    #: Points by source (lower-case), e.g. a referral is worth more than a browse.
+    sources: dict[Phrase, Points] = Field(
+        default_factory=lambda: {"referral": 20, "phone": 15, "website_form": 10, "cart": 5},
+        max_length=100,
+        json_schema_extra=_PHRASES_ONLY,
+    )
+    #: Points for words or phrases in the message (whole words, any case), each once.
+    words: dict[Phrase, Points] = Field(
+        default_factory=lambda: {
+            "urgent": 20,
+            "asap": 20,
+            "today": 10,
+            "quote": 10,
+            "book": 10,
+            "price": 5,
+            "just looking": -15,
+            "browsing": -15,
+        },
+        max_length=200,
+        json_schema_extra=_PHRASES_ONLY,
+    )
+    #: Points when the person converted before (a returning customer).
+    returning_customer: Points = 15
+    thresholds: IntentThresholds = Field(default_factory=IntentThresholds)
+
+
+class OrgSettings(StrictModel):
+    """An org's settings as ``GET /v1/orgs/me`` returns them (no secrets live here)."""
+
+    timezone: Timezone = "UTC"
+    default_region: Region = "US"
+    provider_mode: ProviderMode = ProviderMode.DRY_RUN
+    sms_from: E164 | None = None
+    whatsapp_from: E164 | None = None
+    email_from: Mailbox | None = None
+    vapi_assistant_id: Text | None = Field(default=None, max_length=100)
+    vapi_phone_number_id: Text | None = Field(default=None, max_length=100)
+    #: Sent instead of free text outside WhatsApp's 24-hour session; none: such sends fail.
+    whatsapp_template_sid: ContentSid | None = None
+    quiet_hours: QuietHours = Field(default_factory=QuietHours)
+    touch_budget: TouchBudget = Field(default_factory=TouchBudget)
+    inactivity_threshold: Duration = timedelta(days=2)
+    call_policy: CallPolicy = Field(default_factory=CallPolicy)
+    sla: Sla = Field(default_factory=Sla)
+    #: A takeover ends on its own after this long without a message from its operator.
+    takeover_timeout: TakeoverTimeout = timedelta(minutes=30)
+    #: A contact whose value (lifetime, or their open lead's) reaches this gets a person:
+    #: their messages open an escalation. ``None``: no VIP rule.
+    vip_value: float | None = Field(default=1000.0, gt=0)
+    help_reply: Text | None = Field(default=None, max_length=320)
+    scoring: ScoringRules = Field(default_factory=ScoringRules)
+
+
+def _null_only_where_settings_allow(schema: JsonDict) -> None:
+    """A setting that can't be empty can't be patched to null either: say so."""
+    properties = schema.get("properties")
+    assert isinstance(properties, dict)
+    for name, field in properties.items():
+        setting = OrgSettings.model_fields[name].annotation
+        if type(None) in get_args(setting) or not isinstance(field, dict):
+            continue
+        field.pop("default", None)
+        branches = field.pop("anyOf", None)
+        if isinstance(branches, list):
+            kept = [branch for branch in branches if branch != {"type": "null"}]
+            if len(kept) == 1 and isinstance(kept[0], dict):
+                field.update(kept[0])
+            else:
+                field["anyOf"] = kept
+
+
+class OrgSettingsPatch(StrictModel):
+    """``PATCH /v1/orgs/me``: any subset of the settings; absent fields keep their value."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_null_only_where_settings_allow)
+
+    timezone: Timezone | None = None
+    default_region: Region | None = None
+    provider_mode: ProviderMode | None = None
+    sms_from: E164 | None = None
+    whatsapp_from: E164 | None = None
+    email_from: Mailbox | None = None
+    vapi_assistant_id: Text | None = Field(default=None, max_length=100)
+    vapi_phone_number_id: Text | None = Field(default=None, max_length=100)
+    whatsapp_template_sid: ContentSid | None = None
+    quiet_hours: QuietHours | None = None
+    touch_budget: TouchBudget | None = None
+    inactivity_threshold: Duration | None = None
+    call_policy: CallPolicy | None = None
+    sla: Sla | None = None
+    takeover_timeout: TakeoverTimeout | None = None
+    vip_value: float | None = Field(default=None, gt=0)
+    help_reply: Text | None = Field(default=None, max_length=320)
+    scoring: ScoringRules | None = None
+
+
+class OrgCreate(StrictModel):
+    """``POST /v1/orgs``."""
+
+    name: Text = Field(min_length=1, max_length=200)
+    timezone: Timezone
+    default_region: Region | None = None
+    quiet_hours: QuietHours | None = None
+
+
+class OrgCreated(BaseModel):
+    """The new org; ``api_key`` is shown this once."""
+
+    id: str
+    name: str
+    api_key: str
+
+
+class OrgPublic(OrgSettings):
+    """``GET /v1/orgs/me``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str
