@@ -88,6 +88,28 @@ _REQUEST = signed_body(
 )
 
 
+def _payment(parsed: StripeEvent, *, kind: str, status: str) -> PaymentEvent:
+    """The payment an event reports: its object, amount (paid, due or refunded, in minor
+    units), currency and the lead in its metadata."""
+    obj = parsed.data.object.model_dump()
+    amount_field = {
+        "checkout": "amount_total",
+        "refund": "amount_refunded",
+        "invoice": "amount_paid" if status == "paid" else "amount_due",
+    }[kind]
+    lead_id = object_of(obj.get("metadata")).get("lead_id")
+    amount = obj.get(amount_field)
+    return PaymentEvent(
+        stripe_event_id=parsed.id,
+        stripe_object_id=str(obj.get("id") or ""),
+        kind=kind,
+        status=status,
+        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+        currency=obj.get("currency"),
+        lead_id=str(lead_id) if lead_id else None,
+    )
+
+
 @router.post("/stripe/{org_id}", openapi_extra=_REQUEST)
 async def stripe_webhook(
     org_id: IdParam,
@@ -114,23 +136,7 @@ async def stripe_webhook(
     if known is None:
         return WebhookAck(duplicate=False)
     kind, status = known
-    obj = parsed.data.object.model_dump()
-    amount_field = {
-        "checkout": "amount_total",
-        "refund": "amount_refunded",
-        "invoice": "amount_paid" if status == "paid" else "amount_due",
-    }[kind]
-    lead_id = object_of(obj.get("metadata")).get("lead_id")
-    amount = obj.get(amount_field)
-    payment = PaymentEvent(
-        stripe_event_id=parsed.id,
-        stripe_object_id=str(obj.get("id") or ""),
-        kind=kind,
-        status=status,
-        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
-        currency=obj.get("currency"),
-        lead_id=str(lead_id) if lead_id else None,
-    )
+    payment = _payment(parsed, kind=kind, status=status)
 
     def apply(session: Session, org: Org) -> Notify:
         recorded = record_payment(session, org_id=org.id, event=payment)

@@ -36,11 +36,12 @@ from api.routes.webhooks.common import (
 from api.signatures import verify_twilio
 from api.temporal import confirm, start_escalation, tell
 from models.rules.contacts import normalize_phone
-from models.rules.keywords import classify
+from models.rules.keywords import InboundText, classify
 from models.rules.orgs import org_settings
 from models.services.inbound import (
     DeliveryReport,
     InboundCall,
+    InboundRecorded,
     apply_delivery_report,
     flag_if_needs_person,
     opt_out_reach,
@@ -257,28 +258,9 @@ async def _inbound(
             implies_consent=keyword.keyword != "help",
         )
         if keyword.keyword is not None:
-            # A keyword, not a conversation: answered once; an opt-out is told to the lead.
-            kind = keyword.keyword
-            reach = (
-                opt_out_reach(session, org_id=org.id, contact_id=inbound.contact_id)
-                if keyword.consent is False
-                else None
-            )
-
-            async def confirmed(client: Client) -> None:
-                if keyword.answer:
-                    await confirm(client, org_id=org.id, message_id=inbound.message_id, kind=kind)
-                if reach is not None and reach.workflow_id:
-                    change = ConsentChanged(
-                        channel=consent_channel(channel),
-                        granted=False,
-                        opted_out_everywhere=reach.everywhere,
-                    )
-                    await tell(client, reach.workflow_id, LeadWorkflow.consent_changed, change)
-
-            return confirmed
-        reply = ReplyReceived(message_id=inbound.message_id, channel=channel)
+            return _keyword_effect(session, org, inbound, keyword, channel)
         flagged = flag_if_needs_person(session, org=org, contact_id=inbound.contact_id, text=text)
+        reply = ReplyReceived(message_id=inbound.message_id, channel=channel)
 
         async def notify(client: Client) -> None:
             if flagged is not None:
@@ -309,6 +291,33 @@ async def _inbound(
         payload=params,
         apply=apply,
     )
+
+
+def _keyword_effect(
+    session: Session, org: Org, inbound: InboundRecorded, keyword: InboundText, channel: Channel
+) -> Notify:
+    """A keyword, not a conversation: answered once (unless Twilio already did); an opt-out
+    is told to the contact's open lead."""
+    kind = keyword.keyword
+    assert kind is not None
+    reach = (
+        opt_out_reach(session, org_id=org.id, contact_id=inbound.contact_id)
+        if keyword.consent is False
+        else None
+    )
+
+    async def confirmed(client: Client) -> None:
+        if keyword.answer:
+            await confirm(client, org_id=org.id, message_id=inbound.message_id, kind=kind)
+        if reach is not None and reach.workflow_id:
+            change = ConsentChanged(
+                channel=consent_channel(channel),
+                granted=False,
+                opted_out_everywhere=reach.everywhere,
+            )
+            await tell(client, reach.workflow_id, LeadWorkflow.consent_changed, change)
+
+    return confirmed
 
 
 async def _call(

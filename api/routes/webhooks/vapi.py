@@ -186,6 +186,19 @@ async def vapi_webhook(
         )
     if call.get("type") == "inboundPhoneCall":
         return await _inbound_call(database, temporal, org_id, parsed, message, call)
+    return await _end_of_call(database, temporal, org_id, parsed, message, call)
+
+
+async def _end_of_call(
+    database: Database,
+    temporal: TemporalConnection,
+    org_id: str,
+    parsed: dict[str, Any],
+    message: dict[str, Any],
+    call: dict[str, Any],
+) -> WebhookAck:
+    """A call keepwarm placed ended: recorded with its outcome, and its call loop told."""
+    call_id = str(call["id"])
     metadata = object_of(call.get("metadata") or message.get("metadata"))
     analysis = object_of(message.get("analysis"))
     report = CallReport(
@@ -220,7 +233,7 @@ async def vapi_webhook(
         org_id=org_id,
         provider=WebhookProvider.VAPI,
         event_id=f"{call_id}:end-of-call-report",
-        event_type=kind,
+        event_type=str(message["type"]),
         payload=parsed,
         apply=apply,
     )
