@@ -199,10 +199,13 @@ class LeadSequence:
         await self._hold.tell(lambda: self.handle, AutomationPaused(reason=TAKEOVER_REASON))
 
     async def stop_to_continue(self) -> SequenceState:
-        """Stop a running sequence so the Lead run can continue as new: where it stood."""
-        if not self.active():
+        """Stop a running sequence so the Lead run can continue as new: where it stood.
+
+        One not started yet has nothing to stop: its start (``start_at``, its first step)
+        is carried as it stands, and the next run starts it then.
+        """
+        if self.handle is None or self.handle.done():
             return SequenceState(active=False, index=0, anchor=None)
-        assert self.handle is not None
         await self.handle.signal(NUDGE_STOP_SIGNAL, NudgeStop(reason=CONTINUING))
         result: NudgeResult = await self.handle
         return SequenceState(

@@ -19,6 +19,7 @@ from workflows.lead import (
     BookingReceived,
     ConsentChanged,
     IntakeReceived,
+    LeadResult,
     LeadWorkflow,
     PaymentReceived,
     ReplyReceived,
@@ -322,3 +323,33 @@ async def test_an_opt_out_of_one_channel_leaves_the_lead_running(harness: Harnes
     await harness.env.sleep(timedelta(hours=1))
 
     assert (await handle.query(LeadWorkflow.status)).stage == Stage.CONTACTED
+
+
+async def test_a_long_history_before_the_sequence_starts_continues_as_new_and_starts_it(
+    harness: Harness,
+) -> None:
+    put(harness, *TWO_WEEKS)
+    lead_id, handle = await harness.start(
+        history_limit=60, name="Ada", phone="+447911123456", consent={"sms": True}
+    )
+    await harness.env.sleep(timedelta(minutes=1))
+    first_run = (await handle.describe()).run_id
+    latest = harness.env.client.get_workflow_handle(handle.id, result_type=LeadResult)
+
+    # Repeat submissions grow the history past the limit while the sequence, whose first
+    # step is 15 minutes out, has not started yet.
+    for _ in range(12):
+        await latest.signal(
+            LeadWorkflow.intake_received, IntakeReceived(receipt_id=harness.receipt(name="Ada"))
+        )
+        await harness.env.sleep(timedelta(seconds=30))
+    await harness.env.sleep(timedelta(hours=1))
+    assert (await latest.describe()).run_id != first_run
+
+    result = await handle.result()
+
+    assert result.stage == Stage.LOST
+    sent = await bodies(harness, lead_id, 5)
+    assert sent[1:] == ["Step 1 for Ada", "Step 2 from Shine Cleaning", "Step 3", "Step 4"]
+    assert len({m.idempotency_key for m in harness.messages(lead_id)}) == 5
+    assert harness.timeline_kinds(lead_id).count("repeat_intake") == 12
