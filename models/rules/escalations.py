@@ -6,14 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from models.values import EscalationReason, EscalationStatus, Priority
+from models.values import EscalationStatus, Priority
 
 #: Escalation statuses that keep an item in the queue.
 OPEN_STATUSES = (EscalationStatus.OPEN, EscalationStatus.ACKNOWLEDGED)
-
-
-#: Why an item is in the queue, for the ones keepwarm opens itself.
-IDENTITY_CONFLICT = EscalationReason.IDENTITY_CONFLICT
 
 
 #: Priorities, lowest first (a thread takes the highest of its open escalations).

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from models.database import ROW_LOCK
+from models.database import lock
 from models.errors import NotFound
 from models.ids import TEXT_BACK_KEY, confirmation_key
 from models.rules.messages import (
@@ -177,7 +177,7 @@ def _lock_missed_call(session: Session, *, org_id: str, inbound_message_id: str)
     thread = session.get(Thread, inbound.thread_id) if inbound.thread_id else None
     if thread is None:
         raise NotFound(inbound_message_id)
-    contact = session.get(Contact, thread.contact_id, with_for_update=ROW_LOCK)
+    contact = lock(session, Contact, thread.contact_id)
     if contact is None:
         raise NotFound(thread.contact_id)
     session.refresh(thread)  # read after the lock: a takeover takes the same one first

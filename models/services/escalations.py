@@ -11,7 +11,6 @@ from sqlmodel import Session, col, select
 from models.errors import EscalationMissing
 from models.ids import notification_key
 from models.rules.escalations import (
-    IDENTITY_CONFLICT,
     MAX_LEVEL,
     OPEN_STATUSES,
     PRIORITIES,
@@ -30,7 +29,7 @@ from models.store.orgs import settings_for
 from models.store.threads import lock_thread, rank_thread
 from models.store.timeline import add_to_timeline
 from models.tables import Call, Contact, Escalation, Lead, Message, Operator, utcnow
-from models.values import EscalationStatus, Priority, TimelineKind
+from models.values import EscalationReason, EscalationStatus, Priority, TimelineKind
 
 
 def resolve_escalation(
@@ -260,7 +259,7 @@ def escalate_thread(
             Escalation.org_id == org_id,
             Escalation.thread_id == thread_id,
             col(Escalation.status).in_(OPEN_STATUSES),
-            Escalation.reason != IDENTITY_CONFLICT,
+            Escalation.reason != EscalationReason.IDENTITY_CONFLICT,
         )
     ).first()
     if current is not None:

@@ -11,7 +11,6 @@ from models.database import lock
 from models.rules.needs_person import needs_person
 from models.rules.orgs import org_settings
 from models.services.escalations import escalate_thread
-from models.store import leads as lead_store
 from models.store.consent import current_consent, record_consent_change
 from models.store.contacts import customer_value, resolve_contact
 from models.store.leads import is_open, open_lead
@@ -185,13 +184,13 @@ def record_inbound_message(
         source=source,
         evidence=f"inbound message {provider_message_id}",
     )
-    open_lead = lead_store.open_lead(session, org_id=org_id, contact_id=contact.id)
+    lead = open_lead(session, org_id=org_id, contact_id=contact.id)
     existing = _store_inbound(
         session,
         Message(
             id=new_id("msg"),
             org_id=org_id,
-            lead_id=open_lead.id if open_lead else None,
+            lead_id=lead.id if lead else None,
             thread_id=thread_of_contact(session, contact_id=contact.id),
             channel=channel,
             direction=Direction.INBOUND,
@@ -208,8 +207,8 @@ def record_inbound_message(
     return InboundRecorded(
         message_id=existing.id,
         contact_id=contact.id,
-        lead_id=open_lead.id if open_lead else None,
-        workflow_id=open_lead.workflow_id if open_lead else None,
+        lead_id=lead.id if lead else None,
+        workflow_id=lead.workflow_id if lead else None,
     )
 
 

@@ -13,7 +13,6 @@ from models.errors import EventIdTaken, LeadClosed, NotFound
 from models.ids import identity_conflict_key
 from models.payloads import RecordedLead
 from models.rules.contacts import _wanted_identities, contact_key
-from models.rules.escalations import IDENTITY_CONFLICT
 from models.rules.orgs import org_settings
 from models.rules.scoring import Scored, score_lead
 from models.schemas import OrgSettings
@@ -36,6 +35,7 @@ from models.tables import (
 from models.values import (
     Channel,
     Direction,
+    EscalationReason,
     IdentityKind,
     Intent,
     Priority,
@@ -129,7 +129,7 @@ def _flag_conflicts(
     open_escalation(
         session,
         org_id=lead.org_id,
-        reason=IDENTITY_CONFLICT,
+        reason=EscalationReason.IDENTITY_CONFLICT,
         priority=Priority.LOW,
         summary=f"Same person? This lead's contact {lead.contact_id} gave the {held}. "
         "Merge the contacts if they are one person, else resolve this.",

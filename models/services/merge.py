@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 
 from models.database import lock
 from models.errors import NotFound, SameContact
-from models.rules.escalations import IDENTITY_CONFLICT, OPEN_STATUSES
+from models.rules.escalations import OPEN_STATUSES
 from models.store.escalations import close_escalation
 from models.store.leads import open_leads
 from models.store.threads import fold_thread, rank_thread, thread_of_contact
@@ -23,6 +23,7 @@ from models.tables import (
     utcnow,
 )
 from models.values import (
+    EscalationReason,
     TimelineKind,
 )
 
@@ -108,7 +109,7 @@ def after_merge(
             row.thread_id = keep_thread
         held_by = set((row.data or {}).get("held_by", {}).values())
         if (
-            row.reason == IDENTITY_CONFLICT
+            row.reason == EscalationReason.IDENTITY_CONFLICT
             and held_by
             and held_by | {row.contact_id}
             <= {

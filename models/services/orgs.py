@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from models.database import ROW_LOCK
+from models.database import lock
 from models.errors import NotFound
 from models.rules.orgs import API_KEY_PREFIX, hash_api_key, org_settings
 from models.schemas import (
@@ -44,7 +44,7 @@ def patch_org_settings(session: Session, *, org_id: str, changes: dict[str, Any]
     different fields both stick. Raises pydantic's ``ValidationError`` and writes nothing if
     the merged settings are invalid.
     """
-    org = session.exec(select(Org).where(Org.id == org_id).with_for_update(**ROW_LOCK)).first()
+    org = lock(session, Org, org_id)
     if org is None:
         raise NotFound(org_id)
     merged = _deep_merge(org_settings(org).model_dump(), changes)

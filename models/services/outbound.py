@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from models.database import ROW_LOCK
+from models.database import lock
 from models.errors import NotFound
 from models.rules.compliance import (
     Deferred,
@@ -94,7 +94,7 @@ def claim_outbound_message(
     org = get_org(session, org_id=org_id)
     lead = get_lead(session, org_id=org_id, lead_id=lead_id)
     # Locked: two workflows claiming touches for one person count the budget one at a time.
-    contact = session.get(Contact, lead.contact_id, with_for_update=ROW_LOCK)
+    contact = lock(session, Contact, lead.contact_id)
     assert contact is not None
     consent = current_consent(session, org_id=org_id, contact_id=contact.id)
     governing = consent_channel(channel)

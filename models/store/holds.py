@@ -8,13 +8,13 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from models.database import ROW_LOCK
 from models.errors import ThreadMissing
 from models.rules.takeover import LEADS_TOLD, MIN_HOLD_WAIT, Hold, releases_at
 from models.schemas import OrgSettings
 from models.store.leads import open_leads
 from models.store.orgs import settings_for
-from models.tables import Contact, Lead, Thread
+from models.store.threads import lock_thread
+from models.tables import Lead, Thread
 
 #: Leads whose workflows may still run automation (a converted lead's sequence may run on;
 #: lost and opted-out leads have ended).
@@ -35,17 +35,13 @@ def held_until(
 
 
 def locked_thread(session: Session, *, org_id: str, thread_id: str) -> Thread:
-    """The org's thread, locked after its contact (the order every claim locks in)."""
+    """The org's thread, locked after its contact (``store.threads.lock_thread``)."""
     thread = session.get(Thread, thread_id)
     if thread is None or thread.org_id != org_id:
         raise ThreadMissing(thread_id)
-    session.get(Contact, thread.contact_id, with_for_update=ROW_LOCK)
-    return session.exec(
-        select(Thread)
-        .where(Thread.id == thread_id)
-        .with_for_update(**ROW_LOCK)
-        .execution_options(populate_existing=True)
-    ).one()
+    locked = lock_thread(session, thread_id=thread_id)
+    assert locked is not None
+    return locked
 
 
 def leads_of_contact(session: Session, *, org_id: str, contact_id: str) -> list[Lead]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from models.database import ROW_LOCK
+from models.database import ROW_LOCK, lock
 from models.errors import NotFound
 from models.rules.compliance import Verdict
 from models.rules.whatsapp import WHATSAPP_SESSION
@@ -93,7 +93,7 @@ def mark_message_sent(
     moves a status back (a delivery report may have got here first: the row is locked, so
     the two can't both see it pending).
     """
-    message = session.get(Message, message_id, with_for_update=ROW_LOCK)
+    message = lock(session, Message, message_id)
     if message is None:
         raise NotFound(message_id)
     if message.provider_message_id is None and provider_message_id:
