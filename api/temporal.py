@@ -29,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.types import MethodSyncOrAsyncSingleParam
 
 from api.errors import ApiError, error_response
-from models.ids import ladder_id, takeover_workflow_id, thread_ladder_id
+from models.ids import human_reply_workflow_id, ladder_id, takeover_workflow_id, thread_ladder_id
 from models.payloads import ConfirmationInput, StoredMessageInput
 from models.rules.messages import MISSED_CALL
 from models.rules.takeover import Hold
@@ -197,7 +197,7 @@ async def start_reply(client: Client, *, org_id: str, message_id: str) -> None:
         await client.start_workflow(
             HumanReplyWorkflow.run,
             StoredMessageInput(org_id=org_id, message_id=message_id),
-            id=f"reply-{org_id}-{message_id}",
+            id=human_reply_workflow_id(org_id, message_id),
             task_queue=LEADS,
             static_summary="Operator's reply",
         )

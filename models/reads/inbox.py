@@ -14,8 +14,7 @@ from sqlmodel import Session, col, select
 
 from models.errors import NotFound
 from models.reads.paging import CursorKind, decode_cursor, encode_cursor
-from models.rules.escalations import OPEN_STATUSES
-from models.rules.orgs import org_settings
+from models.rules.escalations import OPEN_STATUSES, PRIORITIES
 from models.rules.takeover import releases_at
 from models.schemas import (
     LastMessage,
@@ -28,7 +27,7 @@ from models.schemas import (
     ThreadSummary,
 )
 from models.store.contacts import identities_of, lifetime_values
-from models.store.orgs import get_org
+from models.store.orgs import settings_for
 from models.tables import (
     Contact,
     Escalation,
@@ -53,7 +52,7 @@ THREAD_MESSAGES_MAX = 500
 
 
 #: ``sort=priority``: urgent first.
-_PRIORITY_RANK = {"urgent": 3, "high": 2, "medium": 1, "low": 0}
+_PRIORITY_RANK = {priority.value: rank for rank, priority in enumerate(PRIORITIES)}
 
 
 #: ``sort=oldest_unread`` puts threads without an inbound message after those with one.
@@ -376,7 +375,5 @@ def thread_view(
             )
             for row in escalations
         ],
-        releases_at=releases_at(
-            thread, org_settings(get_org(session, org_id=org_id)).takeover_timeout
-        ),
+        releases_at=releases_at(thread, settings_for(session, org_id=org_id).takeover_timeout),
     )

@@ -29,7 +29,7 @@ from models.store.orgs import settings_for
 from models.store.threads import lock_thread, rank_thread
 from models.store.timeline import add_to_timeline
 from models.tables import Call, Contact, Escalation, Lead, Message, Operator, utcnow
-from models.values import EscalationReason, EscalationStatus, Priority, TimelineKind
+from models.values import EscalationReason, EscalationStatus, OperatorRole, Priority, TimelineKind
 
 
 def resolve_escalation(
@@ -110,7 +110,9 @@ def _route_target(
         (
             op
             for op in session.exec(
-                select(Operator).where(Operator.org_id == org_id, Operator.role == "owner")
+                select(Operator).where(
+                    Operator.org_id == org_id, Operator.role == OperatorRole.OWNER
+                )
             )
             if op.id not in told and op.phone
         ),

@@ -35,13 +35,12 @@ from models.store.contacts import address_for
 from models.store.leads import get_lead
 from models.store.messages import mark_message_failed, whatsapp_session_open
 from models.store.orgs import get_org
-from models.store.threads import touch_thread
+from models.store.threads import thread_of_contact, touch_thread
 from models.tables import (
     Contact,
     Lead,
     Message,
     Org,
-    Thread,
     utcnow,
 )
 from models.tokens import unsubscribe_token
@@ -192,7 +191,7 @@ def _draft_touch(
 ) -> _TouchDraft:
     """The new touch's row, once the gate lets it go now (else ``Deferred``)."""
     settings = org_settings(org)
-    thread = session.exec(select(Thread).where(Thread.contact_id == contact.id)).first()
+    thread_id = thread_of_contact(session, contact_id=contact.id)
     to_address = address_for(session, org_id=org.id, contact_id=contact.id, channel=channel)
     now = now or utcnow()
     # Only a touch that could go out is judged: an opt-out or a missing number fails anyway.
@@ -218,7 +217,7 @@ def _draft_touch(
     return _TouchDraft(
         org_id=org.id,
         lead_id=lead.id,
-        thread_id=thread.id if thread else None,
+        thread_id=thread_id,
         channel=channel,
         to_address=to_address,
         from_address=sender_address(settings, channel),

@@ -21,7 +21,7 @@ from models.store.holds import read_hold
 from models.store.leads import open_lead
 from models.store.messages import whatsapp_session_open
 from models.store.operators import get_operator
-from models.store.orgs import get_org
+from models.store.orgs import get_org, settings_for
 from models.store.threads import touch_thread
 from models.store.timeline import add_to_timeline
 from models.tables import Contact, Lead, Message, Operator, Thread
@@ -34,9 +34,6 @@ from models.values import (
     consent_channel,
     new_id,
 )
-
-#: Channels a reply can go on.
-REPLY_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,7 +93,7 @@ def _refusal(session: Session, *, thread: Thread, channel: Channel, now: datetim
 
 def send_at(session: Session, *, thread: Thread, channel: Channel, now: datetime) -> datetime:
     """``now``, or when the channel's quiet hours end in the contact's local time."""
-    settings = org_settings(get_org(session, org_id=thread.org_id))
+    settings = settings_for(session, org_id=thread.org_id)
     contact = session.get(Contact, thread.contact_id)
     assert contact is not None
     who = recipient_of(

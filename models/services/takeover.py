@@ -20,9 +20,14 @@ from models.store.operators import get_operator, message_to
 from models.store.orgs import settings_for
 from models.store.timeline import add_to_timeline
 from models.tables import Contact, Escalation, Lead, Message, Operator, Thread
-from models.values import EscalationStatus, HandledBy, MessageStatus, ThreadStatus, TimelineKind
-
-#: The key prefix of the notices telling an operator a hold ran out.
+from models.values import (
+    EscalationStatus,
+    HandledBy,
+    MessageStatus,
+    OperatorRole,
+    ThreadStatus,
+    TimelineKind,
+)
 
 
 def _note(
@@ -102,7 +107,7 @@ def release_hold(
     settings = settings_for(session, org_id=org_id)
     if thread.held_by is None:
         return hold_state(session, thread, settings=settings)
-    if thread.held_by != operator.id and operator.role != "owner":
+    if thread.held_by != operator.id and operator.role != OperatorRole.OWNER:
         holder = session.get(Operator, thread.held_by)
         raise ThreadHeld(holder=holder, holder_id=thread.held_by, since=thread.held_since)
     leads = _end_hold(session, thread)

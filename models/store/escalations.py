@@ -14,7 +14,7 @@ from models.ids import ladder_id
 from models.store.orgs import settings_for
 from models.store.threads import lock_thread, rank_thread
 from models.tables import Escalation, Thread, utcnow
-from models.values import EscalationStatus, Priority, new_id
+from models.values import EscalationStatus, Priority, ThreadStatus, new_id
 
 
 def open_escalation(
@@ -78,7 +78,7 @@ def settle_thread(session: Session, row: Escalation) -> None:
     thread = session.get(Thread, row.thread_id) if row.thread_id else None
     if thread is None or still_open or thread.held_by is not None:
         return
-    thread.status = EscalationStatus.RESOLVED
+    thread.status = ThreadStatus.RESOLVED
     session.add(thread)
     session.flush()
 

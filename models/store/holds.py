@@ -16,9 +16,6 @@ from models.store.orgs import settings_for
 from models.store.threads import lock_thread
 from models.tables import Lead, Thread
 
-#: Leads whose workflows may still run automation (a converted lead's sequence may run on;
-#: lost and opted-out leads have ended).
-
 
 def held_until(
     session: Session, *, contact_id: str, settings: OrgSettings, now: datetime

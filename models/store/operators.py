@@ -10,7 +10,7 @@ from models.errors import OperatorMissing
 from models.rules.operators import is_online
 from models.schemas import OrgSettings
 from models.tables import Message, Operator, utcnow
-from models.values import Direction, MessageStatus, Sender, new_id
+from models.values import Direction, MessageStatus, OperatorRole, Sender, new_id
 
 
 def online_operators(session: Session, *, org_id: str, now: datetime) -> list[Operator]:
@@ -30,7 +30,7 @@ def list_operators(session: Session, *, org_id: str) -> list[Operator]:
         .where(Operator.org_id == org_id)
         .order_by(col(Operator.created_at), col(Operator.id))
     )
-    return sorted(rows, key=lambda operator: operator.role == "owner")
+    return sorted(rows, key=lambda operator: operator.role == OperatorRole.OWNER)
 
 
 def get_operator(session: Session, *, org_id: str, operator_id: str) -> Operator:

@@ -21,6 +21,7 @@ from models.tables import (
 )
 from models.values import (
     Direction,
+    Priority,
     Sender,
     ThreadStatus,
 )
@@ -101,7 +102,7 @@ def rank_thread(session: Session, *, thread_id: str | None) -> bool:
             Escalation.thread_id == thread_id, col(Escalation.status).in_(OPEN_STATUSES)
         )
     ).all()
-    priority = max(open_priorities, key=PRIORITIES.index, default="low")
+    priority = max(open_priorities, key=PRIORITIES.index, default=Priority.LOW)
     if thread.priority != priority:
         thread.priority = priority
         session.add(thread)
