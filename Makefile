@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean vendor
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "keepwarm needs Python 3.11+")'
@@ -29,6 +29,11 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/intake.py
 	$(BIN)/python -m bench.first_touch --workers 2
+
+# The only way to change a vendored browser file (needs npm; CI never runs it). After editing a
+# version in a vendor.json: make vendor UPDATE=1, then review the manifest's diff.
+vendor: $(STAMP)
+	$(BIN)/python -m api.ui.vendor $(if $(UPDATE),--update)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api.deps import Database, OrgCache, RateLimiter, TemporalConnection
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.live import LiveHub
 from api.openapi import install_openapi
 from api.routes import (
     attention,
@@ -27,7 +28,9 @@ from api.routes import (
     unsubscribe,
     webhooks,
 )
+from api.sessions import SignInLimiter
 from api.temporal import install_unavailable_handler
+from api.ui import install_ui
 from models.database import make_engine
 from models.settings import Settings, get_settings
 
@@ -45,8 +48,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.org_cache = OrgCache()
         app.state.rate_limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
         app.state.webhook_rejections = webhooks.Rejections()
-        yield
-        engine.dispose()
+        app.state.sign_in_limiter = SignInLimiter()
+        app.state.live = LiveHub(engine)
+        await app.state.live.start()
+        try:
+            yield
+        finally:
+            await app.state.live.stop()
+            engine.dispose()
 
     app = FastAPI(
         title="keepwarm",
@@ -56,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi(app, webhooks.PAYLOADS)
+    install_ui(app)
     install_unavailable_handler(app)
     app.add_middleware(BodySizeLimit)
     for router in (

@@ -14,7 +14,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel, create_engine, select
 
+from models import outbox
+
 log = logging.getLogger(__name__)
+# Every change a live page shows writes its ui_events row in its own transaction.
+outbox.install()
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:

@@ -68,3 +68,28 @@ class NoAddress(ReplyRefused):
 
 class OperatorMissing(LookupError):
     """No such operator in this org."""
+
+
+class OperatorExists(Exception):
+    """Another operator of the org already signs in with this email."""
+
+
+class SignInRefused(Exception):
+    """Wrong email or password (which of the two is never said)."""
+
+
+class SignInLocked(Exception):
+    """Too many wrong passwords in a row: sign-in is locked until ``until``."""
+
+    def __init__(self, until: datetime) -> None:
+        """Locked until ``until``."""
+        super().__init__(f"Too many wrong passwords; try again after {until:%H:%M} UTC.")
+        self.until = until
+
+
+class InviteInvalid(Exception):
+    """The invite link is unknown, used or expired."""
+
+
+class PasswordRejected(ValueError):
+    """The chosen password is too weak; the message says why."""

@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Index,
+    Integer,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -426,6 +428,7 @@ class Operator(SQLModel, table=True):
     """
 
     __tablename__ = "operators"
+    __table_args__ = (Index("ix_operators_email", "email"),)
 
     id: str = Field(primary_key=True, max_length=40)
     org_id: str = Field(foreign_key="orgs.id", index=True, max_length=40)
@@ -435,4 +438,74 @@ class Operator(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=320)
     role: str = Field(max_length=16)
     last_seen_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    #: argon2id; ``None`` until they accept their invite (they can't sign in before).
+    password_hash: str | None = Field(default=None, max_length=200)
+    #: Wrong passwords in a row; at ``SIGN_IN_LOCK_AFTER`` sign-in locks until ``locked_until``.
+    failed_sign_ins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    locked_until: datetime | None = _ts(nullable=True)
+    #: Removed by the owner: no sign-in, no sessions, no escalations; their history stays.
+    removed_at: datetime | None = _ts(nullable=True)
+
+
+class OperatorInvite(SQLModel, table=True):
+    """A one-time link (``/app/invite/{token}``) that lets an operator choose a password.
+
+    Only the token's SHA-256 is stored; the link is shown once, when it is made.
+    """
+
+    __tablename__ = "operator_invites"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    operator_id: str = Field(foreign_key="operators.id", index=True, max_length=40)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(nullable=True)
+
+
+class OperatorSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random token, the table its SHA-256.
+
+    Revoked at sign-out, when the operator is removed, or when they sign in again from the
+    same browser (the token rotates at every sign-in); expires on its own.
+    """
+
+    __tablename__ = "operator_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    operator_id: str = Field(foreign_key="operators.id", index=True, max_length=40)
+    #: Sent back in forms that are not htmx requests (double submit against CSRF).
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    #: Moved at most every few minutes: idle sessions expire sooner than ``expires_at``.
+    last_used_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True)
+    user_agent: str | None = Field(default=None, max_length=300)
+
+
+class UiEvent(SQLModel, table=True):
+    """The live pages' outbox: one row per changed subject, written in the transaction of
+    the change (``models.outbox``), tailed by every API process and sent to open pages as
+    Server-Sent Events. Rows are an invalidation ("thread X changed"), never the data."""
+
+    __tablename__ = "ui_events"
+    __table_args__ = (
+        Index("ix_ui_events_org_id", "org_id", "id"),
+        Index("ix_ui_events_created_at", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    org_id: str = Field(max_length=40)
+    #: ``thread``, ``lead``, ``escalation`` or ``contact``: ``UiEventKind``.
+    kind: str = Field(max_length=16)
+    subject_id: str = Field(max_length=40)
     created_at: datetime = _ts()

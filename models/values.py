@@ -211,6 +211,15 @@ class EscalationReason(StrEnum):
     CALL_ATTEMPTS_EXHAUSTED = "call_attempts_exhausted"
 
 
+class UiEventKind(StrEnum):
+    """What changed, for the live pages: the subject whose fragments a page re-fetches."""
+
+    THREAD = "thread"
+    LEAD = "lead"
+    ESCALATION = "escalation"
+    CONTACT = "contact"
+
+
 class OperatorRole(StrEnum):
     """An operator answers threads; the owner is also the escalation ladder's last rung."""
 

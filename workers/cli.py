@@ -105,6 +105,8 @@ def run_api(settings: Settings) -> None:
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        # Open event streams (the live pages) must not hold a shutdown up.
+        timeout_graceful_shutdown=5,
     )
 
 

@@ -8,17 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import actions
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalConnectionDep
 from api.errors import ApiError, invalid
 from api.openapi import ORG_KEY, errors
-from api.temporal import start_escalation, tell_ladder
+from api.temporal import start_escalation
 from models.errors import EscalationMissing, OperatorMissing
 from models.reads.attention import open_items
 from models.schemas import Text
-from models.services.escalations import acknowledge_escalation, escalate_thread, resolve_escalation
+from models.services.escalations import escalate_thread
 from models.tables import Escalation
 from models.values import Priority
-from workflows.escalation import EscalationWorkflow
 
 router = APIRouter(tags=["attention"], responses=errors(*ORG_KEY))
 
@@ -148,16 +148,17 @@ async def acknowledge(
 ) -> AttentionItem:
     """Someone has it: it stops climbing the ladder."""
     try:
-        row = await database.run(
-            acknowledge_escalation, org_id=org.id, escalation_id=escalation_id, by=body.operator_id
+        row = await actions.acknowledge(
+            org_id=org.id,
+            escalation_id=escalation_id,
+            operator_id=body.operator_id,
+            database=database,
+            temporal=temporal,
         )
     except EscalationMissing:
         raise ApiError(404, f"No escalation {escalation_id!r} in this org.") from None
     except OperatorMissing:
         raise invalid("operator_id", "no such operator in this org") from None
-    await tell_ladder(
-        await temporal.client(), row, EscalationWorkflow.acknowledged, body.operator_id
-    )
     return _item(row)
 
 
@@ -171,16 +172,16 @@ async def resolve(
 ) -> AttentionItem:
     """Close an item (for an identity conflict: the two contacts are different people)."""
     try:
-        row = await database.run(
-            resolve_escalation,
+        row = await actions.resolve(
             org_id=org.id,
             escalation_id=escalation_id,
-            by=body.operator_id,
+            operator_id=body.operator_id,
             resolution=body.resolution,
+            database=database,
+            temporal=temporal,
         )
     except EscalationMissing:
         raise ApiError(404, f"No escalation {escalation_id!r} in this org.") from None
     except OperatorMissing:
         raise invalid("operator_id", "no such operator in this org") from None
-    await tell_ladder(await temporal.client(), row, EscalationWorkflow.resolved, body.operator_id)
     return _item(row)

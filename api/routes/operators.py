@@ -1,41 +1,63 @@
-"""Operators: the people who answer threads, and their presence (a heartbeat from the inbox)."""
+"""Operators: the people who answer threads, their invites to sign in, and their presence
+(a heartbeat from the inbox)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import DatabaseDep, IdParam, OrgDep
+from api.deps import DatabaseDep, IdParam, OrgDep, SettingsDep
 from api.errors import ApiError
 from api.openapi import ORG_KEY, errors
-from models.errors import OperatorMissing
+from models.errors import OperatorExists, OperatorMissing
 from models.reads.operators import operator_list, operator_public
-from models.schemas import OperatorCreate, OperatorList, OperatorPublic
+from models.schemas import OperatorCreate, OperatorCreated, OperatorList
 from models.services import operators as operator_service
+from models.services.sign_in import remove_operator
 from models.tables import utcnow
 
 router = APIRouter(prefix="/v1/operators", tags=["operators"], responses=errors(*ORG_KEY))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(413, 422))
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409, 413, 422))
 async def create_operator(
-    body: OperatorCreate, org: OrgDep, database: DatabaseDep
-) -> OperatorPublic:
-    """Add an operator (or the owner). Offline until their inbox sends a heartbeat."""
-    operator = await database.run(
-        operator_service.create_operator,
-        org_id=org.id,
-        name=body.name,
-        role=body.role,
-        phone=body.phone,
-        email=body.email,
+    body: OperatorCreate, org: OrgDep, database: DatabaseDep, settings: SettingsDep
+) -> OperatorCreated:
+    """Add an operator (or the owner) with a one-time invite link to choose a password
+    (``invite_url``, shown only here; an operator without an email gets none). Offline until
+    their inbox sends a heartbeat. Another operator of the org with the email: 409."""
+    try:
+        invited = await database.run(
+            operator_service.create_operator,
+            org_id=org.id,
+            name=body.name,
+            role=body.role,
+            phone=body.phone,
+            email=body.email,
+        )
+    except OperatorExists as error:
+        raise ApiError(409, str(error), code="operator_exists") from None
+    token = invited.invite_token
+    return OperatorCreated(
+        **operator_public(invited.operator, now=utcnow()).model_dump(),
+        invite_url=f"{settings.effective_public_url}/app/invite/{token}" if token else None,
     )
-    return operator_public(operator, now=utcnow())
 
 
 @router.get("")
 async def list_operators(org: OrgDep, database: DatabaseDep) -> OperatorList:
     """The org's operators (the owner last), each with whether they are online now."""
     return await database.run(operator_list, org_id=org.id, now=utcnow())
+
+
+@router.delete("/{operator_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 422))
+async def delete_operator(operator_id: IdParam, org: OrgDep, database: DatabaseDep) -> Response:
+    """Remove an operator: their sessions end at once and they can't sign in; what they did
+    stays attributed to them."""
+    try:
+        await database.run(remove_operator, org_id=org.id, operator_id=operator_id, now=utcnow())
+    except OperatorMissing:
+        raise ApiError(404, f"No operator {operator_id!r} in this org.") from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

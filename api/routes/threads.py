@@ -3,24 +3,20 @@ an operator takes a thread over from the AI, replies on it, and hands it back.""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api import actions
 from api.deps import (
-    Database,
     DatabaseDep,
     IdParam,
     OrgDep,
     QueryText,
-    TemporalConnection,
     TemporalConnectionDep,
 )
 from api.errors import ApiError, invalid
 from api.openapi import ORG_KEY, errors
-from api.temporal import hold_changed, start_reply
 from models.errors import (
     InvalidCursor,
     NoAddress,
@@ -44,10 +40,6 @@ from models.schemas import (
     ThreadPriority,
     ThreadSort,
 )
-from models.services import takeover as takeover_service
-from models.services.replies import claim_reply
-from models.services.takeover import release_hold
-from models.tables import Org, utcnow
 from models.values import Channel, HandledBy, MessageStatus, ThreadStatus
 
 router = APIRouter(prefix="/v1/threads", tags=["inbox"], responses=errors(*ORG_KEY))
@@ -131,28 +123,6 @@ def _refused(thread_id: str, error: Exception) -> ApiError:
     raise error
 
 
-async def _change_hold(
-    change: Callable[..., Hold],
-    *,
-    thread_id: str,
-    body: TakeoverIn,
-    org: Org,
-    database: Database,
-    temporal: TemporalConnection,
-) -> TakeoverOut:
-    """Take the thread over or release it in the database, then tell its workflow."""
-    try:
-        hold = await database.run(
-            change, org_id=org.id, thread_id=thread_id, operator_id=body.operator_id, now=utcnow()
-        )
-    except (OperatorMissing, ThreadMissing, ThreadHeld) as error:
-        raise _refused(thread_id, error) from None
-    await hold_changed(
-        await temporal.client(), org_id=org.id, hold=hold, operator_id=body.operator_id
-    )
-    return _hold_out(hold)
-
-
 @router.post("/{thread_id}/takeover", responses=errors(404, 409, 413, 422))
 async def take_over(
     thread_id: IdParam,
@@ -164,14 +134,17 @@ async def take_over(
     """The operator holds the thread: every automation of the contact (nudges, calls)
     pauses until they release it, or until they have written nothing for the org's
     ``takeover_timeout``. Another operator's hold: 409 ``thread_held``."""
-    return await _change_hold(
-        takeover_service.take_over,
-        thread_id=thread_id,
-        body=body,
-        org=org,
-        database=database,
-        temporal=temporal,
-    )
+    try:
+        hold = await actions.take_over(
+            org_id=org.id,
+            thread_id=thread_id,
+            operator_id=body.operator_id,
+            database=database,
+            temporal=temporal,
+        )
+    except (OperatorMissing, ThreadMissing, ThreadHeld) as error:
+        raise _refused(thread_id, error) from None
+    return _hold_out(hold)
 
 
 @router.post("/{thread_id}/release", responses=errors(404, 409, 413, 422))
@@ -184,14 +157,17 @@ async def release(
 ) -> TakeoverOut:
     """Hand the thread back to the AI: automation resumes where it was. The holder or the
     owner may release; anyone else gets 409 ``thread_held``."""
-    return await _change_hold(
-        release_hold,
-        thread_id=thread_id,
-        body=body,
-        org=org,
-        database=database,
-        temporal=temporal,
-    )
+    try:
+        hold = await actions.release(
+            org_id=org.id,
+            thread_id=thread_id,
+            operator_id=body.operator_id,
+            database=database,
+            temporal=temporal,
+        )
+    except (OperatorMissing, ThreadMissing, ThreadHeld) as error:
+        raise _refused(thread_id, error) from None
+    return _hold_out(hold)
 
 
 @router.post("/{thread_id}/reply", status_code=202, responses=errors(404, 409, 413, 422))
@@ -206,32 +182,20 @@ async def reply(
     sender ``human``. Replying takes the thread over; another operator's hold: 409. The
     person's withdrawn consent: 409 ``opted_out``; quiet hours: sent when they end. Send an
     ``idempotency_key``: a retry with it (after a 503, say) sends nothing twice."""
-    key = f"reply/{org.id}/{thread_id}/{body.idempotency_key or uuid.uuid4().hex}"
     try:
-        claim = await database.run(
-            claim_reply,
+        claim = await actions.reply(
             org_id=org.id,
             thread_id=thread_id,
             operator_id=body.operator_id,
             body=body.body,
             channel=Channel(body.channel) if body.channel else None,
-            key=key,
-            now=utcnow(),
+            idempotency_key=body.idempotency_key,
+            database=database,
+            temporal=temporal,
         )
-    except (
-        OperatorMissing,
-        ThreadMissing,
-        ThreadHeld,
-        ReplyRefused,
-    ) as error:
+    except (OperatorMissing, ThreadMissing, ThreadHeld, ReplyRefused) as error:
         raise _refused(thread_id, error) from None
-    client = await temporal.client()
     message = claim.message
-    await start_reply(client, org_id=org.id, message_id=message.id)
-    if claim.hold.held_by is not None:
-        # Every time, not only when this reply took the thread: a retry after a 503 must
-        # still start the hold's workflow, or the hold would never time out.
-        await hold_changed(client, org_id=org.id, hold=claim.hold, operator_id=body.operator_id)
     return ReplyOut(
         message_id=message.id,
         thread_id=thread_id,

@@ -377,3 +377,14 @@ def thread_view(
         ],
         releases_at=releases_at(thread, settings_for(session, org_id=org_id).takeover_timeout),
     )
+
+
+def unread_counts(session: Session, *, org_id: str) -> dict[str, int]:
+    """How many of the org's threads are in each status (``unread``, ``assigned``,
+    ``resolved``), off the status index."""
+    rows = session.execute(
+        sa_select(col(Thread.status), func.count())
+        .where(col(Thread.org_id) == org_id)
+        .group_by(col(Thread.status))
+    ).all()
+    return {str(status): int(count) for status, count in rows}

@@ -38,6 +38,7 @@ from models.schemas.fields import (
 from models.schemas.inbox import (
     LastMessage,
     OperatorCreate,
+    OperatorCreated,
     OperatorId,
     OperatorList,
     OperatorPublic,
@@ -161,6 +162,7 @@ __all__ = [
     "Name",
     "NonBlankText",
     "OperatorCreate",
+    "OperatorCreated",
     "OperatorId",
     "OperatorList",
     "OperatorPublic",

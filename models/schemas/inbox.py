@@ -213,6 +213,14 @@ class OperatorPublic(BaseModel):
     last_seen_at: datetime | None
 
 
+class OperatorCreated(OperatorPublic):
+    """``201`` for ``POST /v1/operators``: the operator and their one-time invite link."""
+
+    #: ``/app/invite/{token}`` under the public URL: single use, 7 days; shown only here.
+    #: ``None`` for an operator without an email (they get escalations but don't sign in).
+    invite_url: str | None = None
+
+
 class OperatorList(BaseModel):
     """``GET /v1/operators``."""
 

@@ -1,15 +1,28 @@
-"""Operators as use cases: add one to an org, and record a heartbeat (presence)."""
+"""Operators as use cases: add one to an org (with an invite to sign in), and record a
+heartbeat (presence)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, func, select
 
+from models.errors import OperatorExists
 from models.rules.operators import Role
 from models.store.operators import get_operator
+from models.store.sessions import add_invite
 from models.tables import Operator, utcnow
 from models.values import new_id
+
+
+@dataclass(frozen=True)
+class Invited:
+    """A new operator and the token of their one-time invite (``None`` without an email:
+    they get escalations but can't sign in)."""
+
+    operator: Operator
+    invite_token: str | None
 
 
 def create_operator(
@@ -20,14 +33,29 @@ def create_operator(
     role: Role,
     phone: str | None = None,
     email: str | None = None,
-) -> Operator:
-    """Add an operator (``phone`` already E.164). Offline until their first heartbeat."""
+) -> Invited:
+    """Add an operator (``phone`` already E.164) with an invite when they have an email.
+    Offline until their first heartbeat. ``OperatorExists`` if another of the org's
+    operators has the email."""
+    email = email.strip().lower() if email else None
+    if email is not None:
+        taken = session.exec(
+            select(Operator.id)
+            .where(Operator.org_id == org_id)
+            .where(func.lower(col(Operator.email)) == email)
+            .where(col(Operator.removed_at).is_(None))
+        ).first()
+        if taken is not None:
+            raise OperatorExists(f"An operator of this org already has the email {email}.")
     operator = Operator(
         id=new_id("op"), org_id=org_id, name=name, role=role, phone=phone, email=email
     )
     session.add(operator)
     session.flush()
-    return operator
+    token = (
+        add_invite(session, org_id=org_id, operator_id=operator.id, now=utcnow()) if email else None
+    )
+    return Invited(operator=operator, invite_token=token)
 
 
 def heartbeat(

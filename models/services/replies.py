@@ -268,3 +268,23 @@ def ready_to_send(session: Session, *, org_id: str, message_id: str, now: dateti
         zone_note = f"quiet hours: until {when:%a %d %b %H:%M} UTC"
         raise Deferred(Verdict(until=when, reason=zone_note))
     return message
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyOutlook:
+    """What would happen to a reply on the thread now, told to the operator before they
+    write: the channel it goes on, why it can't go at all, or when it would go."""
+
+    channel: Channel
+    refusal: str | None
+    send_at: datetime
+
+
+def reply_outlook(session: Session, *, thread: Thread, now: datetime) -> ReplyOutlook:
+    """The composer's warning for ``thread`` at ``now`` (the gate decides again at send)."""
+    channel = thread_channel(session, thread=thread)
+    refusal = _refusal(session, thread=thread, channel=channel, now=now)
+    if refusal is None and _address(session, thread=thread, channel=channel) is None:
+        refusal = f"there is no {channel.value} address for this person"
+    when = now if refusal else send_at(session, thread=thread, channel=channel, now=now)
+    return ReplyOutlook(channel=channel, refusal=refusal, send_at=when)

@@ -23,20 +23,23 @@ def online_operators(session: Session, *, org_id: str, now: datetime) -> list[Op
     ]
 
 
-def list_operators(session: Session, *, org_id: str) -> list[Operator]:
-    """Every operator of the org: operators before the owner, then in the order added."""
-    rows = session.exec(
-        select(Operator)
-        .where(Operator.org_id == org_id)
-        .order_by(col(Operator.created_at), col(Operator.id))
-    )
+def list_operators(
+    session: Session, *, org_id: str, include_removed: bool = False
+) -> list[Operator]:
+    """The org's operators (removed ones only if asked): operators before the owner, then
+    in the order added."""
+    statement = select(Operator).where(Operator.org_id == org_id)
+    if not include_removed:
+        statement = statement.where(col(Operator.removed_at).is_(None))
+    rows = session.exec(statement.order_by(col(Operator.created_at), col(Operator.id)))
     return sorted(rows, key=lambda operator: operator.role == OperatorRole.OWNER)
 
 
 def get_operator(session: Session, *, org_id: str, operator_id: str) -> Operator:
-    """The org's operator; ``OperatorMissing`` if there is none by that id in this org."""
+    """The org's operator; ``OperatorMissing`` if there is none by that id in this org (or
+    the owner removed them: they no longer act)."""
     operator = session.get(Operator, operator_id)
-    if operator is None or operator.org_id != org_id:
+    if operator is None or operator.org_id != org_id or operator.removed_at is not None:
         raise OperatorMissing(operator_id)
     return operator
 

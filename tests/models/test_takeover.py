@@ -83,7 +83,7 @@ def operator(engine: Engine, org_id: str, *, role: Role = OperatorRole.OPERATOR)
             name=f"{role.title()} {uuid.uuid4().hex[:4]}",
             role=role,
             phone="+447700900555",
-        ).id
+        ).operator.id
 
 
 def claim_touch(engine: Engine, org_id: str, lead_id: str, *, now: datetime) -> Message:

@@ -388,7 +388,7 @@ async def _takeover_scenario(
         )
         operator = create_operator(
             session, org_id=org.id, name="Ada", role=OperatorRole.OPERATOR, phone="+447700900444"
-        )
+        ).operator
         receipt, _ = record_intake_receipt(
             session,
             org_id=org.id,

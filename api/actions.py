@@ -1,0 +1,143 @@
+"""What an operator does, from the JSON API or a page alike: one transaction, then the
+workflows told. Domain errors (``ThreadHeld``, ``ReplyRefused``, ``OperatorMissing``...)
+go to the caller, which answers them in its own form (JSON or a fragment)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from api.deps import Database, TemporalConnection
+from api.temporal import hold_changed, start_reply, tell_ladder
+from models.rules.takeover import Hold
+from models.services import takeover as takeover_service
+from models.services.escalations import acknowledge_escalation, resolve_escalation
+from models.services.replies import ReplyClaim, claim_reply
+from models.tables import Escalation, utcnow
+from models.values import Channel
+from workflows.escalation import EscalationWorkflow
+
+
+async def change_hold(
+    change: Callable[..., Hold],
+    *,
+    org_id: str,
+    thread_id: str,
+    operator_id: str,
+    database: Database,
+    temporal: TemporalConnection,
+) -> Hold:
+    """Take the thread over or release it in the database, then tell its workflow."""
+    hold = await database.run(
+        change, org_id=org_id, thread_id=thread_id, operator_id=operator_id, now=utcnow()
+    )
+    await hold_changed(await temporal.client(), org_id=org_id, hold=hold, operator_id=operator_id)
+    return hold
+
+
+async def take_over(
+    *,
+    org_id: str,
+    thread_id: str,
+    operator_id: str,
+    database: Database,
+    temporal: TemporalConnection,
+) -> Hold:
+    """The operator holds the thread: the contact's automation pauses."""
+    return await change_hold(
+        takeover_service.take_over,
+        org_id=org_id,
+        thread_id=thread_id,
+        operator_id=operator_id,
+        database=database,
+        temporal=temporal,
+    )
+
+
+async def release(
+    *,
+    org_id: str,
+    thread_id: str,
+    operator_id: str,
+    database: Database,
+    temporal: TemporalConnection,
+) -> Hold:
+    """Hand the thread back to the AI."""
+    return await change_hold(
+        takeover_service.release_hold,
+        org_id=org_id,
+        thread_id=thread_id,
+        operator_id=operator_id,
+        database=database,
+        temporal=temporal,
+    )
+
+
+async def reply(
+    *,
+    org_id: str,
+    thread_id: str,
+    operator_id: str,
+    body: str,
+    channel: Channel | None,
+    idempotency_key: str | None,
+    database: Database,
+    temporal: TemporalConnection,
+) -> ReplyClaim:
+    """Write the operator's reply (through the gate when it is sent), then start its workflow
+    and the hold's."""
+    key = f"reply/{org_id}/{thread_id}/{idempotency_key or uuid.uuid4().hex}"
+    claim = await database.run(
+        claim_reply,
+        org_id=org_id,
+        thread_id=thread_id,
+        operator_id=operator_id,
+        body=body,
+        channel=channel,
+        key=key,
+        now=utcnow(),
+    )
+    client = await temporal.client()
+    await start_reply(client, org_id=org_id, message_id=claim.message.id)
+    if claim.hold.held_by is not None:
+        # Every time, not only when this reply took the thread: a retry after a 503 must
+        # still start the hold's workflow, or the hold would never time out.
+        await hold_changed(client, org_id=org_id, hold=claim.hold, operator_id=operator_id)
+    return claim
+
+
+async def acknowledge(
+    *,
+    org_id: str,
+    escalation_id: str,
+    operator_id: str,
+    database: Database,
+    temporal: TemporalConnection,
+) -> Escalation:
+    """Someone has it: the escalation stops climbing its ladder."""
+    row = await database.run(
+        acknowledge_escalation, org_id=org_id, escalation_id=escalation_id, by=operator_id
+    )
+    await tell_ladder(await temporal.client(), row, EscalationWorkflow.acknowledged, operator_id)
+    return row
+
+
+async def resolve(
+    *,
+    org_id: str,
+    escalation_id: str,
+    operator_id: str,
+    resolution: str | None,
+    database: Database,
+    temporal: TemporalConnection,
+) -> Escalation:
+    """Close the escalation."""
+    row = await database.run(
+        resolve_escalation,
+        org_id=org_id,
+        escalation_id=escalation_id,
+        by=operator_id,
+        resolution=resolution,
+    )
+    await tell_ladder(await temporal.client(), row, EscalationWorkflow.resolved, operator_id)
+    return row

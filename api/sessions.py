@@ -1,0 +1,134 @@
+"""Operators' sessions in the browser: the cookie, who it signs in, and the checks every
+state-changing request made with it must pass (same origin; htmx's header or the CSRF token).
+
+The org API key never reaches a browser; a page acts as the session's operator only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request, Response
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from api.deps import DatabaseDep, SettingsDep
+from api.errors import ApiError
+from models.rules.sign_in import SESSION_FOR
+from models.services.sign_in import Current, current
+from models.settings import Settings
+from models.tables import utcnow
+
+#: The session cookie: an opaque random token; the database keeps its SHA-256.
+COOKIE = "kw_session"
+#: Before sign-in there is no session to hold a CSRF token: the sign-in and invite forms
+#: carry this cookie's value back (double submit).
+FORM_COOKIE = "kw_form"
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class NotSignedIn(Exception):
+    """No live session on a request that needs one (pages redirect to sign-in)."""
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Cookies are ``Secure`` when the public URL is https."""
+    return settings.effective_public_url.startswith("https://")
+
+
+def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+    """Sign the browser in with ``token`` (HttpOnly, SameSite=Lax, Secure on https)."""
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(SESSION_FOR.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(settings),
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    """Forget the session cookie in the browser."""
+    response.delete_cookie(
+        COOKIE, httponly=True, samesite="lax", secure=secure_cookies(settings), path="/"
+    )
+
+
+def same_origin(request: Request, settings: Settings) -> bool:
+    """Whether a request was made by a page of this site: ``Sec-Fetch-Site`` when the browser
+    sends it, else ``Origin`` against the request's own host and the public URL."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return False
+    host = urlsplit(origin).netloc
+    allowed = {request.headers.get("host", ""), urlsplit(settings.effective_public_url).netloc}
+    return host in allowed
+
+
+async def check_unsafe(request: Request, settings: Settings, *, csrf_token: str | None) -> None:
+    """A state-changing request from a browser: same origin, and htmx's ``HX-Request``
+    header (a cross-site form can't set it) or the expected CSRF token in the form."""
+    if request.method in _SAFE:
+        return
+    if not same_origin(request, settings):
+        raise ApiError(403, "Cross-site requests are refused.", code="cross_site")
+    if request.headers.get("hx-request") == "true":
+        return
+    form = await request.form()
+    sent = form.get("csrf_token")
+    if not csrf_token or not isinstance(sent, str) or sent != csrf_token:
+        raise ApiError(403, "The form has expired; reload the page and try again.", code="csrf")
+
+
+async def session_of(request: Request, database: DatabaseDep) -> Current | None:
+    """Who the request's session cookie signs in, if anyone."""
+    token = request.cookies.get(COOKIE)
+    if not token or len(token) > 100:
+        return None
+    return await database.run(current, token=token, now=utcnow())
+
+
+MaybeSessionDep = Annotated[Current | None, Depends(session_of)]
+
+
+async def require_operator(
+    request: Request, found: MaybeSessionDep, settings: SettingsDep
+) -> Current:
+    """The signed-in operator (``NotSignedIn`` otherwise); unsafe methods pass the
+    same-origin and CSRF checks."""
+    if found is None:
+        raise NotSignedIn
+    await check_unsafe(request, settings, csrf_token=found.session.csrf_token)
+    return found
+
+
+OperatorSessionDep = Annotated[Current, Depends(require_operator)]
+
+
+class SignInLimiter:
+    """Sign-in attempts per client address, in this API process (a moving window).
+
+    Per-account locking lives in the database (``services.sign_in``); this stops one
+    address from trying many accounts.
+    """
+
+    def __init__(self, *, per_15_minutes: int = 30) -> None:
+        """Allow ``per_15_minutes`` attempts per address."""
+        self._item = parse(f"{per_15_minutes}/15 minutes")
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def retry_after(self, address: str) -> int | None:
+        """Count an attempt from ``address``: ``None`` if allowed, else seconds to wait."""
+        if self._limiter.hit(self._item, address):
+            return None
+        stats = self._limiter.get_window_stats(self._item, address)
+        return max(1, math.ceil(stats.reset_time - time.time()))

@@ -1,0 +1,34 @@
+"""The operators' pages (UI.md): server-rendered under ``/app``, signed in as themselves."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from api.errors import error_response
+from api.sessions import NotSignedIn
+from api.ui import attention, auth, command, inbox, stream
+from api.ui.static import install_static
+
+
+async def _not_signed_in(request: Request, _error: Exception) -> Response:
+    """No session: a page goes to sign-in (and back after), htmx is told to go there, a
+    stream or any other request gets 401."""
+    if request.headers.get("hx-request") == "true":
+        return Response(status_code=401, headers={"HX-Redirect": "/app/login"})
+    path = request.url.path
+    if request.method == "GET" and path.startswith("/app") and path != "/app/events":
+        target = path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/app/login?next={quote(target, safe='')}", status_code=303)
+    return error_response(401, "not_signed_in", "Sign in at /app/login first.")
+
+
+def install_ui(app: FastAPI) -> None:
+    """Mount the pages, their static files and the sign-in redirect."""
+    install_static(app)
+    app.add_exception_handler(NotSignedIn, _not_signed_in)
+    for module in (auth, command, inbox, attention, stream):
+        app.include_router(module.router)

@@ -1,0 +1,114 @@
+"""Needs attention: open escalations, oldest SLA first; acknowledge and resolve as the
+signed-in operator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from api import actions
+from api.deps import DatabaseDep, IdParam, TemporalConnectionDep
+from api.errors import ApiError
+from api.sessions import OperatorSessionDep
+from api.ui.render import page
+from models.errors import EscalationMissing, OperatorMissing
+from models.reads.attention import open_items
+from models.services.sign_in import Current
+from models.store.operators import list_operators
+from models.tables import utcnow
+
+router = APIRouter(prefix="/app", include_in_schema=False)
+
+#: How the queue names the reasons the engine escalates for.
+REASONS = {
+    "identity_conflict": "Two contacts may be one person",
+    "missed_calls": "Calls went unanswered",
+    "complaint": "Complaint",
+    "negative_sentiment": "Unhappy customer",
+    "needs_person": "Asked for a person",
+    "vip": "VIP customer",
+    "takeover_timeout": "Takeover ended on its own",
+}
+LIMIT = 200
+
+
+async def _context(me: Current, database: DatabaseDep) -> dict[str, Any]:
+    now = utcnow()
+    items = await database.run(open_items, org_id=me.org.id, limit=LIMIT)
+    operators = await database.run(list_operators, org_id=me.org.id, include_removed=True)
+    return {
+        "items": items,
+        "now": now,
+        "breached": sum(1 for item in items if item.sla_due_at <= now),
+        "operators": {op.id: op.name for op in operators},
+        "reasons": REASONS,
+    }
+
+
+@router.get("/attention")
+async def attention(request: Request, me: OperatorSessionDep, database: DatabaseDep) -> Response:
+    """The needs-attention page."""
+    context = await _context(me, database)
+    return page(
+        request, "attention.html", me=me, title="Needs attention", section="attention", **context
+    )
+
+
+@router.get("/attention/table")
+async def attention_table(
+    request: Request, me: OperatorSessionDep, database: DatabaseDep
+) -> Response:
+    """The queue alone (a live region re-fetches it)."""
+    return await _table(request, me, database)
+
+
+async def _table(request: Request, me: Current, database: DatabaseDep, **extra: Any) -> Response:
+    context = await _context(me, database)
+    return page(request, "attention.html", me=me, block="attention_table", **context, **extra)
+
+
+@router.post("/attention/{escalation_id}/acknowledge")
+async def acknowledge(
+    request: Request,
+    escalation_id: IdParam,
+    me: OperatorSessionDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+) -> Response:
+    """I have it: the escalation stops climbing."""
+    try:
+        row = await actions.acknowledge(
+            org_id=me.org.id,
+            escalation_id=escalation_id,
+            operator_id=me.operator.id,
+            database=database,
+            temporal=temporal,
+        )
+    except (EscalationMissing, OperatorMissing):
+        raise ApiError(404, "No such escalation.") from None
+    return await _table(request, me, database, notice=f"Acknowledged: {row.summary}")
+
+
+@router.post("/attention/{escalation_id}/resolve")
+async def resolve(
+    request: Request,
+    escalation_id: IdParam,
+    me: OperatorSessionDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+) -> Response:
+    """Dealt with: the escalation closes."""
+    try:
+        row = await actions.resolve(
+            org_id=me.org.id,
+            escalation_id=escalation_id,
+            operator_id=me.operator.id,
+            resolution=None,
+            database=database,
+            temporal=temporal,
+        )
+    except (EscalationMissing, OperatorMissing):
+        raise ApiError(404, "No such escalation.") from None
+    return await _table(request, me, database, notice=f"Resolved: {row.summary}")

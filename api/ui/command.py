@@ -1,0 +1,40 @@
+"""The Command Center (``/app``): what the AI is doing right now, at a glance."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from api.deps import DatabaseDep
+from api.sessions import OperatorSessionDep
+from api.ui.render import page
+from models.reads.command import now_summary
+from models.tables import utcnow
+
+router = APIRouter(prefix="/app", include_in_schema=False)
+
+
+@router.get("")
+async def command_center(
+    request: Request, me: OperatorSessionDep, database: DatabaseDep
+) -> Response:
+    """The landing page after sign-in from ``/app``."""
+    now = utcnow()
+    summary = await database.run(now_summary, org_id=me.org.id, now=now)
+    return page(
+        request,
+        "command.html",
+        me=me,
+        title="Command Center",
+        section="command",
+        now_summary=summary,
+        now=now,
+    )
+
+
+@router.get("/now")
+async def now_fragment(request: Request, me: OperatorSessionDep, database: DatabaseDep) -> Response:
+    """The "now" region alone (a live region re-fetches it)."""
+    now = utcnow()
+    summary = await database.run(now_summary, org_id=me.org.id, now=now)
+    return page(request, "command.html", me=me, block="command_now", now_summary=summary, now=now)
