@@ -20,14 +20,20 @@ from typing import IO
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
 from models.reads.orgs import count_orgs
-from models.schemas import OrgSettings, check_region, check_timezone
+from models.schemas import OrgSettings, check_email, check_region, check_timezone
 from models.services import orgs as org_service
+from models.services.operators import create_operator
+from models.services.sign_in import owner_setup
 from models.settings import Settings, get_settings
+from models.tables import utcnow
+from models.values import OperatorRole
 from workers.client import connect, dev_server_search_attribute_args, register_search_attributes
 from workers.telemetry import setup_telemetry
 
 log = logging.getLogger("keepwarm")
 
+#: The demo org's owner (``keepwarm up``): their setup link is printed until they have a password.
+DEMO_OWNER = "owner@demo-cleaning.example"
 #: Seconds each child gets to stop after SIGTERM before it is killed.
 STOP_GRACE_S = 20
 #: Seconds to wait for the dev server or the API to come up.
@@ -54,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     create.add_argument("--name", required=True)
     create.add_argument("--timezone", required=True, help="IANA name, e.g. Europe/London")
     create.add_argument("--region", default=None, help="default phone region, e.g. GB")
+    create.add_argument(
+        "--owner-email", required=True, help="the owner's email: they get a setup link"
+    )
+    create.add_argument("--owner-name", default="Owner", help="the owner's name")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -75,8 +85,22 @@ def main(argv: Sequence[str] | None = None) -> None:
             region = check_region(args.region) if args.region else None
         except ValueError as error:
             parser.error(str(error))
-        org_id, api_key = create_org(settings, name=args.name, timezone=timezone, region=region)
-        _say(f"org id:  {org_id}\nAPI key: {api_key}   (shown once; keepwarm stores only its hash)")
+        try:
+            owner_email = check_email(args.owner_email)
+        except ValueError as error:
+            parser.error(str(error))
+        org_id, api_key, link = create_org(
+            settings,
+            name=args.name,
+            timezone=timezone,
+            region=region,
+            owner=(args.owner_name, owner_email),
+        )
+        _say(
+            f"org id:     {org_id}\n"
+            f"API key:    {api_key}   (shown once; keepwarm stores only its hash)\n"
+            f"Owner link: {link}   (one use, 7 days: the owner chooses a password there)"
+        )
     _exit_now(code)
 
 
@@ -121,18 +145,32 @@ async def migrate_all(settings: Settings, *, temporal: bool) -> None:
 
 
 def create_org(
-    settings: Settings, *, name: str, timezone: str, region: str | None
-) -> tuple[str, str]:
-    """Create an org in the app database; return its id and API key."""
+    settings: Settings,
+    *,
+    name: str,
+    timezone: str,
+    region: str | None,
+    owner: tuple[str, str],
+) -> tuple[str, str, str]:
+    """Create an org and its owner in the app database; return the org's id, its API key
+    and the owner's one-time setup link."""
     engine = make_engine(settings.effective_database_url)
     org_settings = OrgSettings(timezone=timezone)
     if region:
         org_settings.default_region = region
     with session_scope(engine) as session:
         org, api_key = org_service.create_org(session, name=name, settings=org_settings)
-        org_id = org.id
+        invited = create_operator(
+            session, org_id=org.id, name=owner[0], role=OperatorRole.OWNER, email=owner[1]
+        )
+        org_id, token = org.id, invited.invite_token
     engine.dispose()
-    return org_id, api_key
+    return org_id, api_key, invite_link(settings, token or "")
+
+
+def invite_link(settings: Settings, token: str) -> str:
+    """The public URL of an invite token's page."""
+    return f"{settings.effective_public_url}/app/invite/{token}"
 
 
 class Supervisor:
@@ -163,13 +201,13 @@ class Supervisor:
                 self._start_temporal()
             env["KEEPWARM_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
             asyncio.run(migrate_all(self.settings, temporal=True))
-            new_key = self._demo_org()
+            new_key, setup_link = self._demo_org()
             for n in range(self.settings.worker_processes):
                 name = "worker" if n == 0 else f"worker-{n + 1}"
                 self._spawn(name, [sys.executable, "-m", "workers.cli", "worker"], env)
             self._spawn("api", [sys.executable, "-m", "workers.cli", "api"], env)
             self._wait_for_api()
-            self._banner(admin_note, new_key)
+            self._banner(admin_note, new_key, setup_link)
             while not self.stopping:
                 for name, process in self.children:
                     if process.poll() is not None:
@@ -252,22 +290,39 @@ class Supervisor:
                     ) from None
                 time.sleep(0.5)
 
-    def _demo_org(self) -> str | None:
-        """Create the demo org if there are no orgs; its key if it was created now."""
+    def _demo_org(self) -> tuple[str | None, str | None]:
+        """Create the demo org (and its owner) if there are no orgs. Its key if it was
+        created now, and the demo owner's setup link while they have no password."""
         engine = make_engine(self.settings.effective_database_url)
+        api_key: str | None = None
+        id_file = self.data_dir / "demo_org_id"
+        demo_id = id_file.read_text().strip() if id_file.exists() else None
         try:
             with session_scope(engine) as session:
-                if count_orgs(session) > 0:
-                    return None
-                _, api_key = org_service.create_org(
-                    session,
-                    name="Demo Cleaning Co",
-                    settings=OrgSettings(timezone="Europe/London", default_region="GB"),
-                )
+                if count_orgs(session) == 0:
+                    org, api_key = org_service.create_org(
+                        session,
+                        name="Demo Cleaning Co",
+                        settings=OrgSettings(timezone="Europe/London", default_region="GB"),
+                    )
+                    create_operator(
+                        session,
+                        org_id=org.id,
+                        name="Demo Owner",
+                        role=OperatorRole.OWNER,
+                        email=DEMO_OWNER,
+                    )
+                    demo_id = org.id
+            if demo_id is not None:
+                id_file.write_text(demo_id)
+            with session_scope(engine) as session:
+                setup = owner_setup(session, org_id=demo_id, now=utcnow()) if demo_id else None
         finally:
             engine.dispose()
-        _write_secret(self.data_dir / "demo_api_key", api_key)
-        return api_key
+        if api_key:
+            _write_secret(self.data_dir / "demo_api_key", api_key)
+        link = invite_link(self.settings, setup[1]) if setup and setup[1] else None
+        return api_key, link
 
     def _spawn(
         self, name: str, command: list[str], env: dict[str, str], stdout: IO[bytes] | None = None
@@ -314,7 +369,7 @@ class Supervisor:
         if self.children:
             log.info("keepwarm stopped")
 
-    def _banner(self, admin_note: str, new_key: str | None) -> None:
+    def _banner(self, admin_note: str, new_key: str | None, setup_link: str | None) -> None:
         """What a person needs next. Secrets appear only on the run that created them."""
         api = f"http://{self.settings.api_host}:{self.settings.api_port}"
         ui = (
@@ -330,12 +385,19 @@ class Supervisor:
         else:
             key_line, auth_key = "(orgs exist; `keepwarm org create` makes a key)", "<key>"
         auth = f"Authorization: Bearer {auth_key}"
+        owner_line = (
+            f"{setup_link}   (one-time setup link for {DEMO_OWNER}: choose a password)"
+            if setup_link
+            else f"sign in as {DEMO_OWNER}"
+        )
         sample = '{"name": "Ada Lovelace", "phone": "+44 7911 123456", "consent": {"sms": true}}'
         _say(
             "\n".join(
                 [
                     "",
                     "keepwarm is up (Ctrl-C stops it).",
+                    f"  Pages         {api}/app   (operators sign in here)",
+                    f"  Demo owner    {owner_line}",
                     f"  API docs      {api}/docs",
                     f"  Temporal UI   {ui}",
                     f"  Demo API key  {key_line}",

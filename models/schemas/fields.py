@@ -72,6 +72,14 @@ def check_mailbox(value: str) -> str:
     return value
 
 
+def check_email(value: str) -> str:
+    """A person's email address, lower-cased (a sign-in name)."""
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise ValueError(f"is not a valid email address: {error}") from None
+
+
 _CONTROL = {chr(code) for code in range(32)} - {"\t", "\n", "\r"} | {"\x7f"}
 
 

@@ -226,3 +226,19 @@ def invited(session: Session, *, token: str, now: datetime) -> Operator | None:
         return None
     operator = session.get(Operator, invite.operator_id)
     return operator if operator is not None and operator.removed_at is None else None
+
+
+def owner_setup(session: Session, *, org_id: str, now: datetime) -> tuple[str, str | None] | None:
+    """The org's first owner who can sign in with an email: their email, and a fresh invite
+    token while they have no password yet (earlier links stop working); ``None`` without one."""
+    owner = session.exec(
+        select(Operator)
+        .where(Operator.org_id == org_id, Operator.role == "owner")
+        .where(col(Operator.removed_at).is_(None), col(Operator.email).is_not(None))
+        .order_by(col(Operator.created_at))
+    ).first()
+    if owner is None or owner.email is None:
+        return None
+    if owner.password_hash is not None:
+        return owner.email, None
+    return owner.email, store.add_invite(session, org_id=org_id, operator_id=owner.id, now=now)

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from pydantic import SecretStr
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from temporalio.worker import Worker
 
@@ -28,6 +29,8 @@ from models.settings import Settings
 from tests.conftest import make_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: The live server's Twilio auth token: tests sign inbound webhooks with it.
+TWILIO_TOKEN = "ui-tests-twilio-token"
 #: Fail fast: a page that works shows what a test waits for well within this.
 TIMEOUT_MS = 5_000
 #: axe-core findings a page must not have (UI.md "Tests").
@@ -57,6 +60,8 @@ async def live_server(stack_settings: Settings, stack_worker: Worker) -> AsyncIt
         database_url=stack_settings.database_url,
         temporal_address=stack_settings.temporal_address,
         public_url=url,
+        # Inbound texts reach the pages through signed Twilio webhooks (tests/ui/test_inbox.py).
+        twilio_auth_token=SecretStr(TWILIO_TOKEN),
     )
     server = _Server(
         uvicorn.Config(
@@ -141,15 +146,16 @@ async def page(new_page: NewPage) -> Page:
 
 
 def _axe_script() -> Path:
-    manifest = json.loads(TEST_ONLY.read_text())
-    (path,) = (
+    manifest: dict[str, Any] = json.loads(TEST_ONLY.read_text())
+    paths = [
         file["path"]
         for package in manifest["packages"]
         if package["package"] == "axe-core"
         for file in package["files"]
         if file["path"].endswith("/axe.min.js")
-    )
-    return TEST_ONLY.parent / path
+    ]
+    (path,) = paths
+    return TEST_ONLY.parent / str(path)
 
 
 #: The vendored axe-core (tests/ui/vendor/, whatever its version).

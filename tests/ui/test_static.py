@@ -31,7 +31,7 @@ async def test_docs_load_swagger_ui_from_the_static_files(api: httpx.AsyncClient
     assert "cdn." not in page and "https://" not in page
 
 
-async def test_redoc_is_gone_and_no_page_is_in_the_contract(api: httpx.AsyncClient) -> None:
+async def test_redoc_is_gone_and_neither_page_is_in_the_contract(api: httpx.AsyncClient) -> None:
     paths = (await api.get("/openapi.json")).json()["paths"]
 
     assert (await api.get("/redoc")).status_code == 404

@@ -26,12 +26,15 @@ async def test_org_create_prints_id_and_a_working_key(sqlite_url: str) -> None:
         "Europe/London",
         "--region",
         "gb",
-        env=keepwarm_env(database_url=sqlite_url),
+        "--owner-email",
+        "Molly@Shine.example",
+        env=keepwarm_env(database_url=sqlite_url, public_url="https://shine.example"),
     )
 
     assert code == 0, out
-    assert "org id:  org_" in out
-    assert "API key: kw_" in out
+    assert "org id:     org_" in out
+    assert "API key:    kw_" in out
+    assert "Owner link: https://shine.example/app/invite/" in out
 
 
 @pytest.mark.parametrize(
@@ -39,7 +42,14 @@ async def test_org_create_prints_id_and_a_working_key(sqlite_url: str) -> None:
 )
 async def test_org_create_refuses_bad_values(sqlite_url: str, bad: list[str]) -> None:
     code, out = await run(
-        "org", "create", "--name", "Shine", *bad, env=keepwarm_env(database_url=sqlite_url)
+        "org",
+        "create",
+        "--name",
+        "Shine",
+        "--owner-email",
+        "molly@shine.example",
+        *bad,
+        env=keepwarm_env(database_url=sqlite_url),
     )
 
     assert code == 2

@@ -40,6 +40,7 @@ async def test_up_runs_the_stack_and_keeps_data_across_restarts(tmp_path: Path) 
         assert f"{base}/docs" in banner
         assert f"http://127.0.0.1:{ui_port}" in banner
         assert key in banner
+        assert f"{base}/app/invite/" in banner  # the demo owner's one-time setup link
         assert (tmp_path / "data" / "admin_token").stat().st_mode & 0o077 == 0
 
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
@@ -87,6 +88,8 @@ async def test_up_runs_the_stack_and_keeps_data_across_restarts(tmp_path: Path) 
         output = drain(again)
         assert key not in banner  # secrets are printed only by the run that made them
         assert str(tmp_path / "data" / "demo_api_key") in banner
+        # The owner has no password yet: a fresh setup link (the earlier one stops working).
+        assert f"{base}/app/invite/" in banner
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
             leads = (await http.get("/v1/leads", headers=headers)).json()["items"]
             assert [item["lead_id"] for item in leads] == [lead["lead_id"]]
