@@ -74,7 +74,8 @@ async def invite(shop: Shop, name: str, role: str = "operator") -> str:
             headers=shop.headers,
         )
     assert created.status_code == 201, created.text
-    return urlsplit(created.json()["invite_url"]).path
+    path: str = urlsplit(created.json()["invite_url"]).path
+    return path
 
 
 async def signed_in(new_page: NewPage, shop: Shop, name: str) -> Page:
