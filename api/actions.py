@@ -7,15 +7,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from temporalio.client import Client
+
 from api.deps import Database, TemporalConnection
-from api.temporal import hold_changed, start_reply, tell_ladder
+from api.temporal import hold_changed, start_reply, tell_if_reachable, tell_ladder
 from models.rules.takeover import Hold
 from models.services import takeover as takeover_service
 from models.services.escalations import acknowledge_escalation, resolve_escalation
+from models.services.merge import merge_contacts
 from models.services.replies import ReplyClaim, claim_reply
 from models.tables import Escalation, utcnow
 from models.values import Channel
 from workflows.escalation import EscalationWorkflow
+from workflows.lead import ContactMerged, LeadWorkflow
 
 
 async def change_hold(
@@ -141,3 +145,20 @@ async def resolve(
     )
     await tell_ladder(await temporal.client(), row, EscalationWorkflow.resolved, operator_id)
     return row
+
+
+async def merge(
+    *, org_id: str, keep_id: str, other_id: str, database: Database, client: Client
+) -> list[str]:
+    """Move the other contact's identities, consent, leads and messages onto ``keep_id``,
+    then tell the moved leads' workflows (best effort: a lead reads its contact again).
+    The ids of the workflows told. ``SameContact``, ``NotFound`` as the service raises."""
+    workflow_ids = await database.run(
+        merge_contacts, org_id=org_id, keep_id=keep_id, other_id=other_id
+    )
+    signal = ContactMerged(contact_id=keep_id, merged_contact_id=other_id)
+    return [
+        workflow_id
+        for workflow_id in workflow_ids
+        if await tell_if_reachable(client, workflow_id, LeadWorkflow.contact_merged, signal)
+    ]

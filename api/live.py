@@ -110,15 +110,16 @@ class LiveHub:
         self._poll_s = poll_s
         self._subscriptions: set[Subscription] = set()
         self._seen: dict[int, float] = {}
-        self._after = 0
+        #: The newest id already handed out; ``None`` until the first read (which skips the
+        #: backlog: pages opened now render the present).
+        self._after: int | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._pruned_at = 0.0
 
     async def start(self) -> None:
-        """Begin tailing from the newest row."""
-        self._after = await run_in_threadpool(transaction, self._engine, _newest)
+        """Begin tailing from the newest row (the database may be down: it keeps trying)."""
         self._task = asyncio.create_task(self._run(), name="ui-events-tailer")
         if self._engine.dialect.name == "postgresql":
             self._listener = asyncio.create_task(self._listen(), name="ui-events-listen")
@@ -174,6 +175,8 @@ class LiveHub:
                 await asyncio.sleep(self._poll_s)
 
     async def _tick(self) -> None:
+        if self._after is None:
+            self._after = await run_in_threadpool(transaction, self._engine, _newest)
         rows = await run_in_threadpool(
             transaction,
             self._engine,
@@ -187,7 +190,7 @@ class LiveHub:
             if row.id in self._seen:
                 continue
             self._seen[row.id] = now
-            self._after = max(self._after, row.id)
+            self._after = max(self._after or 0, row.id)
             event = LiveEvent(id=row.id, kind=row.kind, subject_id=row.subject_id)
             for subscription in list(self._subscriptions):
                 if subscription.org_id == row.org_id:

@@ -6,22 +6,33 @@ The org API key never reaches a browser; a page acts as the session's operator o
 
 from __future__ import annotations
 
+import hmac
 import math
 import time
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
+from fastapi.security import APIKeyCookie
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from api.deps import DatabaseDep, SettingsDep
-from api.errors import ApiError
+from api.deps import (
+    BearerDep,
+    DatabaseDep,
+    OrgCacheDep,
+    RateLimiterDep,
+    SettingsDep,
+    get_org,
+)
+from api.errors import ApiError, invalid
 from models.rules.sign_in import SESSION_FOR
 from models.services.sign_in import Current, current
 from models.settings import Settings
-from models.tables import utcnow
+from models.tables import Org, utcnow
+from models.values import OperatorRole
 
 #: The session cookie: an opaque random token; the database keeps its SHA-256.
 COOKIE = "kw_session"
@@ -83,6 +94,9 @@ async def check_unsafe(request: Request, settings: Settings, *, csrf_token: str 
         raise ApiError(403, "Cross-site requests are refused.", code="cross_site")
     if request.headers.get("hx-request") == "true":
         return
+    header = request.headers.get("x-csrf-token")
+    if csrf_token and header is not None and hmac.compare_digest(header, csrf_token):
+        return
     form = await request.form()
     sent = form.get("csrf_token")
     if not csrf_token or not isinstance(sent, str) or sent != csrf_token:
@@ -132,3 +146,66 @@ class SignInLimiter:
             return None
         stats = self._limiter.get_window_stats(self._item, address)
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+_session_cookie = APIKeyCookie(
+    name=COOKIE,
+    auto_error=False,
+    scheme_name="OperatorSession",
+    description="An operator's session from /app/login (pages): acts as that operator.",
+)
+SessionCookieDep = Annotated[str | None, Depends(_session_cookie)]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts on an ``/v1`` route: an org by its API key (naming an ``operator_id``), or a
+    signed-in operator by their session (acting only as themselves)."""
+
+    org: Org
+    #: The session's operator; ``None`` with the org's API key.
+    operator_id: str | None = None
+    role: str | None = None
+
+    def acting_operator(self, sent: str | None) -> str:
+        """The operator who acts: the session's, or ``sent`` with the API key (422 if
+        missing); a session naming someone else is 403."""
+        if self.operator_id is None:
+            if not sent:
+                raise invalid("operator_id", "is required with an org API key")
+            return sent
+        if sent and sent != self.operator_id:
+            raise ApiError(
+                403,
+                "A signed-in operator acts only as themselves; leave out operator_id.",
+                code="not_yourself",
+            )
+        return self.operator_id
+
+    def require_owner(self) -> None:
+        """403 unless the API key or the owner's session."""
+        if self.operator_id is not None and self.role != OperatorRole.OWNER:
+            raise ApiError(403, "Only the owner can do this.", code="owner_only")
+
+
+async def get_actor(
+    request: Request,
+    credentials: BearerDep,
+    cookie: SessionCookieDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    cache: OrgCacheDep,
+    limiter: RateLimiterDep,
+) -> Actor:
+    """The org's API key (as before), else an operator's session; 401 with neither."""
+    if credentials is not None or not cookie:
+        return Actor(org=await get_org(credentials, database, settings, cache, limiter))
+    found = await database.run(current, token=cookie[:100], now=utcnow())
+    if found is None:
+        raise ApiError(401, "The session has ended; sign in again at /app/login.")
+    await check_unsafe(request, settings, csrf_token=found.session.csrf_token)
+    limiter.check(found.org.id)
+    return Actor(org=found.org, operator_id=found.operator.id, role=found.operator.role)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_dev_port: int = Field(default=7233, ge=1, le=65535)
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    temporal_ui_url: str = Field(
+        default="",
+        description="Base URL of the Temporal Web UI; the pages link each lead's workflow there.",
+    )
     admin_token: SecretStr | None = None
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -103,6 +107,14 @@ class Settings(BaseSettings):
     def effective_temporal_address(self) -> str:
         """Where clients connect: the configured server or the embedded dev server."""
         return self.temporal_address or f"127.0.0.1:{self.temporal_dev_port}"
+
+    @property
+    def effective_temporal_ui_url(self) -> str:
+        """The Temporal Web UI's base URL: configured, or the embedded dev server's; empty
+        when unknown (the pages then show the workflow id without a link)."""
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        return f"http://127.0.0.1:{self.temporal_ui_port}" if self.embedded_temporal else ""
 
     @property
     def effective_public_url(self) -> str:

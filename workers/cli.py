@@ -200,6 +200,7 @@ class Supervisor:
             if self.settings.embedded_temporal:
                 self._start_temporal()
             env["KEEPWARM_TEMPORAL_ADDRESS"] = self.settings.effective_temporal_address
+            env["KEEPWARM_TEMPORAL_UI_URL"] = self.settings.effective_temporal_ui_url
             asyncio.run(migrate_all(self.settings, temporal=True))
             new_key, setup_link = self._demo_org()
             for n in range(self.settings.worker_processes):

@@ -12,10 +12,11 @@ from api import actions
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalConnectionDep
 from api.errors import ApiError, invalid
 from api.openapi import ORG_KEY, errors
+from api.sessions import ActorDep
 from api.temporal import start_escalation
 from models.errors import EscalationMissing, OperatorMissing
 from models.reads.attention import open_items
-from models.schemas import Text
+from models.schemas import ACTING_OPERATOR, Text
 from models.services.escalations import escalate_thread
 from models.tables import Escalation
 from models.values import Priority
@@ -54,7 +55,9 @@ class ResolveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    operator_id: Text = Field(min_length=1, max_length=64)
+    operator_id: Text | None = Field(
+        default=None, min_length=1, max_length=64, description=ACTING_OPERATOR
+    )
     resolution: Text | None = Field(default=None, max_length=500)
 
 
@@ -109,7 +112,9 @@ class AcknowledgeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    operator_id: Text = Field(min_length=1, max_length=64)
+    operator_id: Text | None = Field(
+        default=None, min_length=1, max_length=64, description=ACTING_OPERATOR
+    )
 
 
 @router.post("/v1/threads/{thread_id}/escalate", status_code=202, responses=errors(404, 413, 422))
@@ -142,16 +147,16 @@ async def escalate(
 async def acknowledge(
     escalation_id: IdParam,
     body: AcknowledgeIn,
-    org: OrgDep,
+    actor: ActorDep,
     database: DatabaseDep,
     temporal: TemporalConnectionDep,
 ) -> AttentionItem:
     """Someone has it: it stops climbing the ladder."""
     try:
         row = await actions.acknowledge(
-            org_id=org.id,
+            org_id=actor.org.id,
             escalation_id=escalation_id,
-            operator_id=body.operator_id,
+            operator_id=actor.acting_operator(body.operator_id),
             database=database,
             temporal=temporal,
         )
@@ -166,16 +171,16 @@ async def acknowledge(
 async def resolve(
     escalation_id: IdParam,
     body: ResolveIn,
-    org: OrgDep,
+    actor: ActorDep,
     database: DatabaseDep,
     temporal: TemporalConnectionDep,
 ) -> AttentionItem:
     """Close an item (for an identity conflict: the two contacts are different people)."""
     try:
         row = await actions.resolve(
-            org_id=org.id,
+            org_id=actor.org.id,
             escalation_id=escalation_id,
-            operator_id=body.operator_id,
+            operator_id=actor.acting_operator(body.operator_id),
             resolution=body.resolution,
             database=database,
             temporal=temporal,

@@ -8,15 +8,13 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from api import actions
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalDep
 from api.errors import ApiError, invalid
 from api.openapi import ORG_KEY, errors
-from api.temporal import tell_if_reachable
 from models.errors import NotFound, SameContact
 from models.reads import contacts as contact_reads
 from models.schemas import Text
-from models.services.merge import merge_contacts
-from workflows.lead import ContactMerged, LeadWorkflow
 
 log = logging.getLogger("keepwarm.contacts")
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"], responses=errors(*ORG_KEY))
@@ -92,17 +90,15 @@ async def merge(
     Never done automatically: identity conflicts are flagged for a person to decide.
     """
     try:
-        workflow_ids = await database.run(
-            merge_contacts, org_id=org.id, keep_id=contact_id, other_id=body.other_id
+        told = await actions.merge(
+            org_id=org.id,
+            keep_id=contact_id,
+            other_id=body.other_id,
+            database=database,
+            client=client,
         )
     except SameContact as error:
         raise invalid("other_id", str(error)) from None
     except NotFound as missing:
         raise ApiError(404, f"No contact {str(missing)!r} in this org.") from None
-    told = []
-    signal = ContactMerged(contact_id=contact_id, merged_contact_id=body.other_id)
-    for workflow_id in workflow_ids:
-        # Best effort: the merge is recorded, and a lead reads its contact again.
-        if await tell_if_reachable(client, workflow_id, LeadWorkflow.contact_merged, signal):
-            told.append(workflow_id)
     return Merged(contact_id=contact_id, merged_contact_id=body.other_id, workflows_told=told)

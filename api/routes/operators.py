@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 from api.deps import DatabaseDep, IdParam, OrgDep, SettingsDep
 from api.errors import ApiError
 from api.openapi import ORG_KEY, errors
+from api.sessions import ActorDep
 from models.errors import OperatorExists, OperatorMissing
 from models.reads.operators import operator_list, operator_public
 from models.schemas import OperatorCreate, OperatorCreated, OperatorList
@@ -20,15 +21,17 @@ router = APIRouter(prefix="/v1/operators", tags=["operators"], responses=errors(
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409, 413, 422))
 async def create_operator(
-    body: OperatorCreate, org: OrgDep, database: DatabaseDep, settings: SettingsDep
+    body: OperatorCreate, actor: ActorDep, database: DatabaseDep, settings: SettingsDep
 ) -> OperatorCreated:
     """Add an operator (or the owner) with a one-time invite link to choose a password
     (``invite_url``, shown only here; an operator without an email gets none). Offline until
-    their inbox sends a heartbeat. Another operator of the org with the email: 409."""
+    their inbox sends a heartbeat. Another operator of the org with the email: 409. With a
+    session, only the owner may invite."""
+    actor.require_owner()
     try:
         invited = await database.run(
             operator_service.create_operator,
-            org_id=org.id,
+            org_id=actor.org.id,
             name=body.name,
             role=body.role,
             phone=body.phone,
@@ -49,12 +52,19 @@ async def list_operators(org: OrgDep, database: DatabaseDep) -> OperatorList:
     return await database.run(operator_list, org_id=org.id, now=utcnow())
 
 
-@router.delete("/{operator_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 422))
-async def delete_operator(operator_id: IdParam, org: OrgDep, database: DatabaseDep) -> Response:
+@router.delete(
+    "/{operator_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409, 422)
+)
+async def delete_operator(operator_id: IdParam, actor: ActorDep, database: DatabaseDep) -> Response:
     """Remove an operator: their sessions end at once and they can't sign in; what they did
-    stays attributed to them."""
+    stays attributed to them. With a session, only the owner may, and not themselves."""
+    actor.require_owner()
+    if operator_id == actor.operator_id:
+        raise ApiError(409, "You can't remove yourself.", code="cannot_remove_self")
     try:
-        await database.run(remove_operator, org_id=org.id, operator_id=operator_id, now=utcnow())
+        await database.run(
+            remove_operator, org_id=actor.org.id, operator_id=operator_id, now=utcnow()
+        )
     except OperatorMissing:
         raise ApiError(404, f"No operator {operator_id!r} in this org.") from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -17,6 +17,7 @@ from api.deps import (
 )
 from api.errors import ApiError, invalid
 from api.openapi import ORG_KEY, errors
+from api.sessions import ActorDep
 from models.errors import (
     InvalidCursor,
     NoAddress,
@@ -127,7 +128,7 @@ def _refused(thread_id: str, error: Exception) -> ApiError:
 async def take_over(
     thread_id: IdParam,
     body: TakeoverIn,
-    org: OrgDep,
+    actor: ActorDep,
     database: DatabaseDep,
     temporal: TemporalConnectionDep,
 ) -> TakeoverOut:
@@ -136,9 +137,9 @@ async def take_over(
     ``takeover_timeout``. Another operator's hold: 409 ``thread_held``."""
     try:
         hold = await actions.take_over(
-            org_id=org.id,
+            org_id=actor.org.id,
             thread_id=thread_id,
-            operator_id=body.operator_id,
+            operator_id=actor.acting_operator(body.operator_id),
             database=database,
             temporal=temporal,
         )
@@ -151,7 +152,7 @@ async def take_over(
 async def release(
     thread_id: IdParam,
     body: TakeoverIn,
-    org: OrgDep,
+    actor: ActorDep,
     database: DatabaseDep,
     temporal: TemporalConnectionDep,
 ) -> TakeoverOut:
@@ -159,9 +160,9 @@ async def release(
     owner may release; anyone else gets 409 ``thread_held``."""
     try:
         hold = await actions.release(
-            org_id=org.id,
+            org_id=actor.org.id,
             thread_id=thread_id,
-            operator_id=body.operator_id,
+            operator_id=actor.acting_operator(body.operator_id),
             database=database,
             temporal=temporal,
         )
@@ -174,7 +175,7 @@ async def release(
 async def reply(
     thread_id: IdParam,
     body: ReplyIn,
-    org: OrgDep,
+    actor: ActorDep,
     database: DatabaseDep,
     temporal: TemporalConnectionDep,
 ) -> ReplyOut:
@@ -184,9 +185,9 @@ async def reply(
     ``idempotency_key``: a retry with it (after a 503, say) sends nothing twice."""
     try:
         claim = await actions.reply(
-            org_id=org.id,
+            org_id=actor.org.id,
             thread_id=thread_id,
-            operator_id=body.operator_id,
+            operator_id=actor.acting_operator(body.operator_id),
             body=body.body,
             channel=Channel(body.channel) if body.channel else None,
             idempotency_key=body.idempotency_key,

@@ -15,8 +15,8 @@ from api.sessions import OperatorSessionDep
 from api.ui.render import page
 from models.errors import EscalationMissing, OperatorMissing
 from models.reads.attention import open_items
+from models.reads.operators import operator_names
 from models.services.sign_in import Current
-from models.store.operators import list_operators
 from models.tables import utcnow
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -37,12 +37,12 @@ LIMIT = 200
 async def _context(me: Current, database: DatabaseDep) -> dict[str, Any]:
     now = utcnow()
     items = await database.run(open_items, org_id=me.org.id, limit=LIMIT)
-    operators = await database.run(list_operators, org_id=me.org.id, include_removed=True)
+    operators = await database.run(operator_names, org_id=me.org.id)
     return {
         "items": items,
         "now": now,
         "breached": sum(1 for item in items if item.sla_due_at <= now),
-        "operators": {op.id: op.name for op in operators},
+        "operators": operators,
         "reasons": REASONS,
     }
 

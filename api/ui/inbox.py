@@ -31,10 +31,10 @@ from models.errors import (
 from models.reads import inbox as inbox_reads
 from models.reads.conversation import earlier_messages, thread_pane
 from models.reads.inbox import unread_counts
+from models.reads.operators import operator_names
 from models.rules.orgs import org_settings
 from models.schemas import ThreadPriority, ThreadSort
 from models.services.sign_in import Current
-from models.store.operators import list_operators
 from models.tables import utcnow
 from models.values import Channel, HandledBy, ThreadStatus
 
@@ -122,7 +122,7 @@ async def _list_context(me: Current, database: DatabaseDep, filters: Filters) ->
             422, "This page link is no longer valid; start from the newest threads."
         ) from None
     counts = await database.run(unread_counts, org_id=me.org.id)
-    operators = await database.run(list_operators, org_id=me.org.id, include_removed=True)
+    operators = await database.run(operator_names, org_id=me.org.id)
     return {
         "items": items,
         "next_cursor": next_cursor,
@@ -130,7 +130,7 @@ async def _list_context(me: Current, database: DatabaseDep, filters: Filters) ->
         "filters": filters,
         "counts": counts,
         "unread_total": counts.get("unread", 0),
-        "operators": {op.id: op.name for op in operators},
+        "operators": operators,
         "list_query": filters.query(with_cursor=True),
         "base_query": filters.query(with_cursor=False),
     }
@@ -238,7 +238,7 @@ async def earlier(
         raise ApiError(404, "No such thread.") from None
     except InvalidCursor:
         raise ApiError(422, "This link is no longer valid; reload the thread.") from None
-    operators = await database.run(list_operators, org_id=me.org.id, include_removed=True)
+    operators = await database.run(operator_names, org_id=me.org.id)
     return page(
         request,
         "earlier.html",
@@ -246,7 +246,7 @@ async def earlier(
         messages=messages,
         before=cursor,
         thread_id=thread_id,
-        pane={"operators": {op.id: op.name for op in operators}},
+        pane={"operators": operators},
         **COMMON,
     )
 

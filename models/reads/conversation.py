@@ -13,11 +13,11 @@ from sqlmodel import Session, col, select, tuple_
 from models.errors import NotFound
 from models.reads.inbox import thread_view
 from models.reads.leads import lead_calls
+from models.reads.operators import operator_names
 from models.reads.paging import decode_cursor, encode_cursor
 from models.schemas import CallPublic, ThreadDetail, ThreadMessage
 from models.services.replies import ReplyOutlook, reply_outlook
 from models.store.leads import newest_lead
-from models.store.operators import list_operators
 from models.tables import Lead, Message, Thread, UtcDateTime
 
 #: Messages the pane shows at first, and per "earlier messages" page.
@@ -53,9 +53,7 @@ def thread_pane(
     lead = newest_lead(session, org_id=org_id, contact_id=thread.contact_id)
     return ThreadPane(
         detail=detail,
-        operators={
-            op.id: op.name for op in list_operators(session, org_id=org_id, include_removed=True)
-        },
+        operators=operator_names(session, org_id=org_id),
         lead=lead,
         calls=lead_calls(session, org_id=org_id, lead_id=lead.id) if lead else [],
         outlook=reply_outlook(session, thread=thread, now=now),

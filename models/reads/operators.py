@@ -23,3 +23,12 @@ def operator_list(session: Session, *, org_id: str, now: datetime) -> OperatorLi
     return OperatorList(
         items=[operator_public(row, now=now) for row in list_operators(session, org_id=org_id)]
     )
+
+
+def operator_names(session: Session, *, org_id: str) -> dict[str, str]:
+    """Every operator's name by id, removed ones too (they still wrote messages and held
+    threads): how the pages name people."""
+    return {
+        operator.id: operator.name
+        for operator in list_operators(session, org_id=org_id, include_removed=True)
+    }

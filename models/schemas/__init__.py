@@ -37,6 +37,7 @@ from models.schemas.fields import (
     check_timezone,
 )
 from models.schemas.inbox import (
+    ACTING_OPERATOR,
     LastMessage,
     OperatorCreate,
     OperatorCreated,
@@ -118,6 +119,7 @@ from models.schemas.settings import (
 )
 
 __all__ = [
+    "ACTING_OPERATOR",
     "DURATION_PATTERN",
     "E164",
     "MAILBOX_FORMAT",

@@ -123,13 +123,18 @@ class ThreadDetail(ThreadSummary):
 
 
 OperatorId = Annotated[Text, Field(min_length=1, max_length=64)]
+#: How an acting route learns who acts.
+ACTING_OPERATOR = (
+    "The operator who acts: required with the org's API key; left out from an operator's "
+    "session (the session's operator acts; naming another is 403)."
+)
 ReplyChannel = Literal["sms", "whatsapp", "email"]
 
 
 class TakeoverIn(StrictModel):
     """``POST /v1/threads/{id}/takeover`` and ``.../release``."""
 
-    operator_id: OperatorId
+    operator_id: OperatorId | None = Field(default=None, description=ACTING_OPERATOR)
 
 
 class TakeoverOut(BaseModel):
@@ -150,7 +155,7 @@ class TakeoverOut(BaseModel):
 class ReplyIn(StrictModel):
     """``POST /v1/threads/{id}/reply``."""
 
-    operator_id: OperatorId
+    operator_id: OperatorId | None = Field(default=None, description=ACTING_OPERATOR)
     body: NonBlankText = Field(min_length=1, max_length=1600)
     #: The thread's channel (the customer's last message's) unless given.
     channel: ReplyChannel | None = None

@@ -85,6 +85,7 @@ PROSE_RULES = (
     "must be after from",  # `to` after `from`
     "cursor is not valid",  # a cursor the API handed out
     "no such operator in this org",  # operator_id names one of the org's operators
+    "is required with an org API key",  # operator_id: a session acts as itself, a key names one
     "thresholds must fall",  # scoring: high_value > engaged > window_shopper
     "window end must be after its start",  # quiet hours
     "must be a positive duration",  # an ISO 8601 duration over zero

@@ -55,8 +55,10 @@ async def test_an_operator_is_online_for_two_minutes_after_a_heartbeat(
         "role": "owner",
         "online": False,
         "last_seen_at": None,
+        "invite_url": None,  # no email: they get escalations but don't sign in
     }
     assert (ann["email"], ann["phone"], ann["online"]) == ("ann@example.com", None, False)
+    assert ann["invite_url"].startswith("http://127.0.0.1:8000/app/invite/")
 
     beat = await api.post(f"/v1/operators/{ann['id']}/heartbeat", headers=headers)
 

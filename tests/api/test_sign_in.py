@@ -280,3 +280,43 @@ async def test_a_duplicate_operator_email_is_409(api: httpx.AsyncClient) -> None
         headers=headers,
     )
     assert again.status_code == 409 and again.json()["error"]["code"] == "operator_exists"
+
+
+async def test_a_session_acts_on_the_json_api_as_its_own_operator(
+    api: httpx.AsyncClient, browser: Browser
+) -> None:
+    chat = await conversation(api)
+    other_id, _ = await invite(api, chat.headers, "other@shine.example")
+    client = await signed_in(browser, api, chat.headers, "json@shine.example")
+    async with aclosing(client):
+        inbox = await client.get("/app/inbox")
+        csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', inbox.text)
+        assert csrf
+        url = f"/v1/threads/{chat.thread_id}/takeover"
+        assert (await client.post(url, json={})).status_code == 403  # no CSRF proof
+        pretending = await client.post(
+            url, json={"operator_id": other_id}, headers={"X-CSRF-Token": csrf.group(1)}
+        )
+        assert pretending.status_code == 403
+        assert pretending.json()["error"]["code"] == "not_yourself"
+        taken = await client.post(url, json={}, headers={"X-CSRF-Token": csrf.group(1)})
+        assert taken.status_code == 200, taken.text
+        me = taken.json()["held_by"]
+        assert me and me != other_id
+        # Only the owner invites from a session.
+        invited = await client.post(
+            "/v1/operators",
+            json={"name": "Eve", "email": "eve@shine.example", "role": "owner"},
+            headers={"X-CSRF-Token": csrf.group(1)},
+        )
+        assert invited.status_code == 403 and invited.json()["error"]["code"] == "owner_only"
+        released = await client.post(
+            f"/v1/threads/{chat.thread_id}/release",
+            json={},
+            headers={"X-CSRF-Token": csrf.group(1)},
+        )
+        assert released.status_code == 200
+    # With the org's key, operator_id stays required.
+    keyed = await api.post(f"/v1/threads/{chat.thread_id}/takeover", json={}, headers=chat.headers)
+    assert keyed.status_code == 422
+    assert [d["field"] for d in keyed.json()["error"]["details"]] == ["operator_id"]

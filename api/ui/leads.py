@@ -1,0 +1,98 @@
+"""The Lead page: stage, score with its reasons, what its workflow says it is waiting for
+(or the last known state, "as of", when no worker answers), calls, the timeline, and a link
+to the workflow in the Temporal Web UI."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from api.deps import DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
+from api.errors import ApiError
+from api.live_status import lead_live_status
+from api.sessions import OperatorSessionDep
+from api.ui.render import page
+from models.errors import NotFound
+from models.reads.leads import lead_calls, lead_view
+from models.rules.orgs import org_settings
+from models.services.sign_in import Current
+from models.settings import Settings
+from models.tables import utcnow
+from models.values import TimelineKind
+
+router = APIRouter(prefix="/app", include_in_schema=False)
+
+STAGE_NAMES = {
+    "new": "New",
+    "contacted": "Contacted",
+    "engaged": "Engaged",
+    "quoted": "Quoted",
+    "converted": "Converted",
+    "ghosting": "Gone quiet",
+    "lost": "Lost",
+    "opted_out": "Opted out",
+}
+
+
+async def _context(
+    me: Current,
+    lead_id: str,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    settings: Settings,
+) -> dict[str, Any]:
+    try:
+        view = await database.run(lead_view, org_id=me.org.id, lead_id=lead_id)
+    except NotFound:
+        raise ApiError(404, "No such lead.") from None
+    lead = view.lead
+    calls = await database.run(lead_calls, org_id=me.org.id, lead_id=lead_id)
+    live = await lead_live_status(temporal, lead, lead.timezone or org_settings(me.org).timezone)
+    scored = next((e for e in view.timeline if e.kind == TimelineKind.SCORED), None)
+    base = settings.effective_temporal_ui_url
+    namespace = quote(settings.temporal_namespace, safe="")
+    return {
+        "view": view,
+        "calls": calls,
+        "live": live,
+        "now": utcnow(),
+        "reasons": (scored.data or {}).get("reasons", []) if scored else [],
+        "last_event": view.timeline[0] if view.timeline else None,
+        "stage_names": STAGE_NAMES,
+        "temporal_url": (
+            f"{base}/namespaces/{namespace}/workflows/{quote(lead.workflow_id, safe='')}"
+            if base
+            else None
+        ),
+    }
+
+
+@router.get("/leads/{lead_id}")
+async def lead_page(
+    request: Request,
+    lead_id: IdParam,
+    me: OperatorSessionDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    settings: SettingsDep,
+) -> Response:
+    """One lead."""
+    context = await _context(me, lead_id, database, temporal, settings)
+    return page(request, "lead.html", me=me, title="Lead", section="inbox", **context)
+
+
+@router.get("/leads/{lead_id}/live")
+async def lead_live(
+    request: Request,
+    lead_id: IdParam,
+    me: OperatorSessionDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    settings: SettingsDep,
+) -> Response:
+    """The lead's live part alone (a live region re-fetches it)."""
+    context = await _context(me, lead_id, database, temporal, settings)
+    return page(request, "lead.html", me=me, block="lead_live", **context)

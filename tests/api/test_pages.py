@@ -1,0 +1,106 @@
+"""The operators' pages over HTTP: a long conversation loads its latest messages first and
+earlier ones a page at a time; the composer says before sending when consent or quiet hours
+stop a reply; the lead page falls back to the last known state when no worker answers.
+(What a person sees in Chromium is tests/ui/.)"""
+
+from __future__ import annotations
+
+import re
+from contextlib import aclosing
+from datetime import timedelta
+from html import unescape
+
+import httpx
+from sqlalchemy.engine import Engine
+
+from models.database import session_scope
+from models.tables import Message, utcnow
+from models.values import Direction, MessageStatus, Sender, new_id
+from tests.api.test_sign_in import Browser, browser, signed_in, transport
+from tests.api.test_takeover import conversation, signed_api, text_in
+from tests.conftest import create_org, eventually
+
+__all__ = ["browser", "signed_api", "transport"]  # fixtures
+
+
+def _texts(html: str) -> list[str]:
+    return [unescape(t) for t in re.findall(r'<p class="body">([^<]*)</p>', html)]
+
+
+async def test_a_long_conversation_loads_its_latest_messages_first(
+    api: httpx.AsyncClient, browser: Browser, pg_engine: Engine
+) -> None:
+    chat = await conversation(api)
+    start = utcnow() - timedelta(hours=2)
+    with session_scope(pg_engine) as session:
+        for n in range(120):
+            session.add(
+                Message(
+                    id=new_id("msg"),
+                    org_id=chat.org_id,
+                    thread_id=chat.thread_id,
+                    channel="sms",
+                    direction=Direction.INBOUND,
+                    sender=Sender.CUSTOMER,
+                    body=f"old message {n:03d}",
+                    status=MessageStatus.RECEIVED,
+                    created_at=start + timedelta(seconds=n),
+                )
+            )
+    client = await signed_in(browser, api, chat.headers, "pager@shine.example")
+    async with aclosing(client):
+        pane = await client.get(f"/app/inbox/threads/{chat.thread_id}")
+        shown = [t for t in _texts(pane.text) if t.startswith("old message")]
+        # 50 newest messages: the AI's first SMS and the 49 latest old ones.
+        assert shown == [f"old message {n:03d}" for n in range(71, 120)]
+        pages = []
+        link = re.search(r'hx-get="(/app/inbox/threads/[^"]+/earlier\?before=[^"]+)"', pane.text)
+        while link:
+            earlier = await client.get(unescape(link.group(1)), headers={"HX-Request": "true"})
+            assert earlier.status_code == 200
+            pages.append(_texts(earlier.text))
+            link = re.search(r'hx-get="(/app/inbox/threads/[^"]+/earlier\?[^"]+)"', earlier.text)
+        assert pages == [
+            [f"old message {n:03d}" for n in range(21, 71)],
+            [f"old message {n:03d}" for n in range(0, 21)],
+        ]
+        bad = await client.get(
+            f"/app/inbox/threads/{chat.thread_id}/earlier?before=bm90LWEtY3Vyc29y"
+        )
+        assert bad.status_code == 422
+
+
+async def test_the_composer_says_before_sending_that_consent_forbids_a_reply(
+    api: httpx.AsyncClient, signed_api: httpx.AsyncClient, browser: Browser
+) -> None:
+    chat = await conversation(api)
+    client = await signed_in(browser, api, chat.headers, "composer@shine.example")
+    async with aclosing(client):
+        pane = await client.get(f"/app/inbox/threads/{chat.thread_id}")
+        assert 'id="composer-why">You can' not in pane.text
+        await text_in(signed_api, chat, "STOP")
+
+        async def blocked() -> str | None:
+            pane = await client.get(f"/app/inbox/threads/{chat.thread_id}")
+            text = unescape(pane.text)
+            return text if "You can't reply: the person opted out of sms" in text else None
+
+        text = await eventually(blocked, within=15, every=0.2)
+        assert re.search(r'<textarea id="reply-body"[^>]* disabled', text)
+        refused = await client.post(
+            f"/app/inbox/threads/{chat.thread_id}/reply",
+            data={"body": "Are you still there?"},
+            headers={"HX-Request": "true"},
+        )
+        assert refused.status_code == 409 and "opted out" in unescape(refused.text)
+
+
+async def test_the_command_center_counts_what_the_ai_is_doing(
+    api: httpx.AsyncClient, browser: Browser
+) -> None:
+    _, headers = await create_org(api)
+    client = await signed_in(browser, api, headers, "cc@shine.example")
+    async with aclosing(client):
+        page = await client.get("/app")
+        assert page.status_code == 200
+        assert "Handling 0 conversations" in page.text
