@@ -10,8 +10,22 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models.rules.escalations import OPEN_STATUSES
-from models.tables import Call, Escalation, Lead, Thread
+from models.tables import Call, Contact, Escalation, Lead, Thread, TimelineEvent
 from models.values import HandledBy, ThreadStatus
+
+#: How many of the latest timeline entries the Command Center lists.
+RECENT = 12
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One recent thing keepwarm did or saw, for the Command Center's feed."""
+
+    at: datetime
+    kind: str
+    summary: str
+    lead_id: str
+    name: str | None
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,7 @@ class NowSummary:
     breached: int
     leads_today: int
     calls_today: int
+    recent: list[Activity]
 
     @property
     def sentence(self) -> str:
@@ -74,6 +89,7 @@ def now_summary(session: Session, *, org_id: str, now: datetime) -> NowSummary:
             .select_from(Lead)
             .where(col(Lead.org_id) == org_id, col(Lead.created_at) >= midnight),
         ),
+        recent=_recent(session, org_id=org_id),
         calls_today=_count(
             session,
             select(func.count())
@@ -81,3 +97,20 @@ def now_summary(session: Session, *, org_id: str, now: datetime) -> NowSummary:
             .where(col(Call.org_id) == org_id, col(Call.created_at) >= midnight),
         ),
     )
+
+
+def _recent(session: Session, *, org_id: str) -> list[Activity]:
+    rows = session.exec(
+        select(TimelineEvent, Contact.name)
+        .join(Lead, col(Lead.id) == col(TimelineEvent.lead_id))
+        .join(Contact, col(Contact.id) == col(Lead.contact_id))
+        .where(col(TimelineEvent.org_id) == org_id)
+        .order_by(col(TimelineEvent.at).desc(), col(TimelineEvent.id).desc())
+        .limit(RECENT)
+    ).all()
+    return [
+        Activity(
+            at=event.at, kind=event.kind, summary=event.summary, lead_id=event.lead_id, name=name
+        )
+        for event, name in rows
+    ]

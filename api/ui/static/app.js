@@ -61,7 +61,11 @@
 
   // A live refresh of the thread pane must not eat what the operator is typing.
   var draft = null;
-  document.addEventListener("htmx:beforeSwap", function () {
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var config = event.detail && event.detail.requestConfig;
+    var sentOk = config && config.elt && config.elt.id === "composer" &&
+      event.detail.xhr && event.detail.xhr.status === 200;
+    if (sentOk) { draft = null; return; }  // the reply went: the composer starts empty
     var box = document.getElementById("reply-body");
     draft = box ? { thread: box.closest("[data-thread]") && box.closest("[data-thread]").dataset.thread, value: box.value, focused: document.activeElement === box } : null;
   });
@@ -70,9 +74,7 @@
     tick();
     var box = document.getElementById("reply-body");
     var pane = box && box.closest("[data-thread]");
-    var sent = event.detail && event.detail.requestConfig && event.detail.requestConfig.verb === "post" &&
-      event.detail.requestConfig.path && /\/reply$/.test(event.detail.requestConfig.path);
-    if (box && draft && pane && pane.dataset.thread === draft.thread && !sent && !box.value) {
+    if (box && draft && pane && pane.dataset.thread === draft.thread && !box.value) {
       box.value = draft.value;
       if (draft.focused && !box.disabled) box.focus();
     }
