@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from api.errors import error_response
 from api.sessions import NotSignedIn
-from api.ui import attention, auth, command, contacts, inbox, leads, stream
+from api.ui import attention, auth, command, contacts, inbox, leads, stream, team
 from api.ui.static import install_static
 
 
@@ -30,5 +30,5 @@ def install_ui(app: FastAPI) -> None:
     """Mount the pages, their static files and the sign-in redirect."""
     install_static(app)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
-    for module in (auth, command, inbox, attention, leads, contacts, stream):
+    for module in (auth, command, inbox, attention, leads, contacts, team, stream):
         app.include_router(module.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
@@ -32,3 +33,20 @@ def operator_names(session: Session, *, org_id: str) -> dict[str, str]:
         operator.id: operator.name
         for operator in list_operators(session, org_id=org_id, include_removed=True)
     }
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    """An operator as the owner's Team page shows them."""
+
+    operator: OperatorPublic
+    #: Chose a password (signs in); ``False``: invited, not yet accepted.
+    signed_up: bool
+
+
+def team(session: Session, *, org_id: str, now: datetime) -> list[TeamMember]:
+    """The org's operators (not removed ones), the owner last, for the Team page."""
+    return [
+        TeamMember(operator=operator_public(row, now=now), signed_up=row.password_hash is not None)
+        for row in list_operators(session, org_id=org_id)
+    ]

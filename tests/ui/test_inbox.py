@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 import httpx
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from tests.api.test_identity import unique_phone
 from tests.conftest import ADMIN_TOKEN, ANY_HOUR, eventually
@@ -78,10 +78,10 @@ async def invite(shop: Shop, name: str, role: str = "operator") -> str:
     return path
 
 
-async def signed_in(new_page: NewPage, shop: Shop, name: str) -> Page:
+async def signed_in(new_page: NewPage, shop: Shop, name: str, role: str = "operator") -> Page:
     """A new browser in which ``name`` accepted an invite: on the inbox."""
     page = await new_page()
-    await page.goto(await invite(shop, name))
+    await page.goto(await invite(shop, name, role))
     await page.get_by_label("Password", exact=True).fill(PASSWORD)
     await page.get_by_label("Password again").fill(PASSWORD)
     await page.get_by_role("button", name="Set password and sign in").click()
@@ -285,3 +285,26 @@ async def test_no_page_has_a_serious_accessibility_issue(
         await page.goto(path)
         await expect(page.get_by_text(ready).first).to_be_visible()
         assert await axe_violations(page) == [], path
+
+
+async def test_live_updates_say_when_they_are_down_and_catch_up_when_back(
+    new_page: NewPage, live_server: str
+) -> None:
+    customer = await shop(live_server)
+    page = await signed_in(new_page, customer, "Ann")
+
+    async def refuse(route: Route) -> None:
+        await route.abort("connectionrefused")
+
+    # The event stream can't be reached (a proxy, a deploy): the page says so.
+    await page.route("**/app/events", refuse)
+    await page.goto("/app/inbox")
+    status = page.locator("#live-status")
+    await expect(status).to_have_text(re.compile(r"^(Reconnecting…|Offline · as of)"))
+    await text_in(customer, "Sent while the stream was down")
+    await page.unroute("**/app/events", refuse)
+    # htmx's SSE extension retries with backoff; once back, the page re-syncs, no reload.
+    await expect(status).to_have_text("Live", timeout=15_000)
+    await expect(
+        page.locator("#thread-list").get_by_text("Sent while the stream was down")
+    ).to_be_visible(timeout=LIVE_MS)
