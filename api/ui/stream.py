@@ -9,6 +9,7 @@ or sends ``resync`` when that is too much. The stream ends when its session does
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -59,13 +60,20 @@ async def events(request: Request, me: OperatorSessionDep, database: DatabaseDep
                         assert row.id is not None
                         for message in _messages(LiveEvent(row.id, row.kind, row.subject_id)):
                             yield message
+            checked = time.monotonic()
             while True:
                 try:
-                    event = await asyncio.wait_for(subscription.queue.get(), SESSION_CHECK_S)
+                    event: LiveEvent | None = await asyncio.wait_for(
+                        subscription.queue.get(), SESSION_CHECK_S
+                    )
                 except TimeoutError:
+                    event = None
+                if time.monotonic() - checked >= SESSION_CHECK_S:
+                    checked = time.monotonic()
                     if await database.run(current, token=token, now=utcnow()) is None:
                         yield {"event": "signed-out", "data": ""}
                         return
+                if event is None:
                     continue
                 if subscription.overflowed:
                     subscription.overflowed = False
