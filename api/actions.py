@@ -16,6 +16,7 @@ from models.services import takeover as takeover_service
 from models.services.escalations import acknowledge_escalation, resolve_escalation
 from models.services.merge import merge_contacts
 from models.services.replies import ReplyClaim, claim_reply
+from models.services.sign_in import remove_operator as remove_operator_row
 from models.tables import Escalation, utcnow
 from models.values import Channel
 from workflows.escalation import EscalationWorkflow
@@ -162,3 +163,17 @@ async def merge(
         for workflow_id in workflow_ids
         if await tell_if_reachable(client, workflow_id, LeadWorkflow.contact_merged, signal)
     ]
+
+
+async def remove_operator(
+    *, org_id: str, operator_id: str, database: Database, temporal: TemporalConnection
+) -> None:
+    """Remove an operator (``OperatorMissing`` if there is none): the threads they held go
+    back to the AI and their workflows hear it; their sessions end."""
+    holds = await database.run(
+        remove_operator_row, org_id=org_id, operator_id=operator_id, now=utcnow()
+    )
+    if holds:
+        client = await temporal.client()
+        for hold in holds:
+            await hold_changed(client, org_id=org_id, hold=hold, operator_id=operator_id)

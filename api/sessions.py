@@ -99,8 +99,23 @@ async def check_unsafe(request: Request, settings: Settings, *, csrf_token: str 
         return
     form = await request.form()
     sent = form.get("csrf_token")
-    if not csrf_token or not isinstance(sent, str) or sent != csrf_token:
+    if not csrf_token or not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token):
         raise ApiError(403, "The form has expired; reload the page and try again.", code="csrf")
+
+
+#: Requests a page makes on its own: they don't keep a session from idling out.
+_AUTOMATIC_PATHS = frozenset({"/app/heartbeat", "/app/events"})
+
+
+def _by_a_person(request: Request) -> bool:
+    """Whether a person made the request: a page load, a form, or an htmx request that a
+    click, key or submit triggered (app.js marks those ``X-KW-User``), not a poll, a live
+    refresh, the heartbeat or the event stream."""
+    if request.url.path in _AUTOMATIC_PATHS:
+        return False
+    if request.headers.get("hx-request") != "true":
+        return True
+    return request.headers.get("x-kw-user") == "1"
 
 
 async def session_of(request: Request, database: DatabaseDep) -> Current | None:
@@ -108,7 +123,7 @@ async def session_of(request: Request, database: DatabaseDep) -> Current | None:
     token = request.cookies.get(COOKIE)
     if not token or len(token) > 100:
         return None
-    return await database.run(current, token=token, now=utcnow())
+    return await database.run(current, token=token, now=utcnow(), activity=_by_a_person(request))
 
 
 MaybeSessionDep = Annotated[Current | None, Depends(session_of)]
@@ -135,16 +150,27 @@ class SignInLimiter:
     address from trying many accounts.
     """
 
-    def __init__(self, *, per_15_minutes: int = 30) -> None:
-        """Allow ``per_15_minutes`` attempts per address."""
+    def __init__(self, *, per_15_minutes: int = 30, failures_per_email: int = 5) -> None:
+        """Allow ``per_15_minutes`` attempts per address, and ``failures_per_email`` wrong
+        passwords per email (known or not: an unknown email locks like a known one, so the
+        lock tells nobody which emails have accounts)."""
         self._item = parse(f"{per_15_minutes}/15 minutes")
+        self._failures = parse(f"{failures_per_email}/15 minutes")
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def email_locked(self, email: str) -> bool:
+        """Whether ``email`` had too many wrong passwords lately."""
+        return not self._limiter.test(self._failures, "email", email.strip().lower())
+
+    def email_failed(self, email: str) -> None:
+        """Count a wrong password for ``email``."""
+        self._limiter.hit(self._failures, "email", email.strip().lower())
 
     def retry_after(self, address: str) -> int | None:
         """Count an attempt from ``address``: ``None`` if allowed, else seconds to wait."""
-        if self._limiter.hit(self._item, address):
+        if self._limiter.hit(self._item, "address", address):
             return None
-        stats = self._limiter.get_window_stats(self._item, address)
+        stats = self._limiter.get_window_stats(self._item, "address", address)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
 

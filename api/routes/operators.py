@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import DatabaseDep, IdParam, OrgDep, SettingsDep
+from api import actions
+from api.deps import DatabaseDep, IdParam, OrgDep, SettingsDep, TemporalConnectionDep
 from api.errors import ApiError
 from api.openapi import ORG_KEY, errors
 from api.sessions import ActorDep
@@ -13,7 +14,6 @@ from models.errors import OperatorExists, OperatorMissing
 from models.reads.operators import operator_list, operator_public
 from models.schemas import OperatorCreate, OperatorCreated, OperatorList
 from models.services import operators as operator_service
-from models.services.sign_in import remove_operator
 from models.tables import utcnow
 
 router = APIRouter(prefix="/v1/operators", tags=["operators"], responses=errors(*ORG_KEY))
@@ -55,15 +55,18 @@ async def list_operators(org: OrgDep, database: DatabaseDep) -> OperatorList:
 @router.delete(
     "/{operator_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 409, 422)
 )
-async def delete_operator(operator_id: IdParam, actor: ActorDep, database: DatabaseDep) -> Response:
+async def delete_operator(
+    operator_id: IdParam, actor: ActorDep, database: DatabaseDep, temporal: TemporalConnectionDep
+) -> Response:
     """Remove an operator: their sessions end at once and they can't sign in; what they did
-    stays attributed to them. With a session, only the owner may, and not themselves."""
+    stays attributed to them, and the threads they held go back to the AI. With a session,
+    only the owner may, and not themselves."""
     actor.require_owner()
     if operator_id == actor.operator_id:
         raise ApiError(409, "You can't remove yourself.", code="cannot_remove_self")
     try:
-        await database.run(
-            remove_operator, org_id=actor.org.id, operator_id=operator_id, now=utcnow()
+        await actions.remove_operator(
+            org_id=actor.org.id, operator_id=operator_id, database=database, temporal=temporal
         )
     except OperatorMissing:
         raise ApiError(404, f"No operator {operator_id!r} in this org.") from None

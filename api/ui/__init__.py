@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -26,8 +28,24 @@ async def _not_signed_in(request: Request, _error: Exception) -> Response:
     return error_response(401, "not_signed_in", "Sign in at /app/login first.")
 
 
+class _NoInviteTokens(logging.Filter):
+    """Access logs show ``/app/invite/…``: an unused invite link in a log is a way in."""
+
+    _TOKEN = re.compile(r"(/app/invite/)[^/?\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._TOKEN.sub(r"\1…", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
 def install_ui(app: FastAPI) -> None:
     """Mount the pages, their static files and the sign-in redirect."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _NoInviteTokens) for f in access.filters):
+        access.addFilter(_NoInviteTokens())
     install_static(app)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     for module in (auth, command, inbox, attention, leads, contacts, team, stream):

@@ -44,6 +44,11 @@ from models.tables import utcnow
 router = APIRouter(include_in_schema=False)
 
 FormText = Annotated[str, Form(max_length=500)]
+#: The same words whether the email has an account or not.
+LOCKED = (
+    "Too many wrong passwords for this email. Wait 15 minutes and try again, or ask the "
+    "owner for a new invite link."
+)
 Password = Annotated[str, Form(max_length=1000)]
 
 
@@ -148,6 +153,8 @@ async def login(
         )
         response.headers["Retry-After"] = str(wait)
         return response
+    if limiter.email_locked(email):
+        return again(LOCKED, 429)
     result = await database.run(
         sign_in,
         email=email,
@@ -158,12 +165,9 @@ async def login(
     )
     if isinstance(result, SignedIn):
         return _signed_in(result, _safe_next(next), settings)
-    if result.locked_until is not None:
-        return again(
-            "Too many wrong passwords for this account. Sign-in is locked until "
-            f"{result.locked_until:%H:%M} UTC; the owner can send you a new invite link.",
-            429,
-        )
+    limiter.email_failed(email)
+    if result.locked_until is not None or limiter.email_locked(email):
+        return again(LOCKED, 429)
     return again("That email and password don't match an account.", 401)
 
 

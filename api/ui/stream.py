@@ -70,7 +70,10 @@ async def events(request: Request, me: OperatorSessionDep, database: DatabaseDep
                     event = None
                 if time.monotonic() - checked >= SESSION_CHECK_S:
                     checked = time.monotonic()
-                    if await database.run(current, token=token, now=utcnow()) is None:
+                    if (
+                        await database.run(current, token=token, now=utcnow(), activity=False)
+                        is None
+                    ):
                         yield {"event": "signed-out", "data": ""}
                         return
                 if event is None:

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from api.deps import DatabaseDep, IdParam, SettingsDep
+from api import actions
+from api.deps import DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
 from api.errors import ApiError
 from api.sessions import OperatorSessionDep
 from api.ui.render import page
@@ -18,7 +19,7 @@ from models.errors import OperatorExists, OperatorMissing
 from models.reads.operators import team
 from models.schemas import check_email
 from models.services import operators as operator_service
-from models.services.sign_in import Current, reinvite, remove_operator
+from models.services.sign_in import Current, reinvite
 from models.settings import Settings
 from models.tables import utcnow
 from models.values import OperatorRole
@@ -125,7 +126,11 @@ async def new_link(
 
 @router.post("/team/{operator_id}/remove")
 async def remove(
-    request: Request, operator_id: IdParam, me: OperatorSessionDep, database: DatabaseDep
+    request: Request,
+    operator_id: IdParam,
+    me: OperatorSessionDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
 ) -> Response:
     """Remove someone: signed out everywhere, no more sign-in."""
     _owner(me)
@@ -134,7 +139,9 @@ async def remove(
             request, me, database, status_code=409, error="You can't remove yourself."
         )
     try:
-        await database.run(remove_operator, org_id=me.org.id, operator_id=operator_id, now=utcnow())
+        await actions.remove_operator(
+            org_id=me.org.id, operator_id=operator_id, database=database, temporal=temporal
+        )
     except OperatorMissing:
         raise ApiError(404, "No such team member.") from None
     return await _page(request, me, database, notice="Removed; they are signed out everywhere.")

@@ -123,6 +123,13 @@ def _thread_search(org_id: str, q: str, region: str | None) -> ColumnElement[boo
     PostgreSQL. Text that looks like a phone number finds the number however it was typed:
     by its digits (``7700 900123``), or whole as read in the org's region (``07700 900123``
     finds ``+447700900123``).
+
+    Each source is a correlated ``EXISTS``, not ``IN (subquery)``: under ``OR`` PostgreSQL
+    can only filter with them. An ``IN`` whose matches outgrow ``work_mem`` was rescanned
+    in full for every thread (text in a few hundred thousand messages, or a one- or
+    two-letter search: seconds, up to 20 s at a million messages); an ``EXISTS`` is then
+    probed per thread on the thread's own index, newest threads first, and stops at the
+    page. While the matches fit in memory the planner hashes them as before.
     """
     pattern = _like(q)
     digits = re.sub(r"\D", "", q)
@@ -136,19 +143,27 @@ def _thread_search(org_id: str, q: str, region: str | None) -> ColumnElement[boo
     else:
         identity = col(Identity.value).ilike(pattern, escape="\\")
     return or_(
-        col(Thread.contact_id).in_(
-            sa_select(col(Contact.id)).where(
-                col(Contact.org_id) == org_id, col(Contact.name).ilike(pattern, escape="\\")
-            )
-        ),
-        col(Thread.contact_id).in_(
-            sa_select(col(Identity.contact_id)).where(col(Identity.org_id) == org_id, identity)
-        ),
-        col(Thread.id).in_(
-            sa_select(col(Message.thread_id)).where(
-                col(Message.org_id) == org_id, col(Message.body).ilike(pattern, escape="\\")
-            )
-        ),
+        sa_select(col(Contact.id))
+        .where(
+            col(Contact.id) == col(Thread.contact_id),
+            col(Contact.org_id) == org_id,
+            col(Contact.name).ilike(pattern, escape="\\"),
+        )
+        .exists(),
+        sa_select(col(Identity.id))
+        .where(
+            col(Identity.contact_id) == col(Thread.contact_id),
+            col(Identity.org_id) == org_id,
+            identity,
+        )
+        .exists(),
+        sa_select(col(Message.id))
+        .where(
+            col(Message.thread_id) == col(Thread.id),
+            col(Message.org_id) == org_id,
+            col(Message.body).ilike(pattern, escape="\\"),
+        )
+        .exists(),
     )
 
 

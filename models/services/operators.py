@@ -8,11 +8,12 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
+from models.database import lock
 from models.errors import OperatorExists
 from models.rules.operators import Role
 from models.store.operators import get_operator
 from models.store.sessions import add_invite
-from models.tables import Operator, utcnow
+from models.tables import Operator, Org, utcnow
 from models.values import new_id
 
 
@@ -39,6 +40,9 @@ def create_operator(
     operators has the email."""
     email = email.strip().lower() if email else None
     if email is not None:
+        # Two invites of one email at once: the org row serializes them (org is first in the
+        # lock order), so the second sees the first.
+        lock(session, Org, org_id)
         taken = session.exec(
             select(Operator.id)
             .where(Operator.org_id == org_id)

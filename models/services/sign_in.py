@@ -25,11 +25,14 @@ from models.rules.sign_in import (
     locked,
     password_problem,
     session_live,
+    token_hash,
 )
+from models.rules.takeover import Hold
+from models.services.takeover import release_hold
 from models.store import sessions as store
 from models.store.operators import get_operator
 from models.store.orgs import get_org
-from models.tables import Operator, OperatorSession, Org
+from models.tables import Operator, OperatorInvite, OperatorSession, Org, Thread
 
 INVITE_INVALID = "This invite link has been used or has expired; ask the owner for a new one."
 _hasher = PasswordHasher()
@@ -76,7 +79,8 @@ def accept_invite(
     ``InviteInvalid`` for an unknown, used or expired link; ``PasswordRejected`` for a weak
     password (the invite stays usable).
     """
-    invite = store.get_invite(session, token=token)
+    # The invite row locked (and read afresh): two submissions of one link at once, one wins.
+    invite = lock(session, OperatorInvite, token_hash(token))
     if invite is None or invite.used_at is not None or invite.expires_at <= now:
         raise InviteInvalid(INVITE_INVALID)
     operator = lock(session, Operator, invite.operator_id)
@@ -88,6 +92,8 @@ def accept_invite(
     operator.failed_sign_ins = 0
     operator.locked_until = None
     session.add_all([invite, operator])
+    # A new password (a first one, or a reset by a new link) signs every other browser out.
+    store.revoke_all(session, operator_id=operator.id, now=now)
     cookie, row = store.add_session(
         session, org_id=operator.org_id, operator_id=operator.id, now=now, user_agent=user_agent
     )
@@ -129,23 +135,28 @@ def sign_in(
     if not candidates:
         _waste()
         return SignInFailed()
-    failure = SignInFailed()
+    locked_until: datetime | None = None
+    tried: list[Operator] = []
     for candidate in candidates:
         operator = lock(session, Operator, candidate.id)
         if operator is None:
             continue
         if locked(operator.locked_until, now=now):
-            failure = SignInFailed(locked_until=operator.locked_until)
+            locked_until = operator.locked_until
             continue
         if _verify(operator, password):
             return _signed_in(session, operator, password, now, user_agent, replacing)
+        tried.append(operator)
+    # No account of this email took the password: each one tried counts a failure (the same
+    # person in two orgs signing in to one never locks the other).
+    for operator in tried:
         operator.failed_sign_ins += 1
         if operator.failed_sign_ins >= SIGN_IN_LOCK_AFTER:
             operator.failed_sign_ins = 0
             operator.locked_until = now + SIGN_IN_LOCK_FOR
-            failure = SignInFailed(locked_until=operator.locked_until)
+            locked_until = operator.locked_until
         session.add(operator)
-    return failure
+    return SignInFailed(locked_until=locked_until)
 
 
 def _waste() -> None:
@@ -175,9 +186,12 @@ def _signed_in(
     return SignedIn(token=cookie, operator=operator, session=row)
 
 
-def current(session: Session, *, token: str, now: datetime) -> Current | None:
+def current(
+    session: Session, *, token: str, now: datetime, activity: bool = True
+) -> Current | None:
     """Who the session cookie ``token`` signs in at ``now``; ``None`` for an unknown,
-    revoked, expired or idle session, or a removed operator."""
+    revoked, expired or idle session, or a removed operator. ``activity``: the request is a
+    person's (it keeps the session from idling out); polls, heartbeats and streams are not."""
     row = store.get_session(session, token=token)
     if row is None or not session_live(
         expires_at=row.expires_at, last_used_at=row.last_used_at, revoked_at=row.revoked_at, now=now
@@ -186,7 +200,7 @@ def current(session: Session, *, token: str, now: datetime) -> Current | None:
     operator = session.get(Operator, row.operator_id)
     if operator is None or operator.removed_at is not None or operator.org_id != row.org_id:
         return None
-    if now - row.last_used_at > SESSION_TOUCH_EVERY:
+    if activity and now - row.last_used_at > SESSION_TOUCH_EVERY:
         row.last_used_at = now
         session.add(row)
     return Current(operator=operator, org=get_org(session, org_id=row.org_id), session=row)
@@ -205,18 +219,29 @@ def reinvite(session: Session, *, org_id: str, operator_id: str, now: datetime) 
     return store.add_invite(session, org_id=org_id, operator_id=operator.id, now=now)
 
 
-def remove_operator(session: Session, *, org_id: str, operator_id: str, now: datetime) -> None:
-    """The owner removes an operator: every session ends at once, no invite works, they can't
-    sign in; their messages and decisions stay attributed to them."""
+def remove_operator(
+    session: Session, *, org_id: str, operator_id: str, now: datetime
+) -> list[Hold]:
+    """The owner removes an operator: the threads they hold go back to the AI (the holds
+    returned, for their workflows to hear), every session ends at once, no invite works,
+    and they can't sign in; their messages and decisions stay attributed to them."""
     operator = lock(session, Operator, operator_id)
     if operator is None or operator.org_id != org_id or operator.removed_at is not None:
         raise OperatorMissing(operator_id)
+    held = session.exec(
+        select(Thread.id).where(Thread.org_id == org_id, Thread.held_by == operator_id)
+    ).all()
+    holds = [
+        release_hold(session, org_id=org_id, thread_id=thread_id, operator_id=operator_id, now=now)
+        for thread_id in held
+    ]
     operator.removed_at = now
     operator.password_hash = None
     operator.last_seen_at = None
     session.add(operator)
     store.cancel_invites(session, operator_id=operator_id, now=now)
     store.revoke_all(session, operator_id=operator_id, now=now)
+    return holds
 
 
 def invited(session: Session, *, token: str, now: datetime) -> Operator | None:

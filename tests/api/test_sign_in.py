@@ -228,12 +228,14 @@ async def test_five_wrong_passwords_lock_sign_in(api: httpx.AsyncClient, browser
             wrong = await login(client, "lock@shine.example", "not the password!")
             assert wrong.status_code == 401 and "match an account" in wrong.text
         fifth = await login(client, "lock@shine.example", "not the password!")
-        assert fifth.status_code == 429 and "locked until" in fifth.text
+        assert fifth.status_code == 429 and "Too many wrong passwords" in fifth.text
         right = await login(client, "lock@shine.example", PASSWORD)
         assert right.status_code == 429
         assert (await client.get("/app/inbox")).status_code == 303
-        unknown = await login(client, "nobody@shine.example", PASSWORD)
-        assert unknown.status_code == 401 and "match an account" in unknown.text
+        # An email without an account answers exactly the same: the lock tells nothing.
+        unknown = [await login(client, "nobody@shine.example", PASSWORD) for _ in range(6)]
+        assert [r.status_code for r in unknown] == [401] * 4 + [429] * 2
+        assert unknown[-1].text.replace("nobody", "lock") == fifth.text
 
 
 async def test_removing_an_operator_ends_their_sessions(
@@ -320,3 +322,72 @@ async def test_a_session_acts_on_the_json_api_as_its_own_operator(
     keyed = await api.post(f"/v1/threads/{chat.thread_id}/takeover", json={}, headers=chat.headers)
     assert keyed.status_code == 422
     assert [d["field"] for d in keyed.json()["error"]["details"]] == ["operator_id"]
+
+
+async def test_removing_an_operator_hands_their_threads_back_to_the_ai(
+    api: httpx.AsyncClient, browser: Browser
+) -> None:
+    chat = await conversation(api)
+    client = await signed_in(browser, api, chat.headers, "holder@shine.example")
+    async with aclosing(client):
+        taken = await client.post(
+            f"/app/inbox/threads/{chat.thread_id}/takeover", headers={"HX-Request": "true"}
+        )
+        assert taken.status_code == 200
+    held = (await api.get(f"/v1/threads/{chat.thread_id}", headers=chat.headers)).json()
+    assert held["held_by"] is not None
+    removed = await api.delete(f"/v1/operators/{held['held_by']}", headers=chat.headers)
+    assert removed.status_code == 204
+    thread = (await api.get(f"/v1/threads/{chat.thread_id}", headers=chat.headers)).json()
+    assert (thread["held_by"], thread["handled_by"]) == (None, "ai")
+
+
+async def test_a_new_password_signs_every_other_browser_out(
+    api: httpx.AsyncClient, browser: Browser
+) -> None:
+    _, headers = await create_org(api)
+    first = await signed_in(browser, api, headers, "reset@shine.example")
+    [operator_id] = [
+        o["id"]
+        for o in (await api.get("/v1/operators", headers=headers)).json()["items"]
+        if o["email"] == "reset@shine.example"
+    ]
+    owner = browser()
+    _, owner_link = await invite(api, headers, "boss@shine.example", role="owner")
+    assert (await accept(owner, owner_link)).status_code == 303
+    async with aclosing(first), aclosing(owner):
+        assert (await first.get("/app/inbox")).status_code == 200
+        team = await owner.get("/app/team")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', team.text)
+        assert csrf
+        # The owner makes a new link (a password reset) and the person uses it.
+        made = await owner.post(
+            f"/app/team/{operator_id}/reinvite", data={"csrf_token": csrf.group(1)}
+        )
+        link = re.search(r'id="invite-url" type="text" readonly value="([^"]+)"', made.text)
+        assert made.status_code == 200 and link
+        async with browser() as second:
+            done = await accept(second, urlsplit(link.group(1)).path, "another fine password")
+            assert done.status_code == 303
+            assert (await second.get("/app/inbox")).status_code == 200
+        # The first browser's session ended with the old password.
+        assert (await first.get("/app/inbox")).status_code == 303
+
+
+def test_access_logs_never_hold_an_invite_token() -> None:
+    import logging
+
+    from api.ui import _NoInviteTokens
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/app/invite/s3cr3t-Token_x", "1.1", 200),
+        None,
+    )
+    assert _NoInviteTokens().filter(record)
+    assert "s3cr3t" not in record.getMessage()
+    assert "/app/invite/…" in record.getMessage()

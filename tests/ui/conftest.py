@@ -165,10 +165,20 @@ AXE_JS = _axe_script()
 async def axe_violations(page: Page) -> list[dict[str, Any]]:
     """The page's serious and critical accessibility violations, by the vendored axe-core.
 
-    Each is axe's result (``id``, ``impact``, ``help``, ``nodes``...); an empty list is a pass.
+    Each as ``id``, ``impact``, ``help`` and the offending ``nodes`` (selector, start of the HTML), so a
+    failure says where; an empty list is a pass.
     """
     await page.add_script_tag(path=AXE_JS)
     violations: list[dict[str, Any]] = await page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
     )
-    return [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
+    return [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [(n["target"], n["html"][:200]) for n in v["nodes"]],
+        }
+        for v in violations
+        if v["impact"] in BLOCKING_IMPACTS
+    ]

@@ -308,3 +308,26 @@ async def test_live_updates_say_when_they_are_down_and_catch_up_when_back(
     await expect(
         page.locator("#thread-list").get_by_text("Sent while the stream was down")
     ).to_be_visible(timeout=LIVE_MS)
+
+
+async def test_a_refused_takeover_says_who_holds_the_thread(
+    new_page: NewPage, live_server: str
+) -> None:
+    customer = await shop(live_server)
+    ann = await signed_in(new_page, customer, "Ann")
+    ben = await signed_in(new_page, customer, "Ben")
+
+    async def refuse(route: Route) -> None:
+        await route.abort("connectionrefused")
+
+    # Ben's page hears nothing live, so it still offers "Take over" after Ann has it.
+    await ben.route("**/app/events", refuse)
+    await ben.goto(f"/app/inbox?thread={customer.thread_id}")
+    await ann.goto(f"/app/inbox?thread={customer.thread_id}")
+    await ann.get_by_role("button", name="Take over").click()
+    await expect(ann.locator("#holder")).to_contain_text("You hold this thread")
+
+    await ben.get_by_role("button", name="Take over").click()
+    await expect(ben.get_by_role("alert")).to_contain_text("Ann holds this thread")
+    await expect(ben.locator("#holder")).to_contain_text("Held by Ann")
+    await expect(ben.get_by_role("button", name="Send")).to_be_disabled()

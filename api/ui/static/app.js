@@ -59,7 +59,17 @@
     });
   }
 
-  // A live refresh of the thread pane must not eat what the operator is typing.
+  // A click, key or submit is a person at work (it keeps the session from idling out);
+  // polls, live refreshes and the heartbeat are not.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var cause = event.detail && event.detail.triggeringEvent;
+    if (cause && /^(click|submit|keydown|keyup|change)$/.test(cause.type)) {
+      event.detail.headers["X-KW-User"] = "1";
+    }
+  });
+
+  // A live refresh of the thread pane must not eat what the operator is typing, nor change
+  // the reply's idempotency key (a retry of a reply that reached the server sends it once).
   var draft = null;
   document.addEventListener("htmx:beforeSwap", function (event) {
     var config = event.detail && event.detail.requestConfig;
@@ -67,15 +77,23 @@
       event.detail.xhr && event.detail.xhr.status === 200;
     if (sentOk) { draft = null; return; }  // the reply went: the composer starts empty
     var box = document.getElementById("reply-body");
-    draft = box ? { thread: box.closest("[data-thread]") && box.closest("[data-thread]").dataset.thread, value: box.value, focused: document.activeElement === box } : null;
+    var key = document.querySelector("#composer input[name=idempotency_key]");
+    draft = box ? {
+      thread: box.closest("[data-thread]") && box.closest("[data-thread]").dataset.thread,
+      value: box.value,
+      key: key ? key.value : null,
+      focused: document.activeElement === box
+    } : null;
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     updateTitle();
     tick();
     var box = document.getElementById("reply-body");
     var pane = box && box.closest("[data-thread]");
-    if (box && draft && pane && pane.dataset.thread === draft.thread && !box.value) {
+    if (box && draft && pane && pane.dataset.thread === draft.thread && !box.value && draft.value) {
       box.value = draft.value;
+      var keyInput = document.querySelector("#composer input[name=idempotency_key]");
+      if (keyInput && draft.key) keyInput.value = draft.key;
       if (draft.focused && !box.disabled) box.focus();
     }
     var msg = document.querySelector("#thread-pane .notice, #attention .notice");
@@ -101,11 +119,14 @@
       var next = key === "j" ? Math.min(current + 1, links.length - 1) : Math.max(current - 1, 0);
       if (current === -1) next = 0;
       links[next].focus();
+      // A shortcut may come in the instant after a swap, before htmx has wired the new
+      // element; processing it first is idempotent and makes the click an htmx request.
+      htmx.process(links[next]);
       links[next].click();
       event.preventDefault();
     } else if (key === "t") {
       var take = document.getElementById("takeover");
-      if (take) { take.click(); event.preventDefault(); }
+      if (take) { htmx.process(take); take.click(); event.preventDefault(); }
     } else if (key === "r") {
       var box = document.getElementById("reply-body");
       if (box && !box.disabled) { box.focus(); event.preventDefault(); }
