@@ -165,8 +165,8 @@ AXE_JS = _axe_script()
 async def axe_violations(page: Page) -> list[dict[str, Any]]:
     """The page's serious and critical accessibility violations, by the vendored axe-core.
 
-    Each as ``id``, ``impact``, ``help`` and the offending ``nodes`` (selector, start of the HTML), so a
-    failure says where; an empty list is a pass.
+    Each as ``id``, ``impact``, ``help`` and the offending ``nodes`` (selector, start of the
+    HTML), so a failure says where; an empty list is a pass.
     """
     await page.add_script_tag(path=AXE_JS)
     violations: list[dict[str, Any]] = await page.evaluate(
