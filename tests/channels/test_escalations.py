@@ -276,10 +276,16 @@ async def test_an_operator_takes_a_thread_over_and_replies_through_twilio(live: 
         return "Ada here, a real person. How can I help?" in to_customer()
 
     await eventually(delivered, within=30)
-    messages = (
-        await live.api.get("/v1/messages", params={"thread_id": thread_id}, headers=headers)
-    ).json()["items"]
-    [human] = [m for m in messages if m["sender"] == "human"]
+
+    async def recorded() -> dict[str, str] | None:
+        # Twilio has it before the activity records Twilio's answer: wait for the record.
+        messages = (
+            await live.api.get("/v1/messages", params={"thread_id": thread_id}, headers=headers)
+        ).json()["items"]
+        [human] = [m for m in messages if m["sender"] == "human"]
+        return human if human["status"] != "pending" else None
+
+    human = await eventually(recorded, within=10)
     assert human["operator_id"] == ada and human["status"] in {"queued", "sent"}
     released = await live.api.post(
         f"/v1/threads/{thread_id}/release", json={"operator_id": ada}, headers=headers
