@@ -14,11 +14,12 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from models.database import session_scope
+from models.settings import Settings
 from models.tables import Message, utcnow
 from models.values import Direction, MessageStatus, Sender, new_id
-from tests.api.test_sign_in import Browser, browser, signed_in, transport
+from tests.api.test_sign_in import Browser, accept, browser, invite, signed_in, transport
 from tests.api.test_takeover import conversation, signed_api, text_in
-from tests.conftest import create_org, eventually
+from tests.conftest import create_org, eventually, make_settings, serve
 
 __all__ = ["browser", "signed_api", "transport"]  # fixtures
 
@@ -104,3 +105,21 @@ async def test_the_command_center_counts_what_the_ai_is_doing(
         page = await client.get("/app")
         assert page.status_code == 200
         assert "Handling 0 conversations" in page.text
+
+
+async def test_the_lead_page_shows_the_last_known_state_when_no_worker_answers(
+    api: httpx.AsyncClient, stack_settings: Settings, pg_url: str
+) -> None:
+    chat = await conversation(api)
+    _, invite_path = await invite(api, chat.headers, "asof@shine.example")
+    # The same database, but Temporal unreachable: the workflow can't be asked.
+    settings = make_settings(database_url=pg_url, temporal_address="127.0.0.1:1")
+    async with serve(settings) as client:
+        client.headers.update({"Origin": "http://keepwarm.test", "Sec-Fetch-Site": "same-origin"})
+        assert (await accept(client, invite_path)).status_code == 303
+        page = await client.get(f"/app/leads/{chat.lead_id}")
+    assert page.status_code == 200
+    text = unescape(page.text)
+    assert "No worker answered just now." in text
+    assert re.search(r"Last known state, as of <time datetime=", text)
+    assert "Live from the workflow" not in text

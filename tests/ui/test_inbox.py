@@ -281,6 +281,7 @@ async def test_no_page_has_a_serious_accessibility_issue(
         ("/app/inbox", "Grace Hopper"),
         (f"/app/inbox?thread={customer.thread_id}", "Reply by SMS"),
         ("/app/attention", "Late cleaner"),
+        (f"/app/leads/{customer.lead_id}", "Why is this lead waiting?"),
     ):
         await page.goto(path)
         await expect(page.get_by_text(ready).first).to_be_visible()
@@ -331,3 +332,18 @@ async def test_a_refused_takeover_says_who_holds_the_thread(
     await expect(ben.get_by_role("alert")).to_contain_text("Ann holds this thread")
     await expect(ben.locator("#holder")).to_contain_text("Held by Ann")
     await expect(ben.get_by_role("button", name="Send")).to_be_disabled()
+
+
+async def test_the_lead_page_says_why_the_lead_is_waiting(
+    new_page: NewPage, live_server: str
+) -> None:
+    customer = await shop(live_server)
+    page = await signed_in(new_page, customer, "Ann")
+    await page.goto(f"/app/inbox?thread={customer.thread_id}")
+    await page.get_by_role("link", name=re.compile(r"^Lead: ")).click()
+    await expect(page.get_by_role("heading", name="Lead: Grace Hopper")).to_be_visible()
+    await expect(page.get_by_role("heading", name=re.compile(r"^Score \d+"))).to_be_visible()
+    live = page.locator(".live-status")
+    await expect(live).to_contain_text("Live from the workflow (running)")
+    await expect(live).to_contain_text("lead-")
+    await expect(page.locator(".timeline")).to_contain_text("Lead received from")
