@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import uuid
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -151,6 +152,14 @@ async def main() -> None:
         await owner.goto(f"{args.base}/app")
         await owner.wait_for_timeout(500)
         await owner.screenshot(path=OUT / "command-center.png")
+        await owner.goto(f"{args.base}/app/inbox?thread={threads['Grace Hopper']}")
+        await owner.get_by_role("link", name=re.compile(r"^Lead: ")).click()
+        await expect(owner.locator(".live-status")).to_be_visible()
+        await owner.screenshot(path=OUT / "lead.png", full_page=True)
+        await owner.go_back()
+        await owner.get_by_role("link", name="Customer").click()
+        await owner.wait_for_timeout(500)
+        await owner.screenshot(path=OUT / "customer.png", full_page=True)
         await browser.close()
     print(f"screenshots in {OUT}")
 
