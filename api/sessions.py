@@ -111,7 +111,7 @@ def _by_a_person(request: Request) -> bool:
     """Whether a person made the request: a page load, a form, or an htmx request that a
     click, key or submit triggered (app.js marks those ``X-KW-User``), not a poll, a live
     refresh, the heartbeat or the event stream."""
-    if request.url.path in _AUTOMATIC_PATHS:
+    if request.url.path in _AUTOMATIC_PATHS or request.url.path.endswith("/viewing"):
         return False
     if request.headers.get("hx-request") != "true":
         return True

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.orm import Session, UOWTransaction
 
 from models.tables import (
@@ -27,6 +27,7 @@ from models.tables import (
     Identity,
     Lead,
     Message,
+    Operator,
     Thread,
     TimelineEvent,
     UiEvent,
@@ -61,6 +62,12 @@ def _subjects(row: Any) -> Iterator[tuple[UiEventKind, str | None]]:
         yield UiEventKind.CONTACT, row.id
     elif isinstance(row, Identity | ConsentRecord):
         yield UiEventKind.CONTACT, row.contact_id
+    elif isinstance(row, Operator):
+        # Only a switch of the thread they view ("who else is viewing"): the thread left and
+        # the thread opened. A heartbeat alone changes nothing a page shows.
+        history = inspect(row).attrs.viewing_thread_id.history
+        for thread_id in (*history.deleted, *history.added):
+            yield UiEventKind.THREAD, thread_id
 
 
 def _changed_rows(session: Session) -> Iterator[Any]:

@@ -446,6 +446,8 @@ class Operator(SQLModel, table=True):
     locked_until: datetime | None = _ts(nullable=True)
     #: Removed by the owner: no sign-in, no sessions, no escalations; their history stays.
     removed_at: datetime | None = _ts(nullable=True)
+    #: The thread their inbox shows ("who else is viewing"), with ``last_seen_at`` its time.
+    viewing_thread_id: str | None = Field(default=None, max_length=40)
 
 
 class OperatorInvite(SQLModel, table=True):

@@ -31,9 +31,10 @@ from models.errors import (
 from models.reads import inbox as inbox_reads
 from models.reads.conversation import earlier_messages, thread_pane
 from models.reads.inbox import unread_counts
-from models.reads.operators import operator_names
+from models.reads.operators import operator_names, viewers
 from models.rules.orgs import org_settings
 from models.schemas import ThreadPriority, ThreadSort
+from models.services import operators as operator_service
 from models.services.sign_in import Current
 from models.tables import utcnow
 from models.values import Channel, HandledBy, ThreadStatus
@@ -142,7 +143,16 @@ async def _pane_context(me: Current, database: DatabaseDep, thread_id: str) -> d
         pane = await database.run(thread_pane, org_id=me.org.id, thread_id=thread_id, now=now)
     except NotFound:
         raise ApiError(404, "No such thread.") from None
-    return {"pane": pane, "now": now, "reply_key": uuid.uuid4().hex, "thread_id": thread_id}
+    others = await database.run(
+        viewers, org_id=me.org.id, thread_id=thread_id, now=now, besides=me.operator.id
+    )
+    return {
+        "pane": pane,
+        "now": now,
+        "reply_key": uuid.uuid4().hex,
+        "thread_id": thread_id,
+        "viewers": others,
+    }
 
 
 @router.get("/inbox")
@@ -249,6 +259,22 @@ async def earlier(
         pane={"operators": operators},
         **COMMON,
     )
+
+
+@router.post("/inbox/threads/{thread_id}/viewing")
+async def viewing(thread_id: IdParam, me: OperatorSessionDep, database: DatabaseDep) -> Response:
+    """This operator's inbox shows the thread (every 30 s while it does): others see them."""
+    try:
+        await database.run(
+            operator_service.viewing,
+            org_id=me.org.id,
+            operator_id=me.operator.id,
+            thread_id=thread_id,
+            now=utcnow(),
+        )
+    except NotFound:
+        raise ApiError(404, "No such thread.") from None
+    return Response(status_code=204)
 
 
 def _why(error: Exception) -> str:

@@ -50,3 +50,17 @@ def team(session: Session, *, org_id: str, now: datetime) -> list[TeamMember]:
         TeamMember(operator=operator_public(row, now=now), signed_up=row.password_hash is not None)
         for row in list_operators(session, org_id=org_id)
     ]
+
+
+def viewers(
+    session: Session, *, org_id: str, thread_id: str, now: datetime, besides: str
+) -> list[str]:
+    """The names of the org's operators online now whose inbox shows ``thread_id``, other
+    than ``besides`` (the one asking)."""
+    return [
+        operator.name
+        for operator in list_operators(session, org_id=org_id)
+        if operator.viewing_thread_id == thread_id
+        and operator.id != besides
+        and is_online(operator, now=now)
+    ]

@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlmodel import Session, col, func, select
 
 from models.database import lock
-from models.errors import OperatorExists
+from models.errors import NotFound, OperatorExists
 from models.rules.operators import Role
 from models.store.operators import get_operator
 from models.store.sessions import add_invite
-from models.tables import Operator, Org, utcnow
+from models.tables import Operator, Org, Thread, utcnow
 from models.values import new_id
 
 
@@ -74,3 +74,18 @@ def heartbeat(
         session.add(operator)
         session.flush()
     return operator
+
+
+def viewing(
+    session: Session, *, org_id: str, operator_id: str, thread_id: str, now: datetime
+) -> None:
+    """The operator's inbox shows ``thread_id`` (a heartbeat too): others viewing it see them.
+    ``NotFound`` for a thread not of this org."""
+    thread = session.get(Thread, thread_id)
+    if thread is None or thread.org_id != org_id:
+        raise NotFound(thread_id)
+    operator = heartbeat(session, org_id=org_id, operator_id=operator_id, now=now)
+    if operator.viewing_thread_id != thread_id:
+        operator.viewing_thread_id = thread_id
+        session.add(operator)
+        session.flush()

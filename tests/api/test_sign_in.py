@@ -200,6 +200,7 @@ async def test_another_orgs_ids_are_404_on_every_page_and_fragment(
         for path in (
             f"/app/inbox/threads/{thread}/takeover",
             f"/app/inbox/threads/{thread}/release",
+            f"/app/inbox/threads/{thread}/viewing",
             f"/app/attention/{escalation_id}/acknowledge",
             f"/app/attention/{escalation_id}/resolve",
         ):

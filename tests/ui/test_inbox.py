@@ -147,6 +147,9 @@ async def test_one_operator_holds_the_thread_and_the_other_cannot_send(
     for page in (ann, ben):
         await page.goto(f"/app/inbox?thread={customer.thread_id}")
         await expect(page.locator("#holder")).to_contain_text("The AI is handling")
+    # Each sees who else has the conversation open.
+    await expect(ann.locator(".viewers")).to_have_text("Also viewing: Ben", timeout=LIVE_MS)
+    await expect(ben.locator(".viewers")).to_have_text("Also viewing: Ann", timeout=LIVE_MS)
 
     await ann.get_by_role("button", name="Take over").click()
     await expect(ann.locator("#holder")).to_contain_text("You hold this thread")
