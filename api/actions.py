@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Literal
 
 from temporalio.client import Client
 
@@ -22,9 +23,16 @@ from models.values import Channel
 from workflows.escalation import EscalationWorkflow
 from workflows.lead import ContactMerged, LeadWorkflow
 
+#: The two ways a hold changes, by the name routes use for them.
+HoldChange = Literal["takeover", "release"]
+_HOLD_CHANGES: dict[str, Callable[..., Hold]] = {
+    "takeover": takeover_service.take_over,
+    "release": takeover_service.release_hold,
+}
+
 
 async def change_hold(
-    change: Callable[..., Hold],
+    change: HoldChange,
     *,
     org_id: str,
     thread_id: str,
@@ -32,50 +40,17 @@ async def change_hold(
     database: Database,
     temporal: TemporalConnection,
 ) -> Hold:
-    """Take the thread over or release it in the database, then tell its workflow."""
+    """Take the thread over (the contact's automation pauses) or release it to the AI, in the
+    database, then tell its workflow."""
     hold = await database.run(
-        change, org_id=org_id, thread_id=thread_id, operator_id=operator_id, now=utcnow()
+        _HOLD_CHANGES[change],
+        org_id=org_id,
+        thread_id=thread_id,
+        operator_id=operator_id,
+        now=utcnow(),
     )
     await hold_changed(await temporal.client(), org_id=org_id, hold=hold, operator_id=operator_id)
     return hold
-
-
-async def take_over(
-    *,
-    org_id: str,
-    thread_id: str,
-    operator_id: str,
-    database: Database,
-    temporal: TemporalConnection,
-) -> Hold:
-    """The operator holds the thread: the contact's automation pauses."""
-    return await change_hold(
-        takeover_service.take_over,
-        org_id=org_id,
-        thread_id=thread_id,
-        operator_id=operator_id,
-        database=database,
-        temporal=temporal,
-    )
-
-
-async def release(
-    *,
-    org_id: str,
-    thread_id: str,
-    operator_id: str,
-    database: Database,
-    temporal: TemporalConnection,
-) -> Hold:
-    """Hand the thread back to the AI."""
-    return await change_hold(
-        takeover_service.release_hold,
-        org_id=org_id,
-        thread_id=thread_id,
-        operator_id=operator_id,
-        database=database,
-        temporal=temporal,
-    )
 
 
 async def reply(

@@ -136,7 +136,8 @@ async def take_over(
     pauses until they release it, or until they have written nothing for the org's
     ``takeover_timeout``. Another operator's hold: 409 ``thread_held``."""
     try:
-        hold = await actions.take_over(
+        hold = await actions.change_hold(
+            "takeover",
             org_id=actor.org.id,
             thread_id=thread_id,
             operator_id=actor.acting_operator(body.operator_id),
@@ -159,7 +160,8 @@ async def release(
     """Hand the thread back to the AI: automation resumes where it was. The holder or the
     owner may release; anyone else gets 409 ``thread_held``."""
     try:
-        hold = await actions.release(
+        hold = await actions.change_hold(
+            "release",
             org_id=actor.org.id,
             thread_id=thread_id,
             operator_id=actor.acting_operator(body.operator_id),

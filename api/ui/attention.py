@@ -3,7 +3,7 @@ signed-in operator."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -69,46 +69,26 @@ async def _table(request: Request, me: Current, database: DatabaseDep, **extra: 
     return page(request, "attention.html", me=me, block="attention_table", **context, **extra)
 
 
-@router.post("/attention/{escalation_id}/acknowledge")
-async def acknowledge(
+@router.post("/attention/{escalation_id}/{step}")
+async def close(
     request: Request,
     escalation_id: IdParam,
+    step: Literal["acknowledge", "resolve"],
     me: OperatorSessionDep,
     database: DatabaseDep,
     temporal: TemporalConnectionDep,
 ) -> Response:
-    """I have it: the escalation stops climbing."""
+    """Acknowledge (I have it: it stops climbing) or resolve (dealt with: it closes), as the
+    signed-in operator."""
+    who = {"org_id": me.org.id, "escalation_id": escalation_id, "operator_id": me.operator.id}
     try:
-        row = await actions.acknowledge(
-            org_id=me.org.id,
-            escalation_id=escalation_id,
-            operator_id=me.operator.id,
-            database=database,
-            temporal=temporal,
-        )
+        if step == "acknowledge":
+            row = await actions.acknowledge(**who, database=database, temporal=temporal)
+        else:
+            row = await actions.resolve(
+                **who, resolution=None, database=database, temporal=temporal
+            )
     except (EscalationMissing, OperatorMissing):
         raise ApiError(404, "No such escalation.") from None
-    return await _table(request, me, database, notice=f"Acknowledged: {row.summary}")
-
-
-@router.post("/attention/{escalation_id}/resolve")
-async def resolve(
-    request: Request,
-    escalation_id: IdParam,
-    me: OperatorSessionDep,
-    database: DatabaseDep,
-    temporal: TemporalConnectionDep,
-) -> Response:
-    """Dealt with: the escalation closes."""
-    try:
-        row = await actions.resolve(
-            org_id=me.org.id,
-            escalation_id=escalation_id,
-            operator_id=me.operator.id,
-            resolution=None,
-            database=database,
-            temporal=temporal,
-        )
-    except (EscalationMissing, OperatorMissing):
-        raise ApiError(404, "No such escalation.") from None
-    return await _table(request, me, database, notice=f"Resolved: {row.summary}")
+    done = "Acknowledged" if step == "acknowledge" else "Resolved"
+    return await _table(request, me, database, notice=f"{done}: {row.summary}")

@@ -285,58 +285,6 @@ def _why(error: Exception) -> str:
     raise error
 
 
-@router.post("/inbox/threads/{thread_id}/takeover")
-async def take_over(
-    request: Request,
-    thread_id: IdParam,
-    me: OperatorSessionDep,
-    database: DatabaseDep,
-    temporal: TemporalConnectionDep,
-) -> Response:
-    """Take the thread over from the AI, as the signed-in operator."""
-    try:
-        await actions.take_over(
-            org_id=me.org.id,
-            thread_id=thread_id,
-            operator_id=me.operator.id,
-            database=database,
-            temporal=temporal,
-        )
-    except ThreadMissing:
-        raise ApiError(404, "No such thread.") from None
-    except (ThreadHeld, OperatorMissing) as error:
-        return await _pane(request, me, database, thread_id, status_code=409, error=_why(error))
-    return await _pane(
-        request, me, database, thread_id, notice="You hold this thread; the AI is paused."
-    )
-
-
-@router.post("/inbox/threads/{thread_id}/release")
-async def release(
-    request: Request,
-    thread_id: IdParam,
-    me: OperatorSessionDep,
-    database: DatabaseDep,
-    temporal: TemporalConnectionDep,
-) -> Response:
-    """Hand the thread back to the AI (the holder, or the owner)."""
-    try:
-        await actions.release(
-            org_id=me.org.id,
-            thread_id=thread_id,
-            operator_id=me.operator.id,
-            database=database,
-            temporal=temporal,
-        )
-    except ThreadMissing:
-        raise ApiError(404, "No such thread.") from None
-    except (ThreadHeld, OperatorMissing) as error:
-        return await _pane(request, me, database, thread_id, status_code=409, error=_why(error))
-    return await _pane(
-        request, me, database, thread_id, notice="Released: the AI handles this thread again."
-    )
-
-
 @router.post("/inbox/threads/{thread_id}/reply")
 async def reply(
     request: Request,
@@ -374,3 +322,38 @@ async def reply(
         else "Reply sent."
     )
     return await _pane(request, me, database, thread_id, notice=notice)
+
+
+#: What the pane says after each change of hold.
+_HOLD_NOTICES = {
+    "takeover": "You hold this thread; the AI is paused.",
+    "release": "Released: the AI handles this thread again.",
+}
+
+
+# Registered last: its ``{change}`` must not shadow ``/reply`` and ``/viewing``.
+@router.post("/inbox/threads/{thread_id}/{change}")
+async def change_hold(
+    request: Request,
+    thread_id: IdParam,
+    change: actions.HoldChange,
+    me: OperatorSessionDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+) -> Response:
+    """Take the thread over from the AI, or hand it back (the holder, or the owner), as the
+    signed-in operator."""
+    try:
+        await actions.change_hold(
+            change,
+            org_id=me.org.id,
+            thread_id=thread_id,
+            operator_id=me.operator.id,
+            database=database,
+            temporal=temporal,
+        )
+    except ThreadMissing:
+        raise ApiError(404, "No such thread.") from None
+    except (ThreadHeld, OperatorMissing) as error:
+        return await _pane(request, me, database, thread_id, status_code=409, error=_why(error))
+    return await _pane(request, me, database, thread_id, notice=_HOLD_NOTICES[change])
