@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from api.errors import error_response
+from api.errors import ApiError, error_response
 from api.sessions import NotSignedIn
 from api.ui import attention, auth, command, contacts, inbox, leads, stream, team
+from api.ui.render import page
 from api.ui.static import install_static
 
 
@@ -41,6 +47,41 @@ class _NoInviteTokens(logging.Filter):
         return True
 
 
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
+_HEADINGS = {
+    403: "Not allowed",
+    404: "Not found",
+    409: "That changed meanwhile",
+    422: "That link doesn't work",
+}
+
+
+def _html_for_pages(envelope: Handler) -> Handler:
+    """``envelope`` (an error handler answering the JSON error envelope), except that a page
+    someone navigated to under ``/app`` gets an HTML page saying the same, same status."""
+
+    async def handler(request: Request, error: Any) -> Response:
+        response = envelope(request, error)
+        if inspect.isawaitable(response):
+            response = await response
+        navigating = request.method == "GET" and request.headers.get("hx-request") != "true"
+        if not (navigating and request.url.path.startswith("/app")):
+            return response
+        message = json.loads(bytes(response.body))["error"]["message"]
+        heading = _HEADINGS.get(response.status_code, "Something went wrong")
+        return page(
+            request,
+            "error.html",
+            me=None,
+            title=heading,
+            heading=heading,
+            message=message,
+            status_code=response.status_code,
+        )
+
+    return handler
+
+
 def install_ui(app: FastAPI) -> None:
     """Mount the pages, their static files and the sign-in redirect."""
     access = logging.getLogger("uvicorn.access")
@@ -48,5 +89,7 @@ def install_ui(app: FastAPI) -> None:
         access.addFilter(_NoInviteTokens())
     install_static(app)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
+    for error in (ApiError, RequestValidationError):
+        app.add_exception_handler(error, _html_for_pages(app.exception_handlers[error]))
     for module in (auth, command, inbox, attention, leads, contacts, team, stream):
         app.include_router(module.router)

@@ -123,3 +123,20 @@ async def test_the_lead_page_shows_the_last_known_state_when_no_worker_answers(
     assert "No worker answered just now." in text
     assert re.search(r"Last known state, as of <time datetime=", text)
     assert "Live from the workflow" not in text
+
+
+async def test_a_page_that_fails_says_so_in_a_page(
+    api: httpx.AsyncClient, browser: Browser
+) -> None:
+    _, headers = await create_org(api)
+    client = await signed_in(browser, api, headers, "oops@shine.example")
+    async with aclosing(client):
+        missing = await client.get("/app/inbox?thread=th_nope")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("text/html")
+        assert "<h1>Not found</h1>" in missing.text and "No such thread." in missing.text
+        bad = await client.get("/app/inbox?sort=bogus")
+        assert bad.status_code == 422 and "<h1>That link doesn" in bad.text
+        # A fragment (htmx) keeps the JSON error envelope.
+        fragment = await client.get("/app/inbox/threads/th_nope", headers={"HX-Request": "true"})
+        assert fragment.status_code == 404 and fragment.json()["error"]["code"] == "not_found"
