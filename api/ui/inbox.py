@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from api import actions
@@ -315,6 +316,9 @@ async def reply(
         raise ApiError(404, "No such thread.") from None
     except (ThreadHeld, ReplyRefused, OperatorMissing) as error:
         return await _pane(request, me, database, thread_id, status_code=409, error=_why(error))
+    if request.headers.get("hx-request") != "true":
+        # A plain form post (no htmx yet): back to the thread, which shows the reply.
+        return RedirectResponse(f"/app/inbox?thread={thread_id}", status_code=303)
     later = claim.send_at > utcnow()
     notice = (
         f"Reply saved; quiet hours: it goes at {claim.send_at:%H:%M} UTC."

@@ -140,3 +140,22 @@ async def test_a_page_that_fails_says_so_in_a_page(
         # A fragment (htmx) keeps the JSON error envelope.
         fragment = await client.get("/app/inbox/threads/th_nope", headers={"HX-Request": "true"})
         assert fragment.status_code == 404 and fragment.json()["error"]["code"] == "not_found"
+
+
+async def test_a_reply_posted_as_a_plain_form_goes_back_to_the_thread(
+    api: httpx.AsyncClient, browser: Browser
+) -> None:
+    chat = await conversation(api)
+    client = await signed_in(browser, api, chat.headers, "plain@shine.example")
+    async with aclosing(client):
+        pane = await client.get(f"/app/inbox?thread={chat.thread_id}")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', pane.text)
+        assert csrf
+        sent = await client.post(
+            f"/app/inbox/threads/{chat.thread_id}/reply",
+            data={"body": "Sent before htmx was ready", "csrf_token": csrf.group(1)},
+        )
+        assert sent.status_code == 303
+        assert sent.headers["location"] == f"/app/inbox?thread={chat.thread_id}"
+        thread = await client.get(sent.headers["location"])
+        assert "Sent before htmx was ready" in thread.text
