@@ -86,6 +86,10 @@
     } : null;
   });
   document.addEventListener("htmx:afterSettle", function (event) {
+    // Whatever a swap or a morph brought in is wired now (idempotent): a click or Enter on
+    // it must be an htmx request, never the browser's own navigation.
+    var pane = document.getElementById("thread-pane");
+    if (pane) htmx.process(pane);
     updateTitle();
     tick();
     var box = document.getElementById("reply-body");
