@@ -48,6 +48,14 @@ class Database:
 
         return await run_in_threadpool(functools.partial(transaction, self.engine, fn, **kwargs))
 
+    async def read(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """``fn(session, **kwargs)`` in a thread, in a read-only transaction whose statements
+        all see the same moment (a page of several queries never mixes before and after a
+        change)."""
+        return await run_in_threadpool(
+            functools.partial(transaction, self.engine, fn, snapshot=True, **kwargs)
+        )
+
 
 class TemporalConnection:
     """A lazily (re)connected Temporal client, so the API starts even when Temporal is down."""

@@ -52,10 +52,20 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
+#: A read of several statements sees one moment: on PostgreSQL its transaction is REPEATABLE
+#: READ (one snapshot for every statement) and READ ONLY. Under READ COMMITTED an inbox page
+#: read a thread before a message's commit and its last message after it. SQLite, the
+#: embedded default, is left as it is (its driver opens no transaction for a SELECT).
+SNAPSHOT: dict[str, Any] = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+
+
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
+def session_scope(engine: Engine, *, snapshot: bool = False) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error; with ``snapshot``, a
+    read-only one whose statements all see the same committed state (``SNAPSHOT``)."""
     with Session(engine, expire_on_commit=False) as session:
+        if snapshot and engine.dialect.name == "postgresql":
+            session.connection(execution_options=SNAPSHOT)
         try:
             yield session
             session.commit()
@@ -93,6 +103,7 @@ def transaction(
     /,
     *,
     translate: Translate | None = None,
+    snapshot: bool = False,
     **kwargs: Any,
 ) -> T:
     """``fn(session, **kwargs)`` in one transaction, committed if it returns.
@@ -102,11 +113,12 @@ def transaction(
     ``TRANSACTION_ATTEMPTS`` times with a short jittered backoff, so two operators (or an
     operator and a workflow) touching the same rows at once both succeed; ``fn`` must do
     nothing but database work, since it may run more than once. Any other error, or the
-    last attempt's, goes to the caller, through ``translate`` when given.
+    last attempt's, goes to the caller, through ``translate`` when given. ``snapshot``: a
+    read that must see one moment (``session_scope``).
     """
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:
-            with session_scope(engine) as session:
+            with session_scope(engine, snapshot=snapshot) as session:
                 return fn(session, **kwargs)
         except Exception as error:
             if retryable(error) and attempt < TRANSACTION_ATTEMPTS:

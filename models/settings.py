@@ -6,6 +6,7 @@ never see settings: what they need travels in their input.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,17 @@ class Settings(BaseSettings):
         default=1, ge=1, le=16, description="Worker processes `up` starts (each uses a core)."
     )
     log_level: str = "INFO"
+    health_interval: timedelta = Field(
+        default=timedelta(minutes=5),
+        ge=timedelta(seconds=10),
+        le=timedelta(days=1),
+        description="How often the `keepwarm-health` schedule runs the checks (ISO 8601, PT5M).",
+    )
+    workers_absent_after: timedelta = Field(
+        default=timedelta(minutes=2),
+        ge=timedelta(seconds=5),
+        description="No worker poll seen for this long: workers are missing (/readyz, alerts).",
+    )
 
     twilio_base_url: str | None = None
     resend_base_url: str | None = None

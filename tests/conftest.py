@@ -47,6 +47,8 @@ T = TypeVar("T")
 ISOLATED_NAMESPACE = "keepwarm-isolated"
 #: Where the live-mode stack (adapters on the fake providers) runs, apart from the dry-run one.
 LIVE_NAMESPACE = "keepwarm-live"
+#: Where no worker polls unless a test starts one (worker presence and readiness).
+PRESENCE_NAMESPACE = "keepwarm-presence"
 
 
 def _require_postgres() -> bool:
@@ -110,6 +112,8 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
             ISOLATED_NAMESPACE,
             "--namespace",
             LIVE_NAMESPACE,
+            "--namespace",
+            PRESENCE_NAMESPACE,
             "--log-level",
             "error",
         ],

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -28,6 +29,7 @@ from models.settings import Settings, get_settings
 from models.tables import utcnow
 from models.values import OperatorRole
 from workers.client import connect, dev_server_search_attribute_args, register_search_attributes
+from workers.presence import workers_missing
 from workers.telemetry import setup_telemetry
 
 log = logging.getLogger("keepwarm")
@@ -36,7 +38,7 @@ log = logging.getLogger("keepwarm")
 DEMO_OWNER = "owner@demo-cleaning.example"
 #: Seconds each child gets to stop after SIGTERM before it is killed.
 STOP_GRACE_S = 20
-#: Seconds to wait for the dev server or the API to come up.
+#: Seconds to wait for the dev server, the API or the first worker poll.
 START_TIMEOUT_S = 90
 
 
@@ -203,11 +205,13 @@ class Supervisor:
             env["KEEPWARM_TEMPORAL_UI_URL"] = self.settings.effective_temporal_ui_url
             asyncio.run(migrate_all(self.settings, temporal=True))
             new_key, setup_link = self._demo_org()
+            spawned_at = utcnow()
             for n in range(self.settings.worker_processes):
                 name = "worker" if n == 0 else f"worker-{n + 1}"
                 self._spawn(name, [sys.executable, "-m", "workers.cli", "worker"], env)
             self._spawn("api", [sys.executable, "-m", "workers.cli", "api"], env)
             self._wait_for_api()
+            self._wait_for_workers(spawned_at)
             self._banner(admin_note, new_key, setup_link)
             while not self.stopping:
                 for name, process in self.children:
@@ -350,6 +354,22 @@ class Supervisor:
                     raise RuntimeError("the API did not start") from None
                 time.sleep(0.3)
 
+    def _wait_for_workers(self, since: datetime) -> None:
+        """Until this run's workers poll for workflows and for activities: "up" means a lead
+        sent now is worked now. (A worker of an earlier run that Temporal still remembers
+        doesn't count: its polls are older than ``since``.)"""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            self._check_stopping()
+            try:
+                if not asyncio.run(_workers_missing(self.settings, since=since)):
+                    return
+            except Exception as error:
+                log.debug("worker presence unknown yet: %s", error)
+            if time.monotonic() > deadline:
+                raise RuntimeError("no worker polled keepwarm's task queue") from None
+            time.sleep(0.3)
+
     def _check_stopping(self) -> None:
         if self.stopping:
             raise _Stop
@@ -428,6 +448,13 @@ class _Stop(Exception):
 async def _probe_temporal(settings: Settings) -> None:
     client = await connect(settings)
     await client.service_client.check_health()
+
+
+async def _workers_missing(settings: Settings, *, since: datetime) -> list[str]:
+    client = await connect(settings)
+    now = utcnow()
+    # A little slack: the server's clock and ours may differ by a few milliseconds.
+    return await workers_missing(client, now=now, absent_after=now - since + timedelta(seconds=1))
 
 
 def _say(text: str) -> None:

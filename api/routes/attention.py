@@ -86,7 +86,7 @@ async def list_attention(
     org: OrgDep, database: DatabaseDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> AttentionList:
     """What needs a person: open items, the one whose SLA runs out first at the top."""
-    rows = await database.run(open_items, org_id=org.id, limit=limit)
+    rows = await database.read(open_items, org_id=org.id, limit=limit)
     return AttentionList(items=[_item(row) for row in rows])
 
 

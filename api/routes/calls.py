@@ -20,6 +20,6 @@ async def call_stats(
 ) -> CallStats:
     """The org's calls created in ``[from, to)`` (ISO 8601 with a zone): counts, outcomes,
     answer rate overall and by the recipient's local hour, cost and duration."""
-    return await database.run(
+    return await database.read(
         pipeline_reads.call_stats, org_id=org.id, start=window.start, end=window.end
     )

@@ -59,7 +59,7 @@ class ConsentLog(BaseModel):
 async def consent_log(contact_id: IdParam, org: OrgDep, database: DatabaseDep) -> ConsentLog:
     """Every consent change of the contact per channel, with its source and evidence."""
     try:
-        rows = await database.run(contact_reads.consent_log, org_id=org.id, contact_id=contact_id)
+        rows = await database.read(contact_reads.consent_log, org_id=org.id, contact_id=contact_id)
     except NotFound:
         raise ApiError(404, f"No contact {contact_id!r} in this org.") from None
     return ConsentLog(

@@ -141,7 +141,7 @@ async def list_leads(
 ) -> LeadList:
     """The org's leads, filtered and sorted, a page at a time."""
     try:
-        rows, next_cursor = await database.run(
+        rows, next_cursor = await database.read(
             lead_reads.list_leads,
             org_id=org.id,
             stage=stage,
@@ -162,10 +162,10 @@ async def read_lead(
 ) -> LeadDetail:
     """One lead: contact, consent, timeline, its calls and what its workflow is doing now."""
     try:
-        view = await database.run(lead_view, org_id=org.id, lead_id=lead_id)
+        view = await database.read(lead_view, org_id=org.id, lead_id=lead_id)
     except NotFound:
         raise ApiError(404, f"No lead {lead_id!r} in this org.") from None
-    calls = await database.run(lead_calls, org_id=org.id, lead_id=lead_id)
+    calls = await database.read(lead_calls, org_id=org.id, lead_id=lead_id)
     lead = view.lead
     return LeadDetail(
         **_summary(lead, view.contact.name).model_dump(),

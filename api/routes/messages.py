@@ -27,7 +27,7 @@ async def list_messages(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MessageList:
     """The org's messages, filtered by lead, thread, direction, channel or status."""
-    rows = await database.run(
+    rows = await database.read(
         lead_reads.list_messages,
         org_id=org.id,
         lead_id=lead_id,

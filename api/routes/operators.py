@@ -49,7 +49,7 @@ async def create_operator(
 @router.get("")
 async def list_operators(org: OrgDep, database: DatabaseDep) -> OperatorList:
     """The org's operators (the owner last), each with whether they are online now."""
-    return await database.run(operator_list, org_id=org.id, now=utcnow())
+    return await database.read(operator_list, org_id=org.id, now=utcnow())
 
 
 @router.delete(

@@ -21,7 +21,7 @@ async def pipeline_report(
 ) -> PipelineReport:
     """The org's leads created in ``[from, to)`` (ISO 8601 with a zone), optionally of one
     source: counts per stage, conversion rate, time to first contact (p50, p90), value."""
-    return await database.run(
+    return await database.read(
         pipeline_reads.pipeline_report,
         org_id=org.id,
         start=window.start,

@@ -20,7 +20,7 @@ Name = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
 @router.get("")
 async def list_sequences(org: OrgDep, database: DatabaseDep) -> SequenceList:
     """The org's sequences, with the built-in defaults it has not replaced."""
-    items = await database.run(sequence_reads.list_sequences, org_id=org.id)
+    items = await database.read(sequence_reads.list_sequences, org_id=org.id)
     return SequenceList(items=items)
 
 

@@ -62,7 +62,7 @@ async def list_threads(
     """The org's threads, filtered, searched (name, email, phone, message text) and sorted,
     a page at a time."""
     try:
-        items, next_cursor = await database.run(
+        items, next_cursor = await database.read(
             inbox_reads.list_threads,
             org_id=org.id,
             channel=channel,
@@ -90,7 +90,7 @@ async def read_thread(
     """One thread: its contact, its latest ``limit`` messages (oldest first; ``earlier_messages``
     counts the rest) and its unresolved escalations."""
     try:
-        return await database.run(thread_view, org_id=org.id, thread_id=thread_id, limit=limit)
+        return await database.read(thread_view, org_id=org.id, thread_id=thread_id, limit=limit)
     except NotFound:
         raise ApiError(404, f"No thread {thread_id!r} in this org.") from None
 

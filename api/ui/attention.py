@@ -36,8 +36,8 @@ LIMIT = 200
 
 async def _context(me: Current, database: DatabaseDep) -> dict[str, Any]:
     now = utcnow()
-    items = await database.run(open_items, org_id=me.org.id, limit=LIMIT)
-    operators = await database.run(operator_names, org_id=me.org.id)
+    items = await database.read(open_items, org_id=me.org.id, limit=LIMIT)
+    operators = await database.read(operator_names, org_id=me.org.id)
     return {
         "items": items,
         "now": now,

@@ -20,7 +20,7 @@ async def command_center(
 ) -> Response:
     """The landing page after sign-in from ``/app``."""
     now = utcnow()
-    summary = await database.run(now_summary, org_id=me.org.id, now=now)
+    summary = await database.read(now_summary, org_id=me.org.id, now=now)
     return page(
         request,
         "command.html",
@@ -36,5 +36,5 @@ async def command_center(
 async def now_fragment(request: Request, me: OperatorSessionDep, database: DatabaseDep) -> Response:
     """The "now" region alone (a live region re-fetches it)."""
     now = utcnow()
-    summary = await database.run(now_summary, org_id=me.org.id, now=now)
+    summary = await database.read(now_summary, org_id=me.org.id, now=now)
     return page(request, "command.html", me=me, block="command_now", now_summary=summary, now=now)

@@ -39,7 +39,7 @@ LIVE_LEADS = 20
 
 async def _context(me: Current, database: DatabaseDep, contact_id: str) -> dict[str, Any]:
     try:
-        view = await database.run(customer_view, org_id=me.org.id, contact_id=contact_id)
+        view = await database.read(customer_view, org_id=me.org.id, contact_id=contact_id)
     except NotFound:
         raise ApiError(404, "No such contact.") from None
     return {

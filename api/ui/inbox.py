@@ -106,7 +106,7 @@ class Filters:
 
 async def _list_context(me: Current, database: DatabaseDep, filters: Filters) -> dict[str, Any]:
     try:
-        items, next_cursor = await database.run(
+        items, next_cursor = await database.read(
             inbox_reads.list_threads,
             org_id=me.org.id,
             channel=filters.channel,
@@ -123,8 +123,8 @@ async def _list_context(me: Current, database: DatabaseDep, filters: Filters) ->
         raise ApiError(
             422, "This page link is no longer valid; start from the newest threads."
         ) from None
-    counts = await database.run(unread_counts, org_id=me.org.id)
-    operators = await database.run(operator_names, org_id=me.org.id)
+    counts = await database.read(unread_counts, org_id=me.org.id)
+    operators = await database.read(operator_names, org_id=me.org.id)
     return {
         "items": items,
         "next_cursor": next_cursor,
@@ -141,10 +141,10 @@ async def _list_context(me: Current, database: DatabaseDep, filters: Filters) ->
 async def _pane_context(me: Current, database: DatabaseDep, thread_id: str) -> dict[str, Any]:
     now = utcnow()
     try:
-        pane = await database.run(thread_pane, org_id=me.org.id, thread_id=thread_id, now=now)
+        pane = await database.read(thread_pane, org_id=me.org.id, thread_id=thread_id, now=now)
     except NotFound:
         raise ApiError(404, "No such thread.") from None
-    others = await database.run(
+    others = await database.read(
         viewers, org_id=me.org.id, thread_id=thread_id, now=now, besides=me.operator.id
     )
     return {
@@ -198,7 +198,7 @@ async def inbox_list(
 @router.get("/fragments/unread")
 async def unread_badge(request: Request, me: OperatorSessionDep, database: DatabaseDep) -> Response:
     """The unread count beside "Inbox" in the navigation (and the tab title)."""
-    counts = await database.run(unread_counts, org_id=me.org.id)
+    counts = await database.read(unread_counts, org_id=me.org.id)
     return page(request, "_unread.html", me=me, unread_total=counts.get("unread", 0))
 
 
@@ -242,14 +242,14 @@ async def earlier(
 ) -> Response:
     """The page of messages before ``before``, with the button for the page before it."""
     try:
-        messages, cursor = await database.run(
+        messages, cursor = await database.read(
             earlier_messages, org_id=me.org.id, thread_id=thread_id, before=before
         )
     except NotFound:
         raise ApiError(404, "No such thread.") from None
     except InvalidCursor:
         raise ApiError(422, "This link is no longer valid; reload the thread.") from None
-    operators = await database.run(operator_names, org_id=me.org.id)
+    operators = await database.read(operator_names, org_id=me.org.id)
     return page(
         request,
         "earlier.html",

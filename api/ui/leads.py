@@ -45,11 +45,11 @@ async def _context(
     settings: Settings,
 ) -> dict[str, Any]:
     try:
-        view = await database.run(lead_view, org_id=me.org.id, lead_id=lead_id)
+        view = await database.read(lead_view, org_id=me.org.id, lead_id=lead_id)
     except NotFound:
         raise ApiError(404, "No such lead.") from None
     lead = view.lead
-    calls = await database.run(lead_calls, org_id=me.org.id, lead_id=lead_id)
+    calls = await database.read(lead_calls, org_id=me.org.id, lead_id=lead_id)
     live = await lead_live_status(temporal, lead, lead.timezone or org_settings(me.org).timezone)
     scored = next((e for e in view.timeline if e.kind == TimelineKind.SCORED), None)
     base = settings.effective_temporal_ui_url

@@ -39,7 +39,7 @@ def _link(settings: Settings, token: str) -> str:
 async def _page(
     request: Request, me: Current, database: DatabaseDep, *, status_code: int = 200, **extra: Any
 ) -> Response:
-    members = await database.run(team, org_id=me.org.id, now=utcnow())
+    members = await database.read(team, org_id=me.org.id, now=utcnow())
     return page(
         request,
         "team.html",
@@ -112,7 +112,7 @@ async def new_link(
         )
     except OperatorMissing:
         raise ApiError(404, "No such team member.") from None
-    members = await database.run(team, org_id=me.org.id, now=utcnow())
+    members = await database.read(team, org_id=me.org.id, now=utcnow())
     name = next((m.operator.name for m in members if m.operator.id == operator_id), "them")
     return await _page(
         request,
