@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import quote
 
 from sqlalchemy.engine import Engine
@@ -12,6 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, SendFailed
+from activities.provider_errors import final_attempt
 from activities.records import held_back, record
 from activities.senders import Outbound, ProviderReceipt, Sender
 from models.errors import ReplyRefused
@@ -34,6 +36,7 @@ from models.tables import Message, utcnow
 from models.values import SETTLED_STATUSES, Channel, MessageStatus, ProviderMode
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The adapters a worker has: dry-run always, live where the deployment has credentials.
 Senders = Mapping[ProviderMode, Mapping[Channel, Sender]]
@@ -213,6 +216,11 @@ class MessageActivities:
         message = record(self._engine, message_of, org_id=input.org_id, message_id=input.message_id)
         return self._deliver_system(message, org_id=input.org_id)
 
+    def deliver_staff_message(self, message: Message, *, org_id: str) -> SendMessageResult:
+        """Deliver keepwarm's own message to a person of the business that another activity
+        claimed (an alert's notice): no consent, gate or budget; keyed by its row."""
+        return self._deliver_system(message, org_id=org_id)
+
     def _deliver_system(self, message: Message, *, org_id: str) -> SendMessageResult:
         """Deliver a message whose row says all (a confirmation, a text-back, an operator's
         notification, an operator's reply, checked by its caller): no consent check here,
@@ -255,7 +263,8 @@ class MessageActivities:
             raise SendFailed(f"the contact has no address for {channel.value}")
         request = outbound(message)
         if message.attempted_at is not None:
-            found = sender.reconcile(request, attempted_at=message.attempted_at)
+            attempted_at = message.attempted_at
+            found = self._ask(message, lambda: sender.reconcile(request, attempted_at=attempted_at))
             if (
                 found is not None
                 and found.provider_message_id
@@ -272,13 +281,23 @@ class MessageActivities:
                 return self._sent(message, found, repeated=True)
         else:
             record(self._engine, mark_message_attempted, message_id=message.id)
+        receipt = self._ask(message, lambda: sender.send(request))
+        return self._sent(message, receipt, repeated=False)
+
+    def _ask(self, message: Message, call: Callable[[], T]) -> T:
+        """Make a provider call for ``message``; a failure that won't be retried is recorded
+        on the row with its class (``business_refusal: ...``, ``credentials_rejected: ...``).
+
+        A provider that is down, rejects the credentials or has suspended the account raises
+        ``ProviderUnavailable``, which Temporal retries: the row stays pending (nothing is
+        burned while a key is being fixed) until the send's deadline leaves no next attempt.
+        """
         try:
-            receipt = sender.send(request)
+            return call()
         except ApplicationError as error:
-            if error.non_retryable:
+            if error.non_retryable or final_attempt(error, info=activity.info(), now=utcnow()):
                 self._fail(message, error.message, revoke=isinstance(error, OptedOut))
             raise
-        return self._sent(message, receipt, repeated=False)
 
     def _sender(self, message: Message, channel: Channel) -> Sender:
         mode = ProviderMode(message.mode or ProviderMode.DRY_RUN)

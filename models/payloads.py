@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models.values import (
+    AlertState,
     Channel,
+    HealthStatus,
     Intent,
 )
 
@@ -91,3 +93,39 @@ class StoredMessageInput:
 
     org_id: str
     message_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertEpisode:
+    """What the ``Alert`` workflow knows of its episode, written as the row."""
+
+    org_id: str
+    alert_id: str
+    workflow_id: str
+    rule: str
+    subject: str
+    severity: HealthStatus
+    state: AlertState
+    summary: str
+    detail: str
+    code: str
+    opened_at: datetime
+    fired_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoticeRequest:
+    """One rung (or the recovery) of an alert's notices."""
+
+    org_id: str
+    alert_id: str
+    #: ``rung-0`` ..., ``reminder``, ``recovery``.
+    step: str
+    channel: Channel
+    #: ``main`` or ``backup`` (``rules.alerts``); a recovery goes to whoever was told.
+    who: str
+    #: Seconds the alert lasted, for a recovery notice.
+    recovered_after_s: float | None = None

@@ -511,3 +511,101 @@ class UiEvent(SQLModel, table=True):
     kind: str = Field(max_length=16)
     subject_id: str = Field(max_length=40)
     created_at: datetime = _ts()
+
+
+class HealthSample(SQLModel, table=True):
+    """One check's verdict at one run of the health check (``HealthCheck``). ``org_id`` is
+    empty for what the whole deployment shares (providers, workers, backlog, failed runs).
+    ``GET /v1/health`` reads the latest of each check and subject."""
+
+    __tablename__ = "health_samples"
+    __table_args__ = (
+        Index("ix_health_samples_latest", "org_id", "check", "subject", "checked_at"),
+        Index("ix_health_samples_checked_at", "checked_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(default="", max_length=40)
+    check: str = Field(max_length=32)
+    subject: str = Field(max_length=64)
+    #: ``HealthStatus``.
+    status: str = Field(max_length=16)
+    summary: str = Field(max_length=300)
+    detail: str = Field(default="", max_length=1000)
+    value: float | None = None
+    checked_at: datetime = _ts()
+
+
+class Alert(SQLModel, table=True):
+    """One episode of an alert, written by its ``Alert`` workflow
+    (``alert-{org}-{rule}-{subject}``; a later episode of the same condition is a new row and
+    a new run). Rows the workflow never notified about (``fired_at`` empty) are not shown."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_org_state", "org_id", "state", "opened_at"),
+        Index("ix_alerts_workflow", "workflow_id", "opened_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    workflow_id: str = Field(max_length=200)
+    rule: str = Field(max_length=32)
+    subject: str = Field(max_length=64)
+    #: ``HealthStatus``: warning or critical (the worst seen while open).
+    severity: str = Field(max_length=16)
+    #: ``AlertState``.
+    state: str = Field(max_length=16)
+    summary: str = Field(max_length=300)
+    detail: str = Field(default="", max_length=1000)
+    #: Short code a person texts back to acknowledge (``ACK 4821``).
+    code: str = Field(max_length=8)
+    opened_at: datetime = _ts()
+    fired_at: datetime | None = _ts(nullable=True)
+    acknowledged_at: datetime | None = _ts(nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=120)
+    resolved_at: datetime | None = _ts(nullable=True)
+    updated_at: datetime = _ts()
+
+
+class AlertNotice(SQLModel, table=True):
+    """One notice of an alert to one person: sent (its ``messages`` row), or held back by a
+    silence, the SMS quota or a missing contact. ``(alert_id, step)`` is unique, so a retried
+    notice is recorded once."""
+
+    __tablename__ = "alert_notices"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "step", name="uq_alert_notice_step"),
+        Index("ix_alert_notices_org_channel", "org_id", "channel", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    alert_id: str = Field(foreign_key="alerts.id", max_length=40)
+    #: ``rung-0-email-0``, ``recovery-email-0`` ...
+    step: str = Field(max_length=60)
+    channel: str = Field(max_length=16)
+    to_address: str | None = Field(default=None, max_length=320)
+    message_id: str | None = Field(default=None, max_length=40)
+    #: ``sent``, ``silenced``, ``over_quota`` or ``no_contact`` (the message's own status
+    #: says whether a sent one was delivered).
+    outcome: str = Field(max_length=16)
+    created_at: datetime = _ts()
+
+
+class Silence(SQLModel, table=True):
+    """ "Not now": notices of matching alerts are held back between ``starts_at`` and
+    ``until`` (a maintenance window starts later). Empty ``rule`` / ``subject`` match any."""
+
+    __tablename__ = "silences"
+    __table_args__ = (Index("ix_silences_org_until", "org_id", "until"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    rule: str | None = Field(default=None, max_length=32)
+    subject: str | None = Field(default=None, max_length=64)
+    starts_at: datetime = _ts()
+    until: datetime = _ts()
+    reason: str | None = Field(default=None, max_length=300)
+    created_by: str | None = Field(default=None, max_length=120)
+    created_at: datetime = _ts()

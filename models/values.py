@@ -235,6 +235,47 @@ class EscalationStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+class HealthStatus(StrEnum):
+    """A health check's verdict (API.md "Health and alerts")."""
+
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    #: The check could not tell (its source did not answer).
+    UNKNOWN = "unknown"
+
+
+class ProviderHealth(StrEnum):
+    """What a provider's answer says about the account, for probes and failed sends alike.
+
+    ``BUSINESS_REFUSAL`` is the provider refusing this one request (a bad number, an opted-out
+    recipient): the account is fine.
+    """
+
+    OK = "ok"
+    #: 401/403: the key or token was revoked, rotated or mistyped.
+    CREDENTIALS_REJECTED = "credentials_rejected"
+    #: The account exists but the provider suspended or closed it.
+    SUSPENDED = "suspended"
+    #: 5xx, 429 after retries, timeouts, refused connections.
+    DOWN = "down"
+    BUSINESS_REFUSAL = "business_refusal"
+    #: No credentials set for it in this deployment (nothing to probe).
+    NOT_CONFIGURED = "not_configured"
+
+
+class AlertState(StrEnum):
+    """An alert's lifecycle (HEALTH.md): pending until its condition has held long enough,
+    firing once notified, acknowledged by a person, recovering while its condition stays clear,
+    resolved."""
+
+    PENDING = "pending"
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RECOVERING = "recovering"
+    RESOLVED = "resolved"
+
+
 def new_id(prefix: str) -> str:
     """A random, prefixed identifier such as ``lead_3f2a...``."""
     return f"{prefix}_{uuid.uuid4().hex}"

@@ -21,7 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     # activity definitions they call (imported through the sandbox's pass-through).
     "workflows": {BASE, "models.rules", "workflows", "activities"},
     "activities": {BASE, "models.rules", "models.store", "models.services", "activities"},
-    # The API builds its Temporal client with the one client factory (workers.client).
+    # The API builds its Temporal client with the one client factory (workers.client), and
+    # asks Temporal which workers poll the way the health check does (workers.presence).
     "api": {
         BASE,
         "models.rules",
@@ -30,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
         "workflows",
         "api",
         "workers.client",
+        "workers.presence",
     },
     "workers": set(PACKAGES)
     | {BASE, "models.rules", "models.store", "models.services", "models.reads"},

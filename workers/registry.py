@@ -10,16 +10,18 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from activities.alerts import AlertActivities
 from activities.calls import CallActivities
 from activities.email import ResendEmail
 from activities.escalations import EscalationActivities
 from activities.messages import MessageActivities
+from activities.probes import ProbeActivities, ProviderProbe, ResendProbe, StripeProbe, TwilioProbe
 from activities.records import LeadRecordActivities
 from activities.senders import DryRunSender, Sender
 from activities.sms import TwilioSms
 from activities.voice import CallPlacer, DryRunCalls
 from models.settings import Settings
-from models.values import Channel, ProviderMode
+from models.values import Channel, ProviderMode, WebhookProvider
 
 log = logging.getLogger("keepwarm.registry")
 
@@ -36,6 +38,8 @@ class Adapters:
     placers: dict[ProviderMode, CallPlacer] = field(default_factory=dict)
     #: Base of the links the providers call back (status callbacks, unsubscribe).
     public_url: str = "http://127.0.0.1:8000"
+    #: Credential probes, for each provider the deployment has credentials for (either mode).
+    probes: dict[WebhookProvider, ProviderProbe] = field(default_factory=dict)
 
 
 def build_adapters(settings: Settings) -> Adapters:
@@ -44,6 +48,7 @@ def build_adapters(settings: Settings) -> Adapters:
         latency=timedelta(milliseconds=settings.dry_run_latency_ms),
         public_url=settings.effective_public_url,
     )
+    adapters.probes = build_probes(settings)
     if settings.provider_mode != ProviderMode.LIVE:
         return adapters
     live: dict[Channel, Sender] = {}
@@ -80,6 +85,34 @@ def build_adapters(settings: Settings) -> Adapters:
     return adapters
 
 
+def build_probes(settings: Settings) -> dict[WebhookProvider, ProviderProbe]:
+    """A probe for each provider the deployment has credentials for, whatever its provider
+    mode: a dry-run deployment with keys set still wants to know they work. The others are
+    ``not_configured`` (``activities.probes``)."""
+    probes: dict[WebhookProvider, ProviderProbe] = {}
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        probes[WebhookProvider.TWILIO] = TwilioProbe(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            base_url=settings.twilio_base_url,
+        )
+    if settings.resend_api_key:
+        probes[WebhookProvider.RESEND] = ResendProbe(
+            api_key=settings.resend_api_key.get_secret_value(), base_url=settings.resend_base_url
+        )
+    if settings.stripe_api_key:
+        probes[WebhookProvider.STRIPE] = StripeProbe(
+            api_key=settings.stripe_api_key.get_secret_value(), base_url=settings.stripe_base_url
+        )
+    if settings.vapi_api_key:
+        from activities.vapi_calls import VapiProbe  # the Vapi SDK takes seconds to import
+
+        probes[WebhookProvider.VAPI] = VapiProbe(
+            api_key=settings.vapi_api_key.get_secret_value(), base_url=settings.vapi_base_url
+        )
+    return probes
+
+
 def dry_run_adapters(
     *, latency: timedelta = timedelta(0), public_url: str = "http://127.0.0.1:8000"
 ) -> Adapters:
@@ -104,6 +137,8 @@ def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[...
     )
     calls = CallActivities(engine=engine, placers=adapters.placers)
     escalations = EscalationActivities(engine=engine)
+    alerts = AlertActivities(engine=engine, messages=messages, public_url=adapters.public_url)
+    probes = ProbeActivities(probes=adapters.probes)
     return [
         records.record_lead,
         records.attach_intake,
@@ -121,4 +156,7 @@ def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[...
         messages.send_system_message,
         escalations.route_escalation,
         escalations.check_takeover,
+        alerts.record_alert,
+        alerts.send_alert_notices,
+        probes.probe_provider,
     ]

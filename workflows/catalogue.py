@@ -3,6 +3,7 @@ sandbox, which re-imports a workflow's module for each run, imports only that on
 
 from __future__ import annotations
 
+from workflows.alert import AlertWorkflow
 from workflows.calls import CallRetryWorkflow, CallWorkflow
 from workflows.confirmation import ConfirmationWorkflow
 from workflows.escalation import EscalationWorkflow
@@ -19,4 +20,5 @@ WORKFLOWS: tuple[type, ...] = (
     EscalationWorkflow,
     TakeoverWorkflow,
     HumanReplyWorkflow,
+    AlertWorkflow,
 )

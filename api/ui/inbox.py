@@ -7,6 +7,7 @@ org's thread is 404 on the page and on every fragment.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -150,6 +151,9 @@ async def _pane_context(me: Current, database: DatabaseDep, thread_id: str) -> d
     return {
         "pane": pane,
         "now": now,
+        # Microseconds of the render: the page drops a pane older than the one it shows (an
+        # action's answer that arrives after a live refresh rendered later).
+        "rendered": time.time_ns() // 1000,
         "reply_key": uuid.uuid4().hex,
         "thread_id": thread_id,
         "viewers": others,
@@ -217,6 +221,7 @@ async def _pane(
         "inbox.html",
         me=me,
         block="thread_pane",
+        oob=True,
         status_code=status_code,
         **COMMON,
         **context,

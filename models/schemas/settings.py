@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    HttpUrl,
     model_validator,
 )
 from pydantic.config import JsonDict
@@ -20,6 +21,7 @@ from models.schemas.fields import (
     ContentSid,
     Documented,
     Duration,
+    Email,
     Mailbox,
     Region,
     StrictModel,
@@ -101,6 +103,23 @@ class Sla(StrictModel):
     high: Duration = timedelta(minutes=15)
     medium: Duration = timedelta(hours=1)
     low: Duration = timedelta(hours=4)
+
+
+class AlertSettings(StrictModel):
+    """Who hears about keepwarm's own health alerts, and the thresholds that are the org's
+    to choose (HEALTH.md). Empty lists mean the owner's email and phone."""
+
+    #: Addresses a notice goes to by email, first the main contact, then backups.
+    email: list[Email] = Field(default_factory=list, max_length=5)
+    #: Numbers a notice goes to by SMS (critical alerts, or any about email), first the main.
+    sms: list[E164] = Field(default_factory=list, max_length=5)
+    #: Alert texts per calendar month (UTC); past it, notices go by email instead.
+    sms_per_month: int = Field(default=40, ge=0, le=1000)
+    #: Leads created inside allowed hours should have their first touch within this (p90).
+    speed_to_lead_target: Duration = timedelta(minutes=5)
+    #: Pinged (GET) at every run of the checks, for an outside dead-man's switch
+    #: (Healthchecks.io, Uptime Kuma push). ``None``: none.
+    heartbeat_url: HttpUrl | None = None
 
 
 Points = Annotated[int, Field(ge=-100, le=100)]
@@ -195,6 +214,7 @@ class OrgSettings(StrictModel):
     vip_value: float | None = Field(default=1000.0, gt=0)
     help_reply: Text | None = Field(default=None, max_length=320)
     scoring: ScoringRules = Field(default_factory=ScoringRules)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
 
 def _null_only_where_settings_allow(schema: JsonDict) -> None:
@@ -238,6 +258,7 @@ class OrgSettingsPatch(StrictModel):
     vip_value: float | None = Field(default=None, gt=0)
     help_reply: Text | None = Field(default=None, max_length=320)
     scoring: ScoringRules | None = None
+    alerts: AlertSettings | None = None
 
 
 class OrgCreate(StrictModel):

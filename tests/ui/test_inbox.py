@@ -163,7 +163,7 @@ async def test_one_operator_holds_the_thread_and_the_other_cannot_send(
 
     await ann.get_by_label("Reply by SMS").fill("Hi Grace, Ann here: Tuesday 9am works.")
     await ann.get_by_role("button", name="Send").click()
-    await expect(ann.locator("#thread-pane .notice")).to_have_text("Reply sent.")
+    await expect(ann.locator("#pane-flash .notice")).to_have_text("Reply sent.")
     await expect(ann.get_by_label("Reply by SMS")).to_have_value("")
     mine = ann.locator(".msg.from-human").filter(has_text="Tuesday 9am works")
     await expect(mine).to_contain_text("Ann (human)")

@@ -71,6 +71,25 @@
   // A live refresh of the thread pane must not eat what the operator is typing, nor change
   // the reply's idempotency key (a retry of a reply that reached the server sends it once).
   var draft = null;
+  // An answer that arrives after a newer pane of the same thread (a slow takeover's answer
+  // after the live refresh its own change triggered, or after the reply that followed) must
+  // not put the older pane back: each pane carries the microsecond it was rendered.
+  function stamp(html) {
+    var m = /id="thread-pane"[^>]*data-rendered="(\d+)"[^>]*data-thread="([^"]*)"/.exec(html || "");
+    return m ? { at: Number(m[1]), thread: m[2] } : null;
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    var current = document.getElementById("thread-pane");
+    if (target && current && target === current && event.detail.shouldSwap) {
+      var incoming = stamp(event.detail.serverResponse);
+      var shown = Number(current.getAttribute("data-rendered") || 0);
+      if (incoming && incoming.thread === current.getAttribute("data-thread") && incoming.at < shown) {
+        event.detail.shouldSwap = false;
+        return;
+      }
+    }
+  });
   document.addEventListener("htmx:beforeSwap", function (event) {
     var config = event.detail && event.detail.requestConfig;
     var sentOk = config && config.elt && config.elt.id === "composer" &&
@@ -100,7 +119,14 @@
       if (keyInput && draft.key) keyInput.value = draft.key;
       if (draft.focused && !box.disabled) box.focus();
     }
-    var msg = document.querySelector("#thread-pane .notice, #attention .notice");
+    // What an action said belongs to its thread: another thread's pane clears it.
+    var flash = document.getElementById("pane-flash");
+    var shownPane = document.getElementById("thread-pane");
+    if (flash && shownPane && flash.getAttribute("data-thread") !== (shownPane.getAttribute("data-thread") || "")) {
+      flash.innerHTML = "";
+      flash.setAttribute("data-thread", shownPane.getAttribute("data-thread") || "");
+    }
+    var msg = document.querySelector("#attention .notice");
     var announce = document.getElementById("announce");
     if (msg && announce) announce.textContent = msg.textContent;
     var log = document.querySelector("#thread-pane .log");
