@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import OptedOut, ProviderNotConfigured, SendFailed
+from activities.provider_errors import GAVE_UP, final_attempt
 from activities.records import held_back, record
 from activities.voice import CALL_KEY, CallPlacer, CallRequest, PlacedCall
 from models.payloads import CallPlan
@@ -30,6 +32,7 @@ from models.tables import Call, utcnow
 from models.values import CallOutcome, CallStatus, Channel, ProviderMode
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,19 +121,29 @@ class CallActivities:
         placer = self._placer_for(call, consent=claim.consent)
         request = self._call_request(call, claim=claim)
         if call.attempted_at is not None:
-            found = placer.reconcile(request, attempted_at=call.attempted_at)
+            attempted_at = call.attempted_at
+            found = self._ask(call, lambda: placer.reconcile(request, attempted_at=attempted_at))
             if found is not None:
                 log.info("call %s was placed by an earlier attempt; recording it", call.id)
                 return _result(self._placed(call, found), repeated=True)
         else:
             call = self._mark(call, attempted=True)
+        placed = self._ask(call, lambda: placer.place(request))
+        return _result(self._placed(call, placed), repeated=False)
+
+    def _ask(self, call: Call, ask: Callable[[], T]) -> T:
+        """Make a provider call for ``call``; a failure that won't be retried (final, or
+        retryable with no attempt left before the deadline) is recorded on the row with its
+        class. A provider that is down, rejects the key or has suspended the account is
+        retried (``ProviderUnavailable``) and leaves the row pending meanwhile."""
         try:
-            placed = placer.place(request)
+            return ask()
         except ApplicationError as error:
             if error.non_retryable:
                 self._mark(call, status=CallStatus.FAILED, error=error.message)
+            elif final_attempt(error, info=activity.info(), now=utcnow()):
+                self._mark(call, status=CallStatus.FAILED, error=error.message + GAVE_UP)
             raise
-        return _result(self._placed(call, placed), repeated=False)
 
     def _claim_call(self, input: PlaceCallInput) -> CallClaim:
         """The call's row, claimed in a transaction of its own (``SendDeferred``, noted on the

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import datetime
 
 import resend
@@ -9,17 +12,58 @@ from resend.exceptions import ResendError
 from resend.http_client_requests import RequestsClient
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import InvalidRecipient, ProviderNotConfigured, provider_unavailable
+from activities.errors import (
+    InvalidRecipient,
+    ProviderNotConfigured,
+    ProviderRejected,
+    labelled,
+    provider_unavailable,
+)
+from activities.provider_errors import RETRIED, classify
 from activities.senders import Outbound, ProviderReceipt
-from models.values import MessageStatus
+from models.values import MessageStatus, ProviderHealth, WebhookProvider
 
 #: Seconds a call may take: inside the activity's 30 s start-to-close, so an attempt never
 #: outlives the retry that follows it.
 REQUEST_TIMEOUT_S = 10
+#: A shorter timeout for the calls made in this context (a probe), else ``REQUEST_TIMEOUT_S``.
+_TIMEOUT_S: ContextVar[float | None] = ContextVar("resend_timeout_s", default=None)
 
 
 class _BoundedClient(RequestsClient):
-    """Resend's requests client with keepwarm's timeout."""
+    """Resend's requests client with keepwarm's timeout (shorter inside ``resend_timeout``).
+
+    The SDK keeps one client for the whole process, so the timeout is read per call rather
+    than set on the shared client, where a probe would shorten a concurrent send's.
+    """
+
+    @property  # type: ignore[override]
+    def _timeout(self) -> float:
+        override = _TIMEOUT_S.get()
+        return override if override is not None else self._default_timeout
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._default_timeout = value
+
+
+@contextlib.contextmanager
+def resend_timeout(seconds: float) -> Iterator[None]:
+    """Resend calls made inside give up after ``seconds`` (this thread only)."""
+    token = _TIMEOUT_S.set(seconds)
+    try:
+        yield
+    finally:
+        _TIMEOUT_S.reset(token)
+
+
+def use_resend(*, api_key: str, api_url: str) -> None:
+    """Point the SDK's module-wide settings at the account (set again before each call, so
+    nothing else in the process can have moved them)."""
+    resend.api_key = api_key
+    resend.api_url = api_url
+    if not isinstance(resend.default_http_client, _BoundedClient):
+        resend.default_http_client = _BoundedClient(timeout=REQUEST_TIMEOUT_S)
 
 
 class ResendEmail:
@@ -32,11 +76,7 @@ class ResendEmail:
         self._configure()
 
     def _configure(self) -> None:
-        # Set again before each call, so nothing else in the process can have moved them.
-        resend.api_key = self._api_key
-        resend.api_url = self._api_url
-        if not isinstance(resend.default_http_client, _BoundedClient):
-            resend.default_http_client = _BoundedClient(timeout=REQUEST_TIMEOUT_S)
+        use_resend(api_key=self._api_key, api_url=self._api_url)
 
     def send(self, message: Outbound) -> ProviderReceipt:
         """``Emails.send`` with one-click unsubscribe headers and tags naming the message."""
@@ -62,21 +102,39 @@ class ResendEmail:
         return None
 
 
-def classify_resend(error: ResendError) -> ApplicationError:
-    """A Resend failure as a named error: validation final, rate limits and outages retried."""
+def resend_status(error: ResendError) -> int | None:
+    """The HTTP status of a Resend failure; ``None`` when no answer came (the SDK reports its
+    own transport failures as a 500 ``HttpClientError``)."""
+    if error.error_type == "HttpClientError":
+        return None
     try:
-        status = int(error.code)
+        return int(error.code) or None
     except (TypeError, ValueError):
-        status = 0
+        return None
+
+
+def classify_resend(error: ResendError) -> ApplicationError:
+    """A Resend failure as a named error: validation final; rate limits, outages, rejected
+    credentials and a suspended account retried (``activities.provider_errors.classify``)."""
+    status = resend_status(error)
+    headers = getattr(error, "headers", None)
     if status == 409 and error.error_type == "concurrent_idempotent_requests":
         # The first attempt with this key is still being processed: ask again shortly.
-        return provider_unavailable("Resend", status, getattr(error, "headers", None))
+        return provider_unavailable(WebhookProvider.RESEND, status, headers)
+    health = classify(
+        WebhookProvider.RESEND,
+        status_code=status,
+        error_code=error.error_type,
+        message=str(error.message),
+    )
+    if health in RETRIED:
+        return provider_unavailable(
+            WebhookProvider.RESEND, status, headers, code=error.error_type, health=health
+        )
+    refusal = ProviderHealth.BUSINESS_REFUSAL
     if status == 422 or error.error_type in {"validation_error", "invalid_to_address"}:
-        return InvalidRecipient(f"Resend refused the email: {error.error_type}")
-    if status == 429 or status >= 500 or status == 0:
-        return provider_unavailable("Resend", status, getattr(error, "headers", None))
-    return ApplicationError(
-        f"Resend refused the email ({status} {error.error_type})",
-        type="ProviderRejected",
-        non_retryable=True,
+        return InvalidRecipient(labelled(refusal, f"Resend refused the email: {error.error_type}"))
+    return ProviderRejected(
+        labelled(refusal, f"Resend refused the email ({status} {error.error_type})"),
+        provider=WebhookProvider.RESEND,
     )

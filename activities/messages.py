@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, SendFailed
-from activities.provider_errors import final_attempt
+from activities.provider_errors import GAVE_UP, final_attempt
 from activities.records import held_back, record
 from activities.senders import Outbound, ProviderReceipt, Sender
 from models.errors import ReplyRefused
@@ -295,8 +295,10 @@ class MessageActivities:
         try:
             return call()
         except ApplicationError as error:
-            if error.non_retryable or final_attempt(error, info=activity.info(), now=utcnow()):
+            if error.non_retryable:
                 self._fail(message, error.message, revoke=isinstance(error, OptedOut))
+            elif final_attempt(error, info=activity.info(), now=utcnow()):
+                self._fail(message, error.message + GAVE_UP)
             raise
 
     def _sender(self, message: Message, channel: Channel) -> Sender:

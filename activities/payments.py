@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import stripe
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import provider_unavailable
+from activities.errors import ProviderRejected, labelled, provider_unavailable
+from activities.provider_errors import RETRIED, classify
+from models.values import ProviderHealth, WebhookProvider
 
 #: Stripe's own retries are off: Temporal owns retries, with backoff and a cap.
 NETWORK_RETRIES = 0
@@ -90,18 +92,28 @@ class StripePayments:
 
 
 def classify_stripe(error: stripe.StripeError) -> ApplicationError:
-    """A Stripe failure as a named error: declines and bad requests final, outages retried."""
+    """A Stripe failure as a named error: declines and bad requests final; outages, rejected
+    credentials and a suspended account retried (``activities.provider_errors.classify``)."""
+    refusal = ProviderHealth.BUSINESS_REFUSAL
     if isinstance(error, stripe.CardError):
         return ApplicationError(
-            f"card declined: {error.code or 'declined'}", type="CardDeclined", non_retryable=True
+            labelled(refusal, f"card declined: {error.code or 'declined'}"),
+            refusal.value,
+            WebhookProvider.STRIPE.value,
+            type="CardDeclined",
+            non_retryable=True,
         )
-    status = error.http_status or 0
-    if isinstance(error, stripe.RateLimitError | stripe.APIConnectionError | stripe.APIError):
-        return provider_unavailable("Stripe", status, error.headers)
-    if status >= 500:
-        return provider_unavailable("Stripe", status, error.headers)
-    return ApplicationError(
-        f"Stripe refused the request ({status} {error.code or type(error).__name__})",
-        type="ProviderRejected",
-        non_retryable=True,
+    status = None if isinstance(error, stripe.APIConnectionError) else error.http_status
+    health = classify(WebhookProvider.STRIPE, status_code=status, error_code=error.code)
+    if health == refusal and isinstance(error, stripe.APIError | stripe.RateLimitError):
+        health = ProviderHealth.DOWN  # Stripe's own word: the failure is on its side
+    if health in RETRIED:
+        return provider_unavailable(
+            WebhookProvider.STRIPE, status, error.headers, code=error.code, health=health
+        )
+    return ProviderRejected(
+        labelled(
+            refusal, f"Stripe refused the request ({status} {error.code or type(error).__name__})"
+        ),
+        provider=WebhookProvider.STRIPE,
     )

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 
+import requests
 from temporalio.exceptions import ApplicationError
 from twilio.base import values
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
 from activities.errors import (
     InvalidRecipient,
     OptedOut,
     ProviderNotConfigured,
+    ProviderRejected,
+    labelled,
     provider_unavailable,
 )
+from activities.provider_errors import classify
 from activities.senders import Outbound, ProviderReceipt
-from models.values import MessageStatus
+from models.values import MessageStatus, ProviderHealth, WebhookProvider
 
 #: Twilio error codes that no retry will fix (https://www.twilio.com/docs/api/errors).
 INVALID_RECIPIENT_CODES = frozenset({21211, 21214, 21217, 21612, 21614, 63003})
@@ -78,6 +84,9 @@ class TwilioSms:
             )
         except TwilioRestException as error:
             raise classify_twilio(error) from None
+        except requests.RequestException:
+            # No answer (a timeout may hide a message Twilio took: the retry reconciles).
+            raise provider_unavailable(WebhookProvider.TWILIO, None) from None
         return ProviderReceipt(status=MessageStatus.QUEUED, provider_message_id=created.sid)
 
     def reconcile(self, message: Outbound, *, attempted_at: datetime) -> ProviderReceipt | None:
@@ -99,6 +108,11 @@ class TwilioSms:
             )
         except TwilioRestException as error:
             raise classify_twilio(error) from None
+        except TwilioException as error:
+            # A list's page raises the bare exception, with the response as its argument.
+            raise classify_twilio(_page_error(error)) from None
+        except requests.RequestException:
+            raise provider_unavailable(WebhookProvider.TWILIO, None) from None
         if message.content_sid:
             timed = [
                 (abs(found.date_created - attempted_at), found.sid)
@@ -116,20 +130,45 @@ class TwilioSms:
         return None
 
 
+def _page_error(error: TwilioException) -> TwilioRestException:
+    """The REST error a failed page of a list stands for (its status and Twilio's code)."""
+    response = next((arg for arg in error.args if isinstance(arg, Response)), None)
+    if response is None:
+        return TwilioRestException(0, "", str(error))
+    try:
+        body = json.loads(response.text)
+    except ValueError:
+        body = {}
+    code = body.get("code") if isinstance(body, dict) else None
+    return TwilioRestException(
+        response.status_code, "", "", code=code if isinstance(code, int) else None
+    )
+
+
 def classify_twilio(error: TwilioRestException) -> ApplicationError:
-    """A Twilio failure as a named error: business ones final, transient ones retried."""
+    """A Twilio failure as a named error: business refusals final; an outage, rejected
+    credentials and a suspended account retried (``activities.provider_errors.classify``)."""
     code = error.code if isinstance(error.code, int) else None
+    refusal = ProviderHealth.BUSINESS_REFUSAL
     if code in OPTED_OUT_CODES:
-        return OptedOut(f"Twilio {code}: the recipient has opted out of messages from this sender")
+        return OptedOut(
+            labelled(
+                refusal, f"Twilio {code}: the recipient has opted out of messages from this sender"
+            )
+        )
     if code in INVALID_RECIPIENT_CODES:
-        return InvalidRecipient(f"Twilio {code}: the number can't receive this message")
+        return InvalidRecipient(
+            labelled(refusal, f"Twilio {code}: the number can't receive this message")
+        )
     status = error.status
-    if status == 429 or status >= 500:
-        # The SDK's exception carries no headers, so a 429 waits a fixed while.
-        wait = TWILIO_RATE_LIMIT_WAIT if status == 429 else None
-        return provider_unavailable("Twilio", status, default_delay=wait)
-    return ApplicationError(
-        f"Twilio refused the message ({status}, code {code})",
-        type="ProviderRejected",
-        non_retryable=True,
+    health = classify(WebhookProvider.TWILIO, status_code=status, error_code=code)
+    if health == refusal:
+        return ProviderRejected(
+            labelled(refusal, f"Twilio refused the message ({status}, code {code})"),
+            provider=WebhookProvider.TWILIO,
+        )
+    # The SDK's exception carries no headers, so a 429 waits a fixed while.
+    wait = TWILIO_RATE_LIMIT_WAIT if status == 429 else None
+    return provider_unavailable(
+        WebhookProvider.TWILIO, status, code=code, health=health, default_delay=wait
     )

@@ -1,18 +1,30 @@
-"""AI voice calls through Vapi's SDK (``calls.create``), behind the ``CallPlacer`` Protocol.
+"""AI voice calls through Vapi's SDK (``calls.create``), behind the ``CallPlacer`` Protocol,
+and the probe of the Vapi key (``phone_numbers.list``).
 
-Its own module because the Vapi SDK takes seconds to import: only live workers load it.
+Its own module because the Vapi SDK takes seconds to import: only workers with a Vapi key
+load it.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
+import httpx
 from temporalio.exceptions import ApplicationError
 from vapi import AssistantOverrides, CreateCustomerDto, Vapi
 from vapi.core.api_error import ApiError as VapiApiError
 
-from activities.errors import InvalidRecipient, ProviderNotConfigured, provider_unavailable
+from activities.errors import (
+    InvalidRecipient,
+    ProviderNotConfigured,
+    ProviderRejected,
+    labelled,
+    provider_unavailable,
+)
+from activities.probes import PROBE_TIMEOUT_S, ProbeResult, probe_failed, probe_result
+from activities.provider_errors import RETRIED, classify
 from activities.voice import (
     CALL_KEY,
     RECONCILE_LOOKBACK,
@@ -22,6 +34,7 @@ from activities.voice import (
     EndedCall,
     PlacedCall,
 )
+from models.values import ProviderHealth, WebhookProvider
 
 
 class VapiCalls:
@@ -58,6 +71,9 @@ class VapiCalls:
             )
         except VapiApiError as error:
             raise classify_vapi(error) from None
+        except httpx.TransportError:
+            # No answer (a timeout may hide a call Vapi placed: the retry reconciles).
+            raise provider_unavailable(WebhookProvider.VAPI, None) from None
         return PlacedCall(call_id=created.id, status=str(created.status or "queued"))
 
     def reconcile(self, call: CallRequest, *, attempted_at: datetime) -> PlacedCall | None:
@@ -75,6 +91,8 @@ class VapiCalls:
             )
         except VapiApiError as error:
             raise classify_vapi(error) from None
+        except httpx.TransportError:
+            raise provider_unavailable(WebhookProvider.VAPI, None) from None
         for found in recent:
             if _metadata(found).get(CALL_KEY) == key:
                 return PlacedCall(call_id=found.id, status=str(found.status or "queued"))
@@ -88,6 +106,8 @@ class VapiCalls:
             if error.status_code == 404:
                 return None
             raise classify_vapi(error) from None
+        except httpx.TransportError:
+            raise provider_unavailable(WebhookProvider.VAPI, None) from None
         if found.status != "ended":
             return None
         duration = (
@@ -116,12 +136,47 @@ def _metadata(call: Any) -> dict[str, Any]:
 
 
 def classify_vapi(error: VapiApiError) -> ApplicationError:
-    """A Vapi failure as a named error: bad requests final, rate limits and outages retried."""
-    status = error.status_code or 0
-    if status == 429 or status >= 500 or status == 0:
-        return provider_unavailable("Vapi", status, error.headers)
+    """A Vapi failure as a named error: bad requests final; rate limits, outages, a rejected
+    key and an account that can't pay retried (``activities.provider_errors.classify``)."""
+    status = error.status_code or None
+    health = classify(WebhookProvider.VAPI, status_code=status)
+    if health in RETRIED:
+        return provider_unavailable(WebhookProvider.VAPI, status, error.headers, health=health)
+    refusal = ProviderHealth.BUSINESS_REFUSAL
     if status in {400, 422}:
-        return InvalidRecipient(f"Vapi refused the call ({status})")
-    return ApplicationError(
-        f"Vapi refused the call ({status})", type="ProviderRejected", non_retryable=True
+        return InvalidRecipient(labelled(refusal, f"Vapi refused the call ({status})"))
+    return ProviderRejected(
+        labelled(refusal, f"Vapi refused the call ({status})"), provider=WebhookProvider.VAPI
     )
+
+
+class VapiProbe:
+    """Checks the Vapi key with one cheap authenticated read: ``phone_numbers.list``."""
+
+    provider = WebhookProvider.VAPI
+
+    def __init__(
+        self, *, api_key: str, base_url: str | None = None, timeout: float = PROBE_TIMEOUT_S
+    ) -> None:
+        """A client for the account with the probe's short timeout."""
+        if base_url:
+            self._client = Vapi(token=api_key, base_url=base_url, timeout=timeout)
+        else:
+            self._client = Vapi(token=api_key, timeout=timeout)
+
+    def probe(self) -> ProbeResult:
+        """List one phone number: ``ok`` if Vapi answers, else what its error says."""
+        started = time.monotonic()
+        try:
+            self._client.phone_numbers.list(limit=1, request_options={"max_retries": 0})
+        except VapiApiError as error:
+            return probe_failed(self.provider, started=started, status_code=error.status_code)
+        except httpx.TransportError as error:
+            return probe_failed(self.provider, started=started, status_code=None, error=error)
+        return probe_result(
+            self.provider,
+            started=started,
+            outcome=ProviderHealth.OK,
+            status_code=200,
+            detail="Vapi accepted the key (phone numbers listed)",
+        )

@@ -11,15 +11,21 @@ from typing import Literal
 from temporalio.client import Client
 
 from api.deps import Database, TemporalConnection
+from api.temporal import acknowledge_alert as tell_alert_acknowledged
 from api.temporal import hold_changed, start_reply, tell_if_reachable, tell_ladder
+from models.errors import OperatorMissing
+from models.reads.alerts import alert_view, silence_view, workflow_of_alert
+from models.reads.operators import operator_names
 from models.rules.takeover import Hold
+from models.schemas.health import AlertOut, SilenceIn, SilenceOut
 from models.services import takeover as takeover_service
+from models.services.alerts import add_silence
 from models.services.escalations import acknowledge_escalation, resolve_escalation
 from models.services.merge import merge_contacts
 from models.services.replies import ReplyClaim, claim_reply
 from models.services.sign_in import remove_operator as remove_operator_row
 from models.tables import Escalation, utcnow
-from models.values import Channel
+from models.values import AlertState, Channel
 from workflows.escalation import EscalationWorkflow
 from workflows.lead import ContactMerged, LeadWorkflow
 
@@ -152,3 +158,62 @@ async def remove_operator(
         client = await temporal.client()
         for hold in holds:
             await hold_changed(client, org_id=org_id, hold=hold, operator_id=operator_id)
+
+
+class AlertResolved(Exception):
+    """The alert resolved before anyone acknowledged it: there is nothing left to have."""
+
+
+async def acknowledge_alert(
+    *,
+    org_id: str,
+    alert_id: str,
+    operator_id: str,
+    database: Database,
+    temporal: TemporalConnection,
+) -> AlertOut:
+    """ "I've got it", as ``operator_id``: the alert's workflow records it (the ladder stops)
+    and the alert is answered as it then stands; again, it changes nothing.
+
+    Raises ``NotFound`` (no such alert in the org), ``OperatorMissing``, ``AlertResolved``,
+    and ``ApiError`` 503 when Temporal or its worker doesn't answer.
+    """
+    alert = await database.read(alert_view, org_id=org_id, alert_id=alert_id)
+    names = await database.read(operator_names, org_id=org_id)
+    if operator_id not in names:
+        raise OperatorMissing(operator_id)
+    if alert.acknowledged_at is None:
+        if alert.state == AlertState.RESOLVED:
+            raise AlertResolved(alert_id)
+        workflow_id = await database.read(workflow_of_alert, org_id=org_id, alert_id=alert_id)
+        told = await tell_alert_acknowledged(
+            await temporal.client(), workflow_id=workflow_id, by=names[operator_id]
+        )
+        if not told:
+            raise AlertResolved(alert_id)
+        alert = await database.read(alert_view, org_id=org_id, alert_id=alert_id)
+    return alert
+
+
+class SilenceTooShort(ValueError):
+    """A silence that would be over before it began (or already)."""
+
+
+async def silence(*, org_id: str, wanted: SilenceIn, by: str, database: Database) -> SilenceOut:
+    """Hold back the notices of matching alerts from ``starts_at`` (default now) until
+    ``until``. ``SilenceTooShort`` when ``until`` is not in the future and after the start."""
+    now = utcnow()
+    starts_at = wanted.starts_at or now
+    if wanted.until <= max(starts_at, now):
+        raise SilenceTooShort("must be in the future and after starts_at")
+    row = await database.run(
+        add_silence,
+        org_id=org_id,
+        rule=wanted.rule,
+        subject=wanted.subject,
+        starts_at=starts_at,
+        until=wanted.until,
+        reason=wanted.reason,
+        created_by=by,
+    )
+    return await database.read(silence_view, org_id=org_id, silence_id=row.id)

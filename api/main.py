@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
 
 from api.deps import Database, OrgCache, RateLimiter, TemporalConnection
 from api.errors import install_error_handlers
@@ -13,6 +17,7 @@ from api.limits import BodySizeLimit
 from api.live import LiveHub
 from api.openapi import install_openapi
 from api.routes import (
+    alerts,
     attention,
     calls,
     contacts,
@@ -29,6 +34,7 @@ from api.routes import (
     webhooks,
 )
 from api.sessions import SignInLimiter
+from api.sweeper import Sweeper
 from api.temporal import install_unavailable_handler
 from api.ui import install_ui
 from models.database import make_engine
@@ -51,11 +57,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sign_in_limiter = SignInLimiter()
         app.state.live = LiveHub(engine)
         await app.state.live.start()
+        app.state.sweeper = Sweeper(database=app.state.database, temporal=app.state.temporal)
+        await app.state.sweeper.start()
         try:
             yield
         finally:
+            await app.state.sweeper.stop()
             await app.state.live.stop()
             engine.dispose()
+            await asyncio.to_thread(_flush_spans)
 
     app = FastAPI(
         title="keepwarm",
@@ -63,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Durable follow-up for service businesses: every lead worked until it converts.",
         lifespan=lifespan,
     )
+    # Each request is a server span (continuing a caller's ``traceparent``): the root of the
+    # trace a webhook or an API call starts through Temporal to the activities.
+    FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
     install_error_handlers(app)
     install_openapi(app, webhooks.PAYLOADS)
     install_ui(app)
@@ -72,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
         orgs.router,
         attention.router,
+        alerts.router,
         leads.router,
         events.router,
         contacts.router,
@@ -86,3 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     return app
+
+
+def _flush_spans() -> None:
+    """Send the spans still queued for export (``workers.telemetry`` installs the provider):
+    ``keepwarm api`` exits without interpreter teardown, so OpenTelemetry's exit hook never
+    runs."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush()

@@ -30,7 +30,7 @@ from temporalio.types import MethodSyncOrAsyncSingleParam
 
 from api.errors import ApiError, error_response
 from models.ids import human_reply_workflow_id, ladder_id, takeover_workflow_id, thread_ladder_id
-from models.payloads import ConfirmationInput, StoredMessageInput
+from models.payloads import Acknowledgement, AlertView, ConfirmationInput, StoredMessageInput
 from models.rules.messages import MISSED_CALL
 from models.rules.takeover import Hold
 from models.tables import Escalation
@@ -291,3 +291,30 @@ async def submit_intake(
         raise unavailable(
             "The submission is recorded but no worker took it yet; retry shortly."
         ) from None
+
+
+# --- alerts --------------------------------------------------------------------------------
+
+
+async def acknowledge_alert(client: Client, *, workflow_id: str, by: str) -> bool:
+    """Tell the alert a person has it (update ``acknowledge``; answered once its row says
+    so). ``False`` when its run has ended (it resolved meanwhile).
+
+    Raises:
+        ApiError: 503 when Temporal can't be reached or no worker answers in time.
+    """
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        view: AlertView = await asyncio.wait_for(
+            handle.execute_update("acknowledge", Acknowledgement(by=by), result_type=AlertView),
+            timeout=UPDATE_TIMEOUT_S,
+        )
+    except WorkflowUpdateFailedError:
+        return False
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise unavailable() from error
+    except TimeoutError:
+        raise unavailable("No worker took the acknowledgement yet; retry shortly.") from None
+    return view.acknowledged_at is not None

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         ge=timedelta(seconds=5),
         description="No worker poll seen for this long: workers are missing (/readyz, alerts).",
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of each worker's Temporal SDK metrics for Prometheus; 0 is off.",
+    )
 
     twilio_base_url: str | None = None
     resend_base_url: str | None = None

@@ -317,6 +317,13 @@ class WebhookReceipt(SQLModel, table=True):
     __tablename__ = "webhook_receipts"
     __table_args__ = (
         UniqueConstraint("org_id", "provider", "event_id", name="uq_webhook_org_provider_event"),
+        # The sweeper's query: the few receipts still unrouted, oldest first.
+        Index(
+            "ix_webhook_receipts_unrouted",
+            "received_at",
+            postgresql_where=text("routed_at IS NULL"),
+            sqlite_where=text("routed_at IS NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)

@@ -30,6 +30,7 @@ from models.tables import utcnow
 from models.values import OperatorRole
 from workers.client import connect, dev_server_search_attribute_args, register_search_attributes
 from workers.presence import workers_missing
+from workers.schedules import ensure_health_schedule
 from workers.telemetry import setup_telemetry
 
 log = logging.getLogger("keepwarm")
@@ -137,13 +138,15 @@ def run_api(settings: Settings) -> None:
 
 
 async def migrate_all(settings: Settings, *, temporal: bool) -> None:
-    """Alembic upgrade, then (unless told not to) the search attributes on the namespace."""
+    """Alembic upgrade, then (unless told not to) the search attributes on the namespace and
+    the ``keepwarm-health`` schedule."""
     upgrade(settings.effective_database_url)
     log.info("database at head")
     if temporal:
         client = await connect(settings)
         added = await register_search_attributes(client)
         log.info("search attributes added on %s: %s", client.namespace, added or "none needed")
+        await ensure_health_schedule(client, interval=settings.health_interval)
 
 
 def create_org(
@@ -208,7 +211,10 @@ class Supervisor:
             spawned_at = utcnow()
             for n in range(self.settings.worker_processes):
                 name = "worker" if n == 0 else f"worker-{n + 1}"
-                self._spawn(name, [sys.executable, "-m", "workers.cli", "worker"], env)
+                worker_env = dict(env)
+                if self.settings.metrics_port:  # worker N serves its metrics on port + N - 1
+                    worker_env["KEEPWARM_METRICS_PORT"] = str(self.settings.metrics_port + n)
+                self._spawn(name, [sys.executable, "-m", "workers.cli", "worker"], worker_env)
             self._spawn("api", [sys.executable, "-m", "workers.cli", "api"], env)
             self._wait_for_api()
             self._wait_for_workers(spawned_at)

@@ -13,6 +13,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.settings import Settings
@@ -20,13 +21,24 @@ from workers.converter import DATA_CONVERTER
 from workflows import search_attributes
 
 
-async def connect(settings: Settings, *, address: str | None = None) -> Client:
-    """A client for the configured Temporal namespace (pydantic payloads, OTel tracing)."""
+async def connect(
+    settings: Settings, *, address: str | None = None, runtime: Runtime | None = None
+) -> Client:
+    """A client for the configured Temporal namespace (pydantic payloads, OTel tracing).
+
+    Args:
+        settings: The deployment settings (address and namespace).
+        address: Another ``host:port`` than the configured one.
+        runtime: The Temporal runtime to use (a worker's serves metrics: see
+            :func:`workers.telemetry.metrics_runtime`); the SDK's default one if ``None``.
+    """
     return await Client.connect(
         address or settings.effective_temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
+        # Spans go to the global tracer provider (workers.telemetry), looked up at each span.
         interceptors=[TracingInterceptor()],
+        runtime=runtime,
     )
 
 

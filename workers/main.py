@@ -12,7 +12,7 @@ from models.database import make_engine
 from models.settings import Settings, get_settings
 from workers.client import connect
 from workers.registry import build_adapters
-from workers.telemetry import setup_telemetry
+from workers.telemetry import flush_spans, metrics_runtime, setup_telemetry
 from workers.worker import ACTIVITY_THREADS, build_worker
 
 log = logging.getLogger("keepwarm.worker")
@@ -43,7 +43,7 @@ async def run_worker(settings: Settings) -> None:
     keep_bytecode(settings)
     adapters = build_adapters(settings)
     engine = make_engine(settings.effective_database_url)
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -55,6 +55,7 @@ async def run_worker(settings: Settings) -> None:
             await stop.wait()
             log.info("worker stopping")
     engine.dispose()
+    flush_spans()
 
 
 def main() -> None:

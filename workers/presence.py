@@ -83,3 +83,61 @@ async def workers_missing(
 ) -> list[str]:
     """``missing`` for keepwarm's task queue, asked of Temporal now."""
     return missing(await task_queue_polls(client), now=now, absent_after=absent_after)
+
+
+async def backlog_age_seconds(client: Client, *, task_queue: str = LEADS) -> float | None:
+    """Age of the oldest task waiting on ``task_queue`` for a worker, workflow or activity
+    (``None``: nothing waits)."""
+    ages = []
+    for queue_type in KINDS.values():
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=queue_type,
+                report_stats=True,
+            )
+        )
+        stats = described.stats
+        if described.HasField("stats") and stats.approximate_backlog_count > 0:
+            ages.append(stats.approximate_backlog_age.ToTimedelta().total_seconds())
+    return max(ages, default=None)
+
+
+#: Failed runs a check reads at most (enough to name the types; the count says "at least").
+FAILED_RUNS_MAX = 200
+
+
+async def failed_runs(client: Client, *, since: datetime) -> dict[str, int]:
+    """keepwarm's workflow runs that failed or timed out since ``since``, by workflow type."""
+    query = (
+        "ExecutionStatus IN ('Failed', 'TimedOut') AND CloseTime > "
+        f"'{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+    )
+    counts: dict[str, int] = {}
+    async for execution in client.list_workflows(query, limit=FAILED_RUNS_MAX):
+        counts[execution.workflow_type] = counts.get(execution.workflow_type, 0) + 1
+    return counts
+
+
+class TemporalHealth:
+    """What the health check asks Temporal (``activities.health.TemporalSource``)."""
+
+    def __init__(self, client: Client, *, absent_after: timedelta = ABSENT_AFTER) -> None:
+        """Ask through ``client``."""
+        self.client = client
+        self._absent_after = absent_after
+
+    async def worker_polls(self, *, now: datetime) -> tuple[list[str], list[str]]:
+        """The kinds of worker missing, and the identities of those that poll."""
+        polls = await task_queue_polls(self.client)
+        identities = sorted({identity for p in polls for identity in p.identities})
+        return missing(polls, now=now, absent_after=self._absent_after), identities
+
+    async def backlog_age(self) -> float | None:
+        """``backlog_age_seconds`` of keepwarm's task queue."""
+        return await backlog_age_seconds(self.client)
+
+    async def failed_runs(self, *, since: datetime) -> dict[str, int]:
+        """``failed_runs`` since ``since``."""
+        return await failed_runs(self.client, since=since)

@@ -9,11 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from temporalio.client import Client
 
 from activities.alerts import AlertActivities
 from activities.calls import CallActivities
 from activities.email import ResendEmail
 from activities.escalations import EscalationActivities
+from activities.health import HealthActivities
 from activities.messages import MessageActivities
 from activities.probes import ProbeActivities, ProviderProbe, ResendProbe, StripeProbe, TwilioProbe
 from activities.records import LeadRecordActivities
@@ -22,6 +24,7 @@ from activities.sms import TwilioSms
 from activities.voice import CallPlacer, DryRunCalls
 from models.settings import Settings
 from models.values import Channel, ProviderMode, WebhookProvider
+from workers.presence import TemporalHealth
 
 log = logging.getLogger("keepwarm.registry")
 
@@ -129,8 +132,11 @@ def dry_run_adapters(
     )
 
 
-def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[..., Any]]:
-    """Every activity the worker registers, bound to its dependencies."""
+def build_activities(
+    *, engine: Engine, adapters: Adapters, client: Client
+) -> list[Callable[..., Any]]:
+    """Every activity the worker registers, bound to its dependencies (``client``: the
+    health check asks Temporal about itself and tells the alerts)."""
     records = LeadRecordActivities(engine=engine)
     messages = MessageActivities(
         engine=engine, senders=adapters.senders, public_url=adapters.public_url
@@ -139,6 +145,7 @@ def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[...
     escalations = EscalationActivities(engine=engine)
     alerts = AlertActivities(engine=engine, messages=messages, public_url=adapters.public_url)
     probes = ProbeActivities(probes=adapters.probes)
+    health = HealthActivities(engine=engine, temporal=TemporalHealth(client))
     return [
         records.record_lead,
         records.attach_intake,
@@ -159,4 +166,7 @@ def build_activities(*, engine: Engine, adapters: Adapters) -> list[Callable[...
         alerts.record_alert,
         alerts.send_alert_notices,
         probes.probe_provider,
+        health.sample_temporal,
+        health.assess_health,
+        health.raise_alerts,
     ]

@@ -40,7 +40,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
-        activities=build_activities(engine=engine, adapters=adapters),
+        activities=build_activities(engine=engine, adapters=adapters, client=client),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         max_cached_workflows=max_cached_workflows,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -12,7 +12,14 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.alerts import AlertActivities, NoticeOutcome
-    from models.payloads import AlertEpisode, NoticeRequest
+    from models.payloads import (
+        Acknowledgement,
+        AlertEpisode,
+        AlertInput,
+        AlertView,
+        NoticeRequest,
+        Observation,
+    )
     from models.rules.alerts import (
         MAIN,
         REMIND_AFTER,
@@ -50,63 +57,6 @@ NOTICE_RETRY = RetryPolicy(
 )
 #: Updates an alert takes before it continues as new (its history stays small).
 CONTINUE_AFTER_OBSERVATIONS = 500
-
-
-@dataclass(frozen=True, kw_only=True)
-class AlertInput:
-    """Which condition, and how long it must hold (in evaluations of the health check)."""
-
-    org_id: str
-    rule: str
-    subject: str
-    #: Bad evaluations in a row before anyone is told ("for" in Alertmanager).
-    pending_evaluations: int = 2
-    #: Good evaluations in a row before it resolves ("keep_firing_for").
-    recovery_evaluations: int = 2
-    #: Pending with no observation for this long: the check no longer sees it; end quietly.
-    stale_after: timedelta = timedelta(minutes=15)
-    #: Carried over by continue-as-new (``None`` on the first run).
-    carried: AlertView | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Observation:
-    """One evaluation of the condition by the health check."""
-
-    status: HealthStatus
-    summary: str
-    detail: str = ""
-    at: datetime
-
-
-@dataclass(frozen=True, kw_only=True)
-class Acknowledgement:
-    """A person has it: who (an operator's name, or the number that texted ``ACK``)."""
-
-    by: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class AlertView:
-    """The alert as it stands (the ``state`` query and every update's answer)."""
-
-    state: AlertState
-    severity: HealthStatus
-    summary: str
-    detail: str = ""
-    #: The row id, once it fired (pending alerts have no row).
-    alert_id: str | None = None
-    code: str | None = None
-    opened_at: datetime | None = None
-    fired_at: datetime | None = None
-    acknowledged_at: datetime | None = None
-    acknowledged_by: str | None = None
-    resolved_at: datetime | None = None
-    bad_in_a_row: int = 0
-    good_in_a_row: int = 0
-    #: Ladder steps already sent.
-    notified: list[str] = field(default_factory=list)
-    reminded: bool = False
 
 
 @workflow.defn(name=ALERT_WORKFLOW)

@@ -7,6 +7,7 @@ from workflows.alert import AlertWorkflow
 from workflows.calls import CallRetryWorkflow, CallWorkflow
 from workflows.confirmation import ConfirmationWorkflow
 from workflows.escalation import EscalationWorkflow
+from workflows.health import HealthCheckWorkflow
 from workflows.lead import LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
 from workflows.takeover import HumanReplyWorkflow, TakeoverWorkflow
@@ -21,4 +22,5 @@ WORKFLOWS: tuple[type, ...] = (
     TakeoverWorkflow,
     HumanReplyWorkflow,
     AlertWorkflow,
+    HealthCheckWorkflow,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.database import lock
 from models.rules.needs_person import needs_person
@@ -18,6 +18,7 @@ from models.store.messages import accept_message, outbound_by_key
 from models.store.threads import thread_of_contact, touch_thread
 from models.store.timeline import add_to_timeline
 from models.tables import (
+    ConsentRecord,
     Contact,
     Escalation,
     Identity,
@@ -77,6 +78,8 @@ def apply_delivery_report(
         message.provider_message_id = provider_message_id
         session.add(message)
     _advance_status(session, message, report=report, org_id=org_id, source=source)
+    if report.revoke_consent and _revoked_already(session, message, report=report, org_id=org_id):
+        return message  # this report was applied before (a webhook routed again)
     if report.engagement and message.lead_id:
         add_to_timeline(
             session,
@@ -123,6 +126,33 @@ def _advance_status(
         )
 
 
+def _revocation_evidence(message: Message, report: DeliveryReport) -> str:
+    """What the consent log says a report's revocation came from."""
+    return f"message {message.id}: {report.error or report.engagement or ''}"[:200]
+
+
+def _revoked_already(
+    session: Session, message: Message, *, report: DeliveryReport, org_id: str
+) -> bool:
+    """Whether this report's revocation for this message is on the consent log: applying the
+    report again (its webhook routed again) must not note it twice, nor withdraw consent the
+    person has given back since."""
+    lead = session.get(Lead, message.lead_id) if message.lead_id else None
+    if lead is None:
+        return False
+    return (
+        session.exec(
+            select(ConsentRecord.id).where(
+                ConsentRecord.org_id == org_id,
+                ConsentRecord.contact_id == lead.contact_id,
+                col(ConsentRecord.granted).is_(False),
+                ConsentRecord.evidence == _revocation_evidence(message, report),
+            )
+        ).first()
+        is not None
+    )
+
+
 def _revoke_for_report(
     session: Session, message: Message, *, report: DeliveryReport, org_id: str, source: str
 ) -> None:
@@ -138,7 +168,7 @@ def _revoke_for_report(
         channel=consent_channel(Channel(message.channel)),
         granted=False,
         source=source,
-        evidence=f"message {message.id}: {report.error or report.engagement or ''}",
+        evidence=_revocation_evidence(message, report),
     )
 
 
@@ -174,16 +204,20 @@ def record_inbound_message(
     """
     contact = resolve_contact(session, org_id=org_id, payload={"phone": from_phone})
     lock(session, Contact, contact.id)  # first, as every service does (models/services)
-    _consent_from_message(
-        session,
-        org_id=org_id,
-        contact_id=contact.id,
-        channel=consent_channel(channel),
-        change=consent,
-        implies_consent=implies_consent,
-        source=source,
-        evidence=f"inbound message {provider_message_id}",
-    )
+    idempotency_key = f"{source}:{provider_message_id}"
+    if _inbound_by_key(session, org_id=org_id, key=idempotency_key) is None:
+        # A message stored already (its webhook routed again) changed consent back then; a
+        # STOP applied again must not undo a START sent since.
+        _consent_from_message(
+            session,
+            org_id=org_id,
+            contact_id=contact.id,
+            channel=consent_channel(channel),
+            change=consent,
+            implies_consent=implies_consent,
+            source=source,
+            evidence=f"inbound message {provider_message_id}",
+        )
     lead = open_lead(session, org_id=org_id, contact_id=contact.id)
     existing = _store_inbound(
         session,
@@ -199,7 +233,7 @@ def record_inbound_message(
             from_address=from_phone,
             body=body,
             status=MessageStatus.RECEIVED,
-            idempotency_key=f"{source}:{provider_message_id}",
+            idempotency_key=idempotency_key,
             provider_message_id=provider_message_id,
             sent_at=utcnow(),
         ),
@@ -251,14 +285,17 @@ def _consent_from_message(
         )
 
 
+def _inbound_by_key(session: Session, *, org_id: str, key: str) -> Message | None:
+    return session.exec(
+        select(Message).where(Message.org_id == org_id, Message.idempotency_key == key)
+    ).first()
+
+
 def _store_inbound(session: Session, message: Message) -> Message:
     """The inbound message stored once per provider id (a repeat returns the first), its
     thread kept current and the reply on its lead's timeline."""
-    existing = session.exec(
-        select(Message).where(
-            Message.org_id == message.org_id, Message.idempotency_key == message.idempotency_key
-        )
-    ).first()
+    assert message.idempotency_key is not None
+    existing = _inbound_by_key(session, org_id=message.org_id, key=message.idempotency_key)
     if existing is not None:
         return existing
     session.add(message)

@@ -1,11 +1,13 @@
 """Provider webhooks as use cases: a verified event recorded once per provider event id,
 with its database effects in the same transaction, and marked routed once every workflow it
-concerns has been told (an unrouted receipt is applied again when the provider retries)."""
+concerns has been told. An unrouted receipt is applied again when the provider retries, or
+when the sweeper (``api.sweeper``) claims it after Temporal was away."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlmodel import Session
@@ -13,6 +15,7 @@ from sqlmodel import Session
 from models.database import insert_once
 from models.errors import NotFound
 from models.store.orgs import get_org
+from models.store.receipts import ReceiptKey, lock_unrouted_webhook, unrouted_webhooks
 from models.tables import Org, WebhookReceipt, utcnow
 from models.values import WebhookProvider, new_id
 
@@ -98,3 +101,30 @@ def mark_routed(session: Session, *, org_id: str, receipt_id: str) -> None:
     if receipt.routed_at is None:
         receipt.routed_at = utcnow()
         session.add(receipt)
+
+
+def receipts_to_route(
+    session: Session, *, unrouted_for: timedelta, after: ReceiptKey | None, limit: int
+) -> list[ReceiptKey]:
+    """Receipts unrouted for longer than ``unrouted_for`` (the request that recorded one has
+    given up on it by then), oldest first, from after ``after``: at most ``limit`` keys."""
+    return unrouted_webhooks(
+        session, received_before=utcnow() - unrouted_for, after=after, limit=limit
+    )
+
+
+def claim_receipt(session: Session, *, receipt_id: str) -> WebhookReceipt | None:
+    """The receipt, if it is still unrouted, held by this transaction until it ends: another
+    process's claim of it gets ``None`` meanwhile, and after the commit sees it routed. End
+    the transaction with ``mark_routed`` once its workflows have been told (or roll back to
+    leave it for later)."""
+    return lock_unrouted_webhook(session, receipt_id=receipt_id)
+
+
+def reapply(
+    session: Session, *, org_id: str, apply: Callable[[Session, Org], Effect | None]
+) -> Effect | None:
+    """Apply a recorded, unrouted receipt's database effects again, which ``apply`` must allow
+    (they stand already: it changes nothing more), for what to tell after the commit.
+    ``NotFound`` for an org that doesn't exist any more."""
+    return apply(session, get_org(session, org_id=org_id))

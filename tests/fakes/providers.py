@@ -4,8 +4,12 @@ The real provider SDKs are pointed at this server in tests (the providers cannot
 reached from CI) and in demos. It serves one Starlette app on ``127.0.0.1`` from a
 background thread, records every request, stores what it creates, honours
 idempotency keys like the providers do, and can be told to fail, stall or go down for a
-while. It also builds the signed webhooks the providers send (Twilio form posts, Resend's
-Svix-signed events, Vapi server messages, Stripe events) for tests to deliver.
+while, revoke the credentials (every request answered 401 until restored) or suspend the
+Twilio account. It also builds the signed webhooks the providers send (Twilio form posts,
+Resend's Svix-signed events, Vapi server messages, Stripe events) for tests to deliver.
+
+The credential probes' reads are served too: Twilio's account fetch, Stripe's balance,
+Resend's domain list and Vapi's phone-number list.
 
 How each SDK is pointed at it::
 
@@ -82,6 +86,7 @@ _BASE62 = string.ascii_letters + string.digits
 
 #: Default messages for the Twilio error codes tests are most likely to inject.
 TWILIO_ERROR_MESSAGES: dict[int, str] = {
+    10001: "Account is not active",
     20003: "Authenticate",
     20404: "The requested resource was not found",
     20429: "Too Many Requests",
@@ -123,8 +128,8 @@ class RecordedRequest:
         at: When the request arrived (UTC).
         status: The HTTP status the fake answered with.
         failed: Whether the answer was an error (status >= 400), injected or not.
-        injected: Whether the answer came from :meth:`FakeProviders.fail_next` or
-            :meth:`FakeProviders.outage`.
+        injected: Whether the answer came from :meth:`FakeProviders.fail_next`,
+            :meth:`FakeProviders.outage` or :meth:`FakeProviders.revoke_credentials`.
     """
 
     provider: Provider
@@ -469,6 +474,10 @@ class _State:
         self.failures: dict[Provider, list[_FailurePlan]] = {p: [] for p in PROVIDERS}
         self.delays: dict[Provider, list[_DelayPlan]] = {p: [] for p in PROVIDERS}
         self.outages: dict[Provider, _Outage] = {}
+        #: Providers whose credentials were revoked: every request answers 401.
+        self.revoked: set[Provider] = set()
+        #: The Twilio account's ``status``: ``active``, ``suspended`` or ``closed``.
+        self.twilio_account_status = "active"
         self.vapi_org_id = str(uuid.uuid4())
         self.idempotency: dict[Provider, dict[str, _StoredReply]] = {p: {} for p in PROVIDERS}
         self.twilio_opted_out: set[str] = set()
@@ -484,6 +493,8 @@ class _State:
                 self.delays[provider].clear()
                 self.idempotency[provider].clear()
             self.outages.clear()
+            self.revoked.clear()
+            self.twilio_account_status = "active"
             self.twilio_opted_out.clear()
             self.twilio_credentials.clear()
             self.stripe_numbers = itertools.count(1)
@@ -680,6 +691,27 @@ def _auth_error(provider: Provider, incoming: _Incoming) -> _Reply | None:
     return None
 
 
+def _revoked_reply(provider: Provider, incoming: _Incoming) -> _Reply:
+    """What the provider answers a key that was revoked, deleted or rotated away."""
+    if provider == "twilio":
+        return _twilio_error(401, 20003)
+    if provider == "resend":
+        return _resend_error(403, "invalid_api_key", "API key is invalid")
+    if provider == "vapi":
+        return _vapi_error(401, "Unauthorized")
+    token = _bearer_token(incoming.headers) or ""
+    return _stripe_error(401, f"Invalid API Key provided: {token[:8]}****")
+
+
+def _twilio_inactive(state: _State, incoming: _Incoming) -> _Reply | None:
+    """A suspended or closed Twilio account may still read itself, and nothing else."""
+    if state.twilio_account_status == "active" or incoming.path.endswith(
+        f"/Accounts/{incoming.path_params.get('account_sid', '')}.json"
+    ):
+        return None
+    return _twilio_error(401, 10001)
+
+
 # --- Twilio --------------------------------------------------------------------------
 
 
@@ -689,6 +721,7 @@ class _Twilio:
 
     def routes(self, wrap: Callable[[Provider, _Handler], Any]) -> list[Route]:
         return [
+            Route(f"{_TWILIO_PREFIX}.json", wrap("twilio", self.fetch_account), methods=["GET"]),
             Route(
                 f"{_TWILIO_PREFIX}/Messages.json",
                 wrap("twilio", self.create_message),
@@ -768,6 +801,28 @@ class _Twilio:
             self.state.twilio_credentials[sid] = credentials
         return _Reply(201, _twilio_public(message))
 
+    def fetch_account(self, incoming: _Incoming) -> _Reply:
+        account_sid = incoming.path_params["account_sid"]
+        stamp = _rfc2822(_now())
+        uri = f"/{TWILIO_API_VERSION}/Accounts/{account_sid}.json"
+        return _Reply(
+            200,
+            {
+                "auth_token": "[the account's auth token]",
+                "date_created": stamp,
+                "date_updated": stamp,
+                "friendly_name": "keepwarm fake account",
+                "owner_account_sid": account_sid,
+                "sid": account_sid,
+                "status": self.state.twilio_account_status,
+                "subresource_uris": {
+                    "messages": uri.removesuffix(".json") + "/Messages.json",
+                },
+                "type": "Full",
+                "uri": uri,
+            },
+        )
+
     def fetch_message(self, incoming: _Incoming) -> _Reply:
         message = self.state.objects["twilio"].get(incoming.path_params["message_sid"])
         if message is None or message["account_sid"] != incoming.path_params["account_sid"]:
@@ -834,6 +889,7 @@ class _Resend:
             Route("/resend/emails", wrap("resend", self.send), methods=["POST"]),
             Route("/resend/emails/batch", wrap("resend", self.send_batch), methods=["POST"]),
             Route("/resend/emails/{email_id}", wrap("resend", self.get), methods=["GET"]),
+            Route("/resend/domains", wrap("resend", self.list_domains), methods=["GET"]),
         ]
 
     def _idempotent(self, incoming: _Incoming, create: Callable[[], _Reply]) -> _Reply:
@@ -923,6 +979,25 @@ class _Resend:
 
         return self._idempotent(incoming, create)
 
+    def list_domains(self, incoming: _Incoming) -> _Reply:
+        return _Reply(
+            200,
+            {
+                "object": "list",
+                "has_more": False,
+                "data": [
+                    {
+                        "id": "d91cd9bd-1176-453e-8fc1-35364d380206",
+                        "name": "keepwarm.test",
+                        "status": "verified",
+                        "created_at": "2026-01-05 10:00:00.000000+00",
+                        "region": "us-east-1",
+                        "capabilities": {"sending": "enabled", "receiving": "disabled"},
+                    }
+                ],
+            },
+        )
+
     def get(self, incoming: _Incoming) -> _Reply:
         stored = self.state.objects["resend"].get(incoming.path_params["email_id"])
         if stored is None:
@@ -942,6 +1017,7 @@ class _Vapi:
             Route("/vapi/call", wrap("vapi", self.create_call), methods=["POST"]),
             Route("/vapi/call", wrap("vapi", self.list_calls), methods=["GET"]),
             Route("/vapi/call/{call_id}", wrap("vapi", self.get_call), methods=["GET"]),
+            Route("/vapi/phone-number", wrap("vapi", self.list_phone_numbers), methods=["GET"]),
         ]
 
     def create_call(self, incoming: _Incoming) -> _Reply:
@@ -982,6 +1058,20 @@ class _Vapi:
         call = {key: value for key, value in call.items() if value is not None}
         self.state.objects["vapi"][call["id"]] = call
         return _Reply(201, copy.deepcopy(call))
+
+    def list_phone_numbers(self, incoming: _Incoming) -> _Reply:
+        stamp = _iso_millis(_now())
+        number: JsonObject = {
+            "id": "6fa1b1b2-7c2e-4f3b-9a8e-2d1f0c3b4a5e",
+            "orgId": self.state.vapi_org_id,
+            "provider": "vapi",
+            "number": "+14155550100",
+            "status": "active",
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+        limit = int(float(incoming.query.get("limit", "100") or 100))
+        return _Reply(200, [number][:limit])
 
     def get_call(self, incoming: _Incoming) -> _Reply:
         call = self.state.objects["vapi"].get(incoming.path_params["call_id"])
@@ -1125,6 +1215,7 @@ class _Stripe:
 
     def routes(self, wrap: Callable[[Provider, _Handler], Any]) -> list[Route]:
         return [
+            Route("/v1/balance", wrap("stripe", self.balance), methods=["GET"]),
             Route(
                 "/v1/checkout/sessions", wrap("stripe", self.collection), methods=["GET", "POST"]
             ),
@@ -1141,6 +1232,20 @@ class _Stripe:
             Route("/v1/{resource}", wrap("stripe", self.collection), methods=["GET", "POST"]),
             Route("/v1/{resource}/{object_id}", wrap("stripe", self.item), methods=["GET", "POST"]),
         ]
+
+    @staticmethod
+    def balance(incoming: _Incoming) -> _Reply:
+        token = _bearer_token(incoming.headers) or ""
+        funds = [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}]
+        return _Reply(
+            200,
+            {
+                "object": "balance",
+                "available": funds,
+                "pending": copy.deepcopy(funds),
+                "livemode": "_live_" in token,
+            },
+        )
 
     @staticmethod
     def _resource(incoming: _Incoming) -> str:
@@ -1360,10 +1465,17 @@ class FakeProviderApp:
             delay = state.take_delay(provider)
             # An outage answers every request and leaves fail_next plans for afterwards.
             plan = state.take_outage(provider) or state.take_failure(provider)
+            revoked = plan is None and provider in state.revoked
             if plan is not None:
                 reply = _injected_reply(provider, plan)
+            elif revoked:
+                reply = _revoked_reply(provider, incoming)
             else:
-                reply = _auth_error(provider, incoming) or handler(incoming)
+                reply = (
+                    _auth_error(provider, incoming)
+                    or (_twilio_inactive(state, incoming) if provider == "twilio" else None)
+                    or handler(incoming)
+                )
             state.records.append(
                 RecordedRequest(
                     provider=provider,
@@ -1376,7 +1488,7 @@ class FakeProviderApp:
                     at=arrived,
                     status=reply.status,
                     failed=reply.status >= 400,
-                    injected=plan is not None,
+                    injected=plan is not None or revoked,
                 )
             )
         if delay > 0:
@@ -1733,6 +1845,41 @@ class FakeProviders:
         """
         with self._state.lock:
             self._state.outages.pop(provider, None)
+
+    def revoke_credentials(self, provider: Provider) -> None:
+        """Make the provider refuse keepwarm's credentials until :meth:`restore_credentials`.
+
+        Every request is answered as the provider answers a revoked key: Twilio 401 (code
+        20003), Resend 403 ``invalid_api_key``, Stripe 401 (an authentication error), Vapi
+        401. :meth:`fail_next` plans and outages still come first.
+
+        Args:
+            provider: Whose key was revoked.
+        """
+        with self._state.lock:
+            self._state.revoked.add(provider)
+
+    def restore_credentials(self, provider: Provider) -> None:
+        """Accept the provider's credentials again (the key was fixed).
+
+        Args:
+            provider: Whose key works again.
+        """
+        with self._state.lock:
+            self._state.revoked.discard(provider)
+
+    def twilio_account_status(self, status: Literal["active", "suspended", "closed"]) -> None:
+        """Set the Twilio account's ``status``, as Twilio suspends an account (no funds, a
+        policy review) or closes it.
+
+        While it is not ``active``, the account fetch still answers (with that ``status``) and
+        every other request is refused with 401, error 10001 "Account is not active".
+
+        Args:
+            status: ``active``, ``suspended`` or ``closed``.
+        """
+        with self._state.lock:
+            self._state.twilio_account_status = status
 
     def twilio_opt_out(self, number: str) -> None:
         """Make every later SMS to ``number`` fail with Twilio error 21610 (replied STOP).

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import ISOLATED_NAMESPACE, dev_address
+from tests.conftest import ISOLATED_NAMESPACE, dev_address, make_settings
 from tests.workers.processes import keepwarm_env, spawn
+from workers.client import connect
+from workers.schedules import HEALTH_SCHEDULE
 
 
 async def run(*args: str, env: dict[str, str]) -> tuple[int, str]:
@@ -72,3 +74,14 @@ async def test_migrate_is_idempotent_on_database_and_namespace(
     assert "Running upgrade  -> 0001" in first
     assert "Running upgrade" not in second
     assert "search attributes added on keepwarm-isolated: none needed" in second
+    assert "schedule keepwarm-health created" in first
+    assert "schedule keepwarm-health brought up to date" in second
+    # Its runs must not start in the middle of other tests that use this namespace.
+    client = await connect(
+        make_settings(
+            database_url="sqlite://",
+            temporal_address=dev_address(dev_server),
+            temporal_namespace=ISOLATED_NAMESPACE,
+        )
+    )
+    await client.get_schedule_handle(HEALTH_SCHEDULE).delete()

@@ -209,7 +209,7 @@ async def test_acknowledge_stops_the_ladder(harness: Harness) -> None:
     await harness.env.sleep(timedelta(minutes=5))
 
     view = await handle.execute_update(
-        AlertWorkflow.acknowledge, Acknowledgement(by="Molly Owner")
+        "acknowledge", Acknowledgement(by="Molly Owner"), result_type=AlertView
     )
     assert view.state == AlertState.ACKNOWLEDGED
     [row] = alert_rows(harness)  # the row says so by the time the update answers

@@ -1,5 +1,11 @@
 """What every provider's webhook shares: the signature gate, the receipt recorded with its
-database effects in one transaction, the workflows told after the commit, and the ack."""
+database effects in one transaction, the workflows told after the commit, and the ack.
+
+Each provider module has one ``routing`` function that reads an event's payload into its
+``Routing`` (event id and type, and its effects). The route calls it on the request's payload;
+the sweeper (``api.sweeper``) calls it on a stored receipt's, so a receipt recorded while
+Temporal was away is routed exactly as its webhook would have been.
+"""
 
 # No ``from __future__ import annotations`` here: pydantic resolves ``ProviderPayload``'s
 # ``__pydantic_extra__`` annotation in each subclass's module, so it must not be a string.
@@ -7,7 +13,8 @@ database effects in one transaction, the workflows told after the commit, and th
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -155,8 +162,35 @@ def object_of(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: What to tell Temporal after the commit.
+Tell = Callable[[Client], Awaitable[None]]
 #: What to tell Temporal after the commit, if anything.
-Notify = Callable[[Client], Awaitable[None]] | None
+Notify = Tell | None
+#: An event's database effects, applied in the transaction that records its receipt (and
+#: again, changing nothing more, whenever an unrouted receipt is routed again); what to tell
+#: Temporal after the commit.
+Apply = Callable[[Session, Org], Notify]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Routing:
+    """What a verified event asks of keepwarm, read from its payload alone."""
+
+    #: The provider's id of the event; ``None`` when the request, not the payload, names it
+    #: (Resend's ``svix-id`` header).
+    event_id: str | None
+    event_type: str
+    apply: Apply
+
+
+class Router(Protocol):
+    """A provider's ``routing``: an event's payload, as the route received it and the
+    receipt stores it, read into its ``Routing``; ``None`` for an event keepwarm ignores.
+    Invalid input raises (422 for the route)."""
+
+    def __call__(self, payload: dict[str, Any], *, database: Database) -> Routing | None:
+        """``payload``'s routing (``database``: where a text that opens a lead records it)."""
+        ...
 
 
 async def handle(
@@ -165,21 +199,26 @@ async def handle(
     temporal: TemporalConnection,
     org_id: str,
     provider: WebhookProvider,
-    event_id: str,
-    event_type: str,
     payload: dict[str, Any],
-    apply: Callable[[Session, Org], Notify],
+    routing: Routing | None,
+    event_id: str = "",
 ) -> WebhookAck:
-    """Record the receipt and apply its database effects in one transaction, then notify."""
+    """Record the receipt and apply its database effects in one transaction, then notify.
+
+    ``routing`` ``None`` (an event keepwarm ignores) records nothing; ``event_id`` is the
+    event's id when its payload doesn't name it.
+    """
+    if routing is None:
+        return WebhookAck(duplicate=False)
     try:
-        recorded: WebhookRecorded[Callable[[Client], Awaitable[None]]] = await database.run(
+        recorded: WebhookRecorded[Tell] = await database.run(
             record_event,
             org_id=org_id,
             provider=provider,
-            event_id=event_id,
-            event_type=event_type,
+            event_id=routing.event_id if routing.event_id is not None else event_id,
+            event_type=routing.event_type,
             payload=payload,
-            apply=apply,
+            apply=routing.apply,
         )
     except NotFound:
         raise ApiError(404, "No such org.") from None
@@ -189,18 +228,14 @@ async def handle(
     return WebhookAck(duplicate=not recorded.new)
 
 
-async def inbound_call(
+def inbound_call(
     *,
-    database: Database,
-    temporal: TemporalConnection,
-    org_id: str,
     provider: WebhookProvider,
     event_id: str,
-    payload: dict[str, Any],
     caller: str,
     call: Callable[[str], InboundCall],
     accept: Callable[[Org], bool] = lambda org: True,
-) -> WebhookAck:
+) -> Routing:
     """A call to the org that ended (through Twilio or Vapi): on the caller's thread, told to
     their open lead like a text (its sequence and call loop stop), and, if nobody picked up,
     texted back once."""
@@ -232,16 +267,7 @@ async def inbound_call(
 
         return notify
 
-    return await handle(
-        database=database,
-        temporal=temporal,
-        org_id=org_id,
-        provider=provider,
-        event_id=event_id,
-        event_type="inbound_call",
-        payload=payload,
-        apply=apply,
-    )
+    return Routing(event_id=event_id, event_type="inbound_call", apply=apply)
 
 
 def revoked(

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonValue
 from sqlmodel import Session
 
-from api.deps import DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
+from api.deps import Database, DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
 from api.errors import invalid
 from api.openapi import signed_body
 from api.routes.webhooks.common import (
     Notify,
     NulFree,
     ProviderPayload,
+    Routing,
     WebhookAck,
     handle,
     plain,
@@ -119,11 +122,25 @@ async def resend_webhook(
             secret=plain(settings.resend_webhook_secret), body=body, headers=request.headers
         ),
     )
-    parsed = validated(ResendEvent, event)
+    return await handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.RESEND,
+        payload=event,
+        routing=routing(event, database=database),
+        event_id=request.headers.get("svix-id", ""),
+    )
+
+
+def routing(payload: dict[str, Any], *, database: Database) -> Routing | None:
+    """An email event (its id is the request's ``svix-id``): the email's status moves on, an
+    engagement is noted, a bounce or complaint withdraws email consent."""
+    parsed = validated(ResendEvent, payload)
     event_type = parsed.type
     report = RESEND_EVENTS.get(event_type)
     if report is None:
-        return WebhookAck(duplicate=False)  # not an event keepwarm acts on
+        return None  # not an event keepwarm acts on
     email_id = parsed.data.email_id if parsed.data else None
     if not email_id:
         raise invalid("data.email_id", "is needed for an email event")
@@ -138,13 +155,4 @@ async def resend_webhook(
         )
         return revoked(session, org_id=org.id, report=report, message=message)
 
-    return await handle(
-        database=database,
-        temporal=temporal,
-        org_id=org_id,
-        provider=WebhookProvider.RESEND,
-        event_id=request.headers.get("svix-id", ""),
-        event_type=event_type,
-        payload=event,
-        apply=apply,
-    )
+    return Routing(event_id=None, event_type=event_type, apply=apply)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from pydantic import Field
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.deps import DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
+from api.deps import Database, DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
 from api.openapi import signed_body
 from api.routes.webhooks.common import (
     JsonObject,
@@ -15,6 +17,7 @@ from api.routes.webhooks.common import (
     Notify,
     NulFree,
     ProviderPayload,
+    Routing,
     WebhookAck,
     handle,
     object_of,
@@ -131,10 +134,23 @@ async def stripe_webhook(
         ),
     )
     raw = event.to_dict()
-    parsed = validated(StripeEvent, raw)
+    return await handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.STRIPE,
+        payload=raw,
+        routing=routing(raw, database=database),
+    )
+
+
+def routing(payload: dict[str, Any], *, database: Database) -> Routing | None:
+    """A Stripe event that moves money for a lead: its payment recorded on the lead, and the
+    lead's workflow told."""
+    parsed = validated(StripeEvent, payload)
     known = STRIPE_EVENTS.get(parsed.type)
     if known is None:
-        return WebhookAck(duplicate=False)
+        return None
     kind, status = known
     payment = _payment(parsed, kind=kind, status=status)
 
@@ -150,13 +166,4 @@ async def stripe_webhook(
 
         return notify
 
-    return await handle(
-        database=database,
-        temporal=temporal,
-        org_id=org_id,
-        provider=WebhookProvider.STRIPE,
-        event_id=parsed.id,
-        event_type=parsed.type,
-        payload=raw,
-        apply=apply,
-    )
+    return Routing(event_id=parsed.id, event_type=parsed.type, apply=apply)

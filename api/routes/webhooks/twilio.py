@@ -10,14 +10,7 @@ from pydantic import ConfigDict, Field, model_validator
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.deps import (
-    Database,
-    DatabaseDep,
-    IdParam,
-    SettingsDep,
-    TemporalConnection,
-    TemporalConnectionDep,
-)
+from api.deps import Database, DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
 from api.errors import invalid
 from api.intake import accept_intake
 from api.openapi import signed_body
@@ -25,6 +18,7 @@ from api.routes.webhooks.common import (
     Notify,
     NulFree,
     ProviderPayload,
+    Routing,
     WebhookAck,
     handle,
     inbound_call,
@@ -72,6 +66,9 @@ TWILIO_MISSED_CALL = {"no-answer", "busy", "failed", "canceled"}
 TWILIO_ANSWERED_CALL = {"completed", "answered"}
 #: Twilio error codes meaning the person opted out at the carrier.
 TWILIO_OPTED_OUT = {"21610"}
+#: Where a receipt keeps the status callback URL's ``key`` query parameter (the message's
+#: idempotency key) beside the form fields: Twilio's own fields never start with ``?``.
+CALLBACK_KEY = "?key"
 
 
 def _field(description: str, max_length: int | None = None) -> Any:
@@ -176,24 +173,34 @@ async def twilio_webhook(
             signature=request.headers.get("x-twilio-signature"),
         ),
     )
-    validated(TwilioForm, params)
-    if not (params.get("MessageSid") or params.get("SmsSid")):
-        return await _call(database, temporal, org_id, params)
-    if "MessageStatus" in params and params.get("SmsStatus") != "received":
-        key = request.query_params.get("key")
-        return await _status(database, temporal, org_id, params, key=key)
-    return await _inbound(database, temporal, org_id, params)
+    payload: dict[str, Any] = dict(params)
+    key = request.query_params.get("key")
+    if key is not None:
+        payload[CALLBACK_KEY] = key
+    return await handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.TWILIO,
+        payload=payload,
+        routing=routing(payload, database=database),
+    )
 
 
-async def _status(
-    database: Database,
-    temporal: TemporalConnection,
-    org_id: str,
-    params: dict[str, str],
-    *,
-    key: str | None,
-) -> WebhookAck:
+def routing(payload: dict[str, Any], *, database: Database) -> Routing | None:
+    """A Twilio webhook's form fields (and its URL's ``key``, as ``CALLBACK_KEY``): an
+    inbound message, a message's status callback, or an inbound call that ended."""
+    validated(TwilioForm, payload)
+    if not (payload.get("MessageSid") or payload.get("SmsSid")):
+        return _call(payload)
+    if "MessageStatus" in payload and payload.get("SmsStatus") != "received":
+        return _status(payload)
+    return _inbound(payload, database)
+
+
+def _status(params: dict[str, Any]) -> Routing:
     sid = params.get("MessageSid") or params["SmsSid"]
+    key = params.get(CALLBACK_KEY)
     raw = params["MessageStatus"].lower()
     status = TWILIO_STATUSES.get(raw)
     code = params.get("ErrorCode") or None
@@ -216,24 +223,10 @@ async def _status(
         )
         return revoked(session, org_id=org.id, report=report, message=message)
 
-    return await handle(
-        database=database,
-        temporal=temporal,
-        org_id=org_id,
-        provider=WebhookProvider.TWILIO,
-        event_id=f"{sid}:{raw}",
-        event_type="status_callback",
-        payload=params,
-        apply=apply,
-    )
+    return Routing(event_id=f"{sid}:{raw}", event_type="status_callback", apply=apply)
 
 
-async def _inbound(
-    database: Database,
-    temporal: TemporalConnection,
-    org_id: str,
-    params: dict[str, str],
-) -> WebhookAck:
+def _inbound(params: dict[str, Any], database: Database) -> Routing:
     sid = params.get("MessageSid") or params["SmsSid"]
     raw_from = params.get("From", "")
     channel = Channel.WHATSAPP if raw_from.startswith("whatsapp:") else Channel.SMS
@@ -281,16 +274,7 @@ async def _inbound(
 
         return notify
 
-    return await handle(
-        database=database,
-        temporal=temporal,
-        org_id=org_id,
-        provider=WebhookProvider.TWILIO,
-        event_id=sid,
-        event_type="inbound_message",
-        payload=params,
-        apply=apply,
-    )
+    return Routing(event_id=sid, event_type="inbound_message", apply=apply)
 
 
 def _keyword_effect(
@@ -320,12 +304,7 @@ def _keyword_effect(
     return confirmed
 
 
-async def _call(
-    database: Database,
-    temporal: TemporalConnection,
-    org_id: str,
-    params: dict[str, str],
-) -> WebhookAck:
+def _call(params: dict[str, Any]) -> Routing | None:
     sid = params["CallSid"]
     # A <Dial> action callback says how the forwarded leg went; the caller's own leg is
     # "completed" whether or not anyone picked up.
@@ -333,14 +312,10 @@ async def _call(
     if params.get("Direction", "").lower() != "inbound" or status not in (
         TWILIO_MISSED_CALL | TWILIO_ANSWERED_CALL
     ):
-        return WebhookAck(duplicate=False)  # a call keepwarm placed, or one still going
-    return await inbound_call(
-        database=database,
-        temporal=temporal,
-        org_id=org_id,
+        return None  # a call keepwarm placed, or one still going
+    return inbound_call(
         provider=WebhookProvider.TWILIO,
         event_id=f"{sid}:{status}",
-        payload=params,
         caller=params.get("From", ""),
         call=lambda phone: InboundCall(
             provider_call_id=sid,

@@ -13,14 +13,7 @@ from pydantic import ConfigDict, Field
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.deps import (
-    Database,
-    DatabaseDep,
-    IdParam,
-    SettingsDep,
-    TemporalConnection,
-    TemporalConnectionDep,
-)
+from api.deps import Database, DatabaseDep, IdParam, SettingsDep, TemporalConnectionDep
 from api.errors import invalid
 from api.openapi import signed_body
 from api.routes.webhooks.common import (
@@ -29,6 +22,7 @@ from api.routes.webhooks.common import (
     Notify,
     NulFree,
     ProviderPayload,
+    Routing,
     WebhookAck,
     handle,
     inbound_call,
@@ -164,39 +158,40 @@ async def vapi_webhook(
         parsed = json.loads(body)
     except ValueError:
         raise invalid("body", "is not JSON: a Vapi server message is a JSON object") from None
-    validated(VapiServerMessage, parsed)
-    message: dict[str, Any] = parsed["message"]
+    return await handle(
+        database=database,
+        temporal=temporal,
+        org_id=org_id,
+        provider=WebhookProvider.VAPI,
+        payload=parsed,
+        routing=routing(parsed, database=database),
+    )
+
+
+def routing(payload: dict[str, Any], *, database: Database) -> Routing | None:
+    """A Vapi server message: a call's status update (recorded only), or the end-of-call
+    report of a call keepwarm placed or of an inbound call to the org's number."""
+    validated(VapiServerMessage, payload)
+    message: dict[str, Any] = payload["message"]
     kind = str(message["type"])
     call = object_of(message.get("call"))
     call_id = str(call.get("id") or "")
     if kind not in _CALL_MESSAGES:
-        return WebhookAck(duplicate=False)
+        return None
     if not call_id:
         raise invalid("message.call.id", "is needed for a call message")
     if kind == "status-update":
-        return await handle(
-            database=database,
-            temporal=temporal,
-            org_id=org_id,
-            provider=WebhookProvider.VAPI,
+        return Routing(
             event_id=f"{call_id}:status:{message.get('status')}",
             event_type=kind,
-            payload=parsed,
             apply=lambda session, org: None,
         )
     if call.get("type") == "inboundPhoneCall":
-        return await _inbound_call(database, temporal, org_id, parsed, message, call)
-    return await _end_of_call(database, temporal, org_id, parsed, message, call)
+        return _inbound_call(message, call)
+    return _end_of_call(message, call)
 
 
-async def _end_of_call(
-    database: Database,
-    temporal: TemporalConnection,
-    org_id: str,
-    parsed: dict[str, Any],
-    message: dict[str, Any],
-    call: dict[str, Any],
-) -> WebhookAck:
+def _end_of_call(message: dict[str, Any], call: dict[str, Any]) -> Routing:
     """A call keepwarm placed ended: recorded with its outcome, and its call loop told."""
     call_id = str(call["id"])
     metadata = object_of(call.get("metadata") or message.get("metadata"))
@@ -227,26 +222,12 @@ async def _end_of_call(
 
         return notify
 
-    return await handle(
-        database=database,
-        temporal=temporal,
-        org_id=org_id,
-        provider=WebhookProvider.VAPI,
-        event_id=f"{call_id}:end-of-call-report",
-        event_type=str(message["type"]),
-        payload=parsed,
-        apply=apply,
+    return Routing(
+        event_id=f"{call_id}:end-of-call-report", event_type=str(message["type"]), apply=apply
     )
 
 
-async def _inbound_call(
-    database: Database,
-    temporal: TemporalConnection,
-    org_id: str,
-    parsed: dict[str, Any],
-    message: dict[str, Any],
-    call: dict[str, Any],
-) -> WebhookAck:
+def _inbound_call(message: dict[str, Any], call: dict[str, Any]) -> Routing:
     """An inbound call to the org's Vapi number ended; unanswered unless its ``endedReason``
     says someone (the assistant) spoke with the caller."""
     call_id = str(call["id"])
@@ -264,13 +245,9 @@ async def _inbound_call(
             return False
         return True
 
-    return await inbound_call(
-        database=database,
-        temporal=temporal,
-        org_id=org_id,
+    return inbound_call(
         provider=WebhookProvider.VAPI,
         event_id=f"{call_id}:end-of-call-report",
-        payload=parsed,
         caller=str(customer.get("number") or ""),
         call=lambda phone: InboundCall(
             provider_call_id=call_id,

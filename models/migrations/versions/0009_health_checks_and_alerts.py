@@ -1,4 +1,4 @@
-"""health checks and alerts: samples, alerts, their notices, silences
+"""health checks and alerts: samples, alerts, their notices, silences; the sweeper's index
 
 Revision ID: 0009
 Revises: 0008
@@ -17,6 +17,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        'ix_webhook_receipts_unrouted',
+        'webhook_receipts',
+        ['received_at'],
+        postgresql_where=sa.text('routed_at IS NULL'),
+        sqlite_where=sa.text('routed_at IS NULL'),
+    )
     op.create_table('health_samples',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('org_id', sa.String(length=40), nullable=False),
@@ -94,6 +101,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_webhook_receipts_unrouted', table_name='webhook_receipts')
     with op.batch_alter_table('alert_notices', schema=None) as batch_op:
         batch_op.drop_index('ix_alert_notices_org_channel')
 
