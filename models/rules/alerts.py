@@ -6,6 +6,7 @@ Pure: the ``Alert`` workflow imports these (HEALTH.md "Shape").
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -36,6 +37,15 @@ def ack_code(alert_id: str) -> str:
     """The four digits a person texts back (``ACK 4821``) to acknowledge this alert."""
     digest = hashlib.sha256(alert_id.encode()).digest()
     return f"{int.from_bytes(digest[:4], 'big') % 10_000:04d}"
+
+
+_ACK = re.compile(r"^\s*ack\s*(\d{4})\s*[.!]?\s*$", re.IGNORECASE)
+
+
+def ack_code_in(text: str) -> str | None:
+    """The code of an ``ACK 4821`` text (any case, with or without the space), else ``None``."""
+    found = _ACK.match(text)
+    return found.group(1) if found else None
 
 
 def channel_to_avoid(rule: str, subject: str) -> Channel | None:

@@ -8,10 +8,11 @@ can't both take the last text), then the alert.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from models.database import lock
 from models.errors import NotFound
@@ -31,8 +32,9 @@ from models.store.alerts import (
     sms_notices_since,
 )
 from models.store.orgs import settings_for
-from models.tables import Alert, AlertNotice, Message, Org, Silence, utcnow
+from models.tables import Alert, AlertNotice, Message, Operator, Org, Silence, utcnow
 from models.values import (
+    AlertState,
     Channel,
     Direction,
     HealthStatus,
@@ -229,3 +231,48 @@ def lift_silence(session: Session, *, org_id: str, silence_id: str) -> None:
         raise NotFound(silence_id)
     session.delete(silence)
     session.flush()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AckBySms:
+    """An ``ACK <code>`` text from one of the org's alert contacts, and the alert it names."""
+
+    workflow_id: str
+    alert_id: str
+    by: str
+
+
+def alert_acknowledged_by_text(
+    session: Session, *, org_id: str, phone: str, code: str
+) -> AckBySms | None:
+    """The open alert an ``ACK <code>`` text from ``phone`` acknowledges: ``phone`` must be
+    one of the org's alert numbers or an operator's phone, and the code an open alert's.
+    ``None`` otherwise (the text is then an ordinary message)."""
+    settings = settings_for(session, org_id=org_id)
+    people = {
+        operator.phone: operator.name
+        for operator in session.exec(
+            select(Operator).where(Operator.org_id == org_id, col(Operator.removed_at).is_(None))
+        )
+        if operator.phone
+    }
+    listed = {str(number) for number in settings.alerts.sms}
+    if phone not in people and phone not in listed:
+        return None
+    alert = session.exec(
+        select(Alert)
+        .where(
+            Alert.org_id == org_id,
+            Alert.code == code,
+            col(Alert.fired_at).is_not(None),
+            col(Alert.state).in_(
+                [AlertState.FIRING, AlertState.ACKNOWLEDGED, AlertState.RECOVERING]
+            ),
+        )
+        .order_by(col(Alert.opened_at).desc())
+    ).first()
+    if alert is None:
+        return None
+    return AckBySms(
+        workflow_id=alert.workflow_id, alert_id=alert.id, by=f"{people.get(phone, phone)} (text)"
+    )

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from tests.channels.conftest import Live
+from tests.channels.conftest import SMS_FROM, TWILIO_TOKEN, Live, webhook_url
 from tests.conftest import eventually
 from workflows.health import HealthCheckInput, HealthCheckResult, HealthCheckWorkflow
 from workflows.task_queues import LEADS
 
 INTERVAL = timedelta(seconds=10)
+OWNER_PHONE = "+447911123456"
 
 
 async def check(live: Live) -> HealthCheckResult:
@@ -45,7 +46,7 @@ async def owner_org(live: Live) -> AsyncIterator[tuple[str, dict[str, str], str]
     owner_email = f"owner-{uuid.uuid4().hex[:6]}@shine-cleaning.com"
     created = await live.api.post(
         "/v1/operators",
-        json={"name": "Molly", "email": owner_email, "phone": "+447911123456", "role": "owner"},
+        json={"name": "Molly", "email": owner_email, "phone": OWNER_PHONE, "role": "owner"},
         headers=headers,
     )
     assert created.status_code == 201, created.text
@@ -87,7 +88,7 @@ async def health_of(live: Live, headers: dict[str, str], check: str, subject: st
 async def test_a_revoked_twilio_key_raises_one_alert_by_email_and_its_fix_resolves_it(
     live: Live, owner_org: tuple[str, dict[str, str], str]
 ) -> None:
-    _, headers, owner_email = owner_org
+    org_id, headers, owner_email = owner_org
     live.fake.revoke_credentials("twilio")
 
     await check(live)  # one bad sample: pending, nobody told
@@ -111,19 +112,29 @@ async def test_a_revoked_twilio_key_raises_one_alert_by_email_and_its_fix_resolv
     assert (notice["channel"], notice["to"]) == ("email", owner_email)
     [email] = await eventually(lambda: _now(emails_to(live, owner_email)))
     assert "Twilio rejected" in email["subject"]
-    assert texts_to(live, "+447911123456") == []  # never through the broken Twilio
+    assert texts_to(live, OWNER_PHONE) == []  # never through the broken Twilio
 
     await check(live)  # still broken: the same alert, no second notice
     assert len(emails_to(live, owner_email)) == 1
-    operators = (await live.api.get("/v1/operators", headers=headers)).json()["items"]
-    acked = await live.api.post(
-        f"/v1/alerts/{alert['alert_id']}/acknowledge",
-        json={"operator_id": operators[0]["id"]},
-        headers=headers,
+    # The owner texts back the code the notice gave (Twilio still takes inbound webhooks).
+    assert f"ACK {alert['code']}" in email["text"] or f"ACK {alert['code']}" in str(email)
+    hook = live.fake.twilio_inbound_message(
+        webhook_url("twilio", org_id),
+        from_=OWNER_PHONE,
+        to=SMS_FROM,
+        body=f"ack {alert['code']}",
+        auth_token=TWILIO_TOKEN,
     )
-    assert acked.status_code == 200, acked.text
-    assert acked.json()["state"] == "acknowledged"
-    assert acked.json()["acknowledged_by"] == "Molly"
+    assert (await live.deliver(hook)).status_code == 200
+
+    async def acknowledged() -> dict[str, Any] | None:
+        page = (await live.api.get("/v1/alerts?state=acknowledged", headers=headers)).json()
+        return next((a for a in page["items"] if a["alert_id"] == alert["alert_id"]), None)
+
+    done_by = await eventually(acknowledged)
+    assert done_by["acknowledged_by"] == "Molly (text)"
+    threads = (await live.api.get("/v1/threads", headers=headers)).json()["items"]
+    assert threads == []  # the owner's text is not a customer conversation
 
     live.fake.restore_credentials("twilio")
     await check(live)
@@ -141,6 +152,45 @@ async def test_a_revoked_twilio_key_raises_one_alert_by_email_and_its_fix_resolv
     )
     subjects = [email["subject"] for email in emails[0]]
     assert subjects[1].startswith("[keepwarm] Resolved: Twilio rejected")
+
+
+async def test_an_operator_acknowledges_from_the_api_and_a_resolved_alert_is_409(
+    live: Live, owner_org: tuple[str, dict[str, str], str]
+) -> None:
+    _, headers, _ = owner_org
+    live.fake.revoke_credentials("twilio")
+    await check(live)
+    await check(live)
+
+    async def fired() -> list[dict[str, Any]]:
+        page = (await live.api.get("/v1/alerts?state=open", headers=headers)).json()
+        return [a for a in page["items"] if a["subject"] == "twilio"]
+
+    [alert] = await eventually(fired)
+    operators = (await live.api.get("/v1/operators", headers=headers)).json()["items"]
+    url = f"/v1/alerts/{alert['alert_id']}/acknowledge"
+    assert (await live.api.post(url, json={}, headers=headers)).status_code == 422  # who?
+    acked = await live.api.post(url, json={"operator_id": operators[0]["id"]}, headers=headers)
+    assert acked.status_code == 200, acked.text
+    assert (acked.json()["state"], acked.json()["acknowledged_by"]) == ("acknowledged", "Molly")
+    again = await live.api.post(url, json={"operator_id": operators[0]["id"]}, headers=headers)
+    assert again.status_code == 200
+    assert again.json()["acknowledged_at"] == acked.json()["acknowledged_at"]
+    _, other_headers = await live.org()  # another org can't see it, let alone acknowledge it
+    theirs = await live.api.post(
+        url, json={"operator_id": operators[0]["id"]}, headers=other_headers
+    )
+    assert theirs.status_code == 404
+
+    live.fake.restore_credentials("twilio")
+    await check(live)
+    await check(live)
+
+    async def resolved() -> bool:
+        page = (await live.api.get("/v1/alerts?state=resolved", headers=headers)).json()
+        return any(a["alert_id"] == alert["alert_id"] for a in page["items"])
+
+    await eventually(resolved)
 
 
 async def test_silences_are_created_listed_and_lifted(

@@ -28,10 +28,12 @@ from api.routes.webhooks.common import (
     verified,
 )
 from api.signatures import verify_twilio
-from api.temporal import confirm, start_escalation, tell
+from api.temporal import acknowledge_alert, confirm, start_escalation, tell
+from models.rules.alerts import ack_code_in
 from models.rules.contacts import normalize_phone
 from models.rules.keywords import InboundText, classify
 from models.rules.orgs import org_settings
+from models.services.alerts import alert_acknowledged_by_text
 from models.services.inbound import (
     DeliveryReport,
     InboundCall,
@@ -238,6 +240,18 @@ def _inbound(params: dict[str, Any], database: Database) -> Routing:
         phone = normalize_phone(raw_from.removeprefix("whatsapp:"), region=region)
         if phone is None:
             raise invalid("From", "is not a valid phone number")
+        code = ack_code_in(text) if channel == Channel.SMS else None
+        ack = (
+            alert_acknowledged_by_text(session, org_id=org.id, phone=phone, code=code)
+            if code
+            else None
+        )
+        if ack is not None:
+            # An alert contact answering a notice, not a customer: no thread, no lead.
+            async def acknowledge(client: Client) -> None:
+                await acknowledge_alert(client, workflow_id=ack.workflow_id, by=ack.by)
+
+            return acknowledge
         inbound = record_inbound_message(
             session,
             org_id=org.id,
