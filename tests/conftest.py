@@ -49,6 +49,8 @@ ISOLATED_NAMESPACE = "keepwarm-isolated"
 LIVE_NAMESPACE = "keepwarm-live"
 #: Where no worker polls unless a test starts one (worker presence and readiness).
 PRESENCE_NAMESPACE = "keepwarm-presence"
+#: Where no worker ever polls (Temporal remembers a poller for minutes after it stops).
+IDLE_NAMESPACE = "keepwarm-idle"
 
 
 def _require_postgres() -> bool:
@@ -114,6 +116,8 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
             LIVE_NAMESPACE,
             "--namespace",
             PRESENCE_NAMESPACE,
+            "--namespace",
+            IDLE_NAMESPACE,
             "--log-level",
             "error",
         ],

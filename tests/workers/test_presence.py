@@ -11,14 +11,14 @@ from temporalio.client import Client
 from models.rules import health
 from models.settings import Settings
 from models.values import HealthStatus
-from tests.conftest import PRESENCE_NAMESPACE, eventually
+from tests.conftest import IDLE_NAMESPACE, eventually
 from workers.client import connect
 from workers.presence import TemporalHealth
 from workflows.task_queues import LEADS
 
 
 async def presence_client(settings: Settings) -> Client:
-    return await connect(settings.model_copy(update={"temporal_namespace": PRESENCE_NAMESPACE}))
+    return await connect(settings.model_copy(update={"temporal_namespace": IDLE_NAMESPACE}))
 
 
 async def test_no_worker_polling_is_a_critical_workers_missing_verdict(

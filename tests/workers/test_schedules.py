@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import Client, ScheduleOverlapPolicy
 
 from models.settings import Settings
-from tests.conftest import PRESENCE_NAMESPACE
+from tests.conftest import IDLE_NAMESPACE
 from workers.client import connect
 from workers.schedules import HEALTH_SCHEDULE, ensure_health_schedule
 
@@ -19,7 +19,7 @@ from workers.schedules import HEALTH_SCHEDULE, ensure_health_schedule
 async def client(stack_settings: Settings) -> AsyncIterator[Client]:
     """A namespace no worker polls: the schedule's runs wait there and start nothing."""
     client = await connect(
-        stack_settings.model_copy(update={"temporal_namespace": PRESENCE_NAMESPACE})
+        stack_settings.model_copy(update={"temporal_namespace": IDLE_NAMESPACE})
     )
     yield client
     await client.get_schedule_handle(HEALTH_SCHEDULE).delete()
