@@ -715,9 +715,9 @@ def speed_to_lead_verdict(sample: SpeedToLead, *, min_leads: int = MIN_LEADS_FOR
             check=SPEED_TO_LEAD,
             subject="leads",
             status=HealthStatus.UNKNOWN,
-            summary=f"Only {_plural(sample.leads, 'lead')} in {window}: too few to judge "
-            "reply speed",
-            detail=f"Judged from {min_leads} leads; target {target}.",
+            summary=f"{_plural(sample.leads, 'lead').capitalize()} touched in {window}: too "
+            "few to judge reply speed",
+            detail=f"Judged once at least {min_leads} leads were touched; target {target}.",
             value=sample.p90_seconds,
         )
     p90 = _duration(timedelta(seconds=sample.p90_seconds))
@@ -817,8 +817,12 @@ def deliverability_verdict(sample: Deliverability, *, alpha: float = DEFAULT_ALP
         check=DELIVERABILITY,
         subject=sample.channel.value,
         status=HealthStatus.OK,
-        summary=f"{sample.bounced:,} bounced, {sample.complained:,} marked as spam and "
-        f"{sample.stops:,} {opt_outs} of {sent:,} {noun} in {window}",
+        summary=(
+            f"{sample.bounced:,} bounced, {sample.complained:,} marked as spam and "
+            f"{sample.stops:,} {opt_outs} of {sent:,} {noun} in {window}"
+            if sample.channel == Channel.EMAIL
+            else f"{sample.stops:,} {opt_outs} of {sent:,} {noun} in {window}"
+        ),
         detail="",
         value=bounce_rate,
     )

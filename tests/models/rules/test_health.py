@@ -540,7 +540,7 @@ def test_too_few_leads_to_judge_reply_speed() -> None:
     verdict = speed(3_600.0, 4)
 
     assert verdict.status == HealthStatus.UNKNOWN
-    assert verdict.summary == "Only 4 leads in the last 24 hours: too few to judge reply speed"
+    assert verdict.summary == "4 leads touched in the last 24 hours: too few to judge reply speed"
 
 
 # -- Deliverability ----------------------------------------------------------------------------
