@@ -1,4 +1,5 @@
-"""The Command Center (``/app``): what the AI is doing right now, at a glance."""
+"""The Command Center (``/app``): what the AI is doing right now and whether keepwarm's
+checks are happy, at a glance."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from starlette.responses import Response
 
 from api.deps import DatabaseDep
 from api.sessions import OperatorSessionDep
+from api.ui.alerts import SEVERITY, check_label, read_health
 from api.ui.render import page
 from models.reads.command import now_summary
 from models.tables import utcnow
@@ -29,6 +31,9 @@ async def command_center(
         section="command",
         now_summary=summary,
         now=now,
+        health=await read_health(request, me, database),
+        severity=SEVERITY,
+        check_label=check_label,
     )
 
 
