@@ -18,9 +18,7 @@ from workers.schedules import HEALTH_SCHEDULE, ensure_health_schedule
 @pytest.fixture
 async def client(stack_settings: Settings) -> AsyncIterator[Client]:
     """A namespace no worker polls: the schedule's runs wait there and start nothing."""
-    client = await connect(
-        stack_settings.model_copy(update={"temporal_namespace": IDLE_NAMESPACE})
-    )
+    client = await connect(stack_settings.model_copy(update={"temporal_namespace": IDLE_NAMESPACE}))
     yield client
     await client.get_schedule_handle(HEALTH_SCHEDULE).delete()
 
