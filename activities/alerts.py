@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
@@ -26,6 +27,8 @@ class NoticeOutcome:
     channel: str
     to: str | None
     outcome: str
+    #: For a silenced notice: when the silence ends (the step is tried again then).
+    silenced_until: datetime | None = None
 
 
 class AlertActivities:
@@ -57,7 +60,7 @@ class AlertActivities:
             now=now,
         )
         failures = []
-        for notice, message in claimed:
+        for notice, message in claimed.notices:
             if message is None:
                 continue
             try:
@@ -70,6 +73,11 @@ class AlertActivities:
         if failures:
             raise failures[0]
         return [
-            NoticeOutcome(channel=notice.channel, to=notice.to_address, outcome=notice.outcome)
-            for notice, _ in claimed
+            NoticeOutcome(
+                channel=notice.channel,
+                to=notice.to_address,
+                outcome=notice.outcome,
+                silenced_until=claimed.silenced_until,
+            )
+            for notice, _ in claimed.notices
         ]

@@ -4,22 +4,25 @@ the alerts that follow (HEALTH.md "Shape")."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
+import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
 )
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.probes import ProbeResult
 from activities.records import record
@@ -29,7 +32,7 @@ from models.rules import health
 from models.rules.alerts import alert_workflow_id
 from models.rules.health import RULES, Verdict
 from models.services import health as health_service
-from models.values import ProviderHealth
+from models.values import HealthStatus, ProviderHealth
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ OBSERVE = "observe"
 #: keepwarm's only task queue (``workflows.task_queues.LEADS``).
 TASK_QUEUE = "keepwarm-leads"
 ORG_ID = SearchAttributeKey.for_keyword("OrgId")
+#: Samples are kept this long (the baselines look back a week).
+SAMPLES_KEPT = timedelta(days=8)
 #: Checks of the whole deployment: every org hears of them (providers: live orgs only).
 _PROVIDERS_LIVE_ONLY = health.PROVIDER
 
@@ -89,27 +94,30 @@ class AssessInput:
     #: ``None`` when Temporal could not be sampled (its checks are then ``unknown``).
     temporal: TemporalSample | None
     now: datetime
+    #: Only these orgs (``None``: every org).
+    org_ids: list[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrgVerdicts:
-    """One org's verdicts: its own, and the deployment's that concern it."""
+class OrgChecked:
+    """An org whose verdicts of this run are stored (the samples carry them: a run's
+    verdicts for hundreds of orgs would not fit in one activity's payload)."""
 
     org_id: str
-    verdicts: list[Verdict]
+    live: bool
     heartbeat_url: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class Assessment:
-    """Every org's verdicts (stored as samples already)."""
+    """The orgs judged at ``Assessment.at`` (their samples are stored with that time)."""
 
-    orgs: list[OrgVerdicts]
+    orgs: list[OrgChecked]
 
 
 @dataclass(frozen=True, kw_only=True)
 class RaiseInput:
-    """Tell each org's alerts what this run found."""
+    """Tell each org's alerts what this run found (read back from the stored samples)."""
 
     assessment: Assessment
     interval: timedelta
@@ -174,79 +182,108 @@ class HealthActivities:
                 )
             )
         record(self._engine, health_service.store_samples, org_id="", verdicts=shared, now=now)
-        orgs = []
-        ids = transaction(self._engine, health_service.org_ids)
+        ids = input.org_ids or transaction(self._engine, health_service.org_ids)
         urls = transaction(self._engine, health_service.heartbeat_urls, ids=ids)
+        orgs = []
         for org_id in ids:
             activity.heartbeat(org_id)
             own = record(self._engine, health_service.assess_org, org_id=org_id, now=now)
             record(self._engine, health_service.store_samples, org_id=org_id, verdicts=own, now=now)
             live = transaction(self._engine, health_service.org_is_live, org_id=org_id)
-            concerning = [
-                verdict for verdict in shared if live or verdict.check != _PROVIDERS_LIVE_ONLY
-            ]
-            orgs.append(
-                OrgVerdicts(
-                    org_id=org_id, verdicts=concerning + own, heartbeat_url=urls.get(org_id)
-                )
-            )
+            orgs.append(OrgChecked(org_id=org_id, live=live, heartbeat_url=urls.get(org_id)))
+        record(self._engine, health_service.prune_samples, before=now - SAMPLES_KEPT)
         return Assessment(orgs=orgs)
 
     @activity.defn(name="raise_alerts")
     async def raise_alerts(self, input: RaiseInput) -> Raised:
-        """Each bad verdict lands on its alert (started if none is open: update-with-start,
-        one workflow id per org, rule and subject); each good one reaches an alert that is
-        open for it, so it can recover. Then each org's heartbeat URL is pinged."""
+        """Each bad verdict of the run lands on its alert (started if none is open:
+        update-with-start, one workflow id per org, rule and subject); each good one reaches
+        an alert open for it, so it can recover. Then each org's heartbeat URL is pinged.
+
+        One alert's trouble never stops the others: each is told on its own, and a retry of
+        this activity tells nothing twice (the alert ignores an evaluation it has taken).
+        A dry-run org's provider verdicts reach its alerts as good ones: it sends through
+        no provider, so an alert it had while live resolves.
+        """
         client = self._temporal.client
-        bad = good = beats = 0
+        told = Raised()
         for org in input.assessment.orgs:
             activity.heartbeat(org.org_id)
-            for verdict in org.verdicts:
+            samples = transaction(
+                self._engine, health_service.run_samples, org_id=org.org_id, at=input.now
+            )
+            for sample in samples:
+                status = HealthStatus(sample.status)
+                if sample.check == _PROVIDERS_LIVE_ONLY and not org.live:
+                    status = HealthStatus.OK
                 observation = Observation(
-                    status=verdict.status,
-                    summary=verdict.summary,
-                    detail=verdict.detail,
-                    at=input.now,
+                    status=status, summary=sample.summary, detail=sample.detail, at=input.now
                 )
-                workflow_id = alert_workflow_id(org.org_id, verdict.check, verdict.subject)
-                if health.is_bad(verdict.status):
-                    policy = RULES[verdict.check]
-                    await client.execute_update_with_start_workflow(
-                        OBSERVE,
-                        observation,
-                        start_workflow_operation=WithStartWorkflowOperation(
-                            ALERT_WORKFLOW,
-                            AlertInput(
-                                org_id=org.org_id,
-                                rule=verdict.check,
-                                subject=verdict.subject,
-                                pending_evaluations=policy.pending_count(input.interval),
-                                recovery_evaluations=policy.recovery_count(input.interval),
-                                stale_after=3 * input.interval,
-                            ),
-                            id=workflow_id,
-                            task_queue=TASK_QUEUE,
-                            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                            static_summary=f"Alert: {verdict.summary}"[:200],
-                            search_attributes=TypedSearchAttributes(
-                                [SearchAttributePair(ORG_ID, org.org_id)]
-                            ),
-                            result_type=AlertView,
-                        ),
-                        result_type=AlertView,
+                try:
+                    told = await self._tell(
+                        client, org.org_id, sample.check, sample.subject, observation, input, told
                     )
-                    bad += 1
-                elif health.is_clear(verdict.status):
-                    try:
-                        await client.get_workflow_handle(workflow_id).execute_update(
-                            OBSERVE, observation, result_type=AlertView
-                        )
-                        good += 1
-                    except RPCError:
-                        pass  # no alert open for it: nothing to recover
+                except (RPCError, WorkflowUpdateFailedError) as error:
+                    # A resolved alert still sending its recovery notice refuses updates; the
+                    # next run opens a new episode. Anything else: logged, the rest go on.
+                    log.warning(
+                        "alert %s/%s of org %s not told: %s",
+                        sample.check,
+                        sample.subject,
+                        org.org_id,
+                        type(error).__name__,
+                    )
             if org.heartbeat_url:
-                beats += await _ping(org.heartbeat_url)
-        return Raised(bad=bad, good=good, heartbeats=beats)
+                told = replace(told, heartbeats=told.heartbeats + await _ping(org.heartbeat_url))
+        return told
+
+    async def _tell(
+        self,
+        client: Client,
+        org_id: str,
+        check: str,
+        subject: str,
+        observation: Observation,
+        input: RaiseInput,
+        told: Raised,
+    ) -> Raised:
+        workflow_id = alert_workflow_id(org_id, check, subject)
+        if health.is_bad(observation.status):
+            policy = RULES[check]
+            await client.execute_update_with_start_workflow(
+                OBSERVE,
+                observation,
+                start_workflow_operation=WithStartWorkflowOperation(
+                    ALERT_WORKFLOW,
+                    AlertInput(
+                        org_id=org_id,
+                        rule=check,
+                        subject=subject,
+                        pending_evaluations=policy.pending_count(input.interval),
+                        recovery_evaluations=policy.recovery_count(input.interval),
+                        stale_after=3 * input.interval,
+                    ),
+                    id=workflow_id,
+                    task_queue=TASK_QUEUE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    static_summary=f"Alert: {observation.summary}"[:200],
+                    search_attributes=TypedSearchAttributes([SearchAttributePair(ORG_ID, org_id)]),
+                    result_type=AlertView,
+                ),
+                result_type=AlertView,
+            )
+            return replace(told, bad=told.bad + 1)
+        if health.is_clear(observation.status):
+            try:
+                await client.get_workflow_handle(workflow_id).execute_update(
+                    OBSERVE, observation, result_type=AlertView
+                )
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                return told  # no alert open for it: nothing to recover
+            return replace(told, good=told.good + 1)
+        return told
 
 
 def _temporal_verdicts(sample: TemporalSample | None) -> list[Verdict]:
@@ -276,14 +313,25 @@ def _temporal_verdicts(sample: TemporalSample | None) -> list[Verdict]:
 
 
 async def _ping(url: str) -> int:
-    """GET the org's heartbeat URL (an outside dead-man's switch); 1 if it answered 2xx."""
+    """GET the org's heartbeat URL (an outside dead-man's switch); 1 if it answered 2xx.
+
+    Only https, and never to a private, loopback or link-local address: the URL is the org's
+    to choose, and the worker must not be a way into the deployment's own network.
+    """
 
     def get() -> int:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (org's https/http URL)
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme != "https" or not parts.hostname:
+                raise ValueError("not an https URL")
+            for info in socket.getaddrinfo(parts.hostname, parts.port or 443):
+                address = ipaddress.ip_address(info[4][0])
+                if not address.is_global:
+                    raise ValueError("resolves to a private address")
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (checked above)
                 return 1 if 200 <= response.status < 300 else 0
-        except OSError as error:
-            log.warning("heartbeat URL did not answer: %s", type(error).__name__)
+        except Exception as error:  # the org's URL: whatever it does, the run goes on
+            log.warning("heartbeat URL not pinged: %s", type(error).__name__)
             return 0
 
     return await asyncio.to_thread(get)

@@ -187,7 +187,10 @@ async def acknowledge_alert(
             raise AlertResolved(alert_id)
         workflow_id = await database.read(workflow_of_alert, org_id=org_id, alert_id=alert_id)
         told = await tell_alert_acknowledged(
-            await temporal.client(), workflow_id=workflow_id, by=names[operator_id]
+            await temporal.client(),
+            workflow_id=workflow_id,
+            alert_id=alert_id,
+            by=names[operator_id],
         )
         if not told:
             raise AlertResolved(alert_id)

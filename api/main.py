@@ -75,7 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Each request is a server span (continuing a caller's ``traceparent``): the root of the
     # trace a webhook or an API call starts through Temporal to the activities.
-    FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
+    # Invite and unsubscribe links carry their secret in the path: no span for them, so the
+    # token never reaches the trace collector.
+    FastAPIInstrumentor.instrument_app(
+        app, exclude_spans=["receive", "send"], excluded_urls="/app/invite/,/u/"
+    )
     install_error_handlers(app)
     install_openapi(app, webhooks.PAYLOADS)
     install_ui(app)

@@ -145,8 +145,12 @@ class Sweeper:
             try:
                 await self._tell(client, receipt)
             except (RPCError, ApiError) as error:
-                if isinstance(error, RPCError) or error.status == 503:
+                if (isinstance(error, RPCError) or error.status == 503) and not await _answers(
+                    client
+                ):
                     raise _TemporalAway(str(error)) from error
+                # Temporal answers: this receipt's own trouble (a workflow that refused it,
+                # no worker taking an update in time). The receipts after it go on.
                 self._failed_once(receipt, error)
                 return None
             except Exception as error:
@@ -200,3 +204,12 @@ def _mark_routed(session: Session, receipt: WebhookReceipt) -> None:
     """Mark the claimed receipt routed and end the claim."""
     mark_routed(session, org_id=receipt.org_id, receipt_id=receipt.id)
     session.commit()
+
+
+async def _answers(client: Client) -> bool:
+    """Whether Temporal answers a health check now (a failed call was then the call's own)."""
+    try:
+        await asyncio.wait_for(client.service_client.check_health(), timeout=3)
+    except Exception:
+        return False
+    return True

@@ -296,9 +296,10 @@ async def submit_intake(
 # --- alerts --------------------------------------------------------------------------------
 
 
-async def acknowledge_alert(client: Client, *, workflow_id: str, by: str) -> bool:
-    """Tell the alert a person has it (update ``acknowledge``; answered once its row says
-    so). ``False`` when its run has ended (it resolved meanwhile).
+async def acknowledge_alert(client: Client, *, workflow_id: str, alert_id: str, by: str) -> bool:
+    """Tell the alert ``alert_id`` a person has it (update ``acknowledge``; answered once its
+    row says so). ``False`` when that episode has ended (it resolved meanwhile; a later
+    episode of the same condition refuses an acknowledgement meant for this one).
 
     Raises:
         ApiError: 503 when Temporal can't be reached or no worker answers in time.
@@ -306,7 +307,9 @@ async def acknowledge_alert(client: Client, *, workflow_id: str, by: str) -> boo
     handle = client.get_workflow_handle(workflow_id)
     try:
         view: AlertView = await asyncio.wait_for(
-            handle.execute_update("acknowledge", Acknowledgement(by=by), result_type=AlertView),
+            handle.execute_update(
+                "acknowledge", Acknowledgement(by=by, alert_id=alert_id), result_type=AlertView
+            ),
             timeout=UPDATE_TIMEOUT_S,
         )
     except WorkflowUpdateFailedError:

@@ -114,6 +114,8 @@ class AlertEpisode:
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
+    #: Grows with every change the workflow makes: an older write never overwrites a newer.
+    revision: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,9 +162,11 @@ class Observation:
 
 @dataclass(frozen=True, kw_only=True)
 class Acknowledgement:
-    """A person has it: who (an operator's name, or the number that texted ``ACK``)."""
+    """A person has it: who (an operator's name, or the number that texted ``ACK``), and
+    which episode they saw (``None``: whichever is open)."""
 
     by: str
+    alert_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,3 +190,11 @@ class AlertView:
     #: Ladder steps already sent.
     notified: list[str] = field(default_factory=list)
     reminded: bool = False
+    #: The time of the latest observation taken (a retried delivery of it is ignored).
+    last_observed_at: datetime | None = None
+    #: Notices of a step a silence held back are tried again from this time.
+    silenced_until: datetime | None = None
+    #: How often a held-back step has been tried (its next try is a new notice).
+    retries: int = 0
+    #: The workflow's revision of the row, carried over by continue-as-new.
+    revision: int = 0

@@ -572,6 +572,8 @@ class Alert(SQLModel, table=True):
     acknowledged_at: datetime | None = _ts(nullable=True)
     acknowledged_by: str | None = Field(default=None, max_length=120)
     resolved_at: datetime | None = _ts(nullable=True)
+    #: The workflow's revision of this row (``AlertEpisode.revision``).
+    revision: int = Field(default=0)
     updated_at: datetime = _ts()
 
 

@@ -78,21 +78,22 @@ class AlertWorkflow:
        how long it lasted. The run ends; a later episode is a new run.
     """
 
-    def __init__(self) -> None:
-        """Nothing observed yet."""
-        self._view = AlertView(state=AlertState.PENDING, severity=HealthStatus.UNKNOWN, summary="")
-        self._input: AlertInput | None = None
-        #: Bumped by every change the run loop must look at.
-        self._version = 0
-        self._recorded = 0
+    @workflow.init
+    def __init__(self, input: AlertInput) -> None:
+        """Nothing observed yet (or what the run before this one carried over); set before
+        any update is handled, even one that arrives with the start."""
+        self._input = input
+        self._view = input.carried or AlertView(
+            state=AlertState.PENDING, severity=HealthStatus.UNKNOWN, summary=""
+        )
+        #: Bumped by every change; the row carries it as its revision.
+        self._version = input.carried.revision if input.carried else 0
+        self._recorded = self._version
         self._observations = 0
 
     @workflow.run
     async def run(self, input: AlertInput) -> AlertView:
         """Pending, firing, acknowledged, recovering, resolved (see the class docstring)."""
-        self._input = input
-        if input.carried is not None:
-            self._view = input.carried
         workflow.upsert_search_attributes([sa.ORG_ID.value_set(input.org_id)])
         if self._view.state == AlertState.PENDING and not await self._held_long_enough(input):
             await workflow.wait_condition(workflow.all_handlers_finished)
@@ -109,7 +110,9 @@ class AlertWorkflow:
                 self._observations >= CONTINUE_AFTER_OBSERVATIONS
                 and workflow.all_handlers_finished()
             ):
-                workflow.continue_as_new(replace(input, carried=self._view))
+                workflow.continue_as_new(
+                    replace(input, carried=replace(self._view, revision=self._version))
+                )
             rung, due = self._next_notice(avoid)
             now = workflow.now()
             if rung is not None and due is not None and due <= now:
@@ -164,7 +167,10 @@ class AlertWorkflow:
         if view.state == AlertState.FIRING:
             for rung in ladder(view.severity, avoid=avoid):
                 if rung.step not in view.notified:
-                    return rung, view.fired_at + rung.after
+                    due = view.fired_at + rung.after
+                    if view.silenced_until is not None:  # held back: again when it ends
+                        due = max(due, view.silenced_until)
+                    return rung, due
             return None, None
         if view.state == AlertState.ACKNOWLEDGED and not view.reminded:
             assert view.acknowledged_at is not None
@@ -174,19 +180,30 @@ class AlertWorkflow:
         return None, None
 
     async def _notify(self, step: str, channel: Channel, who: str) -> None:
-        """Send one step's notices (each recorded once, whatever happens to the delivery)."""
+        """Send one step's notices (each recorded once, whatever happens to the delivery).
+        A step a silence held back entirely stays due, tried again (as a new notice) when
+        the silence ends: a condition still wrong after a maintenance window is told."""
         view = self._view
-        assert self._input is not None and view.alert_id is not None
+        assert view.alert_id is not None
+        attempt = f"{step}.{view.retries}" if view.retries else step
+        outcomes: list[NoticeOutcome] = []
         with contextlib.suppress(Exception):  # recorded as a notice; the ladder goes on
-            await self._send(
+            outcomes = await self._send(
                 NoticeRequest(
                     org_id=self._input.org_id,
                     alert_id=view.alert_id,
-                    step=step,
+                    step=attempt,
                     channel=channel,
                     who=who,
                 )
             )
+        held = [o.silenced_until for o in outcomes if o.silenced_until is not None]
+        if held and step != "reminder":
+            self._view = replace(
+                self._view, silenced_until=max(held), retries=self._view.retries + 1
+            )
+            return
+        self._view = replace(self._view, silenced_until=None, retries=0)
         if step == "reminder":
             self._view = replace(self._view, reminded=True)
         else:
@@ -224,10 +241,11 @@ class AlertWorkflow:
             )
 
     async def _record(self) -> None:
-        """Write the row as it stands (the latest version wins; a local activity)."""
+        """Write the row as it stands (a local activity). The run loop and the acknowledge
+        update may both write; the row keeps the highest revision."""
         version = self._version
         view = self._view
-        assert self._input is not None and view.alert_id is not None
+        assert view.alert_id is not None
         assert view.code is not None and view.opened_at is not None
         await workflow.execute_local_activity_method(
             AlertActivities.record_alert,
@@ -247,6 +265,7 @@ class AlertWorkflow:
                 acknowledged_at=view.acknowledged_at,
                 acknowledged_by=view.acknowledged_by,
                 resolved_at=view.resolved_at,
+                revision=version,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,
@@ -266,9 +285,14 @@ class AlertWorkflow:
     @workflow.update(name="observe")
     def observe(self, observation: Observation) -> AlertView:
         """The health check's latest evaluation of the condition."""
-        self._observations += 1
         view = self._view
+        seen = view.last_observed_at
+        if seen is not None and observation.at <= seen:
+            return view  # a retried delivery of an evaluation already taken
+        self._observations += 1
+        view = replace(view, last_observed_at=observation.at)
         if observation.status == HealthStatus.UNKNOWN:
+            self._view = view
             return view  # the check could not tell: neither bad nor good
         bad = observation.status != HealthStatus.OK
         if bad:
@@ -286,7 +310,6 @@ class AlertWorkflow:
                 view = replace(view, state=back)
         else:
             view = replace(view, good_in_a_row=view.good_in_a_row + 1, bad_in_a_row=0)
-            assert self._input is not None
             if view.state in (AlertState.FIRING, AlertState.ACKNOWLEDGED):
                 view = replace(view, state=AlertState.RECOVERING)
             if (
@@ -298,15 +321,19 @@ class AlertWorkflow:
         self._changed()
         return view
 
+    @observe.validator
+    def _observe_while_open(self, observation: Observation) -> None:
+        if self._view.state == AlertState.RESOLVED:
+            # Resolved and closing: the next evaluation opens a new episode (a new run).
+            raise ValueError("this alert has resolved")
+
     @workflow.update(name="acknowledge")
     async def acknowledge(self, ack: Acknowledgement) -> AlertView:
-        """A person has it: the ladder stops. Answers once the row says so."""
+        """A person has it: the ladder stops. Answers once the row says so (written here, not
+        by the run loop, which may be busy with a notice)."""
         view = self._view
-        if (
-            view.fired_at is not None
-            and view.acknowledged_at is None
-            and view.state != AlertState.RESOLVED
-        ):
+        open_ = view.state != AlertState.RESOLVED
+        if view.fired_at is not None and view.acknowledged_at is None and open_:
             self._view = replace(
                 view,
                 state=AlertState.ACKNOWLEDGED if view.state == AlertState.FIRING else view.state,
@@ -315,14 +342,15 @@ class AlertWorkflow:
             )
             workflow.upsert_search_attributes([sa.NEEDS_ATTENTION.value_set(False)])
             self._changed()
-            target = self._version
-            await workflow.wait_condition(lambda: self._recorded >= target)
+            await self._record()
         return self._view
 
     @acknowledge.validator
     def _acknowledge_only_when_fired(self, ack: Acknowledgement) -> None:
         if self._view.fired_at is None:
             raise ValueError("this alert has not fired")
+        if ack.alert_id is not None and ack.alert_id != self._view.alert_id:
+            raise ValueError("that alert has resolved; this is a later one")
 
     @workflow.query(name="state")
     def state(self) -> AlertView:

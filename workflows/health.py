@@ -48,6 +48,8 @@ class HealthCheckInput:
     """The schedule's interval: holds that count evaluations are converted with it."""
 
     interval: timedelta = timedelta(minutes=5)
+    #: Only these orgs (a check of one org on demand, a test); ``None``: every org.
+    org_ids: list[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +114,7 @@ class HealthCheckWorkflow:
                 probes=results,
                 temporal=sample if isinstance(sample, TemporalSample) else None,
                 now=now,
+                org_ids=input.org_ids,
             ),
             start_to_close_timeout=ASSESS_TIMEOUT,
             heartbeat_timeout=ASSESS_HEARTBEAT,

@@ -381,7 +381,8 @@ def workers_verdict(presence: WorkerPresence) -> Verdict:
         subject=presence.task_queue,
         status=HealthStatus.OK,
         summary=f"{_plural(len(workers), 'worker')} running",
-        detail=f"Polling {presence.task_queue}: {', '.join(workers) or 'none'}.",
+        # A count, not the workers' names (pid@host): every org sees this verdict.
+        detail=f"Polling {presence.task_queue}.",
         value=float(len(workers)),
     )
 

@@ -105,6 +105,12 @@ class Sla(StrictModel):
     low: Duration = timedelta(hours=4)
 
 
+def _https_only(url: HttpUrl) -> HttpUrl:
+    if url.scheme != "https":
+        raise ValueError("must be an https URL")
+    return url
+
+
 class AlertSettings(StrictModel):
     """Who hears about keepwarm's own health alerts, and the thresholds that are the org's
     to choose (HEALTH.md). Empty lists mean the owner's email and phone."""
@@ -119,7 +125,9 @@ class AlertSettings(StrictModel):
     speed_to_lead_target: Duration = timedelta(minutes=5)
     #: Pinged (GET) at every run of the checks, for an outside dead-man's switch
     #: (Healthchecks.io, Uptime Kuma push). ``None``: none.
-    heartbeat_url: HttpUrl | None = None
+    heartbeat_url: Annotated[HttpUrl, AfterValidator(_https_only)] | None = Field(
+        default=None, description="Must be an https URL."
+    )
 
 
 Points = Annotated[int, Field(ge=-100, le=100)]

@@ -8,7 +8,7 @@ can't both take the last text), then the alert.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,6 +62,9 @@ def record_alert(session: Session, *, episode: AlertEpisode) -> Alert:
         "updated_at": utcnow(),
     }
     alert = lock(session, Alert, episode.alert_id)
+    if alert is not None and alert.revision > episode.revision:
+        return alert  # a newer write landed first (the acknowledge update's own)
+    values["revision"] = episode.revision
     if alert is None:
         alert = Alert(
             id=episode.alert_id, org_id=episode.org_id, workflow_id=episode.workflow_id, **values
@@ -76,15 +79,25 @@ def record_alert(session: Session, *, episode: AlertEpisode) -> Alert:
     return alert
 
 
+@dataclass(frozen=True, kw_only=True)
+class ClaimedNotices:
+    """A step's notices, each with the message to deliver (``None``: held back), and until
+    when a silence held them back (``None``: no silence did)."""
+
+    notices: list[tuple[AlertNotice, Message | None]]
+    silenced_until: datetime | None = None
+
+
 def claim_alert_notices(
     session: Session, *, request: NoticeRequest, link: str, now: datetime
-) -> list[tuple[AlertNotice, Message | None]]:
+) -> ClaimedNotices:
     """The notices of one step, each recorded once (``(alert, step)`` is unique), with the
     message to deliver for those that go out.
 
     Held back, with the reason recorded: a silence or maintenance window covering the alert
-    (``silenced``), an SMS past the org's monthly quota (``over_quota``: sent by email
-    instead when the org has an address), nobody to reach on the channel (``no_contact``).
+    (``silenced``; the workflow tries the step again when it ends), an SMS past the org's
+    monthly quota (``over_quota``: the main email contact is told instead), nobody to reach
+    on the channel (``no_contact``).
     A recovery goes to everyone a firing notice reached, on the channel that reached them.
     """
     org = lock(session, Org, request.org_id)
@@ -123,7 +136,10 @@ def claim_alert_notices(
         session, org_id=request.org_id, rule=alert.rule, subject=alert.subject, at=now
     )
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    for index, (channel, address) in enumerate(targets):
+    index = -1
+    while index + 1 < len(targets):  # an SMS over the quota adds its email fallback
+        index += 1
+        channel, address = targets[index]
         step = f"{request.step}-{index}"
         existing = notice_at_step(session, alert_id=alert.id, step=step)
         if existing is not None:
@@ -141,6 +157,12 @@ def claim_alert_notices(
             >= settings.alerts.sms_per_month
         ):
             outcome = OVER_QUOTA
+            fallback = _recipients(
+                session,
+                request=replace(request, channel=Channel.EMAIL, who=MAIN),
+                settings=settings,
+            )
+            targets.extend(target for target in fallback if target not in targets)
         message = None
         if outcome == SENT and address is not None:
             message = Message(
@@ -173,7 +195,10 @@ def claim_alert_notices(
         session.add(notice)
         session.flush()
         claimed.append((notice, message))
-    return claimed
+    held = silence is not None and all(n.outcome == SILENCED for n, _ in claimed)
+    return ClaimedNotices(
+        notices=claimed, silenced_until=silence.until if held and silence else None
+    )
 
 
 def _recipients(
@@ -235,19 +260,21 @@ def lift_silence(session: Session, *, org_id: str, silence_id: str) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class AckBySms:
-    """An ``ACK <code>`` text from one of the org's alert contacts, and the alert it names."""
+    """An ``ACK <code>`` text from one of the org's alert contacts, and the open alert it
+    names (``None``: none is open with that code; the text is dropped all the same)."""
 
-    workflow_id: str
-    alert_id: str
     by: str
+    workflow_id: str | None = None
+    alert_id: str | None = None
 
 
 def alert_acknowledged_by_text(
     session: Session, *, org_id: str, phone: str, code: str
 ) -> AckBySms | None:
-    """The open alert an ``ACK <code>`` text from ``phone`` acknowledges: ``phone`` must be
-    one of the org's alert numbers or an operator's phone, and the code an open alert's.
-    ``None`` otherwise (the text is then an ordinary message)."""
+    """What an ``ACK <code>`` text from ``phone`` acknowledges: ``None`` unless ``phone`` is
+    one of the org's alert numbers or an operator's phone (the text is then an ordinary
+    message); else the open alert with that code, if any (a late or mistyped ACK from an
+    alert contact is not a customer's message either)."""
     settings = settings_for(session, org_id=org_id)
     people = {
         operator.phone: operator.name
@@ -271,8 +298,7 @@ def alert_acknowledged_by_text(
         )
         .order_by(col(Alert.opened_at).desc())
     ).first()
+    by = f"{people.get(phone, phone)} (text)"
     if alert is None:
-        return None
-    return AckBySms(
-        workflow_id=alert.workflow_id, alert_id=alert.id, by=f"{people.get(phone, phone)} (text)"
-    )
+        return AckBySms(by=by)
+    return AckBySms(by=by, workflow_id=alert.workflow_id, alert_id=alert.id)

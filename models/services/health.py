@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from models.rules import health
@@ -352,3 +352,23 @@ def heartbeat_urls(session: Session, *, ids: Sequence[str]) -> dict[str, str]:
 def org_is_live(session: Session, *, org_id: str) -> bool:
     """Whether the org sends through the real providers (a provider's trouble is its own)."""
     return settings_for(session, org_id=org_id).provider_mode == ProviderMode.LIVE
+
+
+def run_samples(session: Session, *, org_id: str, at: datetime) -> list[HealthSample]:
+    """The verdicts one run stored for the org: its own and the deployment's."""
+    return list(
+        session.exec(
+            select(HealthSample)
+            .where(
+                col(HealthSample.org_id).in_(["", org_id]),
+                HealthSample.checked_at == at,
+            )
+            .order_by(col(HealthSample.check), col(HealthSample.subject))
+        ).all()
+    )
+
+
+def prune_samples(session: Session, *, before: datetime) -> int:
+    """Forget samples older than ``before`` (nothing reads further back than a week)."""
+    result = session.execute(delete(HealthSample).where(col(HealthSample.checked_at) < before))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -94,6 +94,7 @@ PROSE_RULES = (
     "must be between PT1M and P1D",  # the takeover timeout (likewise)
     "this deployment runs dry_run",  # provider_mode live needs a live deployment
     "must be in the future and after starts_at",  # a silence's `until`
+    "must be an https URL",  # alerts.heartbeat_url
 )
 
 

@@ -246,6 +246,8 @@ async def test_the_sms_quota_holds(harness: Harness) -> None:
     texts = [notice for notice in notices(harness) if notice.channel == "sms"]
     assert sorted(notice.outcome for notice in texts) == ["over_quota", "sent"]
     assert [channel for channel, _, _ in sent(harness)].count("sms") == 1
+    # The text the quota held back went by email instead: 2 firing emails + 1 fallback.
+    assert [channel for channel, _, _ in sent(harness)].count("email") == 3
 
 
 async def test_a_silence_mutes_notices_but_keeps_the_alert(harness: Harness) -> None:
@@ -271,3 +273,39 @@ async def test_a_silence_mutes_notices_but_keeps_the_alert(harness: Harness) -> 
     assert row.state == AlertState.FIRING
     assert [notice.outcome for notice in notices(harness)] == ["silenced"]
     assert sent(harness) == []
+
+
+async def test_a_notice_a_silence_held_back_goes_when_the_silence_ends(harness: Harness) -> None:
+    now = await harness.env.get_current_time()
+    with session_scope(harness.engine) as session:
+        add_silence(
+            session,
+            org_id=harness.org_id,
+            rule=None,
+            subject=None,
+            starts_at=now - timedelta(minutes=1),
+            until=now + timedelta(hours=1),
+            reason="Maintenance window",
+            created_by="Molly Owner",
+        )
+    handle = await start(harness)
+    await observe(harness, handle, HealthStatus.WARNING)
+    await observe(harness, handle, HealthStatus.WARNING)
+    await harness.env.sleep(timedelta(minutes=30))
+    assert sent(harness) == []  # the window holds it back
+
+    await harness.env.sleep(timedelta(minutes=40))  # the window is over; still wrong
+
+    assert sent(harness) == [("email", OWNER_EMAIL, "keepwarm warning: Texts")]
+    assert [n.outcome for n in notices(harness)] == ["silenced", "sent"]
+
+
+async def test_an_evaluation_delivered_twice_counts_once(harness: Harness) -> None:
+    handle = await start(harness)
+    at = await harness.env.get_current_time()
+    bad = Observation(status=HealthStatus.CRITICAL, summary="Texts are failing", at=at)
+    await handle.execute_update(AlertWorkflow.observe, bad)
+    view = await handle.execute_update(AlertWorkflow.observe, bad)  # a retried delivery
+
+    assert view.bad_in_a_row == 1
+    assert (await state(harness, handle)).state == AlertState.PENDING

@@ -247,9 +247,16 @@ def _inbound(params: dict[str, Any], database: Database) -> Routing:
             else None
         )
         if ack is not None:
-            # An alert contact answering a notice, not a customer: no thread, no lead.
+            # An alert contact answering a notice, not a customer: no thread, no lead (and
+            # an ACK for no open alert is dropped, not answered by the AI).
+            workflow_id, alert_id = ack.workflow_id, ack.alert_id
+            if workflow_id is None or alert_id is None:
+                return None
+
             async def acknowledge(client: Client) -> None:
-                await acknowledge_alert(client, workflow_id=ack.workflow_id, by=ack.by)
+                await acknowledge_alert(
+                    client, workflow_id=workflow_id, alert_id=alert_id, by=ack.by
+                )
 
             return acknowledge
         inbound = record_inbound_message(

@@ -56,6 +56,7 @@ def upgrade() -> None:
     sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('acknowledged_by', sa.String(length=120), nullable=True),
     sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['orgs.id'], ),
     sa.PrimaryKeyConstraint('id')
