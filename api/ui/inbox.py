@@ -141,6 +141,9 @@ async def _list_context(me: Current, database: DatabaseDep, filters: Filters) ->
 
 async def _pane_context(me: Current, database: DatabaseDep, thread_id: str) -> dict[str, Any]:
     now = utcnow()
+    # Taken before the read, never after: a read that began before a change but finished
+    # after an answer that saw the change must not look newer than that answer.
+    rendered = time.time_ns() // 1000
     try:
         pane = await database.read(thread_pane, org_id=me.org.id, thread_id=thread_id, now=now)
     except NotFound:
@@ -151,9 +154,9 @@ async def _pane_context(me: Current, database: DatabaseDep, thread_id: str) -> d
     return {
         "pane": pane,
         "now": now,
-        # Microseconds of the render: the page drops a pane older than the one it shows (an
-        # action's answer that arrives after a live refresh rendered later).
-        "rendered": time.time_ns() // 1000,
+        # Microseconds of the read: the page drops a pane older than the one it shows (an
+        # action's answer that arrives after a live refresh read later).
+        "rendered": rendered,
         "reply_key": uuid.uuid4().hex,
         "thread_id": thread_id,
         "viewers": others,
