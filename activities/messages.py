@@ -20,11 +20,13 @@ from models.errors import ReplyRefused
 from models.payloads import ConfirmationInput, StoredMessageInput
 from models.rules.compliance import Deferred
 from models.rules.messages import MISSED_CALL
+from models.rules.retry import RetryRefused
 from models.rules.whatsapp import whatsapp_template
 from models.services.answers import claim_confirmation, claim_text_back
 from models.services.escalations import claim_notification
 from models.services.outbound import claim_outbound_message
 from models.services.replies import ready_to_send
+from models.services.retry import reopen_failed_send
 from models.store.messages import (
     mark_message_attempted,
     mark_message_failed,
@@ -64,6 +66,18 @@ class NotificationInput:
     escalation_id: str
     operator_id: str
     level: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrySendInput:
+    """Send a failed message again, at a person's request (``POST .../retry``)."""
+
+    org_id: str
+    message_id: str
+    #: Send although the provider refused the message itself (``business_refusal``).
+    force: bool = False
+    #: Who asked: an operator's id, or ``None`` for the org's API key.
+    requested_by: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,6 +229,49 @@ class MessageActivities:
         notice), once, keyed by its row. No consent, gate or budget applies."""
         message = record(self._engine, message_of, org_id=input.org_id, message_id=input.message_id)
         return self._deliver_system(message, org_id=input.org_id)
+
+    @activity.defn(name="retry_send")
+    def retry_send(self, input: RetrySendInput) -> SendMessageResult:
+        """Send a failed message again, once, through the same path as its first send.
+
+        The row is put back to ``pending`` under its lock, after the retry rule is asked again
+        (``services.retry``): an opt-out since fails it for good (``OptedOut``), another
+        refusal too (``SendFailed``), and quiet hours or a takeover hold it back
+        (``SendDeferred``). Then it is delivered as every send is: an earlier attempt that
+        may have reached the provider (this retry's, cut off, or the failed send's) is
+        reconciled before anything is sent, and the provider gets the row's own key.
+        """
+        now = activity.info().current_attempt_scheduled_time or utcnow()
+        try:
+            claim = record(
+                self._engine,
+                reopen_failed_send,
+                org_id=input.org_id,
+                message_id=input.message_id,
+                force=input.force,
+                now=now,
+            )
+        except RetryRefused as refused:
+            if refused.code == "opted_out":
+                raise OptedOut(str(refused)) from None
+            raise SendFailed(str(refused)) from None
+        except Deferred as deferred:
+            verdict = deferred.verdict
+            assert verdict.until is not None and verdict.reason is not None
+            raise SendDeferred(verdict.reason, verdict.until) from None
+        message = claim.message
+        return self._deliver(
+            message,
+            Channel(message.channel),
+            opted_out=claim.opted_out,
+            outbound=lambda row: self._outbound(
+                row,
+                org_id=input.org_id,
+                key=row.idempotency_key or row.id,
+                subject=row.subject,
+                unsubscribe_token=claim.unsubscribe_token,
+            ),
+        )
 
     def deliver_staff_message(self, message: Message, *, org_id: str) -> SendMessageResult:
         """Deliver keepwarm's own message to a person of the business that another activity

@@ -17,6 +17,7 @@ from api.limits import BodySizeLimit
 from api.live import LiveHub
 from api.openapi import install_openapi
 from api.routes import (
+    agents,
     alerts,
     attention,
     calls,
@@ -28,6 +29,7 @@ from api.routes import (
     operators,
     orgs,
     pipeline,
+    revenue,
     sequences,
     threads,
     unsubscribe,
@@ -97,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threads.router,
         operators.router,
         pipeline.router,
+        revenue.router,
+        agents.router,
         calls.router,
         sequences.router,
         webhooks.router,

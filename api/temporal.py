@@ -12,12 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.api.failure.v1 import Failure
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowHistoryEventFilterType,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -33,6 +42,7 @@ from models.ids import human_reply_workflow_id, ladder_id, takeover_workflow_id,
 from models.payloads import Acknowledgement, AlertView, ConfirmationInput, StoredMessageInput
 from models.rules.messages import MISSED_CALL
 from models.rules.takeover import Hold
+from models.schemas.retry import FailedWorkflow
 from models.tables import Escalation
 from models.values import Stage
 from workflows import search_attributes as sa
@@ -47,6 +57,7 @@ from workflows.payloads import (
     IntakeAnswer,
     TakeoverInput,
 )
+from workflows.retry import RetrySendInput, RetrySendWorkflow, retry_send_workflow_id
 from workflows.takeover import HumanReplyWorkflow, TakeoverWorkflow
 from workflows.task_queues import LEADS
 
@@ -321,3 +332,136 @@ async def acknowledge_alert(client: Client, *, workflow_id: str, alert_id: str, 
     except TimeoutError:
         raise unavailable("No worker took the acknowledgement yet; retry shortly.") from None
     return view.acknowledged_at is not None
+
+
+# --- admin retry ---------------------------------------------------------------------------
+
+
+async def start_retry_send(
+    client: Client, *, org_id: str, message_id: str, force: bool, requested_by: str | None
+) -> bool:
+    """Start sending a failed message again (``retry-{message}``).
+
+    One run at a time per message: a second request while one runs finds it (``False``).
+    A closed run doesn't block a new one: a message whose retry failed too may be retried
+    again later (its workflow sends only a row it finds failed, or reopened by itself).
+
+    Raises:
+        ApiError: 503 when Temporal can't be reached.
+    """
+    try:
+        await client.start_workflow(
+            RetrySendWorkflow.run,
+            RetrySendInput(
+                org_id=org_id, message_id=message_id, force=force, requested_by=requested_by
+            ),
+            id=retry_send_workflow_id(message_id),
+            task_queue=LEADS,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORG_ID, org_id)]),
+            static_summary="Retry of a failed send" + (" (forced)" if force else ""),
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    except RPCError as error:
+        raise unavailable() from error
+    return True
+
+
+async def retry_send_status(client: Client, *, message_id: str) -> WorkflowExecutionStatus | None:
+    """Where the message's latest retry run stands; ``None`` if it was never retried.
+
+    Raises:
+        ApiError: 503 when Temporal can't be reached.
+    """
+    handle = client.get_workflow_handle(retry_send_workflow_id(message_id))
+    try:
+        described = await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise unavailable() from error
+    return described.status
+
+
+#: The runs ``failed_workflows`` lists: they ended on their own without finishing (a run
+#: terminated or cancelled was stopped by a person, who knows).
+_FAILED = {
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+}
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+_FAILURE_MAX = 500
+
+
+async def failed_workflows(
+    client: Client, *, org_id: str, limit: int, ui_url: str
+) -> list[FailedWorkflow]:
+    """The org's workflow runs that failed or timed out, latest first, as Temporal's
+    visibility store lists them (by the ``OrgId`` search attribute: no other org's), each
+    with why, from its close event, and a link to its history in the Web UI at ``ui_url``
+    (none when empty), where an operator can Reset it. Closed runs are kept for the
+    namespace's retention period.
+
+    Raises:
+        ApiError: 503 when Temporal can't be reached.
+    """
+    if not _SAFE_ID.match(org_id):
+        raise ValueError(f"not an org id: {org_id!r}")
+    query = (
+        f"{sa.ORG_ID.name} = '{org_id}' "
+        "AND (ExecutionStatus = 'Failed' OR ExecutionStatus = 'TimedOut')"
+    )
+    try:
+        runs = [run async for run in client.list_workflows(query, limit=limit, page_size=limit)]
+        failures = await asyncio.gather(*(_failure_of(client, run) for run in runs))
+    except RPCError as error:
+        raise unavailable() from error
+    namespace = quote(client.namespace, safe="")
+    items = [
+        FailedWorkflow(
+            workflow_type=run.workflow_type,
+            workflow_id=run.id,
+            run_id=run.run_id,
+            status=_FAILED.get(run.status, "failed") if run.status else "failed",
+            started_at=run.start_time,
+            closed_at=run.close_time,
+            failure=failure,
+            temporal_url=(
+                f"{ui_url}/namespaces/{namespace}/workflows/{quote(run.id, safe='')}/"
+                f"{run.run_id}/history"
+                if ui_url
+                else None
+            ),
+        )
+        for run, failure in zip(runs, failures, strict=True)
+    ]
+    return sorted(
+        items, key=lambda item: item.closed_at.timestamp() if item.closed_at else 0.0, reverse=True
+    )
+
+
+async def _failure_of(client: Client, run: WorkflowExecution) -> str | None:
+    """Why the run ended, from its close event alone (not its whole history)."""
+    handle = client.get_workflow_handle(run.id, run_id=run.run_id)
+    async for event in handle.fetch_history_events(
+        event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT, skip_archival=True
+    ):
+        if event.HasField("workflow_execution_failed_event_attributes"):
+            return _explained(event.workflow_execution_failed_event_attributes.failure)
+        if event.HasField("workflow_execution_timed_out_event_attributes"):
+            return "The run took longer than its execution timeout."
+    return None
+
+
+def _explained(failure: Failure) -> str:
+    """A failure's message, and its innermost cause's (an activity's error) when it says
+    more."""
+    text = failure.message
+    inner = failure
+    while inner.HasField("cause"):
+        inner = inner.cause
+    if inner is not failure and inner.message and inner.message != text:
+        text = f"{text}: {inner.message}"
+    return text[:_FAILURE_MAX]

@@ -75,6 +75,22 @@ def _trigram(name: str, column: str) -> Index:
     )
 
 
+def _wait_index(name: str, *columns: str) -> Index:
+    """An index of the org's touched leads (of ``columns``) ordered by their wait to the first
+    touch, for PostgreSQL: speed to lead's k-th wait read off it in order
+    (``models.reads.pipeline``), without sorting every wait. Declared empty on SQLite, like
+    ``_trigram``: its percentiles number the window's waits instead."""
+    return Index(
+        name,
+        "org_id",
+        *columns,
+        text("(first_contact_at - created_at)"),
+        postgresql_include=["created_at", "first_contact_at"],
+        postgresql_where=text("first_contact_at IS NOT NULL"),
+        sqlite_where=false(),
+    )
+
+
 def _choice(default: str) -> Any:
     # A server default too, so rows that existed before the column was added get it.
     return Field(default=default, max_length=16, sa_column_kwargs={"server_default": default})
@@ -207,6 +223,22 @@ class Lead(SQLModel, table=True):
     __table_args__ = (
         Index("ix_leads_org_created", "org_id", "created_at"),
         Index("ix_leads_org_stage", "org_id", "stage"),
+        # The pipeline report reads only these columns: an index-only scan of the window.
+        Index(
+            "ix_leads_org_report",
+            "org_id",
+            "created_at",
+            "source",
+            "stage",
+            "value",
+            "first_contact_at",
+            "first_contact_channel",
+        ),
+        # A contact's first lead, whose source earns the contact's revenue.
+        Index("ix_leads_contact_first", "contact_id", "created_at", "id", "source"),
+        _wait_index("ix_leads_wait"),
+        _wait_index("ix_leads_wait_source", "source"),
+        _wait_index("ix_leads_wait_channel", "first_contact_channel"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -224,6 +256,8 @@ class Lead(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     first_contact_at: datetime | None = _ts(nullable=True)
+    #: The channel of that first touch (speed to lead by channel reads it with the time).
+    first_contact_channel: str | None = Field(default=None, max_length=16)
 
 
 class TimelineEvent(SQLModel, table=True):
@@ -254,6 +288,26 @@ class Message(SQLModel, table=True):
         # The inbox: a thread's latest message, and whether it has one on a channel.
         Index("ix_messages_thread_created", "thread_id", "created_at", "id"),
         Index("ix_messages_thread_channel", "thread_id", "channel"),
+        # The agents' cost of AI messages in a window (index-only on PostgreSQL) ...
+        Index(
+            "ix_messages_ai_sent",
+            "org_id",
+            "created_at",
+            "channel",
+            "mode",
+            postgresql_where=text(
+                "sender = 'ai' AND direction = 'outbound' AND sent_at IS NOT NULL"
+            ),
+            sqlite_where=text("sender = 'ai' AND direction = 'outbound' AND sent_at IS NOT NULL"),
+        ),
+        # ... and the latest failed send (an agent's last provider error).
+        Index(
+            "ix_messages_failed",
+            "org_id",
+            "created_at",
+            postgresql_where=text("status = 'failed'"),
+            sqlite_where=text("status = 'failed'"),
+        ),
         _trigram("ix_messages_body_trgm", "body"),
     )
 
@@ -343,6 +397,8 @@ class Call(SQLModel, table=True):
     __table_args__ = (
         Index("ix_calls_org_provider_id", "org_id", "provider_call_id"),
         Index("ix_calls_org_outcome", "org_id", "outcome"),
+        # The agents' and call statistics' windows.
+        Index("ix_calls_org_created", "org_id", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -376,21 +432,81 @@ class Call(SQLModel, table=True):
 
 
 class Payment(SQLModel, table=True):
-    """Money moving for a lead, as Stripe reported it (one row per Stripe event)."""
+    """Money moving for a lead, as Stripe reported it (one row per Stripe event).
+
+    ``amount`` is in the currency's smallest unit, as Stripe sends it: what was paid, what
+    failed to be collected, or, for a refund, what this event refunded (``amount_refunded``
+    is the charge's running total Stripe reports). Revenue reports read the rows by
+    ``occurred_at``, the event's own time.
+    """
 
     __tablename__ = "payments"
-    __table_args__ = (UniqueConstraint("org_id", "stripe_event_id", name="uq_payment_org_event"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "stripe_event_id", name="uq_payment_org_event"),
+        Index("ix_payments_org_occurred", "org_id", "occurred_at"),
+        Index("ix_payments_org_intent", "org_id", "payment_intent"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     org_id: str = Field(foreign_key="orgs.id", max_length=40)
     lead_id: str | None = Field(default=None, foreign_key="leads.id", index=True, max_length=40)
+    #: The lead's contact, the customer (a merge moves it with the lead): revenue reports
+    #: group by it without a join to every lead.
+    contact_id: str | None = Field(default=None, max_length=40)
+    #: The source of that contact's first lead, which earns the revenue (set when recorded;
+    #: a merge, the only thing that can change a contact's first lead, sets it again).
+    source: str | None = Field(default=None, max_length=100)
     stripe_event_id: str = Field(max_length=100)
     stripe_object_id: str = Field(max_length=100)
     kind: str = Field(max_length=32)
     status: str = Field(max_length=16)
     amount: int | None = None
     currency: str | None = Field(default=None, max_length=8)
+    #: A refund's charge: everything refunded on it so far (Stripe's ``amount_refunded``).
+    amount_refunded: int | None = None
+    #: The PaymentIntent behind it, when Stripe names one: how a refund finds its payment.
+    payment_intent: str | None = Field(default=None, max_length=100)
+    #: The Stripe subscription an invoice bills, or a Checkout Session started.
+    subscription: str | None = Field(default=None, max_length=100)
+    #: The invoice a Checkout Session created: its own event carries the money, so the
+    #: session's row is not counted again.
+    invoice: str | None = Field(default=None, max_length=100)
+    #: When it happened (the Stripe event's ``created``), not when it reached keepwarm.
+    occurred_at: datetime = _ts()
     created_at: datetime = _ts()
+
+
+class Subscription(SQLModel, table=True):
+    """A Stripe subscription of a lead's contact, as its latest ``customer.subscription.*``
+    event left it.
+
+    ``amount`` is what one billing period costs in the smallest currency unit (every item's
+    price times its quantity); ``interval`` (``day``, ``week``, ``month``, ``year``) and
+    ``interval_count`` make the period, so MRR is the amount spread over a month. It counts
+    from ``started_at`` until ``ended_at``. ``event_at`` is the time of the event that last
+    changed the row: an older event arriving late changes nothing.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("org_id", "stripe_subscription_id", name="uq_subscription_org_stripe"),
+        Index("ix_subscriptions_org_started", "org_id", "started_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    lead_id: str | None = Field(default=None, foreign_key="leads.id", max_length=40)
+    stripe_subscription_id: str = Field(max_length=100)
+    status: str = Field(max_length=32)
+    currency: str | None = Field(default=None, max_length=8)
+    amount: int | None = None
+    interval: str | None = Field(default=None, max_length=8)
+    interval_count: int = 1
+    started_at: datetime | None = _ts(nullable=True)
+    ended_at: datetime | None = _ts(nullable=True)
+    event_at: datetime = _ts()
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
 
 
 class Escalation(SQLModel, table=True):

@@ -161,6 +161,7 @@ def build_activities(
         messages.send_notification,
         messages.send_reply,
         messages.send_system_message,
+        messages.retry_send,
         escalations.route_escalation,
         escalations.check_takeover,
         alerts.record_alert,

@@ -10,6 +10,7 @@ from workflows.escalation import EscalationWorkflow
 from workflows.health import HealthCheckWorkflow
 from workflows.lead import LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
+from workflows.retry import RetrySendWorkflow
 from workflows.takeover import HumanReplyWorkflow, TakeoverWorkflow
 
 WORKFLOWS: tuple[type, ...] = (
@@ -21,6 +22,7 @@ WORKFLOWS: tuple[type, ...] = (
     EscalationWorkflow,
     TakeoverWorkflow,
     HumanReplyWorkflow,
+    RetrySendWorkflow,
     AlertWorkflow,
     HealthCheckWorkflow,
 )

@@ -1,21 +1,31 @@
-"""Messages in and out, newest first."""
+"""Messages in and out, newest first; a failed send retried by hand, and the workflow runs
+that failed (the admin's retry: API.md "Admin retry")."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 
-from api.deps import DatabaseDep, OrgDep, QueryId
+from api.deps import DatabaseDep, IdParam, OrgDep, QueryId, SettingsDep, TemporalConnectionDep
+from api.errors import ApiError
 from api.openapi import ORG_KEY, errors
+from api.sessions import ActorDep
+from api.temporal import failed_workflows, retry_send_status, start_retry_send
+from models.errors import NotFound
 from models.reads import leads as lead_reads
+from models.rules.retry import RetryRefused, send_error_class
 from models.schemas import MessageList, MessagePublic
+from models.schemas.retry import FailedWorkflowList, RetryAccepted, RetryIn
+from models.services.retry import check_retry
+from models.tables import Message, utcnow
 from models.values import Channel, Direction, MessageStatus
+from workflows.retry import retry_send_workflow_id
 
-router = APIRouter(prefix="/v1/messages", tags=["messages"], responses=errors(*ORG_KEY))
+router = APIRouter(responses=errors(*ORG_KEY))
 
 
-@router.get("", responses=errors(422))
+@router.get("/v1/messages", tags=["messages"], responses=errors(422))
 async def list_messages(
     org: OrgDep,
     database: DatabaseDep,
@@ -26,7 +36,8 @@ async def list_messages(
     status: MessageStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MessageList:
-    """The org's messages, filtered by lead, thread, direction, channel or status."""
+    """The org's messages, filtered by lead, thread, direction, channel or status. A failed
+    one says why (``error``) and the class of its error (``error_class``)."""
     rows = await database.read(
         lead_reads.list_messages,
         org_id=org.id,
@@ -37,6 +48,98 @@ async def list_messages(
         status=status,
         limit=limit,
     )
-    return MessageList(
-        items=[MessagePublic.model_validate(row, from_attributes=True) for row in rows]
+    return MessageList(items=[_public(row) for row in rows])
+
+
+def _public(row: Message) -> MessagePublic:
+    item = MessagePublic.model_validate(row, from_attributes=True)
+    if item.status != MessageStatus.FAILED:
+        return item.model_copy(update={"error": None})
+    return item.model_copy(update={"error_class": send_error_class(row.error)})
+
+
+@router.post(
+    "/v1/messages/{message_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["messages"],
+    responses=errors(404, 409, 422),
+)
+async def retry_message(
+    message_id: IdParam,
+    actor: ActorDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    body: RetryIn | None = None,
+) -> RetryAccepted:
+    """Send a failed outbound message again, once (the org's API key or the owner's session).
+
+    The same row goes again through the same once-only path as its first send: a
+    ``RetrySend`` workflow (``retry-{message_id}``) checks it again, puts it back to
+    ``pending`` and sends it, reconciling first an attempt that may have reached the
+    provider. Two requests at once, or one repeated, send it once (``duplicate: true``).
+    409 for a message that isn't failed, an opted-out recipient (never retried), a business
+    refusal without ``{"force": true}``, a bounced email, an automated touch of a lead
+    converted since, or free WhatsApp text outside the 24-hour session.
+    """
+    actor.require_owner()
+    force = body.force if body is not None else False
+    org_id = actor.org.id
+    try:
+        current = await database.read(
+            check_retry, org_id=org_id, message_id=message_id, force=force, now=utcnow()
+        )
+    except NotFound:
+        raise ApiError(404, f"No message {message_id!r} in this org.") from None
+    except RetryRefused as refused:
+        raise ApiError(409, str(refused), code=refused.code) from None
+    client = await temporal.client()
+    accepted = RetryAccepted(
+        message_id=message_id, workflow_id=retry_send_workflow_id(message_id), duplicate=True
     )
+    if current == MessageStatus.FAILED:
+        started = await start_retry_send(
+            client,
+            org_id=org_id,
+            message_id=message_id,
+            force=force,
+            requested_by=actor.operator_id,
+        )
+        return accepted.model_copy(update={"duplicate": not started})
+    run = await retry_send_status(client, message_id=message_id)
+    if run is None:
+        raise ApiError(
+            409,
+            f"Only a failed message can be retried; this one is {current.value}.",
+            code="not_failed",
+        )
+    if current == MessageStatus.PENDING:
+        # Reopened by a retry that was cut off (terminated): a new run goes on from there,
+        # asking the provider first; a running one is found instead.
+        await start_retry_send(
+            client,
+            org_id=org_id,
+            message_id=message_id,
+            force=force,
+            requested_by=actor.operator_id,
+        )
+    return accepted
+
+
+@router.get("/v1/workflows/failed", tags=["workflows"], responses=errors(422))
+async def list_failed_workflows(
+    actor: ActorDep,
+    settings: SettingsDep,
+    temporal: TemporalConnectionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> FailedWorkflowList:
+    """The org's workflow runs that failed or timed out, latest first (the org's API key or
+    the owner's session): type, id, when, why, and a link to the run in the Temporal Web UI
+    (``temporal_url``), where an operator can Reset it."""
+    actor.require_owner()
+    items = await failed_workflows(
+        await temporal.client(),
+        org_id=actor.org.id,
+        limit=limit,
+        ui_url=settings.effective_temporal_ui_url,
+    )
+    return FailedWorkflowList(items=items)

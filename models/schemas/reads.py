@@ -11,6 +11,7 @@ from pydantic import (
     Field,
 )
 
+from models.schemas.retry import SendErrorClass
 from models.values import (
     CallOutcome,
     CallStatus,
@@ -126,6 +127,10 @@ class MessagePublic(BaseModel):
     status: MessageStatus
     idempotency_key: str | None
     created_at: datetime
+    #: Why it failed (``status == "failed"``), its class first (``down: ...``).
+    error: str | None = None
+    #: The class of a failed send's error, for deciding on a retry; ``null`` unless failed.
+    error_class: SendErrorClass | None = None
 
 
 class MessageList(BaseModel):
@@ -146,25 +151,6 @@ class LeadValue(BaseModel):
 
     total: float
     average: float | None
-
-
-class SourceLine(BaseModel):
-    """One source's leads in the report."""
-
-    source: str | None
-    leads: int
-    converted: int
-    value: float
-
-
-class PipelineReport(BaseModel):
-    """``GET /v1/pipeline``."""
-
-    stages: dict[str, int]
-    conversion_rate: float
-    time_to_first_contact: Percentiles
-    lead_value: LeadValue
-    by_source: list[SourceLine]
 
 
 class CallHour(BaseModel):

@@ -130,6 +130,18 @@ class AlertSettings(StrictModel):
     )
 
 
+class UnitPrices(StrictModel):
+    """What one message costs the org on each channel, in ``currency``: the agents' cost per
+    interaction (``GET /v1/agents``) prices messages with these, as Twilio's and Resend's own
+    per-message prices are not recorded yet. Per message, not per SMS segment."""
+
+    sms: float = Field(default=0.0079, ge=0, le=10, allow_inf_nan=False)
+    whatsapp: float = Field(default=0.005, ge=0, le=10, allow_inf_nan=False)
+    email: float = Field(default=0.0004, ge=0, le=10, allow_inf_nan=False)
+    #: ISO 4217, upper case.
+    currency: str = Field(default="USD", pattern="^[A-Z]{3}$")
+
+
 Points = Annotated[int, Field(ge=-100, le=100)]
 Phrase = Annotated[Text, Field(min_length=1, max_length=60)]
 #: A dict keyed by phrases: JSON Schema files the keys' pattern under ``patternProperties``,
@@ -223,6 +235,7 @@ class OrgSettings(StrictModel):
     help_reply: Text | None = Field(default=None, max_length=320)
     scoring: ScoringRules = Field(default_factory=ScoringRules)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    unit_prices: UnitPrices = Field(default_factory=UnitPrices)
 
 
 def _null_only_where_settings_allow(schema: JsonDict) -> None:
@@ -267,6 +280,7 @@ class OrgSettingsPatch(StrictModel):
     help_reply: Text | None = Field(default=None, max_length=320)
     scoring: ScoringRules | None = None
     alerts: AlertSettings | None = None
+    unit_prices: UnitPrices | None = None
 
 
 class OrgCreate(StrictModel):

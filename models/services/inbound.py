@@ -1,5 +1,5 @@
 """What reaches keepwarm from outside, recorded once: customers' messages and calls, delivery
-reports, opt-outs' reach, and payments."""
+reports and opt-outs' reach (payments: ``models.services.payments``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from models.rules.orgs import org_settings
 from models.services.escalations import escalate_thread
 from models.store.consent import current_consent, record_consent_change
 from models.store.contacts import customer_value, resolve_contact
-from models.store.leads import is_open, open_lead
+from models.store.leads import open_lead
 from models.store.messages import accept_message, outbound_by_key
 from models.store.threads import thread_of_contact, touch_thread
 from models.store.timeline import add_to_timeline
@@ -25,7 +25,6 @@ from models.tables import (
     Lead,
     Message,
     Org,
-    Payment,
     utcnow,
 )
 from models.values import (
@@ -393,74 +392,6 @@ def opt_out_reach(session: Session, *, org_id: str, contact_id: str) -> OptOutRe
     )
     lead = open_lead(session, org_id=org_id, contact_id=contact_id)
     return OptOutReach(workflow_id=lead.workflow_id if lead else None, everywhere=everywhere)
-
-
-@dataclass(frozen=True, kw_only=True)
-class PaymentEvent:
-    """A Stripe event about money, reduced to what a lead's history needs."""
-
-    stripe_event_id: str
-    stripe_object_id: str
-    kind: str
-    status: str
-    amount: int | None
-    currency: str | None
-    lead_id: str | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class PaymentRecorded:
-    """The payment row and the lead's workflow, when the lead is this org's and still open."""
-
-    payment_id: str
-    lead_id: str | None
-    workflow_id: str | None
-
-
-def record_payment(session: Session, *, org_id: str, event: PaymentEvent) -> PaymentRecorded | None:
-    """One payment row per Stripe event, on the lead named in its metadata.
-
-    ``None`` (nothing recorded) unless that lead is this org's: the org in the webhook's path
-    is not covered by Stripe's signature, so only the lead, which keepwarm put in the
-    metadata itself, can say whose payment it is.
-    """
-    lead = session.get(Lead, event.lead_id) if event.lead_id else None
-    if lead is None or lead.org_id != org_id:
-        return None
-    payment = session.exec(
-        select(Payment).where(
-            Payment.org_id == org_id, Payment.stripe_event_id == event.stripe_event_id
-        )
-    ).first()
-    if payment is None:
-        payment = Payment(
-            id=new_id("pay"),
-            org_id=org_id,
-            lead_id=lead.id,
-            stripe_event_id=event.stripe_event_id,
-            stripe_object_id=event.stripe_object_id,
-            kind=event.kind,
-            status=event.status,
-            amount=event.amount,
-            currency=event.currency,
-        )
-        session.add(payment)
-        session.flush()
-        money = (
-            f" {event.amount / 100:.2f} {(event.currency or '').upper()}"
-            if event.amount is not None
-            else ""
-        )
-        add_to_timeline(
-            session,
-            org_id=org_id,
-            lead_id=lead.id,
-            kind=TimelineKind.PAYMENT,
-            summary=f"Payment {event.status}{money} ({event.kind})",
-            data={"payment_id": payment.id, "stripe_object_id": event.stripe_object_id},
-        )
-    open_workflow = lead.workflow_id if is_open(lead.stage) else None
-    return PaymentRecorded(payment_id=payment.id, lead_id=lead.id, workflow_id=open_workflow)
 
 
 def flag_if_needs_person(

@@ -10,6 +10,7 @@ from models.errors import NotFound, SameContact
 from models.rules.escalations import OPEN_STATUSES
 from models.store.escalations import close_escalation
 from models.store.leads import open_leads
+from models.store.payments import reattribute_payments
 from models.store.threads import fold_thread, rank_thread, thread_of_contact
 from models.store.timeline import add_to_timeline
 from models.tables import (
@@ -19,6 +20,7 @@ from models.tables import (
     Identity,
     Lead,
     Message,
+    Payment,
     Thread,
     utcnow,
 )
@@ -44,10 +46,13 @@ def merge_contacts(session: Session, *, org_id: str, keep_id: str, other_id: str
     assert keep is not None and other is not None
     keep_thread = thread_of_contact(session, contact_id=keep.id)
     other_thread = thread_of_contact(session, contact_id=other.id)
-    for model in (Identity, ConsentRecord, Lead):
+    for model in (Identity, ConsentRecord, Lead, Payment):
         for row in session.exec(select(model).where(model.contact_id == other.id)):
             row.contact_id = keep.id
             session.add(row)
+    session.flush()
+    # The merged contact's first lead may be one of the other's: its revenue follows it.
+    reattribute_payments(session, org_id=org_id, contact_id=keep.id)
     if other_thread is not None:
         for message in session.exec(select(Message).where(Message.thread_id == other_thread)):
             message.thread_id = keep_thread

@@ -131,6 +131,7 @@ def accept_message(session: Session, *, message: Message, status: MessageStatus)
         # Speed to lead counts touches, not keyword confirmations.
         if lead is not None and lead.first_contact_at is None and message.sender == Sender.AI:
             lead.first_contact_at = now
+            lead.first_contact_channel = message.channel
             lead.updated_at = now
             session.add(lead)
         verb = "simulated" if status == MessageStatus.SIMULATED else "sent"
@@ -188,6 +189,25 @@ def mark_message_failed(
             summary=f"{message.channel.upper()} not sent: {error[:200]}",
             data={"message_id": message.id},
         )
+
+
+def reopen_message(session: Session, *, message: Message, now: datetime) -> None:
+    """Put a failed outbound message (locked by the caller) back to ``pending`` for a retry,
+    its error cleared (the timeline keeps it).
+
+    An attempt that may have reached the provider stays recorded (``attempted_at``), so the
+    retry asks the provider before it sends. One the provider accepted and then failed to
+    deliver (a carrier's report) starts afresh: it is sent again, not found again.
+    """
+    if message.provider_message_id is not None or message.sent_at is not None:
+        message.provider_message_id = None
+        message.attempted_at = None
+        message.sent_at = None
+    message.status = MessageStatus.PENDING
+    message.error = None
+    message.status_at = now
+    session.add(message)
+    session.flush()
 
 
 def outbound_by_key(

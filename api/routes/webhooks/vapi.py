@@ -110,6 +110,23 @@ class VapiMessage(ProviderPayload):
 class VapiServerMessage(ProviderPayload):
     """What Vapi posts to a server URL."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "message": {
+                        "type": "end-of-call-report",
+                        "call": {"id": "call_example", "metadata": {}},
+                        "endedReason": "customer-ended-call",
+                        "durationSeconds": 42,
+                        "cost": 0.12,
+                    }
+                },
+                {"message": {"type": "conversation-update"}},
+            ]
+        }
+    )
+
     message: VapiMessage
 
 
