@@ -128,7 +128,7 @@ async def main() -> None:
         await owner.get_by_role("button", name="Take over").click()
         await owner.get_by_label("Reply by SMS").fill("Hi Ada, Thursday 9am works. See you then!")
         await owner.get_by_role("button", name="Send").click()
-        await expect(owner.locator("#thread-pane .notice")).to_be_visible()
+        await expect(owner.locator("#pane-flash .notice")).to_be_visible()
         await owner.wait_for_timeout(1500)
         await owner.screenshot(path=OUT / "inbox.png")
 
@@ -152,6 +152,9 @@ async def main() -> None:
         await owner.goto(f"{args.base}/app")
         await owner.wait_for_timeout(500)
         await owner.screenshot(path=OUT / "command-center.png")
+        await owner.goto(f"{args.base}/app/alerts")
+        await expect(owner.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
+        await owner.screenshot(path=OUT / "alerts.png", full_page=True)
         await owner.goto(f"{args.base}/app/inbox?thread={threads['Grace Hopper']}")
         await owner.get_by_role("link", name=re.compile(r"^Lead: ")).click()
         await expect(owner.locator(".live-status")).to_be_visible()

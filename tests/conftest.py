@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,10 +57,14 @@ def _require_postgres() -> bool:
     return os.environ.get("KEEPWARM_REQUIRE_POSTGRES") == "1"
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for the session, migrated to head, dropped afterwards."""
-    name = f"keepwarm_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def empty_pg_database(prefix: str = "keepwarm_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards.
+
+    Without PostgreSQL the test is skipped, so someone without it can run the rest; CI sets
+    ``KEEPWARM_REQUIRE_POSTGRES=1``, which makes that a failure instead.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -69,11 +73,19 @@ def pg_url() -> Iterator[str]:
             pytest.fail(f"PostgreSQL is required (KEEPWARM_REQUIRE_POSTGRES=1) but: {error}")
         pytest.skip(f"no PostgreSQL on 127.0.0.1:5432 ({error})")
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    url = f"{base}/{name}"
-    upgrade(url)
-    yield url
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session, migrated to head, dropped afterwards."""
+    with empty_pg_database() as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture

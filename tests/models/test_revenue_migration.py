@@ -4,18 +4,16 @@ first-touch channel."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 
 from models.migrate import alembic_config
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import empty_pg_database
 
 T = datetime(2025, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
@@ -26,16 +24,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
-    name = f"keepwarm_test_0010_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as error:
-        pytest.skip(f"no PostgreSQL ({error})")
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    yield f"{base}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with empty_pg_database("keepwarm_test_0010") as url:
+        yield url
 
 
 def test_rows_from_before_get_their_time_customer_source_and_channel(empty_url: str) -> None:
