@@ -37,6 +37,12 @@ SPEED_WINDOW = timedelta(hours=24)
 #: Leads a speed-to-lead sample looks at, at most (the newest).
 SPEED_SAMPLE = 2000
 
+#: Which of a provider's receipts are delivery reports (Twilio also posts inbound messages;
+#: everything Resend posts is about an email sent).
+_CALLBACK_TYPES: dict[WebhookProvider, tuple[str, ...] | None] = {
+    WebhookProvider.TWILIO: ("status_callback",),
+    WebhookProvider.RESEND: None,
+}
 _CALLBACK_PROVIDERS = {
     WebhookProvider.TWILIO: (Channel.SMS, Channel.WHATSAPP),
     WebhookProvider.RESEND: (Channel.EMAIL,),
@@ -76,7 +82,10 @@ def _receipts(
     start: datetime,
     end: datetime,
     unrouted: bool = False,
+    event_types: tuple[str, ...] | None = None,
 ) -> int:
+    """The provider's receipts in ``[start, end)``: still unrouted ones only, or of
+    ``event_types`` only, when asked."""
     statement = (
         select(func.count())
         .select_from(WebhookReceipt)
@@ -89,6 +98,8 @@ def _receipts(
     )
     if unrouted:
         statement = statement.where(col(WebhookReceipt.routed_at).is_(None))
+    if event_types is not None:
+        statement = statement.where(col(WebhookReceipt.event_type).in_(event_types))
     return int(session.exec(statement).one())
 
 
@@ -148,24 +159,6 @@ def _opt_outs(
     )
 
 
-def _resend_events(
-    session: Session, *, org_id: str, event_type: str, start: datetime, end: datetime
-) -> int:
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(WebhookReceipt)
-            .where(
-                WebhookReceipt.org_id == org_id,
-                WebhookReceipt.provider == WebhookProvider.RESEND,
-                WebhookReceipt.event_type == event_type,
-                col(WebhookReceipt.received_at) >= start,
-                col(WebhookReceipt.received_at) < end,
-            )
-        ).one()
-    )
-
-
 def deliverability(session: Session, *, org_id: str, now: datetime) -> list[Verdict]:
     """Bounces and complaints (email, from Resend's webhooks) and opt-outs (SMS and email)
     over the last day, against the org's own opt-out rate of the week before."""
@@ -185,13 +178,23 @@ def deliverability(session: Session, *, org_id: str, now: datetime) -> list[Verd
                 health.Deliverability(
                     channel=channel,
                     sent=sent,
-                    bounced=_resend_events(
-                        session, org_id=org_id, event_type=_BOUNCED, start=start, end=now
+                    bounced=_receipts(
+                        session,
+                        org_id=org_id,
+                        provider=WebhookProvider.RESEND,
+                        start=start,
+                        end=now,
+                        event_types=(_BOUNCED,),
                     )
                     if email
                     else 0,
-                    complained=_resend_events(
-                        session, org_id=org_id, event_type=_COMPLAINED, start=start, end=now
+                    complained=_receipts(
+                        session,
+                        org_id=org_id,
+                        provider=WebhookProvider.RESEND,
+                        start=start,
+                        end=now,
+                        event_types=(_COMPLAINED,),
                     )
                     if email
                     else 0,
@@ -268,7 +271,12 @@ def assess_org(session: Session, *, org_id: str, now: datetime) -> list[Verdict]
                     provider=provider,
                     live_sends=sends.live if live else 0,
                     status_callbacks=_receipts(
-                        session, org_id=org_id, provider=provider, start=start, end=now
+                        session,
+                        org_id=org_id,
+                        provider=provider,
+                        start=start,
+                        end=now,
+                        event_types=_CALLBACK_TYPES[provider],
                     ),
                     unrouted_over_5_min=_receipts(
                         session,

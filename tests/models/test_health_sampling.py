@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from models.database import session_scope, transaction
 from models.rules.health import Verdict
 from models.services.health import assess_org
-from models.tables import ConsentRecord, Lead, Message
+from models.tables import ConsentRecord, Lead, Message, Org, WebhookReceipt
 from models.values import Channel, Direction, HealthStatus, MessageStatus, Sender
 from tests.models.test_takeover import lead_of
 
@@ -143,3 +143,34 @@ def test_an_opt_out_spike_on_sms_warns(pg_engine: Engine) -> None:
     )
 
     assert sms.status == HealthStatus.WARNING
+
+
+def test_inbound_texts_are_not_status_callbacks(pg_engine: Engine) -> None:
+    org_id, _, _ = lead_of(pg_engine)
+    now = datetime.now(UTC)
+    with session_scope(pg_engine) as session:
+        org = session.get(Org, org_id)
+        assert org is not None
+        org.settings = {**org.settings, "provider_mode": "live"}
+        session.add(org)
+    messages(pg_engine, org_id, MessageStatus.SENT, 10, at=now - timedelta(minutes=30))
+    with session_scope(pg_engine) as session:
+        for n in range(10):  # customers texting in: no word on the texts sent
+            session.add(
+                WebhookReceipt(
+                    id=f"wh_{uuid.uuid4().hex}",
+                    org_id=org_id,
+                    provider="twilio",
+                    event_id=f"SM{uuid.uuid4().hex}",
+                    event_type="inbound_message",
+                    payload={},
+                    received_at=now - timedelta(minutes=n + 1),
+                    routed_at=now,
+                )
+            )
+
+    twilio = verdict(
+        transaction(pg_engine, assess_org, org_id=org_id, now=now), "webhooks", "twilio"
+    )
+
+    assert twilio.status == HealthStatus.WARNING
