@@ -734,3 +734,23 @@ class Silence(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=300)
     created_by: str | None = Field(default=None, max_length=120)
     created_at: datetime = _ts()
+
+
+class SettingsChange(SQLModel, table=True):
+    """One change an owner made to the org's settings (the Settings pages' audit list): who,
+    when, which section, and a plain summary of before and after. Secrets are never stored;
+    nothing here is a secret (senders, windows, sequences, scoring, the provider mode)."""
+
+    __tablename__ = "settings_changes"
+    __table_args__ = (Index("ix_settings_changes_org", "org_id", "changed_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    #: The operator who made it; ``None`` when made with the org's API key.
+    operator_id: str | None = Field(default=None, max_length=40)
+    #: Their name as it was then (the row stays readable after they are removed).
+    actor: str = Field(max_length=200)
+    #: ``general``, ``quiet_hours``, ``sequences``, ``scoring``, ``provider_mode``...
+    section: str = Field(max_length=32)
+    summary: str = Field(max_length=500)
+    changed_at: datetime = _ts()

@@ -17,7 +17,21 @@ from starlette.responses import Response
 
 from api.errors import ApiError, error_response
 from api.sessions import NotSignedIn
-from api.ui import alerts, attention, auth, command, contacts, inbox, leads, stream, team
+from api.ui import (
+    admin,
+    alerts,
+    attention,
+    auth,
+    command,
+    contacts,
+    inbox,
+    leads,
+    pipeline,
+    settings,
+    settings_sequences,
+    stream,
+    team,
+)
 from api.ui.render import page
 from api.ui.static import install_static
 
@@ -91,5 +105,19 @@ def install_ui(app: FastAPI) -> None:
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     for error in (ApiError, RequestValidationError):
         app.add_exception_handler(error, _html_for_pages(app.exception_handlers[error]))
-    for module in (auth, command, inbox, attention, alerts, leads, contacts, team, stream):
+    for module in (
+        auth,
+        command,
+        inbox,
+        attention,
+        alerts,
+        pipeline,
+        leads,
+        contacts,
+        team,
+        settings,
+        settings_sequences,
+        admin,
+        stream,
+    ):
         app.include_router(module.router)
