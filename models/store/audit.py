@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from models.values import new_id
 from models.tables import SettingsChange
+from models.values import new_id
 
 #: How much of the list a page shows.
 RECENT = 50
