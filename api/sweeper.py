@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -59,13 +60,16 @@ class Sweeper:
         temporal: TemporalConnection,
         interval: timedelta = INTERVAL,
         grace: timedelta = GRACE,
+        org_ids: Collection[str] | None = None,
     ) -> None:
         """Sweep ``database``'s receipts every ``interval``, routing those unrouted for longer
-        than ``grace`` through ``temporal``."""
+        than ``grace`` through ``temporal``; only ``org_ids``' receipts if given (a test's
+        sweeper leaves other tests' receipts alone)."""
         self._database = database
         self._temporal = temporal
         self._interval = interval
         self._grace = grace
+        self._org_ids = frozenset(org_ids) if org_ids is not None else None
         self._task: asyncio.Task[None] | None = None
         #: What keeps receipts waiting ("temporal", "database"), said once until it passes.
         self._trouble: str | None = None
@@ -109,7 +113,11 @@ class Sweeper:
         try:
             while True:
                 keys = await self._database.run(
-                    receipts_to_route, unrouted_for=self._grace, after=after, limit=PAGE
+                    receipts_to_route,
+                    unrouted_for=self._grace,
+                    after=after,
+                    limit=PAGE,
+                    org_ids=self._org_ids,
                 )
                 for key in keys:
                     if client is None:

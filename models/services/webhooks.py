@@ -5,7 +5,7 @@ when the sweeper (``api.sweeper``) claims it after Temporal was away."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -104,12 +104,22 @@ def mark_routed(session: Session, *, org_id: str, receipt_id: str) -> None:
 
 
 def receipts_to_route(
-    session: Session, *, unrouted_for: timedelta, after: ReceiptKey | None, limit: int
+    session: Session,
+    *,
+    unrouted_for: timedelta,
+    after: ReceiptKey | None,
+    limit: int,
+    org_ids: Collection[str] | None = None,
 ) -> list[ReceiptKey]:
     """Receipts unrouted for longer than ``unrouted_for`` (the request that recorded one has
-    given up on it by then), oldest first, from after ``after``: at most ``limit`` keys."""
+    given up on it by then), oldest first, from after ``after``: at most ``limit`` keys, only
+    ``org_ids``' if given."""
     return unrouted_webhooks(
-        session, received_before=utcnow() - unrouted_for, after=after, limit=limit
+        session,
+        received_before=utcnow() - unrouted_for,
+        after=after,
+        limit=limit,
+        org_ids=org_ids,
     )
 
 

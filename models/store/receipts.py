@@ -3,6 +3,7 @@ unique per provider event, and whether each was routed to its workflow."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -46,13 +47,20 @@ ReceiptKey = tuple[datetime, str]
 
 
 def unrouted_webhooks(
-    session: Session, *, received_before: datetime, after: ReceiptKey | None, limit: int
+    session: Session,
+    *,
+    received_before: datetime,
+    after: ReceiptKey | None,
+    limit: int,
+    org_ids: Collection[str] | None = None,
 ) -> list[ReceiptKey]:
     """Webhook receipts not routed yet and received before ``received_before``, oldest first,
-    from after ``after``: their keys, at most ``limit``."""
+    from after ``after``: their keys, at most ``limit``; only ``org_ids``' if given."""
     query = select(WebhookReceipt.received_at, WebhookReceipt.id).where(
         col(WebhookReceipt.routed_at).is_(None), WebhookReceipt.received_at < received_before
     )
+    if org_ids is not None:
+        query = query.where(col(WebhookReceipt.org_id).in_(list(org_ids)))
     if after is not None:
         at, receipt_id = after
         query = query.where(

@@ -47,13 +47,21 @@ NO_GRACE = timedelta(0)
 
 
 @asynccontextmanager
-async def api_process(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Sweeper]]:
-    """An API process for ``settings`` whose sweeper sweeps every ``FAST``, with no grace."""
+async def api_process(
+    settings: Settings, org_id: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, Sweeper]]:
+    """An API process for ``settings`` whose sweeper sweeps every ``FAST``, with no grace, the
+    receipts of ``org_id`` only: the session's database holds other tests' receipts, some
+    unroutable on purpose, and a sweep spends up to an update's timeout on each."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await app.state.sweeper.stop()
         app.state.sweeper = Sweeper(
-            database=app.state.database, temporal=app.state.temporal, interval=FAST, grace=NO_GRACE
+            database=app.state.database,
+            temporal=app.state.temporal,
+            interval=FAST,
+            grace=NO_GRACE,
+            org_ids={org_id},
         )
         await app.state.sweeper.start()
         transport = httpx.ASGITransport(app=app)
@@ -162,7 +170,7 @@ async def test_webhooks_that_arrive_while_temporal_is_away_reach_their_workflows
     }
 
     away = live.settings.model_copy(update={"temporal_address": UNREACHABLE_TEMPORAL})
-    async with api_process(away) as (down, _):
+    async with api_process(away, org_id) as (down, _):
         answers = {name: await deliver(down, hook) for name, hook in hooks.items()}
         await asyncio.sleep(0.5)  # sweeps come and go while Temporal is away
 
@@ -188,7 +196,7 @@ async def test_webhooks_that_arrive_while_temporal_is_away_reach_their_workflows
     assert [r.levelname for r in waits] == ["WARNING"]  # once for the outage, not per sweep
     assert not set(routed_lines(caplog)) & set(waiting)
 
-    async with api_process(live.settings) as (up, sweeper):
+    async with api_process(live.settings, org_id) as (up, sweeper):
 
         async def all_routed() -> bool:
             return all(r.routed_at is not None for r in receipts(pg_engine, org_id))
@@ -247,7 +255,7 @@ async def test_two_api_processes_sweeping_at_once_route_each_receipt_once(
     grace = await new_lead(live, headers, name="Grace", email="grace@example.com")
     await eventually(lambda: lead_recorded(live, headers, grace), within=30)
     away = live.settings.model_copy(update={"temporal_address": UNREACHABLE_TEMPORAL})
-    async with api_process(away) as (down, _):
+    async with api_process(away, org_id) as (down, _):
         for n in range(6):
             hook = live.fake.stripe_event(
                 webhook_url("stripe", org_id),
@@ -273,6 +281,7 @@ async def test_two_api_processes_sweeping_at_once_route_each_receipt_once(
                 database=Database(engine),
                 temporal=TemporalConnection(live.settings),
                 grace=NO_GRACE,
+                org_ids={org_id},
             )
             for engine in engines
         ]
@@ -303,10 +312,10 @@ async def test_a_stop_and_a_start_sent_while_temporal_is_away_are_each_applied_o
         for body in ("STOP", "START")
     ]
     away = live.settings.model_copy(update={"temporal_address": UNREACHABLE_TEMPORAL})
-    async with api_process(away) as (down, _):
+    async with api_process(away, org_id) as (down, _):
         assert [(await deliver(down, text)).status_code for text in texts] == [503, 503]
 
-    async with api_process(live.settings) as (_, sweeper):
+    async with api_process(live.settings, org_id) as (_, sweeper):
 
         async def all_routed() -> bool:
             return all(r.routed_at is not None for r in receipts(pg_engine, org_id))
