@@ -11,23 +11,35 @@ from typing import Literal
 from temporalio.client import Client
 
 from api.deps import Database, TemporalConnection
+from api.errors import ApiError
 from api.temporal import acknowledge_alert as tell_alert_acknowledged
-from api.temporal import hold_changed, start_reply, tell_if_reachable, tell_ladder
-from models.errors import OperatorMissing
+from api.temporal import (
+    hold_changed,
+    retry_send_status,
+    start_reply,
+    start_retry_send,
+    tell_if_reachable,
+    tell_ladder,
+)
+from models.errors import NotFound, OperatorMissing
 from models.reads.alerts import alert_view, silence_view, workflow_of_alert
 from models.reads.operators import operator_names
+from models.rules.retry import RetryRefused
 from models.rules.takeover import Hold
 from models.schemas.health import AlertOut, SilenceIn, SilenceOut
+from models.schemas.retry import RetryAccepted
 from models.services import takeover as takeover_service
 from models.services.alerts import add_silence
 from models.services.escalations import acknowledge_escalation, resolve_escalation
 from models.services.merge import merge_contacts
 from models.services.replies import ReplyClaim, claim_reply
+from models.services.retry import check_retry
 from models.services.sign_in import remove_operator as remove_operator_row
 from models.tables import Escalation, utcnow
-from models.values import AlertState, Channel
+from models.values import AlertState, Channel, MessageStatus
 from workflows.escalation import EscalationWorkflow
 from workflows.lead import ContactMerged, LeadWorkflow
+from workflows.retry import retry_send_workflow_id
 
 #: The two ways a hold changes, by the name routes use for them.
 HoldChange = Literal["takeover", "release"]
@@ -220,3 +232,49 @@ async def silence(*, org_id: str, wanted: SilenceIn, by: str, database: Database
         created_by=by,
     )
     return await database.read(silence_view, org_id=org_id, silence_id=row.id)
+
+
+async def retry_send(
+    *,
+    org_id: str,
+    message_id: str,
+    force: bool,
+    requested_by: str | None,
+    database: Database,
+    temporal: TemporalConnection,
+) -> RetryAccepted:
+    """Send a failed outbound message again, once, through its ``RetrySend`` workflow
+    (``retry-{message_id}``): two requests at once, or one repeated, send it once
+    (``duplicate: true``). ``ApiError`` 404 for a message not in the org, 409 for one that
+    must not go again (``RetryRefused``'s code) or isn't failed."""
+    try:
+        current = await database.read(
+            check_retry, org_id=org_id, message_id=message_id, force=force, now=utcnow()
+        )
+    except NotFound:
+        raise ApiError(404, f"No message {message_id!r} in this org.") from None
+    except RetryRefused as refused:
+        raise ApiError(409, str(refused), code=refused.code) from None
+    client = await temporal.client()
+    accepted = RetryAccepted(
+        message_id=message_id, workflow_id=retry_send_workflow_id(message_id), duplicate=True
+    )
+    if current == MessageStatus.FAILED:
+        started = await start_retry_send(
+            client, org_id=org_id, message_id=message_id, force=force, requested_by=requested_by
+        )
+        return accepted.model_copy(update={"duplicate": not started})
+    run = await retry_send_status(client, message_id=message_id)
+    if run is None:
+        raise ApiError(
+            409,
+            f"Only a failed message can be retried; this one is {current.value}.",
+            code="not_failed",
+        )
+    if current == MessageStatus.PENDING:
+        # Reopened by a retry that was cut off (terminated): a new run goes on from there,
+        # asking the provider first; a running one is found instead.
+        await start_retry_send(
+            client, org_id=org_id, message_id=message_id, force=force, requested_by=requested_by
+        )
+    return accepted

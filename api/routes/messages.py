@@ -7,20 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from api import actions
 from api.deps import DatabaseDep, IdParam, OrgDep, QueryId, SettingsDep, TemporalConnectionDep
-from api.errors import ApiError
 from api.openapi import ORG_KEY, errors
 from api.sessions import ActorDep
-from api.temporal import failed_workflows, retry_send_status, start_retry_send
-from models.errors import NotFound
+from api.temporal import failed_workflows
 from models.reads import leads as lead_reads
-from models.rules.retry import RetryRefused, send_error_class
+from models.rules.retry import send_error_class
 from models.schemas import MessageList, MessagePublic
 from models.schemas.retry import FailedWorkflowList, RetryAccepted, RetryIn
-from models.services.retry import check_retry
-from models.tables import Message, utcnow
+from models.tables import Message
 from models.values import Channel, Direction, MessageStatus
-from workflows.retry import retry_send_workflow_id
 
 router = APIRouter(responses=errors(*ORG_KEY))
 
@@ -82,47 +79,14 @@ async def retry_message(
     converted since, or free WhatsApp text outside the 24-hour session.
     """
     actor.require_owner()
-    force = body.force if body is not None else False
-    org_id = actor.org.id
-    try:
-        current = await database.read(
-            check_retry, org_id=org_id, message_id=message_id, force=force, now=utcnow()
-        )
-    except NotFound:
-        raise ApiError(404, f"No message {message_id!r} in this org.") from None
-    except RetryRefused as refused:
-        raise ApiError(409, str(refused), code=refused.code) from None
-    client = await temporal.client()
-    accepted = RetryAccepted(
-        message_id=message_id, workflow_id=retry_send_workflow_id(message_id), duplicate=True
+    return await actions.retry_send(
+        org_id=actor.org.id,
+        message_id=message_id,
+        force=body.force if body is not None else False,
+        requested_by=actor.operator_id,
+        database=database,
+        temporal=temporal,
     )
-    if current == MessageStatus.FAILED:
-        started = await start_retry_send(
-            client,
-            org_id=org_id,
-            message_id=message_id,
-            force=force,
-            requested_by=actor.operator_id,
-        )
-        return accepted.model_copy(update={"duplicate": not started})
-    run = await retry_send_status(client, message_id=message_id)
-    if run is None:
-        raise ApiError(
-            409,
-            f"Only a failed message can be retried; this one is {current.value}.",
-            code="not_failed",
-        )
-    if current == MessageStatus.PENDING:
-        # Reopened by a retry that was cut off (terminated): a new run goes on from there,
-        # asking the provider first; a running one is found instead.
-        await start_retry_send(
-            client,
-            org_id=org_id,
-            message_id=message_id,
-            force=force,
-            requested_by=actor.operator_id,
-        )
-    return accepted
 
 
 @router.get("/v1/workflows/failed", tags=["workflows"], responses=errors(422))

@@ -12,7 +12,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,30 +49,24 @@ class _Server(uvicorn.Server):
         yield
 
 
-@pytest.fixture(scope="session")
-async def live_server(stack_settings: Settings, stack_worker: Worker) -> AsyncIterator[str]:
-    """The real app under uvicorn in the session's loop, a worker behind it; its base URL."""
+@asynccontextmanager
+async def uvicorn_serving(settings: Settings) -> AsyncIterator[str]:
+    """The real app for ``settings`` under uvicorn in this loop, on a free port, with
+    ``public_url`` set to where it listens (cookies, same-origin checks); its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = make_settings(
-        database_url=stack_settings.database_url,
-        temporal_address=stack_settings.temporal_address,
-        public_url=url,
-        # Inbound texts reach the pages through signed Twilio webhooks (tests/ui/test_inbox.py).
-        twilio_auth_token=SecretStr(TWILIO_TOKEN),
-    )
     server = _Server(
         uvicorn.Config(
-            create_app(settings),
+            create_app(settings.model_copy(update={"public_url": url})),
             log_level="warning",
             lifespan="on",
             # An open event stream would otherwise hold shutdown forever (UI.md "Known traps").
             timeout_graceful_shutdown=1,
         )
     )
-    serving = asyncio.create_task(server.serve(sockets=[sock]), name="live-server")
+    serving = asyncio.create_task(server.serve(sockets=[sock]), name=f"server-{url}")
     try:
         await _until_healthy(url, serving)
         yield url
@@ -80,6 +74,19 @@ async def live_server(stack_settings: Settings, stack_worker: Worker) -> AsyncIt
         server.should_exit = True
         await asyncio.wait_for(serving, timeout=10)
         sock.close()
+
+
+@pytest.fixture(scope="session")
+async def live_server(stack_settings: Settings, stack_worker: Worker) -> AsyncIterator[str]:
+    """The real app under uvicorn in the session's loop, a worker behind it; its base URL."""
+    settings = make_settings(
+        database_url=stack_settings.database_url,
+        temporal_address=stack_settings.temporal_address,
+        # Inbound texts reach the pages through signed Twilio webhooks (tests/ui/test_inbox.py).
+        twilio_auth_token=SecretStr(TWILIO_TOKEN),
+    )
+    async with uvicorn_serving(settings) as url:
+        yield url
 
 
 async def _until_healthy(url: str, serving: asyncio.Task[None], within: float = 15.0) -> None:
