@@ -142,6 +142,7 @@ async def start_escalation(client: Client, row: Escalation) -> None:
             EscalationInput(org_id=row.org_id, escalation_id=row.id),
             id=ladder_id(row),
             task_queue=LEADS,
+            search_attributes=sa.org_attributes(row.org_id),
             static_summary=f"Escalation: {row.reason.replace('_', ' ')} ({row.priority})",
         )
     except WorkflowAlreadyStartedError:
@@ -168,6 +169,7 @@ async def confirm(client: Client, *, org_id: str, message_id: str, kind: str) ->
             ConfirmationInput(org_id=org_id, inbound_message_id=message_id, kind=kind),
             id=f"{'text-back' if text_back else 'confirm'}-{org_id}-{message_id}",
             task_queue=LEADS,
+            search_attributes=sa.org_attributes(org_id),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary="missed-call text-back" if text_back else f"{kind.upper()} confirmation",
         )
@@ -210,6 +212,7 @@ async def start_reply(client: Client, *, org_id: str, message_id: str) -> None:
             StoredMessageInput(org_id=org_id, message_id=message_id),
             id=human_reply_workflow_id(org_id, message_id),
             task_queue=LEADS,
+            search_attributes=sa.org_attributes(org_id),
             static_summary="Operator's reply",
         )
     except WorkflowAlreadyStartedError:
@@ -359,7 +362,7 @@ async def start_retry_send(
             task_queue=LEADS,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ORG_ID, org_id)]),
+            search_attributes=sa.org_attributes(org_id),
             static_summary="Retry of a failed send" + (" (forced)" if force else ""),
         )
     except WorkflowAlreadyStartedError:

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from models.payloads import CallPlan
     from models.rules.calls import outcome_of
     from models.values import CallOutcome, CallStatus, Channel
+    from workflows import search_attributes as sa
     from workflows.hold_clock import HoldClock
     from workflows.payloads import (
         CALL_RETRY_WORKFLOW,
@@ -160,6 +161,7 @@ class CallRetryWorkflow:
     @workflow.run
     async def run(self, input: CallRetryInput) -> CallRetryResult:
         """Plan, wait, call and listen, attempt after attempt (see the class docstring)."""
+        sa.mark_org(input.org_id)
         earliest = workflow.now()
         texted_back = False
         while self._stopped is None:

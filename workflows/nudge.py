@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from models.ids import call_loop_workflow_id, step_key, voicemail_text_back_key
     from models.payloads import NextStep
     from models.values import Channel
+    from workflows import search_attributes as sa
     from workflows.hold_clock import HoldClock
     from workflows.payloads import (
         CALL_RETRY_WORKFLOW,
@@ -75,6 +76,7 @@ class NudgeSequenceWorkflow:
     async def run(self, input: NudgeInput) -> NudgeResult:
         """Take the sequence's steps until it ends, its cap is reached or it is stopped."""
         local_time = workflow.patched(LOCAL_TIME_PATCH)
+        sa.mark_org(input.org_id)
         self._done = input.start_index
         anchor: datetime | None = input.anchor or workflow.now()
         while self._stopped is None:

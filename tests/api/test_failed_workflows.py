@@ -13,11 +13,14 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from api.temporal import start_reply
+from models.ids import human_reply_workflow_id
 from models.settings import Settings
 from tests.conftest import create_org, eventually, serve
 from workflows import search_attributes as sa
+from workflows.calls import CallRetryWorkflow
 from workflows.escalation import EscalationWorkflow
-from workflows.payloads import EscalationInput
+from workflows.payloads import CallRetryInput, EscalationInput
 from workflows.task_queues import LEADS
 
 UI = "https://temporal.shine.example"
@@ -76,3 +79,42 @@ async def test_runs_that_failed_or_timed_out_are_listed_for_their_org_only(
     )
     assert len(latest.json()["items"]) == 1
     assert other.json()["items"] == []
+
+
+async def test_a_failed_call_loop_lists_under_its_org_and_a_reply_carries_its_org(
+    api: httpx.AsyncClient, stack_client: Client
+) -> None:
+    """A call loop starts as a Nudge's child (no attributes at start) and marks its own org;
+    an operator's reply is started with it."""
+    org_id, headers = await create_org(api)
+    _, other_headers = await create_org(api)
+    missing = f"lead_missing_{uuid.uuid4().hex[:8]}"
+    loop = await stack_client.start_workflow(
+        CallRetryWorkflow.run,
+        CallRetryInput(
+            org_id=org_id,
+            lead_id=missing,
+            lead_workflow_id=f"lead-{missing}",
+            key_prefix=f"test/{missing}",
+            text_back_key=f"test/{missing}/text-back",
+        ),
+        id=f"call-loop-test-{uuid.uuid4().hex[:8]}",
+        task_queue=LEADS,
+    )
+    message_id = f"msg_missing_{uuid.uuid4().hex[:8]}"
+    await start_reply(stack_client, org_id=org_id, message_id=message_id)
+    with pytest.raises(WorkflowFailureError):
+        await loop.result()
+
+    async def listed() -> list[dict[str, Any]] | None:
+        answer = await api.get("/v1/workflows/failed", headers=headers)
+        assert answer.status_code == 200, answer.text
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items or None
+
+    [item] = await eventually(listed, within=30, every=0.5)
+    assert (item["workflow_type"], item["workflow_id"]) == ("CallRetry", loop.id)
+    assert (await api.get("/v1/workflows/failed", headers=other_headers)).json()["items"] == []
+    reply = stack_client.get_workflow_handle(human_reply_workflow_id(org_id, message_id))
+    described = await reply.describe()
+    assert described.typed_search_attributes.get(sa.ORG_ID) == org_id
