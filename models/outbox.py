@@ -1,6 +1,9 @@
 """The live pages' outbox: every change a page shows writes a ``ui_events`` row in its own
 transaction, whoever makes it (an API request, an activity in a worker).
 
+Alerts and health verdicts name the ``alert`` subject (the Alerts page, the health strip and
+the nav badge re-fetch on it).
+
 One hook on every session's flush, not a call in each service: a new use case can't forget
 it. Each flushed message, thread, lead, escalation, call, timeline event, contact, identity
 or consent record names the subjects a page shows it under (its thread, lead, contact,
@@ -20,10 +23,12 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.orm import Session, UOWTransaction
 
 from models.tables import (
+    Alert,
     Call,
     ConsentRecord,
     Contact,
     Escalation,
+    HealthSample,
     Identity,
     Lead,
     Message,
@@ -37,6 +42,8 @@ from models.values import UiEventKind
 #: The PostgreSQL notification channel tailers ``LISTEN`` on.
 UI_CHANNEL = "keepwarm_ui"
 _SEEN = "keepwarm_ui_seen"
+#: The subject id of a health verdict's event: one per org per run of the checks.
+HEALTH_SUBJECT = "health"
 
 Subject = tuple[str, UiEventKind, str]
 
@@ -62,6 +69,11 @@ def _subjects(row: Any) -> Iterator[tuple[UiEventKind, str | None]]:
         yield UiEventKind.CONTACT, row.id
     elif isinstance(row, Identity | ConsentRecord):
         yield UiEventKind.CONTACT, row.contact_id
+    elif isinstance(row, Alert):
+        yield UiEventKind.ALERT, row.id
+    elif isinstance(row, HealthSample):
+        # Deployment-wide verdicts (no org) reach pages through their 60 s poll.
+        yield UiEventKind.ALERT, HEALTH_SUBJECT if row.org_id else None
     elif isinstance(row, Operator):
         # Only a switch of the thread they view ("who else is viewing"): the thread left and
         # the thread opened. A heartbeat alone changes nothing a page shows.

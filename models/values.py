@@ -218,6 +218,9 @@ class UiEventKind(StrEnum):
     LEAD = "lead"
     ESCALATION = "escalation"
     CONTACT = "contact"
+    #: An alert opened, fired, acknowledged or resolved (its id), or a run of the health
+    #: checks judged the org (``health``).
+    ALERT = "alert"
 
 
 class OperatorRole(StrEnum):

@@ -156,6 +156,28 @@ async def test_open_and_resolved_alerts_show_what_is_wrong_and_provider_text_sta
     assert await axe_violations(page) == []
 
 
+async def test_an_alert_that_opens_shows_at_once_on_an_open_page(
+    new_page: NewPage, live_server: str, pg_engine: Engine
+) -> None:
+    """Alerts and verdicts are live (UI.md): the list, the nav badge and the health strip
+    change within the page's wait, well before their 60 s poll."""
+    shop = await org(live_server)
+    page = await signed_in(new_page, shop, "Olivia", role="owner")
+    await page.goto("/app/alerts")
+    await expect(page.locator("#nav-alerts")).to_have_text("")
+
+    await alert_row(pg_engine, shop.org_id, summary="Twilio rejected keepwarm's credentials")
+
+    await expect(page.locator("#alerts")).to_contain_text("Twilio rejected keepwarm's credentials")
+    await expect(page.locator("#nav-alerts")).to_have_text("1 open")
+    await page.goto("/app")
+    await expect(page.locator("#health")).not_to_contain_text("Speed to lead")
+    await sample(pg_engine, shop.org_id, HealthStatus.WARNING, "Speed to lead p90 is 7 min")
+    await expect(page.locator("#health li").filter(has_text="Speed to lead")).to_contain_text(
+        "Speed to lead p90 is 7 min"
+    )
+
+
 async def test_acknowledging_from_the_page_tells_the_running_alert(
     new_page: NewPage,
     live_server: str,
