@@ -4,7 +4,7 @@ MRR), as JSON or, with ``Accept: text/csv``, one of its tables as CSV."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AfterValidator
@@ -12,16 +12,12 @@ from pydantic import AfterValidator
 from api.csv import csv_openapi, csv_response, filename, wants_csv
 from api.deps import DatabaseDep, OrgDep, WindowDep
 from api.openapi import ORG_KEY, errors
+from api.reports import REVENUE_TABLES, revenue_rows
 from models.reads import revenue as revenue_reads
 from models.schemas import RevenueReport
 
 router = APIRouter(prefix="/v1/revenue", tags=["revenue"], responses=errors(*ORG_KEY))
 
-#: The report's tables a CSV answer can hold, and their columns.
-TABLES: dict[str, tuple[str, ...]] = {
-    "by_source": ("source", "revenue", "customers", "ltv"),
-    "summary": ("figure", "value"),
-}
 Table = Literal["by_source", "summary"]
 Currency = Annotated[
     str | None,
@@ -40,28 +36,6 @@ TableParam = Annotated[
     Table,
     Query(description="With `Accept: text/csv`: the table to download (JSON: ignored)."),
 ]
-
-
-def rows(report: RevenueReport, table: str) -> list[dict[str, Any]]:
-    """The rows of one of the report's tables, as the JSON answer holds them."""
-    if table == "summary":
-        subscriptions = report.subscriptions
-        return [
-            {"figure": figure, "value": value}
-            for figure, value in (
-                ("currency", report.currency),
-                ("collected", report.collected),
-                ("refunded", report.refunded),
-                ("paid_payments", report.paid_payments),
-                ("failed_payments", report.failed_payments),
-                ("payment_success_rate", report.payment_success_rate),
-                ("subscriptions_active", subscriptions.active),
-                ("subscriptions_churned", subscriptions.churned),
-                ("churn_rate", subscriptions.churn_rate),
-                ("mrr", subscriptions.mrr),
-            )
-        ]
-    return [line.model_dump() for line in report.by_source]
 
 
 @router.get(
@@ -96,5 +70,5 @@ async def revenue_report(
     )
     if wants_csv(request):
         name = filename("revenue", table, window.start, window.end)
-        return csv_response(TABLES[table], rows(report, table), name=name)
+        return csv_response(REVENUE_TABLES[table], revenue_rows(report, table), name=name)
     return report
