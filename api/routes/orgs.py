@@ -10,13 +10,16 @@ from api.deps import AdminDep, DatabaseDep, OrgCacheDep, OrgDep, SettingsDep
 from api.errors import invalid
 from api.openapi import ADMIN_TOKEN, ORG_KEY, errors
 from models.rules.orgs import org_settings
+from models.rules.settings_changes import section_of
 from models.schemas import OrgCreate, OrgCreated, OrgPublic, OrgSettings, OrgSettingsPatch
 from models.services import orgs as org_service
-from models.services.orgs import patch_org_settings
-from models.tables import Org
+from models.services.settings import change_settings
+from models.tables import Org, utcnow
 from models.values import ProviderMode
 
 router = APIRouter(prefix="/v1/orgs", tags=["orgs"])
+#: Who the audit list says made a change sent with the org's API key.
+API_KEY_ACTOR = "API key"
 
 
 def _public(org: Org) -> OrgPublic:
@@ -52,6 +55,7 @@ async def update_my_org(
     """Change some settings; the others keep their values. Invalid values: 422, nothing saved.
 
     ``provider_mode: live`` needs a deployment that runs live (``KEEPWARM_PROVIDER_MODE``).
+    A change shows in the owner's audit list (the Changes settings page) as made by "API key".
     """
     if body.provider_mode == ProviderMode.LIVE and settings.provider_mode != ProviderMode.LIVE:
         raise invalid(
@@ -59,9 +63,16 @@ async def update_my_org(
             "this deployment runs dry_run: set KEEPWARM_PROVIDER_MODE=live and the providers' "
             "credentials on the API and the workers first",
         )
+    changes = body.model_dump(exclude_unset=True)
     try:
         updated = await database.run(
-            patch_org_settings, org_id=org.id, changes=body.model_dump(exclude_unset=True)
+            change_settings,
+            org_id=org.id,
+            operator_id=None,
+            actor=API_KEY_ACTOR,
+            section=section_of(changes),
+            changes=changes,
+            at=utcnow(),
         )
     except ValidationError as error:  # e.g. a required setting set to null
         raise RequestValidationError(error.errors()) from None

@@ -2,7 +2,8 @@
 of it; acknowledge as the signed-in operator; silences; and the owner's alert contacts and
 thresholds (HEALTH.md, API.md "Health and alerts").
 
-The same use cases as the JSON API (``api.actions``, ``patch_org_settings``), the same
+The same use cases as the JSON API (``api.actions``, ``change_settings``, with its entry on
+the settings audit list), the same
 validation (``SilenceIn``, ``OrgSettingsPatch``), shown as a page.
 """
 
@@ -31,7 +32,7 @@ from models.schemas import OrgSettingsPatch
 from models.schemas.health import AlertOut, HealthCheckOut, SilenceIn
 from models.schemas.settings import AlertSettings
 from models.services.alerts import lift_silence
-from models.services.orgs import patch_org_settings
+from models.services.settings import change_settings
 from models.services.sign_in import Current
 from models.settings import Settings
 from models.tables import Org, utcnow
@@ -369,7 +370,13 @@ async def save_settings(
     if patch is not None:
         try:
             updated = await database.run(
-                patch_org_settings, org_id=me.org.id, changes=patch.model_dump(exclude_unset=True)
+                change_settings,
+                org_id=me.org.id,
+                operator_id=me.operator.id,
+                actor=me.operator.name,
+                section="alerts",
+                changes=patch.model_dump(exclude_unset=True),
+                at=utcnow(),
             )
         except ValidationError as error:
             errors = _field_errors(error, lists)

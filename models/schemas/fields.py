@@ -52,11 +52,11 @@ def check_region(value: str) -> str:
 
 
 def check_e164(value: str) -> str:
-    """Accept a valid phone number already in E.164 form (``+447700900000``)."""
+    """Accept a valid phone number already in E.164 form (``+447911123456``)."""
     try:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise ValueError("must be a phone number in E.164 form, like +447700900000") from None
+        raise ValueError("must be a phone number in E.164 form, like +447911123456") from None
     if not phonenumbers.is_valid_number(parsed):
         raise ValueError("is not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
@@ -243,7 +243,7 @@ MAILBOX_FORMAT = "mailbox"
 E164 = Annotated[
     str,
     AfterValidator(check_e164),
-    Documented({"format": PHONE_FORMAT, "description": "Stored in E.164 (+447700900000)."}),
+    Documented({"format": PHONE_FORMAT, "description": "Stored in E.164 (+447911123456)."}),
 ]
 Mailbox = Annotated[
     str,

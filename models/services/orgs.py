@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, get_args
 
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from models.database import lock
@@ -38,7 +39,8 @@ def create_org(session: Session, *, name: str, settings: OrgSettings) -> tuple[O
 
 
 def patch_org_settings(session: Session, *, org_id: str, changes: dict[str, Any]) -> Org:
-    """Apply ``changes`` (nested objects merged field by field) and validate the result.
+    """Apply ``changes`` (settings objects merged field by field, maps and lists replaced)
+    and validate the result.
 
     The org row is locked while read, merged and written, so two concurrent changes to
     different fields both stick. Raises pydantic's ``ValidationError`` and writes nothing if
@@ -54,11 +56,26 @@ def patch_org_settings(session: Session, *, org_id: str, changes: dict[str, Any]
     return org
 
 
-def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def _deep_merge(
+    base: dict[str, Any], changes: dict[str, Any], model: type[BaseModel] = OrgSettings
+) -> dict[str, Any]:
+    """``changes`` over ``base``: a settings object (``quiet_hours``) merges field by field;
+    a map (``scoring.words``), a list or a value is replaced whole, so leaving a word out
+    removes it."""
     merged = dict(base)
     for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+        field = model.model_fields.get(key)
+        nested = _model_of(field.annotation) if field is not None else None
+        if nested is not None and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value, nested)
         else:
             merged[key] = value
     return merged
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The settings object a field holds (``X`` or ``X | None``), else ``None``."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
