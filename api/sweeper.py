@@ -11,7 +11,8 @@ are told (they drop what they have seen), and the receipt is marked routed.
 A receipt is claimed (``FOR NO KEY UPDATE SKIP LOCKED`` on PostgreSQL) by a transaction that
 holds it until it is marked routed, so two API processes never route one twice; on SQLite one
 process runs. While Temporal is away a sweep stops at the first receipt it can't route, and
-says so once per outage.
+says so once per outage. A receipt that fails for a reason of its own (a workflow refused it)
+backs off, 15 s doubling up to an hour between tries, and the receipts after it go on.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from temporalio.service import RPCError
 from api.deps import Database, TemporalConnection
 from api.errors import ApiError
 from api.routes.webhooks import ROUTERS
-from models.services.webhooks import claim_receipt, mark_routed, reapply, receipts_to_route
+from models.services.webhooks import (
+    claim_receipt,
+    mark_routed,
+    postpone_routing,
+    reapply,
+    receipts_to_route,
+)
 from models.tables import WebhookReceipt, utcnow
 from models.values import WebhookProvider
 
@@ -74,7 +81,7 @@ class Sweeper:
         #: What keeps receipts waiting ("temporal", "database"), said once until it passes.
         self._trouble: str | None = None
         #: Receipts that failed for a reason of their own, said once each.
-        self._failed: set[str] = set()
+        self._failed_ids: set[str] = set()
 
     async def start(self) -> None:
         """Sweep in the background, the first time one interval from now."""
@@ -159,17 +166,17 @@ class Sweeper:
                     raise _TemporalAway(str(error)) from error
                 # Temporal answers: this receipt's own trouble (a workflow that refused it,
                 # no worker taking an update in time). The receipts after it go on.
-                self._failed_once(receipt, error)
+                await self._failed(claim, receipt, error)
                 return None
             except Exception as error:
                 # Its own trouble (a database outage shows at the next claim): the receipts
                 # after it go on.
-                self._failed_once(receipt, error)
+                await self._failed(claim, receipt, error)
                 return None
             await run_in_threadpool(_mark_routed, claim, receipt)
         finally:
             await run_in_threadpool(claim.close)
-        self._failed.discard(receipt.id)
+        self._failed_ids.discard(receipt.id)
         waited = (utcnow() - receipt.received_at).total_seconds()
         log.info(
             "routed %s webhook receipt %s (%s) after %.0f s",
@@ -196,16 +203,25 @@ class Sweeper:
             log.warning("unrouted webhook receipts wait until %s is back: %s", kind, detail)
         self._trouble = kind
 
-    def _failed_once(self, receipt: WebhookReceipt, error: Exception) -> None:
+    async def _failed(self, claim: Session, receipt: WebhookReceipt, error: Exception) -> None:
+        """``receipt`` failed on its own: it backs off (the claim ends), said once."""
+        await run_in_threadpool(_postpone, claim, receipt)
         # The error's text may quote the payload (personal data): its type only.
-        if receipt.id not in self._failed:
-            self._failed.add(receipt.id)
+        if receipt.id not in self._failed_ids:
+            self._failed_ids.add(receipt.id)
             log.warning(
-                "could not route %s webhook receipt %s: %s",
+                "could not route %s webhook receipt %s: %s (tried again from %s)",
                 receipt.provider,
                 receipt.id,
                 type(error).__name__,
+                f"{receipt.next_route_at:%H:%M:%S}" if receipt.next_route_at else "the next sweep",
             )
+
+
+def _postpone(session: Session, receipt: WebhookReceipt) -> None:
+    """Count the claimed receipt's failure, back it off and end the claim."""
+    postpone_routing(session, receipt=receipt)
+    session.commit()
 
 
 def _mark_routed(session: Session, receipt: WebhookReceipt) -> None:

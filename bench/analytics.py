@@ -1,5 +1,5 @@
-"""The pipeline and revenue reports at scale: ``GET /v1/pipeline`` and ``GET /v1/revenue`` for
-an org with 100,000 leads, 1,000,000 messages, 100,000 calls and 20,000 payments over 180
+"""The analytics at scale: ``GET /v1/pipeline``, ``GET /v1/revenue`` and ``GET /v1/agents``
+for an org with 100,000 leads, 1,000,000 messages, 100,000 calls and 20,000 payments over 180
 days on PostgreSQL, against a small org in the same database.
 
 Run ``python bench/analytics.py`` (``--help`` lists the options). It creates its own database
@@ -11,16 +11,21 @@ seeded with ``setseed``), so loading takes about a minute:
 * a **big** org: ``--leads`` leads over the last ``--days`` days, 85 % of contacts with one
   lead and the rest with two (a first and a later one, from sources drawn independently), in
   eight sources, every stage, 95 % touched after a wait of 1 s to 20 min (log-uniform) by SMS,
-  email or WhatsApp; ``--messages`` messages (each touched lead's first touch, the rest spread
-  over the leads after their intake); ``--calls`` calls; ``--payments`` Stripe payments on
-  converted leads (paid invoices and checkouts, failed invoices, refunds; 2 % in euros) and
-  ``--subscriptions`` subscriptions (monthly and yearly, a quarter of them ended);
+  email or WhatsApp; a thread per contact; ``--messages`` messages on the contacts' threads
+  (each touched lead's first touch, the rest spread over the leads after their intake: 45 %
+  from the customer in a few phrasings, the rest from the AI, a person or the system), each
+  thread's last message, last inbound and last human message as the inbox keeps them, one
+  in forty held by a person, an escalation on a tenth of the threads (a fifth still open);
+  ``--calls`` calls; ``--payments`` Stripe payments on converted leads (paid invoices and
+  checkouts, failed invoices, refunds; 2 % in euros) and ``--subscriptions`` subscriptions
+  (monthly and yearly, a quarter of them ended);
 * a **baseline** org: a hundredth of each.
 
 Then it serves the real app (``api.main.create_app``) with uvicorn in a child process
 (Temporal pointed where nothing listens: these GET routes never use it) and times, after a
-warm-up, each report for the last 30 days, for the last 30 days with ``compare=previous``, and
-for all time, with the org's API key. It prints p50/p95/p99 for the big org, p95 for the
+warm-up, the pipeline and revenue reports for the last 30 days, for the last 30 days with
+``compare=previous``, and for all time, and the agents for the last 30 days and for all time,
+with the org's API key. It prints p50/p95/p99 for the big org, p95 for the
 baseline org, their ratio, the API process's CPU per request and whether the big org's p95 is
 under the target (100 ms). ``bench/README.md`` explains the choices and has figures.
 """
@@ -129,7 +134,8 @@ def drop_database(admin_url: str, name: str) -> None:
 
 #: Each statement generates one table's rows for one org. Parameters: ``org`` (its id),
 #: ``tag`` (what its generated ids hash), ``now``, ``days`` and the counts. Ids are
-#: ``<prefix>_<md5>`` like keepwarm's own (``new_id``): random order in every index.
+#: ``<prefix>_<md5>`` like keepwarm's own (``new_id``): random order in every index. Rows
+#: go in in time order, as they would have arrived (a table's recent rows sit together).
 LOAD_STATEMENTS: tuple[tuple[str, str], ...] = (
     (
         "contacts",
@@ -177,44 +183,106 @@ LOAD_STATEMENTS: tuple[tuple[str, str], ...] = (
                 FROM generate_series(1, %(leads)s) g
             ) drawn
         ) leads
+        ORDER BY created_at
+        """,
+    ),
+    (
+        "threads",
+        """
+        INSERT INTO threads (id, org_id, contact_id, created_at, status, handled_by, priority)
+        SELECT 'th_' || md5(contact_id), org_id, contact_id, min(created_at), 'resolved', 'ai',
+               'low'
+        FROM leads WHERE org_id = %(org)s GROUP BY org_id, contact_id ORDER BY min(created_at)
         """,
     ),
     (
         "first touches",
         """
-        INSERT INTO messages (id, org_id, lead_id, channel, direction, sender, body, status,
-                              idempotency_key, mode, created_at, sent_at, status_at)
-        SELECT 'msg_' || md5(l.id || '-first'), l.org_id, l.id, l.first_contact_channel,
+        INSERT INTO messages (id, org_id, lead_id, thread_id, channel, direction, sender, body,
+                              status, idempotency_key, mode, created_at, sent_at, status_at)
+        SELECT 'msg_' || md5(l.id || '-first'), l.org_id, l.id, 'th_' || md5(l.contact_id),
+               l.first_contact_channel,
                'outbound', 'ai', 'Hi! Thanks for getting in touch, when suits you?',
                'delivered', l.workflow_id || '/first-touch', 'dry_run',
                l.first_contact_at, l.first_contact_at, l.first_contact_at
         FROM leads l WHERE l.org_id = %(org)s AND l.first_contact_at IS NOT NULL
+        ORDER BY l.first_contact_at
         """,
     ),
     (
         "messages",
         """
-        INSERT INTO messages (id, org_id, lead_id, channel, direction, sender, body, status,
-                              idempotency_key, mode, created_at, sent_at, status_at)
+        INSERT INTO messages (id, org_id, lead_id, thread_id, channel, direction, sender, body,
+                              status, idempotency_key, mode, created_at, sent_at, status_at)
         SELECT 'msg_' || md5(%(tag)s || '-msg-' || m.g), %(org)s, l.id,
+               'th_' || md5(l.contact_id),
                CASE WHEN m.r_channel < 0.6 THEN 'sms' WHEN m.r_channel < 0.85 THEN 'email'
                     ELSE 'whatsapp' END,
                CASE WHEN m.r_sender < 0.45 THEN 'inbound' ELSE 'outbound' END,
                CASE WHEN m.r_sender < 0.45 THEN 'customer' WHEN m.r_sender < 0.9 THEN 'ai'
                     WHEN m.r_sender < 0.97 THEN 'human' ELSE 'system' END,
-               'Can you come on Thursday morning instead?',
+               CASE WHEN m.r_sender >= 0.45 THEN 'Hi! Just checking in, shall we book you in?'
+                    WHEN m.r_body < 0.3 THEN 'Can you come on Thursday morning instead?'
+                    WHEN m.r_body < 0.5 THEN 'Great, thanks so much! See you then.'
+                    WHEN m.r_body < 0.65 THEN 'How much would that cost?'
+                    WHEN m.r_body < 0.8 THEN 'Yes please, that works for me'
+                    WHEN m.r_body < 0.9 THEN 'Not happy, nobody turned up yesterday.'
+                    ELSE 'Sorry, I am busy this week. Maybe next month?' END,
                CASE WHEN m.r_sender < 0.45 THEN 'received' ELSE 'delivered' END,
                'bench/' || %(tag)s || '/' || m.g, 'dry_run', at,
                CASE WHEN m.r_sender >= 0.45 THEN at END, at
         FROM (
             SELECT g, random() AS r_channel, random() AS r_sender, random() AS r_at,
-                   1 + floor(random() * %(leads)s)::int AS k
+                   random() AS r_body, 1 + floor(random() * %(leads)s)::int AS k
             FROM generate_series(1, %(more_messages)s) g
         ) m
         JOIN leads l ON l.id = 'lead_' || md5(%(tag)s || '-lead-' || m.k)
         CROSS JOIN LATERAL (  -- most messages in the days after intake, some much later
             SELECT l.created_at + (%(now)s - l.created_at) * power(m.r_at, 4) AS at
         ) t
+        ORDER BY t.at
+        """,
+    ),
+    (
+        "threads moved",
+        """
+        UPDATE threads t
+        SET last_message_at = m.last_at, last_inbound_at = m.inbound_at,
+            last_human_at = m.human_at,
+            status = CASE WHEN m.inbound_at = m.last_at THEN 'unread'
+                          WHEN m.r < 0.09 THEN 'assigned' ELSE 'resolved' END,
+            handled_by = CASE WHEN m.human_at IS NOT NULL AND m.r < 0.05 THEN 'human'
+                              ELSE 'ai' END,
+            held_by = CASE WHEN m.human_at IS NOT NULL AND m.r < 0.05 THEN 'op_bench' END,
+            held_since = CASE WHEN m.human_at IS NOT NULL AND m.r < 0.05 THEN m.human_at END
+        FROM (
+            SELECT thread_id, max(created_at) AS last_at,
+                   max(created_at) FILTER (WHERE direction = 'inbound') AS inbound_at,
+                   max(created_at) FILTER (WHERE sender = 'human') AS human_at,
+                   random() AS r
+            FROM messages WHERE org_id = %(org)s GROUP BY thread_id
+        ) m
+        WHERE t.id = m.thread_id
+        """,
+    ),
+    (
+        "escalations",
+        """
+        INSERT INTO escalations (id, org_id, thread_id, contact_id, reason, priority, summary,
+                                 status, level, data, opened_at, sla_due_at, resolved_at)
+        SELECT 'esc_' || md5(t.id), t.org_id, t.id, t.contact_id, reason, 'medium',
+               'Bench escalation', status, 0, '{}', at, at + interval '1 hour',
+               CASE WHEN status = 'resolved' THEN at + interval '2 hours' END
+        FROM (
+            SELECT t.id, t.org_id, t.contact_id, coalesce(t.last_message_at, t.created_at) AS at,
+                   CASE WHEN random() < 0.3 THEN 'call_attempts_exhausted'
+                        ELSE 'negative_sentiment' END AS reason,
+                   CASE WHEN random() < 0.2 THEN 'open' ELSE 'resolved' END AS status,
+                   random() AS r
+            FROM threads t WHERE t.org_id = %(org)s
+        ) t
+        WHERE t.r < 0.1
+        ORDER BY t.at
         """,
     ),
     (
@@ -240,6 +308,7 @@ LOAD_STATEMENTS: tuple[tuple[str, str], ...] = (
         CROSS JOIN LATERAL (  -- in the two weeks after intake
             SELECT l.created_at + least(%(now)s - l.created_at, interval '14 days') * c.r_at AS at
         ) t
+        ORDER BY t.at
         """,
     ),
     (
@@ -276,6 +345,7 @@ LOAD_STATEMENTS: tuple[tuple[str, str], ...] = (
         CROSS JOIN LATERAL (  -- in the two months after intake
             SELECT c.created_at + least(%(now)s - c.created_at, interval '60 days') * p.r_at AS at
         ) t
+        ORDER BY t.at
         """,
     ),
     (
@@ -304,6 +374,7 @@ LOAD_STATEMENTS: tuple[tuple[str, str], ...] = (
         ) s
         CROSS JOIN total
         JOIN converted c ON c.n = 1 + floor(s.r_lead * total.n)::int
+        ORDER BY s.started
         """,
     ),
 )
@@ -384,7 +455,16 @@ def load(
         timings["indexes_s"] = round(time.perf_counter() - phase, 1)
     phase = time.perf_counter()
     with psycopg.connect(plain_url(url), autocommit=True) as conn:
-        for table in ("contacts", "leads", "messages", "calls", "payments", "subscriptions"):
+        for table in (
+            "contacts",
+            "leads",
+            "threads",
+            "messages",
+            "escalations",
+            "calls",
+            "payments",
+            "subscriptions",
+        ):
             conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
     timings["vacuum_analyze_s"] = round(time.perf_counter() - phase, 1)
     timings["total_s"] = round(time.perf_counter() - started, 1)
@@ -508,8 +588,9 @@ class Route:
 
 
 def routes(now: datetime) -> list[Route]:
-    """The measured requests: each report for the last 30 days (alone and compared with the
-    30 days before) and for all time."""
+    """The measured requests: the pipeline and revenue reports for the last 30 days (alone and
+    compared with the 30 days before) and for all time; the agents for the last 30 days and for
+    all time."""
     month = {
         "from": (now - timedelta(days=30)).isoformat().replace("+00:00", "Z"),
         "to": now.isoformat().replace("+00:00", "Z"),
@@ -528,6 +609,10 @@ def routes(now: datetime) -> list[Route]:
               path="/v1/revenue", params=compared, expect='"window"'),
         Route(key="revenue_all", label="/v1/revenue, all time", path="/v1/revenue",
               params={}, expect='"mrr"'),
+        Route(key="agents_30d", label="/v1/agents, 30 days", path="/v1/agents",
+              params=month, expect='"takeover_rate"'),
+        Route(key="agents_all", label="/v1/agents, all time", path="/v1/agents",
+              params={}, expect='"takeover_rate"'),
     ]  # fmt: skip
 
 
@@ -738,7 +823,8 @@ def _finite(value: Any) -> Any:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        description="Time /v1/pipeline and /v1/revenue at 100k leads against a small org."
+        description="Time /v1/pipeline, /v1/revenue and /v1/agents at 100k leads against a "
+        "small org."
     )
     parser.add_argument("--leads", type=int, default=100_000, help="leads of the big org")
     parser.add_argument("--messages", type=int, default=1_000_000)

@@ -173,8 +173,23 @@ class Thread(SQLModel, table=True):
 
     __tablename__ = "threads"
     __table_args__ = (
-        # The inbox's default order (``sort=recent``, keyset pages) read straight off an index.
-        Index("ix_threads_org_activity", "org_id", text(THREAD_ACTIVITY), "id"),
+        # The inbox's default order (``sort=recent``, keyset pages) read straight off an index;
+        # on PostgreSQL it carries what the agents read of the threads that moved in a window
+        # (``reads.agents``), so they read the index, not the (often updated) rows.
+        Index(
+            "ix_threads_org_activity",
+            "org_id",
+            text(THREAD_ACTIVITY),
+            "id",
+            postgresql_include=[
+                "contact_id",
+                "last_inbound_at",
+                "last_human_at",
+                "held_since",
+                "last_message_at",
+                "created_at",
+            ],
+        ),
         Index("ix_threads_org_status", "org_id", "status"),
     )
 
@@ -221,7 +236,13 @@ class Lead(SQLModel, table=True):
 
     __tablename__ = "leads"
     __table_args__ = (
-        Index("ix_leads_org_created", "org_id", "created_at"),
+        # A window's leads; on PostgreSQL with what the agents' cohorts read (``reads.agents``).
+        Index(
+            "ix_leads_org_created",
+            "org_id",
+            "created_at",
+            postgresql_include=["first_contact_at", "contact_id", "id"],
+        ),
         Index("ix_leads_org_stage", "org_id", "stage"),
         # The pipeline report reads only these columns: an index-only scan of the window.
         Index(
@@ -233,6 +254,16 @@ class Lead(SQLModel, table=True):
             "value",
             "first_contact_at",
             "first_contact_channel",
+        ),
+        # The pipeline report's counts over all time (or of one source): the org's leads in
+        # group order, with what is counted (``reads.pipeline.lead_figures``).
+        Index(
+            "ix_leads_org_groups",
+            "org_id",
+            "source",
+            "first_contact_channel",
+            "stage",
+            postgresql_include=["first_contact_at", "value"],
         ),
         # A contact's first lead, whose source earns the contact's revenue.
         Index("ix_leads_contact_first", "contact_id", "created_at", "id", "source"),
@@ -288,17 +319,33 @@ class Message(SQLModel, table=True):
         # The inbox: a thread's latest message, and whether it has one on a channel.
         Index("ix_messages_thread_created", "thread_id", "created_at", "id"),
         Index("ix_messages_thread_channel", "thread_id", "channel"),
-        # The agents' cost of AI messages in a window (index-only on PostgreSQL) ...
+        # The agents' count and cost of AI messages in a window: a range of a channel's
+        # entries in each, sent live (what costs) or not (``reads.agents``) ...
         Index(
-            "ix_messages_ai_sent",
+            "ix_messages_ai_sent_live",
             "org_id",
-            "created_at",
             "channel",
-            "mode",
+            "created_at",
             postgresql_where=text(
-                "sender = 'ai' AND direction = 'outbound' AND sent_at IS NOT NULL"
+                "sender = 'ai' AND direction = 'outbound' AND sent_at IS NOT NULL AND mode = 'live'"
             ),
-            sqlite_where=text("sender = 'ai' AND direction = 'outbound' AND sent_at IS NOT NULL"),
+            sqlite_where=text(
+                "sender = 'ai' AND direction = 'outbound' AND sent_at IS NOT NULL AND mode = 'live'"
+            ),
+        ),
+        Index(
+            "ix_messages_ai_sent_other",
+            "org_id",
+            "channel",
+            "created_at",
+            postgresql_where=text(
+                "sender = 'ai' AND direction = 'outbound' AND sent_at IS NOT NULL "
+                "AND (mode IS NULL OR mode <> 'live')"
+            ),
+            sqlite_where=text(
+                "sender = 'ai' AND direction = 'outbound' AND sent_at IS NOT NULL "
+                "AND (mode IS NULL OR mode <> 'live')"
+            ),
         ),
         # ... and the latest failed send (an agent's last provider error).
         Index(
@@ -341,6 +388,10 @@ class Message(SQLModel, table=True):
     sent_at: datetime | None = _ts(nullable=True)
     #: When the status last moved (delivery reports).
     status_at: datetime | None = _ts(nullable=True)
+    #: A customer's message: its VADER compound score (-1 to 1, ``rules.needs_person.
+    #: sentiment``), scored when it is recorded. Empty on rows from before (and other rows):
+    #: readers score those themselves.
+    sentiment: float | None = None
 
 
 class Sequence(SQLModel, table=True):
@@ -388,6 +439,10 @@ class WebhookReceipt(SQLModel, table=True):
     payload: dict[str, Any] = _json()
     received_at: datetime = _ts()
     routed_at: datetime | None = _ts(nullable=True)
+    #: Sweeps that failed to route it for a reason of its own (not an outage).
+    route_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: After such a failure the sweeper leaves it alone until then (backing off).
+    next_route_at: datetime | None = _ts(nullable=True)
 
 
 class Call(SQLModel, table=True):
@@ -397,8 +452,13 @@ class Call(SQLModel, table=True):
     __table_args__ = (
         Index("ix_calls_org_provider_id", "org_id", "provider_call_id"),
         Index("ix_calls_org_outcome", "org_id", "outcome"),
-        # The agents' and call statistics' windows.
-        Index("ix_calls_org_created", "org_id", "created_at"),
+        # The agents' and call statistics' windows (on PostgreSQL with what the agents read).
+        Index(
+            "ix_calls_org_created",
+            "org_id",
+            "created_at",
+            postgresql_include=["lead_id", "placed_at", "outcome", "cost"],
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -630,7 +690,7 @@ class UiEvent(SQLModel, table=True):
         ),
     )
     org_id: str = Field(max_length=40)
-    #: ``thread``, ``lead``, ``escalation`` or ``contact``: ``UiEventKind``.
+    #: ``thread``, ``lead``, ``escalation``, ``contact`` or ``alert``: ``UiEventKind``.
     kind: str = Field(max_length=16)
     subject_id: str = Field(max_length=40)
     created_at: datetime = _ts()

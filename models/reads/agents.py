@@ -23,6 +23,7 @@ from sqlalchemy import (
     cast,
     false,
     func,
+    literal,
     or_,
     true,
     type_coerce,
@@ -32,6 +33,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 from sqlmodel import Session, col
 
+from models.reads.revenue import for_aggregates
 from models.rules.escalations import OPEN_STATUSES
 from models.rules.needs_person import SENTIMENT_CHARS, sentiment
 from models.schemas import (
@@ -55,6 +57,7 @@ from models.values import (
     HandledBy,
     MessageStatus,
     ProviderHealth,
+    ProviderMode,
     Sender,
     ThreadStatus,
     WebhookProvider,
@@ -81,8 +84,9 @@ PROVIDER_TROUBLE = (
     ProviderHealth.SUSPENDED,
     ProviderHealth.DOWN,
 )
-#: Satisfaction is the mean over at most this many of the window's latest customer replies:
-#: sentiment is scored in Python (VADER), so the sample is bounded, not the window.
+#: Satisfaction is the mean over at most this many of the window's latest customer replies.
+#: Each reply's sentiment (VADER) is scored when it is recorded (``messages.sentiment``); a
+#: row without one (from before, or written another way) is scored here, in Python.
 SATISFACTION_SAMPLE = 200
 #: Reply times are measured on at most this many of the window's latest customer messages
 #: (each needs a look for the AI's next touch on its thread).
@@ -122,12 +126,14 @@ def agents(
     an org has one voice agent, named after the assistant it has set.
     """
     settings = settings_for(session, org_id=org_id)
+    for_aggregates(session)
     window = _Window(start=start, end=end, postgres=_is_postgres(session))
     has_calls = session.execute(
         sa_select(col(Call.id)).where(col(Call.org_id) == org_id).limit(1)
     ).first()
     voice = bool(settings.vapi_assistant_id) or has_calls is not None
     cohorts = _lead_cohorts(session, org_id=org_id, window=window, calls=voice)
+    now_doing = _now_doing(session, org_id=org_id, now=now, calls=voice)
     items = [
         _messaging(
             session,
@@ -135,6 +141,7 @@ def agents(
             settings=settings,
             window=window,
             touched=cohorts[_TOUCHED],
+            now_doing=now_doing,
             now=now,
         )
     ]
@@ -146,6 +153,7 @@ def agents(
                 settings=settings,
                 window=window,
                 called=cohorts[_CALLED],
+                now_doing=now_doing,
                 now=now,
             )
         )
@@ -270,39 +278,51 @@ def _lead_cohorts(
     """The leads that came in during the window, in one pass: those the AI touched (a
     message accepted: ``first_contact_at``) and, if ``calls``, those it called (a call
     placed since), with how long that took, whether the contact wrote after the first touch
-    and whether a person stepped in on their thread."""
-    first_call = (
-        sa_select(
-            col(Call.lead_id).label("lead_id"), func.min(col(Call.placed_at)).label("placed_at")
-        )
-        .where(
-            col(Call.org_id) == org_id,
-            # A lead's calls come after it: only calls written since the window opened.
-            window.since(col(Call.created_at)),
-            col(Call.placed_at).is_not(None),
-            true() if calls else false(),
-        )
-        .group_by(col(Call.lead_id))
-        .subquery()
-    )
-    rows = (
-        sa_select(
-            window.duration(col(Lead.first_contact_at), col(Lead.created_at)).label(_TOUCHED),
-            window.duration(first_call.c.placed_at, col(Lead.created_at)).label(_CALLED),
-            case((col(Thread.last_inbound_at) > col(Lead.first_contact_at), 1), else_=0).label(
-                "replied"
-            ),
-            case(
-                (
-                    or_(
-                        col(Thread.last_human_at) >= col(Lead.created_at),
-                        col(Thread.held_since) >= col(Lead.created_at),
-                    ),
-                    1,
+    and whether a person stepped in on their thread.
+
+    On PostgreSQL the window's leads, its calls and the threads that moved since it opened
+    are read off indexes that carry what is read (``ix_leads_org_created``,
+    ``ix_calls_org_created``, ``ix_threads_org_activity``): no row is fetched."""
+    touched = window.duration(col(Lead.first_contact_at), col(Lead.created_at))
+    columns: list[ColumnElement[Any]] = [
+        touched.label(_TOUCHED),
+        case((col(Thread.last_inbound_at) > col(Lead.first_contact_at), 1), else_=0).label(
+            "replied"
+        ),
+        case(
+            (
+                or_(
+                    col(Thread.last_human_at) >= col(Lead.created_at),
+                    col(Thread.held_since) >= col(Lead.created_at),
                 ),
-                else_=0,
-            ).label("taken_over"),
+                1,
+            ),
+            else_=0,
+        ).label("taken_over"),
+    ]
+    reached: ColumnElement[bool] = col(Lead.first_contact_at).is_not(None)
+    samples: dict[str, tuple[str, ...]] = {_TOUCHED: ("replied", "taken_over")}
+    first_call = None
+    if calls:
+        first_call = (
+            sa_select(
+                col(Call.lead_id).label("lead_id"),
+                func.min(col(Call.placed_at)).label("placed_at"),
+            )
+            .where(
+                col(Call.org_id) == org_id,
+                # A lead's calls come after it: only calls written since the window opened.
+                window.since(col(Call.created_at)),
+                col(Call.placed_at).is_not(None),
+            )
+            .group_by(col(Call.lead_id))
+            .subquery()
         )
+        columns.append(window.duration(first_call.c.placed_at, col(Lead.created_at)).label(_CALLED))
+        reached = or_(reached, first_call.c.placed_at.is_not(None))
+        samples[_CALLED] = ("taken_over",)
+    rows = (
+        sa_select(*columns)
         .select_from(Lead)
         .outerjoin(
             Thread,
@@ -316,20 +336,11 @@ def _lead_cohorts(
                 window.since(_activity()),
             ),
         )
-        .outerjoin(first_call, first_call.c.lead_id == col(Lead.id))
-        .where(
-            col(Lead.org_id) == org_id,
-            window.of(col(Lead.created_at)),
-            or_(col(Lead.first_contact_at).is_not(None), first_call.c.placed_at.is_not(None)),
-        )
-        .subquery()
+        .where(col(Lead.org_id) == org_id, window.of(col(Lead.created_at)), reached)
     )
-    return _cohorts(
-        session,
-        rows,
-        postgres=window.postgres,
-        samples={_TOUCHED: ("replied", "taken_over"), _CALLED: ("taken_over",)},
-    )
+    if first_call is not None:
+        rows = rows.outerjoin(first_call, first_call.c.lead_id == col(Lead.id))
+    return _cohorts(session, rows.subquery(), postgres=window.postgres, samples=samples)
 
 
 def _seconds(duration: timedelta | int | None) -> float | None:
@@ -347,14 +358,24 @@ def _rate(part: int, whole: int) -> float | None:
 # -- The messaging agent --------------------------------------------------------------------
 
 
-def _ai_sent() -> ColumnElement[bool]:
-    """An AI touch the provider accepted (or the dry run simulated)."""
+@functools.cache  # a clause of constants: built once, reused by every statement
+def _ai_sent(*, live: bool) -> ColumnElement[bool]:
+    """An AI touch the provider accepted (or the dry run simulated), sent live or not: the
+    predicates of ``ix_messages_ai_sent_live`` and ``ix_messages_ai_sent_other``, with the
+    values written into the statement (not bound), so the planner matches the index whatever
+    plan it keeps."""
+    mode = col(Message.mode)
+    live_mode = _inline(ProviderMode.LIVE)
     return and_(
-        col(Message.sender) == Sender.AI,
-        col(Message.direction) == Direction.OUTBOUND,
-        col(Message.channel).in_(MESSAGING_CHANNELS),
+        col(Message.sender) == _inline(Sender.AI),
+        col(Message.direction) == _inline(Direction.OUTBOUND),
         col(Message.sent_at).is_not(None),
+        mode == live_mode if live else or_(mode.is_(None), mode != live_mode),
     )
+
+
+def _inline(value: str) -> ColumnElement[str]:
+    return literal(str(value), literal_execute=True)
 
 
 def _messaging(
@@ -364,23 +385,31 @@ def _messaging(
     settings: OrgSettings,
     window: _Window,
     touched: _Cohort,
+    now_doing: _NowDoing,
     now: datetime,
 ) -> AgentSummary:
     in_window = and_(col(Message.org_id) == org_id, window.of(col(Message.created_at)))
-    ai_sent = _ai_sent()
-    sent_by = session.execute(
-        sa_select(col(Message.channel), col(Message.mode), func.count())
-        .where(in_window, ai_sent)
-        .group_by(col(Message.channel), col(Message.mode))
-    ).all()
+    # The touches of each channel, live (what costs) and not, each counted off its partial
+    # index: a range of the channel's entries, nothing but a count per entry.
+    counted = [
+        sa_select(func.count())
+        .where(in_window, col(Message.channel) == channel, _ai_sent(live=live))
+        .scalar_subquery()
+        for channel in MESSAGING_CHANNELS
+        for live in (True, False)
+    ]
+    touches = iter(session.execute(sa_select(*counted)).one())
+    sent_live = {
+        channel: (int(next(touches)), int(next(touches))) for channel in MESSAGING_CHANNELS
+    }
     prices = settings.unit_prices
     price = {
         Channel.SMS: prices.sms,
         Channel.WHATSAPP: prices.whatsapp,
         Channel.EMAIL: prices.email,
     }
-    sent = sum(int(count) for _, _, count in sent_by)
-    cost = sum(int(count) * price[channel] for channel, mode, count in sent_by if mode == "live")
+    sent = sum(live + other for live, other in sent_live.values())
+    cost = sum(live * price[channel] for channel, (live, _) in sent_live.items() if live)
 
     # The latest customer messages of the window, each with the AI's next touch on its thread.
     latest = (
@@ -415,8 +444,7 @@ def _messaging(
     )
     reply_time = _cohorts(session, replies, postgres=window.postgres, samples={"us": ()})["us"]
 
-    active = _active_threads(session, org_id=org_id, now=now)
-    waiting = _waiting(session, org_id=org_id, calls=False)
+    active, waiting = now_doing.conversations, now_doing.waiting
     error, failing = _message_error(session, org_id=org_id, now=now)
     satisfaction, sample = _satisfaction(session, in_window=in_window)
     parts = [_count(active, "conversation", "handling {n} {noun}")]
@@ -442,10 +470,12 @@ def _messaging(
     )
 
 
+@functools.cache  # a clause of constants: built once, reused by every statement
 def _from_customer() -> ColumnElement[bool]:
     return and_(col(Message.sender) == Sender.CUSTOMER, col(Message.direction) == Direction.INBOUND)
 
 
+@functools.cache  # a clause of constants: built once, reused by every statement
 def _activity() -> ColumnElement[datetime]:
     """When a thread last moved: ``tables.THREAD_ACTIVITY``, the expression
     ``ix_threads_org_activity`` indexes."""
@@ -454,33 +484,56 @@ def _activity() -> ColumnElement[datetime]:
     )
 
 
-def _active_threads(session: Session, *, org_id: str, now: datetime) -> int:
-    """Threads the AI handles that moved within ``ACTIVE_WITHIN`` (read off
-    ``ix_threads_org_activity``, whose expression this repeats)."""
-    return int(
-        session.execute(
-            sa_select(func.count()).where(
-                col(Thread.org_id) == org_id,
-                _activity() >= now - ACTIVE_WITHIN,
-                col(Thread.handled_by) == HandledBy.AI,
-                col(Thread.status) != ThreadStatus.RESOLVED,
-            )
-        ).scalar_one()
+@dataclass(frozen=True)
+class _NowDoing:
+    """What the agents are doing now, whatever the window."""
+
+    #: Threads the AI handles that moved within ``ACTIVE_WITHIN``.
+    conversations: int
+    #: Unresolved attention items but unanswered call loops (the messaging agent's).
+    waiting: int
+    #: Unresolved unanswered call loops (the voice agent's).
+    waiting_calls: int
+    #: Calls placed within ``CALL_UNDER_WAY_WITHIN`` whose report is not in yet.
+    calls_under_way: int
+
+
+def _now_doing(session: Session, *, org_id: str, now: datetime, calls: bool) -> _NowDoing:
+    """The counts of what the agents are doing now, in one statement: the conversations under
+    way (read off ``ix_threads_org_activity``, whose expression this repeats), the open
+    attention items of each agent and, with ``calls``, the calls under way (read off
+    ``ix_calls_org_outcome``: no outcome yet)."""
+    conversations = sa_select(func.count()).where(
+        col(Thread.org_id) == org_id,
+        _activity() >= now - ACTIVE_WITHIN,
+        col(Thread.handled_by) == HandledBy.AI,
+        col(Thread.status) != ThreadStatus.RESOLVED,
     )
-
-
-def _waiting(session: Session, *, org_id: str, calls: bool) -> int:
-    """Unresolved attention items: unanswered call loops (voice) or the rest (messaging)."""
     exhausted = col(Escalation.reason) == EscalationReason.CALL_ATTEMPTS_EXHAUSTED
-    return int(
-        session.execute(
-            sa_select(func.count()).where(
-                col(Escalation.org_id) == org_id,
-                col(Escalation.status).in_(OPEN_STATUSES),
-                exhausted if calls else ~exhausted,
-            )
-        ).scalar_one()
+    waiting = (
+        sa_select(
+            func.coalesce(func.sum(case((exhausted, 0), else_=1)), 0).label("messaging"),
+            func.coalesce(func.sum(case((exhausted, 1), else_=0)), 0).label("calls"),
+        )
+        .where(col(Escalation.org_id) == org_id, col(Escalation.status).in_(OPEN_STATUSES))
+        .subquery()
     )
+    under_way = sa_select(func.count()).where(
+        col(Call.org_id) == org_id,
+        col(Call.outcome).is_(None),
+        col(Call.status) == CallStatus.QUEUED,
+        col(Call.created_at) >= now - CALL_UNDER_WAY_WITHIN,
+        true() if calls else false(),
+    )
+    found = session.execute(
+        sa_select(
+            conversations.scalar_subquery(),
+            waiting.c.messaging,
+            waiting.c.calls,
+            under_way.scalar_subquery(),
+        )
+    ).one()
+    return _NowDoing(*(int(value) for value in found))
 
 
 def _trouble(error: Any) -> ColumnElement[bool]:
@@ -533,14 +586,24 @@ def _agent_error(provider: WebhookProvider, detail: str, at: datetime) -> AgentE
 
 def _satisfaction(session: Session, *, in_window: ColumnElement[bool]) -> tuple[float | None, int]:
     """The mean sentiment of the window's latest ``SATISFACTION_SAMPLE`` customer messages,
-    VADER's compound score (-1 to 1) mapped to 0-1, and how many it is over."""
+    VADER's compound score (-1 to 1) mapped to 0-1, and how many it is over.
+
+    The score stored with each message is read; the text only of a message without one."""
+    stored = col(Message.sentiment)
     rows = session.execute(
-        sa_select(col(Message.id), func.substr(col(Message.body), 1, SENTIMENT_CHARS))
+        sa_select(
+            col(Message.id),
+            stored,
+            case((stored.is_(None), func.substr(col(Message.body), 1, SENTIMENT_CHARS))),
+        )
         .where(in_window, _from_customer())
         .order_by(col(Message.created_at).desc(), col(Message.id).desc())
         .limit(SATISFACTION_SAMPLE)
     ).all()
-    scores = [_mood(message_id, body) for message_id, body in rows]
+    scores = [
+        _mood(message_id, body) if score is None else (score + 1) / 2
+        for message_id, score, body in rows
+    ]
     if not scores:
         return None, 0
     return round(sum(scores) / len(scores), 4), len(scores)
@@ -548,9 +611,9 @@ def _satisfaction(session: Session, *, in_window: ColumnElement[bool]) -> tuple[
 
 @functools.lru_cache(maxsize=4 * SATISFACTION_SAMPLE)
 def _mood(message_id: str, body: str) -> float:
-    """A message's sentiment on the 0-1 scale, remembered by message id: VADER takes about
-    0.3 ms for a long message, and a dashboard asks for the same latest replies again and
-    again (a message's text never changes)."""
+    """The sentiment of a message stored without one, on the 0-1 scale, remembered by message
+    id: VADER takes about 0.3 ms for a long message, and a dashboard asks for the same latest
+    replies again and again (a message's text never changes)."""
     return (sentiment(body) + 1) / 2
 
 
@@ -564,6 +627,7 @@ def _voice(
     settings: OrgSettings,
     window: _Window,
     called: _Cohort,
+    now_doing: _NowDoing,
     now: datetime,
 ) -> AgentSummary:
     in_window = and_(col(Call.org_id) == org_id, window.of(col(Call.created_at)))
@@ -578,9 +642,9 @@ def _voice(
     ).one()
     ended, answered = int(ended), int(answered)
 
-    under_way = _calls_under_way(session, org_id=org_id, now=now)
+    under_way = now_doing.calls_under_way
     retrying, next_at = _calls_in_retry(session, org_id=org_id, settings=settings, now=now)
-    waiting = _waiting(session, org_id=org_id, calls=True)
+    waiting = now_doing.waiting_calls
     error, failing = _call_error(session, org_id=org_id, now=now)
     parts = []
     if under_way:
@@ -612,21 +676,6 @@ def _voice(
     )
 
 
-def _calls_under_way(session: Session, *, org_id: str, now: datetime) -> int:
-    """Calls placed (``queued`` at Vapi) within ``CALL_UNDER_WAY_WITHIN`` whose end-of-call
-    report is not in yet (read off ``ix_calls_org_outcome``: no outcome yet)."""
-    return int(
-        session.execute(
-            sa_select(func.count()).where(
-                col(Call.org_id) == org_id,
-                col(Call.outcome).is_(None),
-                col(Call.status) == CallStatus.QUEUED,
-                col(Call.created_at) >= now - CALL_UNDER_WAY_WITHIN,
-            )
-        ).scalar_one()
-    )
-
-
 def _calls_in_retry(
     session: Session, *, org_id: str, settings: OrgSettings, now: datetime
 ) -> tuple[int, datetime | None]:
@@ -640,10 +689,11 @@ def _calls_in_retry(
     """
     policy = settings.call_policy
     lookback = max(policy.spacing) + timedelta(days=2)
+    # Each recent call with its loop's latest attempt beside it (one pass over the calls).
     recent = (
         sa_select(
-            col(Call.workflow_id).label("workflow_id"),
             col(Call.attempt).label("attempt"),
+            func.max(col(Call.attempt)).over(partition_by=col(Call.workflow_id)).label("latest"),
             col(Call.outcome).label("outcome"),
             func.coalesce(col(Call.ended_at), col(Call.placed_at), col(Call.created_at)).label(
                 "ended_at"
@@ -651,12 +701,7 @@ def _calls_in_retry(
             col(Call.lead_id).label("lead_id"),
         )
         .where(col(Call.org_id) == org_id, col(Call.created_at) >= now - lookback)
-        .cte("recent_calls")
-    )
-    latest = (
-        sa_select(recent.c.workflow_id, func.max(recent.c.attempt).label("attempt"))
-        .group_by(recent.c.workflow_id)
-        .subquery()
+        .subquery("recent_calls")
     )
     ended_at = type_coerce(recent.c.ended_at, UtcDateTime())
     rows = session.execute(
@@ -666,16 +711,10 @@ def _calls_in_retry(
             type_coerce(func.min(recent.c.ended_at), UtcDateTime()),
         )
         .select_from(recent)
-        .join(
-            latest,
-            and_(
-                latest.c.workflow_id == recent.c.workflow_id,
-                latest.c.attempt == recent.c.attempt,
-            ),
-        )
         .join(Lead, col(Lead.id) == recent.c.lead_id)
         .join(Thread, col(Thread.contact_id) == col(Lead.contact_id))
         .where(
+            recent.c.attempt == recent.c.latest,
             recent.c.outcome.in_(RETRIED_OUTCOMES),
             recent.c.attempt < policy.max_attempts,
             col(Lead.stage).not_in(CLOSED_STAGES),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from models.database import lock
-from models.rules.needs_person import needs_person
+from models.rules.needs_person import needs_person, sentiment
 from models.rules.orgs import org_settings
 from models.services.escalations import escalate_thread
 from models.store.consent import current_consent, record_consent_change
@@ -235,6 +235,8 @@ def record_inbound_message(
             idempotency_key=idempotency_key,
             provider_message_id=provider_message_id,
             sent_at=utcnow(),
+            # Scored once here, so the agents' satisfaction reads it (``reads.agents``).
+            sentiment=sentiment(body),
         ),
     )
     return InboundRecorded(

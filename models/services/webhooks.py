@@ -113,14 +113,33 @@ def receipts_to_route(
 ) -> list[ReceiptKey]:
     """Receipts unrouted for longer than ``unrouted_for`` (the request that recorded one has
     given up on it by then), oldest first, from after ``after``: at most ``limit`` keys, only
-    ``org_ids``' if given."""
+    ``org_ids``' if given. One backing off after failures of its own waits its turn."""
+    now = utcnow()
     return unrouted_webhooks(
         session,
-        received_before=utcnow() - unrouted_for,
+        received_before=now - unrouted_for,
         after=after,
         limit=limit,
+        now=now,
         org_ids=org_ids,
     )
+
+
+#: The first wait after a receipt failed to route on its own; it doubles with each failure.
+FIRST_ROUTE_RETRY = timedelta(seconds=15)
+#: The longest wait: a receipt that keeps failing is tried hourly (and the health checks
+#: report it unrouted).
+LAST_ROUTE_RETRY = timedelta(hours=1)
+
+
+def postpone_routing(session: Session, *, receipt: WebhookReceipt) -> WebhookReceipt:
+    """A claimed receipt failed to route for a reason of its own: count it and back off
+    (15 s, 30 s, 1 min... at most an hour) before the next sweep tries it again."""
+    receipt.route_attempts += 1
+    wait = FIRST_ROUTE_RETRY * 2 ** min(receipt.route_attempts - 1, 20)
+    receipt.next_route_at = utcnow() + min(wait, LAST_ROUTE_RETRY)
+    session.add(receipt)
+    return receipt
 
 
 def claim_receipt(session: Session, *, receipt_id: str) -> WebhookReceipt | None:

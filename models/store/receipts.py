@@ -52,12 +52,16 @@ def unrouted_webhooks(
     received_before: datetime,
     after: ReceiptKey | None,
     limit: int,
+    now: datetime,
     org_ids: Collection[str] | None = None,
 ) -> list[ReceiptKey]:
-    """Webhook receipts not routed yet and received before ``received_before``, oldest first,
-    from after ``after``: their keys, at most ``limit``; only ``org_ids``' if given."""
+    """Webhook receipts not routed yet, received before ``received_before`` and not backing
+    off at ``now``, oldest first, from after ``after``: their keys, at most ``limit``; only
+    ``org_ids``' if given."""
     query = select(WebhookReceipt.received_at, WebhookReceipt.id).where(
-        col(WebhookReceipt.routed_at).is_(None), WebhookReceipt.received_at < received_before
+        col(WebhookReceipt.routed_at).is_(None),
+        WebhookReceipt.received_at < received_before,
+        or_(col(WebhookReceipt.next_route_at).is_(None), col(WebhookReceipt.next_route_at) <= now),
     )
     if org_ids is not None:
         query = query.where(col(WebhookReceipt.org_id).in_(list(org_ids)))

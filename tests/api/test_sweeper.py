@@ -4,8 +4,9 @@ it can't. Routing to real workflows on PostgreSQL: tests/channels/test_sweeper.p
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from models.database import make_engine, session_scope
 from models.schemas import OrgSettings
 from models.services.orgs import create_org
 from models.services.webhooks import record_webhook
-from models.tables import WebhookReceipt
+from models.tables import WebhookReceipt, utcnow
 from models.values import WebhookProvider
 from tests.conftest import dev_address, make_settings
 from tests.workflows.conftest import ANY_HOUR
@@ -112,7 +113,26 @@ async def test_a_receipt_that_fails_on_its_own_is_said_once_and_the_rest_are_rou
     assert routed_at(engine, fine) is not None
     assert routed_at(engine, broken) is None
     said = [r.getMessage() for r in caplog.records if r.name == "keepwarm.sweeper"]
-    assert [line.split(" after ")[0] for line in said] == [
+    assert [re.split(" after | \\(tried", line)[0] for line in said] == [
         f"could not route twilio webhook receipt {broken}: RequestValidationError",
         f"routed stripe webhook receipt {fine} (test)",
     ]
+    # It backs off: the second sweep didn't try it (15 s), a sweep once it is due does,
+    # and the wait doubles.
+    assert backoff(engine, broken)[0] == 1
+    with session_scope(engine) as session:
+        row = session.get(WebhookReceipt, broken)
+        assert row is not None
+        row.next_route_at = utcnow() - timedelta(seconds=1)
+    assert await sweeps.sweep() == []
+    attempts, due = backoff(engine, broken)
+    assert attempts == 2
+    assert due is not None and timedelta(seconds=25) < due - utcnow() <= timedelta(seconds=30)
+
+
+def backoff(engine: Engine, receipt_id: str) -> tuple[int, datetime | None]:
+    with session_scope(engine) as session:
+        row = session.get(WebhookReceipt, receipt_id)
+        assert row is not None
+        due = row.next_route_at.replace(tzinfo=UTC) if row.next_route_at else None
+        return row.route_attempts, due

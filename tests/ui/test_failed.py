@@ -20,7 +20,7 @@ from tests.channels.test_live_sends import new_lead, outbound
 from tests.channels.test_retry_sends import GAVE_UP, failed_message, posts_of, row, settled
 from tests.conftest import eventually
 from tests.ui.conftest import TIMEOUT_MS, axe_violations, uvicorn_serving
-from tests.ui.test_inbox import PASSWORD
+from tests.ui.test_inbox import accept_invite
 
 
 @pytest.fixture
@@ -58,11 +58,7 @@ async def signed_in_as(
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = await context.new_page()
-        await page.goto(urlsplit(created.json()["invite_url"]).path)
-        await page.get_by_label("Password", exact=True).fill(PASSWORD)
-        await page.get_by_label("Password again").fill(PASSWORD)
-        await page.get_by_role("button", name="Set password and sign in").click()
-        await expect(page).to_have_url(re.compile(r"/app/inbox$"))
+        await accept_invite(page, urlsplit(created.json()["invite_url"]).path)
         return page
 
     yield sign_in

@@ -81,13 +81,18 @@ async def invite(shop: Shop, name: str, role: str = "operator") -> str:
 async def signed_in(new_page: NewPage, shop: Shop, name: str, role: str = "operator") -> Page:
     """A new browser in which ``name`` accepted an invite: on the inbox."""
     page = await new_page()
-    await page.goto(await invite(shop, name, role))
+    await accept_invite(page, await invite(shop, name, role))
+    await expect(page.locator("#live-status")).to_have_text("Live")
+    return page
+
+
+async def accept_invite(page: Page, path: str) -> None:
+    """On ``page``, open the invite link ``path``, set the password and land on the inbox."""
+    await page.goto(path)
     await page.get_by_label("Password", exact=True).fill(PASSWORD)
     await page.get_by_label("Password again").fill(PASSWORD)
     await page.get_by_role("button", name="Set password and sign in").click()
     await expect(page).to_have_url(re.compile(r"/app/inbox$"))
-    await expect(page.locator("#live-status")).to_have_text("Live")
-    return page
 
 
 async def text_in(shop: Shop, body: str) -> None:

@@ -22,7 +22,7 @@ from playwright.async_api import Browser, Page, expect
 from models.settings import Settings
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.ui.conftest import TIMEOUT_MS, NewPage, axe_violations, uvicorn_serving
-from tests.ui.test_inbox import PASSWORD, shop, signed_in
+from tests.ui.test_inbox import accept_invite, shop, signed_in
 
 EN_DASH = "\N{EN DASH}"
 
@@ -173,11 +173,7 @@ async def _owner_on(browser: Browser, base: str) -> tuple[Page, dict[str, str]]:
     context = await browser.new_context(base_url=base, bypass_csp=True)
     context.set_default_timeout(TIMEOUT_MS)
     page = await context.new_page()
-    await page.goto(urlsplit(created.json()["invite_url"]).path)
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_label("Password again").fill(PASSWORD)
-    await page.get_by_role("button", name="Set password and sign in").click()
-    await expect(page).to_have_url(re.compile(r"/app/inbox$"))
+    await accept_invite(page, urlsplit(created.json()["invite_url"]).path)
     return page, headers
 
 
