@@ -64,7 +64,8 @@ def test_an_inbound_message_is_recorded_with_its_sentiment(engine: Engine) -> No
             if (row := session.get(Message, message_id)) is not None
         }
     assert scores == {unhappy: sentiment(UNHAPPY), happy: sentiment(HAPPY)}
-    assert scores[unhappy] < 0 < scores[happy]
+    low, high = scores[unhappy], scores[happy]
+    assert low is not None and high is not None and low < 0 < high
 
 
 def test_satisfaction_is_the_same_from_stored_scores_and_from_older_rows(engine: Engine) -> None:
