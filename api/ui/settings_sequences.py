@@ -751,6 +751,7 @@ async def save_scoring(
         # The whole rules: a word or source left out of the form is removed.
         changes={"scoring": rules.model_dump(mode="json")},
         at=utcnow(),
+        replace=frozenset({"scoring"}),
     )
     lines = describe_changes(org_settings(me.org), org_settings(updated))
     summary = summarize(lines) if lines else None

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any, get_args
+from typing import Any
 
-from pydantic import BaseModel
 from sqlmodel import Session
 
 from models.database import lock
@@ -38,9 +37,16 @@ def create_org(session: Session, *, name: str, settings: OrgSettings) -> tuple[O
     return org, api_key
 
 
-def patch_org_settings(session: Session, *, org_id: str, changes: dict[str, Any]) -> Org:
-    """Apply ``changes`` (settings objects merged field by field, maps and lists replaced)
-    and validate the result.
+def patch_org_settings(
+    session: Session,
+    *,
+    org_id: str,
+    changes: dict[str, Any],
+    replace: frozenset[str] = frozenset(),
+) -> Org:
+    """Apply ``changes`` (nested objects and dictionaries merged field by field, as
+    ``PATCH /v1/orgs/me`` documents; the top-level settings named in ``replace`` are replaced
+    whole instead) and validate the result.
 
     The org row is locked while read, merged and written, so two concurrent changes to
     different fields both stick. Raises pydantic's ``ValidationError`` and writes nothing if
@@ -49,33 +55,20 @@ def patch_org_settings(session: Session, *, org_id: str, changes: dict[str, Any]
     org = lock(session, Org, org_id)
     if org is None:
         raise NotFound(org_id)
-    merged = _deep_merge(org_settings(org).model_dump(), changes)
+    current = org_settings(org).model_dump()
+    merged = _deep_merge(current, {k: v for k, v in changes.items() if k not in replace})
+    merged.update({k: v for k, v in changes.items() if k in replace})
     org.settings = OrgSettings.model_validate(merged).model_dump(mode="json")
     session.add(org)
     session.flush()
     return org
 
 
-def _deep_merge(
-    base: dict[str, Any], changes: dict[str, Any], model: type[BaseModel] = OrgSettings
-) -> dict[str, Any]:
-    """``changes`` over ``base``: a settings object (``quiet_hours``) merges field by field;
-    a map (``scoring.words``), a list or a value is replaced whole, so leaving a word out
-    removes it."""
+def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in changes.items():
-        field = model.model_fields.get(key)
-        nested = _model_of(field.annotation) if field is not None else None
-        if nested is not None and isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value, nested)
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The settings object a field holds (``X`` or ``X | None``), else ``None``."""
-    for candidate in (annotation, *get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None

@@ -26,6 +26,7 @@ def change_settings(
     section: str,
     changes: dict[str, Any],
     at: datetime,
+    replace: frozenset[str] = frozenset(),
 ) -> Org:
     """Apply ``changes`` as ``PATCH /v1/orgs/me`` does and record who changed what.
 
@@ -43,6 +44,8 @@ def change_settings(
             ``scoring``...
         changes: A partial settings document; nested objects merge field by field.
         at: When.
+        replace: Top-level settings replaced whole (the Scoring page's rules: a word the
+            owner removed is gone, where a PATCH merges dictionaries).
 
     Returns:
         The org with its new settings.
@@ -51,7 +54,7 @@ def change_settings(
     if org is None:
         raise NotFound(org_id)
     before = org_settings(org)
-    updated = patch_org_settings(session, org_id=org_id, changes=changes)
+    updated = patch_org_settings(session, org_id=org_id, changes=changes, replace=replace)
     lines = describe_changes(before, org_settings(updated))
     if lines:
         record_change(

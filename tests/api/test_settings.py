@@ -135,28 +135,6 @@ async def test_a_change_with_the_api_key_is_in_the_audit_list(stack: Stack) -> N
     assert entry.summary == "Quiet hours SMS: 08:00\N{EN DASH}21:00 → 09:00\N{EN DASH}20:00"
 
 
-async def test_a_patch_merges_settings_objects_but_replaces_maps(stack: Stack) -> None:
-    """``quiet_hours.sms`` alone keeps the other windows; the scoring words sent are the
-    words: one left out is removed, not merged back."""
-    _, headers = await create_org(stack.api)
-    before = (await stack.api.get("/v1/orgs/me", headers=headers)).json()
-    words = {"urgent": 30, "quote": 10}
-
-    response = await stack.api.patch(
-        "/v1/orgs/me",
-        json={"quiet_hours": {"sms": ["09:00", "20:00"]}, "scoring": {"words": words}},
-        headers=headers,
-    )
-
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["scoring"]["words"] == words
-    assert body["scoring"]["sources"]["referral"] == 20  # the rest of scoring kept
-    assert body["quiet_hours"]["sms"] == ["09:00", "20:00"]
-    assert body["quiet_hours"]["voice"] == before["quiet_hours"]["voice"]
-    assert body["quiet_hours"]["weekdays_only"] == before["quiet_hours"]["weekdays_only"]
-
-
 async def test_a_change_of_several_settings_is_one_entry_naming_each(stack: Stack) -> None:
     org_id, headers = await create_org(stack.api)
 

@@ -179,6 +179,7 @@ def test_scoring_rules_are_replaced_whole_with_their_audit_entry(
         "actor": "Olivia",
         "section": "scoring",
         "changes": {"scoring": changed.model_dump(mode="json")},
+        "replace": frozenset({"scoring"}),
     }
     with session_scope(engine) as session:
         change_settings(session, org_id=org_id, at=utcnow(), **change)  # type: ignore[arg-type]
