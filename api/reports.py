@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from fastapi import Query
 
 from api.deps import Database
 from models.reads import pipeline as pipeline_reads
@@ -17,6 +19,12 @@ from models.reads import revenue as revenue_reads
 from models.reads.revenue import previous_window
 from models.schemas import PipelineFigures, PipelineReport, RevenueFigures, RevenueReport
 from models.values import Stage
+
+#: ``compare=previous`` on a report: the same figures for the window of equal length before.
+Compare = Annotated[
+    Literal["previous"] | None,
+    Query(description="`previous`: the same figures for the window of equal length before."),
+]
 
 #: The pipeline report's tables a CSV answer can hold, and their columns.
 PIPELINE_TABLES: dict[str, tuple[str, ...]] = {

@@ -10,16 +10,12 @@ from fastapi import APIRouter, Query, Request, Response
 from api.csv import csv_openapi, csv_response, filename, wants_csv
 from api.deps import DatabaseDep, OrgDep, QueryText, WindowDep
 from api.openapi import ORG_KEY, errors
-from api.reports import PIPELINE_TABLES, pipeline_rows, read_pipeline
+from api.reports import PIPELINE_TABLES, Compare, pipeline_rows, read_pipeline
 from models.schemas import PipelineReport
 
 router = APIRouter(prefix="/v1/pipeline", tags=["pipeline"], responses=errors(*ORG_KEY))
 
 Table = Literal["by_source", "stages", "funnel", "by_channel", "summary"]
-Compare = Annotated[
-    Literal["previous"] | None,
-    Query(description="`previous`: the same figures for the window of equal length before."),
-]
 TableParam = Annotated[
     Table,
     Query(description="With `Accept: text/csv`: the table to download (JSON: ignored)."),

@@ -12,7 +12,7 @@ from pydantic import AfterValidator
 from api.csv import csv_openapi, csv_response, filename, wants_csv
 from api.deps import DatabaseDep, OrgDep, WindowDep
 from api.openapi import ORG_KEY, errors
-from api.reports import REVENUE_TABLES, revenue_rows
+from api.reports import REVENUE_TABLES, Compare, revenue_rows
 from models.reads import revenue as revenue_reads
 from models.schemas import RevenueReport
 
@@ -27,10 +27,6 @@ Currency = Annotated[
         "most of the window's payments are in.",
     ),
     AfterValidator(lambda code: code.lower() if code else code),
-]
-Compare = Annotated[
-    Literal["previous"] | None,
-    Query(description="`previous`: the same figures for the window of equal length before."),
 ]
 TableParam = Annotated[
     Table,
