@@ -5,7 +5,7 @@ Timestamps are timezone-aware UTC (``UtcDateTime`` restores the zone SQLite drop
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -75,18 +75,19 @@ def _trigram(name: str, column: str) -> Index:
     )
 
 
-def _wait_index(name: str, *columns: str) -> Index:
+def _wait_index(name: str, *columns: str, reached: str = "first_contact_at") -> Index:
     """An index of the org's touched leads (of ``columns``) ordered by their wait to the first
-    touch, for PostgreSQL: speed to lead's k-th wait read off it in order
-    (``models.reads.pipeline``), without sorting every wait. Declared empty on SQLite, like
-    ``_trigram``: its percentiles number the window's waits instead."""
+    touch (or to ``reached``: the first call), for PostgreSQL: speed to lead's k-th wait read
+    off it in order (``models.reads.pipeline``, ``models.reads.agents``), without sorting
+    every wait. Declared empty on SQLite, like ``_trigram``: its percentiles number the
+    window's waits instead."""
     return Index(
         name,
         "org_id",
         *columns,
-        text("(first_contact_at - created_at)"),
-        postgresql_include=["created_at", "first_contact_at"],
-        postgresql_where=text("first_contact_at IS NOT NULL"),
+        text(f"({reached} - created_at)"),
+        postgresql_include=["created_at", reached],
+        postgresql_where=text(f"{reached} IS NOT NULL"),
         sqlite_where=false(),
     )
 
@@ -241,7 +242,12 @@ class Lead(SQLModel, table=True):
             "ix_leads_org_created",
             "org_id",
             "created_at",
-            postgresql_include=["first_contact_at", "contact_id", "id"],
+            postgresql_include=[
+                "first_contact_at",
+                "first_call_at",
+                "replied_at",
+                "taken_over_at",
+            ],
         ),
         Index("ix_leads_org_stage", "org_id", "stage"),
         # The pipeline report reads only these columns: an index-only scan of the window.
@@ -270,6 +276,7 @@ class Lead(SQLModel, table=True):
         _wait_index("ix_leads_wait"),
         _wait_index("ix_leads_wait_source", "source"),
         _wait_index("ix_leads_wait_channel", "first_contact_channel"),
+        _wait_index("ix_leads_call_wait", reached="first_call_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -289,6 +296,13 @@ class Lead(SQLModel, table=True):
     first_contact_at: datetime | None = _ts(nullable=True)
     #: The channel of that first touch (speed to lead by channel reads it with the time).
     first_contact_channel: str | None = Field(default=None, max_length=16)
+    #: What the agents' figures count (``store.agent_days``), each stamped once, when it first
+    #: happens: the first call placed to the lead; the contact's first message after the
+    #: first touch; the first time a person stepped in on the contact's thread (a message
+    #: or a hold) since the lead came in.
+    first_call_at: datetime | None = _ts(nullable=True)
+    replied_at: datetime | None = _ts(nullable=True)
+    taken_over_at: datetime | None = _ts(nullable=True)
 
 
 class TimelineEvent(SQLModel, table=True):
@@ -814,3 +828,23 @@ class SettingsChange(SQLModel, table=True):
     section: str = Field(max_length=32)
     summary: str = Field(max_length=500)
     changed_at: datetime = _ts()
+
+
+class AgentDay(SQLModel, table=True):
+    """One of an org's running totals for one UTC day: what ``GET /v1/agents`` adds up over a
+    window's whole days instead of reading every message, call and lead of them.
+
+    ``metric`` names the total (``models.store.agent_days``): AI sends by channel, live or
+    not, on the day the message was written; calls ended, answered and their cost, on the
+    day the call was written; leads touched, called, replied and taken over, on the day the
+    lead came in. Each is moved in the transaction that records what it counts.
+    """
+
+    __tablename__ = "agent_days"
+
+    org_id: str = Field(foreign_key="orgs.id", max_length=40, primary_key=True)
+    day: date = Field(primary_key=True)
+    metric: str = Field(max_length=40, primary_key=True)
+    count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    #: A sum that is not a count (a call's cost, in its currency).
+    amount: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})

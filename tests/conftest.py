@@ -21,14 +21,17 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.main import create_app
-from models.database import make_engine
+from models.database import make_engine, session_scope
 from models.migrate import upgrade
 from models.settings import Settings
+from models.store import agent_days
+from models.tables import AgentDay, Lead
 from tests.fakes.providers import FakeProviders
 from workers.cli import find_executable
 from workers.client import (
@@ -278,3 +281,46 @@ def fake_providers(fake_providers_server: FakeProviders) -> FakeProviders:
     """The session's fake providers, with no requests, objects or plans left over."""
     fake_providers_server.reset()
     return fake_providers_server
+
+
+def agent_totals_of(engine: Engine, org_id: str) -> tuple[dict[Any, Any], list[Any]]:
+    """The org's running totals (``agent_days``) and its leads' facts, as stored."""
+    with session_scope(engine) as session:
+        days = {
+            (row.day, row.metric): (row.count, round(row.amount, 6))
+            for row in session.exec(select(AgentDay).where(AgentDay.org_id == org_id))
+            if row.count or row.amount
+        }
+        facts = [
+            (
+                lead.id,
+                lead.first_contact_at,
+                lead.first_call_at,
+                lead.replied_at,
+                lead.taken_over_at,
+            )
+            for lead in session.exec(select(Lead).where(Lead.org_id == org_id).order_by(Lead.id))
+        ]
+    return days, facts
+
+
+def assert_agent_totals_follow_the_rows(engine: Engine, org_id: str) -> dict[Any, Any]:
+    """What the app kept as things happened equals what ``agent_days.rebuild`` derives from
+    the rows afterwards (the totals, and each lead's first call, reply and takeover); the
+    totals, for the test to check what it expects of them."""
+    kept = agent_totals_of(engine, org_id)
+    with session_scope(engine) as session:
+        agent_days.rebuild(session, org_id=org_id)
+    assert kept == agent_totals_of(engine, org_id)
+    return kept[0]
+
+
+def per_metric(totals: dict[Any, Any]) -> dict[str, float]:
+    """Totals by ``(day, metric)`` added up by metric, whatever the days (a test may run
+    across midnight): the count, or the amount of a metric that sums one."""
+    found: dict[str, float] = {}
+    for (_, metric), (count, amount) in totals.items():
+        found[metric] = round(
+            found.get(metric, 0) + (amount if metric == "calls:cost" else count), 6
+        )
+    return found

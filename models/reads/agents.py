@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +34,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 from sqlmodel import Session, col
 
+from models.reads.pipeline import SORT_AT_MOST, WALK_SHARE, nearest_rank
 from models.reads.revenue import for_aggregates
 from models.rules.escalations import OPEN_STATUSES
 from models.rules.needs_person import SENTIMENT_CHARS, sentiment
@@ -45,6 +47,8 @@ from models.schemas import (
     OrgSettings,
     Quantiles,
 )
+from models.store import agent_days
+from models.store.agent_days import utc_day
 from models.store.orgs import settings_for
 from models.tables import Call, Escalation, Lead, Message, Thread, UtcDateTime
 from models.values import (
@@ -132,7 +136,8 @@ def agents(
         sa_select(col(Call.id)).where(col(Call.org_id) == org_id).limit(1)
     ).first()
     voice = bool(settings.vapi_assistant_id) or has_calls is not None
-    cohorts = _lead_cohorts(session, org_id=org_id, window=window, calls=voice)
+    counted = _totals(session, org_id=org_id, window=window)
+    cohorts = _lead_cohorts(session, org_id=org_id, window=window, totals=counted, calls=voice)
     now_doing = _now_doing(session, org_id=org_id, now=now, calls=voice)
     items = [
         _messaging(
@@ -140,6 +145,7 @@ def agents(
             org_id=org_id,
             settings=settings,
             window=window,
+            totals=counted,
             touched=cohorts[_TOUCHED],
             now_doing=now_doing,
             now=now,
@@ -151,7 +157,7 @@ def agents(
                 session,
                 org_id=org_id,
                 settings=settings,
-                window=window,
+                totals=counted,
                 called=cohorts[_CALLED],
                 now_doing=now_doing,
                 now=now,
@@ -270,77 +276,184 @@ def _cohorts(
 
 _TOUCHED = "touched"
 _CALLED = "called"
+#: Each cohort: its sample (the wait from a lead's intake to it), the metrics of its size and
+#: flags in ``agent_days``, and the index its waits are walked in order on (PostgreSQL).
+_COHORTS: dict[str, tuple[Any, str, dict[str, str]]] = {
+    _TOUCHED: (
+        Lead.first_contact_at,
+        agent_days.TOUCHED,
+        {"replied": agent_days.TOUCHED_REPLIED, "taken_over": agent_days.TOUCHED_TAKEN_OVER},
+    ),
+    _CALLED: (Lead.first_call_at, agent_days.CALLED, {"taken_over": agent_days.CALLED_TAKEN_OVER}),
+}
+
+
+#: A window's running totals by metric (``store.agent_days``): counts, and the calls' cost.
+_Totals = defaultdict[str, float]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _totals(session: Session, *, org_id: str, window: _Window) -> _Totals:
+    """The window's running totals (``store.agent_days``): its whole UTC days read off
+    ``agent_days``, the part of a day at either end (if the window starts or ends inside a
+    day) counted off the rows themselves. ``calls:cost`` is the calls' cost, not a count."""
+    start, end = window.start, window.end
+    first = None if start is None else utc_day(start - timedelta(microseconds=1)) + timedelta(1)
+    last = None if end is None else utc_day(end)
+    if first is not None and last is not None and first >= last:
+        return _counted(session, org_id=org_id, window=window)
+    found: _Totals = defaultdict(float)
+    for metric, (count, amount) in agent_days.totals(
+        session, org_id=org_id, first=first, end=last
+    ).items():
+        found[metric] += amount if metric == agent_days.CALLS_COST else count
+    if first is not None and start is not None and start < _midnight(first):
+        edge = _Window(start=start, end=_midnight(first), postgres=window.postgres)
+        for metric, value in _counted(session, org_id=org_id, window=edge).items():
+            found[metric] += value
+    if last is not None and end is not None and _midnight(last) < end:
+        edge = _Window(start=_midnight(last), end=end, postgres=window.postgres)
+        for metric, value in _counted(session, org_id=org_id, window=edge).items():
+            found[metric] += value
+    return found
+
+
+def _counted(session: Session, *, org_id: str, window: _Window) -> _Totals:
+    """What ``agent_days`` totals, counted off the window's rows in one statement: AI sends
+    by channel (off their partial indexes), calls ended and answered and their cost, and the
+    leads' facts (off ``ix_leads_org_created``)."""
+    columns: dict[str, Any] = {}
+    messages = and_(col(Message.org_id) == org_id, window.of(col(Message.created_at)))
+    for channel in MESSAGING_CHANNELS:
+        for live in (True, False):
+            columns[agent_days.sent_metric(channel, ProviderMode.LIVE if live else None)] = (
+                sa_select(func.count())
+                .where(messages, col(Message.channel) == channel, _ai_sent(live=live))
+                .scalar_subquery()
+            )
+    calls = sa_select(
+        func.count(col(Call.outcome)).label(agent_days.CALLS_ENDED),
+        _flag(col(Call.outcome) == CallOutcome.ANSWERED).label(agent_days.CALLS_ANSWERED),
+        func.count(col(Call.cost)).label(agent_days.CALLS_COSTED),
+        func.coalesce(func.sum(col(Call.cost)), 0).label(agent_days.CALLS_COST),
+    ).where(col(Call.org_id) == org_id, window.of(col(Call.created_at)))
+    touched, called = col(Lead.first_contact_at).is_not(None), col(Lead.first_call_at).is_not(None)
+    taken_over = col(Lead.taken_over_at).is_not(None)
+    leads = sa_select(
+        _flag(touched).label(agent_days.TOUCHED),
+        _flag(and_(touched, col(Lead.replied_at).is_not(None))).label(agent_days.TOUCHED_REPLIED),
+        _flag(and_(touched, taken_over)).label(agent_days.TOUCHED_TAKEN_OVER),
+        _flag(called).label(agent_days.CALLED),
+        _flag(and_(called, taken_over)).label(agent_days.CALLED_TAKEN_OVER),
+    ).where(col(Lead.org_id) == org_id, window.of(col(Lead.created_at)))
+    call_row, lead_row = calls.subquery(), leads.subquery()
+    query = sa_select(
+        *(value.label(name) for name, value in columns.items()),
+        *call_row.c,
+        *lead_row.c,
+    ).select_from(call_row.join(lead_row, true()))
+    row = session.execute(query).one()._mapping
+    found: _Totals = defaultdict(float)
+    for name, value in row.items():
+        found[name] = float(value) if name == agent_days.CALLS_COST else int(value)
+    return found
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def _lead_cohorts(
-    session: Session, *, org_id: str, window: _Window, calls: bool
+    session: Session, *, org_id: str, window: _Window, totals: _Totals, calls: bool
 ) -> dict[str, _Cohort]:
-    """The leads that came in during the window, in one pass: those the AI touched (a
-    message accepted: ``first_contact_at``) and, if ``calls``, those it called (a call
-    placed since), with how long that took, whether the contact wrote after the first touch
-    and whether a person stepped in on their thread.
+    """The leads that came in during the window that the AI touched (a message accepted:
+    ``first_contact_at``) and, if ``calls``, called (``first_call_at``): how many, how many
+    of them replied or were taken over (from ``totals``), and the p50/p90 of their waits.
 
-    On PostgreSQL the window's leads, its calls and the threads that moved since it opened
-    are read off indexes that carry what is read (``ix_leads_org_created``,
-    ``ix_calls_org_created``, ``ix_threads_org_activity``): no row is fetched."""
-    touched = window.duration(col(Lead.first_contact_at), col(Lead.created_at))
-    columns: list[ColumnElement[Any]] = [
-        touched.label(_TOUCHED),
-        case((col(Thread.last_inbound_at) > col(Lead.first_contact_at), 1), else_=0).label(
-            "replied"
-        ),
-        case(
-            (
-                or_(
-                    col(Thread.last_human_at) >= col(Lead.created_at),
-                    col(Thread.held_since) >= col(Lead.created_at),
-                ),
-                1,
-            ),
-            else_=0,
-        ).label("taken_over"),
-    ]
-    reached: ColumnElement[bool] = col(Lead.first_contact_at).is_not(None)
-    samples: dict[str, tuple[str, ...]] = {_TOUCHED: ("replied", "taken_over")}
-    first_call = None
-    if calls:
-        first_call = (
+    A window's waits are sorted, in one statement over its leads; on PostgreSQL a window of
+    more than ``SORT_AT_MOST`` leads that holds at least ``WALK_SHARE`` of the org's has each
+    k-th wait read off the cohort's wait index in order instead (``ix_leads_wait``,
+    ``ix_leads_call_wait``), as speed to lead does (``reads.pipeline``)."""
+    names = [_TOUCHED, _CALLED] if calls else [_TOUCHED]
+    sizes = {name: int(totals[_COHORTS[name][1]]) for name in names}
+    walked = []
+    if window.postgres and any(size > SORT_AT_MOST for size in sizes.values()):
+        everything = _Window(start=None, end=None, postgres=True)
+        whole = (
+            sizes
+            if window.start is None and window.end is None
+            else {
+                name: int(total[_COHORTS[name][1]])
+                for total in [_totals(session, org_id=org_id, window=everything)]
+                for name in names
+            }
+        )
+        walked = [
+            name
+            for name in names
+            if sizes[name] > SORT_AT_MOST and sizes[name] >= WALK_SHARE * whole[name]
+        ]
+    quantiles = _walked_waits(session, org_id=org_id, window=window, sizes=sizes, names=walked)
+    sorted_names = [name for name in names if name not in walked]
+    if sorted_names:
+        waits = (
             sa_select(
-                col(Call.lead_id).label("lead_id"),
-                func.min(col(Call.placed_at)).label("placed_at"),
+                *(
+                    window.duration(col(_COHORTS[name][0]), col(Lead.created_at)).label(name)
+                    for name in sorted_names
+                )
             )
             .where(
-                col(Call.org_id) == org_id,
-                # A lead's calls come after it: only calls written since the window opened.
-                window.since(col(Call.created_at)),
-                col(Call.placed_at).is_not(None),
+                col(Lead.org_id) == org_id,
+                window.of(col(Lead.created_at)),
+                or_(*(col(_COHORTS[name][0]).is_not(None) for name in sorted_names)),
             )
-            .group_by(col(Call.lead_id))
             .subquery()
         )
-        columns.append(window.duration(first_call.c.placed_at, col(Lead.created_at)).label(_CALLED))
-        reached = or_(reached, first_call.c.placed_at.is_not(None))
-        samples[_CALLED] = ("taken_over",)
-    rows = (
-        sa_select(*columns)
-        .select_from(Lead)
-        .outerjoin(
-            Thread,
-            and_(
-                col(Thread.contact_id) == col(Lead.contact_id),
-                # Only threads that moved since the window opened (a range of
-                # ``ix_threads_org_activity``, not every thread): a touched lead's thread
-                # has, and a person's message moves it too. Missed: a hold without a message
-                # on the thread of a lead that was only called.
-                col(Thread.org_id) == org_id,
-                window.since(_activity()),
-            ),
+        found = _cohorts(
+            session, waits, postgres=window.postgres, samples={name: () for name in sorted_names}
         )
-        .where(col(Lead.org_id) == org_id, window.of(col(Lead.created_at)), reached)
-    )
-    if first_call is not None:
-        rows = rows.outerjoin(first_call, first_call.c.lead_id == col(Lead.id))
-    return _cohorts(session, rows.subquery(), postgres=window.postgres, samples=samples)
+        quantiles.update({name: cohort.quantiles for name, cohort in found.items()})
+    empty = Quantiles(p50=None, p90=None)
+    return {
+        name: _Cohort(
+            quantiles=quantiles.get(name, empty),
+            size=sizes.get(name, 0),
+            totals={flag: int(totals[metric]) for flag, metric in _COHORTS[name][2].items()},
+        )
+        for name in (_TOUCHED, _CALLED)
+    }
+
+
+def _walked_waits(
+    session: Session, *, org_id: str, window: _Window, sizes: dict[str, int], names: list[str]
+) -> dict[str, Quantiles]:
+    """Each cohort's p50 and p90 read off its wait index in order (``ORDER BY wait OFFSET
+    k - 1 LIMIT 1``, from whichever end is nearer), all in one statement."""
+    if not names:
+        return {}
+    walks = []
+    for name in names:
+        reached = col(_COHORTS[name][0])
+        wait = reached - col(Lead.created_at)
+        size = sizes[name]
+        for share in (50, 90):
+            query = sa_select(wait).where(
+                col(Lead.org_id) == org_id, reached.is_not(None), window.of(col(Lead.created_at))
+            )
+            rank = nearest_rank(size, share)
+            if rank <= size - rank + 1:
+                query = query.order_by(wait).offset(rank - 1)
+            else:
+                query = query.order_by(wait.desc()).offset(size - rank)
+            walks.append(query.limit(1).scalar_subquery())
+    values = iter(session.execute(sa_select(*walks)).one())
+    return {
+        name: Quantiles(p50=_seconds(next(values)), p90=_seconds(next(values))) for name in names
+    }
 
 
 def _seconds(duration: timedelta | int | None) -> float | None:
@@ -384,23 +497,18 @@ def _messaging(
     org_id: str,
     settings: OrgSettings,
     window: _Window,
+    totals: _Totals,
     touched: _Cohort,
     now_doing: _NowDoing,
     now: datetime,
 ) -> AgentSummary:
     in_window = and_(col(Message.org_id) == org_id, window.of(col(Message.created_at)))
-    # The touches of each channel, live (what costs) and not, each counted off its partial
-    # index: a range of the channel's entries, nothing but a count per entry.
-    counted = [
-        sa_select(func.count())
-        .where(in_window, col(Message.channel) == channel, _ai_sent(live=live))
-        .scalar_subquery()
-        for channel in MESSAGING_CHANNELS
-        for live in (True, False)
-    ]
-    touches = iter(session.execute(sa_select(*counted)).one())
     sent_live = {
-        channel: (int(next(touches)), int(next(touches))) for channel in MESSAGING_CHANNELS
+        channel: (
+            int(totals[agent_days.sent_metric(channel, ProviderMode.LIVE)]),
+            int(totals[agent_days.sent_metric(channel, None)]),
+        )
+        for channel in MESSAGING_CHANNELS
     }
     prices = settings.unit_prices
     price = {
@@ -625,22 +733,15 @@ def _voice(
     *,
     org_id: str,
     settings: OrgSettings,
-    window: _Window,
+    totals: _Totals,
     called: _Cohort,
     now_doing: _NowDoing,
     now: datetime,
 ) -> AgentSummary:
-    in_window = and_(col(Call.org_id) == org_id, window.of(col(Call.created_at)))
-    ended, answered, cost = session.execute(
-        sa_select(
-            func.count(col(Call.outcome)),
-            func.coalesce(
-                func.sum(case((col(Call.outcome) == CallOutcome.ANSWERED, 1), else_=0)), 0
-            ),
-            func.sum(col(Call.cost)),
-        ).where(in_window)
-    ).one()
-    ended, answered = int(ended), int(answered)
+    ended = int(totals[agent_days.CALLS_ENDED])
+    answered = int(totals[agent_days.CALLS_ANSWERED])
+    cost = totals[agent_days.CALLS_COST]
+    has_cost = totals[agent_days.CALLS_COSTED] > 0
 
     under_way = now_doing.calls_under_way
     retrying, next_at = _calls_in_retry(session, org_id=org_id, settings=settings, now=now)
@@ -667,7 +768,7 @@ def _voice(
         response_time_s=called.quantiles,
         reply_time_s=Quantiles(p50=None, p90=None),
         interactions=ended,
-        cost_per_interaction=round(float(cost) / ended, 4) if ended and cost is not None else None,
+        cost_per_interaction=round(float(cost) / ended, 4) if ended and has_cost else None,
         currency=VAPI_CURRENCY,
         satisfaction=None,
         satisfaction_sample=0,

@@ -125,7 +125,7 @@ SORT_AT_MOST = 20_000
 WALK_SHARE = 0.4
 
 
-def _rank(count: int, percent: int) -> int:
+def nearest_rank(count: int, percent: int) -> int:
     """The nearest rank ``ceil(percent / 100 * count)``, in integers (as SQLite computes it)."""
     return (count * percent + 99) // 100
 
@@ -234,7 +234,7 @@ def _walked(
             )
             if where is not None:
                 query = query.where(where)
-            rank = _rank(count, percent)
+            rank = nearest_rank(count, percent)
             # From whichever end is nearer: rank k of n is rank n - k + 1 from the top.
             if rank <= count - rank + 1:
                 query = query.order_by(wait).offset(rank - 1)

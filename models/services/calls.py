@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from models.database import lock
+from models.database import ROW_LOCK, lock
 from models.errors import NotFound
 from models.ids import calls_exhausted_key
 from models.payloads import CallPlan
@@ -24,7 +24,8 @@ from models.rules.compliance import Deferred
 from models.rules.orgs import org_settings
 from models.schemas import OrgSettings
 from models.services.gate import check_gate, held_back_for_takeover
-from models.store.calls import best_hours, call_history
+from models.store import agent_days
+from models.store.calls import best_hours, call_history, call_placed
 from models.store.consent import current_consent
 from models.store.contacts import dialable_phone, mark_invalid, recipient_of
 from models.store.escalations import open_escalation
@@ -172,7 +173,8 @@ def record_call_report(session: Session, *, org_id: str, report: CallReport) -> 
     The call's workflow is the one stored on its row, never one named by the webhook, so a
     report can only reach a workflow of the org it was posted for.
     """
-    query = select(Call).where(Call.org_id == org_id)
+    # Locked: two copies of one report (a webhook and the lost-report lookup) record it once.
+    query = select(Call).where(Call.org_id == org_id).with_for_update(**ROW_LOCK)
     call = None
     if report.call_key:
         call = session.exec(query.where(Call.idempotency_key == report.call_key)).first()
@@ -184,7 +186,7 @@ def record_call_report(session: Session, *, org_id: str, report: CallReport) -> 
         return call  # reported already
     if call.provider_call_id is None:
         call.provider_call_id = report.provider_call_id
-        call.placed_at = call.placed_at or utcnow()
+        call_placed(session, call=call, at=utcnow())
     outcome = outcome_of(report.ended_reason)
     call.status = CallStatus.ENDED
     call.outcome = outcome.value
@@ -194,6 +196,7 @@ def record_call_report(session: Session, *, org_id: str, report: CallReport) -> 
     call.cost = report.cost
     call.ended_at = report.ended_at or utcnow()
     session.add(call)
+    agent_days.call_ended(session, call=call)
     if outcome == CallOutcome.INVALID_NUMBER and call.to_address:
         mark_invalid(
             session,

@@ -14,6 +14,7 @@ from models.errors import ThreadHeld
 from models.ids import TAKEOVER_NOTICE_KEY, takeover_notice_key
 from models.rules.takeover import NOTICE_FRESH, Hold, HoldCheck, hold_minutes, releases_at
 from models.schemas import OrgSettings
+from models.store import agent_days
 from models.store.escalations import mark_acknowledged
 from models.store.holds import hold_state, leads_of_contact, locked_thread
 from models.store.operators import get_operator, message_to
@@ -64,6 +65,7 @@ def take_over(
         raise ThreadHeld(holder=holder, holder_id=thread.held_by, since=thread.held_since)
     thread.held_by = operator.id
     thread.held_since = now
+    agent_days.contact_taken_over(session, contact_id=thread.contact_id, at=now)
     thread.handled_by = HandledBy.HUMAN
     thread.status = ThreadStatus.ASSIGNED
     thread.assigned_to = operator.id

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from models.errors import NotFound
 from models.rules.calls import MIN_HISTORY, MIN_PER_HOUR
+from models.store import agent_days
 from models.store.timeline import add_to_timeline
 from models.tables import (
     Call,
@@ -45,7 +46,7 @@ def mark_call(
         call.attempted_at = now
     if provider_call_id and call.provider_call_id is None:
         call.provider_call_id = provider_call_id
-        call.placed_at = now
+        call_placed(session, call=call, at=now)
     if status is not None and call.status in {CallStatus.PENDING, CallStatus.QUEUED}:
         call.status = status
         if error:
@@ -63,6 +64,16 @@ def mark_call(
     session.add(call)
     session.flush()
     return call
+
+
+def call_placed(session: Session, *, call: Call, at: datetime) -> None:
+    """The provider took the call (unless it was placed already): its lead's first call, if
+    it is the lead's first."""
+    if call.placed_at is not None:
+        return
+    call.placed_at = at
+    if call.lead_id:
+        agent_days.lead_called(session, lead_id=call.lead_id, at=at)
 
 
 #: A message that failed did not reach the person, so it doesn't use up the budget.

@@ -12,6 +12,7 @@ from models.database import ROW_LOCK, lock
 from models.errors import NotFound
 from models.rules.compliance import Verdict
 from models.rules.whatsapp import WHATSAPP_SESSION
+from models.store import agent_days
 from models.store.consent import record_consent_change
 from models.store.leads import get_lead
 from models.store.timeline import add_to_timeline
@@ -126,14 +127,12 @@ def accept_message(session: Session, *, message: Message, status: MessageStatus)
     message.sent_at = now
     message.status_at = now
     session.add(message)
+    agent_days.message_sent(session, message=message, sent=True)
     if message.lead_id:
         lead = session.get(Lead, message.lead_id)
         # Speed to lead counts touches, not keyword confirmations.
         if lead is not None and lead.first_contact_at is None and message.sender == Sender.AI:
-            lead.first_contact_at = now
-            lead.first_contact_channel = message.channel
-            lead.updated_at = now
-            session.add(lead)
+            agent_days.lead_touched(session, lead_id=lead.id, at=now, channel=message.channel)
         verb = "simulated" if status == MessageStatus.SIMULATED else "sent"
         add_to_timeline(
             session,
@@ -199,6 +198,8 @@ def reopen_message(session: Session, *, message: Message, now: datetime) -> None
     retry asks the provider before it sends. One the provider accepted and then failed to
     deliver (a carrier's report) starts afresh: it is sent again, not found again.
     """
+    if message.sent_at is not None:
+        agent_days.message_sent(session, message=message, sent=False)
     if message.provider_message_id is not None or message.sent_at is not None:
         message.provider_message_id = None
         message.attempted_at = None

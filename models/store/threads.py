@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from models.database import lock
 from models.rules.escalations import OPEN_STATUSES, PRIORITIES
+from models.store import agent_days
 from models.tables import (
     Contact,
     Escalation,
@@ -63,7 +64,15 @@ def touch_thread(session: Session, *, message: Message) -> None:
     """
     if message.thread_id is None:
         return
-    lock_thread(session, thread_id=message.thread_id)
+    thread = lock_thread(session, thread_id=message.thread_id)
+    if thread is not None:
+        # The contact's leads: replied to, or taken over by a person (the agents' figures).
+        if message.direction == Direction.INBOUND:
+            agent_days.contact_replied(session, contact_id=thread.contact_id, at=message.created_at)
+        if message.sender == Sender.HUMAN:
+            agent_days.contact_taken_over(
+                session, contact_id=thread.contact_id, at=message.created_at
+            )
     values: dict[Any, Any] = {
         Thread.last_message_at: _later(col(Thread.last_message_at), message.created_at)
     }

@@ -18,7 +18,9 @@ from sqlmodel import Session
 
 from api.routes.agents import COLUMNS
 from models.database import make_engine, session_scope
+from models.reads import agents as agent_reads
 from models.rules.needs_person import sentiment
+from models.store import agent_days
 from models.tables import Call, Contact, Escalation, Lead, Message, Thread
 from models.values import (
     CallOutcome,
@@ -407,6 +409,9 @@ def seed_history(engine: Engine, org_id: str, now: datetime) -> list[str]:
         escalation(
             session, org_id, EscalationReason.CALL_ATTEMPTS_EXHAUSTED, EscalationStatus.OPEN, now
         )
+        # Rows written around the app: its leads' facts and running totals derived from them.
+        session.flush()
+        agent_days.rebuild(session, org_id=org_id)
     return [body for _, body in sorted(replies, reverse=True)]
 
 
@@ -693,3 +698,35 @@ async def test_unit_prices_patch_one_price_and_keep_the_rest(stack: Stack) -> No
         "email": 0.0004,
         "currency": "USD",
     }
+
+
+async def test_waits_walked_off_the_index_are_the_sorted_ones(
+    pg_url: str, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads a large window's p50/p90 off the wait indexes in order instead of
+    sorting (``reads.agents._walked_waits``): the same figures, all time and in a window."""
+    async with serve(make_settings(database_url=pg_url, temporal_address=NO_TEMPORAL)) as api:
+        stack = Stack(api=api, engine=make_engine(pg_url))
+        org_id, headers = await create_org(api)
+        await api.patch("/v1/orgs/me", json={"vapi_assistant_id": "asst_x"}, headers=headers)
+        seed_history(stack.engine, org_id, now)
+        window = {"from": (now - FROM).isoformat(), "to": (now - TO).isoformat()}
+        sorted_all, sorted_window = (
+            await agents(stack, headers),
+            await agents(stack, headers, **window),
+        )
+
+        monkeypatch.setattr(agent_reads, "SORT_AT_MOST", 0)
+        monkeypatch.setattr(agent_reads, "WALK_SHARE", 0.0)
+        walked_all, walked_window = (
+            await agents(stack, headers),
+            await agents(stack, headers, **window),
+        )
+        stack.engine.dispose()
+
+    def waits(items: list[dict[str, Any]]) -> list[Any]:
+        return [item["response_time_s"] for item in items]
+
+    assert waits(sorted_all) == [{"p50": 30.25, "p90": 999.0}, waits(sorted_all)[1]]
+    assert waits(sorted_window)[1] == {"p50": 120.0, "p90": 200.0}
+    assert (waits(walked_all), waits(walked_window)) == (waits(sorted_all), waits(sorted_window))

@@ -19,12 +19,20 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.engine import Engine
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.settings import Settings
 from tests.api.test_identity import unique_phone
-from tests.conftest import create_org, eventually, make_settings, serve
+from tests.conftest import (
+    assert_agent_totals_follow_the_rows,
+    create_org,
+    eventually,
+    make_settings,
+    per_metric,
+    serve,
+)
 from tests.fakes.providers import twilio_signature_headers
 from workflows.escalation import EscalationWorkflow
 from workflows.payloads import EscalationState, TakeoverState
@@ -397,7 +405,7 @@ async def test_takeover_and_release_refuse_bad_requests_and_other_orgs(
 
 
 async def test_a_reply_goes_out_as_the_operators_on_the_threads_channel_once(
-    api: httpx.AsyncClient, stack_client: Client
+    api: httpx.AsyncClient, stack_client: Client, pg_engine: Engine
 ) -> None:
     chat = await conversation(api)
     ann = await add_operator(api, chat.headers, "Ann")
@@ -460,6 +468,10 @@ async def test_a_reply_goes_out_as_the_operators_on_the_threads_channel_once(
         False,
     )
     assert (await thread_of(api, chat))["held_by"] is None
+    # The agents' totals: the AI's first touch (dry run), and the lead taken over by Ann.
+    totals = per_metric(assert_agent_totals_follow_the_rows(pg_engine, chat.org_id))
+    assert (totals["leads:touched"], totals["leads:touched:taken_over"]) == (1, 1)
+    assert (totals["sent:sms:other"], totals.get("leads:touched:replied", 0)) == (1, 0)
 
 
 async def test_a_reply_while_another_operator_holds_the_thread_is_refused(

@@ -17,6 +17,7 @@ from temporalio.api.enums.v1 import EventType
 
 from models.database import session_scope
 from models.rules.messages import sender_address
+from models.store import agent_days
 from models.store.consent import record_consent_change
 from models.store.contacts import address_for
 from models.store.orgs import settings_for
@@ -25,7 +26,12 @@ from models.tables import Lead, Message, utcnow
 from models.values import Channel, Direction, MessageStatus, Sender, new_id
 from tests.channels.conftest import Live
 from tests.channels.test_live_sends import new_lead, outbound
-from tests.conftest import eventually
+from tests.conftest import (
+    agent_totals_of,
+    assert_agent_totals_follow_the_rows,
+    eventually,
+    per_metric,
+)
 from tests.fakes.providers import Provider
 from workflows.retry import RetrySendInput, RetrySendResult, RetrySendWorkflow
 from workflows.task_queues import LEADS
@@ -266,7 +272,7 @@ async def test_a_business_refusal_goes_again_only_when_forced(
 async def test_an_sms_a_carrier_did_not_deliver_is_sent_anew_and_a_bounce_is_not(
     live: Live, pg_engine: Engine
 ) -> None:
-    _, headers = await live.org()
+    org_id, headers = await live.org()
     lead_id = await texted_lead(live, headers, "+447911123474")
     body = "Hi Ada, we can come on Thursday."
     # Twilio took it, then reported it undelivered: finding it again would not send it.
@@ -284,6 +290,9 @@ async def test_an_sms_a_carrier_did_not_deliver_is_sent_anew_and_a_bounce_is_not
         error="bounced",
         provider_message_id=str(uuid.uuid4()),
     )
+    with session_scope(pg_engine) as session:  # the rows written here, counted
+        agent_days.rebuild(session, org_id=org_id)
+    before = per_metric(agent_totals_of(pg_engine, org_id)[0])
 
     await retry(live, headers, message_id)
     sent = await settled(pg_engine, message_id)
@@ -292,6 +301,8 @@ async def test_an_sms_a_carrier_did_not_deliver_is_sent_anew_and_a_bounce_is_not
     assert len(posts_of(live, body)) == 1
     assert sent.provider_message_id not in {None, old_sid}
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "bounced"
+    # Taken back when it was reopened, counted again when it went: one send still.
+    assert per_metric(assert_agent_totals_follow_the_rows(pg_engine, org_id)) == before
 
 
 async def test_only_the_orgs_owner_retries_only_its_own_failed_outbound_messages(
