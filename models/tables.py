@@ -848,3 +848,22 @@ class AgentDay(SQLModel, table=True):
     count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
     #: A sum that is not a count (a call's cost, in its currency).
     amount: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
+
+
+class LeadGroup(SQLModel, table=True):
+    """How many of an org's leads share a source, first-touch channel, stage and whether they
+    were touched, and their value (``models.store.lead_groups``): the pipeline report over
+    all time adds up these rows instead of counting every lead. ``""`` stands for no source
+    or no channel."""
+
+    __tablename__ = "lead_groups"
+
+    org_id: str = Field(foreign_key="orgs.id", max_length=40, primary_key=True)
+    source: str = Field(max_length=100, primary_key=True)
+    channel: str = Field(max_length=16, primary_key=True)
+    stage: str = Field(max_length=16, primary_key=True)
+    touched: bool = Field(primary_key=True)
+    leads: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    value_sum: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
+    #: Of them, the leads with a value.
+    valued: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))

@@ -30,8 +30,8 @@ from api.main import create_app
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
 from models.settings import Settings
-from models.store import agent_days
-from models.tables import AgentDay, Lead
+from models.store import agent_days, lead_groups
+from models.tables import AgentDay, Lead, LeadGroup
 from tests.fakes.providers import FakeProviders
 from workers.cli import find_executable
 from workers.client import (
@@ -283,9 +283,15 @@ def fake_providers(fake_providers_server: FakeProviders) -> FakeProviders:
     return fake_providers_server
 
 
-def agent_totals_of(engine: Engine, org_id: str) -> tuple[dict[Any, Any], list[Any]]:
-    """The org's running totals (``agent_days``) and its leads' facts, as stored."""
+def agent_totals_of(engine: Engine, org_id: str) -> tuple[dict[Any, Any], list[Any], set[Any]]:
+    """The org's running totals (``agent_days``), its leads' facts and its pipeline groups'
+    counts (``lead_groups``), as stored."""
     with session_scope(engine) as session:
+        groups = {
+            (row.source, row.channel, row.stage, row.touched, row.leads, row.value_sum, row.valued)
+            for row in session.exec(select(LeadGroup).where(LeadGroup.org_id == org_id))
+            if row.leads
+        }
         days = {
             (row.day, row.metric): (row.count, round(row.amount, 6))
             for row in session.exec(select(AgentDay).where(AgentDay.org_id == org_id))
@@ -301,16 +307,19 @@ def agent_totals_of(engine: Engine, org_id: str) -> tuple[dict[Any, Any], list[A
             )
             for lead in session.exec(select(Lead).where(Lead.org_id == org_id).order_by(Lead.id))
         ]
-    return days, facts
+    return days, facts, groups
 
 
-def assert_agent_totals_follow_the_rows(engine: Engine, org_id: str) -> dict[Any, Any]:
-    """What the app kept as things happened equals what ``agent_days.rebuild`` derives from
-    the rows afterwards (the totals, and each lead's first call, reply and takeover); the
-    totals, for the test to check what it expects of them."""
+def assert_running_totals_follow_the_rows(engine: Engine, org_id: str) -> dict[Any, Any]:
+    """What the app kept as things happened equals what ``agent_days.rebuild`` and
+    ``lead_groups.rebuild`` derive from the rows afterwards (the agents' totals, each lead's
+    first call, reply and takeover, and the pipeline's groups); the agents' totals, for the
+    test to check what it expects of them."""
     kept = agent_totals_of(engine, org_id)
+    assert kept[2], "the org's leads are counted in their groups"
     with session_scope(engine) as session:
         agent_days.rebuild(session, org_id=org_id)
+        lead_groups.rebuild(session, org_id=org_id)
     assert kept == agent_totals_of(engine, org_id)
     return kept[0]
 

@@ -50,6 +50,7 @@ from models.schemas import (
     PreviousWindow,
     SourceLine,
 )
+from models.store import lead_groups
 from models.tables import (
     Call,
     Lead,
@@ -325,11 +326,12 @@ def lead_figures(
     however many leads, which the stage counts, funnel and per-source lines add up. The
     percentiles are a second query (``_speed``).
 
-    On PostgreSQL the groups are (source, channel, stage), touched and untouched leads
-    counted side by side, so that over all time (or of one source) the count is one pass along
-    ``ix_leads_org_groups``, which holds the leads in that order and has what is counted: a
-    group ends where the next begins. Hashing four keys per lead took twice as long
-    (``bench/analytics.py``).
+    Over all time the groups' running counts are read (``store.lead_groups``, a row per
+    group, kept as leads are written, touched and move stage). A window's leads are counted:
+    the groups are (source, channel, stage), touched and untouched leads side by side, so
+    that on PostgreSQL the count of a source's leads is one pass along ``ix_leads_org_groups``,
+    which holds the leads in that order and has what is counted: a group ends where the next
+    begins. Hashing four keys per lead took twice as long (``bench/analytics.py``).
     """
     for_aggregates(session)
     value = col(Lead.value)
@@ -344,19 +346,25 @@ def lead_figures(
         ]
 
     groups = (col(Lead.source), col(Lead.first_contact_channel), col(Lead.stage))
-    query = _leads_in(
-        sa_select(*groups, *counted(True), *counted(False)).group_by(*groups),
-        org_id=org_id,
-        start=start,
-        end=end,
-        source=source,
-    )
+    if start is None and end is None:
+        # All time: the running counts of each group (``store.lead_groups``), not every lead.
+        rows = lead_groups.groups(session, org_id=org_id, source=source)
+    else:
+        rows = session.execute(
+            _leads_in(
+                sa_select(*groups, *counted(True), *counted(False)).group_by(*groups),
+                org_id=org_id,
+                start=start,
+                end=end,
+                source=source,
+            )
+        )
     stage_counts = {stage.value: 0 for stage in Stage}
     reached = [0] * len(FUNNEL)
     total_value, valued = 0.0, 0
     lines: dict[str | None, SourceLine] = {}
     touched: Touched = {}
-    for lead_source, channel, stage, *sides in session.execute(query):
+    for lead_source, channel, stage, *sides in rows:
         for touches, leads, value_sum, value_count in ((True, *sides[:3]), (False, *sides[3:])):
             if not leads:
                 continue

@@ -16,6 +16,7 @@ from models.rules.contacts import _wanted_identities, contact_key
 from models.rules.orgs import org_settings
 from models.rules.scoring import Scored, score_lead
 from models.schemas import OrgSettings
+from models.store import lead_groups
 from models.store.consent import current_consent, record_consent
 from models.store.contacts import _identities_for, _link_identities, identities_of, resolve_contact
 from models.store.escalations import open_escalation
@@ -267,6 +268,7 @@ def _create_lead(
     )
     lead.score, lead.intent = scored.score, scored.intent
     session.add(lead)
+    lead_groups.moved(session, before=None, after=lead_groups.group_of(lead))
     receipt.lead_id = lead_id
     session.add(receipt)
     session.flush()

@@ -21,6 +21,7 @@ threads: for data written around the app (the benchmark's) and to check the runn
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from models.store import lead_groups
 from models.tables import AgentDay, Call, Lead, Message, Thread
 from models.values import CallOutcome, Direction, ProviderMode, Sender
 
@@ -149,6 +151,17 @@ def lead_touched(session: Session, *, lead_id: str, at: datetime, channel: str) 
     )
     for lead in stamped:
         _count(session, lead, {TOUCHED: 1, TOUCHED_TAKEN_OVER: int(lead.taken_over)})
+        # The pipeline's group: the lead as it is now, untouched before.
+        after = lead_groups.Group(
+            org_id=lead.org_id,
+            source=lead.source,
+            channel=channel,
+            stage=lead.stage,
+            touched=True,
+            value=lead.value,
+        )
+        before = dataclasses.replace(after, channel=None, touched=False)
+        lead_groups.moved(session, before=before, after=after)
     return bool(stamped)
 
 
@@ -192,13 +205,23 @@ def contact_taken_over(session: Session, *, contact_id: str, at: datetime) -> No
 class _Stamped:
     """A lead as an UPDATE left it: what its totals need."""
 
-    def __init__(self, org_id: str, created_at: datetime, *facts: datetime | None) -> None:
+    def __init__(
+        self,
+        org_id: str,
+        created_at: datetime,
+        touched: datetime | None,
+        called: datetime | None,
+        taken_over: datetime | None,
+        source: str | None,
+        stage: str,
+        value: float | None,
+    ) -> None:
         self.org_id = org_id
         self.day = utc_day(created_at)
-        touched, called, taken_over = facts
         self.touched = touched is not None
         self.called = called is not None
         self.taken_over = taken_over is not None
+        self.source, self.stage, self.value = source, stage, value
 
 
 def _stamp(session: Session, *where: Any, **values: Any) -> list[_Stamped]:
@@ -213,6 +236,9 @@ def _stamp(session: Session, *where: Any, **values: Any) -> list[_Stamped]:
             col(Lead.first_contact_at),
             col(Lead.first_call_at),
             col(Lead.taken_over_at),
+            col(Lead.source),
+            col(Lead.stage),
+            col(Lead.value),
         ),
         execution_options={"synchronize_session": "fetch"},
     ).all()

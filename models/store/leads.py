@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from models.database import lock
 from models.errors import NotFound
 from models.schemas import (
     OrgSettings,
 )
+from models.store import lead_groups
 from models.store.contacts import recipient_of
 from models.store.orgs import settings_for
 from models.store.timeline import add_to_timeline
@@ -29,14 +31,21 @@ from models.values import (
 
 
 def set_stage(session: Session, *, org_id: str, lead_id: str, stage: Stage, reason: str) -> None:
-    """Move a lead to ``stage`` and say why on its timeline (no-op if it is already there)."""
-    lead = get_lead(session, org_id=org_id, lead_id=lead_id)
+    """Move a lead to ``stage`` and say why on its timeline (no-op if it is already there).
+
+    The lead is locked first, so its group (``store.lead_groups``) is read as it is: a first
+    touch recorded at the same moment waits, then moves it from the stage set here."""
+    lead = lock(session, Lead, lead_id)
+    if lead is None or lead.org_id != org_id:
+        raise NotFound(lead_id)
     if lead.stage == stage:
         return
     previous = lead.stage
+    before = lead_groups.group_of(lead)
     lead.stage = stage
     lead.updated_at = utcnow()
     session.add(lead)
+    lead_groups.moved(session, before=before, after=lead_groups.group_of(lead))
     add_to_timeline(
         session,
         org_id=org_id,

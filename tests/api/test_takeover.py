@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from models.settings import Settings
 from tests.api.test_identity import unique_phone
 from tests.conftest import (
-    assert_agent_totals_follow_the_rows,
+    assert_running_totals_follow_the_rows,
     create_org,
     eventually,
     make_settings,
@@ -469,7 +469,7 @@ async def test_a_reply_goes_out_as_the_operators_on_the_threads_channel_once(
     )
     assert (await thread_of(api, chat))["held_by"] is None
     # The agents' totals: the AI's first touch (dry run), and the lead taken over by Ann.
-    totals = per_metric(assert_agent_totals_follow_the_rows(pg_engine, chat.org_id))
+    totals = per_metric(assert_running_totals_follow_the_rows(pg_engine, chat.org_id))
     assert (totals["leads:touched"], totals["leads:touched:taken_over"]) == (1, 1)
     assert (totals["sent:sms:other"], totals.get("leads:touched:replied", 0)) == (1, 0)
 

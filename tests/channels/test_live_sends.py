@@ -25,7 +25,7 @@ from tests.channels.conftest import (
     Live,
     webhook_url,
 )
-from tests.conftest import assert_agent_totals_follow_the_rows, eventually, per_metric
+from tests.conftest import assert_running_totals_follow_the_rows, eventually, per_metric
 from workflows.calls import CallInput, CallRetryResult, CallWorkflow
 from workflows.task_queues import LEADS
 
@@ -367,6 +367,6 @@ async def test_a_voice_step_calls_through_vapi_until_a_signed_report_says_answer
     assert detail["calls"][1]["duration_s"] == 95.0
     assert len(live.fake.objects("vapi")) == 2  # answered: no third call
     # The voice agent's running totals moved with the calls, as the rows say.
-    totals = per_metric(assert_agent_totals_follow_the_rows(pg_engine, org_id))
+    totals = per_metric(assert_running_totals_follow_the_rows(pg_engine, org_id))
     assert (totals["calls:ended"], totals["calls:answered"], totals["calls:costed"]) == (2, 1, 2)
     assert (totals["calls:cost"], totals["leads:called"]) == (0.32, 1)

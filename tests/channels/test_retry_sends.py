@@ -28,7 +28,7 @@ from tests.channels.conftest import Live
 from tests.channels.test_live_sends import new_lead, outbound
 from tests.conftest import (
     agent_totals_of,
-    assert_agent_totals_follow_the_rows,
+    assert_running_totals_follow_the_rows,
     eventually,
     per_metric,
 )
@@ -302,7 +302,7 @@ async def test_an_sms_a_carrier_did_not_deliver_is_sent_anew_and_a_bounce_is_not
     assert sent.provider_message_id not in {None, old_sid}
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "bounced"
     # Taken back when it was reopened, counted again when it went: one send still.
-    assert per_metric(assert_agent_totals_follow_the_rows(pg_engine, org_id)) == before
+    assert per_metric(assert_running_totals_follow_the_rows(pg_engine, org_id)) == before
 
 
 async def test_only_the_orgs_owner_retries_only_its_own_failed_outbound_messages(

@@ -23,7 +23,7 @@ from tests.channels.conftest import (
     Live,
     webhook_url,
 )
-from tests.conftest import assert_agent_totals_follow_the_rows, eventually, per_metric
+from tests.conftest import assert_running_totals_follow_the_rows, eventually, per_metric
 from tests.fakes.providers import Webhook, new_resend_webhook_secret, stripe_signature_header
 
 STALE = int(time.time()) - 3600
@@ -214,7 +214,7 @@ async def test_a_text_from_someone_new_opens_a_lead_and_a_reply_engages_it(
     await eventually(engaged, within=15)
     # The texting agent's totals: one lead touched (live), which replied after the touch (the
     # text that opened it came before it, and does not count).
-    totals = assert_agent_totals_follow_the_rows(pg_engine, org_id)
+    totals = assert_running_totals_follow_the_rows(pg_engine, org_id)
     assert per_metric(totals) == {
         "sent:sms:live": 1,
         "leads:touched": 1,

@@ -50,6 +50,7 @@ from models.database import make_engine, session_scope
 from models.reads.lead_days import LeadDay, leads_by_day
 from models.schemas import OrgSettings
 from models.services.orgs import create_org as create_org_row
+from models.store import lead_groups
 from models.tables import Contact, Lead
 from models.values import new_id
 from tests.conftest import create_org
@@ -91,6 +92,9 @@ def write_leads(engine: Engine, org_id: str) -> None:
                     first_contact_channel=channel,
                 )
             )
+        # Written around the app: the pipeline's running counts derived from them.
+        session.flush()
+        lead_groups.rebuild(session, org_id=org_id)
 
 
 async def org_with_leads(live_server: str, engine: Engine, *, leads: bool = True) -> Shop:
