@@ -121,6 +121,7 @@ from models.schemas.reads import (
     TimelineItem,
 )
 from models.schemas.settings import (
+    AppointmentSettings,
     CallPolicy,
     IntentThresholds,
     OrgCreate,
@@ -153,6 +154,7 @@ __all__ = [
     "AgentList",
     "AgentStatus",
     "AgentSummary",
+    "AppointmentSettings",
     "Attempts",
     "BookingAccepted",
     "BookingIn",

@@ -96,6 +96,27 @@ class CallPolicy(StrictModel):
     )
 
 
+def _distinct_reminders(offsets: list[timedelta]) -> list[timedelta]:
+    if len(set(offsets)) != len(offsets):
+        raise ValueError("each reminder offset may appear once")
+    return sorted(offsets, reverse=True)
+
+
+class AppointmentSettings(StrictModel):
+    """What a booking's ``Appointment`` workflow sends, and when."""
+
+    #: How long before the visit each reminder goes (earliest first once stored).
+    reminders: Annotated[list[Duration], AfterValidator(_distinct_reminders)] = Field(
+        default_factory=lambda: [timedelta(days=1), timedelta(hours=2)], max_length=5
+    )
+    #: The confirmation asks the customer to reply C to confirm (R to ask to reschedule).
+    confirm_by_reply: bool = True
+    #: How long after a visit is completed the rating request goes.
+    rating_request_after: Duration = timedelta(hours=1)
+    #: An arrival this long after the start still counts as on time.
+    on_time_grace: Duration = timedelta(minutes=10)
+
+
 class Sla(StrictModel):
     """How long an escalation may wait for a person, per priority."""
 
@@ -236,6 +257,7 @@ class OrgSettings(StrictModel):
     scoring: ScoringRules = Field(default_factory=ScoringRules)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     unit_prices: UnitPrices = Field(default_factory=UnitPrices)
+    appointments: AppointmentSettings = Field(default_factory=AppointmentSettings)
 
 
 def _null_only_where_settings_allow(schema: JsonDict) -> None:
@@ -281,6 +303,7 @@ class OrgSettingsPatch(StrictModel):
     scoring: ScoringRules | None = None
     alerts: AlertSettings | None = None
     unit_prices: UnitPrices | None = None
+    appointments: AppointmentSettings | None = None
 
 
 class OrgCreate(StrictModel):
