@@ -74,6 +74,10 @@ class OperatorExists(Exception):
     """Another operator of the org already signs in with this email."""
 
 
+class ProviderExists(Exception):
+    """Another provider of the org already has this name."""
+
+
 class SignInRefused(Exception):
     """Wrong email or password (which of the two is never said)."""
 

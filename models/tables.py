@@ -867,3 +867,18 @@ class LeadGroup(SQLModel, table=True):
     value_sum: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
     #: Of them, the leads with a value.
     valued: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+
+
+class Provider(SQLModel, table=True):
+    """A person who does the org's visits (a cleaner, a technician). Names are unique within
+    the org, so the owner's pages and a booking's ``provider_id`` never mix two up."""
+
+    __tablename__ = "providers"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_provider_org_name"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    name: str = Field(max_length=200)
+    phone: str | None = Field(default=None, max_length=20)
+    email: str | None = Field(default=None, max_length=320)
+    created_at: datetime = _ts()

@@ -100,6 +100,12 @@ from models.schemas.intake import (
     Template,
     check_template,
 )
+from models.schemas.providers import (
+    ProviderCreate,
+    ProviderCreated,
+    ProviderList,
+    ProviderPublic,
+)
 from models.schemas.reads import (
     Attempts,
     CallHour,
@@ -211,6 +217,10 @@ __all__ = [
     "PipelineReport",
     "Points",
     "PreviousWindow",
+    "ProviderCreate",
+    "ProviderCreated",
+    "ProviderList",
+    "ProviderPublic",
     "Quantiles",
     "QuietHours",
     "Region",
