@@ -16,7 +16,7 @@ from models.rules.contacts import _wanted_identities, contact_key
 from models.rules.orgs import org_settings
 from models.rules.scoring import Scored, score_lead
 from models.schemas import OrgSettings
-from models.store import lead_groups
+from models.store import agent_days, lead_groups
 from models.store.consent import current_consent, record_consent
 from models.store.contacts import _identities_for, _link_identities, identities_of, resolve_contact
 from models.store.escalations import open_escalation
@@ -272,6 +272,7 @@ def _create_lead(
     receipt.lead_id = lead_id
     session.add(receipt)
     session.flush()
+    agent_days.lead_created(session, lead_id=lead_id)
     _adopt_inbound_messages(session, lead=lead)
     _flag_conflicts(session, lead=lead, wanted=_wanted_identities(payload))
     _note_intake(session, lead=lead, receipt=receipt, payload=payload, scored=scored)

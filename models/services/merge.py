@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 from models.database import lock
 from models.errors import NotFound, SameContact
 from models.rules.escalations import OPEN_STATUSES
+from models.store import agent_days
 from models.store.escalations import close_escalation
 from models.store.leads import open_leads
 from models.store.payments import reattribute_payments
@@ -63,6 +64,9 @@ def merge_contacts(session: Session, *, org_id: str, keep_id: str, other_id: str
         if thread is not None:
             fold_thread(session, keep_id=keep_thread, other=thread)
             session.delete(thread)
+    session.flush()
+    # The leads now share one thread: a reply or a person's message on it counts for each.
+    agent_days.refresh_contact(session, contact_id=keep.id)
     if not keep.name and other.name:
         keep.name = other.name
     keep.timezone = keep.timezone or other.timezone

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, delete, func, insert, or_, update
+from sqlalchemy import Date, and_, case, cast, delete, false, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
@@ -149,8 +149,21 @@ def lead_touched(session: Session, *, lead_id: str, at: datetime, channel: str) 
         first_contact_channel=channel,
         updated_at=at,
     )
-    for lead in stamped:
-        _count(session, lead, {TOUCHED: 1, TOUCHED_TAKEN_OVER: int(lead.taken_over)})
+    for touched in stamped:
+        # A reply written after ``at`` but committed before this touch found no touch to
+        # answer (``contact_replied``): the lead's facts are read off its thread now.
+        derive_facts(session, col(Lead.id) == touched.id)
+        [lead] = _stamp(session, col(Lead.id) == touched.id)
+        _count(
+            session,
+            lead,
+            {
+                TOUCHED: 1,
+                TOUCHED_REPLIED: int(lead.replied),
+                TOUCHED_TAKEN_OVER: int(lead.taken_over),
+                CALLED_TAKEN_OVER: int(lead.called and lead.taken_over and not touched.taken_over),
+            },
+        )
         # The pipeline's group: the lead as it is now, untouched before.
         after = lead_groups.Group(
             org_id=lead.org_id,
@@ -163,6 +176,12 @@ def lead_touched(session: Session, *, lead_id: str, at: datetime, channel: str) 
         before = dataclasses.replace(after, channel=None, touched=False)
         lead_groups.moved(session, before=before, after=after)
     return bool(stamped)
+
+
+def lead_created(session: Session, *, lead_id: str) -> None:
+    """A lead was written: a person who stepped in on the contact's thread since it came in
+    (its ``created_at`` is when intake received it, a moment before its row) took it over."""
+    derive_facts(session, col(Lead.id) == lead_id)
 
 
 def lead_called(session: Session, *, lead_id: str, at: datetime) -> None:
@@ -207,39 +226,47 @@ class _Stamped:
 
     def __init__(
         self,
+        lead_id: str,
         org_id: str,
+        contact_id: str,
         created_at: datetime,
         touched: datetime | None,
         called: datetime | None,
+        replied: datetime | None,
         taken_over: datetime | None,
         source: str | None,
         stage: str,
         value: float | None,
     ) -> None:
-        self.org_id = org_id
+        self.id, self.org_id, self.contact_id = lead_id, org_id, contact_id
         self.day = utc_day(created_at)
         self.touched = touched is not None
         self.called = called is not None
+        self.replied = replied is not None
         self.taken_over = taken_over is not None
         self.source, self.stage, self.value = source, stage, value
 
 
 def _stamp(session: Session, *where: Any, **values: Any) -> list[_Stamped]:
-    """``UPDATE leads SET values WHERE where RETURNING`` the leads as they are now."""
+    """``UPDATE leads SET values WHERE where RETURNING`` the leads as they are now (with no
+    ``values``, only read)."""
+    columns = (
+        col(Lead.id),
+        col(Lead.org_id),
+        col(Lead.contact_id),
+        col(Lead.created_at),
+        col(Lead.first_contact_at),
+        col(Lead.first_call_at),
+        col(Lead.replied_at),
+        col(Lead.taken_over_at),
+        col(Lead.source),
+        col(Lead.stage),
+        col(Lead.value),
+    )
+    if not values:
+        return [_Stamped(*row) for row in session.execute(sa_select(*columns).where(*where))]
     rows = session.execute(
-        update(Lead)
-        .where(*where)
-        .values(**values)
-        .returning(
-            col(Lead.org_id),
-            col(Lead.created_at),
-            col(Lead.first_contact_at),
-            col(Lead.first_call_at),
-            col(Lead.taken_over_at),
-            col(Lead.source),
-            col(Lead.stage),
-            col(Lead.value),
-        ),
+        update(Lead).where(*where).values(**values).returning(*columns),
         execution_options={"synchronize_session": "fetch"},
     ).all()
     return [_Stamped(*row) for row in rows]
@@ -253,7 +280,55 @@ def _count(session: Session, lead: _Stamped, counts: dict[str, int]) -> None:
 
 
 def rebuild(session: Session, *, org_id: str) -> None:
-    """Derive the org's lead facts and totals again from its messages, calls and threads.
+    """Derive the org's lead facts (``derive_facts``) and totals again from its rows."""
+    postgres = _is_postgres(session)
+    derive_facts(session, col(Lead.org_id) == org_id)
+    session.execute(delete(AgentDay).where(col(AgentDay.org_id) == org_id))
+    rows: list[dict[str, Any]] = []
+    for day, metric, count, amount in _derived(session, org_id=org_id, postgres=postgres):
+        if count or amount:
+            rows.append(
+                {
+                    "org_id": org_id,
+                    "day": day if isinstance(day, date) else date.fromisoformat(day),
+                    "metric": metric,
+                    "count": int(count),
+                    "amount": float(amount or 0),
+                }
+            )
+    if rows:
+        session.execute(insert(AgentDay), rows)
+    session.expire_all()
+
+
+def refresh_contact(session: Session, *, contact_id: str) -> None:
+    """A merge moved leads and messages onto the contact: stamp what its leads' facts now
+    say (a reply or a person's message on the thread they share now), counted."""
+    before = {
+        lead_id: (replied, taken_over)
+        for lead_id, replied, taken_over in session.execute(
+            sa_select(col(Lead.id), col(Lead.replied_at), col(Lead.taken_over_at)).where(
+                col(Lead.contact_id) == contact_id
+            )
+        )
+    }
+    derive_facts(session, col(Lead.contact_id) == contact_id)
+    for lead in _stamp(session, col(Lead.contact_id) == contact_id):
+        replied, taken_over = before.get(lead.id, (None, None))
+        _count(
+            session,
+            lead,
+            {
+                TOUCHED_REPLIED: int(lead.touched and lead.replied and replied is None),
+                TOUCHED_TAKEN_OVER: int(lead.touched and lead.taken_over and taken_over is None),
+                CALLED_TAKEN_OVER: int(lead.called and lead.taken_over and taken_over is None),
+            },
+        )
+
+
+def derive_facts(session: Session, *where: Any) -> None:
+    """Stamp the facts of the leads ``where`` from the rows, keeping any stamp already made
+    (a fact is never taken back: a hold released since leaves no row but was a takeover).
 
     A lead's first call is its calls' earliest ``placed_at``; its reply, the contact's first
     message on their thread after the first touch; its takeover, the first person's message
@@ -261,13 +336,13 @@ def rebuild(session: Session, *, org_id: str) -> None:
     """
     postgres = _is_postgres(session)
 
-    def on_thread(*where: Any) -> Any:
-        """The earliest message on the lead's contact's thread that matches ``where``."""
+    def on_thread(*conditions: Any) -> Any:
+        """The earliest message on the lead's contact's thread that matches ``conditions``."""
         return (
             sa_select(func.min(col(Message.created_at)))
             .select_from(Message)
             .join(Thread, col(Thread.id) == col(Message.thread_id))
-            .where(col(Thread.contact_id) == col(Lead.contact_id), *where)
+            .where(col(Thread.contact_id) == col(Lead.contact_id), *conditions)
             .scalar_subquery()
         )
 
@@ -291,33 +366,25 @@ def rebuild(session: Session, *, org_id: str) -> None:
         )
         .scalar_subquery()
     )
-    earliest = func.least if postgres else func.min
+
+    def earliest(*moments: Any) -> Any:
+        """The earliest of ``moments`` that are not NULL (NULL if none is)."""
+        if postgres:
+            return func.least(*moments)
+        # SQLite's min() of several values is NULL if any is: each term puts another
+        # moment first, so every term is one of the moments and the smallest is among them.
+        return func.min(*(func.coalesce(*moments[k:], *moments[:k]) for k in range(len(moments))))
+
     session.execute(
         update(Lead)
-        .where(col(Lead.org_id) == org_id)
+        .where(*where)
         .values(
-            first_call_at=first_call,
-            replied_at=replied,
-            taken_over_at=func.coalesce(earliest(human, held), human, held),
+            first_call_at=earliest(col(Lead.first_call_at), first_call),
+            replied_at=earliest(col(Lead.replied_at), replied),
+            taken_over_at=earliest(col(Lead.taken_over_at), human, held),
         ),
-        execution_options={"synchronize_session": False},
+        execution_options={"synchronize_session": "fetch"},
     )
-    session.execute(delete(AgentDay).where(col(AgentDay.org_id) == org_id))
-    rows: list[dict[str, Any]] = []
-    for day, metric, count, amount in _derived(session, org_id=org_id, postgres=postgres):
-        if count or amount:
-            rows.append(
-                {
-                    "org_id": org_id,
-                    "day": day if isinstance(day, date) else date.fromisoformat(day),
-                    "metric": metric,
-                    "count": int(count),
-                    "amount": float(amount or 0),
-                }
-            )
-    if rows:
-        session.execute(insert(AgentDay), rows)
-    session.expire_all()
 
 
 def _derived(session: Session, *, org_id: str, postgres: bool) -> Iterable[tuple[Any, ...]]:
@@ -335,7 +402,8 @@ def _derived(session: Session, *, org_id: str, postgres: bool) -> Iterable[tuple
     messages = by_day(
         col(Message.created_at),
         col(Message.channel).label("channel"),
-        (col(Message.mode) == ProviderMode.LIVE).label("live"),
+        # An old row without a mode is not live (``sent_metric``): one group with them.
+        func.coalesce(col(Message.mode) == ProviderMode.LIVE, false()).label("live"),
         where=and_(
             col(Message.org_id) == org_id,
             col(Message.sender) == Sender.AI,

@@ -267,7 +267,7 @@ async def text_in(signed_api: httpx.AsyncClient, chat: Conversation, body: str) 
 
 
 async def test_an_operator_holds_a_thread_until_they_release_it(
-    api: httpx.AsyncClient, stack_client: Client
+    api: httpx.AsyncClient, stack_client: Client, pg_engine: Engine
 ) -> None:
     chat = await conversation(api)
     ann = await add_operator(api, chat.headers, "Ann")
@@ -318,6 +318,9 @@ async def test_an_operator_holds_a_thread_until_they_release_it(
     assert thread["handled_by"] == "ai"
     await hold_settled(stack_client, chat, None)
     await eventually(lambda: lead_paused(api, chat, False), within=15, every=POLL)
+    # Released without a message, the takeover still counts for the lead.
+    totals = per_metric(assert_running_totals_follow_the_rows(pg_engine, chat.org_id))
+    assert (totals["leads:touched"], totals["leads:touched:taken_over"]) == (1, 1)
 
     # Nobody holds it now: a second release changes nothing, and Bob may take it.
     twice = await act(api, chat, "release", ann)
