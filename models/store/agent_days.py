@@ -26,13 +26,25 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, delete, false, func, insert, or_, update
+from sqlalchemy import (
+    Date,
+    and_,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    type_coerce,
+    update,
+)
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from models.store import lead_groups
-from models.tables import AgentDay, Call, Lead, Message, Thread
+from models.tables import AgentDay, Call, Lead, Message, Thread, UtcDateTime
 from models.values import CallOutcome, Direction, ProviderMode, Sender
 
 CALLS_ENDED = "calls:ended"
@@ -149,20 +161,25 @@ def lead_touched(session: Session, *, lead_id: str, at: datetime, channel: str) 
         first_contact_channel=channel,
         updated_at=at,
     )
-    for touched in stamped:
+    for lead in stamped:
         # A reply written after ``at`` but committed before this touch found no touch to
-        # answer (``contact_replied``): the lead's facts are read off its thread now.
-        derive_facts(session, col(Lead.id) == touched.id)
-        [lead] = _stamp(session, col(Lead.id) == touched.id)
+        # answer (``contact_replied``): look for it on the thread now.
+        reply = session.execute(
+            _first_on_thread(
+                lead.contact_id,
+                col(Message.direction) == Direction.INBOUND,
+                col(Message.created_at) > at,
+            )
+        ).scalar_one()
+        replied = reply is not None and bool(
+            _stamp(
+                session, col(Lead.id) == lead.id, col(Lead.replied_at).is_(None), replied_at=reply
+            )
+        )
         _count(
             session,
             lead,
-            {
-                TOUCHED: 1,
-                TOUCHED_REPLIED: int(lead.replied),
-                TOUCHED_TAKEN_OVER: int(lead.taken_over),
-                CALLED_TAKEN_OVER: int(lead.called and lead.taken_over and not touched.taken_over),
-            },
+            {TOUCHED: 1, TOUCHED_REPLIED: int(replied), TOUCHED_TAKEN_OVER: int(lead.taken_over)},
         )
         # The pipeline's group: the lead as it is now, untouched before.
         after = lead_groups.Group(
@@ -180,8 +197,37 @@ def lead_touched(session: Session, *, lead_id: str, at: datetime, channel: str) 
 
 def lead_created(session: Session, *, lead_id: str) -> None:
     """A lead was written: a person who stepped in on the contact's thread since it came in
-    (its ``created_at`` is when intake received it, a moment before its row) took it over."""
-    derive_facts(session, col(Lead.id) == lead_id)
+    (its ``created_at`` is when intake received it, a moment before its row) took it over.
+    Nothing is counted yet: the lead is neither touched nor called."""
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        return
+    human = session.execute(
+        _first_on_thread(
+            lead.contact_id,
+            col(Message.sender) == Sender.HUMAN,
+            col(Message.created_at) >= lead.created_at,
+        )
+    ).scalar_one()
+    held = session.execute(
+        sa_select(col(Thread.held_since)).where(
+            col(Thread.contact_id) == lead.contact_id, col(Thread.held_since) >= lead.created_at
+        )
+    ).scalar_one_or_none()
+    moments = [moment for moment in (human, held) if moment is not None]
+    if moments:
+        _stamp(session, col(Lead.id) == lead_id, taken_over_at=min(moments))
+
+
+def _first_on_thread(contact_id: str, *conditions: Any) -> Any:
+    """The earliest message on the contact's thread that matches ``conditions`` (off
+    ``ix_messages_thread_created``)."""
+    return (
+        sa_select(type_coerce(func.min(col(Message.created_at)), UtcDateTime()))
+        .select_from(Message)
+        .join(Thread, col(Thread.id) == col(Message.thread_id))
+        .where(col(Thread.contact_id) == contact_id, *conditions)
+    )
 
 
 def lead_called(session: Session, *, lead_id: str, at: datetime) -> None:
