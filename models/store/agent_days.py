@@ -240,31 +240,33 @@ def lead_called(session: Session, *, lead_id: str, at: datetime) -> None:
 
 def contact_replied(session: Session, *, contact_id: str, at: datetime) -> None:
     """The contact wrote at ``at``: a reply for each of their leads touched before then."""
-    for lead in _stamp(
+    stamped = _stamp(
         session,
         col(Lead.contact_id) == contact_id,
         col(Lead.replied_at).is_(None),
         col(Lead.first_contact_at) < at,
         replied_at=at,
-    ):
-        _count(session, lead, {TOUCHED_REPLIED: 1})
+    )
+    _count_all(session, [(lead, {TOUCHED_REPLIED: 1}) for lead in stamped])
 
 
 def contact_taken_over(session: Session, *, contact_id: str, at: datetime) -> None:
     """A person stepped in on the contact's thread at ``at`` (wrote, or took it over): each of
     the contact's leads that had come in by then was taken over."""
-    for lead in _stamp(
+    stamped = _stamp(
         session,
         col(Lead.contact_id) == contact_id,
         col(Lead.taken_over_at).is_(None),
         col(Lead.created_at) <= at,
         taken_over_at=at,
-    ):
-        _count(
-            session,
-            lead,
-            {TOUCHED_TAKEN_OVER: int(lead.touched), CALLED_TAKEN_OVER: int(lead.called)},
-        )
+    )
+    _count_all(
+        session,
+        [
+            (lead, {TOUCHED_TAKEN_OVER: int(lead.touched), CALLED_TAKEN_OVER: int(lead.called)})
+            for lead in stamped
+        ],
+    )
 
 
 class _Stamped:
@@ -322,6 +324,18 @@ def _count(session: Session, lead: _Stamped, counts: dict[str, int]) -> None:
     add(session, org_id=lead.org_id, day=lead.day, counts=counts)
 
 
+def _count_all(session: Session, counted: list[tuple[_Stamped, dict[str, int]]]) -> None:
+    """Several leads' counts, added up per day and written day by day in order: two
+    transactions that count leads of the same days take those rows in the same order."""
+    by_day: dict[tuple[str, date], dict[str, int]] = {}
+    for lead, counts in counted:
+        totals = by_day.setdefault((lead.org_id, lead.day), {})
+        for metric, n in counts.items():
+            totals[metric] = totals.get(metric, 0) + n
+    for (org_id, day), counts in sorted(by_day.items()):
+        add(session, org_id=org_id, day=day, counts=counts)
+
+
 # -- Derived again ------------------------------------------------------------------------
 
 
@@ -359,17 +373,17 @@ def refresh_contact(session: Session, *, contact_id: str) -> None:
         )
     }
     derive_facts(session, col(Lead.contact_id) == contact_id)
+    counted = []
     for lead in _stamp(session, col(Lead.contact_id) == contact_id):
         replied, taken_over = before.get(lead.id, (None, None))
-        _count(
-            session,
-            lead,
-            {
-                TOUCHED_REPLIED: int(lead.touched and lead.replied and replied is None),
-                TOUCHED_TAKEN_OVER: int(lead.touched and lead.taken_over and taken_over is None),
-                CALLED_TAKEN_OVER: int(lead.called and lead.taken_over and taken_over is None),
-            },
-        )
+        newly_taken_over = lead.taken_over and taken_over is None
+        counts = {
+            TOUCHED_REPLIED: int(lead.touched and lead.replied and replied is None),
+            TOUCHED_TAKEN_OVER: int(lead.touched and newly_taken_over),
+            CALLED_TAKEN_OVER: int(lead.called and newly_taken_over),
+        }
+        counted.append((lead, counts))
+    _count_all(session, counted)
 
 
 def derive_facts(session: Session, *where: Any) -> None:
