@@ -86,6 +86,14 @@ async def signed_in(new_page: NewPage, shop: Shop, name: str, role: str = "opera
     return page
 
 
+async def open_thread(page: Page, thread_id: str) -> None:
+    """Open the thread in the inbox and wait until its pane has said the operator is viewing
+    it: a click on the pane's buttons while that request is in flight can be lost (the
+    button's ``hx-sync`` aborts it and htmx drops the click too), so tests click after it."""
+    async with page.expect_response(lambda r: r.url.endswith("/viewing")):
+        await page.goto(f"/app/inbox?thread={thread_id}")
+
+
 async def accept_invite(page: Page, path: str) -> None:
     """On ``page``, open the invite link ``path``, set the password and land on the inbox."""
     await page.goto(path)
@@ -125,7 +133,7 @@ async def test_a_text_appears_live_and_the_unread_count_moves(
     customer = await shop(live_server)
     page = await signed_in(new_page, customer, "Ann")
     # Ann has dealt with the thread (took it over, handed it back): nothing is unread.
-    await page.goto(f"/app/inbox?thread={customer.thread_id}")
+    await open_thread(page, customer.thread_id)
     await page.get_by_role("button", name="Take over").click()
     await page.get_by_role("button", name="Release to AI").click()
     await expect(page.locator("#holder")).to_contain_text("The AI is handling")
@@ -332,7 +340,7 @@ async def test_a_refused_takeover_says_who_holds_the_thread(
     # Ben's page hears nothing live, so it still offers "Take over" after Ann has it.
     await ben.route("**/app/events", refuse)
     await ben.goto(f"/app/inbox?thread={customer.thread_id}")
-    await ann.goto(f"/app/inbox?thread={customer.thread_id}")
+    await open_thread(ann, customer.thread_id)
     await ann.get_by_role("button", name="Take over").click()
     await expect(ann.locator("#holder")).to_contain_text("You hold this thread")
 
