@@ -34,7 +34,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 from sqlmodel import Session, col
 
-from models.reads.pipeline import SORT_AT_MOST, WALK_SHARE, nearest_rank
+from models.reads.pipeline import SORT_AT_MOST, WALK_SHARE, kth_wait
 from models.reads.revenue import for_aggregates
 from models.rules.escalations import OPEN_STATUSES
 from models.rules.needs_person import SENTIMENT_CHARS, sentiment
@@ -444,12 +444,7 @@ def _walked_waits(
             query = sa_select(wait).where(
                 col(Lead.org_id) == org_id, reached.is_not(None), window.of(col(Lead.created_at))
             )
-            rank = nearest_rank(size, share)
-            if rank <= size - rank + 1:
-                query = query.order_by(wait).offset(rank - 1)
-            else:
-                query = query.order_by(wait.desc()).offset(size - rank)
-            walks.append(query.limit(1).scalar_subquery())
+            walks.append(kth_wait(query, wait, size, share))
     values = iter(session.execute(sa_select(*walks)).one())
     return {
         name: Quantiles(p50=_seconds(next(values)), p90=_seconds(next(values))) for name in names

@@ -131,6 +131,18 @@ def nearest_rank(count: int, percent: int) -> int:
     return (count * percent + 99) // 100
 
 
+def kth_wait(query: Any, wait: Any, count: int, percent: int) -> Any:
+    """``query``'s nearest-rank ``percent`` wait of ``count``, walked off an index in wait
+    order (``ORDER BY wait OFFSET k - 1 LIMIT 1``), from whichever end is nearer: rank k of
+    n is rank n - k + 1 from the top. A scalar subquery."""
+    rank = nearest_rank(count, percent)
+    if rank <= count - rank + 1:
+        query = query.order_by(wait).offset(rank - 1)
+    else:
+        query = query.order_by(wait.desc()).offset(count - rank)
+    return query.limit(1).scalar_subquery()
+
+
 def _speed(
     session: Session,
     *,
@@ -235,13 +247,7 @@ def _walked(
             )
             if where is not None:
                 query = query.where(where)
-            rank = nearest_rank(count, percent)
-            # From whichever end is nearer: rank k of n is rank n - k + 1 from the top.
-            if rank <= count - rank + 1:
-                query = query.order_by(wait).offset(rank - 1)
-            else:
-                query = query.order_by(wait.desc()).offset(count - rank)
-            walks.append(query.limit(1).scalar_subquery())
+            walks.append(kth_wait(query, wait, count, percent))
     found = list(session.execute(sa_select(*walks)).one())
     rows = []
     for (group, key), count in groups:
