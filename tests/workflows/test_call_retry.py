@@ -8,6 +8,7 @@ what was texted, whether a person was asked to step in.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import itertools
@@ -128,6 +129,19 @@ class Calls:
 
     async def progress(self, lead_id: str) -> CallRetryProgress:
         return await self.loop(lead_id).query(CallRetryWorkflow.progress)
+
+    async def planned(self, lead_id: str) -> CallRetryProgress:
+        """The loop's progress once it has planned its next attempt.
+
+        A report's outcome is recorded before the next attempt is planned (a local activity),
+        so a query answered in between shows no next attempt yet.
+        """
+        for _ in range(200):
+            progress = await self.progress(lead_id)
+            if progress.next_at is not None:
+                return progress
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the next attempt was never planned: {progress}")
 
     async def next_call(self, lead_id: str, attempt: int) -> Call:
         """Skip to the loop's next attempt and return its row once placed."""
@@ -307,7 +321,7 @@ async def test_a_worker_restart_between_attempts_changes_nothing(calls: Calls) -
     async with calls.worker(cached=False):
         lead_id, _ = await start_lead(calls)
         await calls.report(await calls.next_call(lead_id, 1), "customer-busy")
-        progress = await calls.progress(lead_id)
+        progress = await calls.planned(lead_id)
     # No worker while the loop waits for attempt 2: nothing happens, nothing is lost.
     assert progress.attempts_used == 1 and progress.next_at is not None
     async with calls.worker(cached=False):
