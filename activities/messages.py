@@ -18,11 +18,13 @@ from activities.records import held_back, record
 from activities.senders import Outbound, ProviderReceipt, Sender
 from models.errors import ReplyRefused
 from models.payloads import ConfirmationInput, StoredMessageInput
+from models.rules.appointments import AppointmentText
 from models.rules.compliance import Deferred
 from models.rules.messages import MISSED_CALL
 from models.rules.retry import RetryRefused
 from models.rules.whatsapp import whatsapp_template
 from models.services.answers import claim_confirmation, claim_text_back
+from models.services.bookings import claim_appointment_message
 from models.services.escalations import claim_notification
 from models.services.outbound import claim_outbound_message
 from models.services.replies import ready_to_send
@@ -56,6 +58,31 @@ class SendMessageInput:
     idempotency_key: str
     #: The template's text, when it is not a built-in one (a sequence step).
     text: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentMessageInput:
+    """Send one of a booking's messages (``AppointmentText``), at most once per key, if it
+    still fits the booking as it is when claimed."""
+
+    org_id: str
+    booking_id: str
+    #: ``AppointmentText``: confirmation, reminder, moved, on_my_way, rating_request...
+    kind: str
+    #: The booking's version (its time) the message is about.
+    version: int
+    idempotency_key: str
+    #: A reminder's offset before the visit, in seconds.
+    offset_s: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentMessageResult:
+    """The message sent (``message_id``, ``status``), or why not (``skipped``)."""
+
+    message_id: str | None = None
+    status: MessageStatus | None = None
+    skipped: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +166,45 @@ class MessageActivities:
                 unsubscribe_token=claim.unsubscribe_token,
             ),
         )
+
+    @activity.defn(name="send_appointment_message")
+    def send_appointment_message(self, input: AppointmentMessageInput) -> AppointmentMessageResult:
+        """Claim a booking's message against the booking as it is now, then send it unless a
+        previous attempt did. A reminder of a moved or cancelled time is skipped (``skipped``
+        says why); quiet hours defer it (``SendDeferred``) like any touch."""
+        now = activity.info().current_attempt_scheduled_time or utcnow()
+        try:
+            claimed = record(
+                self._engine,
+                claim_appointment_message,
+                org_id=input.org_id,
+                booking_id=input.booking_id,
+                kind=AppointmentText(input.kind),
+                version=input.version,
+                offset_s=input.offset_s,
+                idempotency_key=input.idempotency_key,
+                now=now,
+            )
+        except Deferred as deferred:
+            until, reason = deferred.verdict.until, deferred.verdict.reason
+            assert until is not None
+            raise SendDeferred(reason or "quiet hours", until) from None
+        if claimed.claim is None or claimed.channel is None:
+            return AppointmentMessageResult(skipped=claimed.skipped)
+        claim = claimed.claim
+        sent = self._deliver(
+            claim.message,
+            claimed.channel,
+            opted_out=claim.consent is False,
+            outbound=lambda message: self._outbound(
+                message,
+                org_id=input.org_id,
+                key=input.idempotency_key,
+                subject=claim.subject,
+                unsubscribe_token=claim.unsubscribe_token,
+            ),
+        )
+        return AppointmentMessageResult(message_id=sent.message_id, status=sent.status)
 
     @activity.defn(name="send_confirmation")
     def send_confirmation(self, input: ConfirmationInput) -> SendMessageResult | None:

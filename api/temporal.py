@@ -46,6 +46,7 @@ from models.schemas.retry import FailedWorkflow
 from models.tables import Escalation
 from models.values import Stage
 from workflows import search_attributes as sa
+from workflows.appointment import AppointmentInput, AppointmentWorkflow, BookingNews
 from workflows.confirmation import ConfirmationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
@@ -219,6 +220,46 @@ async def start_reply(client: Client, *, org_id: str, message_id: str) -> None:
         return
     except RPCError as error:
         raise unavailable() from error
+
+
+async def start_appointment(
+    client: Client, *, org_id: str, booking_id: str, lead_id: str, workflow_id: str
+) -> None:
+    """Start a booking's Appointment workflow (a retry finds it started).
+
+    Raises:
+        ApiError: 503 when Temporal can't be reached (the booking is recorded: a retry of
+            the same ``event_id`` starts it).
+    """
+    try:
+        await client.start_workflow(
+            AppointmentWorkflow.run,
+            AppointmentInput(org_id=org_id, booking_id=booking_id, lead_id=lead_id),
+            id=workflow_id,
+            task_queue=LEADS,
+            search_attributes=sa.org_attributes(org_id),
+            memo={"booking_id": booking_id, "lead_id": lead_id},
+            static_summary="Appointment",
+        )
+    except WorkflowAlreadyStartedError:
+        return
+    except RPCError as error:
+        raise unavailable(
+            "The booking is recorded; retry the same request to send its confirmation."
+        ) from error
+
+
+async def tell_booking(client: Client, workflow_id: str, *, what: str, version: int) -> bool:
+    """Wake a booking's Appointment workflow to read its row again (``False``: it has
+    ended). 503 when Temporal can't be reached: the change is recorded, and a retry of the
+    same request wakes it."""
+    return await tell(
+        client,
+        workflow_id,
+        AppointmentWorkflow.booking_changed,
+        BookingNews(what=what, version=version),
+        message="The change is recorded; retry the same request to tell the customer.",
+    )
 
 
 # --- intake --------------------------------------------------------------------------------

@@ -78,6 +78,15 @@ class ProviderExists(Exception):
     """Another provider of the org already has this name."""
 
 
+class BookingClosed(Exception):
+    """The visit can't change that way any more (cancelled, completed, missed)."""
+
+    def __init__(self, status: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"the booking is {status}")
+        self.status = status
+        self.detail = detail or f"The booking is {status.replace('_', ' ')}."
+
+
 class SignInRefused(Exception):
     """Wrong email or password (which of the two is never said)."""
 

@@ -110,3 +110,13 @@ def call_loop_workflow_id(lead_id: str, step_number: int) -> str:
 def call_key(key_prefix: str, attempt: int) -> str:
     """Call attempt ``attempt`` of a call loop: ``{prefix}/call-{n}``."""
     return f"{key_prefix}/call-{attempt}"
+
+
+def appointment_workflow_id(org_id: str, booking_id: str) -> str:
+    """A booking's Appointment workflow: ``appointment-{org}-{booking}``."""
+    return f"appointment-{org_id}-{booking_id}"
+
+
+def appointment_message_key(workflow_id: str, step: str) -> str:
+    """One appointment message: ``{workflow_id}/{step}`` (``reminder-v2-86400``...)."""
+    return f"{workflow_id}/{step}"

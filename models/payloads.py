@@ -198,3 +198,34 @@ class AlertView:
     retries: int = 0
     #: The workflow's revision of the row, carried over by continue-as-new.
     revision: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedReminderState:
+    """One reminder of a booking's current time: when it goes (``None``: it doesn't)."""
+
+    offset_s: int
+    at: datetime | None
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppointmentState:
+    """A booking as its ``Appointment`` workflow acts on it, read from its row (the truth:
+    a signal only wakes the workflow to read it again)."""
+
+    version: int
+    #: ``BookingStatus``.
+    status: str
+    starts_at: datetime
+    #: The reminders of this version, planned when it was first read.
+    reminders: list[PlannedReminderState] = field(default_factory=list)
+    confirmed_at: datetime | None = None
+    reschedule_requested_at: datetime | None = None
+    on_my_way_at: datetime | None = None
+    completed_at: datetime | None = None
+    rating_request_after_s: int = 3600
+    rating_requested_at: datetime | None = None
+    rated_at: datetime | None = None
+    #: The rating given (what the thanks says).
+    rating: int | None = None

@@ -309,7 +309,16 @@ class TimelineEvent(SQLModel, table=True):
     """Something that happened to a lead, in words an operator can read."""
 
     __tablename__ = "timeline_events"
-    __table_args__ = (Index("ix_timeline_lead_at", "lead_id", "at"),)
+    __table_args__ = (
+        Index("ix_timeline_lead_at", "lead_id", "at"),
+        Index(
+            "ix_timeline_booking_at",
+            "booking_id",
+            "at",
+            postgresql_where=text("booking_id IS NOT NULL"),
+            sqlite_where=text("booking_id IS NOT NULL"),
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     org_id: str = Field(foreign_key="orgs.id", max_length=40)
@@ -318,6 +327,8 @@ class TimelineEvent(SQLModel, table=True):
     summary: str = Field(sa_column=Column(Text, nullable=False))
     data: dict[str, Any] = _json()
     at: datetime = _ts()
+    #: The booking it is about, if any: the booking's own timeline.
+    booking_id: str | None = Field(default=None, max_length=40)
 
 
 class Message(SQLModel, table=True):
@@ -882,3 +893,56 @@ class Provider(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=20)
     email: str | None = Field(default=None, max_length=320)
     created_at: datetime = _ts()
+
+
+class Booking(SQLModel, table=True):
+    """A visit a lead booked: when, who does it, where it stands, and what the customer said.
+
+    Its ``Appointment`` workflow (``workflow_id``) confirms and reminds; ``version`` counts
+    the moves, so the workflow takes each once and a late signal never undoes a later move.
+    ``reminders`` is the workflow's current plan (what the booking's page shows).
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        Index("ix_bookings_org_starts", "org_id", "starts_at"),
+        Index("ix_bookings_provider_starts", "provider_id", "starts_at"),
+        Index("ix_bookings_contact", "contact_id", "starts_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    lead_id: str = Field(foreign_key="leads.id", max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", max_length=40)
+    #: The intake receipt of ``booking:{event_id}`` (the same event again is this booking).
+    receipt_id: str = Field(max_length=40, unique=True)
+    workflow_id: str = Field(max_length=200)
+    provider_id: str | None = Field(default=None, foreign_key="providers.id", max_length=40)
+    starts_at: datetime = _ts()
+    ends_at: datetime | None = _ts(nullable=True)
+    service: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: ``scheduled``, ``confirmed``, ``completed``, ``no_show`` or ``cancelled``.
+    status: str = Field(default="scheduled", max_length=16)
+    version: int = 1
+    reminders: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    confirmed_at: datetime | None = _ts(nullable=True)
+    on_my_way_at: datetime | None = _ts(nullable=True)
+    arrived_at: datetime | None = _ts(nullable=True)
+    completed_at: datetime | None = _ts(nullable=True)
+    no_show_at: datetime | None = _ts(nullable=True)
+    cancelled_at: datetime | None = _ts(nullable=True)
+    cancel_reason: str | None = Field(default=None, max_length=500)
+    #: The customer asked to move it (replied R) and nobody has moved it since.
+    reschedule_requested_at: datetime | None = _ts(nullable=True)
+    #: When the rating request was claimed (a 1-5 reply from then on is the rating).
+    rating_requested_at: datetime | None = _ts(nullable=True)
+    rating: int | None = None
+    rated_at: datetime | None = _ts(nullable=True)
+    #: The customer complained about the visit (an escalation opened for it).
+    complained: bool = False
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()

@@ -141,6 +141,29 @@ class TimelineKind(StrEnum):
     TAKEOVER = "takeover"
 
 
+class BookingStatus(StrEnum):
+    """Where a booked visit stands."""
+
+    SCHEDULED = "scheduled"
+    CONFIRMED = "confirmed"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+
+
+#: A visit still ahead (its reminders may go, the customer may confirm or ask to move it).
+UPCOMING_BOOKINGS = frozenset({BookingStatus.SCHEDULED, BookingStatus.CONFIRMED})
+
+
+class VisitEvent(StrEnum):
+    """What the provider (or a field app) reports about a visit."""
+
+    ON_MY_WAY = "on_my_way"
+    ARRIVED = "arrived"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+
+
 class WebhookProvider(StrEnum):
     """A provider that posts signed webhooks to keepwarm."""
 
@@ -209,6 +232,10 @@ class EscalationReason(StrEnum):
     NEGATIVE_SENTIMENT = "negative_sentiment"
     VIP = "vip"
     CALL_ATTEMPTS_EXHAUSTED = "call_attempts_exhausted"
+    #: A customer replied R to a visit's text: someone should find them a new time.
+    RESCHEDULE_REQUEST = "reschedule_request"
+    #: A customer rated a visit 2 or less.
+    LOW_RATING = "low_rating"
 
 
 class UiEventKind(StrEnum):

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 from activities.alerts import AlertActivities
+from activities.appointments import AppointmentActivities
 from activities.calls import CallActivities
 from activities.email import ResendEmail
 from activities.escalations import EscalationActivities
@@ -146,6 +147,7 @@ def build_activities(
     alerts = AlertActivities(engine=engine, messages=messages, public_url=adapters.public_url)
     probes = ProbeActivities(probes=adapters.probes)
     health = HealthActivities(engine=engine, temporal=TemporalHealth(client))
+    appointments = AppointmentActivities(engine=engine)
     return [
         records.record_lead,
         records.attach_intake,
@@ -170,4 +172,6 @@ def build_activities(
         health.sample_temporal,
         health.assess_health,
         health.raise_alerts,
+        appointments.appointment_state,
+        messages.send_appointment_message,
     ]

@@ -4,6 +4,7 @@ sandbox, which re-imports a workflow's module for each run, imports only that on
 from __future__ import annotations
 
 from workflows.alert import AlertWorkflow
+from workflows.appointment import AppointmentWorkflow
 from workflows.calls import CallRetryWorkflow, CallWorkflow
 from workflows.confirmation import ConfirmationWorkflow
 from workflows.escalation import EscalationWorkflow
@@ -25,4 +26,5 @@ WORKFLOWS: tuple[type, ...] = (
     RetrySendWorkflow,
     AlertWorkflow,
     HealthCheckWorkflow,
+    AppointmentWorkflow,
 )

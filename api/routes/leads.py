@@ -19,7 +19,8 @@ from api.errors import ApiError, invalid
 from api.intake import accept_intake
 from api.live_status import lead_live_status
 from api.openapi import ORG_KEY, errors
-from api.temporal import tell
+from api.sessions import ActorDep
+from api.temporal import start_appointment, tell
 from models.errors import EventIdTaken, InvalidCursor, LeadClosed, NotFound
 from models.reads import leads as lead_reads
 from models.reads.leads import lead_calls, lead_view
@@ -35,8 +36,8 @@ from models.schemas import (
     LeadSort,
     LeadSummary,
 )
-from models.services.intake import record_booking
-from models.tables import Lead
+from models.services.bookings import book as book_visit
+from models.tables import Lead, utcnow
 from models.values import Intent, Stage
 from workflows.lead import BookingReceived, LeadWorkflow
 
@@ -73,44 +74,67 @@ async def create_lead(
 
 @router.post(
     "/{lead_id}/bookings",
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=status.HTTP_201_CREATED,
     responses=errors(404, 409, 413, 422),
 )
 async def book(
-    lead_id: IdParam, body: BookingIn, org: OrgDep, database: DatabaseDep, client: TemporalDep
+    lead_id: IdParam, body: BookingIn, actor: ActorDep, database: DatabaseDep, client: TemporalDep
 ) -> BookingAccepted:
-    """The lead booked: noted on its timeline, and the lead converts (its sequences stop).
+    """The lead booked a visit: the booking is recorded, the lead converts (its sequences
+    stop) and the visit's ``Appointment`` workflow confirms it to the customer at once and
+    reminds them before it (the org's ``appointments.reminders``).
 
-    The same ``event_id`` again changes nothing; a lead that already closed gets 409.
+    The same ``event_id`` again changes nothing (and starts what a failed first try did not);
+    a lead that was lost or opted out gets 409 (a converted lead may book again).
     """
+    org = actor.org
+    if body.starts_at <= utcnow():
+        raise invalid("starts_at", "is in the past")
     try:
         booking = await database.run(
-            record_booking,
+            book_visit,
             org_id=org.id,
             lead_id=lead_id,
             event_id=body.event_id,
             starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            provider_id=body.provider_id,
+            service=body.service,
+            address=body.address,
             note=body.note,
         )
-    except NotFound:
-        raise ApiError(404, f"No lead {lead_id!r} in this org.") from None
+    except NotFound as missing:
+        what = "provider" if body.provider_id and str(missing) == body.provider_id else "lead"
+        name = body.provider_id if what == "provider" else lead_id
+        raise ApiError(404, f"No {what} {name!r} in this org.") from None
     except LeadClosed as closed:
         raise ApiError(409, f"The lead is already {closed.stage}.", code="lead_closed") from None
     except EventIdTaken:
         raise ApiError(
             409, "This event_id was already used for another lead.", code="event_id_taken"
         ) from None
-    told = await tell(
+    await start_appointment(
         client,
-        booking.workflow_id,
-        LeadWorkflow.booking_received,
-        BookingReceived(booking_id=booking.receipt_id),
-        message="The booking is recorded; retry to convert the lead.",
+        org_id=org.id,
+        booking_id=booking.booking_id,
+        lead_id=lead_id,
+        workflow_id=booking.workflow_id,
     )
-    if not told:
-        log.info("lead %s has no running workflow to tell of its booking", lead_id)
+    if booking.lead_workflow_id is not None:
+        told = await tell(
+            client,
+            booking.lead_workflow_id,
+            LeadWorkflow.booking_received,
+            BookingReceived(booking_id=booking.booking_id),
+            message="The booking is recorded; retry to convert the lead.",
+        )
+        if not told:
+            log.info("lead %s has no running workflow to tell of its booking", lead_id)
     return BookingAccepted(
-        lead_id=lead_id, booking_id=booking.receipt_id, duplicate=booking.duplicate
+        lead_id=lead_id,
+        booking_id=booking.booking_id,
+        workflow_id=booking.workflow_id,
+        duplicate=booking.duplicate,
     )
 
 

@@ -136,3 +136,71 @@ def rating_of(body: str) -> int | None:
         return len(stars)
     found = _RATING.match(body)
     return int(found["n"]) if found else None
+
+
+class AppointmentText(StrEnum):
+    """The messages a visit sends the customer (each once per key)."""
+
+    CONFIRMATION = "confirmation"
+    REMINDER = "reminder"
+    MOVED = "moved"
+    CANCELLED = "cancelled"
+    CONFIRMED = "confirmed"
+    RESCHEDULE_ASKED = "reschedule_asked"
+    ON_MY_WAY = "on_my_way"
+    RATING_REQUEST = "rating_request"
+    RATED = "rated"
+
+
+def _escaped(text: str) -> str:
+    """Customer- or owner-written words inside a template (filled by ``str.format_map``)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def appointment_text(
+    kind: AppointmentText,
+    *,
+    starts_at: datetime,
+    zone: ZoneInfo,
+    service: str | None,
+    provider: str | None = None,
+    confirm_by_reply: bool = True,
+    offset: timedelta | None = None,
+    rating: int | None = None,
+) -> str:
+    """The words of an appointment message, with ``{first_name}`` and ``{org_name}`` left for
+    the send to fill. No message asks for CANCEL or STOP: those words opt a customer out."""
+    what = _escaped(service) if service else "visit"
+    when = _escaped(starts_at.astimezone(zone).strftime("%a %d %b at %H:%M"))
+    who = _escaped(provider) if provider else "Your {org_name} pro"
+    ask = " Reply C to confirm or R to reschedule." if confirm_by_reply else ""
+    if kind == AppointmentText.CONFIRMATION:
+        return f"Hi {{first_name}}, your {what} with {{org_name}} is booked for {when}.{ask}"
+    if kind == AppointmentText.REMINDER:
+        ahead = f" ({_words(offset)} to go)" if offset else ""
+        return f"Reminder: your {what} with {{org_name}} is on {when}{ahead}.{ask}"
+    if kind == AppointmentText.MOVED:
+        return f"Hi {{first_name}}, your {what} with {{org_name}} has moved to {when}.{ask}"
+    if kind == AppointmentText.CANCELLED:
+        return (
+            f"Hi {{first_name}}, your {what} with {{org_name}} on {when} is cancelled. "
+            "Reply here if you'd like a new time."
+        )
+    if kind == AppointmentText.CONFIRMED:
+        return f"Thanks {{first_name}}, you're confirmed for {when}. See you then!"
+    if kind == AppointmentText.RESCHEDULE_ASKED:
+        return (
+            f"Thanks {{first_name}}, we'll be in touch shortly to find a new time for your {what}."
+        )
+    if kind == AppointmentText.ON_MY_WAY:
+        return f"{who} is on the way for your {what}."
+    if kind == AppointmentText.RATING_REQUEST:
+        return (
+            f"Thanks for choosing {{org_name}}, {{first_name}}! How was your {what}? "
+            "Reply with a number from 1 (poor) to 5 (great)."
+        )
+    if kind == AppointmentText.RATED:
+        if rating is not None and rating <= 2:
+            return "We're sorry to hear that. Someone from {org_name} will be in touch."
+        return "Thank you for your rating!"
+    raise ValueError(kind)

@@ -101,9 +101,11 @@ from models.schemas.intake import (
     check_template,
 )
 from models.schemas.providers import (
+    PerformanceFlag,
     ProviderCreate,
     ProviderCreated,
     ProviderList,
+    ProviderPerformance,
     ProviderPublic,
 )
 from models.schemas.reads import (
@@ -211,6 +213,7 @@ __all__ = [
     "OrgSettings",
     "OrgSettingsPatch",
     "Percentiles",
+    "PerformanceFlag",
     "Phrase",
     "PipelineFigures",
     "PipelinePrevious",
@@ -220,6 +223,7 @@ __all__ = [
     "ProviderCreate",
     "ProviderCreated",
     "ProviderList",
+    "ProviderPerformance",
     "ProviderPublic",
     "Quantiles",
     "QuietHours",

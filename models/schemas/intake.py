@@ -223,18 +223,32 @@ class IntakeAccepted(BaseModel):
 
 
 class BookingIn(StrictModel):
-    """``POST /v1/leads/{lead_id}/bookings``: the lead booked (from a calendar or by hand)."""
+    """``POST /v1/leads/{lead_id}/bookings``: the lead booked a visit (from a calendar or by
+    hand). ``starts_at`` is in the future; ``ends_at``, if given, after it."""
 
     #: The dedupe key: the same booking again changes nothing.
     #: Stored as ``booking:{event_id}``, within the receipts' 200 characters.
     event_id: Text = Field(min_length=1, max_length=192)
-    starts_at: DateTime | None = None
+    starts_at: DateTime
+    ends_at: DateTime | None = None
+    #: Who does the visit (``POST /v1/providers``).
+    provider_id: Text | None = Field(default=None, min_length=1, max_length=40)
+    #: What the visit is ("deep clean"), in the customer's messages.
+    service: Text | None = Field(default=None, min_length=1, max_length=200)
+    address: Text | None = Field(default=None, max_length=500)
     note: Text | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> BookingIn:
+        if self.ends_at is not None and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
 
 
 class BookingAccepted(BaseModel):
-    """``202`` answer to a booking."""
+    """``201`` answer to a booking: the booking and its ``Appointment`` workflow."""
 
     lead_id: str
     booking_id: str
+    workflow_id: str
     duplicate: bool

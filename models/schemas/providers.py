@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.schemas.fields import E164, Email, NonBlankText, StrictModel
 
@@ -49,3 +50,42 @@ class ProviderList(BaseModel):
     """The org's providers, by name."""
 
     items: list[ProviderPublic]
+
+
+#: What a flag is about: arriving late, missing visits, low ratings, complaints.
+FlagKind = Literal["late", "no_show", "low_rating", "complaint"]
+
+
+class PerformanceFlag(BaseModel):
+    """A figure of the window that is worse than the provider's usual, with its evidence."""
+
+    kind: FlagKind
+    summary: str
+    #: The window's visits that count against the provider, earliest first.
+    booking_ids: list[str]
+    #: The one-sided binomial test's p-value against the provider's usual rate.
+    p_value: float
+
+
+class ProviderPerformance(BaseModel):
+    """``GET /v1/providers/{provider_id}/performance``: the provider's visits that started
+    in ``[from, to)`` and were due by the time of the request (cancelled ones aside)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    provider_id: str
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    visits: int
+    #: Attended (arrived, or completed) of the visits due.
+    attended_rate: float | None
+    #: Arrived within the org's ``appointments.on_time_grace`` of the start, of those with
+    #: an arrival time.
+    on_time_rate: float | None
+    average_rating: float | None
+    ratings: int
+    #: Complained about, of the visits attended.
+    complaint_rate: float | None
+    #: Seconds after the start, of those with an arrival time (early counts as 0).
+    average_lateness_s: float | None
+    flags: list[PerformanceFlag]

@@ -85,6 +85,7 @@ def check_gate(
     channel: Channel,
     now: datetime,
     holds: bool = True,
+    budget: bool = True,
 ) -> Verdict:
     """Whether an automated touch on ``channel`` may go to the lead's contact at ``now``.
 
@@ -92,7 +93,9 @@ def check_gate(
     operator holds the contact's thread (a takeover), nothing automated goes: the touch
     waits until the hold would run out, and its workflow is woken sooner by a release.
     ``holds=False`` leaves takeovers out, for planning ahead: a hold's end can't be known
-    in advance (the workflow pauses instead, and the send asks again).
+    in advance (the workflow pauses instead, and the send asks again). ``budget=False``
+    leaves the touch budget out: a transactional message (a visit's confirmation or
+    reminder) answers something the customer asked for, and passes quiet hours only.
     """
     held = (
         hold_verdict(session, contact_id=contact.id, settings=settings, now=now) if holds else None
@@ -105,7 +108,7 @@ def check_gate(
     # The budget, the call cap and the window can push each other on: settle them.
     for _ in range(6):
         moved = False
-        for rule in (_quiet_hours, _touch_budget, _call_cap):
+        for rule in (_quiet_hours, _touch_budget, _call_cap) if budget else (_quiet_hours,):
             pushed = rule(
                 session,
                 settings=settings,

@@ -1,15 +1,14 @@
 """Intake as use cases: prepare a submission (receipt, contact, score), record the lead its
-workflow works, attach repeat submissions, and record bookings."""
+workflow works and attach repeat submissions (bookings: ``services.bookings``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.errors import EventIdTaken, LeadClosed, NotFound
+from models.errors import NotFound
 from models.ids import identity_conflict_key
 from models.payloads import RecordedLead
 from models.rules.contacts import _wanted_identities, contact_key
@@ -20,7 +19,7 @@ from models.store import agent_days, lead_groups
 from models.store.consent import current_consent, record_consent
 from models.store.contacts import _identities_for, _link_identities, identities_of, resolve_contact
 from models.store.escalations import open_escalation
-from models.store.leads import get_lead, is_open, open_leads
+from models.store.leads import get_lead, open_leads
 from models.store.orgs import get_org
 from models.store.receipts import get_receipt, record_intake_receipt
 from models.store.sequences import sequence_for
@@ -140,54 +139,6 @@ def _flag_conflicts(
         dedupe_key=identity_conflict_key(lead.id),
         data={"held_by": {kind: contact_id for kind, contact_id in others}},
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class BookingRecorded:
-    """A booking on a lead's timeline, and the workflow to tell."""
-
-    receipt_id: str
-    workflow_id: str
-    duplicate: bool
-
-
-def record_booking(
-    session: Session,
-    *,
-    org_id: str,
-    lead_id: str,
-    event_id: str,
-    starts_at: datetime | None,
-    note: str | None,
-) -> BookingRecorded:
-    """Note that the lead booked (once per ``event_id``).
-
-    Raises ``NotFound`` for another org's or an unknown lead, ``LeadClosed`` if it is no longer
-    open, ``EventIdTaken`` if the event id was used for another lead.
-    """
-    lead = get_lead(session, org_id=org_id, lead_id=lead_id)
-    payload = {"starts_at": starts_at.isoformat() if starts_at else None, "note": note}
-    receipt, new = record_intake_receipt(
-        session, org_id=org_id, event_id=f"booking:{event_id}", kind="booking", payload=payload
-    )
-    if not new:
-        if receipt.lead_id != lead_id:
-            raise EventIdTaken(event_id)
-        return BookingRecorded(receipt_id=receipt.id, workflow_id=lead.workflow_id, duplicate=True)
-    if not is_open(lead.stage):
-        raise LeadClosed(lead.stage)
-    receipt.lead_id = lead_id
-    session.add(receipt)
-    when = f" for {starts_at:%Y-%m-%d %H:%M} UTC" if starts_at else ""
-    add_to_timeline(
-        session,
-        org_id=org_id,
-        lead_id=lead_id,
-        kind=TimelineKind.BOOKING,
-        summary=f"Booked{when}",
-        data={"receipt_id": receipt.id, **payload},
-    )
-    return BookingRecorded(receipt_id=receipt.id, workflow_id=lead.workflow_id, duplicate=False)
 
 
 def record_lead(

@@ -77,6 +77,7 @@ def claim_outbound_message(
     template: str,
     text: str | None = None,
     now: datetime | None = None,
+    transactional: bool = False,
 ) -> OutboundClaim:
     """The outbound message row for ``idempotency_key``, created (status ``pending``) if new.
 
@@ -114,6 +115,7 @@ def claim_outbound_message(
             text=text,
             idempotency_key=idempotency_key,
             now=now,
+            transactional=transactional,
         )
         message, subject = _write_touch(session, draft=draft), draft.subject
     return OutboundClaim(
@@ -148,7 +150,11 @@ def _claimed_touch(
         return None
     if existing.org_id != org.id:
         raise NotFound(idempotency_key)
-    if existing.attempted_at is None and existing.status == MessageStatus.PENDING:
+    if (
+        existing.attempted_at is None
+        and existing.status == MessageStatus.PENDING
+        and existing.sender == Sender.AI
+    ):
         # Claimed before a takeover and retried during it (a provider outage, a crash):
         # it has not reached the provider, so it waits for the release like a new touch.
         held_back_for_takeover(
@@ -172,6 +178,8 @@ class _TouchDraft:
     mode: str
     idempotency_key: str
     touched_at: datetime
+    #: The AI's touch, or the system's transactional message.
+    sender: Sender
     #: Why the row is written already failed (WhatsApp without a template), if it is.
     refusal: str | None
 
@@ -188,6 +196,7 @@ def _draft_touch(
     text: str | None,
     idempotency_key: str,
     now: datetime | None,
+    transactional: bool = False,
 ) -> _TouchDraft:
     """The new touch's row, once the gate lets it go now (else ``Deferred``)."""
     settings = org_settings(org)
@@ -198,7 +207,14 @@ def _draft_touch(
     judged = consent is not False and bool(to_address)
     if judged:
         verdict = check_gate(
-            session, settings=settings, lead=lead, contact=contact, channel=channel, now=now
+            session,
+            settings=settings,
+            lead=lead,
+            contact=contact,
+            channel=channel,
+            now=now,
+            holds=not transactional,
+            budget=not transactional,
         )
         if not verdict.allowed:
             raise Deferred(verdict)
@@ -226,6 +242,7 @@ def _draft_touch(
         mode=settings.provider_mode.value,
         idempotency_key=idempotency_key,
         touched_at=now,
+        sender=Sender.SYSTEM if transactional else Sender.AI,
         refusal=refusal,
     )
 
@@ -268,7 +285,7 @@ def _write_touch(session: Session, *, draft: _TouchDraft) -> Message:
         thread_id=draft.thread_id,
         channel=draft.channel,
         direction=Direction.OUTBOUND,
-        sender=Sender.AI,
+        sender=draft.sender,
         to_address=draft.to_address,
         from_address=draft.from_address,
         body=draft.body,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from models.database import insert_once
-from models.errors import ProviderExists
+from models.errors import NotFound, ProviderExists
 from models.tables import Provider
 from models.values import new_id
 
@@ -29,3 +29,11 @@ def providers_of(session: Session, *, org_id: str) -> list[Provider]:
     return list(
         session.exec(select(Provider).where(Provider.org_id == org_id).order_by(col(Provider.name)))
     )
+
+
+def get_provider(session: Session, *, org_id: str, provider_id: str) -> Provider:
+    """The org's provider; ``NotFound`` if there is none by that id in this org."""
+    provider = session.get(Provider, provider_id)
+    if provider is None or provider.org_id != org_id:
+        raise NotFound(provider_id)
+    return provider

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -23,10 +24,20 @@ def add_to_timeline(
     kind: TimelineKind,
     summary: str,
     data: dict[str, Any],
+    booking_id: str | None = None,
+    at: datetime | None = None,
 ) -> None:
+    """Add an entry to the lead's timeline (and the booking's, given ``booking_id``)."""
     session.add(
         TimelineEvent(
-            id=new_id("ev"), org_id=org_id, lead_id=lead_id, kind=kind, summary=summary, data=data
+            id=new_id("ev"),
+            org_id=org_id,
+            lead_id=lead_id,
+            kind=kind,
+            summary=summary,
+            data=data,
+            booking_id=booking_id,
+            **({"at": at} if at is not None else {}),
         )
     )
     session.flush()

@@ -95,6 +95,11 @@ PROSE_RULES = (
     "this deployment runs dry_run",  # provider_mode live needs a live deployment
     "must be in the future and after starts_at",  # a silence's `until`
     "must be an https URL",  # alerts.heartbeat_url
+    "must be after starts_at",  # a booking's ends_at
+    "is in the past",  # a booking's starts_at (against the server's clock)
+    "give starts_at, ends_at or provider_id",  # a booking's PATCH changes something
+    "is in the future",  # a visit event's `at` (against the server's clock)
+    "is needed for a call message",  # a Vapi end-of-call report names its call
 )
 
 

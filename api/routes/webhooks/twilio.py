@@ -28,12 +28,13 @@ from api.routes.webhooks.common import (
     verified,
 )
 from api.signatures import verify_twilio
-from api.temporal import acknowledge_alert, confirm, start_escalation, tell
+from api.temporal import acknowledge_alert, confirm, start_escalation, tell, tell_if_reachable
 from models.rules.alerts import ack_code_in
 from models.rules.contacts import normalize_phone
 from models.rules.keywords import InboundText, classify
 from models.rules.orgs import org_settings
 from models.services.alerts import alert_acknowledged_by_text
+from models.services.bookings import BookingReply, booking_reply, note_complaint
 from models.services.inbound import (
     DeliveryReport,
     InboundCall,
@@ -43,8 +44,15 @@ from models.services.inbound import (
     opt_out_reach,
     record_inbound_message,
 )
-from models.tables import Org
-from models.values import Channel, MessageStatus, WebhookProvider, consent_channel
+from models.tables import Org, utcnow
+from models.values import (
+    Channel,
+    EscalationReason,
+    MessageStatus,
+    WebhookProvider,
+    consent_channel,
+)
+from workflows.appointment import AppointmentWorkflow, BookingNews
 from workflows.lead import ConsentChanged, LeadWorkflow, ReplyReceived
 
 router = APIRouter()
@@ -273,7 +281,15 @@ def _inbound(params: dict[str, Any], database: Database) -> Routing:
         )
         if keyword.keyword is not None:
             return _keyword_effect(session, org, inbound, keyword, channel)
+        heard = booking_reply(
+            session, org=org, contact_id=inbound.contact_id, body=text, now=utcnow()
+        )
+        if heard is not None:
+            # An answer to a visit's text (C, R, a rating): the booking's, not the lead's.
+            return _booking_answered(heard)
         flagged = flag_if_needs_person(session, org=org, contact_id=inbound.contact_id, text=text)
+        if flagged is not None and flagged.reason == EscalationReason.COMPLAINT:
+            note_complaint(session, org_id=org.id, contact_id=inbound.contact_id, now=utcnow())
         reply = ReplyReceived(message_id=inbound.message_id, channel=channel)
 
         async def notify(client: Client) -> None:
@@ -296,6 +312,23 @@ def _inbound(params: dict[str, Any], database: Database) -> Routing:
         return notify
 
     return Routing(event_id=sid, event_type="inbound_message", apply=apply)
+
+
+def _booking_answered(heard: BookingReply) -> Notify:
+    """Wake the booking's workflow (it thanks the customer), and start the ladder of the item
+    an R or a low rating opened."""
+
+    async def answered(client: Client) -> None:
+        if heard.escalation is not None:
+            await start_escalation(client, heard.escalation)
+        await tell_if_reachable(
+            client,
+            heard.workflow_id,
+            AppointmentWorkflow.booking_changed,
+            BookingNews(what=heard.kind),
+        )
+
+    return answered
 
 
 def _keyword_effect(

@@ -59,7 +59,9 @@ class VapiPhoneNumber(ProviderPayload):
 class VapiCall(ProviderPayload):
     """The call a server message is about."""
 
-    id: NulFree | None = Field(default=None, max_length=100)
+    id: NulFree | None = Field(
+        default=None, max_length=100, description="Needed for a call message (end of call)."
+    )
     type: NulFree | None = Field(
         default=None, description="`inboundPhoneCall` for a call to the org's Vapi number."
     )
@@ -130,13 +132,14 @@ class VapiServerMessage(ProviderPayload):
     message: VapiMessage
 
 
-def _header(name: str, description: str) -> dict[str, Any]:
+def _header(name: str, description: str, example: str | None = None) -> dict[str, Any]:
     return {
         "name": name,
         "in": "header",
         "required": False,
         "schema": {"type": "string"},
         "description": description,
+        **({"example": example} if example is not None else {}),
     }
 
 
@@ -146,7 +149,11 @@ _REQUEST = signed_body(
     media_type="application/json",
     headers=[
         # Which of them must be valid depends on which scheme is used: prose, not schema.
-        _header("x-vapi-secret", "The webhook secret itself; or sign with the next two."),
+        _header(
+            "x-vapi-secret",
+            "The webhook secret itself; or sign with the next two.",
+            example="the-webhook-secret",
+        ),
         _header("x-signature", "Hex HMAC-SHA256 of `{x-timestamp}.{body}`."),
         _header("x-timestamp", "Unix seconds it was signed at (5 minutes' tolerance)."),
     ],
