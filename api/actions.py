@@ -4,8 +4,10 @@ go to the caller, which answers them in its own form (JSON or a fragment)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Literal
 
 from temporalio.client import Client
@@ -16,8 +18,11 @@ from api.temporal import acknowledge_alert as tell_alert_acknowledged
 from api.temporal import (
     hold_changed,
     retry_send_status,
+    start_appointment,
     start_reply,
     start_retry_send,
+    tell,
+    tell_booking,
     tell_if_reachable,
     tell_ladder,
 )
@@ -30,16 +35,26 @@ from models.schemas.health import AlertOut, SilenceIn, SilenceOut
 from models.schemas.retry import RetryAccepted
 from models.services import takeover as takeover_service
 from models.services.alerts import add_silence
+from models.services.bookings import (
+    BookingChanged,
+    BookingMade,
+    cancel_booking,
+    move_booking,
+    record_visit_event,
+)
+from models.services.bookings import book as record_booking
 from models.services.escalations import acknowledge_escalation, resolve_escalation
 from models.services.merge import merge_contacts
 from models.services.replies import ReplyClaim, claim_reply
 from models.services.retry import check_retry
 from models.services.sign_in import remove_operator as remove_operator_row
 from models.tables import Escalation, utcnow
-from models.values import AlertState, Channel, MessageStatus
+from models.values import AlertState, Channel, MessageStatus, VisitEvent
 from workflows.escalation import EscalationWorkflow
-from workflows.lead import ContactMerged, LeadWorkflow
+from workflows.lead import BookingReceived, ContactMerged, LeadWorkflow
 from workflows.retry import retry_send_workflow_id
+
+log = logging.getLogger("keepwarm.api.actions")
 
 #: The two ways a hold changes, by the name routes use for them.
 HoldChange = Literal["takeover", "release"]
@@ -278,3 +293,129 @@ async def retry_send(
             client, org_id=org_id, message_id=message_id, force=force, requested_by=requested_by
         )
     return accepted
+
+
+# --- bookings ------------------------------------------------------------------------------
+
+
+async def book(
+    *,
+    org_id: str,
+    lead_id: str,
+    event_id: str,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    provider_id: str | None,
+    service: str | None,
+    address: str | None,
+    note: str | None,
+    database: Database,
+    temporal: TemporalConnection,
+) -> BookingMade:
+    """Record that the lead booked a visit (once per ``event_id``), start the visit's
+    ``Appointment`` workflow (it confirms and reminds) and tell the lead's workflow (it
+    converts). ``NotFound``, ``LeadClosed``, ``EventIdTaken`` as ``services.bookings.book``
+    raises them; ``ApiError`` 503 when Temporal can't be reached (recorded: the same
+    ``event_id`` again starts what this did not)."""
+    made = await database.run(
+        record_booking,
+        org_id=org_id,
+        lead_id=lead_id,
+        event_id=event_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        provider_id=provider_id,
+        service=service,
+        address=address,
+        note=note,
+    )
+    client = await temporal.client()
+    await start_appointment(
+        client,
+        org_id=org_id,
+        booking_id=made.booking_id,
+        lead_id=lead_id,
+        workflow_id=made.workflow_id,
+    )
+    if made.lead_workflow_id is not None:
+        told = await tell(
+            client,
+            made.lead_workflow_id,
+            LeadWorkflow.booking_received,
+            BookingReceived(booking_id=made.booking_id),
+            message="The booking is recorded; retry to convert the lead.",
+        )
+        if not told:
+            log.info("lead %s has no running workflow to tell of its booking", lead_id)
+    return made
+
+
+async def _told(temporal: TemporalConnection, changed: BookingChanged, what: str) -> BookingChanged:
+    # Again on a retry that changed nothing, in case the first try's signal was lost.
+    await tell_booking(
+        await temporal.client(), changed.workflow_id, what=what, version=changed.version
+    )
+    return changed
+
+
+async def move_visit(
+    *,
+    org_id: str,
+    booking_id: str,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    database: Database,
+    temporal: TemporalConnection,
+) -> BookingChanged:
+    """Move the visit to ``starts_at`` (and ``ends_at``), then wake its workflow: the
+    reminders follow and the customer is told once. ``NotFound``, ``BookingClosed`` and
+    ``ValueError`` as ``services.bookings.move_booking`` raises them."""
+    changed = await database.run(
+        move_booking,
+        org_id=org_id,
+        booking_id=booking_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        provider_id=None,
+        now=utcnow(),
+    )
+    return await _told(temporal, changed, "moved")
+
+
+async def cancel_visit(
+    *,
+    org_id: str,
+    booking_id: str,
+    reason: str | None,
+    database: Database,
+    temporal: TemporalConnection,
+) -> BookingChanged:
+    """Cancel the visit, then wake its workflow (no reminder after it; the customer is told
+    once). ``NotFound``, ``BookingClosed`` as the service raises them."""
+    changed = await database.run(
+        cancel_booking, org_id=org_id, booking_id=booking_id, reason=reason, now=utcnow()
+    )
+    return await _told(temporal, changed, "cancelled")
+
+
+async def report_visit(
+    *,
+    org_id: str,
+    booking_id: str,
+    kind: VisitEvent,
+    at: datetime | None,
+    database: Database,
+    temporal: TemporalConnection,
+) -> BookingChanged:
+    """Record the provider's news of the visit (on the way, arrived, completed, no-show),
+    then wake its workflow. ``NotFound``, ``BookingClosed``, ``ValueError`` (a time in the
+    future) as ``services.bookings.record_visit_event`` raises them."""
+    changed = await database.run(
+        record_visit_event,
+        org_id=org_id,
+        booking_id=booking_id,
+        kind=kind,
+        at=at,
+        now=utcnow(),
+    )
+    return await _told(temporal, changed, kind.value)

@@ -1,11 +1,14 @@
 """The Lead page: stage, score with its reasons, what its workflow says it is waiting for
-(or the last known state, "as of", when no worker answers), calls, the timeline, and a link
-to the workflow in the Temporal Web UI."""
+(or the last known state, "as of", when no worker answers), calls, its visits and the form
+that books one (api/ui/bookings.py takes it), the timeline, and a link to the workflow in the
+Temporal Web UI."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -16,12 +19,14 @@ from api.live_status import lead_live_status
 from api.sessions import OperatorSessionDep
 from api.ui.render import page
 from models.errors import NotFound
+from models.reads.bookings import lead_bookings
 from models.reads.leads import lead_calls, lead_view
+from models.reads.providers import provider_list
 from models.rules.orgs import org_settings
 from models.services.sign_in import Current
 from models.settings import Settings
 from models.tables import utcnow
-from models.values import TimelineKind
+from models.values import BookingStatus, Stage, TimelineKind
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -35,6 +40,16 @@ STAGE_NAMES = {
     "lost": "Lost",
     "opted_out": "Opted out",
 }
+#: A visit's status in words (never by colour alone).
+BOOKING_STATUS_NAMES = {
+    BookingStatus.SCHEDULED: "Scheduled",
+    BookingStatus.CONFIRMED: "Confirmed by the customer",
+    BookingStatus.COMPLETED: "Completed",
+    BookingStatus.NO_SHOW: "No-show",
+    BookingStatus.CANCELLED: "Cancelled",
+}
+#: A lead at these stages can't book (a converted one can: a returning customer).
+UNBOOKABLE = frozenset({Stage.LOST, Stage.OPTED_OUT})
 
 
 async def _context(
@@ -50,6 +65,7 @@ async def _context(
         raise ApiError(404, "No such lead.") from None
     lead = view.lead
     calls = await database.read(lead_calls, org_id=me.org.id, lead_id=lead_id)
+    visits = await database.read(lead_bookings, org_id=me.org.id, lead_id=lead_id)
     live = await lead_live_status(temporal, lead, lead.timezone or org_settings(me.org).timezone)
     scored = next((e for e in view.timeline if e.kind == TimelineKind.SCORED), None)
     base = settings.effective_temporal_ui_url
@@ -62,12 +78,48 @@ async def _context(
         "reasons": (scored.data or {}).get("reasons", []) if scored else [],
         "last_event": view.timeline[0] if view.timeline else None,
         "stage_names": STAGE_NAMES,
+        "visits": visits.items,
+        "status_names": BOOKING_STATUS_NAMES,
+        "zone": ZoneInfo(org_settings(me.org).timezone),
         "temporal_url": (
             f"{base}/namespaces/{namespace}/workflows/{quote(lead.workflow_id, safe='')}"
             if base
             else None
         ),
     }
+
+
+async def render_lead(
+    request: Request,
+    me: Current,
+    lead_id: str,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
+    settings: Settings,
+    *,
+    status_code: int = 200,
+    form: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """The whole Lead page, with its "Book a visit" form: empty with a fresh ``event_id``
+    (one booking however often that render is submitted), or ``form`` as it was sent (same
+    ``event_id``) beside what was wrong with it."""
+    context = await _context(me, lead_id, database, temporal, settings)
+    providers = await database.read(provider_list, org_id=me.org.id)
+    lead = context["view"].lead
+    return page(
+        request,
+        "lead.html",
+        me=me,
+        title="Lead",
+        section="inbox",
+        status_code=status_code,
+        providers=providers.items,
+        bookable=Stage(lead.stage) not in UNBOOKABLE,
+        form=form or {"event_id": uuid.uuid4().hex},
+        **context,
+        **extra,
+    )
 
 
 @router.get("/leads/{lead_id}")
@@ -80,8 +132,7 @@ async def lead_page(
     settings: SettingsDep,
 ) -> Response:
     """One lead."""
-    context = await _context(me, lead_id, database, temporal, settings)
-    return page(request, "lead.html", me=me, title="Lead", section="inbox", **context)
+    return await render_lead(request, me, lead_id, database, temporal, settings)
 
 
 @router.get("/leads/{lead_id}/live")

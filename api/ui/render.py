@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from jinja2_fragments.fastapi import Jinja2Blocks
@@ -67,6 +68,23 @@ def when(moment: datetime | None, style: str = "auto") -> Markup:
     return Markup('<time datetime="{}" title="{}">{}</time>').format(iso, title, shown)
 
 
+def local_time(moment: datetime, zone: ZoneInfo) -> str:
+    """``Tue 14 Jul 2026, 09:00``: ``moment`` as a clock in ``zone`` shows it."""
+    shown = moment.astimezone(zone)
+    return f"{shown:%a} {shown.day} {shown:%b %Y, %H:%M}"
+
+
+def at_local(moment: datetime | None, zone: ZoneInfo) -> Markup:
+    """``<time datetime=...>`` for ``moment``, shown in full in ``zone`` (a visit's time, in
+    the org's timezone: the owner's clock, not UTC)."""
+    if moment is None:
+        return Markup("<span class='muted'>—</span>")
+    iso = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        iso, f"{local_time(moment, zone)} ({zone.key})", local_time(moment, zone)
+    )
+
+
 def countdown(due: datetime) -> Markup:
     """An SLA countdown the page's script ticks each second (not a live region)."""
     moment = due.astimezone(UTC)
@@ -79,6 +97,7 @@ def countdown(due: datetime) -> Markup:
 templates.env.globals["vendor"] = vendor
 templates.env.filters["when"] = when
 templates.env.filters["countdown"] = countdown
+templates.env.filters["local"] = at_local
 
 
 def page(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, select
@@ -14,8 +15,14 @@ from models.schemas.bookings import (
     BookingTimelineItem,
     ReminderOut,
 )
-from models.store.bookings import booking_timeline, get_booking, list_bookings
-from models.tables import Booking, Provider
+from models.store.bookings import (
+    booking_timeline,
+    bookings_of_contact,
+    get_booking,
+    list_bookings,
+)
+from models.store.leads import get_lead
+from models.tables import Booking, Contact, Provider
 from models.values import BookingStatus
 
 #: The most bookings one list answers (narrow the window for more).
@@ -105,4 +112,40 @@ def booking_detail(session: Session, *, org_id: str, booking_id: str) -> Booking
                 for event in booking_timeline(session, booking_id=booking.id)
             ],
         }
+    )
+
+
+def lead_bookings(session: Session, *, org_id: str, lead_id: str) -> BookingList:
+    """The lead's visits, the latest first (read along its contact's bookings);
+    ``NotFound`` for another org's lead or none."""
+    lead = get_lead(session, org_id=org_id, lead_id=lead_id)
+    bookings = [
+        booking
+        for booking in bookings_of_contact(session, org_id=org_id, contact_id=lead.contact_id)
+        if booking.lead_id == lead_id
+    ][:MAX_BOOKINGS]
+    names = _names(session, bookings)
+    return BookingList(items=[BookingOut.model_validate(_out(b, names)) for b in bookings])
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingView:
+    """A booking as its page shows it: the booking with its timeline, and whose it is."""
+
+    booking: BookingDetail
+    contact_id: str
+    #: The customer's name, if known.
+    customer: str | None
+
+
+def booking_view(session: Session, *, org_id: str, booking_id: str) -> BookingView:
+    """The org's booking, its timeline and its customer; ``NotFound`` for another org's."""
+    detail = booking_detail(session, org_id=org_id, booking_id=booking_id)
+    booking = get_booking(session, org_id=org_id, booking_id=booking_id)
+    assert booking is not None
+    contact = session.get(Contact, booking.contact_id)
+    return BookingView(
+        booking=detail,
+        contact_id=booking.contact_id,
+        customer=contact.name if contact is not None else None,
     )

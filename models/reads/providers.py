@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlmodel import Session, col
 from models.rules.providers import CANCELLED, Visit, flags, performance
 from models.schemas import PerformanceFlag, ProviderList, ProviderPerformance, ProviderPublic
 from models.store.providers import get_provider, providers_of
-from models.tables import Booking
+from models.tables import Booking, Provider
 
 #: How far before the window the provider's usual and the org's norm are read: a year is
 #: plenty to know anyone's usual, and it bounds the org's read (every provider's visits).
@@ -25,20 +26,62 @@ def reach_back(moment: datetime, span: timedelta) -> datetime:
     return moment - span if moment - EARLIEST > span else EARLIEST
 
 
+def _public(provider: Provider) -> ProviderPublic:
+    return ProviderPublic(
+        id=provider.id,
+        name=provider.name,
+        phone=provider.phone,
+        email=provider.email,
+        created_at=provider.created_at,
+    )
+
+
 def provider_list(session: Session, *, org_id: str) -> ProviderList:
     """The org's providers, by name."""
-    return ProviderList(
-        items=[
-            ProviderPublic(
-                id=provider.id,
-                name=provider.name,
-                phone=provider.phone,
-                email=provider.email,
-                created_at=provider.created_at,
-            )
-            for provider in providers_of(session, org_id=org_id)
-        ]
-    )
+    return ProviderList(items=[_public(p) for p in providers_of(session, org_id=org_id)])
+
+
+def provider_of(session: Session, *, org_id: str, provider_id: str) -> ProviderPublic:
+    """The org's provider; ``NotFound`` for another org's or none."""
+    return _public(get_provider(session, org_id=org_id, provider_id=provider_id))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderFigures:
+    """A provider and their performance over one window."""
+
+    provider: ProviderPublic
+    performance: ProviderPerformance
+
+
+def provider_board(
+    session: Session,
+    *,
+    org_id: str,
+    start: datetime,
+    end: datetime,
+    grace: timedelta,
+    now: datetime,
+) -> list[ProviderFigures]:
+    """Every provider of the org (by name) with their performance over ``[start, end)``, as
+    ``provider_performance`` gives it, in one read (the org's norm read once for all)."""
+    start, end = _bounded(start, end)
+    org = _visits(session, col(Booking.org_id) == org_id, reach_back(start, HISTORY), start)
+    return [
+        ProviderFigures(
+            provider=_public(provider),
+            performance=_performance(
+                session, provider.id, start=start, end=end, org=org, grace=grace, now=now
+            ),
+        )
+        for provider in providers_of(session, org_id=org_id)
+    ]
+
+
+def _bounded(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """In UTC, within what can be stored: an offset near year 1 or 9999 can't be converted."""
+    start, end = (min(max(moment, EARLIEST), LATEST).astimezone(UTC) for moment in (start, end))
+    return start, end
 
 
 def provider_performance(
@@ -65,13 +108,26 @@ def provider_performance(
         NotFound: no provider by that id in this org.
     """
     get_provider(session, org_id=org_id, provider_id=provider_id)
-    # In UTC, within what can be stored: an offset near year 1 or 9999 can't be converted.
-    start, end = (min(max(moment, EARLIEST), LATEST).astimezone(UTC) for moment in (start, end))
-    since = reach_back(start, HISTORY)
+    start, end = _bounded(start, end)
+    org = _visits(session, col(Booking.org_id) == org_id, reach_back(start, HISTORY), start)
+    return _performance(session, provider_id, start=start, end=end, org=org, grace=grace, now=now)
+
+
+def _performance(
+    session: Session,
+    provider_id: str,
+    *,
+    start: datetime,
+    end: datetime,
+    org: list[Visit],
+    grace: timedelta,
+    now: datetime,
+) -> ProviderPerformance:
+    """The provider's figures and flags over ``[start, end)`` (in UTC, bounded), against
+    ``org``: every visit of the org in the ``HISTORY`` before ``start``."""
     mine = col(Booking.provider_id) == provider_id
     period = _visits(session, mine, start, end)
-    history = _visits(session, mine, since, start)
-    org = _visits(session, col(Booking.org_id) == org_id, since, start)
+    history = _visits(session, mine, reach_back(start, HISTORY), start)
     figures = performance(period, grace=grace, now=now)
     return ProviderPerformance(
         provider_id=provider_id,

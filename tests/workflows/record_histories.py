@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from models.database import make_engine, session_scope
 from models.ids import ladder_id, takeover_workflow_id
 from models.migrate import upgrade
 from models.schemas import OrgSettings, QuietHours, SequenceIn, SequenceStep
+from models.services.bookings import book, booking_reply, move_booking, record_visit_event
 from models.services.escalations import escalate_thread
 from models.services.operators import create_operator
 from models.services.orgs import create_org
@@ -33,10 +35,11 @@ from models.services.replies import claim_reply
 from models.services.sequences import put_sequence
 from models.services.takeover import take_over
 from models.store.contacts import resolve_contact
+from models.store.orgs import get_org
 from models.store.receipts import record_intake_receipt
 from models.store.threads import thread_of, thread_of_contact
-from models.tables import Call, Lead
-from models.values import Channel, Intent, OperatorRole, Priority, ProviderMode
+from models.tables import Booking, Call, Lead
+from models.values import Channel, Intent, OperatorRole, Priority, ProviderMode, VisitEvent
 from tests.workflows.conftest import ANY_HOUR
 from tests.workflows.test_call_retry import ScriptedCalls, end_call
 from workers.cli import find_executable
@@ -44,6 +47,7 @@ from workers.client import register_search_attributes
 from workers.converter import DATA_CONVERTER
 from workers.registry import dry_run_adapters
 from workers.worker import ACTIVITY_THREADS, build_worker
+from workflows.appointment import AppointmentInput, AppointmentWorkflow, BookingNews
 from workflows.calls import CallInput, CallRetryWorkflow, CallWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.lead import (
@@ -65,7 +69,7 @@ from workflows.takeover import (
 )
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v11"
+VERSION = "v12"
 
 
 async def record() -> None:
@@ -503,5 +507,132 @@ async def _escalation_scenario(
         await save("complaint_climbed_to_owner_resolved", ladder, kind="escalation")
 
 
+async def _appointment_scenario(
+    env: WorkflowEnvironment,
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    save: Callable[..., Awaitable[None]],
+) -> None:
+    """A visit booked three days out, moved once, confirmed by C, completed and rated 5."""
+    with session_scope(engine) as session:
+        org, _ = create_org(
+            session, name="Visits", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
+        )
+        intake, _ = record_intake_receipt(
+            session,
+            org_id=org.id,
+            event_id=None,
+            kind="lead",
+            payload={"phone": "+447911123481", "consent": {"sms": True}, "name": "Ada"},
+        )
+    lead_id = f"lead_{uuid.uuid4().hex}"
+    worker = build_worker(
+        env.client,
+        engine=engine,
+        adapters=dry_run_adapters(),
+        task_queue="histories-appointment",
+        executor=executor,
+    )
+    async with worker:
+        lead = await env.client.start_workflow(
+            LeadWorkflow.run,
+            LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=intake.id),
+            id=f"lead-history-{uuid.uuid4().hex[:8]}",
+            task_queue="histories-appointment",
+        )
+        await env.sleep(timedelta(minutes=1))
+        now = await env.get_current_time()
+        with session_scope(engine) as session:
+            made = book(
+                session,
+                org_id=org.id,
+                lead_id=lead_id,
+                event_id="history-1",
+                starts_at=now + timedelta(days=3),
+                ends_at=None,
+                provider_id=None,
+                service="deep clean",
+                address=None,
+                note=None,
+            )
+            row = session.get(Booking, made.booking_id)
+            assert row is not None
+            contact_id = row.contact_id
+        visit = await env.client.start_workflow(
+            AppointmentWorkflow.run,
+            AppointmentInput(org_id=org.id, booking_id=made.booking_id, lead_id=lead_id),
+            id=made.workflow_id,
+            task_queue="histories-appointment",
+        )
+        await env.sleep(timedelta(hours=1))
+        starts_at = now + timedelta(days=4)
+        with session_scope(engine) as session:
+            move_booking(
+                session,
+                org_id=org.id,
+                booking_id=made.booking_id,
+                starts_at=starts_at,
+                ends_at=None,
+                provider_id=None,
+                now=await env.get_current_time(),
+            )
+        await visit.signal(AppointmentWorkflow.booking_changed, BookingNews(what="moved"))
+        await env.sleep(timedelta(hours=1))
+
+        async def news(change: Callable[[Any, datetime], object]) -> None:
+            at = await env.get_current_time()
+            with session_scope(engine) as session:
+                change(session, at)
+            await visit.signal(AppointmentWorkflow.booking_changed, BookingNews(what="news"))
+
+        def reply(body: str) -> Callable[[Any, datetime], object]:
+            return lambda session, at: booking_reply(
+                session,
+                org=get_org(session, org_id=org.id),
+                contact_id=contact_id,
+                body=body,
+                now=at,
+            )
+
+        await news(reply("C"))
+        await env.sleep(starts_at + timedelta(hours=1) - await env.get_current_time())
+        await news(
+            lambda session, at: record_visit_event(
+                session,
+                org_id=org.id,
+                booking_id=made.booking_id,
+                kind=VisitEvent.COMPLETED,
+                at=None,
+                now=at,
+            )
+        )
+        await env.sleep(timedelta(hours=2))
+        await news(reply("5"))
+        await visit.result()
+        await save("moved_confirmed_completed_rated", visit, kind="appointment")
+        await lead.terminate("recorded")
+
+
+async def record_one(scenario: Scenario) -> None:
+    """Record one scenario's histories (a workflow new in this version) on a fresh database."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/keepwarm.db"
+        upgrade(url)
+        engine = make_engine(url)
+
+        async def save(name: str, handle: WorkflowHandle[Any, Any], kind: str = "lead") -> None:
+            history = await handle.fetch_history()
+            (HISTORIES / f"{kind}_{VERSION}_{name}.json").write_text(history.to_json())
+
+        await on_own_server(scenario, engine, save)
+        engine.dispose()
+
+
+#: Scenarios that can be recorded alone: ``python -m tests.workflows.record_histories NAME``.
+ALONE: dict[str, Scenario] = {"appointment": _appointment_scenario}
+
 if __name__ == "__main__":
-    asyncio.run(record())
+    if len(sys.argv) > 1:
+        asyncio.run(record_one(ALONE[sys.argv[1]]))
+    else:
+        asyncio.run(record())
