@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -21,12 +22,14 @@ from models.payloads import ConfirmationInput, StoredMessageInput
 from models.rules.appointments import AppointmentText
 from models.rules.compliance import Deferred
 from models.rules.messages import MISSED_CALL
+from models.rules.payment_requests import PaymentText
 from models.rules.retry import RetryRefused
 from models.rules.whatsapp import whatsapp_template
 from models.services.answers import claim_confirmation, claim_text_back
-from models.services.bookings import claim_appointment_message
+from models.services.bookings import AppointmentClaim, claim_appointment_message
 from models.services.escalations import claim_notification
 from models.services.outbound import claim_outbound_message
+from models.services.payment_requests import PaymentMessageClaim, claim_payment_message
 from models.services.replies import ready_to_send
 from models.services.retry import reopen_failed_send
 from models.store.messages import (
@@ -74,6 +77,17 @@ class AppointmentMessageInput:
     idempotency_key: str
     #: A reminder's offset before the visit, in seconds.
     offset_s: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentMessageInput:
+    """Send one of a payment request's messages (``PaymentText``), at most once per key."""
+
+    org_id: str
+    request_id: str
+    #: ``PaymentText``: link, due_soon, overdue, final, failed, retry, paid.
+    kind: str
+    idempotency_key: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,9 +186,8 @@ class MessageActivities:
         """Claim a booking's message against the booking as it is now, then send it unless a
         previous attempt did. A reminder of a moved or cancelled time is skipped (``skipped``
         says why); quiet hours defer it (``SendDeferred``) like any touch."""
-        now = activity.info().current_attempt_scheduled_time or utcnow()
-        try:
-            claimed = record(
+        return self._send_transactional(
+            lambda now: record(
                 self._engine,
                 claim_appointment_message,
                 org_id=input.org_id,
@@ -184,7 +197,41 @@ class MessageActivities:
                 offset_s=input.offset_s,
                 idempotency_key=input.idempotency_key,
                 now=now,
-            )
+            ),
+            org_id=input.org_id,
+            key=input.idempotency_key,
+        )
+
+    @activity.defn(name="send_payment_message")
+    def send_payment_message(self, input: PaymentMessageInput) -> AppointmentMessageResult:
+        """Claim a payment request's message against the request as it is now (once paid,
+        only the thanks), then send it unless a previous attempt did."""
+        return self._send_transactional(
+            lambda now: record(
+                self._engine,
+                claim_payment_message,
+                org_id=input.org_id,
+                request_id=input.request_id,
+                kind=PaymentText(input.kind),
+                idempotency_key=input.idempotency_key,
+                now=now,
+            ),
+            org_id=input.org_id,
+            key=input.idempotency_key,
+        )
+
+    def _send_transactional(
+        self,
+        claim_at: Callable[[datetime], AppointmentClaim | PaymentMessageClaim],
+        *,
+        org_id: str,
+        key: str,
+    ) -> AppointmentMessageResult:
+        """Claim (``claim_at`` the attempt's scheduled time) and deliver a transactional
+        message, or say why it is skipped; quiet hours raise ``SendDeferred``."""
+        now = activity.info().current_attempt_scheduled_time or utcnow()
+        try:
+            claimed = claim_at(now)
         except Deferred as deferred:
             until, reason = deferred.verdict.until, deferred.verdict.reason
             assert until is not None
@@ -198,8 +245,8 @@ class MessageActivities:
             opted_out=claim.consent is False,
             outbound=lambda message: self._outbound(
                 message,
-                org_id=input.org_id,
-                key=input.idempotency_key,
+                org_id=org_id,
+                key=key,
                 subject=claim.subject,
                 unsubscribe_token=claim.unsubscribe_token,
             ),

@@ -7,6 +7,7 @@ back instead of a second object.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import stripe
 from temporalio.exceptions import ApplicationError
@@ -25,6 +26,42 @@ class PaymentLink:
 
     id: str
     url: str
+
+
+class PaymentLinks(Protocol):
+    """Creates a payment link for an amount (Stripe's, or a simulated one in dry run)."""
+
+    def create_amount_link(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        description: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> PaymentLink:
+        """A link where the customer pays ``amount`` (minor units) of ``currency``."""
+        ...
+
+
+class DryRunPaymentLinks:
+    """Dry run: no Stripe call; a link that says it is simulated (``.invalid``: never a
+    real page)."""
+
+    def create_amount_link(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        description: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> PaymentLink:
+        """A simulated link named after the request."""
+        request = metadata.get("payment_request_id", "request")
+        return PaymentLink(
+            id=f"plink_dry_run_{request}", url=f"https://pay.dry-run.invalid/{request}"
+        )
 
 
 class StripePayments:
@@ -64,6 +101,39 @@ class StripePayments:
                 {
                     "line_items": [{"price": price_id, "quantity": quantity}],
                     "metadata": {"lead_id": lead_id},
+                },
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise classify_stripe(error) from None
+        return PaymentLink(id=link.id, url=link.url)
+
+    def create_amount_link(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        description: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> PaymentLink:
+        """A payment link for one ``amount`` (minor units) of ``currency`` named
+        ``description``; ``metadata`` (the lead and the request) is copied by Stripe onto
+        the Checkout Sessions the link makes, so their events find the request."""
+        try:
+            link = self._client.v1.payment_links.create(
+                {
+                    "line_items": [
+                        {
+                            "price_data": {
+                                "currency": currency,
+                                "unit_amount": amount,
+                                "product_data": {"name": description},
+                            },
+                            "quantity": 1,
+                        }
+                    ],
+                    "metadata": metadata,
                 },
                 {"idempotency_key": idempotency_key},
             )

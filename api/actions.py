@@ -353,7 +353,13 @@ async def book(
 async def _told(temporal: TemporalConnection, changed: BookingChanged, what: str) -> BookingChanged:
     # Again on a retry that changed nothing, in case the first try's signal was lost.
     await tell_booking(
-        await temporal.client(), changed.workflow_id, what=what, version=changed.version
+        await temporal.client(),
+        org_id=changed.org_id,
+        booking_id=changed.booking_id,
+        lead_id=changed.lead_id,
+        workflow_id=changed.workflow_id,
+        what=what,
+        version=changed.version,
     )
     return changed
 
@@ -362,21 +368,23 @@ async def move_visit(
     *,
     org_id: str,
     booking_id: str,
-    starts_at: datetime,
+    starts_at: datetime | None,
     ends_at: datetime | None,
     database: Database,
     temporal: TemporalConnection,
+    provider_id: str | None = None,
 ) -> BookingChanged:
-    """Move the visit to ``starts_at`` (and ``ends_at``), then wake its workflow: the
-    reminders follow and the customer is told once. ``NotFound``, ``BookingClosed`` and
-    ``ValueError`` as ``services.bookings.move_booking`` raises them."""
+    """Move the visit to ``starts_at`` (and ``ends_at``), or give it to ``provider_id``,
+    then wake its workflow: the reminders follow and the customer is told once.
+    ``NotFound``, ``BookingClosed`` and ``ValueError`` as ``services.bookings.move_booking``
+    raises them."""
     changed = await database.run(
         move_booking,
         org_id=org_id,
         booking_id=booking_id,
         starts_at=starts_at,
         ends_at=ends_at,
-        provider_id=None,
+        provider_id=provider_id,
         now=utcnow(),
     )
     return await _told(temporal, changed, "moved")

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -46,7 +47,12 @@ from models.schemas.retry import FailedWorkflow
 from models.tables import Escalation
 from models.values import Stage
 from workflows import search_attributes as sa
-from workflows.appointment import AppointmentInput, AppointmentWorkflow, BookingNews
+from workflows.appointment import (
+    APPOINTMENT_CHANGED_SIGNAL,
+    AppointmentInput,
+    AppointmentWorkflow,
+    BookingNews,
+)
 from workflows.confirmation import ConfirmationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.lead import IntakeReceived, LeadInput, LeadResult, LeadWorkflow
@@ -58,11 +64,18 @@ from workflows.payloads import (
     IntakeAnswer,
     TakeoverInput,
 )
+from workflows.payment import (
+    PAYMENT_LINK_UPDATE,
+    PaymentFollowupInput,
+    PaymentFollowupWorkflow,
+)
 from workflows.retry import RetrySendInput, RetrySendWorkflow, retry_send_workflow_id
 from workflows.takeover import HumanReplyWorkflow, TakeoverWorkflow
 from workflows.task_queues import LEADS
 
 log = logging.getLogger("keepwarm.api.temporal")
+#: How long a new payment request's answer waits for its link before answering without it.
+LINK_WAIT = timedelta(seconds=10)
 
 #: What every 503 for Temporal says.
 UNAVAILABLE = "Temporal is unavailable; retry shortly."
@@ -249,17 +262,76 @@ async def start_appointment(
         ) from error
 
 
-async def tell_booking(client: Client, workflow_id: str, *, what: str, version: int) -> bool:
-    """Wake a booking's Appointment workflow to read its row again (``False``: it has
-    ended). 503 when Temporal can't be reached: the change is recorded, and a retry of the
-    same request wakes it."""
-    return await tell(
-        client,
-        workflow_id,
-        AppointmentWorkflow.booking_changed,
-        BookingNews(what=what, version=version),
-        message="The change is recorded; retry the same request to tell the customer.",
-    )
+async def start_payment_followup(
+    client: Client, *, org_id: str, request_id: str, lead_id: str, workflow_id: str
+) -> str | None:
+    """Start a payment request's PaymentFollowup workflow (a retry finds it started) and
+    return its payment link, or ``None`` if it is not made within ``LINK_WAIT`` (the
+    request's GET shows it once made).
+
+    Raises:
+        ApiError: 503 when Temporal can't be reached (the request is recorded: a retry of
+            the same ``event_id`` starts it).
+    """
+    try:
+        handle = await client.start_workflow(
+            PaymentFollowupWorkflow.run,
+            PaymentFollowupInput(org_id=org_id, request_id=request_id, lead_id=lead_id),
+            id=workflow_id,
+            task_queue=LEADS,
+            search_attributes=sa.org_attributes(org_id),
+            memo={"payment_request_id": request_id, "lead_id": lead_id},
+            static_summary="Payment follow-up",
+        )
+    except WorkflowAlreadyStartedError:
+        handle = client.get_workflow_handle_for(PaymentFollowupWorkflow.run, workflow_id)
+    except RPCError as error:
+        raise unavailable(
+            "The payment request is recorded; retry the same request to send its link."
+        ) from error
+    try:
+        async with asyncio.timeout(LINK_WAIT.total_seconds()):
+            url: str = await handle.execute_update(PAYMENT_LINK_UPDATE, result_type=str)
+            return url
+    except (TimeoutError, WorkflowUpdateFailedError, RPCError) as error:
+        log.info("no payment link yet for %s: %s", request_id, error)
+        return None
+
+
+async def tell_booking(
+    client: Client,
+    *,
+    org_id: str,
+    booking_id: str,
+    lead_id: str,
+    workflow_id: str,
+    what: str,
+    version: int,
+) -> None:
+    """Wake a booking's Appointment workflow to read its row again, starting it if it is not
+    running (signal-with-start: a booking whose first start failed, or a late report after
+    it ended; its message keys are the workflow id's, so a new run sends nothing twice).
+
+    Raises:
+        ApiError: 503 when Temporal can't be reached (the change is recorded, and a retry
+            of the same request wakes it).
+    """
+    try:
+        await client.start_workflow(
+            AppointmentWorkflow.run,
+            AppointmentInput(org_id=org_id, booking_id=booking_id, lead_id=lead_id),
+            id=workflow_id,
+            task_queue=LEADS,
+            search_attributes=sa.org_attributes(org_id),
+            memo={"booking_id": booking_id, "lead_id": lead_id},
+            static_summary="Appointment",
+            start_signal=APPOINTMENT_CHANGED_SIGNAL,
+            start_signal_args=[BookingNews(what=what, version=version)],
+        )
+    except RPCError as error:
+        raise unavailable(
+            "The change is recorded; retry the same request to tell the customer."
+        ) from error
 
 
 # --- intake --------------------------------------------------------------------------------

@@ -120,3 +120,8 @@ def appointment_workflow_id(org_id: str, booking_id: str) -> str:
 def appointment_message_key(workflow_id: str, step: str) -> str:
     """One appointment message: ``{workflow_id}/{step}`` (``reminder-v2-86400``...)."""
     return f"{workflow_id}/{step}"
+
+
+def payment_workflow_id(org_id: str, request_id: str) -> str:
+    """A payment request's PaymentFollowup workflow: ``payment-{org}-{request}``."""
+    return f"payment-{org_id}-{request_id}"

@@ -229,3 +229,17 @@ class AppointmentState:
     rated_at: datetime | None = None
     #: The rating given (what the thanks says).
     rating: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRequestState:
+    """A payment request as its ``PaymentFollowup`` workflow acts on it, read from its row."""
+
+    #: ``open``, ``paid`` or ``unpaid``.
+    status: str
+    created_at: datetime
+    due_at: datetime
+    url: str | None = None
+    paid_at: datetime | None = None
+    failures: int = 0
+    failed_at: datetime | None = None

@@ -946,3 +946,42 @@ class Booking(SQLModel, table=True):
     complained: bool = False
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+class PaymentRequest(SQLModel, table=True):
+    """A request that a lead pay an amount: its Stripe payment link, and where it stands.
+
+    Its ``PaymentFollowup`` workflow (``workflow_id``) creates the link, sends it, reminds
+    and follows up a failed payment; Stripe's signed events mark it paid (or failed).
+    """
+
+    __tablename__ = "payment_requests"
+    __table_args__ = (
+        Index("ix_payment_requests_org_created", "org_id", "created_at"),
+        Index("ix_payment_requests_lead", "lead_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    lead_id: str = Field(foreign_key="leads.id", max_length=40)
+    contact_id: str = Field(foreign_key="contacts.id", max_length=40)
+    #: The intake receipt of ``payment-request:{event_id}`` (the same event again is this).
+    receipt_id: str = Field(max_length=40, unique=True)
+    workflow_id: str = Field(max_length=200)
+    #: In the currency's smallest unit (cents), as Stripe takes it.
+    amount: int
+    currency: str = Field(max_length=3)
+    description: str = Field(max_length=200)
+    due_at: datetime = _ts()
+    #: ``open``, ``paid`` or ``unpaid`` (given up after the last reminder).
+    status: str = Field(default="open", max_length=16)
+    #: ``dry_run`` or ``live``, fixed when the request is made.
+    mode: str = Field(max_length=16)
+    stripe_link_id: str | None = Field(default=None, max_length=100)
+    url: str | None = Field(default=None, max_length=500)
+    paid_at: datetime | None = _ts(nullable=True)
+    #: Failed payments so far (``invoice.payment_failed``), and the last one's time.
+    failures: int = 0
+    failed_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()

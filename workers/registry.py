@@ -18,6 +18,8 @@ from activities.email import ResendEmail
 from activities.escalations import EscalationActivities
 from activities.health import HealthActivities
 from activities.messages import MessageActivities
+from activities.payment_requests import PaymentRequestActivities
+from activities.payments import DryRunPaymentLinks, PaymentLinks, StripePayments
 from activities.probes import ProbeActivities, ProviderProbe, ResendProbe, StripeProbe, TwilioProbe
 from activities.records import LeadRecordActivities
 from activities.senders import DryRunSender, Sender
@@ -42,6 +44,8 @@ class Adapters:
     placers: dict[ProviderMode, CallPlacer] = field(default_factory=dict)
     #: Base of the links the providers call back (status callbacks, unsubscribe).
     public_url: str = "http://127.0.0.1:8000"
+    #: Payment links per provider mode (dry run: simulated; live: Stripe, with its key).
+    payments: dict[ProviderMode, PaymentLinks] = field(default_factory=dict)
     #: Credential probes, for each provider the deployment has credentials for (either mode).
     probes: dict[WebhookProvider, ProviderProbe] = field(default_factory=dict)
 
@@ -69,6 +73,10 @@ def build_adapters(settings: Settings) -> Adapters:
             api_key=settings.resend_api_key.get_secret_value(), base_url=settings.resend_base_url
         )
     adapters.senders[ProviderMode.LIVE] = live
+    if settings.stripe_api_key:
+        adapters.payments[ProviderMode.LIVE] = StripePayments(
+            api_key=settings.stripe_api_key.get_secret_value(), base_url=settings.stripe_base_url
+        )
     if settings.vapi_api_key:
         from activities.vapi_calls import VapiCalls  # the Vapi SDK takes seconds to import
 
@@ -81,6 +89,7 @@ def build_adapters(settings: Settings) -> Adapters:
             ("SMS/WhatsApp (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)", Channel.SMS in live),
             ("email (RESEND_API_KEY)", Channel.EMAIL in live),
             ("voice (VAPI_API_KEY)", ProviderMode.LIVE in adapters.placers),
+            ("payments (STRIPE_API_KEY)", ProviderMode.LIVE in adapters.payments),
         )
         if not ready
     ]
@@ -129,6 +138,7 @@ def dry_run_adapters(
             }
         },
         placers={ProviderMode.DRY_RUN: DryRunCalls(latency=latency)},
+        payments={ProviderMode.DRY_RUN: DryRunPaymentLinks()},
         public_url=public_url,
     )
 
@@ -148,6 +158,7 @@ def build_activities(
     probes = ProbeActivities(probes=adapters.probes)
     health = HealthActivities(engine=engine, temporal=TemporalHealth(client))
     appointments = AppointmentActivities(engine=engine)
+    payments = PaymentRequestActivities(engine=engine, links=adapters.payments)
     return [
         records.record_lead,
         records.attach_intake,
@@ -174,4 +185,8 @@ def build_activities(
         health.raise_alerts,
         appointments.appointment_state,
         messages.send_appointment_message,
+        payments.create_payment_link,
+        payments.payment_request_state,
+        payments.give_up_payment_request,
+        messages.send_payment_message,
     ]

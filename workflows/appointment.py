@@ -3,32 +3,22 @@ and provider's news, and the rating afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.appointments import AppointmentActivities, AppointmentStateInput
-    from activities.messages import (
-        AppointmentMessageInput,
-        AppointmentMessageResult,
-        MessageActivities,
-    )
+    from activities.messages import AppointmentMessageInput, MessageActivities
     from models.ids import appointment_message_key
     from models.payloads import AppointmentState
     from models.rules.appointments import AppointmentText
     from models.values import BookingStatus
     from workflows import search_attributes as sa
-    from workflows.policies import (
-        RECORD_RETRY,
-        RECORD_TIMEOUT,
-        SEND_DEADLINE,
-        SEND_RETRY,
-        SEND_TIMEOUT,
-        deferred_until,
-    )
+    from workflows.policies import RECORD_RETRY, RECORD_TIMEOUT
+    from workflows.transactional import StepLog
 
 __all__ = [
     "APPOINTMENT_CHANGED_SIGNAL",
@@ -128,11 +118,9 @@ class AppointmentWorkflow:
         self._news = 0
         self._seen = 0
         self._state: AppointmentState | None = None
-        self._done: set[str] = set()
-        self._sent: list[str] = []
-        self._skipped: list[str] = []
-        #: Steps the quiet hours held back, and until when.
-        self._held: dict[str, datetime] = {}
+        self._log = StepLog()
+        #: The version the confirmation named (``None``: not sent).
+        self._confirmed: int | None = None
         self._next: _Step | None = None
 
     @workflow.run
@@ -143,32 +131,30 @@ class AppointmentWorkflow:
             self._seen = self._news
             state = await self._read(input)
             ended = self._ended(state)
-            steps = [step for step in self._steps(state) if step.step not in self._done]
+            steps = [step for step in self._steps(state) if step.step not in self._log.done]
             if ended is not None and not steps:
                 return self._finish(ended, state)
             now = workflow.now()
             due = min(steps, key=self._due_at, default=None)
             if due is not None and self._due_at(due) <= now:
-                await self._send(input, due)
+                await self._send(input, due, state)
                 continue
             wake = self._due_at(due) if due is not None else self._give_up_at(state)
+            if due is None and wake <= now:
+                return self._finish(ended or "unreported", state)
             self._next = due
             workflow.set_current_details(
                 f"**Next:** {due.kind.value.replace('_', ' ')} at {wake:%Y-%m-%d %H:%M} UTC"
                 if due is not None
                 else f"**Waiting:** for news of the visit until {wake:%Y-%m-%d %H:%M} UTC"
             )
-            if due is None and wake <= now:
-                return self._finish(ended or "unreported", state)
-            try:
+            # News, or the next step's time (then the row is read again).
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._news != self._seen,
                     timeout=wake - now,
                     timeout_summary=due.step if due is not None else "visit over",
                 )
-            except TimeoutError:
-                if due is None:
-                    return self._finish(ended or "unreported", state)
 
     @workflow.signal(name=APPOINTMENT_CHANGED_SIGNAL)
     def booking_changed(self, news: BookingNews) -> None:
@@ -186,8 +172,8 @@ class AppointmentWorkflow:
             starts_at=state.starts_at if state else None,
             next_step=step.step if step else None,
             next_at=self._due_at(step) if step else None,
-            sent=list(self._sent),
-            skipped=list(self._skipped),
+            sent=list(self._log.sent),
+            skipped=list(self._log.skipped),
         )
 
     async def _read(self, input: AppointmentInput) -> AppointmentState:
@@ -219,11 +205,13 @@ class AppointmentWorkflow:
                         kind=AppointmentText.CANCELLED, step="cancelled", due=start, version=version
                     )
                 ]
-                if "confirmation" in self._done
+                if "confirmation" in self._log.done
                 else []
             )
         upcoming = status in (BookingStatus.SCHEDULED, BookingStatus.CONFIRMED)
-        if upcoming and version > 1:
+        # A move is news to a customer who was sent an earlier time (a confirmation held back
+        # by the quiet hours is claimed with the time as it is then).
+        if upcoming and self._confirmed is not None and version > self._confirmed:
             steps.append(
                 _Step(
                     kind=AppointmentText.MOVED, step=f"moved-v{version}", due=start, version=version
@@ -296,6 +284,8 @@ class AppointmentWorkflow:
         if status == BookingStatus.COMPLETED:
             if state.rated_at is not None:
                 return "rated"
+            if "rating-request" in self._log.skipped:
+                return "completed"
             asked = state.rating_requested_at
             if asked is not None and workflow.now() >= asked + RATING_WAIT:
                 return "completed"
@@ -308,41 +298,27 @@ class AppointmentWorkflow:
         return state.starts_at + UNREPORTED_AFTER
 
     def _due_at(self, step: _Step) -> datetime:
-        return max(step.due, self._held.get(step.step, step.due))
+        return self._log.due_at(step.step, step.due)
 
-    async def _send(self, input: AppointmentInput, step: _Step) -> None:
-        """Send one step's message; held back by quiet hours, it is due again then."""
-        try:
-            result: AppointmentMessageResult = await workflow.execute_activity_method(
-                MessageActivities.send_appointment_message,
-                AppointmentMessageInput(
-                    org_id=input.org_id,
-                    booking_id=input.booking_id,
-                    kind=step.kind.value,
-                    version=step.version,
-                    idempotency_key=appointment_message_key(workflow.info().workflow_id, step.step),
-                    offset_s=step.offset_s,
-                ),
-                start_to_close_timeout=SEND_TIMEOUT,
-                schedule_to_close_timeout=SEND_DEADLINE,
-                retry_policy=SEND_RETRY,
-                summary=step.step,
-            )
-        except ActivityError as error:
-            hold = deferred_until(error)
-            if hold is not None and hold[0] > workflow.now():
-                self._held[step.step] = hold[0]
-                return
-            # A send that failed for good is on the lead's timeline; the visit goes on.
-            workflow.logger.warning("appointment message %s failed: %s", step.step, error)
-            result = AppointmentMessageResult(skipped=f"failed: {error.cause or error}")
-        self._done.add(step.step)
-        if result.skipped is None:
-            self._sent.append(step.step)
-        else:
-            self._skipped.append(step.step)
+    async def _send(self, input: AppointmentInput, step: _Step, state: AppointmentState) -> None:
+        """Send one step's message (``StepLog.send``); a confirmation names the time as the
+        row had it just now."""
+        await self._log.send(
+            MessageActivities.send_appointment_message,
+            AppointmentMessageInput(
+                org_id=input.org_id,
+                booking_id=input.booking_id,
+                kind=step.kind.value,
+                version=step.version,
+                idempotency_key=appointment_message_key(workflow.info().workflow_id, step.step),
+                offset_s=step.offset_s,
+            ),
+            step=step.step,
+        )
+        if step.kind == AppointmentText.CONFIRMATION and step.step in self._log.sent:
+            self._confirmed = state.version
 
     def _finish(self, outcome: str, state: AppointmentState) -> AppointmentResult:
         self._next = None
         workflow.set_current_details(f"**Done:** {outcome}")
-        return AppointmentResult(outcome=outcome, sent=list(self._sent), rating=state.rating)
+        return AppointmentResult(outcome=outcome, sent=list(self._log.sent), rating=state.rating)

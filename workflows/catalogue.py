@@ -11,6 +11,7 @@ from workflows.escalation import EscalationWorkflow
 from workflows.health import HealthCheckWorkflow
 from workflows.lead import LeadWorkflow
 from workflows.nudge import NudgeSequenceWorkflow
+from workflows.payment import PaymentFollowupWorkflow
 from workflows.retry import RetrySendWorkflow
 from workflows.takeover import HumanReplyWorkflow, TakeoverWorkflow
 
@@ -27,4 +28,5 @@ WORKFLOWS: tuple[type, ...] = (
     AlertWorkflow,
     HealthCheckWorkflow,
     AppointmentWorkflow,
+    PaymentFollowupWorkflow,
 )

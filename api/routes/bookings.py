@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import DatabaseDep, IdParam, OrgDep, TemporalDep, WindowDep
+from api.actions import cancel_visit, move_visit, report_visit
+from api.deps import DatabaseDep, IdParam, OrgDep, TemporalConnectionDep, WindowDep
 from api.errors import ApiError, invalid
 from api.openapi import ORG_KEY, errors
 from api.sessions import ActorDep
-from api.temporal import tell_booking
 from models.errors import BookingClosed, NotFound
 from models.reads.bookings import MAX_BOOKINGS, booking_detail, booking_list
 from models.schemas.bookings import (
@@ -22,22 +22,14 @@ from models.schemas.bookings import (
     BookingList,
     BookingPatch,
 )
-from models.services.bookings import (
-    BookingChanged,
-    cancel_booking,
-    move_booking,
-    record_visit_event,
-)
+from models.services.bookings import BookingChanged
 from models.tables import utcnow
 from models.values import BookingStatus
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"], responses=errors(*ORG_KEY))
 
 
-async def _told(client: TemporalDep, changed: BookingChanged, *, what: str) -> BookingChangeOut:
-    """Wake the booking's workflow (again on a retry that changed nothing, in case the
-    first try's signal was lost) and answer with the booking as it now stands."""
-    await tell_booking(client, changed.workflow_id, what=what, version=changed.version)
+def _out(changed: BookingChanged) -> BookingChangeOut:
     return BookingChangeOut(
         booking_id=changed.booking_id,
         status=BookingStatus(changed.status),
@@ -62,7 +54,7 @@ async def reschedule(
     body: BookingPatch,
     actor: ActorDep,
     database: DatabaseDep,
-    client: TemporalDep,
+    temporal: TemporalConnectionDep,
 ) -> BookingChangeOut:
     """Move the visit (``starts_at``, ``ends_at``) or give it to another provider. A new
     start moves every pending reminder and the customer is told once; the same values
@@ -70,14 +62,14 @@ async def reschedule(
     if body.starts_at is not None and body.starts_at <= utcnow():
         raise invalid("starts_at", "is in the past")
     try:
-        changed = await database.run(
-            move_booking,
+        changed = await move_visit(
             org_id=actor.org.id,
             booking_id=booking_id,
             starts_at=body.starts_at,
             ends_at=body.ends_at,
             provider_id=body.provider_id,
-            now=utcnow(),
+            database=database,
+            temporal=temporal,
         )
     except NotFound as error:
         raise _missing(booking_id, error, body.provider_id) from None
@@ -85,7 +77,7 @@ async def reschedule(
         raise _closed(error) from None
     except ValueError as error:
         raise invalid("ends_at", str(error).removeprefix("ends_at ")) from None
-    return await _told(client, changed, what="moved")
+    return _out(changed)
 
 
 @router.post("/{booking_id}/cancel", responses=errors(404, 409, 413, 422, 503))
@@ -94,23 +86,23 @@ async def cancel(
     body: BookingCancel,
     actor: ActorDep,
     database: DatabaseDep,
-    client: TemporalDep,
+    temporal: TemporalConnectionDep,
 ) -> BookingChangeOut:
     """Cancel the visit: no reminder goes after it, and the customer is told once (if they
     had heard of the booking). Again: nothing changes. Completed or missed: 409."""
     try:
-        changed = await database.run(
-            cancel_booking,
+        changed = await cancel_visit(
             org_id=actor.org.id,
             booking_id=booking_id,
             reason=body.reason,
-            now=utcnow(),
+            database=database,
+            temporal=temporal,
         )
     except NotFound as error:
         raise _missing(booking_id, error) from None
     except BookingClosed as error:
         raise _closed(error) from None
-    return await _told(client, changed, what="cancelled")
+    return _out(changed)
 
 
 @router.post("/{booking_id}/events", status_code=202, responses=errors(404, 409, 413, 422, 503))
@@ -119,19 +111,19 @@ async def visit_event(
     body: BookingEventIn,
     actor: ActorDep,
     database: DatabaseDep,
-    client: TemporalDep,
+    temporal: TemporalConnectionDep,
 ) -> BookingChangeOut:
     """The provider's news (from their phone, a field app or an integration): ``on_my_way``
     texts the customer, ``arrived`` times the visit, ``completed`` leads to a rating request,
     ``no_show`` ends it. The first report of each counts; a contradicting one is 409."""
     try:
-        changed = await database.run(
-            record_visit_event,
+        changed = await report_visit(
             org_id=actor.org.id,
             booking_id=booking_id,
             kind=body.kind,
             at=body.at,
-            now=utcnow(),
+            database=database,
+            temporal=temporal,
         )
     except NotFound as error:
         raise _missing(booking_id, error) from None
@@ -139,7 +131,7 @@ async def visit_event(
         raise _closed(error) from None
     except ValueError as error:
         raise invalid("at", str(error).removeprefix("at ")) from None
-    return await _told(client, changed, what=body.kind.value)
+    return _out(changed)
 
 
 @router.get("", responses=errors(422))

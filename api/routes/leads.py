@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from api.actions import book as book_visit
 from api.deps import (
     DatabaseDep,
     IdParam,
@@ -20,7 +21,6 @@ from api.intake import accept_intake
 from api.live_status import lead_live_status
 from api.openapi import ORG_KEY, errors
 from api.sessions import ActorDep
-from api.temporal import start_appointment, tell
 from models.errors import EventIdTaken, InvalidCursor, LeadClosed, NotFound
 from models.reads import leads as lead_reads
 from models.reads.leads import lead_calls, lead_view
@@ -36,10 +36,8 @@ from models.schemas import (
     LeadSort,
     LeadSummary,
 )
-from models.services.bookings import book as book_visit
 from models.tables import Lead, utcnow
 from models.values import Intent, Stage
-from workflows.lead import BookingReceived, LeadWorkflow
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"], responses=errors(*ORG_KEY))
 log = logging.getLogger("keepwarm.api.leads")
@@ -78,7 +76,11 @@ async def create_lead(
     responses=errors(404, 409, 413, 422),
 )
 async def book(
-    lead_id: IdParam, body: BookingIn, actor: ActorDep, database: DatabaseDep, client: TemporalDep
+    lead_id: IdParam,
+    body: BookingIn,
+    actor: ActorDep,
+    database: DatabaseDep,
+    temporal: TemporalConnectionDep,
 ) -> BookingAccepted:
     """The lead booked a visit: the booking is recorded, the lead converts (its sequences
     stop) and the visit's ``Appointment`` workflow confirms it to the customer at once and
@@ -91,8 +93,7 @@ async def book(
     if body.starts_at <= utcnow():
         raise invalid("starts_at", "is in the past")
     try:
-        booking = await database.run(
-            book_visit,
+        booking = await book_visit(
             org_id=org.id,
             lead_id=lead_id,
             event_id=body.event_id,
@@ -102,6 +103,8 @@ async def book(
             service=body.service,
             address=body.address,
             note=body.note,
+            database=database,
+            temporal=temporal,
         )
     except NotFound as missing:
         what = "provider" if body.provider_id and str(missing) == body.provider_id else "lead"
@@ -113,23 +116,6 @@ async def book(
         raise ApiError(
             409, "This event_id was already used for another lead.", code="event_id_taken"
         ) from None
-    await start_appointment(
-        client,
-        org_id=org.id,
-        booking_id=booking.booking_id,
-        lead_id=lead_id,
-        workflow_id=booking.workflow_id,
-    )
-    if booking.lead_workflow_id is not None:
-        told = await tell(
-            client,
-            booking.lead_workflow_id,
-            LeadWorkflow.booking_received,
-            BookingReceived(booking_id=booking.booking_id),
-            message="The booking is recorded; retry to convert the lead.",
-        )
-        if not told:
-            log.info("lead %s has no running workflow to tell of its booking", lead_id)
     return BookingAccepted(
         lead_id=lead_id,
         booking_id=booking.booking_id,

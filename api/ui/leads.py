@@ -6,7 +6,7 @@ Temporal Web UI."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -143,7 +143,10 @@ async def lead_live(
     database: DatabaseDep,
     temporal: TemporalConnectionDep,
     settings: SettingsDep,
+    part: Literal["summary", "timeline"] = "summary",
 ) -> Response:
-    """The lead's live part alone (a live region re-fetches it)."""
+    """One of the lead's live parts alone (a live region re-fetches it): the summary (stage,
+    score, status, visits, calls) or the timeline."""
     context = await _context(me, lead_id, database, temporal, settings)
-    return page(request, "lead.html", me=me, block="lead_live", **context)
+    block = "lead_timeline" if part == "timeline" else "lead_live"
+    return page(request, "lead.html", me=me, block=block, **context)

@@ -11,6 +11,9 @@ in opposite orders (a deadlock)::
 - A thread is always locked after its contact (``store.threads.lock_thread``), and every write
   to a thread row goes through it first, including the SQL ``UPDATE`` a new message makes.
 - An escalation is locked after its thread (``store.escalations.lock_escalation``).
+- A booking or a payment request is locked right after its contact (``store.bookings.
+  lock_booking``): a visit's message claim then locks its thread, an inbound answer had
+  locked the thread first; the contact lock, taken first by both, keeps them apart.
 - Two contacts (a merge) are locked lower id first.
 
 Transactions run in one place, ``models.database.transaction``: a deadlock or a serialization

@@ -32,7 +32,11 @@ from models.rules.compliance import window_for
 from models.rules.orgs import org_settings
 from models.rules.providers import LOW_RATING
 from models.services.escalations import escalate_thread
-from models.services.outbound import OutboundClaim, claim_outbound_message
+from models.services.outbound import (
+    OutboundClaim,
+    claim_outbound_message,
+    transactional_channel,
+)
 from models.store.bookings import (
     awaiting_rating,
     booking_of_receipt,
@@ -41,9 +45,9 @@ from models.store.bookings import (
     save_booking,
     upcoming_booking,
 )
-from models.store.consent import current_consent
-from models.store.contacts import address_for, recipient_of
+from models.store.contacts import recipient_of
 from models.store.leads import get_lead, is_open
+from models.store.messages import mark_message_failed
 from models.store.orgs import get_org
 from models.store.providers import get_provider
 from models.store.receipts import record_intake_receipt
@@ -55,11 +59,11 @@ from models.values import (
     BookingStatus,
     Channel,
     EscalationReason,
+    MessageStatus,
     Priority,
     Stage,
     TimelineKind,
     VisitEvent,
-    consent_channel,
     new_id,
 )
 
@@ -91,10 +95,14 @@ class BookingChanged:
     version: int
     status: str
     changed: bool
+    org_id: str
+    lead_id: str
 
 
 def _changed(booking: Booking, changed: bool) -> BookingChanged:
     return BookingChanged(
+        org_id=booking.org_id,
+        lead_id=booking.lead_id,
         booking_id=booking.id,
         workflow_id=booking.workflow_id,
         version=booking.version,
@@ -239,8 +247,11 @@ def move_booking(
     contact = session.get(Contact, booking.contact_id)
     assert contact is not None
     zone = _zone(session, org=org, lead=lead, contact=contact)
-    new_end = ends_at if ends_at is not None else booking.ends_at
     new_start = starts_at if starts_at is not None else booking.starts_at
+    # A new start without a new end keeps the visit's length.
+    new_end = ends_at
+    if new_end is None and booking.ends_at is not None:
+        new_end = booking.ends_at + (new_start - booking.starts_at)
     if new_end is not None and new_end <= new_start:
         raise ValueError("ends_at must be after starts_at")
     changed = False
@@ -255,12 +266,15 @@ def move_booking(
             session,
             booking,
             starts_at=starts_at,
-            ends_at=ends_at,
+            ends_at=new_end,
             version=booking.version + 1,
-            # The customer confirmed (or asked to move) the old time, not this one.
+            # The customer confirmed (or asked to move) the old time, not this one, and the
+            # provider's news was of the old time's visit.
             status=BookingStatus.SCHEDULED.value,
             confirmed_at=None,
             reschedule_requested_at=None,
+            on_my_way_at=None,
+            arrived_at=None,
             updated_at=now,
         )
         _note(
@@ -272,8 +286,8 @@ def move_booking(
             starts_at=starts_at.isoformat(),
         )
         changed = True
-    elif ends_at is not None and ends_at != booking.ends_at:
-        save_booking(session, booking, ends_at=ends_at, updated_at=now)
+    elif new_end != booking.ends_at:
+        save_booking(session, booking, ends_at=new_end, updated_at=now)
         changed = True
     return _changed(booking, changed)
 
@@ -401,7 +415,7 @@ def booking_reply(
     if not org_settings(org).appointments.confirm_by_reply:
         return None
     answer = appointment_reply(body)
-    upcoming = upcoming_booking(session, org_id=org.id, contact_id=contact_id)
+    upcoming = upcoming_booking(session, org_id=org.id, contact_id=contact_id, after=now)
     if answer is None or upcoming is None:
         return None
     booking = _locked(session, org_id=org.id, booking_id=upcoming.id)
@@ -468,18 +482,6 @@ def note_complaint(session: Session, *, org_id: str, contact_id: str, now: datet
     _note(session, booking, "The customer complained about the visit")
 
 
-def appointment_channel(session: Session, *, org_id: str, contact_id: str) -> Channel | None:
-    """Where a visit's messages go: SMS to a dialable number, else email; never a channel the
-    customer withdrew (``None``: none left)."""
-    consent = current_consent(session, org_id=org_id, contact_id=contact_id)
-    for channel in (Channel.SMS, Channel.EMAIL):
-        if consent[consent_channel(channel)] is False:
-            continue
-        if address_for(session, org_id=org_id, contact_id=contact_id, channel=channel):
-            return channel
-    return None
-
-
 def _plan(
     session: Session, *, org: Org, booking: Booking, contact: Contact, now: datetime
 ) -> list[dict[str, Any]]:
@@ -487,7 +489,7 @@ def _plan(
     lead = session.get(Lead, booking.lead_id)
     who = recipient_of(session, lead=lead, contact=contact, settings=settings)
     zone = ZoneInfo(who.timezone)
-    channel = appointment_channel(session, org_id=org.id, contact_id=contact.id)
+    channel = transactional_channel(session, org_id=org.id, contact_id=contact.id)
     planned = plan_reminders(
         starts_at=booking.starts_at,
         offsets=list(settings.appointments.reminders),
@@ -605,17 +607,29 @@ _SENT_WORDS = {
 }
 
 
+#: Messages about the visit's time as it was set (its version): none goes once it moves.
+_OF_A_TIME = frozenset(
+    {
+        AppointmentText.REMINDER,
+        AppointmentText.MOVED,
+        AppointmentText.CONFIRMED,
+        AppointmentText.RESCHEDULE_ASKED,
+        AppointmentText.ON_MY_WAY,
+    }
+)
+
+
 def _stale(booking: Booking, kind: AppointmentText, *, version: int, now: datetime) -> str | None:
     """Why the message no longer fits the booking as it is now (``None``: it does)."""
     upcoming = booking.status in UPCOMING_BOOKINGS
-    if kind in (AppointmentText.REMINDER, AppointmentText.MOVED):
+    if kind in _OF_A_TIME:
         if not upcoming:
             return f"the visit is {booking.status.replace('_', ' ')}"
         if version != booking.version:
             return "the visit has moved since"
         if kind == AppointmentText.REMINDER and now >= booking.starts_at:
             return "the visit has started"
-    if kind in (AppointmentText.CONFIRMATION, AppointmentText.ON_MY_WAY) and not upcoming:
+    if kind == AppointmentText.CONFIRMATION and not upcoming:
         return f"the visit is {booking.status.replace('_', ' ')}"
     if kind == AppointmentText.CANCELLED and booking.status != BookingStatus.CANCELLED:
         return "the visit is not cancelled"
@@ -648,13 +662,22 @@ def claim_appointment_message(
     channel = (
         Channel(existing.channel)
         if existing is not None
-        else appointment_channel(session, org_id=org_id, contact_id=booking.contact_id)
+        else transactional_channel(session, org_id=org_id, contact_id=booking.contact_id)
     )
-    if existing is None:
+    unsent = (
+        existing is not None
+        and existing.status == MessageStatus.PENDING
+        and existing.attempted_at is None
+    )
+    if existing is None or unsent:
         why = _stale(booking, kind, version=version, now=now)
         if why is None and channel is None:
             why = "no channel the customer allows"
         if why is not None:
+            if existing is not None:
+                # Claimed but never handed to a provider (a crash, an outage), and no longer
+                # true: it is closed unsent, never sent late.
+                mark_message_failed(session, message_id=existing.id, error=f"not sent: {why}")
             if kind == AppointmentText.REMINDER and offset_s:
                 _note(
                     session,

@@ -15,6 +15,7 @@ from models.store.payments import reattribute_payments
 from models.store.threads import fold_thread, rank_thread, thread_of_contact
 from models.store.timeline import add_to_timeline
 from models.tables import (
+    Booking,
     ConsentRecord,
     Contact,
     Escalation,
@@ -22,6 +23,7 @@ from models.tables import (
     Lead,
     Message,
     Payment,
+    PaymentRequest,
     Thread,
     utcnow,
 )
@@ -47,7 +49,7 @@ def merge_contacts(session: Session, *, org_id: str, keep_id: str, other_id: str
     assert keep is not None and other is not None
     keep_thread = thread_of_contact(session, contact_id=keep.id)
     other_thread = thread_of_contact(session, contact_id=other.id)
-    for model in (Identity, ConsentRecord, Lead, Payment):
+    for model in (Identity, ConsentRecord, Lead, Payment, Booking, PaymentRequest):
         for row in session.exec(select(model).where(model.contact_id == other.id)):
             row.contact_id = keep.id
             session.add(row)

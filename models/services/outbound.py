@@ -127,6 +127,18 @@ def claim_outbound_message(
     )
 
 
+def transactional_channel(session: Session, *, org_id: str, contact_id: str) -> Channel | None:
+    """Where a transactional message (a visit's, a payment's) goes: SMS to a dialable number,
+    else email; never a channel the customer withdrew (``None``: none left)."""
+    consent = current_consent(session, org_id=org_id, contact_id=contact_id)
+    for channel in (Channel.SMS, Channel.EMAIL):
+        if consent[consent_channel(channel)] is False:
+            continue
+        if address_for(session, org_id=org_id, contact_id=contact_id, channel=channel):
+            return channel
+    return None
+
+
 def _unsubscribe_token(org: Org, *, contact_id: str, channel: Channel) -> str | None:
     """The token signing an email's one-click unsubscribe link (``None``: not an email)."""
     return (

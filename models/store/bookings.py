@@ -44,13 +44,16 @@ def bookings_of_contact(session: Session, *, org_id: str, contact_id: str) -> li
     )
 
 
-def upcoming_booking(session: Session, *, org_id: str, contact_id: str) -> Booking | None:
-    """The contact's next visit still ahead (scheduled or confirmed), soonest first."""
+def upcoming_booking(
+    session: Session, *, org_id: str, contact_id: str, after: datetime
+) -> Booking | None:
+    """The contact's next visit (scheduled or confirmed) starting after ``after``."""
     return session.exec(
         select(Booking)
         .where(
             Booking.org_id == org_id,
             Booking.contact_id == contact_id,
+            col(Booking.starts_at) > after,
             col(Booking.status).in_([status.value for status in UPCOMING_BOOKINGS]),
         )
         .order_by(col(Booking.starts_at))

@@ -28,6 +28,7 @@ from models.services.bookings import (
 )
 from models.services.orgs import patch_org_settings
 from models.store.calls import touches_since
+from models.store.messages import mark_message_attempted
 from models.store.orgs import get_org
 from models.tables import Booking, Lead, Message
 from models.values import VisitEvent
@@ -150,9 +151,72 @@ def test_a_reminder_of_a_moved_or_cancelled_time_is_never_claimed(engine: Engine
     assert (after_cancel.claim, after_cancel.skipped) == (None, "the visit is cancelled")
     assert notice.claim is not None
     assert len(messages_of(engine, row)) == 2
-    # The claimed one is the same message if the send is retried after the cancellation.
+    # Claimed before the cancellation but never handed to a provider (a crash, an outage):
+    # its retry closes it unsent.
     again = claim(engine, row, AppointmentText.REMINDER, version=2, offset_s=86400)
-    assert again.claim is not None and again.claim.message.id == current.claim.message.id
+    assert (again.claim, again.skipped) == (None, "the visit is cancelled")
+    with session_scope(engine) as session:
+        closed = session.get(Message, current.claim.message.id)
+        assert closed is not None and closed.status == "failed"
+        assert closed.error == "not sent: the visit is cancelled"
+
+
+def test_a_reminder_already_handed_to_the_provider_is_reconciled_not_closed(
+    engine: Engine,
+) -> None:
+    row = booked(engine)
+    first = claim(engine, row, AppointmentText.REMINDER, offset_s=86400)
+    assert first.claim is not None
+    with session_scope(engine) as session:
+        mark_message_attempted(session, message_id=first.claim.message.id)
+        cancel_booking(session, org_id=row.org_id, booking_id=row.id, reason=None, now=NOW)
+
+    again = claim(engine, row, AppointmentText.REMINDER, offset_s=86400)
+
+    # It may have reached the provider: the send reconciles it rather than pretend.
+    assert again.claim is not None and again.claim.message.id == first.claim.message.id
+
+
+def test_a_move_keeps_the_visits_length_and_forgets_the_old_times_news(engine: Engine) -> None:
+    row = booked(engine)
+    with session_scope(engine) as session:
+        move_booking(
+            session,
+            org_id=row.org_id,
+            booking_id=row.id,
+            starts_at=row.starts_at,
+            ends_at=row.starts_at + timedelta(hours=3),
+            provider_id=None,
+            now=NOW,
+        )
+        record_visit_event(
+            session,
+            org_id=row.org_id,
+            booking_id=row.id,
+            kind=VisitEvent.ON_MY_WAY,
+            at=None,
+            now=NOW,
+        )
+        later = row.starts_at + timedelta(days=2)
+        move_booking(
+            session,
+            org_id=row.org_id,
+            booking_id=row.id,
+            starts_at=later,
+            ends_at=None,
+            provider_id=None,
+            now=NOW,
+        )
+        moved = session.get(Booking, row.id)
+        assert moved is not None
+        assert (moved.ends_at, moved.on_my_way_at, moved.version) == (
+            later + timedelta(hours=3),
+            None,
+            2,
+        )
+    assert claim(engine, row, AppointmentText.ON_MY_WAY, version=1).skipped == (
+        "the visit has moved since"
+    )
 
 
 def test_a_reminder_after_the_visit_has_started_is_skipped(engine: Engine) -> None:

@@ -31,6 +31,7 @@ from models.services.bookings import book, booking_reply, move_booking, record_v
 from models.services.escalations import escalate_thread
 from models.services.operators import create_operator
 from models.services.orgs import create_org
+from models.services.payment_requests import create_payment_request, settle_from_stripe
 from models.services.replies import claim_reply
 from models.services.sequences import put_sequence
 from models.services.takeover import take_over
@@ -61,6 +62,7 @@ from workflows.lead import (
     ReplyReceived,
 )
 from workflows.payloads import TAKEOVER_CHANGED_SIGNAL, EscalationAck, EscalationInput, HoldChanged
+from workflows.payment import PaymentFollowupInput, PaymentFollowupWorkflow, PaymentNews
 from workflows.takeover import (
     HumanReplyWorkflow,
     StoredMessageInput,
@@ -613,6 +615,78 @@ async def _appointment_scenario(
         await lead.terminate("recorded")
 
 
+async def _payment_scenario(
+    env: WorkflowEnvironment,
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    save: Callable[..., Awaitable[None]],
+) -> None:
+    """A payment request due in three days: the link, the reminder before, a failed payment
+    and its notice, then paid (dry run)."""
+    with session_scope(engine) as session:
+        org, _ = create_org(
+            session, name="Pay", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
+        )
+        intake, _ = record_intake_receipt(
+            session,
+            org_id=org.id,
+            event_id=None,
+            kind="lead",
+            payload={"phone": "+447911123482", "consent": {"sms": True}, "name": "Ada"},
+        )
+    lead_id = f"lead_{uuid.uuid4().hex}"
+    worker = build_worker(
+        env.client,
+        engine=engine,
+        adapters=dry_run_adapters(),
+        task_queue="histories-payment",
+        executor=executor,
+    )
+    async with worker:
+        lead = await env.client.start_workflow(
+            LeadWorkflow.run,
+            LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=intake.id),
+            id=f"lead-history-{uuid.uuid4().hex[:8]}",
+            task_queue="histories-payment",
+        )
+        await env.sleep(timedelta(minutes=1))
+        now = await env.get_current_time()
+        with session_scope(engine) as session:
+            made = create_payment_request(
+                session,
+                org_id=org.id,
+                lead_id=lead_id,
+                event_id="history-pay-1",
+                amount=12_050,
+                currency="usd",
+                description="deep clean",
+                due_at=now + timedelta(days=3),
+            )
+        payment = await env.client.start_workflow(
+            PaymentFollowupWorkflow.run,
+            PaymentFollowupInput(
+                org_id=org.id, request_id=made.payment_request_id, lead_id=lead_id
+            ),
+            id=made.workflow_id,
+            task_queue="histories-payment",
+        )
+        for paid, after in ((False, timedelta(days=2, hours=1)), (True, timedelta(days=1))):
+            await env.sleep(after)
+            with session_scope(engine) as session:
+                settle_from_stripe(
+                    session,
+                    org_id=org.id,
+                    request_id=made.payment_request_id,
+                    link_id=None,
+                    paid=paid,
+                    at=await env.get_current_time(),
+                )
+            await payment.signal(PaymentFollowupWorkflow.payment_changed, PaymentNews(what="x"))
+        await payment.result()
+        await save("failed_then_paid", payment, kind="payment")
+        await lead.terminate("recorded")
+
+
 async def record_one(scenario: Scenario) -> None:
     """Record one scenario's histories (a workflow new in this version) on a fresh database."""
     with tempfile.TemporaryDirectory() as folder:
@@ -629,7 +703,10 @@ async def record_one(scenario: Scenario) -> None:
 
 
 #: Scenarios that can be recorded alone: ``python -m tests.workflows.record_histories NAME``.
-ALONE: dict[str, Scenario] = {"appointment": _appointment_scenario}
+ALONE: dict[str, Scenario] = {
+    "appointment": _appointment_scenario,
+    "payment": _payment_scenario,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:

@@ -479,3 +479,46 @@ async def test_a_no_show_counts_in_the_providers_figures(visits: Visits) -> None
             now=figures_at,
         )
     assert (figures.visits, figures.attended_rate, figures.on_time_rate) == (2, 0.5, 1.0)
+
+
+async def test_a_visit_booked_and_cancelled_overnight_sends_nothing(visits: Visits) -> None:
+    """The confirmation waits for the quiet hours to end; cancelled before then, the customer
+    hears nothing at all (no cancellation of a booking they were never told of)."""
+    harness = visits.harness
+    with session_scope(harness.engine) as session:
+        patch_org_settings(
+            session, org_id=harness.org_id, changes={"quiet_hours": {"sms": ["08:00", "21:00"]}}
+        )
+    evening = at_local(1, 22, await visits.now())
+    await sleep_until(harness, evening)
+    async with visits.worker():
+        lead_id = await visits.lead()
+        booking_id, handle = await visits.book(lead_id, at_local(3, 14, evening))
+        await harness.env.sleep(timedelta(hours=1))
+        with session_scope(harness.engine) as session:
+            cancel_booking(
+                session,
+                org_id=harness.org_id,
+                booking_id=booking_id,
+                reason=None,
+                now=await visits.now(),
+            )
+        await visits.wake(booking_id, "cancelled")
+        result = await handle.result()
+
+    assert (result.outcome, result.sent) == ("cancelled", [])
+    assert visits.sent(handle.id) == []
+
+
+async def test_an_unanswered_rating_request_ends_the_visit_completed(visits: Visits) -> None:
+    harness = visits.harness
+    async with visits.worker():
+        lead_id = await visits.lead()
+        starts_at = at_local(1, 14, await visits.now())
+        booking_id, handle = await visits.book(lead_id, starts_at)
+        await sleep_until(harness, starts_at + timedelta(hours=2))
+        await visits.event(booking_id, VisitEvent.COMPLETED)
+        result = await handle.result()
+
+    assert (result.outcome, result.rating) == ("completed", None)
+    assert result.sent[-1] == "rating-request"

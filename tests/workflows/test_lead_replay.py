@@ -25,8 +25,9 @@ def test_there_are_recorded_histories() -> None:
     # touches back on durable timers; v8: an opt-out everywhere ends the lead; v9: the
     # workflow pre-checks the gate; v10: a voice step's call-retry loop (voicemail, the cap);
     # v11: a takeover (the sequence paused, a human reply, the idle hold released), and an
-    # escalation that climbs to the owner; v12: an Appointment (moved, confirmed, rated).
-    assert len(HISTORIES) >= 104
+    # escalation that climbs to the owner; v12: an Appointment (moved, confirmed, rated) and
+    # a PaymentFollowup (a failed payment, then paid).
+    assert len(HISTORIES) >= 105
 
 
 @pytest.mark.parametrize("name", HISTORIES)

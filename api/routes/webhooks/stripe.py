@@ -28,6 +28,7 @@ from api.routes.webhooks.common import (
 )
 from api.signatures import verify_stripe
 from api.temporal import tell
+from models.services.payment_requests import settle_from_stripe
 from models.services.payments import (
     REFUND,
     PaymentEvent,
@@ -35,9 +36,10 @@ from models.services.payments import (
     record_payment,
     record_subscription,
 )
-from models.tables import Org
+from models.tables import Org, utcnow
 from models.values import WebhookProvider
 from workflows.lead import LeadWorkflow, PaymentReceived
+from workflows.payment import PaymentFollowupWorkflow, PaymentNews
 
 router = APIRouter()
 
@@ -67,7 +69,9 @@ class StripeObject(ProviderPayload):
 
     id: NulFree | None = Field(default=None, max_length=100)
     metadata: JsonObject | None = Field(
-        default=None, description="`lead_id`: the lead the payment or subscription is for."
+        default=None,
+        description="`lead_id`: the lead the payment or subscription is for; "
+        "`payment_request_id`: the payment request a Checkout Session pays.",
     )
     currency: NulFree | None = Field(default=None, max_length=8)
     amount_total: JsonValue = Field(default=None, description=_AMOUNT)
@@ -78,6 +82,9 @@ class StripeObject(ProviderPayload):
     )
     payment_intent: JsonValue = Field(default=None, description=_LINK)
     subscription: JsonValue = Field(default=None, description=_LINK)
+    payment_link: JsonValue = Field(
+        default=None, description="A Checkout Session's payment link: ties it to its request."
+    )
     invoice: JsonValue = Field(
         default=None, description="A Checkout Session's invoice: its own event is the payment."
     )
@@ -305,15 +312,44 @@ def routing(payload: dict[str, Any], *, database: Database) -> Routing | None:
     kind, status = known
     payment = _payment(parsed, kind=kind, status=status)
 
+    obj = parsed.data.object.model_dump()
+    request_id = _text(object_of(obj.get("metadata")).get("payment_request_id"))
+    link_id = _text(obj.get("payment_link"))
+    settles = kind in ("checkout", "invoice") and status in ("paid", "failed")
+
     def apply(session: Session, org: Org) -> Notify:
         recorded = record_payment(session, org_id=org.id, event=payment)
-        if recorded is None or recorded.workflow_id is None:
+        settled = (
+            settle_from_stripe(
+                session,
+                org_id=org.id,
+                request_id=request_id,
+                link_id=link_id,
+                paid=status == "paid",
+                at=payment.occurred_at or utcnow(),
+            )
+            if settles and (request_id or link_id)
+            else None
+        )
+        lead_workflow = recorded.workflow_id if recorded is not None else None
+        if lead_workflow is None and settled is None:
             return None
-        message = PaymentReceived(payment_id=recorded.payment_id, status=status)
-        workflow_id = recorded.workflow_id
+        message = (
+            PaymentReceived(payment_id=recorded.payment_id, status=status)
+            if recorded is not None
+            else None
+        )
 
         async def notify(client: Client) -> None:
-            await tell(client, workflow_id, LeadWorkflow.payment_received, message)
+            if settled is not None:
+                await tell(
+                    client,
+                    settled.workflow_id,
+                    PaymentFollowupWorkflow.payment_changed,
+                    PaymentNews(what=status),
+                )
+            if lead_workflow is not None and message is not None:
+                await tell(client, lead_workflow, LeadWorkflow.payment_received, message)
 
         return notify
 

@@ -1,0 +1,148 @@
+"""A payment request's follow-up: what goes when (the link, a reminder before the due date,
+two after it, the steps after a failed payment) and the words of each. Pure: the times come in
+as arguments (the ``PaymentFollowup`` workflow calls these with the request as it stands)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+#: A reminder this long before the due date.
+REMIND_BEFORE = timedelta(days=1)
+#: Reminders this long after it (the last is the final notice).
+OVERDUE_AFTER = (timedelta(days=1), timedelta(days=4))
+#: After a failed payment: the notice at once, then one more this long after.
+RETRY_AFTER = timedelta(days=2)
+#: Unpaid this long after the due date (and after the last failure's steps): given up.
+GIVE_UP_AFTER = timedelta(days=7)
+#: Currencies without a minor unit (Stripe's zero-decimal list, the ones a business here uses).
+ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof"})
+_SYMBOLS = {"usd": "$", "gbp": "£", "eur": "€", "cad": "CA$", "aud": "A$", "nzd": "NZ$"}
+
+
+class PaymentText(StrEnum):
+    """The messages a payment request sends (each once per key)."""
+
+    LINK = "link"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+    FINAL = "final"
+    FAILED = "failed"
+    RETRY = "retry"
+    PAID = "paid"
+
+
+def money(amount: int, currency: str) -> str:
+    """``$120.50``, ``£80.00``, ``¥5000 JPY``: an amount in minor units, for a customer."""
+    code = currency.lower()
+    if code in ZERO_DECIMAL:
+        return f"{amount} {code.upper()}"
+    value = f"{amount / 100:,.2f}"
+    symbol = _SYMBOLS.get(code)
+    return f"{symbol}{value}" if symbol else f"{value} {code.upper()}"
+
+
+def _escaped(text: str) -> str:
+    """Owner-written words inside a template (filled by ``str.format_map``)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def payment_text(
+    kind: PaymentText,
+    *,
+    amount: int,
+    currency: str,
+    description: str,
+    url: str,
+    due_at: datetime,
+    zone: ZoneInfo,
+) -> str:
+    """The words of a payment message, with ``{first_name}`` and ``{org_name}`` left for the
+    send to fill. None asks for CANCEL or STOP."""
+    what = _escaped(description)
+    sum_ = money(amount, currency)
+    link = _escaped(url)
+    due = due_at.astimezone(zone).strftime("%a %d %b")
+    if kind == PaymentText.LINK:
+        return (
+            f"Hi {{first_name}}, here is your {{org_name}} payment link for {what} "
+            f"({sum_}), due {due}: {link}"
+        )
+    if kind == PaymentText.DUE_SOON:
+        return f"Reminder: {sum_} for {what} is due tomorrow. Pay here: {link}"
+    if kind == PaymentText.OVERDUE:
+        return f"Hi {{first_name}}, {sum_} for {what} was due {due}. You can pay here: {link}"
+    if kind == PaymentText.FINAL:
+        return (
+            f"Final reminder from {{org_name}}: {sum_} for {what} is overdue. Pay here: {link} "
+            "or reply to talk to us."
+        )
+    if kind == PaymentText.FAILED:
+        return (
+            f"Hi {{first_name}}, your payment of {sum_} for {what} didn't go through. "
+            f"You can try again here: {link}"
+        )
+    if kind == PaymentText.RETRY:
+        return f"Reminder: {sum_} for {what} is still to pay after a failed payment. {link}"
+    if kind == PaymentText.PAID:
+        return f"Thank you, {{first_name}}! We received {sum_} for {what}."
+    raise ValueError(kind)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FollowUpStep:
+    """One message of a request's follow-up: its key step, kind and when it is due."""
+
+    step: str
+    kind: PaymentText
+    due: datetime
+
+
+def follow_up(
+    *,
+    created_at: datetime,
+    due_at: datetime,
+    failures: int,
+    failed_at: datetime | None,
+    paid_at: datetime | None,
+) -> list[FollowUpStep]:
+    """Every message the request calls for as it stands (the caller drops those done).
+
+    The link at once; a reminder ``REMIND_BEFORE`` the due date (if that is after the
+    request was made); the ``OVERDUE_AFTER`` reminders; after each failed payment (``failures``
+    counts them) a notice at once and one ``RETRY_AFTER``. Once paid: only the thanks.
+    """
+    if paid_at is not None:
+        return [
+            FollowUpStep(step="link", kind=PaymentText.LINK, due=created_at),
+            FollowUpStep(step="paid", kind=PaymentText.PAID, due=paid_at),
+        ]
+    steps = [FollowUpStep(step="link", kind=PaymentText.LINK, due=created_at)]
+    if due_at - REMIND_BEFORE > created_at:
+        steps.append(
+            FollowUpStep(step="due-soon", kind=PaymentText.DUE_SOON, due=due_at - REMIND_BEFORE)
+        )
+    first, last = OVERDUE_AFTER
+    steps.append(FollowUpStep(step="overdue", kind=PaymentText.OVERDUE, due=due_at + first))
+    steps.append(FollowUpStep(step="final", kind=PaymentText.FINAL, due=due_at + last))
+    if failures and failed_at is not None:
+        steps.append(
+            FollowUpStep(step=f"failed-{failures}", kind=PaymentText.FAILED, due=failed_at)
+        )
+        steps.append(
+            FollowUpStep(
+                step=f"retry-{failures}", kind=PaymentText.RETRY, due=failed_at + RETRY_AFTER
+            )
+        )
+    return steps
+
+
+def gives_up_at(*, due_at: datetime, failed_at: datetime | None) -> datetime:
+    """When an unpaid request is given up: ``GIVE_UP_AFTER`` the due date, or after the last
+    failure's retry reminder if that is later."""
+    last = due_at + GIVE_UP_AFTER
+    if failed_at is not None:
+        last = max(last, failed_at + RETRY_AFTER + timedelta(days=1))
+    return last
