@@ -589,6 +589,9 @@ class Subscription(SQLModel, table=True):
     interval_count: int = 1
     started_at: datetime | None = _ts(nullable=True)
     ended_at: datetime | None = _ts(nullable=True)
+    #: Why it was cancelled, as Stripe says (``cancellation_details.reason``:
+    #: ``cancellation_requested``, ``payment_failed``, ``payment_disputed``).
+    cancellation_reason: str | None = Field(default=None, max_length=64)
     event_at: datetime = _ts()
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

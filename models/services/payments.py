@@ -165,6 +165,8 @@ class SubscriptionEvent:
     ended_at: datetime | None
     #: When Stripe says it happened (the event's ``created``); now if it doesn't say.
     occurred_at: datetime | None = None
+    #: ``cancellation_details.reason`` of a cancelled (or cancelling) subscription.
+    cancellation_reason: str | None = None
 
 
 def record_subscription(
@@ -215,6 +217,7 @@ def record_subscription(
     row.interval_count = max(1, event.interval_count)
     row.started_at = event.started_at
     row.ended_at = event.ended_at
+    row.cancellation_reason = event.cancellation_reason
     row.event_at = at
     row.updated_at = utcnow()
     if row.lead_id is None and lead is not None:
@@ -233,7 +236,12 @@ def record_subscription(
             org_id=org_id,
             lead_id=row.lead_id,
             kind=TimelineKind.PAYMENT,
-            summary=f"Subscription {event.status}{price}",
+            summary=f"Subscription {event.status}{price}"
+            + (
+                f" ({event.cancellation_reason.replace('_', ' ')})"
+                if event.cancellation_reason
+                else ""
+            ),
             data={"subscription_id": row.id, "stripe_subscription_id": row.stripe_subscription_id},
         )
     return row

@@ -101,7 +101,8 @@ async def test_stripe_events_make_the_revenue_report(live: Live) -> None:
                 "subscription": "sub_m", "metadata": {}}},
         }),
         ("customer.subscription.deleted",
-         monthly | {"status": "canceled", "ended_at": int(time.time())}),
+         monthly | {"status": "canceled", "ended_at": int(time.time()),
+                    "cancellation_details": {"reason": "payment_failed", "comment": None}}),
     ]  # fmt: skip
     for event_type, data_object in events:
         hook = live.fake.stripe_event(
@@ -125,6 +126,9 @@ async def test_stripe_events_make_the_revenue_report(live: Live) -> None:
     assert list(csv.DictReader(io.StringIO(table))) == [
         {"source": "google", "revenue": "16000", "customers": "1", "ltv": "16000.0"}
     ]
+    timeline = (await live.api.get(f"/v1/leads/{lead_id}", headers=headers)).json()["timeline"]
+    cancelled = [e["summary"] for e in timeline if e["summary"].startswith("Subscription canceled")]
+    assert cancelled == ["Subscription canceled 25.00 USD every month (payment failed)"]
     pipeline = (await live.api.get("/v1/pipeline", headers=headers)).json()
     assert [(line["source"], line["revenue"]) for line in pipeline["by_source"]] == [
         ("google", 16_000)

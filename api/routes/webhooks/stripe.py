@@ -82,6 +82,9 @@ class StripeObject(ProviderPayload):
     )
     payment_intent: JsonValue = Field(default=None, description=_LINK)
     subscription: JsonValue = Field(default=None, description=_LINK)
+    cancellation_details: JsonObject | None = Field(
+        default=None, description="A subscription's: `reason` it was cancelled."
+    )
     payment_link: JsonValue = Field(
         default=None, description="A Checkout Session's payment link: ties it to its request."
     )
@@ -257,6 +260,10 @@ def _subscription(parsed: StripeEvent) -> SubscriptionEvent | None:
         started_at=_moment(obj.get("start_date")) or _moment(obj.get("created")) or occurred,
         ended_at=ended,
         occurred_at=occurred,
+        cancellation_reason=(_text(object_of(obj.get("cancellation_details")).get("reason")) or "")[
+            :64
+        ]
+        or None,
     )
 
 

@@ -1,4 +1,5 @@
-"""payment_requests: a lead asked to pay an amount through a Stripe payment link
+"""payment_requests: a lead asked to pay an amount through a Stripe payment link; why a
+subscription was cancelled
 
 Revision ID: 0018
 Revises: 0017
@@ -46,7 +47,11 @@ def upgrade() -> None:
     )
     op.create_index('ix_payment_requests_org_created', 'payment_requests', ['org_id', 'created_at'])
     op.create_index('ix_payment_requests_lead', 'payment_requests', ['lead_id'])
+    with op.batch_alter_table('subscriptions') as batch:
+        batch.add_column(sa.Column('cancellation_reason', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('subscriptions') as batch:
+        batch.drop_column('cancellation_reason')
     op.drop_table('payment_requests')
