@@ -28,6 +28,14 @@ class PaymentLink:
     url: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class SentInvoice:
+    """An invoice Stripe finalized and sent: its id and the page where it is paid."""
+
+    id: str
+    url: str | None
+
+
 class PaymentLinks(Protocol):
     """Creates a payment link for an amount (Stripe's, or a simulated one in dry run)."""
 
@@ -142,23 +150,53 @@ class StripePayments:
         return PaymentLink(id=link.id, url=link.url)
 
     def create_invoice(
-        self, *, customer_id: str, days_until_due: int, lead_id: str, idempotency_key: str
-    ) -> str:
-        """A draft invoice for the customer, due in ``days_until_due`` days; its id."""
+        self,
+        *,
+        customer_id: str,
+        amount: int,
+        currency: str,
+        description: str,
+        days_until_due: int,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> SentInvoice:
+        """An invoice for one line (``amount`` in minor units of ``currency``), finalized and
+        sent by Stripe to the customer, due in ``days_until_due`` days. Each of its four
+        calls carries its own key derived from ``idempotency_key``, so a retry after a crash
+        at any point finishes the same invoice instead of making another."""
         try:
             invoice = self._client.v1.invoices.create(
                 {
                     "customer": customer_id,
                     "collection_method": "send_invoice",
                     "days_until_due": days_until_due,
-                    "metadata": {"lead_id": lead_id},
+                    "currency": currency,
+                    "pending_invoice_items_behavior": "exclude",
+                    "metadata": metadata,
                 },
-                {"idempotency_key": idempotency_key},
+                {"idempotency_key": f"{idempotency_key}/invoice"},
+            )
+            assert invoice.id is not None
+            self._client.v1.invoice_items.create(
+                {
+                    "customer": customer_id,
+                    "invoice": invoice.id,
+                    "amount": amount,
+                    "currency": currency,
+                    "description": description,
+                    "metadata": metadata,
+                },
+                {"idempotency_key": f"{idempotency_key}/line"},
+            )
+            finalized = self._client.v1.invoices.finalize_invoice(
+                invoice.id, {}, {"idempotency_key": f"{idempotency_key}/finalize"}
+            )
+            self._client.v1.invoices.send_invoice(
+                invoice.id, {}, {"idempotency_key": f"{idempotency_key}/send"}
             )
         except stripe.StripeError as error:
             raise classify_stripe(error) from None
-        assert invoice.id is not None
-        return invoice.id
+        return SentInvoice(id=invoice.id, url=finalized.hosted_invoice_url)
 
 
 def classify_stripe(error: stripe.StripeError) -> ApplicationError:

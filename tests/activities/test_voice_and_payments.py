@@ -80,14 +80,36 @@ def test_stripe_objects_are_created_once_per_key(fake_providers: FakeProviders) 
         price_id="price_1", quantity=1, lead_id="lead_1", idempotency_key="wf/lead_1/link"
     )
     invoice = stripe.create_invoice(
-        customer_id=customer, days_until_due=14, lead_id="lead_1", idempotency_key="wf/lead_1/inv"
+        customer_id=customer,
+        amount=12_050,
+        currency="usd",
+        description="Deep clean",
+        days_until_due=14,
+        metadata={"lead_id": "lead_1"},
+        idempotency_key="wf/lead_1/inv",
+    )
+    # A retry after a crash finishes the same invoice: nothing new is made.
+    again_invoice = stripe.create_invoice(
+        customer_id=customer,
+        amount=12_050,
+        currency="usd",
+        description="Deep clean",
+        days_until_due=14,
+        metadata={"lead_id": "lead_1"},
+        idempotency_key="wf/lead_1/inv",
     )
 
     assert again == customer
     keys = [request.idempotency_key for request in fake_providers.requests("stripe")]
-    assert keys == ["wf/lead_1/cus", "wf/lead_1/cus", "wf/lead_1/link", "wf/lead_1/inv"]
+    invoice_steps = [f"wf/lead_1/inv/{step}" for step in ("invoice", "line", "finalize", "send")]
+    assert keys == ["wf/lead_1/cus", "wf/lead_1/cus", "wf/lead_1/link", *invoice_steps * 2]
     assert link.url.startswith("https://")
-    assert invoice.startswith("in_")
+    assert again_invoice == invoice and invoice.id.startswith("in_")
+    assert invoice.url and invoice.url.startswith("https://invoice.stripe.com/")
+    stored = fake_providers.get_object("stripe", invoice.id)
+    assert stored is not None and stored["status"] == "open"  # finalized and sent, not a draft
+    items = [o for o in fake_providers.objects("stripe") if o["object"] == "invoiceitem"]
+    assert [(i["invoice"], i["amount"]) for i in items] == [(invoice.id, 12_050)]
 
 
 def test_stripe_outages_are_retryable_and_bad_requests_final(
