@@ -4,7 +4,7 @@ Start the stack with a Twilio auth token (so the demo's inbound texts are signed
 API accepts), then run this with the demo's API key and the owner's setup link it printed::
 
     TWILIO_AUTH_TOKEN=demo-token KEEPWARM_DATA_DIR=/tmp/kw .venv/bin/keepwarm up
-    .venv/bin/python docs/screenshots.py --key "$(cat /tmp/kw/demo_api_key)" \\
+    PYTHONPATH=. .venv/bin/python docs/screenshots.py --key "$(cat /tmp/kw/demo_api_key)" \\
         --setup-link http://127.0.0.1:8000/app/invite/... --twilio-token demo-token
 
 It drives Debian's Chromium (``/usr/bin/chromium``) with Playwright and writes PNGs to
@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -113,6 +114,31 @@ async def main() -> None:
                 content=urlencode(form),
                 headers=twilio_signature_headers(args.base + path, form, args.twilio_token),
             )
+        # A visit for Ada with Sam, booked three days out and moved a day later.
+        sam = await api.post("/v1/providers", json={"name": "Sam Okafor"}, headers=headers)
+        ada = threads["Ada Lovelace"]
+        ada_lead = (
+            await api.get("/v1/messages", params={"thread_id": ada}, headers=headers)
+        ).json()["items"][0]["lead_id"]
+        start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+        visit = await api.post(
+            f"/v1/leads/{ada_lead}/bookings",
+            json={
+                "event_id": f"demo-{uuid.uuid4().hex[:6]}",
+                "starts_at": (start + timedelta(days=3)).isoformat(),
+                "provider_id": sam.json()["id"],
+                "service": "deep clean",
+                "address": "12 Analytical Row",
+            },
+            headers=headers,
+        )
+        booking_id = visit.json()["booking_id"]
+        await asyncio.sleep(2)
+        await api.patch(
+            f"/v1/bookings/{booking_id}",
+            json={"starts_at": (start + timedelta(days=4)).isoformat()},
+            headers=headers,
+        )
         await asyncio.sleep(3)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -176,6 +202,11 @@ async def main() -> None:
         await owner.get_by_role("link", name="Customer").click()
         await owner.wait_for_timeout(500)
         await owner.screenshot(path=OUT / "customer.png", full_page=True)
+        await owner.goto(f"{args.base}/app/bookings/{booking_id}")
+        await expect(owner.get_by_text("The customer was told of the new time")).to_be_visible()
+        await owner.screenshot(path=OUT / "booking.png", full_page=True)
+        await owner.goto(f"{args.base}/app/providers")
+        await owner.screenshot(path=OUT / "providers.png")
         await browser.close()
     print(f"screenshots in {OUT}")
 
