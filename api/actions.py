@@ -19,6 +19,7 @@ from api.temporal import (
     hold_changed,
     retry_send_status,
     start_appointment,
+    start_payment_followup,
     start_reply,
     start_retry_send,
     tell,
@@ -32,6 +33,7 @@ from models.reads.operators import operator_names
 from models.rules.retry import RetryRefused
 from models.rules.takeover import Hold
 from models.schemas.health import AlertOut, SilenceIn, SilenceOut
+from models.schemas.payment_requests import PaymentRequestCreated
 from models.schemas.retry import RetryAccepted
 from models.services import takeover as takeover_service
 from models.services.alerts import add_silence
@@ -45,6 +47,7 @@ from models.services.bookings import (
 from models.services.bookings import book as record_booking
 from models.services.escalations import acknowledge_escalation, resolve_escalation
 from models.services.merge import merge_contacts
+from models.services.payment_requests import create_payment_request
 from models.services.replies import ReplyClaim, claim_reply
 from models.services.retry import check_retry
 from models.services.sign_in import remove_operator as remove_operator_row
@@ -427,3 +430,53 @@ async def report_visit(
         now=utcnow(),
     )
     return await _told(temporal, changed, kind.value)
+
+
+# --- payment requests ----------------------------------------------------------------------
+
+
+async def request_payment(
+    *,
+    org_id: str,
+    lead_id: str,
+    event_id: str,
+    amount: int,
+    currency: str,
+    description: str,
+    due_at: datetime,
+    database: Database,
+    client: Client,
+) -> PaymentRequestCreated:
+    """Record that the lead is asked to pay ``amount`` (minor units) of ``currency`` by
+    ``due_at`` (once per ``event_id``), then start its ``PaymentFollowup`` workflow, which
+    makes the payment link (simulated in dry run), sends it and follows it up; the link, if
+    made within a few seconds (``url`` ``None`` past that).
+
+    Raises ``NotFound``, ``LeadClosed``, ``EventIdTaken`` as
+    ``services.payment_requests.create_payment_request`` does, and ``ApiError`` 503 when
+    Temporal can't be reached (recorded: the same ``event_id`` again starts it).
+    """
+    made = await database.run(
+        create_payment_request,
+        org_id=org_id,
+        lead_id=lead_id,
+        event_id=event_id,
+        amount=amount,
+        currency=currency,
+        description=description,
+        due_at=due_at,
+    )
+    # A request found again with its link already made has its workflow running or done.
+    url = made.url or await start_payment_followup(
+        client,
+        org_id=org_id,
+        request_id=made.payment_request_id,
+        lead_id=lead_id,
+        workflow_id=made.workflow_id,
+    )
+    return PaymentRequestCreated(
+        payment_request_id=made.payment_request_id,
+        workflow_id=made.workflow_id,
+        url=url,
+        duplicate=made.duplicate,
+    )

@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
+from api import actions
 from api.deps import DatabaseDep, IdParam, OrgDep, TemporalDep
 from api.errors import ApiError, invalid
 from api.openapi import ORG_KEY, errors
 from api.sessions import ActorDep
-from api.temporal import start_payment_followup
 from models.errors import EventIdTaken, LeadClosed, NotFound
 from models.reads.payment_requests import (
     MAX_REQUESTS,
@@ -25,7 +25,6 @@ from models.schemas.payment_requests import (
     PaymentRequestList,
     PaymentRequestOut,
 )
-from models.services.payment_requests import create_payment_request
 from models.tables import utcnow
 
 router = APIRouter(tags=["payments"], responses=errors(*ORG_KEY))
@@ -56,8 +55,7 @@ async def request_payment(
     if due_at <= now:
         raise invalid("due_at", "is in the past")
     try:
-        made = await database.run(
-            create_payment_request,
+        return await actions.request_payment(
             org_id=actor.org.id,
             lead_id=lead_id,
             event_id=body.event_id,
@@ -65,6 +63,8 @@ async def request_payment(
             currency=body.currency,
             description=body.description,
             due_at=due_at,
+            database=database,
+            client=client,
         )
     except NotFound:
         raise ApiError(404, f"No lead {lead_id!r} in this org.") from None
@@ -74,19 +74,6 @@ async def request_payment(
         raise ApiError(
             409, "This event_id was already used for another lead.", code="event_id_taken"
         ) from None
-    url = made.url or await start_payment_followup(
-        client,
-        org_id=actor.org.id,
-        request_id=made.payment_request_id,
-        lead_id=lead_id,
-        workflow_id=made.workflow_id,
-    )
-    return PaymentRequestCreated(
-        payment_request_id=made.payment_request_id,
-        workflow_id=made.workflow_id,
-        url=url,
-        duplicate=made.duplicate,
-    )
 
 
 @router.get("/v1/payment-requests", responses=errors(422))

@@ -1,5 +1,6 @@
-"""The Customer page: one person's identities and where they came from, their leads, one
-timeline, the consent log, and the contacts that may be the same person, merged on confirm.
+"""The Customer page: one person's identities and where they came from, their leads, their
+payment requests across those leads (read only), one timeline, the consent log, and the
+contacts that may be the same person, merged on confirm.
 
 The page and its live block render from one template through one authorization: another
 org's contact is 404 on the page, the block and the merge.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse
@@ -21,7 +23,10 @@ from api.sessions import OperatorSessionDep
 from api.ui.render import page
 from models.errors import NotFound, SameContact
 from models.reads.customer import customer_view
+from models.reads.payment_requests import payment_request_list
+from models.rules.orgs import org_settings
 from models.services.sign_in import Current
+from models.tables import utcnow
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -42,8 +47,19 @@ async def _context(me: Current, database: DatabaseDep, contact_id: str) -> dict[
         view = await database.read(customer_view, org_id=me.org.id, contact_id=contact_id)
     except NotFound:
         raise ApiError(404, "No such contact.") from None
+    payments = await database.read(
+        payment_request_list, org_id=me.org.id, status=None, lead_id=None, contact_id=contact_id
+    )
     return {
         "view": view,
+        "payments": payments.items,
+        # A request's lead by the words the Leads table links it with.
+        "lead_names": {
+            lead.id: f"From {lead.source or 'an unnamed source'}, {lead.created_at:%d %b %Y}"
+            for lead in view.leads
+        },
+        "zone": ZoneInfo(org_settings(me.org).timezone),
+        "now": utcnow(),
         "identity_names": IDENTITY_NAMES,
         "channel_names": CHANNEL_NAMES,
         "live_leads": view.leads[:LIVE_LEADS],

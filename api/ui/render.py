@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 from starlette.responses import Response
 
 from api.ui.static import vendor_url
+from models.rules.payment_requests import money
 from models.services.sign_in import Current
 
 templates = Jinja2Blocks(directory=Path(__file__).with_name("templates"))
@@ -98,6 +99,7 @@ templates.env.globals["vendor"] = vendor
 templates.env.filters["when"] = when
 templates.env.filters["countdown"] = countdown
 templates.env.filters["local"] = at_local
+templates.env.filters["money"] = money
 
 
 def page(

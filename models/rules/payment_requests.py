@@ -4,8 +4,10 @@ as arguments (the ``PaymentFollowup`` workflow calls these with the request as i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -20,6 +22,12 @@ GIVE_UP_AFTER = timedelta(days=7)
 #: Currencies without a minor unit (Stripe's zero-decimal list, the ones a business here uses).
 ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof"})
 _SYMBOLS = {"usd": "$", "gbp": "£", "eur": "€", "cad": "CA$", "aud": "A$", "nzd": "NZ$"}
+#: The most one request asks for, in minor units (as ``POST /v1/.../payment-requests`` takes).
+MAX_AMOUNT = 99_999_999
+#: ``1234``, ``1,234`` (whole thousands), then an optional point and up to two digits.
+_AMOUNT = re.compile(r"(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<cents>\d*))?")
+#: ``12,50``: a comma where the cents' point goes (a comma that can't be a thousands mark).
+_COMMA_CENTS = re.compile(r"\d+,\d{1,2}")
 
 
 class PaymentText(StrEnum):
@@ -42,6 +50,41 @@ def money(amount: int, currency: str) -> str:
     value = f"{amount / 100:,.2f}"
     symbol = _SYMBOLS.get(code)
     return f"{symbol}{value}" if symbol else f"{value} {code.upper()}"
+
+
+class BadAmount(ValueError):
+    """An amount a person typed that isn't one, in words for them."""
+
+
+def amount_in_minor_units(text: str, currency: str) -> int:
+    """What a person typed as an amount in major units (``120.50``, ``1,200``) in
+    ``currency``'s smallest unit (``12050``, ``120000``). ``BadAmount``, saying what to type
+    instead, for anything else: no number, a comma for the point, too many decimals, zero,
+    or more than ``MAX_AMOUNT``."""
+    code = currency.lower()
+    example = "5000" if code in ZERO_DECIMAL else "120.50"
+    typed = text.strip()
+    if not typed:
+        raise BadAmount(f"Give the amount, like {example}.")
+    if code not in ZERO_DECIMAL and _COMMA_CENTS.fullmatch(typed):
+        raise BadAmount(f"Use a point before the cents, like {typed.replace(',', '.')}.")
+    found = _AMOUNT.fullmatch(typed)
+    if found is None:
+        raise BadAmount(f"Give the amount as a number only, like {example}.")
+    whole, cents = found["whole"].replace(",", ""), found["cents"]
+    if code in ZERO_DECIMAL:
+        if cents and cents.strip("0"):
+            raise BadAmount(f"{code.upper()} has no smaller unit: give a whole number.")
+        minor = int(whole)
+    else:
+        if cents is not None and len(cents) > 2:
+            raise BadAmount("At most two digits after the point, like 120.50.")
+        minor = int(Decimal(f"{whole}.{cents or '0'}") * 100)
+    if minor < 1:
+        raise BadAmount("The amount must be more than zero.")
+    if minor > MAX_AMOUNT:
+        raise BadAmount(f"At most {money(MAX_AMOUNT, code)} in one request.")
+    return minor
 
 
 def _escaped(text: str) -> str:
