@@ -26,10 +26,10 @@ from models.rules.payment_requests import PaymentText
 from models.rules.retry import RetryRefused
 from models.rules.whatsapp import whatsapp_template
 from models.services.answers import claim_confirmation, claim_text_back
-from models.services.bookings import AppointmentClaim, claim_appointment_message
+from models.services.bookings import claim_appointment_message
 from models.services.escalations import claim_notification
-from models.services.outbound import claim_outbound_message
-from models.services.payment_requests import PaymentMessageClaim, claim_payment_message
+from models.services.outbound import TransactionalClaim, claim_outbound_message
+from models.services.payment_requests import claim_payment_message
 from models.services.replies import ready_to_send
 from models.services.retry import reopen_failed_send
 from models.store.messages import (
@@ -222,7 +222,7 @@ class MessageActivities:
 
     def _send_transactional(
         self,
-        claim_at: Callable[[datetime], AppointmentClaim | PaymentMessageClaim],
+        claim_at: Callable[[datetime], TransactionalClaim],
         *,
         org_id: str,
         key: str,

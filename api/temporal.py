@@ -244,22 +244,41 @@ async def start_appointment(
         ApiError: 503 when Temporal can't be reached (the booking is recorded: a retry of
             the same ``event_id`` starts it).
     """
+    await _appointment(
+        client,
+        AppointmentInput(org_id=org_id, booking_id=booking_id, lead_id=lead_id),
+        workflow_id=workflow_id,
+        news=None,
+        message="The booking is recorded; retry the same request to send its confirmation.",
+    )
+
+
+async def _appointment(
+    client: Client,
+    input: AppointmentInput,
+    *,
+    workflow_id: str,
+    news: BookingNews | None,
+    message: str,
+) -> None:
+    """Start the Appointment workflow, or (with ``news``) signal it, starting it if it is
+    not running; 503 with ``message`` when Temporal can't be reached."""
     try:
         await client.start_workflow(
             AppointmentWorkflow.run,
-            AppointmentInput(org_id=org_id, booking_id=booking_id, lead_id=lead_id),
+            input,
             id=workflow_id,
             task_queue=LEADS,
-            search_attributes=sa.org_attributes(org_id),
-            memo={"booking_id": booking_id, "lead_id": lead_id},
+            search_attributes=sa.org_attributes(input.org_id),
+            memo={"booking_id": input.booking_id, "lead_id": input.lead_id},
             static_summary="Appointment",
+            start_signal=APPOINTMENT_CHANGED_SIGNAL if news is not None else None,
+            start_signal_args=[news] if news is not None else [],
         )
     except WorkflowAlreadyStartedError:
         return
     except RPCError as error:
-        raise unavailable(
-            "The booking is recorded; retry the same request to send its confirmation."
-        ) from error
+        raise unavailable(message) from error
 
 
 async def start_payment_followup(
@@ -316,22 +335,13 @@ async def tell_booking(
         ApiError: 503 when Temporal can't be reached (the change is recorded, and a retry
             of the same request wakes it).
     """
-    try:
-        await client.start_workflow(
-            AppointmentWorkflow.run,
-            AppointmentInput(org_id=org_id, booking_id=booking_id, lead_id=lead_id),
-            id=workflow_id,
-            task_queue=LEADS,
-            search_attributes=sa.org_attributes(org_id),
-            memo={"booking_id": booking_id, "lead_id": lead_id},
-            static_summary="Appointment",
-            start_signal=APPOINTMENT_CHANGED_SIGNAL,
-            start_signal_args=[BookingNews(what=what, version=version)],
-        )
-    except RPCError as error:
-        raise unavailable(
-            "The change is recorded; retry the same request to tell the customer."
-        ) from error
+    await _appointment(
+        client,
+        AppointmentInput(org_id=org_id, booking_id=booking_id, lead_id=lead_id),
+        workflow_id=workflow_id,
+        news=BookingNews(what=what, version=version),
+        message="The change is recorded; retry the same request to tell the customer.",
+    )
 
 
 # --- intake --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from models.rules.compliance import next_open
+from models.rules.messages import fill_safe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +54,7 @@ def plan_reminders(
                 PlannedReminder(
                     offset=offset,
                     at=None,
-                    note=f"not sent: booked less than {_words(offset)} before the visit",
+                    note=f"not sent: booked less than {duration_words(offset)} before the visit",
                 )
             )
             continue
@@ -89,7 +90,7 @@ def _local(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%a %d %b %H:%M")
 
 
-def _words(offset: timedelta) -> str:
+def duration_words(offset: timedelta) -> str:
     """``1 day``, ``2 h``, ``90 min``, ``30 s``."""
     seconds = int(offset.total_seconds())
     if seconds % 86400 == 0:
@@ -152,11 +153,6 @@ class AppointmentText(StrEnum):
     RATED = "rated"
 
 
-def _escaped(text: str) -> str:
-    """Customer- or owner-written words inside a template (filled by ``str.format_map``)."""
-    return text.replace("{", "{{").replace("}", "}}")
-
-
 def appointment_text(
     kind: AppointmentText,
     *,
@@ -170,14 +166,14 @@ def appointment_text(
 ) -> str:
     """The words of an appointment message, with ``{first_name}`` and ``{org_name}`` left for
     the send to fill. No message asks for CANCEL or STOP: those words opt a customer out."""
-    what = _escaped(service) if service else "visit"
-    when = _escaped(starts_at.astimezone(zone).strftime("%a %d %b at %H:%M"))
-    who = _escaped(provider) if provider else "Your {org_name} pro"
+    what = fill_safe(service) if service else "visit"
+    when = fill_safe(starts_at.astimezone(zone).strftime("%a %d %b at %H:%M"))
+    who = fill_safe(provider) if provider else "Your {org_name} pro"
     ask = " Reply C to confirm or R to reschedule." if confirm_by_reply else ""
     if kind == AppointmentText.CONFIRMATION:
         return f"Hi {{first_name}}, your {what} with {{org_name}} is booked for {when}.{ask}"
     if kind == AppointmentText.REMINDER:
-        ahead = f" ({_words(offset)} to go)" if offset else ""
+        ahead = f" ({duration_words(offset)} to go)" if offset else ""
         return f"Reminder: your {what} with {{org_name}} is on {when}{ahead}.{ask}"
     if kind == AppointmentText.MOVED:
         return f"Hi {{first_name}}, your {what} with {{org_name}} has moved to {when}.{ask}"

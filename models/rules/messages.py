@@ -63,3 +63,9 @@ TEXT_BACK = (
 
 #: At most one text-back to a caller's number in this long, however often they call.
 TEXT_BACK_SPACING = timedelta(minutes=20)
+
+
+def fill_safe(text: str) -> str:
+    """Words someone wrote (a service, a description, a link), made safe to put inside a
+    template the send fills with ``str.format_map``: their braces stay braces."""
+    return text.replace("{", "{{").replace("}", "}}")

@@ -11,6 +11,8 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from models.rules.messages import fill_safe
+
 #: A reminder this long before the due date.
 REMIND_BEFORE = timedelta(days=1)
 #: Reminders this long after it (the last is the final notice).
@@ -87,11 +89,6 @@ def amount_in_minor_units(text: str, currency: str) -> int:
     return minor
 
 
-def _escaped(text: str) -> str:
-    """Owner-written words inside a template (filled by ``str.format_map``)."""
-    return text.replace("{", "{{").replace("}", "}}")
-
-
 def payment_text(
     kind: PaymentText,
     *,
@@ -104,9 +101,9 @@ def payment_text(
 ) -> str:
     """The words of a payment message, with ``{first_name}`` and ``{org_name}`` left for the
     send to fill. None asks for CANCEL or STOP."""
-    what = _escaped(description)
+    what = fill_safe(description)
     sum_ = money(amount, currency)
-    link = _escaped(url)
+    link = fill_safe(url)
     due = due_at.astimezone(zone).strftime("%a %d %b")
     if kind == PaymentText.LINK:
         return (

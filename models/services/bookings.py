@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from models.errors import BookingClosed, EventIdTaken, LeadClosed, NotFound
 from models.ids import appointment_workflow_id
@@ -25,6 +25,7 @@ from models.rules.appointments import (
     AppointmentText,
     appointment_reply,
     appointment_text,
+    duration_words,
     plan_reminders,
     rating_of,
 )
@@ -33,8 +34,8 @@ from models.rules.orgs import org_settings
 from models.rules.providers import LOW_RATING
 from models.services.escalations import escalate_thread
 from models.services.outbound import (
-    OutboundClaim,
-    claim_outbound_message,
+    TransactionalClaim,
+    claim_transactional,
     transactional_channel,
 )
 from models.store.bookings import (
@@ -47,19 +48,17 @@ from models.store.bookings import (
 )
 from models.store.contacts import recipient_of
 from models.store.leads import get_lead, is_open
-from models.store.messages import mark_message_failed
 from models.store.orgs import get_org
 from models.store.providers import get_provider
 from models.store.receipts import record_intake_receipt
 from models.store.threads import thread_of_contact
 from models.store.timeline import add_to_timeline
-from models.tables import Booking, Contact, Escalation, Lead, Message, Org
+from models.tables import Booking, Contact, Escalation, Lead, Org
 from models.values import (
     UPCOMING_BOOKINGS,
     BookingStatus,
     Channel,
     EscalationReason,
-    MessageStatus,
     Priority,
     Stage,
     TimelineKind,
@@ -569,30 +568,12 @@ def appointment_state(
 
 def _reminder_words(entry: dict[str, Any], zone: ZoneInfo) -> str:
     offset = timedelta(seconds=int(entry["offset_s"]))
-    ahead = _ahead(offset)
+    ahead = duration_words(offset)
     if entry["at"] is None or entry["status"] != "pending":
         return f"{ahead} before: {entry['note']}"
     at = datetime.fromisoformat(entry["at"]).astimezone(zone)
     moved = f" ({entry['note']})" if entry["note"] else ""
     return f"{ahead} before at {at:%a %d %b %H:%M}{moved}"
-
-
-def _ahead(offset: timedelta) -> str:
-    seconds = int(offset.total_seconds())
-    for size, unit in ((86400, "day"), (3600, "h"), (60, "min")):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
-    return f"{seconds} s"
-
-
-@dataclass(frozen=True, kw_only=True)
-class AppointmentClaim:
-    """An appointment message claimed (``claim``), or why it is not sent (``skipped``)."""
-
-    claim: OutboundClaim | None = None
-    channel: Channel | None = None
-    skipped: str | None = None
 
 
 _SENT_WORDS = {
@@ -650,80 +631,55 @@ def claim_appointment_message(
     offset_s: int | None,
     idempotency_key: str,
     now: datetime,
-) -> AppointmentClaim:
+) -> TransactionalClaim:
     """Claim one appointment message (transactional: consent and quiet hours, not the touch
     budget), checked against the booking as it is now: a reminder of a moved or cancelled
     time is skipped, not sent. A message already claimed under the key is that message.
     ``Deferred`` while quiet hours hold it back."""
     booking = _locked(session, org_id=org_id, booking_id=booking_id)
-    existing = session.exec(
-        select(Message).where(Message.idempotency_key == idempotency_key)
-    ).first()
-    channel = (
-        Channel(existing.channel)
-        if existing is not None
-        else transactional_channel(session, org_id=org_id, contact_id=booking.contact_id)
-    )
-    unsent = (
-        existing is not None
-        and existing.status == MessageStatus.PENDING
-        and existing.attempted_at is None
-    )
-    if existing is None or unsent:
-        why = _stale(booking, kind, version=version, now=now)
-        if why is None and channel is None:
-            why = "no channel the customer allows"
-        if why is not None:
-            if existing is not None:
-                # Claimed but never handed to a provider (a crash, an outage), and no longer
-                # true: it is closed unsent, never sent late.
-                mark_message_failed(session, message_id=existing.id, error=f"not sent: {why}")
-            if kind == AppointmentText.REMINDER and offset_s:
-                _note(
-                    session,
-                    booking,
-                    f"Reminder ({_ahead(timedelta(seconds=offset_s))} before) not sent: {why}",
-                    message=kind.value,
-                    skipped=why,
-                )
-            return AppointmentClaim(skipped=why)
-    assert channel is not None
-    org = get_org(session, org_id=org_id)
-    contact = session.get(Contact, booking.contact_id)
-    assert contact is not None
-    lead = session.get(Lead, booking.lead_id)
-    zone = _zone(session, org=org, lead=lead, contact=contact)
-    provider = (
-        get_provider(session, org_id=org_id, provider_id=booking.provider_id)
-        if booking.provider_id
-        else None
-    )
     offset = timedelta(seconds=offset_s) if offset_s else None
-    text = appointment_text(
-        kind,
-        starts_at=booking.starts_at,
-        zone=zone,
-        service=booking.service,
-        provider=provider.name if provider else None,
-        confirm_by_reply=org_settings(org).appointments.confirm_by_reply
-        and booking.status == BookingStatus.SCHEDULED,
-        offset=offset,
-        rating=booking.rating,
-    )
-    claim = claim_outbound_message(
+
+    def words(zone: ZoneInfo) -> str:
+        provider = (
+            get_provider(session, org_id=org_id, provider_id=booking.provider_id)
+            if booking.provider_id
+            else None
+        )
+        org = get_org(session, org_id=org_id)
+        return appointment_text(
+            kind,
+            starts_at=booking.starts_at,
+            zone=zone,
+            service=booking.service,
+            provider=provider.name if provider else None,
+            confirm_by_reply=org_settings(org).appointments.confirm_by_reply
+            and booking.status == BookingStatus.SCHEDULED,
+            offset=offset,
+            rating=booking.rating,
+        )
+
+    claimed = claim_transactional(
         session,
         org_id=org_id,
         lead_id=booking.lead_id,
-        channel=channel,
+        contact_id=booking.contact_id,
         idempotency_key=idempotency_key,
         template=f"appointment_{kind.value}",
-        text=text,
+        why_not=_stale(booking, kind, version=version, now=now),
+        words=words,
         now=now,
-        transactional=True,
     )
-    if existing is None:
-        _claimed(session, booking, kind, offset=offset, channel=channel, now=now)
-    return AppointmentClaim(claim=claim, channel=channel)
+    if claimed.skipped is not None and kind == AppointmentText.REMINDER and offset:
+        _note(
+            session,
+            booking,
+            f"Reminder ({duration_words(offset)} before) not sent: {claimed.skipped}",
+            message=kind.value,
+            skipped=claimed.skipped,
+        )
+    if claimed.new and claimed.channel is not None:
+        _claimed(session, booking, kind, offset=offset, channel=claimed.channel, now=now)
+    return claimed
 
 
 def _claimed(
@@ -748,7 +704,7 @@ def _claimed(
                 for entry in booking.reminders
             ],
         )
-        words = f"Reminder sent by {channel.value} ({_ahead(offset)} before)"
+        words = f"Reminder sent by {channel.value} ({duration_words(offset)} before)"
     else:
         words = f"{_SENT_WORDS[kind]} by {channel.value}"
     if kind == AppointmentText.RATING_REQUEST:

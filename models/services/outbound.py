@@ -5,8 +5,10 @@ answers (keyword confirmations, the missed-call text-back)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
@@ -31,7 +33,7 @@ from models.schemas import (
 )
 from models.services.gate import check_gate, held_back_for_takeover
 from models.store.consent import current_consent
-from models.store.contacts import address_for
+from models.store.contacts import address_for, recipient_of
 from models.store.leads import get_lead
 from models.store.messages import mark_message_failed, whatsapp_session_open
 from models.store.orgs import get_org
@@ -137,6 +139,77 @@ def transactional_channel(session: Session, *, org_id: str, contact_id: str) -> 
         if address_for(session, org_id=org_id, contact_id=contact_id, channel=channel):
             return channel
     return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionalClaim:
+    """A transactional message claimed (``claim``, ``new`` unless claimed before under its
+    key), or why it is not sent (``skipped``)."""
+
+    claim: OutboundClaim | None = None
+    channel: Channel | None = None
+    skipped: str | None = None
+    new: bool = False
+
+
+def claim_transactional(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    contact_id: str,
+    idempotency_key: str,
+    template: str,
+    why_not: str | None,
+    words: Callable[[ZoneInfo], str],
+    now: datetime,
+) -> TransactionalClaim:
+    """Claim a transactional message (a visit's, a payment's): consent and quiet hours, not
+    the touch budget (``claim_outbound_message(transactional=True)``), on the customer's
+    ``transactional_channel``, with ``words`` in their time zone.
+
+    ``why_not`` is why it no longer fits what it is about (``None``: it does). It is asked of
+    a new message, and again of one claimed before but never handed to a provider (a crash,
+    an outage): that one is then closed unsent, never sent late. One that may have reached
+    the provider is returned to be reconciled. ``Deferred`` while quiet hours hold it back.
+    """
+    existing = session.exec(
+        select(Message).where(Message.idempotency_key == idempotency_key)
+    ).first()
+    channel = (
+        Channel(existing.channel)
+        if existing is not None
+        else transactional_channel(session, org_id=org_id, contact_id=contact_id)
+    )
+    unsent = (
+        existing is not None
+        and existing.status == MessageStatus.PENDING
+        and existing.attempted_at is None
+    )
+    if existing is None or unsent:
+        why = why_not or (None if channel is not None else "no channel the customer allows")
+        if why is not None:
+            if existing is not None:
+                mark_message_failed(session, message_id=existing.id, error=f"not sent: {why}")
+            return TransactionalClaim(skipped=why)
+    assert channel is not None
+    org = get_org(session, org_id=org_id)
+    contact = session.get(Contact, contact_id)
+    assert contact is not None
+    lead = session.get(Lead, lead_id)
+    who = recipient_of(session, lead=lead, contact=contact, settings=org_settings(org))
+    claim = claim_outbound_message(
+        session,
+        org_id=org_id,
+        lead_id=lead_id,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        template=template,
+        text=words(ZoneInfo(who.timezone)),
+        now=now,
+        transactional=True,
+    )
+    return TransactionalClaim(claim=claim, channel=channel, new=existing is None)
 
 
 def _unsubscribe_token(org: Org, *, contact_id: str, channel: Channel) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -22,19 +21,13 @@ from models.ids import payment_workflow_id
 from models.payloads import PaymentRequestState
 from models.rules.orgs import org_settings
 from models.rules.payment_requests import PaymentText, money, payment_text
-from models.services.outbound import (
-    OutboundClaim,
-    claim_outbound_message,
-    transactional_channel,
-)
-from models.store.contacts import recipient_of
+from models.services.outbound import TransactionalClaim, claim_transactional
 from models.store.leads import get_lead
-from models.store.messages import mark_message_failed
 from models.store.orgs import get_org
 from models.store.receipts import record_intake_receipt
 from models.store.timeline import add_to_timeline
-from models.tables import Contact, Lead, Message, PaymentRequest
-from models.values import Channel, MessageStatus, Stage, TimelineKind, new_id
+from models.tables import Contact, PaymentRequest
+from models.values import Stage, TimelineKind, new_id
 
 OPEN, PAID, UNPAID = "open", "paid", "unpaid"
 
@@ -180,15 +173,6 @@ def give_up(session: Session, *, org_id: str, request_id: str, now: datetime) ->
         _note(session, row, "Payment request closed unpaid after every reminder")
 
 
-@dataclass(frozen=True, kw_only=True)
-class PaymentMessageClaim:
-    """A payment message claimed (``claim``), or why it is not sent (``skipped``)."""
-
-    claim: OutboundClaim | None = None
-    channel: Channel | None = None
-    skipped: str | None = None
-
-
 def claim_payment_message(
     session: Session,
     *,
@@ -197,68 +181,40 @@ def claim_payment_message(
     kind: PaymentText,
     idempotency_key: str,
     now: datetime,
-) -> PaymentMessageClaim:
+) -> TransactionalClaim:
     """Claim one payment message (transactional), checked against the request now: once it
     is paid only the thanks goes, and nothing before its link exists. ``Deferred`` while
     quiet hours hold it back."""
     row = _locked(session, org_id=org_id, request_id=request_id)
-    existing = session.exec(
-        select(Message).where(Message.idempotency_key == idempotency_key)
-    ).first()
-    channel = (
-        Channel(existing.channel)
-        if existing is not None
-        else transactional_channel(session, org_id=org_id, contact_id=row.contact_id)
-    )
-    unsent = (
-        existing is not None
-        and existing.status == MessageStatus.PENDING
-        and existing.attempted_at is None
-    )
-    if existing is None or unsent:
-        why = None
-        if kind == PaymentText.PAID and row.status != PAID:
-            why = "not paid"
-        elif kind != PaymentText.PAID and row.status == PAID:
-            why = "already paid"
-        elif row.url is None:
-            why = "no payment link yet"
-        elif channel is None:
-            why = "no channel the customer allows"
-        if why is not None:
-            if existing is not None:
-                # Claimed but never handed to a provider, and no longer true: closed unsent.
-                mark_message_failed(session, message_id=existing.id, error=f"not sent: {why}")
-            return PaymentMessageClaim(skipped=why)
-    assert channel is not None
-    org = get_org(session, org_id=org_id)
-    contact = session.get(Contact, row.contact_id)
-    assert contact is not None
-    lead = session.get(Lead, row.lead_id)
-    who = recipient_of(session, lead=lead, contact=contact, settings=org_settings(org))
-    text = payment_text(
-        kind,
-        amount=row.amount,
-        currency=row.currency,
-        description=row.description,
-        url=row.url or "",
-        due_at=row.due_at,
-        zone=ZoneInfo(who.timezone),
-    )
-    claim = claim_outbound_message(
+    why_not = None
+    if kind == PaymentText.PAID and row.status != PAID:
+        why_not = "not paid"
+    elif kind != PaymentText.PAID and row.status == PAID:
+        why_not = "already paid"
+    elif row.url is None:
+        why_not = "no payment link yet"
+    claimed = claim_transactional(
         session,
         org_id=org_id,
         lead_id=row.lead_id,
-        channel=channel,
+        contact_id=row.contact_id,
         idempotency_key=idempotency_key,
         template=f"payment_{kind.value}",
-        text=text,
+        why_not=why_not,
+        words=lambda zone: payment_text(
+            kind,
+            amount=row.amount,
+            currency=row.currency,
+            description=row.description,
+            url=row.url or "",
+            due_at=row.due_at,
+            zone=zone,
+        ),
         now=now,
-        transactional=True,
     )
-    if existing is None:
-        _note(session, row, f"Payment message sent by {channel.value}: {kind.value}")
-    return PaymentMessageClaim(claim=claim, channel=channel)
+    if claimed.new and claimed.channel is not None:
+        _note(session, row, f"Payment message sent by {claimed.channel.value}: {kind.value}")
+    return claimed
 
 
 @dataclass(frozen=True, kw_only=True)

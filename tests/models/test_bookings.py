@@ -18,7 +18,6 @@ from models.errors import BookingClosed
 from models.rules.appointments import AppointmentText
 from models.rules.compliance import Deferred
 from models.services.bookings import (
-    AppointmentClaim,
     book,
     booking_reply,
     cancel_booking,
@@ -27,6 +26,7 @@ from models.services.bookings import (
     record_visit_event,
 )
 from models.services.orgs import patch_org_settings
+from models.services.outbound import TransactionalClaim
 from models.store.calls import touches_since
 from models.store.messages import mark_message_attempted
 from models.store.orgs import get_org
@@ -72,7 +72,7 @@ def claim(
     version: int = 1,
     offset_s: int | None = None,
     now: datetime = NOW,
-) -> AppointmentClaim:
+) -> TransactionalClaim:
     with session_scope(engine) as session:
         return claim_appointment_message(
             session,
