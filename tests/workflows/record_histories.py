@@ -509,6 +509,31 @@ async def _escalation_scenario(
         await save("complaint_climbed_to_owner_resolved", ladder, kind="escalation")
 
 
+async def _lead_for_scenario(
+    env: WorkflowEnvironment, engine: Engine, *, name: str, phone: str, task_queue: str
+) -> tuple[str, str, WorkflowHandle[LeadWorkflow, LeadResult]]:
+    """A new org (quiet hours off) and a Lead workflow for Ada by SMS on ``task_queue``."""
+    with session_scope(engine) as session:
+        org, _ = create_org(
+            session, name=name, settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
+        )
+        intake, _ = record_intake_receipt(
+            session,
+            org_id=org.id,
+            event_id=None,
+            kind="lead",
+            payload={"phone": phone, "consent": {"sms": True}, "name": "Ada"},
+        )
+    lead_id = f"lead_{uuid.uuid4().hex}"
+    lead = await env.client.start_workflow(
+        LeadWorkflow.run,
+        LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=intake.id),
+        id=f"lead-history-{uuid.uuid4().hex[:8]}",
+        task_queue=task_queue,
+    )
+    return org.id, lead_id, lead
+
+
 async def _appointment_scenario(
     env: WorkflowEnvironment,
     engine: Engine,
@@ -516,18 +541,9 @@ async def _appointment_scenario(
     save: Callable[..., Awaitable[None]],
 ) -> None:
     """A visit booked three days out, moved once, confirmed by C, completed and rated 5."""
-    with session_scope(engine) as session:
-        org, _ = create_org(
-            session, name="Visits", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
-        )
-        intake, _ = record_intake_receipt(
-            session,
-            org_id=org.id,
-            event_id=None,
-            kind="lead",
-            payload={"phone": "+447911123481", "consent": {"sms": True}, "name": "Ada"},
-        )
-    lead_id = f"lead_{uuid.uuid4().hex}"
+    org_id, lead_id, lead = await _lead_for_scenario(
+        env, engine, name="Visits", phone="+447911123481", task_queue="histories-appointment"
+    )
     worker = build_worker(
         env.client,
         engine=engine,
@@ -536,18 +552,12 @@ async def _appointment_scenario(
         executor=executor,
     )
     async with worker:
-        lead = await env.client.start_workflow(
-            LeadWorkflow.run,
-            LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=intake.id),
-            id=f"lead-history-{uuid.uuid4().hex[:8]}",
-            task_queue="histories-appointment",
-        )
         await env.sleep(timedelta(minutes=1))
         now = await env.get_current_time()
         with session_scope(engine) as session:
             made = book(
                 session,
-                org_id=org.id,
+                org_id=org_id,
                 lead_id=lead_id,
                 event_id="history-1",
                 starts_at=now + timedelta(days=3),
@@ -562,7 +572,7 @@ async def _appointment_scenario(
             contact_id = row.contact_id
         visit = await env.client.start_workflow(
             AppointmentWorkflow.run,
-            AppointmentInput(org_id=org.id, booking_id=made.booking_id, lead_id=lead_id),
+            AppointmentInput(org_id=org_id, booking_id=made.booking_id, lead_id=lead_id),
             id=made.workflow_id,
             task_queue="histories-appointment",
         )
@@ -571,7 +581,7 @@ async def _appointment_scenario(
         with session_scope(engine) as session:
             move_booking(
                 session,
-                org_id=org.id,
+                org_id=org_id,
                 booking_id=made.booking_id,
                 starts_at=starts_at,
                 ends_at=None,
@@ -590,7 +600,7 @@ async def _appointment_scenario(
         def reply(body: str) -> Callable[[Any, datetime], object]:
             return lambda session, at: booking_reply(
                 session,
-                org=get_org(session, org_id=org.id),
+                org=get_org(session, org_id=org_id),
                 contact_id=contact_id,
                 body=body,
                 now=at,
@@ -601,7 +611,7 @@ async def _appointment_scenario(
         await news(
             lambda session, at: record_visit_event(
                 session,
-                org_id=org.id,
+                org_id=org_id,
                 booking_id=made.booking_id,
                 kind=VisitEvent.COMPLETED,
                 at=None,
@@ -623,18 +633,9 @@ async def _payment_scenario(
 ) -> None:
     """A payment request due in three days: the link, the reminder before, a failed payment
     and its notice, then paid (dry run)."""
-    with session_scope(engine) as session:
-        org, _ = create_org(
-            session, name="Pay", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
-        )
-        intake, _ = record_intake_receipt(
-            session,
-            org_id=org.id,
-            event_id=None,
-            kind="lead",
-            payload={"phone": "+447911123482", "consent": {"sms": True}, "name": "Ada"},
-        )
-    lead_id = f"lead_{uuid.uuid4().hex}"
+    org_id, lead_id, lead = await _lead_for_scenario(
+        env, engine, name="Pay", phone="+447911123482", task_queue="histories-payment"
+    )
     worker = build_worker(
         env.client,
         engine=engine,
@@ -643,18 +644,12 @@ async def _payment_scenario(
         executor=executor,
     )
     async with worker:
-        lead = await env.client.start_workflow(
-            LeadWorkflow.run,
-            LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=intake.id),
-            id=f"lead-history-{uuid.uuid4().hex[:8]}",
-            task_queue="histories-payment",
-        )
         await env.sleep(timedelta(minutes=1))
         now = await env.get_current_time()
         with session_scope(engine) as session:
             made = create_payment_request(
                 session,
-                org_id=org.id,
+                org_id=org_id,
                 lead_id=lead_id,
                 event_id="history-pay-1",
                 amount=12_050,
@@ -665,7 +660,7 @@ async def _payment_scenario(
         payment = await env.client.start_workflow(
             PaymentFollowupWorkflow.run,
             PaymentFollowupInput(
-                org_id=org.id, request_id=made.payment_request_id, lead_id=lead_id
+                org_id=org_id, request_id=made.payment_request_id, lead_id=lead_id
             ),
             id=made.workflow_id,
             task_queue="histories-payment",
@@ -675,7 +670,7 @@ async def _payment_scenario(
             with session_scope(engine) as session:
                 settle_from_stripe(
                     session,
-                    org_id=org.id,
+                    org_id=org_id,
                     request_id=made.payment_request_id,
                     link_id=None,
                     paid=paid,
