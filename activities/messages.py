@@ -26,7 +26,7 @@ from models.rules.payment_requests import PaymentText
 from models.rules.retry import RetryRefused
 from models.rules.whatsapp import whatsapp_template
 from models.services.answers import claim_confirmation, claim_text_back
-from models.services.bookings import claim_appointment_message
+from models.services.bookings import claim_appointment_message, note_held
 from models.services.escalations import claim_notification
 from models.services.outbound import TransactionalClaim, claim_outbound_message
 from models.services.payment_requests import claim_payment_message
@@ -200,6 +200,15 @@ class MessageActivities:
             ),
             org_id=input.org_id,
             key=input.idempotency_key,
+            on_hold=lambda reason: record(
+                self._engine,
+                note_held,
+                org_id=input.org_id,
+                booking_id=input.booking_id,
+                kind=AppointmentText(input.kind),
+                offset_s=input.offset_s,
+                reason=reason,
+            ),
         )
 
     @activity.defn(name="send_payment_message")
@@ -226,6 +235,7 @@ class MessageActivities:
         *,
         org_id: str,
         key: str,
+        on_hold: Callable[[str], object] | None = None,
     ) -> AppointmentMessageResult:
         """Claim (``claim_at`` the attempt's scheduled time) and deliver a transactional
         message, or say why it is skipped; quiet hours raise ``SendDeferred``."""
@@ -233,9 +243,11 @@ class MessageActivities:
         try:
             claimed = claim_at(now)
         except Deferred as deferred:
-            until, reason = deferred.verdict.until, deferred.verdict.reason
+            until, reason = deferred.verdict.until, deferred.verdict.reason or "quiet hours"
             assert until is not None
-            raise SendDeferred(reason or "quiet hours", until) from None
+            if on_hold is not None:
+                on_hold(reason)
+            raise SendDeferred(reason, until) from None
         if claimed.claim is None or claimed.channel is None:
             return AppointmentMessageResult(skipped=claimed.skipped)
         claim = claimed.claim

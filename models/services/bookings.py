@@ -41,6 +41,7 @@ from models.services.outbound import (
 from models.store.bookings import (
     awaiting_rating,
     booking_of_receipt,
+    get_booking,
     lock_booking,
     recently_completed,
     save_booking,
@@ -586,6 +587,39 @@ _SENT_WORDS = {
     AppointmentText.RATING_REQUEST: "Asked the customer to rate the visit",
     AppointmentText.RATED: "Thanked the customer for the rating",
 }
+
+
+_WAITING_WORDS = {
+    AppointmentText.CONFIRMATION: "The confirmation",
+    AppointmentText.REMINDER: "A reminder",
+    AppointmentText.MOVED: "The notice of the new time",
+    AppointmentText.CANCELLED: "The notice of the cancellation",
+    AppointmentText.CONFIRMED: "The thanks for confirming",
+    AppointmentText.RESCHEDULE_ASKED: "The note that someone will find a new time",
+    AppointmentText.ON_MY_WAY: "The on-my-way text",
+    AppointmentText.RATING_REQUEST: "The rating request",
+    AppointmentText.RATED: "The thanks for the rating",
+}
+
+
+def note_held(
+    session: Session,
+    *,
+    org_id: str,
+    booking_id: str,
+    kind: AppointmentText,
+    offset_s: int | None,
+    reason: str,
+) -> None:
+    """Note on the booking's timeline that one of its messages waits (the quiet hours held
+    it back at its claim, ``reason`` saying until when)."""
+    booking = get_booking(session, org_id=org_id, booking_id=booking_id)
+    if booking is None:
+        raise NotFound(booking_id)
+    what = _WAITING_WORDS[kind]
+    if kind == AppointmentText.REMINDER and offset_s:
+        what = f"The reminder {duration_words(timedelta(seconds=offset_s))} before"
+    _note(session, booking, f"{what} waits: {reason}", message=kind.value, held=reason)
 
 
 #: Messages about the visit's time as it was set (its version): none goes once it moves.

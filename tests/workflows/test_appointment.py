@@ -508,6 +508,11 @@ async def test_a_visit_booked_and_cancelled_overnight_sends_nothing(visits: Visi
 
     assert (result.outcome, result.sent) == ("cancelled", [])
     assert visits.sent(handle.id) == []
+    timeline = visits.timeline(booking_id)
+    assert [line for line in timeline if "waits" in line] == [
+        f"The confirmation waits: quiet hours: until {at_local(1, 8, evening):%a %d %b %H:%M} "
+        "Europe/London"
+    ]
 
 
 async def test_an_unanswered_rating_request_ends_the_visit_completed(visits: Visits) -> None:
