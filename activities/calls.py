@@ -236,12 +236,14 @@ class CallActivities:
     @activity.defn(name="plan_call")
     def plan_call(self, input: PlanCallInput) -> CallPlan:
         """The org's call policy now, and when attempt ``attempt`` may go (calling window,
-        budget and call cap in the recipient's local time, the org's best hours)."""
+        budget and call cap in the recipient's local time; a retry may move to a part of the
+        day the org's calls are clearly answered more in)."""
         return record(
             self._engine,
             plan_call,
             org_id=input.org_id,
             lead_id=input.lead_id,
+            attempt=input.attempt,
             earliest=input.earliest,
         )
 

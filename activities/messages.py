@@ -28,7 +28,12 @@ from models.rules.whatsapp import whatsapp_template
 from models.services.answers import claim_confirmation, claim_text_back
 from models.services.bookings import claim_appointment_message, note_held
 from models.services.escalations import claim_notification
-from models.services.outbound import TransactionalClaim, claim_outbound_message
+from models.services.outbound import (
+    StepTag,
+    TransactionalClaim,
+    claim_outbound_message,
+    claim_step_touch,
+)
 from models.services.payment_requests import claim_payment_message
 from models.services.replies import ready_to_send
 from models.services.retry import reopen_failed_send
@@ -61,6 +66,12 @@ class SendMessageInput:
     idempotency_key: str
     #: The template's text, when it is not a built-in one (a sequence step).
     text: str | None = None
+    #: A sequence step's touch: its sequence, step (from 1) and variant, and the channels
+    #: to fall back on. Such a touch is skipped (no row) when no channel can reach the person.
+    sequence: str | None = None
+    step: int | None = None
+    variant: str | None = None
+    fallback: tuple[Channel, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,11 +134,13 @@ class RetrySendInput:
 
 @dataclass(frozen=True, kw_only=True)
 class SendMessageResult:
-    """The message's id and status; ``repeated`` when an earlier attempt already sent it."""
+    """The message's id and status; ``repeated`` when an earlier attempt already sent it;
+    ``skipped`` (and no message) when a sequence step could reach the person on no channel."""
 
-    message_id: str
-    status: MessageStatus
+    message_id: str | None
+    status: MessageStatus | None
     repeated: bool
+    skipped: str | None = None
 
 
 class MessageActivities:
@@ -149,17 +162,37 @@ class MessageActivities:
         """
         now = activity.info().current_attempt_scheduled_time or utcnow()
         try:
-            claim = record(
-                self._engine,
-                claim_outbound_message,
-                org_id=input.org_id,
-                lead_id=input.lead_id,
-                channel=input.channel,
-                idempotency_key=input.idempotency_key,
-                template=input.template,
-                text=input.text,
-                now=now,
-            )
+            if input.sequence is not None and input.step is not None:
+                step = record(
+                    self._engine,
+                    claim_step_touch,
+                    org_id=input.org_id,
+                    lead_id=input.lead_id,
+                    channel=input.channel,
+                    fallback=tuple(input.fallback),
+                    idempotency_key=input.idempotency_key,
+                    text=input.text or "",
+                    tag=StepTag(sequence=input.sequence, step=input.step, variant=input.variant),
+                    now=now,
+                )
+                if step.claim is None:
+                    log.info("step %s skipped: %s", input.idempotency_key, step.skipped)
+                    return SendMessageResult(
+                        message_id=None, status=None, repeated=False, skipped=step.skipped
+                    )
+                claim = step.claim
+            else:
+                claim = record(
+                    self._engine,
+                    claim_outbound_message,
+                    org_id=input.org_id,
+                    lead_id=input.lead_id,
+                    channel=input.channel,
+                    idempotency_key=input.idempotency_key,
+                    template=input.template,
+                    text=input.text,
+                    now=now,
+                )
         except Deferred as deferred:
             raise held_back(
                 self._engine,
@@ -170,7 +203,7 @@ class MessageActivities:
             ) from None
         return self._deliver(
             claim.message,
-            input.channel,
+            Channel(claim.message.channel),
             opted_out=claim.consent is False,
             outbound=lambda message: self._outbound(
                 message,

@@ -58,6 +58,11 @@ class NextStep:
     #: until when, and why.
     hold_until: datetime | None = None
     hold_reason: str | None = None
+    #: The variant of an experiment's step this lead gets (``template`` and ``channel`` are
+    #: the variant's), decided from the lead and kept.
+    variant: str | None = None
+    #: Channels to send on, in order, when the person can't be reached on ``channel``.
+    fallback: tuple[Channel, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

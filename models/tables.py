@@ -381,6 +381,16 @@ class Message(SQLModel, table=True):
             sqlite_where=text("status = 'failed'"),
         ),
         _trigram("ix_messages_body_trgm", "body"),
+        # A sequence's results: its steps' sends by step and variant in a window.
+        Index(
+            "ix_messages_sequence_step",
+            "org_id",
+            "sequence",
+            "step",
+            "sent_at",
+            postgresql_where=text("sequence IS NOT NULL"),
+            sqlite_where=text("sequence IS NOT NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -417,6 +427,11 @@ class Message(SQLModel, table=True):
     #: sentiment``), scored when it is recorded. Empty on rows from before (and other rows):
     #: readers score those themselves.
     sentiment: float | None = None
+    #: A sequence step's touch: the sequence, the step (from 1) and the variant the lead was
+    #: given (an experiment's step; ``None`` otherwise). What ``reads.experiments`` counts.
+    sequence: str | None = Field(default=None, max_length=60)
+    step: int | None = None
+    variant: str | None = Field(default=None, max_length=20)
 
 
 class Sequence(SQLModel, table=True):
@@ -506,8 +521,11 @@ class Call(SQLModel, table=True):
     #: (``models.calls.outcome_of``), from ``ended_reason``.
     outcome: str | None = Field(default=None, max_length=16)
     #: The hour of day, in the recipient's timezone, when the call was placed: the answer-rate
-    #: statistics that pick the best hours to call are kept by it.
+    #: statistics that place retries (by part of the day) are kept by it.
     local_hour: int | None = None
+    #: The day of the week then, in the recipient's timezone (0 Monday .. 6 Sunday): weekday
+    #: and weekend answer rates are kept apart. ``None`` on calls from before it was recorded.
+    local_weekday: int | None = None
     created_at: datetime = _ts()
     #: When the compliance gate let the call through (what the budget and call cap count).
     touched_at: datetime | None = _ts(nullable=True)

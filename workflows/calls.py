@@ -137,7 +137,8 @@ class CallRetryWorkflow:
     """Call a lead until the call is answered, within the org's ``call_policy``.
 
     Each attempt is planned (``plan_call``: the calling window, touch budget and per-subject
-    call cap in the recipient's local time, the org's best hours once it has enough history),
+    call cap in the recipient's local time; a retry, a part of the day the org's calls are
+    clearly answered more in),
     waited for on a durable timer, placed through the compliance gate (``place_call``, keyed
     ``{key_prefix}/call-{n}``), then its end-of-call report is awaited (signal ``call_ended``;
     after ``RETRY_REPORT_TIMEOUT``, Vapi is asked). Answered ends the loop; an invalid number

@@ -86,7 +86,9 @@ class NudgeSequenceWorkflow:
                     org_id=input.org_id,
                     sequence=input.sequence,
                     index=self._done,
-                    lead_id=input.lead_id if local_time else None,
+                    # The lead picks its variant of an experiment's step (runs from before
+                    # local time too: only this read's input changes, not the commands).
+                    lead_id=input.lead_id,
                     anchor=anchor if local_time else None,
                 ),
                 summary=f"read step {self._done + 1} of {input.sequence}",
@@ -103,7 +105,7 @@ class NudgeSequenceWorkflow:
                     org_id=input.org_id,
                     sequence=input.sequence,
                     index=self._done,
-                    lead_id=input.lead_id if local_time else None,
+                    lead_id=input.lead_id,
                     now=workflow.now() if local_time else None,
                 ),
                 summary=f"read step {self._done + 1} of {input.sequence} again",
@@ -129,6 +131,8 @@ class NudgeSequenceWorkflow:
         else:
             self._next_at = workflow.now() + timedelta(seconds=step.after_s)
         label = f"step {step.index + 1}/{step.total}: {step.channel.value}"
+        if step.variant:
+            label += f" (variant {step.variant})"
         if step.due_local:
             label += f" due {step.due_local}"
         workflow.set_current_details(f"**Next:** {label}")
@@ -171,6 +175,10 @@ class NudgeSequenceWorkflow:
                     template="sequence",
                     text=step.template,
                     idempotency_key=step_key(input.key_prefix, step.index + 1),
+                    sequence=input.sequence,
+                    step=step.index + 1,
+                    variant=step.variant,
+                    fallback=step.fallback,
                 ),
                 summary=f"send {label}",
                 cancelled=lambda: self._stopped is not None,
@@ -267,4 +275,5 @@ class NudgeSequenceWorkflow:
             stopped=self._stopped,
             timezone=step.timezone if step else None,
             paused=self._hold.held,
+            next_variant=step.variant if step else None,
         )

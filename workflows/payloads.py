@@ -191,6 +191,8 @@ class NudgeProgress:
     timezone: str | None = None
     #: An operator holds the thread: the sequence waits for them to release it.
     paused: bool = False
+    #: The variant of the next step this lead gets (an experiment's step).
+    next_variant: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -97,8 +97,9 @@ async def send_touch(
     A touch the gate holds back (quiet hours, touch budget, a takeover) waits on a durable
     timer named after the reason, then is tried again with the same key; ``on_hold`` hears
     of each wait, and a change of ``woken()`` (a takeover released) ends a wait early.
-    ``False`` if ``cancelled`` became true while waiting, or the gate held it back
-    ``MAX_DEFERRALS`` times; other failures raise ``ActivityError`` as usual.
+    ``False`` if ``cancelled`` became true while waiting, the gate held it back
+    ``MAX_DEFERRALS`` times, or a sequence step could reach the person on no channel (skipped,
+    with a note on the timeline); other failures raise ``ActivityError`` as usual.
     ``hold_until`` and ``hold_reason`` are the workflow's pre-check: waited out first.
     """
     if hold_until is not None and not await wait_out(
@@ -111,7 +112,7 @@ async def send_touch(
     deferrals = 0
     while deferrals < MAX_DEFERRALS:
         try:
-            await workflow.execute_activity_method(
+            result = await workflow.execute_activity_method(
                 MessageActivities.send_message,
                 input,
                 start_to_close_timeout=SEND_TIMEOUT,
@@ -119,7 +120,7 @@ async def send_touch(
                 retry_policy=SEND_RETRY,
                 summary=summary,
             )
-            return True
+            return result.skipped is None
         except ActivityError as error:
             hold = deferred_until(error)
             if hold is None:

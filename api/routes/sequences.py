@@ -6,10 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import DatabaseDep, OrgDep
+from api.deps import DatabaseDep, OrgDep, WindowDep
+from api.errors import ApiError
 from api.openapi import ORG_KEY, errors
+from models.errors import NotFound
+from models.reads import experiments as experiment_reads
 from models.reads import sequences as sequence_reads
 from models.schemas import SequenceIn, SequenceList, SequencePublic
+from models.schemas.experiments import SequenceResults
 from models.services import sequences as sequence_service
 
 router = APIRouter(prefix="/v1/sequences", tags=["sequences"], responses=errors(*ORG_KEY))
@@ -31,3 +35,23 @@ async def put_sequence(
     """Create or replace a sequence. Leads in flight take the new version from their next step;
     steps they already took are never sent again. Invalid steps or placeholders: 422."""
     return await database.run(sequence_service.put_sequence, org_id=org.id, name=name, body=body)
+
+
+@router.get("/{name}/results", response_model=SequenceResults, responses=errors(404, 422))
+async def sequence_results(
+    name: Name, org: OrgDep, database: DatabaseDep, window: WindowDep
+) -> SequenceResults:
+    """Each step's variants and what their sends in ``[from, to)`` led to: sent, replied,
+    booked, converted, the rates, and the probability each variant's reply rate is the
+    step's best (Beta-Binomial). Each step has a plain verdict, which names no winner before
+    every variant has ``min_sample`` sends. 404 for a sequence the org does not have."""
+    try:
+        return await database.read(
+            experiment_reads.sequence_results,
+            org_id=org.id,
+            name=name,
+            start=window.start,
+            end=window.end,
+        )
+    except NotFound:
+        raise ApiError(404, f"No sequence {name!r} in this org.") from None

@@ -5,12 +5,18 @@ A sequence is saved by the same use case as ``PUT /v1/sequences/{name}`` and val
 same schema (``SequenceIn``); the scoring rules by ``ScoringRules``, as ``PATCH /v1/orgs/me``
 validates them. The scoring preview runs the engine's own rule (``score_lead``) on the rules
 as typed, before they are saved. Every saved change goes on the settings audit list.
+
+A step is one text or an experiment with 2 to 4 versions of it; the page shows each
+step's results (``reads.experiments.sequence_results``) under the editor. A step's fallback
+is one channel on the page: a longer list saved through the API is kept as it is while its
+first channel is unchanged (and shown after it).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
@@ -24,13 +30,22 @@ from api.deps import DatabaseDep, OrgCacheDep
 from api.errors import ApiError
 from api.sessions import OperatorSessionDep
 from api.ui.render import page
+from models.reads.experiments import sequence_results
 from models.reads.sequence_choice import CART, sequence_by_intent
 from models.reads.sequences import list_sequences
+from models.rules.experiments import MIN_SAMPLE
 from models.rules.messages import SUBJECTS
 from models.rules.orgs import org_settings
 from models.rules.scoring import Scored, score_lead
 from models.rules.settings_changes import describe_changes, summarize
-from models.schemas import TEMPLATE_FIELDS, ScoringRules, SequenceIn, SequencePublic
+from models.schemas import (
+    TEMPLATE_FIELDS,
+    ScoringRules,
+    SequenceIn,
+    SequencePublic,
+    SequenceStep,
+)
+from models.schemas.experiments import SequenceResults, StepResult, VariantResult
 from models.schemas.intake import check_template
 from models.services.sequence_editing import SequenceSaved, duration_words, save_sequence
 from models.services.settings import change_settings
@@ -67,8 +82,10 @@ SAMPLE = {"first_name": "Ada", "name": "Ada Lovelace"}
 #: The subject of a sequence's emails (``models.services.outbound``: the default subject, as
 #: sequences have none of their own).
 SEQUENCE_SUBJECT = SUBJECTS.get("sequence", "A note from {org_name}")
-#: A new sequence starts with one step like this.
-NEW_STEP = {"amount": "1", "unit": "days", "channel": Channel.EMAIL.value, "template": ""}
+#: The channels a version or a fallback may use: messages, not calls.
+MESSAGE_CHANNELS = {key: label for key, label in CHANNELS.items() if key != Channel.VOICE.value}
+#: Versions a step may test at most (``SequenceStep.variants``).
+MAX_VARIANTS = 4
 #: Blank rows under each list of the scoring form, for adding one.
 BLANK_ROWS = 3
 
@@ -78,9 +95,14 @@ def _owner(me: Current) -> None:
         raise ApiError(403, "Only the owner can change settings.", code="owner_only")
 
 
+def _number(value: Any) -> Any:
+    """A bound as a person writes it: 0, not 0.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _message(problem: Any) -> str:
     """pydantic's message, as a person would say it."""
-    kind, ctx = problem["type"], problem.get("ctx") or {}
+    kind, ctx = problem["type"], {k: _number(v) for k, v in (problem.get("ctx") or {}).items()}
     if kind == "int_parsing" or kind == "int_from_float":
         return "Enter a whole number."
     if kind == "float_parsing":
@@ -110,13 +132,28 @@ def _message(problem: Any) -> str:
 
 
 @dataclass
+class VariantForm:
+    """One version of a step's text as typed: its name, text, share of the step's leads
+    (empty: equal shares) and channel (empty: the step's)."""
+
+    name: str
+    template: str
+    weight: str = ""
+    channel: str = ""
+
+
+@dataclass
 class StepForm:
-    """One step as typed: its wait (an amount and a unit), channel and text."""
+    """One step as typed: its wait (an amount and a unit), channel and text, or the versions
+    it tests and how leads are shared among them, and its fallback channels."""
 
     amount: str
     unit: str
     channel: str
-    template: str
+    template: str = ""
+    variants: list[VariantForm] = field(default_factory=list)
+    allocation: str = "weights"
+    fallback: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -129,6 +166,11 @@ class SequenceForm:
     steps: list[StepForm]
 
 
+def _new_step() -> StepForm:
+    """A new sequence starts with one step like this."""
+    return StepForm(amount="1", unit="days", channel=Channel.EMAIL.value)
+
+
 def _wait(after: timedelta) -> tuple[str, str]:
     seconds = after.total_seconds()
     for unit, size in UNITS.items():
@@ -137,35 +179,85 @@ def _wait(after: timedelta) -> tuple[str, str]:
     return f"{seconds:.3f}".rstrip("0").rstrip("."), "seconds"
 
 
+def _weight(weight: float) -> str:
+    """A saved share as typed back: short, yet read back as the same number."""
+    shown = f"{weight:g}"
+    return shown if float(shown) == weight else repr(weight)
+
+
+def _step_form(step: SequenceStep) -> StepForm:
+    amount, unit = _wait(step.after)
+    weights = step.weights
+    return StepForm(
+        amount=amount,
+        unit=unit,
+        channel=step.channel.value,
+        template=step.template or "",
+        variants=[
+            VariantForm(
+                name=variant.name,
+                template=variant.template,
+                weight=_weight(weights[j]) if weights else "",
+                channel=variant.channel.value if variant.channel else "",
+            )
+            for j, variant in enumerate(step.variants or [])
+        ],
+        allocation=step.allocation,
+        fallback=[channel.value for channel in step.fallback],
+    )
+
+
 def _form_of(sequence: SequenceIn) -> SequenceForm:
     return SequenceForm(
         applies_to=[intent.value for intent in sequence.applies_to],
         stop_on=list(sequence.stop_on),
         max_attempts=str(sequence.max_attempts),
-        steps=[
-            StepForm(*_wait(step.after), channel=step.channel.value, template=step.template)
-            for step in sequence.steps
+        steps=[_step_form(step) for step in sequence.steps],
+    )
+
+
+def _text(form: FormData, key: str) -> str:
+    return str(form.get(key, "")).replace("\r\n", "\n")
+
+
+def _read_step(form: FormData, i: int) -> StepForm:
+    prefix = f"steps-{i}"
+    versions = sorted(
+        {int(m[1]) for key in form if (m := re.fullmatch(rf"{prefix}-variants-(\d)-template", key))}
+    )
+    first = str(form.get(f"{prefix}-fallback", ""))
+    # The rest of a fallback list saved through the API rides along unseen (a hidden field).
+    more = [c for c in str(form.get(f"{prefix}-fallback-more", "")).split(",") if c]
+    return StepForm(
+        amount=str(form.get(f"{prefix}-amount", "")).strip(),
+        unit=str(form.get(f"{prefix}-unit", "")),
+        channel=str(form.get(f"{prefix}-channel", "")),
+        template=_text(form, f"{prefix}-template") if not versions else "",
+        variants=[
+            VariantForm(
+                name=str(form.get(f"{prefix}-variants-{j}-name", "")).strip(),
+                template=_text(form, f"{prefix}-variants-{j}-template"),
+                weight=str(form.get(f"{prefix}-variants-{j}-weight", "")).strip(),
+                channel=str(form.get(f"{prefix}-variants-{j}-channel", "")),
+            )
+            for j in versions
         ],
+        allocation="thompson"
+        if versions and form.get(f"{prefix}-allocation") == "thompson"
+        else "weights",
+        fallback=[first, *(c for c in more if c != first)] if first else [],
     )
 
 
 def _read_sequence_form(form: FormData) -> SequenceForm:
     indices = sorted(
-        {int(m[1]) for key in form if (m := re.fullmatch(r"steps-(\d{1,2})-template", key))}
+        {int(m[1]) for key in form if (m := re.fullmatch(r"steps-(\d{1,2})-amount", key))}
     )
     return SequenceForm(
         applies_to=[str(v) for v in form.getlist("applies_to")],
         stop_on=[str(v) for v in form.getlist("stop_on")],
         max_attempts=str(form.get("max_attempts", "")).strip(),
-        steps=[
-            StepForm(
-                amount=str(form.get(f"steps-{i}-amount", "")).strip(),
-                unit=str(form.get(f"steps-{i}-unit", "")),
-                channel=str(form.get(f"steps-{i}-channel", "")),
-                template=str(form.get(f"steps-{i}-template", "")).replace("\r\n", "\n"),
-            )
-            for i in indices
-        ],
+        steps=[_read_step(form, i) for i in indices],
     )
 
 
@@ -180,6 +272,61 @@ def _after(step: StepForm) -> float | None:
     return amount * UNITS.get(step.unit, 0)
 
 
+def _weights(step: StepForm, i: int, errors: dict[str, str]) -> list[float] | None:
+    """The versions' shares as typed; ``None`` (equal) when none is typed, 1 for an empty one."""
+    if not any(variant.weight for variant in step.variants):
+        return None
+    weights: list[float] = []
+    for j, variant in enumerate(step.variants):
+        try:
+            weight = float(variant.weight or "1")
+        except ValueError:
+            weight = math.nan
+        if not math.isfinite(weight):
+            errors[f"steps-{i}-variants-{j}-weight"] = "Enter a number, or leave it empty."
+            weight = 1.0
+        weights.append(weight)
+    return weights
+
+
+def _step_body(step: StepForm, i: int, after: float, errors: dict[str, str]) -> dict[str, Any]:
+    """One step as ``SequenceStep`` takes it; what the schema would say less clearly about a
+    call step's versions or fallback goes into ``errors`` beside the field."""
+    voice = step.channel == Channel.VOICE.value
+    body: dict[str, Any] = {"after": after, "channel": step.channel}
+    if step.variants:
+        body["variants"] = [
+            {"name": v.name, "template": v.template, "channel": v.channel or None}
+            for v in step.variants
+        ]
+        body["weights"] = _weights(step, i, errors)
+        body["allocation"] = step.allocation
+        if voice:
+            errors[f"steps-{i}-channel"] = (
+                "A call can't test versions: send this step by SMS, WhatsApp or email, "
+                "or remove the extra versions."
+            )
+    else:
+        body["template"] = step.template
+    if step.fallback:
+        first, *rest = step.fallback
+        body["fallback"] = [first, *(c for c in rest if c != step.channel)]
+        if voice:
+            errors[f"steps-{i}-fallback"] = "A call has no fallback: choose “Nothing” here."
+        elif first == step.channel:
+            errors[f"steps-{i}-fallback"] = "Choose another channel than the step's own."
+    return body
+
+
+def _error_key(loc: tuple[int | str, ...]) -> str:
+    """The form field a step's problem at ``loc`` (``("steps", i, ...)``) belongs beside."""
+    i, part = loc[1], loc[2]
+    if part in ("variants", "weights") and len(loc) >= 4 and isinstance(loc[3], int):
+        field_name = "weight" if part == "weights" else str(loc[4]) if len(loc) >= 5 else "template"
+        return f"steps-{i}-variants-{loc[3]}-{field_name}"
+    return f"steps-{i}-{part}"
+
+
 def _sequence_body(form: SequenceForm) -> tuple[SequenceIn | None, dict[str, str]]:
     """The form as ``PUT /v1/sequences/{name}`` takes it, or the errors by field."""
     errors: dict[str, str] = {}
@@ -188,7 +335,7 @@ def _sequence_body(form: SequenceForm) -> tuple[SequenceIn | None, dict[str, str
         after = _after(step)
         if after is None or step.unit not in UNITS:
             errors[f"steps-{i}-after"] = "Enter a number."
-        steps.append({"after": after or 0, "channel": step.channel, "template": step.template})
+        steps.append(_step_body(step, i, after or 0, errors))
     document = {
         "applies_to": form.applies_to,
         "stop_on": form.stop_on,
@@ -201,12 +348,17 @@ def _sequence_body(form: SequenceForm) -> tuple[SequenceIn | None, dict[str, str
         for problem in error.errors():
             loc = problem["loc"]
             if loc[0] == "steps" and len(loc) >= 3:
-                key = f"steps-{loc[1]}-{loc[2]}"
+                key = _error_key(loc)
                 message = _message(problem)
                 if loc[2] == "after":
                     too_long = problem["type"] == "time_delta_parsing"
                     message = "That wait is too long." if too_long else "Must be more than zero."
                 errors.setdefault(key, message)
+            elif loc[0] == "steps" and len(loc) == 2:
+                # The step as a whole (``SequenceStep._one_message``), unless said already.
+                if not any(key.startswith(f"steps-{loc[1]}-") for key in errors):
+                    part = "fallback" if "fallback" in str(problem["msg"]) else "channel"
+                    errors[f"steps-{loc[1]}-{part}"] = _message(problem)
             else:
                 errors.setdefault(str(loc[0]), _message(problem))
         return None, errors
@@ -223,21 +375,30 @@ class Preview:
     channel: str = ""
 
 
-def _preview(step: StepForm, org_name: str) -> Preview:
-    if not step.template.strip():
-        return Preview(problem="Write the message to see it here.", channel=step.channel)
+def _preview(template: str, channel: str, org_name: str) -> Preview:
+    if not template.strip():
+        return Preview(problem="Write the message to see it here.", channel=channel)
     try:
-        check_template(step.template)
+        check_template(template)
     except ValueError as error:
-        return Preview(problem=f"{str(error)[:1].upper()}{str(error)[1:]}.", channel=step.channel)
+        return Preview(problem=f"{str(error)[:1].upper()}{str(error)[1:]}.", channel=channel)
     fields = {**SAMPLE, "org_name": org_name}
     subject = None
-    if step.channel == Channel.EMAIL.value:
+    if channel == Channel.EMAIL.value:
         subject = SEQUENCE_SUBJECT.format_map(fields)
-    return Preview(text=step.template.format_map(fields), subject=subject, channel=step.channel)
+    return Preview(text=template.format_map(fields), subject=subject, channel=channel)
 
 
-def _sequence_labels(errors: dict[str, str]) -> dict[str, tuple[str, str]]:
+def _step_previews(step: StepForm, org_name: str) -> list[Preview]:
+    """The step's text with sample values: one, or one per version."""
+    if not step.variants:
+        return [_preview(step.template, step.channel, org_name)]
+    return [_preview(v.template, v.channel or step.channel, org_name) for v in step.variants]
+
+
+def _sequence_labels(
+    errors: dict[str, str], form: SequenceForm | None = None
+) -> dict[str, tuple[str, str]]:
     """For the error summary: each field with an error, its element id and its name."""
     labels = {
         "applies_to": ("applies_to", "Used for"),
@@ -245,14 +406,136 @@ def _sequence_labels(errors: dict[str, str]) -> dict[str, tuple[str, str]]:
         "max_attempts": ("max_attempts", "Send at most"),
         "steps": ("add-step", "Steps"),
     }
+    parts = {"after": "wait", "template": "text", "weight": "share", "allocation": "sharing"}
     for key in errors:
-        found = re.fullmatch(r"steps-(\d+)-(after|channel|template)", key)
+        found = re.fullmatch(r"steps-(\d+)-(after|channel|template|fallback|allocation)", key)
         if found:
             i, part = int(found[1]), found[2]
             element = {"after": "amount"}.get(part, part)
-            name = {"after": "wait", "template": "text"}.get(part, part)
-            labels[key] = (f"steps-{i}-{element}", f"Step {i + 1} {name}")
+            labels[key] = (f"steps-{i}-{element}", f"Step {i + 1} {parts.get(part, part)}")
+        version = re.fullmatch(r"steps-(\d+)-variants-(\d+)-(template|channel|weight|name)", key)
+        if version:
+            i, j, part = int(version[1]), int(version[2]), version[3]
+            variants = form.steps[i].variants if form and i < len(form.steps) else []
+            name = variants[j].name if j < len(variants) else string.ascii_lowercase[j]
+            element = "template" if part == "name" else part
+            labels[key] = (
+                f"steps-{i}-variants-{j}-{element}",
+                f"Step {i + 1} version {name} {parts.get(part, part)}",
+            )
     return labels
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One version's figures as the results table shows them (numbers for people)."""
+
+    version: str
+    #: What else to know about the row: its channel when not the step's, "removed".
+    note: str
+    sent: str
+    replied: str
+    reply_rate: str
+    booked: str
+    converted: str
+    chance: str
+
+
+@dataclass(frozen=True)
+class StepResults:
+    """One step's results: what it is, the verdict in words and a row per version."""
+
+    number: int
+    title: str
+    experiment: bool
+    #: Whether every version has enough sends for the verdict to name a winner.
+    enough: bool
+    verdict: str
+    rows: list[ResultRow]
+
+    @property
+    def headline(self) -> str:
+        """The verdict's first words ("Version b is better", "Not enough data yet")."""
+        return self.verdict.split(":", 1)[0].rstrip(".")
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _rate(part: int, whole: int) -> str:
+    return f"{part / whole * 100:.1f} %" if whole else "—"
+
+
+def _chance(probability: float | None, sent: int) -> str:
+    if probability is None or not sent:
+        return "—"
+    if probability > 0.999:
+        return "> 99.9 %"
+    if probability < 0.001:
+        return "< 0.1 %"
+    return f"{probability * 100:.1f} %"
+
+
+def _verdict(result: StepResult) -> str:
+    """The verdict as a sentence: capitalised, and "Version b is better" for a winner."""
+    for variant in result.variants:
+        if variant.name and result.verdict.startswith(f"{variant.name} is better"):
+            return f"Version {result.verdict}."
+    text = result.verdict
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _row(variant: VariantResult, result: StepResult, channel: str | None) -> ResultRow:
+    if variant.name is None:
+        version = "Before the test" if result.experiment else "The one version"
+    else:
+        version = variant.name
+    note = ""
+    if variant.channel is None and variant.name is not None:
+        note = "removed"
+    elif variant.channel is not None and variant.channel.value != channel:
+        note = CHANNELS.get(variant.channel.value, variant.channel.value)
+    return ResultRow(
+        version=version,
+        note=note,
+        sent=_count(variant.sent),
+        replied=_count(variant.replied),
+        reply_rate=_rate(variant.replied, variant.sent),
+        booked=_count(variant.booked),
+        converted=_count(variant.converted),
+        chance=_chance(variant.probability_best, variant.sent),
+    )
+
+
+def _results(results: SequenceResults, sequence: SequenceIn) -> list[StepResults]:
+    """Each step's results as the page shows them."""
+    shown = []
+    for result in results.steps:
+        step = sequence.steps[result.step - 1] if result.step <= len(sequence.steps) else None
+        channel = step.channel.value if step else None
+        title = f"Step {result.step}"
+        if step is None:
+            title += " · no longer in the sequence"
+        else:
+            title += f" · {CHANNELS.get(step.channel.value, step.channel.value)}"
+            if step.variants:
+                title += f" · testing {len(step.variants)} versions"
+        current = [v for v in result.variants if v.probability_best is not None]
+        shown.append(
+            StepResults(
+                number=result.step,
+                title=title,
+                experiment=result.experiment,
+                enough=bool(current) and all(v.sent >= results.min_sample for v in current),
+                verdict=_verdict(result),
+                rows=[_row(variant, result, channel) for variant in result.variants],
+            )
+        )
+    return shown
 
 
 async def _sequences(database: DatabaseDep, org_id: str) -> list[SequencePublic]:
@@ -279,10 +562,15 @@ async def _editor(
             _form_of(current)
             if current
             else SequenceForm(
-                applies_to=[], stop_on=list(STOPS), max_attempts="5", steps=[StepForm(**NEW_STEP)]
+                applies_to=[], stop_on=list(STOPS), max_attempts="5", steps=[_new_step()]
             )
         )
     routes = await database.read(sequence_by_intent, org_id=me.org.id)
+    results = None
+    if current is not None and block is None:
+        # Only the whole page shows results: a step action re-renders the editor alone.
+        figures = await database.read(sequence_results, org_id=me.org.id, name=name)
+        results = _results(figures, current)
     return page(
         request,
         "settings_sequence.html",
@@ -295,14 +583,18 @@ async def _editor(
         current=current,
         form=form,
         errors=errors or {},
-        labels=_sequence_labels(errors or {}),
+        labels=_sequence_labels(errors or {}, form),
         subject=SEQUENCE_SUBJECT.format(org_name=me.org.name),
-        previews=[_preview(step, me.org.name) for step in form.steps],
+        previews=[_step_previews(step, me.org.name) for step in form.steps],
         runs_for=[INTENTS[key] for key, chosen in routes.items() if chosen == name and key != CART],
         cap=int(form.max_attempts) if form.max_attempts.isdigit() else None,
         is_cart=name == "cart_recovery",
         intents=INTENTS,
         channels=CHANNELS,
+        message_channels=MESSAGE_CHANNELS,
+        max_variants=MAX_VARIANTS,
+        min_sample=MIN_SAMPLE,
+        results=results,
         stops=STOPS,
         units=UNITS,
         placeholders=sorted(TEMPLATE_FIELDS),
@@ -402,19 +694,22 @@ async def save_sequence_page(
 async def edit_steps(
     request: Request, name: NameParam, me: OperatorSessionDep, database: DatabaseDep
 ) -> Response:
-    """Add, remove or move a step in the form (htmx; nothing is saved until Save)."""
+    """Add, remove or move a step, or add or remove a version of one, in the form (htmx;
+    nothing is saved until Save)."""
     _owner(me)
     data = await request.form()
     form = _read_sequence_form(data)
     action = str(data.get("step_action", ""))
-    found = re.fullmatch(r"(add|remove|up|down)(?:-(\d{1,2}))?", action)
+    found = re.fullmatch(r"(add|remove|up|down|version|unversion)(?:-(\d{1,2}))?(?:-(\d))?", action)
     if found is None:
         raise ApiError(422, "Unknown step action.", code="invalid")
     verb, index = found[1], int(found[2] or 0)
     steps = form.steps
     focus = None
-    if verb == "add" and len(steps) < 20:
-        last = steps[-1] if steps else StepForm(**NEW_STEP)
+    if verb in ("version", "unversion") and index < len(steps):
+        focus = _edit_versions(steps[index], index, verb, int(found[3] or 0))
+    elif verb == "add" and len(steps) < 20:
+        last = steps[-1] if steps else _new_step()
         if form.max_attempts == str(len(steps)):
             # Every step was being sent: the new one is meant to be sent too.
             form.max_attempts = str(len(steps) + 1)
@@ -443,23 +738,50 @@ async def edit_steps(
     )
 
 
+def _edit_versions(step: StepForm, index: int, verb: str, version: int) -> str | None:
+    """Add a version to step ``index`` (a plain step becomes versions a, its text, and b) or
+    remove its ``version`` (back to a plain step when one is left); what to focus next."""
+    if verb == "version" and not step.variants:
+        step.variants = [VariantForm(name="a", template=step.template), VariantForm("b", "")]
+        step.template = ""
+        return f"steps-{index}-variants-1-template"
+    if verb == "version" and len(step.variants) < MAX_VARIANTS:
+        taken = {variant.name for variant in step.variants}
+        name = next(letter for letter in string.ascii_lowercase if letter not in taken)
+        step.variants.append(VariantForm(name=name, template=""))
+        return f"steps-{index}-variants-{len(step.variants) - 1}-template"
+    if verb == "unversion" and version < len(step.variants):
+        del step.variants[version]
+        if len(step.variants) > 1:
+            return f"version-{index}"
+        (last,) = step.variants
+        step.template, step.channel = last.template, last.channel or step.channel
+        step.variants, step.allocation = [], "weights"
+        return f"steps-{index}-template"
+    return None
+
+
 @router.post("/settings/sequences/{name}/preview")
 async def step_preview(
     request: Request,
     name: NameParam,
     me: OperatorSessionDep,
     step: Annotated[int, Query(ge=0, lt=20)],
+    version: Annotated[int, Query(ge=0, lt=MAX_VARIANTS)] = 0,
 ) -> Response:
-    """One step's text with sample values, as typed (htmx)."""
+    """One step's text (or one of its versions) with sample values, as typed (htmx)."""
     _owner(me)
     form = _read_sequence_form(await request.form())
     if step >= len(form.steps):
         raise ApiError(404, "No such step.")
+    previews = _step_previews(form.steps[step], me.org.name)
+    if version >= len(previews):
+        raise ApiError(404, "No such version.")
     return page(
         request,
         "_sequence_preview.html",
         me=me,
-        preview=_preview(form.steps[step], me.org.name),
+        preview=previews[version],
         channels=CHANNELS,
     )
 
@@ -477,6 +799,8 @@ class ScoringForm:
     sources: list[tuple[str, str]]
     words: list[tuple[str, str]]
     thresholds: dict[str, str]
+    #: The request words, comma-separated.
+    requests: str = ""
     sample: dict[str, str] = field(default_factory=dict)
 
 
@@ -492,6 +816,7 @@ def _scoring_form_of(rules: ScoringRules, sample: dict[str, str] | None = None) 
         sources=_rows([(k, str(v)) for k, v in rules.sources.items()]),
         words=_rows([(k, str(v)) for k, v in rules.words.items()]),
         thresholds={k: str(v) for k, v in rules.thresholds.model_dump().items()},
+        requests=", ".join(rules.requests),
         sample=sample or {},
     )
 
@@ -520,6 +845,7 @@ def _read_scoring_form(form: FormData) -> ScoringForm:
             key: str(form.get(key, "")).strip()
             for key in ("high_value", "engaged", "window_shopper")
         },
+        requests=str(form.get("requests", "")),
         sample={
             "source": str(form.get("sample_source", "")).strip(),
             "message": str(form.get("sample_message", "")),
@@ -564,6 +890,9 @@ def _scoring_rules(form: ScoringForm) -> tuple[ScoringRules | None, dict[str, st
         "sources": named["sources"],
         "words": named["words"],
         "thresholds": form.thresholds,
+        "requests": list(
+            dict.fromkeys(w for w in (p.strip() for p in form.requests.split(",")) if w)
+        ),
     }
     try:
         rules = ScoringRules.model_validate(document)

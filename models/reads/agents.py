@@ -781,7 +781,7 @@ def _calls_in_retry(
     ended unanswered (no answer, busy, voicemail, failed) with attempts left under the org's
     ``call_policy``, its lead is still open, the contact has not written since the call and
     no person holds the thread (a hold pauses the loop). The next attempt is due the policy's
-    spacing after that call ended; quiet hours or the best hours may move it later.
+    spacing after that call ended; quiet hours or a better part of the day may move a retry later.
     """
     policy = settings.call_policy
     lookback = max(policy.spacing) + timedelta(days=2)

@@ -29,7 +29,8 @@ def score_lead(
 ) -> Scored:
     """Apply ``rules``: base, the highest value tier reached, the source, each word or phrase
     found in the message (whole words, any case, counted once) and a returning customer;
-    clamped to 0-100."""
+    clamped to 0-100. A message with an explicit request (``rules.requests``) and no
+    phrase worth less than nothing lifts the score to ``engaged`` at least."""
     total = rules.base
     reasons = [f"base {rules.base:+d}"]
     if value is not None:
@@ -53,6 +54,15 @@ def score_lead(
         total += rules.returning_customer
         reasons.append(f"returning customer {rules.returning_customer:+d}")
     score = max(0, min(100, total))
+    asked = next((word for word in rules.requests if message and _mentions(message, word)), None)
+    # "Just looking, what's the price?" is not a request: a phrase worth less says so.
+    hedged = any(
+        points < 0 and message and _mentions(message, phrase)
+        for phrase, points in rules.words.items()
+    )
+    if asked is not None and not hedged and score < rules.thresholds.engaged:
+        score = rules.thresholds.engaged
+        reasons.append(f"asks for {asked.lower()!r}: at least engaged")
     return Scored(score=score, intent=_intent(rules, score), reasons=tuple(reasons))
 
 

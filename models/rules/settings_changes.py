@@ -70,6 +70,7 @@ LABELS: dict[str, str] = {
     "scoring.thresholds.high_value": "Scoring threshold high value",
     "scoring.thresholds.engaged": "Scoring threshold engaged",
     "scoring.thresholds.window_shopper": "Scoring threshold window shopper",
+    "scoring.requests": "Scoring request words",
     "alerts.email": "Alert emails",
     "alerts.sms": "Alert SMS numbers",
     "alerts.sms_per_month": "Alert texts per month",

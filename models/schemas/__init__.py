@@ -98,6 +98,7 @@ from models.schemas.intake import (
     SequenceStep,
     StopOn,
     Template,
+    Variant,
     check_template,
 )
 from models.schemas.providers import (
@@ -265,6 +266,7 @@ __all__ = [
     "TouchBudget",
     "UnitPrices",
     "ValueTier",
+    "Variant",
     "Window",
     "check_date_time",
     "check_e164",

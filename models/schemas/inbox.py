@@ -93,6 +93,11 @@ class ThreadMessage(BaseModel):
     body: str
     status: MessageStatus
     created_at: datetime
+    #: A sequence step's touch: the sequence, the step (from 1) and, in an experiment, the
+    #: variant the lead was given.
+    sequence: str | None = None
+    step: int | None = None
+    variant: str | None = None
 
 
 class ThreadEscalation(BaseModel):

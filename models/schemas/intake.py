@@ -88,12 +88,86 @@ def _all_stops() -> list[StopOn]:
     return ["reply", "booking", "payment"]
 
 
+VariantName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,19}$")]
+#: How a step's leads are shared among its variants: by ``weights`` alone, or shifted toward
+#: the variant more likely to be best once each has its minimum sample (Thompson sampling,
+#: never below a floor for any variant: ``models.rules.experiments``).
+Allocation = Literal["weights", "thompson"]
+
+
+class Variant(StrictModel):
+    """One version of a step's message in an experiment."""
+
+    name: VariantName
+    template: Template
+    #: Send this variant on another channel than the step's (a text against an email).
+    channel: Channel | None = None
+
+
+#: A step is a plain message or an experiment: ``template`` or ``variants``, not both.
+_ONE_MESSAGE: JsonDict = {
+    "oneOf": [
+        {
+            "required": ["template"],
+            "properties": {
+                "template": {"type": "string"},
+                "variants": {"type": "null"},
+                "weights": {"type": "null"},
+                "allocation": {"const": "weights"},
+            },
+        },
+        {
+            "required": ["variants"],
+            "properties": {"variants": {"type": "array"}, "template": {"type": "null"}},
+        },
+    ]
+}
+
+
 class SequenceStep(StrictModel):
-    """One touch of a nudge sequence, ``after`` the previous one (or the first touch)."""
+    """One touch of a nudge sequence, ``after`` the previous one (or the first touch).
+
+    The step says either ``template`` or ``variants`` (2 to 4, each lead gets one, decided
+    from the lead and kept). ``fallback`` lists the channels to use, in order, when the
+    person can't be reached on the step's own (they withdrew consent, or there is no
+    address); without one such a step is skipped with a note on the lead's timeline.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_MESSAGE)
 
     after: Duration
     channel: Channel
-    template: Template
+    template: Template | None = None
+    variants: list[Variant] | None = Field(default=None, min_length=2, max_length=4)
+    #: Relative shares of the variants, in their order (equal when left out).
+    weights: list[Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]] | None = None
+    allocation: Allocation = "weights"
+    fallback: list[Channel] = Field(
+        default_factory=list, max_length=3, json_schema_extra={"uniqueItems": True}
+    )
+
+    @model_validator(mode="after")
+    def _one_message(self) -> SequenceStep:
+        if (self.template is None) == (self.variants is None):
+            raise ValueError("give either template or variants")
+        message_channels = [self.channel, *(v.channel for v in self.variants or []), *self.fallback]
+        if (
+            Channel.VOICE in self.fallback
+            or (self.fallback and self.channel == Channel.VOICE)
+            or (self.variants is not None and Channel.VOICE in message_channels)
+        ):
+            raise ValueError("variants and fallbacks are messages: sms, whatsapp or email")
+        if self.variants is not None:
+            names = [variant.name for variant in self.variants]
+            if len(set(names)) != len(names):
+                raise ValueError("name each variant once")
+        if self.weights is not None and len(self.weights) != len(self.variants or []):
+            raise ValueError("give one weight per variant")
+        if self.allocation == "thompson" and self.variants is None:
+            raise ValueError("thompson allocation needs variants")
+        if len(set(self.fallback)) != len(self.fallback) or self.channel in self.fallback:
+            raise ValueError("list each fallback channel once, other than the step's")
+        return self
 
 
 class SequenceIn(StrictModel):

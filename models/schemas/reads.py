@@ -131,6 +131,11 @@ class MessagePublic(BaseModel):
     error: str | None = None
     #: The class of a failed send's error, for deciding on a retry; ``null`` unless failed.
     error_class: SendErrorClass | None = None
+    #: A sequence step's touch: the sequence, the step (from 1) and, in an experiment, the
+    #: variant the lead was given.
+    sequence: str | None = None
+    step: int | None = None
+    variant: str | None = None
 
 
 class MessageList(BaseModel):

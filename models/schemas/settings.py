@@ -228,6 +228,23 @@ class ScoringRules(StrictModel):
     #: Points when the person converted before (a returning customer).
     returning_customer: Points = 15
     thresholds: IntentThresholds = Field(default_factory=IntentThresholds)
+    #: Words of an explicit request (whole words, any case): a message asking for one is at
+    #: least ``engaged``, so it gets a text first where it may (the warmest lead a service
+    #: business gets, and the one that most needs contact within minutes).
+    requests: list[Phrase] = Field(
+        default_factory=lambda: [
+            "quote",
+            "estimate",
+            "book",
+            "booking",
+            "appointment",
+            "price",
+            "pricing",
+            "availability",
+        ],
+        max_length=50,
+        json_schema_extra={"uniqueItems": True},
+    )
 
 
 class OrgSettings(StrictModel):

@@ -18,21 +18,22 @@ from models.rules.calls import (
     CallSlot,
     history_summary,
     outcome_of,
-    preferred_moment,
+    part_starts,
+    retry_timing,
 )
 from models.rules.compliance import Deferred
 from models.rules.orgs import org_settings
 from models.schemas import OrgSettings
 from models.services.gate import check_gate, held_back_for_takeover
 from models.store import agent_days
-from models.store.calls import best_hours, call_history, call_placed
+from models.store.calls import answer_counts, call_history, call_placed
 from models.store.consent import current_consent
 from models.store.contacts import dialable_phone, mark_invalid, recipient_of
 from models.store.escalations import open_escalation
-from models.store.leads import get_lead, local_hour
+from models.store.leads import get_lead
 from models.store.orgs import get_org, settings_for
 from models.store.threads import thread_of_contact
-from models.store.timeline import add_to_timeline
+from models.store.timeline import add_to_timeline, add_to_timeline_once
 from models.tables import (
     Call,
     Contact,
@@ -136,6 +137,10 @@ def _new_call(
         )
         if not verdict.allowed:
             raise Deferred(verdict)
+    # The answer-rate statistics are kept in the recipient's local time.
+    local = now.astimezone(
+        ZoneInfo(recipient_of(session, lead=lead, contact=contact, settings=settings).timezone)
+    )
     call = Call(
         id=new_id("call"),
         org_id=lead.org_id,
@@ -147,7 +152,8 @@ def _new_call(
         to_address=phone,
         status=CallStatus.PENDING,
         touched_at=now,
-        local_hour=local_hour(session, settings=settings, lead=lead, contact=contact, at=now),
+        local_hour=local.hour,
+        local_weekday=local.weekday(),
     )
     session.add(call)
     session.flush()
@@ -227,16 +233,17 @@ def record_call_report(session: Session, *, org_id: str, report: CallReport) -> 
     return call
 
 
-def next_slot(
-    session: Session, *, settings: OrgSettings, lead: Lead, contact: Contact, earliest: datetime
-) -> CallSlot:
-    """The first moment at or after ``earliest`` the gate lets a call through, moved into the
-    org's best hours where it has them (by at most ``PREFERENCE_HORIZON``)."""
-    who = recipient_of(session, lead=lead, contact=contact, settings=settings)
-    zone = ZoneInfo(who.timezone)
-    hours = best_hours(session, org_id=lead.org_id)
-    moment, reasons = earliest, []
-    for _ in range(6):  # the gate and the preference may push each other on; settle them
+#: Gate checks a moment may take to settle (quiet hours, then the budget, then the call cap...).
+_GATE_ROUNDS = 6
+
+
+def _first_allowed(
+    session: Session, *, settings: OrgSettings, lead: Lead, contact: Contact, moment: datetime
+) -> tuple[datetime, list[str], bool]:
+    """The first moment at or after ``moment`` the gate lets a call through, why later if it
+    is, and whether the gate settled on it (``False``: still held after ``_GATE_ROUNDS``)."""
+    reasons: list[str] = []
+    for _ in range(_GATE_ROUNDS):
         verdict = check_gate(
             session,
             settings=settings,
@@ -246,27 +253,86 @@ def next_slot(
             now=moment,
             holds=False,
         )
-        if not verdict.allowed:
-            assert verdict.until is not None and verdict.reason is not None
-            moment = verdict.until
-            reasons.append(verdict.reason.split(": until", 1)[0])
-            continue
-        preferred = preferred_moment(
-            moment, zone=zone, hours=hours, limit=earliest + PREFERENCE_HORIZON
+        if verdict.allowed:
+            return moment, reasons, True
+        assert verdict.until is not None and verdict.reason is not None
+        moment = verdict.until
+        reasons.append(verdict.reason.split(": until", 1)[0])
+    return moment, reasons, False
+
+
+def next_slot(
+    session: Session,
+    *,
+    settings: OrgSettings,
+    lead: Lead,
+    contact: Contact,
+    earliest: datetime,
+    attempt: int,
+) -> CallSlot:
+    """The first moment at or after ``earliest`` the gate lets attempt ``attempt`` through.
+
+    A first attempt goes then. A retry may instead go at the first allowed moment of a part of
+    the day (weekday or weekend) that the org's answered calls make clearly better
+    (``models.rules.calls.retry_timing``), within ``PREFERENCE_HORIZON`` of ``earliest``.
+    """
+    who = recipient_of(session, lead=lead, contact=contact, settings=settings)
+    zone = ZoneInfo(who.timezone)
+    moment, reasons, settled = _first_allowed(
+        session, settings=settings, lead=lead, contact=contact, moment=earliest
+    )
+    learned = None
+    if attempt >= 2 and settled:
+        counts = answer_counts(session, org_id=lead.org_id)
+        limit = earliest + PREFERENCE_HORIZON
+        options = []
+        # Only a part of the day with calls of its own can win: none, no need to look.
+        for start in part_starts(moment, zone=zone, limit=limit) if counts.cells else []:
+            allowed, _, ok = _first_allowed(
+                session, settings=settings, lead=lead, contact=contact, moment=start
+            )
+            if ok and allowed <= limit:
+                options.append(allowed)
+        timing = retry_timing(
+            counts,
+            default=moment,
+            options=options,
+            zone=zone,
+            lead_id=lead.id,
+            attempt=attempt,
         )
-        if preferred == moment:
-            break
-        moment = preferred
-        reasons.append("the hours this business's calls are answered most")
+        if timing.moved:
+            # The gate's reasons were about the default moment, not this one.
+            moment, reasons = timing.at, []
+        if timing.reason:
+            reasons.append(timing.reason)
+            learned = timing.reason
     local = f"{moment.astimezone(zone):%a %d %b %H:%M} {who.timezone}"
     reason = " and ".join(dict.fromkeys(reasons)) or None
-    return CallSlot(at=moment, timezone=who.timezone, local=local, reason=reason)
+    return CallSlot(at=moment, timezone=who.timezone, local=local, reason=reason, learned=learned)
 
 
-def plan_call(session: Session, *, org_id: str, lead_id: str, earliest: datetime) -> CallPlan:
-    """The org's call policy now, and the first moment from ``earliest`` the next attempt may
-    go (calling window, budget and call cap in the recipient's local time, the org's best
-    hours); ``stop`` says why no call can go at all."""
+def _note_learned_slot(session: Session, *, lead: Lead, attempt: int, slot: CallSlot) -> None:
+    """Say on the lead's timeline why a retry goes when it does, once per attempt and time
+    (a plan made again for the same moment adds nothing)."""
+    add_to_timeline_once(
+        session,
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        kind=TimelineKind.CALL,
+        summary=f"Call attempt {attempt} planned for {slot.local}: {slot.learned}",
+        data={"reason": slot.learned},
+        key={"planned_attempt": attempt, "at": slot.at.isoformat()},
+    )
+
+
+def plan_call(
+    session: Session, *, org_id: str, lead_id: str, attempt: int, earliest: datetime
+) -> CallPlan:
+    """The org's call policy now, and the first moment from ``earliest`` attempt ``attempt``
+    may go (calling window, budget and call cap in the recipient's local time; for a retry, a
+    part of the day the org's calls are clearly answered more in); ``stop`` says why no call
+    can go at all."""
     settings = settings_for(session, org_id=org_id)
     policy = settings.call_policy
     lead = get_lead(session, org_id=org_id, lead_id=lead_id)
@@ -287,7 +353,16 @@ def plan_call(session: Session, *, org_id: str, lead_id: str, earliest: datetime
             reason=None,
             stop=stop,
         )
-    slot = next_slot(session, settings=settings, lead=lead, contact=contact, earliest=earliest)
+    slot = next_slot(
+        session,
+        settings=settings,
+        lead=lead,
+        contact=contact,
+        earliest=earliest,
+        attempt=attempt,
+    )
+    if slot.learned is not None:
+        _note_learned_slot(session, lead=lead, attempt=attempt, slot=slot)
     return CallPlan(
         max_attempts=policy.max_attempts,
         spacing_s=spacing,

@@ -38,6 +38,7 @@ from models.store.leads import get_lead
 from models.store.messages import mark_message_failed, whatsapp_session_open
 from models.store.orgs import get_org
 from models.store.threads import thread_of_contact, touch_thread
+from models.store.timeline import add_to_timeline_once
 from models.tables import (
     Contact,
     Lead,
@@ -51,6 +52,7 @@ from models.values import (
     Direction,
     MessageStatus,
     Sender,
+    TimelineKind,
     consent_channel,
     new_id,
 )
@@ -69,6 +71,15 @@ class OutboundClaim:
     unsubscribe_token: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class StepTag:
+    """A sequence step's touch: which sequence, which step (from 1), which variant."""
+
+    sequence: str
+    step: int
+    variant: str | None = None
+
+
 def claim_outbound_message(
     session: Session,
     *,
@@ -80,6 +91,7 @@ def claim_outbound_message(
     text: str | None = None,
     now: datetime | None = None,
     transactional: bool = False,
+    tag: StepTag | None = None,
 ) -> OutboundClaim:
     """The outbound message row for ``idempotency_key``, created (status ``pending``) if new.
 
@@ -118,6 +130,7 @@ def claim_outbound_message(
             idempotency_key=idempotency_key,
             now=now,
             transactional=transactional,
+            tag=tag,
         )
         message, subject = _write_touch(session, draft=draft), draft.subject
     return OutboundClaim(
@@ -126,6 +139,85 @@ def claim_outbound_message(
         subject=subject,
         consent=consent[governing],
         unsubscribe_token=_unsubscribe_token(org, contact_id=contact.id, channel=channel),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepClaim:
+    """A sequence step's touch claimed (``claim``), or why it is skipped (``skipped``)."""
+
+    claim: OutboundClaim | None = None
+    skipped: str | None = None
+
+
+def claim_step_touch(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    channel: Channel,
+    fallback: tuple[Channel, ...],
+    idempotency_key: str,
+    text: str,
+    tag: StepTag,
+    now: datetime | None = None,
+) -> StepClaim:
+    """A sequence step's touch, on the first of ``channel`` and its ``fallback`` the person
+    can be reached on (consent not withdrawn, an address to send to).
+
+    When none is left the step is skipped: no message row (it would only fail), one
+    ``touch_skipped`` note on the lead's timeline saying why. A touch claimed before (under
+    ``idempotency_key``) keeps its channel, whatever has changed since.
+    """
+    lead = get_lead(session, org_id=org_id, lead_id=lead_id)
+    # Locked as the claim locks it: the consent read here is the one the claim relies on.
+    contact = lock(session, Contact, lead.contact_id)
+    assert contact is not None
+    existing = session.exec(
+        select(Message.channel).where(Message.idempotency_key == idempotency_key)
+    ).first()
+    chosen: Channel | None = Channel(existing) if existing is not None else None
+    if chosen is None:
+        consent = current_consent(session, org_id=org_id, contact_id=contact.id)
+        unreachable: list[str] = []
+        for candidate in (channel, *fallback):
+            if consent[consent_channel(candidate)] is False:
+                unreachable.append(f"{candidate.value} withdrawn")
+            elif not address_for(session, org_id=org_id, contact_id=contact.id, channel=candidate):
+                unreachable.append(f"no {candidate.value} address")
+            else:
+                chosen = candidate
+                break
+        if chosen is None:
+            reason = "; ".join(unreachable)
+            _note_skipped_step(session, lead=lead, tag=tag, key=idempotency_key, reason=reason)
+            return StepClaim(skipped=reason)
+    claim = claim_outbound_message(
+        session,
+        org_id=org_id,
+        lead_id=lead_id,
+        channel=chosen,
+        idempotency_key=idempotency_key,
+        template="sequence",
+        text=text,
+        now=now,
+        tag=tag,
+    )
+    return StepClaim(claim=claim)
+
+
+def _note_skipped_step(
+    session: Session, *, lead: Lead, tag: StepTag, key: str, reason: str
+) -> None:
+    """One ``touch_skipped`` note per step (a retried skip finds it)."""
+    add_to_timeline_once(
+        session,
+        org_id=lead.org_id,
+        lead_id=lead.id,
+        kind=TimelineKind.TOUCH_SKIPPED,
+        summary=f"Step {tag.step} of {tag.sequence} skipped: {reason}",
+        data={"sequence": tag.sequence, "step": tag.step, "reason": reason},
+        key={"idempotency_key": key},
     )
 
 
@@ -267,6 +359,7 @@ class _TouchDraft:
     sender: Sender
     #: Why the row is written already failed (WhatsApp without a template), if it is.
     refusal: str | None
+    tag: StepTag | None = None
 
 
 def _draft_touch(
@@ -282,6 +375,7 @@ def _draft_touch(
     idempotency_key: str,
     now: datetime | None,
     transactional: bool = False,
+    tag: StepTag | None = None,
 ) -> _TouchDraft:
     """The new touch's row, once the gate lets it go now (else ``Deferred``)."""
     settings = org_settings(org)
@@ -329,6 +423,7 @@ def _draft_touch(
         touched_at=now,
         sender=Sender.SYSTEM if transactional else Sender.AI,
         refusal=refusal,
+        tag=tag,
     )
 
 
@@ -379,6 +474,9 @@ def _write_touch(session: Session, *, draft: _TouchDraft) -> Message:
         idempotency_key=draft.idempotency_key,
         mode=draft.mode,
         touched_at=draft.touched_at,
+        sequence=draft.tag.sequence if draft.tag else None,
+        step=draft.tag.step if draft.tag else None,
+        variant=draft.tag.variant if draft.tag else None,
     )
     session.add(message)
     session.flush()

@@ -114,8 +114,22 @@ def differences(before: SequenceIn | None, after: SequenceIn) -> list[str]:
     return parts + _step_changes(before.steps, after.steps)
 
 
-def _step_key(step: SequenceStep) -> tuple[float, str, str]:
-    return (step.after.total_seconds(), step.channel.value, step.template)
+def _step_key(step: SequenceStep) -> tuple[float, str, str, str, str]:
+    return (
+        step.after.total_seconds(),
+        step.channel.value,
+        step.template or "",
+        _experiment(step),
+        ",".join(channel.value for channel in step.fallback),
+    )
+
+
+def _experiment(step: SequenceStep) -> str:
+    """A step's variants, shares and allocation as one comparable string."""
+    if step.variants is None:
+        return ""
+    variants = [variant.model_dump_json() for variant in step.variants]
+    return f"{variants}|{step.weights}|{step.allocation}"
 
 
 def _step_changes(before: list[SequenceStep], after: list[SequenceStep]) -> list[str]:
@@ -150,6 +164,16 @@ def _edited(number: int, old: SequenceStep, new: SequenceStep) -> list[str]:
             f"step {number} channel {CHANNEL_WORDS[old.channel.value]} → "
             f"{CHANNEL_WORDS[new.channel.value]}"
         )
-    if old.template != new.template:
+    if old.template != new.template and old.template and new.template:
         changed.append(f"step {number} text changed")
+    if _experiment(old) != _experiment(new):
+        names = ", ".join(variant.name for variant in new.variants or [])
+        changed.append(
+            f"step {number} variants now {names} ({new.allocation})"
+            if names
+            else f"step {number} variants removed"
+        )
+    if old.fallback != new.fallback:
+        words = ", ".join(CHANNEL_WORDS[channel.value] for channel in new.fallback) or "none"
+        changed.append(f"step {number} fallback {words}")
     return changed

@@ -9,9 +9,12 @@ from sqlmodel import Session, select
 
 from models.database import ROW_LOCK
 from models.payloads import NextStep
+from models.rules.experiments import Tally, allocation, bucket, choose
 from models.rules.sequences import DEFAULTS, local_due
-from models.schemas import SequenceIn, SequencePublic
+from models.schemas import SequenceIn, SequencePublic, SequenceStep, Variant
+from models.store.experiments import sequence_figures
 from models.store.leads import lead_timezone
+from models.store.messages import variant_sent
 from models.tables import Sequence, utcnow
 from models.values import new_id
 
@@ -34,6 +37,15 @@ def put_sequence(session: Session, *, org_id: str, name: str, body: SequenceIn) 
     return SequencePublic(name=name, default=False, **definition)
 
 
+def sequence_definition(session: Session, *, org_id: str, name: str) -> SequenceIn | None:
+    """The org's sequence ``name`` as it stands: its own, else the built-in default of that
+    name (``None``: neither)."""
+    row = session.exec(
+        select(Sequence).where(Sequence.org_id == org_id, Sequence.name == name)
+    ).first()
+    return SequenceIn.model_validate(row.definition) if row else DEFAULTS.get(name)
+
+
 def next_step(
     session: Session,
     *,
@@ -48,16 +60,19 @@ def next_step(
     With ``lead_id`` and ``anchor`` (when the previous step was due), the step's ``due_at`` is
     worked out in the lead's local time.
     """
-    row = session.exec(
-        select(Sequence).where(Sequence.org_id == org_id, Sequence.name == name)
-    ).first()
-    definition = SequenceIn.model_validate(row.definition) if row else DEFAULTS.get(name)
+    definition = sequence_definition(session, org_id=org_id, name=name)
     if definition is None:
         return None
     total = min(len(definition.steps), definition.max_attempts)
     if index >= total:
         return None
     step = definition.steps[index]
+    channel, template, variant = step.channel, step.template or "", None
+    if step.variants is not None and lead_id is not None:
+        chosen = _variant(
+            session, org_id=org_id, sequence=name, index=index, lead_id=lead_id, step=step
+        )
+        channel, template, variant = chosen.channel or step.channel, chosen.template, chosen.name
     due_at = zone = due_local = None
     if lead_id is not None and anchor is not None:
         zone = lead_timezone(session, org_id=org_id, lead_id=lead_id)
@@ -67,10 +82,43 @@ def next_step(
         index=index,
         total=total,
         after_s=int(step.after.total_seconds()),
-        channel=step.channel,
-        template=step.template,
+        channel=channel,
+        template=template,
         due_at=due_at,
         timezone=zone,
         due_local=due_local,
         stop_on=tuple(definition.stop_on),
+        variant=variant,
+        fallback=tuple(step.fallback),
     )
+
+
+def _variant(
+    session: Session, *, org_id: str, sequence: str, index: int, lead_id: str, step: SequenceStep
+) -> Variant:
+    """The variant of step ``index`` the lead gets: the one already sent to it, else the one
+    its hash falls on under the step's allocation (``rules.experiments``)."""
+    assert step.variants is not None
+    variants = {variant.name: variant for variant in step.variants}
+    sent = variant_sent(session, lead_id=lead_id, sequence=sequence, step=index + 1)
+    if sent in variants:
+        return variants[sent]
+    names = list(variants)
+    shares: list[float] = list(step.weights or [1.0] * len(names))
+    if step.allocation == "thompson":
+        figures = {
+            row.variant: row
+            for row in sequence_figures(
+                session, org_id=org_id, sequence=sequence, step=index + 1, outcomes=False
+            )
+        }
+        tallies = [
+            Tally(
+                name=name,
+                sent=figures[name].sent if name in figures else 0,
+                replied=figures[name].replied if name in figures else 0,
+            )
+            for name in names
+        ]
+        shares = allocation(tallies, weights=step.weights, thompson=True)
+    return variants[choose(names, shares, bucket(lead_id, sequence, str(index + 1)))]

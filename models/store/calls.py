@@ -1,15 +1,15 @@
-"""Calls: a lead's call history, the org's answer rates by local hour, a call's status, and
-when a contact was last touched or called (what the budget and the cap count)."""
+"""Calls: a lead's call history, the org's answered calls by part of the local day, a call's
+status, and when a contact was last touched or called (what the budget and the cap count)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 
+from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from models.errors import NotFound
-from models.rules.calls import MIN_HISTORY, MIN_PER_HOUR
+from models.rules.calls import RINGING_OUTCOMES, AnswerCounts, CallCell, Tally, cell_of
 from models.store import agent_days
 from models.store.timeline import add_to_timeline
 from models.tables import (
@@ -118,29 +118,28 @@ def calls_since(session: Session, *, contact_id: str, since: datetime) -> list[d
     return [moment for moment in rows if moment is not None]
 
 
-def best_hours(session: Session, *, org_id: str) -> frozenset[int] | None:
-    """The local hours whose calls are answered at least as often as the org's calls overall,
-    once the org has ``MIN_HISTORY`` attempts with an outcome; ``None`` until then."""
+def answer_counts(session: Session, *, org_id: str) -> AnswerCounts:
+    """The org's calls that rang (``RINGING_OUTCOMES``) and how many were answered: pooled, and
+    by cell (part of the recipient's local day, weekday or weekend) where the call's local hour
+    and weekday were recorded (older calls have no weekday: they count only in the pool)."""
+    answered = func.sum(case((col(Call.outcome) == CallOutcome.ANSWERED.value, 1), else_=0))
     rows = session.exec(
-        select(Call.local_hour, Call.outcome).where(
-            Call.org_id == org_id, col(Call.outcome).is_not(None), col(Call.local_hour).is_not(None)
+        select(col(Call.local_hour), col(Call.local_weekday), answered, func.count())
+        .where(
+            Call.org_id == org_id,
+            col(Call.outcome).in_([outcome.value for outcome in RINGING_OUTCOMES]),
         )
+        .group_by(col(Call.local_hour), col(Call.local_weekday))
     ).all()
-    if len(rows) < MIN_HISTORY:
-        return None
-    tries: Counter[int] = Counter()
-    answers: Counter[int] = Counter()
-    for hour, outcome in rows:
-        assert hour is not None
-        tries[hour] += 1
-        answers[hour] += outcome == CallOutcome.ANSWERED
-    overall = sum(answers.values()) / len(rows)
-    good = {
-        hour
-        for hour, count in tries.items()
-        if count >= MIN_PER_HOUR and answers[hour] / count >= overall and answers[hour]
-    }
-    return frozenset(good) or None
+    pooled = Tally()
+    cells: dict[CallCell, Tally] = {}
+    for hour, weekday, hits, calls in rows:
+        tally = Tally(answered=int(hits or 0), calls=int(calls))
+        pooled += tally
+        if hour is not None and weekday is not None:
+            cell = cell_of(hour, weekday)
+            cells[cell] = cells.get(cell, Tally()) + tally
+    return AnswerCounts(pooled=pooled, cells=cells)
 
 
 def call_history(session: Session, *, org_id: str, lead_id: str) -> list[Call]:

@@ -3,17 +3,12 @@ clock."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from models.database import lock
 from models.errors import NotFound
-from models.schemas import (
-    OrgSettings,
-)
 from models.store import lead_groups
 from models.store.contacts import recipient_of
 from models.store.orgs import settings_for
@@ -100,14 +95,6 @@ def newest_lead(session: Session, *, org_id: str, contact_id: str) -> Lead | Non
         .order_by(col(Lead.created_at).desc(), col(Lead.id).desc())
         .limit(1)
     ).first()
-
-
-def local_hour(
-    session: Session, *, settings: OrgSettings, lead: Lead, contact: Contact, at: datetime
-) -> int:
-    """The recipient's local hour at ``at`` (what the answer-rate statistics are kept by)."""
-    who = recipient_of(session, lead=lead, contact=contact, settings=settings)
-    return at.astimezone(ZoneInfo(who.timezone)).hour
 
 
 def lead_timezone(session: Session, *, org_id: str, lead_id: str) -> str:

@@ -134,13 +134,20 @@ def accept_message(session: Session, *, message: Message, status: MessageStatus)
         if lead is not None and lead.first_contact_at is None and message.sender == Sender.AI:
             agent_days.lead_touched(session, lead_id=lead.id, at=now, channel=message.channel)
         verb = "simulated" if status == MessageStatus.SIMULATED else "sent"
+        variant = f", variant {message.variant}" if message.variant else ""
+        step = f"step {message.step} of {message.sequence}{variant}, " if message.step else ""
         add_to_timeline(
             session,
             org_id=message.org_id,
             lead_id=message.lead_id,
             kind=TimelineKind.TOUCH_SENT,
-            summary=f"{message.channel.upper()} {verb} ({message.idempotency_key})",
-            data={"message_id": message.id, "channel": message.channel, "status": status.value},
+            summary=f"{message.channel.upper()} {verb} ({step}{message.idempotency_key})",
+            data={
+                "message_id": message.id,
+                "channel": message.channel,
+                "status": status.value,
+                **({"variant": message.variant} if message.variant else {}),
+            },
         )
     session.flush()
 
@@ -227,3 +234,16 @@ def outbound_by_key(
     if provider_message_id:
         return session.exec(query.where(Message.provider_message_id == provider_message_id)).first()
     return None
+
+
+def variant_sent(session: Session, *, lead_id: str, sequence: str, step: int) -> str | None:
+    """The variant of the sequence's step (from 1) the lead's message was claimed with, if
+    one was: what the lead keeps whatever the step's allocation says later."""
+    return session.exec(
+        select(Message.variant).where(
+            Message.lead_id == lead_id,
+            Message.sequence == sequence,
+            Message.step == step,
+            col(Message.variant).is_not(None),
+        )
+    ).first()

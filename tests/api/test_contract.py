@@ -100,6 +100,10 @@ PROSE_RULES = (
     "give starts_at, ends_at or provider_id",  # a booking's PATCH changes something
     "is in the future",  # a visit event's `at` (against the server's clock)
     "is needed for a call message",  # a Vapi end-of-call report names its call
+    "name each variant once",  # an experiment's variants
+    "give one weight per variant",  # likewise
+    "variants and fallbacks are messages",  # no voice among them
+    "list each fallback channel once",  # and not the step's own
 )
 
 

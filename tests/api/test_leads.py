@@ -576,6 +576,13 @@ async def test_bad_scoring_rules_are_refused_and_change_nothing(api: httpx.Async
     [
         ({"value": 2000, "source": "referral"}, "high_value", "sms"),  # 10 + 40 + 20
         ({}, "browsing", "email"),
+        # Issue 19's intake form: an explicit request is texted first, not emailed.
+        (
+            {"source": "website_form", "message": "Need a quote for a deep clean"},
+            "engaged",
+            "sms",
+        ),
+        ({"source": "website_form", "message": "Lovely website"}, "window_shopper", "email"),
     ],
 )
 async def test_the_intent_picks_the_first_touch_channel(

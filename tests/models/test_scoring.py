@@ -53,8 +53,33 @@ def test_only_the_highest_value_tier_counts() -> None:
 
 def test_words_match_whole_words_and_phrases_once() -> None:
     assert score(message="Rebooking urgently")[0] == 10  # not "book", not "urgent"
-    assert score(message="book book BOOK")[0] == 20
+    assert score(message="book book BOOK")[2][:2] == ("base +10", "mentions 'book' +10")
     assert score(message="I'm just   looking, thanks")[:2] == (0, Intent.BROWSING)  # -15, clamped
+
+
+def test_a_quote_request_is_warm_enough_to_text_first() -> None:
+    # The intake form from issue 19: a website form with "Need a quote for a deep clean"
+    # scored 30 (a window shopper, emailed first); an explicit request is at least engaged.
+    points, intent, reasons = score(source="website_form", message="Need a quote for a deep clean")
+
+    assert (points, intent) == (45, Intent.ENGAGED)
+    assert reasons[-1] == "asks for 'quote': at least engaged"
+    assert score(message="Can I book Tuesday?")[1] == Intent.ENGAGED
+    # A hedged question is not a request; a message without one is scored as before.
+    assert score(message="Just looking, what's your price?")[1] == Intent.BROWSING
+    assert score(source="website_form", message="Nice site")[:2] == (20, Intent.WINDOW_SHOPPER)
+    # An org that lists no request words keeps its plain score.
+    plain = ScoringRules(requests=[])
+    assert (
+        score_lead(
+            plain,
+            value=None,
+            source="website_form",
+            message="Need a quote",
+            returning_customer=False,
+        ).intent
+        == Intent.WINDOW_SHOPPER
+    )
 
 
 def test_the_score_is_clamped_to_100() -> None:

@@ -184,7 +184,114 @@ async def test_a_new_sequence_is_started_by_name_and_saved(
     assert await axe_violations(owner) == []
     vip = (await sequences(customer))["vip"]
     assert vip["applies_to"] == ["high_value"]
-    assert vip["steps"] == [{"after": "P1D", "channel": "email", "template": note}]
+    assert vip["steps"] == [
+        {
+            "after": "P1D",
+            "channel": "email",
+            "template": note,
+            "variants": None,
+            "weights": None,
+            "allocation": "weights",
+            "fallback": [],
+        }
+    ]
+
+
+async def test_a_step_becomes_two_versions_that_are_saved_and_kept(
+    new_page: NewPage, live_server: str
+) -> None:
+    customer = await shop(live_server)
+    owner = await signed_in(new_page, customer, "Olivia", role="owner")
+    await owner.goto("/app/settings/sequences/hot")
+    step = owner.get_by_role("group", name="Step 2", exact=True)
+    default = await owner.get_by_label("Step 2 text").input_value()
+
+    await step.get_by_role("button", name="Test another version").click()
+    version_b = owner.get_by_label("Step 2 version b text")
+    await expect(version_b).to_be_focused()
+    await expect(owner.get_by_label("Step 2 version a text")).to_have_value(default)
+    await expect(owner.get_by_label("Step 2 text")).to_have_count(0)
+    offer = "Hi {first_name}, {org_name} here: 10 % off if you book this week. Reply YES."
+    await version_b.fill(offer)
+    await expect(owner.locator("#preview-1-1")).to_contain_text("Hi Ada, Shine here: 10 % off")
+    await owner.get_by_label("Step 2 version b channel").select_option("sms")
+    await expect(owner.locator("#preview-1-1")).to_contain_text("SMS ·")
+
+    # A third version left empty is refused beside its field, and nothing is saved.
+    await step.get_by_role("button", name="Test another version").click()
+    await expect(owner.get_by_label("Step 2 version c text")).to_be_focused()
+    await owner.get_by_role("button", name="Save sequence").click()
+    await expect(owner.locator("#steps-1-variants-2-template-error")).to_have_text(
+        "Can't be empty."
+    )
+    await expect(owner.locator(".error-summary")).to_contain_text(
+        "Step 2 version c text: Can't be empty."
+    )
+    assert (await sequences(customer))["hot"]["default"] is True
+    await owner.get_by_role("button", name="Remove version c").click()
+    await expect(owner.get_by_label("Step 2 version c text")).to_have_count(0)
+    await expect(version_b).to_have_value(offer)
+
+    await owner.get_by_label("Shift leads toward the better version").check()
+    assert await axe_violations(owner) == []
+    await owner.get_by_role("button", name="Save sequence").click()
+    await expect(owner.locator(".notice")).to_have_text(
+        f"Saved: step 2 variants now a, b (thompson). {SAVED}"
+    )
+    second = (await sequences(customer))["hot"]["steps"]
+    assert isinstance(second, list)
+    tested = second[1]
+    assert tested["template"] is None
+    assert tested["variants"] == [
+        {"name": "a", "template": default, "channel": None},
+        {"name": "b", "template": offer, "channel": "sms"},
+    ]
+    assert (tested["weights"], tested["allocation"]) == (None, "thompson")
+
+    # Reopened, the page shows them; the results list both versions, no winner yet.
+    await owner.goto("/app/settings/sequences/hot")
+    await expect(owner.get_by_label("Step 2 version a text")).to_have_value(default)
+    await expect(owner.get_by_label("Step 2 version b text")).to_have_value(offer)
+    await expect(owner.get_by_label("Step 2 version b channel")).to_have_value("sms")
+    await expect(owner.get_by_label("Shift leads toward the better version")).to_be_checked()
+    await expect(owner.locator("#result-2-verdict")).to_contain_text("Not enough data yet")
+
+    # A fallback list longer than the page's one choice, saved through the API ...
+    body = {key: value for key, value in (await sequences(customer))["hot"].items()}
+    del body["name"], body["default"]
+    assert isinstance(body["steps"], list)
+    body["steps"][2]["fallback"] = ["whatsapp", "email"]
+    async with httpx.AsyncClient(base_url=live_server, timeout=10) as api:
+        put = await api.put("/v1/sequences/hot", json=body, headers=customer.headers)
+    assert put.status_code == 200, put.text
+    await owner.goto("/app/settings/sequences/hot")
+    step_3 = owner.get_by_role("group", name="Step 3", exact=True)
+    await expect(step_3.get_by_label("If they can't be reached this way")).to_have_value("whatsapp")
+    await expect(step_3).to_contain_text("then Email")
+
+    # ... and the versions are kept when something else is changed and saved.
+    step_1 = owner.get_by_role("group", name="Step 1", exact=True)
+    await step_1.get_by_label("Step 1 text").fill("Hi {first_name}, {org_name} here: book now?")
+    await step_1.get_by_label("If they can't be reached this way").select_option("email")
+    await owner.get_by_role("button", name="Save sequence").click()
+    await expect(owner.locator(".notice")).to_have_text(
+        f"Saved: step 1 text changed; step 1 fallback Email. {SAVED}"
+    )
+    steps = (await sequences(customer))["hot"]["steps"]
+    assert isinstance(steps, list)
+    assert steps[1] == tested
+    assert [s["fallback"] for s in steps] == [["email"], [], ["whatsapp", "email"]]
+
+    # The step's channel is each version's unless it has its own: the previews follow it.
+    await owner.get_by_label("Step 2 channel").select_option("whatsapp")
+    await expect(owner.locator("#preview-1-0")).to_contain_text("WhatsApp ·")
+    await expect(owner.locator("#preview-1-1")).to_contain_text("SMS ·")
+
+    # One version left: the step is a plain text again (not saved until Save).
+    await owner.get_by_role("button", name="Remove version b").click()
+    await expect(owner.get_by_label("Step 2 text")).to_have_value(default)
+    await expect(owner.get_by_label("Step 2 text")).to_be_focused()
+    await expect(owner.get_by_label("Shift leads toward the better version")).to_have_count(0)
 
 
 async def rule_row(owner: Page, kind: str, name: str) -> tuple[Locator, Locator]:

@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.database import make_engine, session_scope
 from models.ids import ladder_id, takeover_workflow_id
 from models.migrate import upgrade
-from models.schemas import OrgSettings, QuietHours, SequenceIn, SequenceStep
+from models.schemas import OrgSettings, QuietHours, SequenceIn, SequenceStep, Variant
 from models.services.bookings import book, booking_reply, move_booking, record_visit_event
 from models.services.escalations import escalate_thread
 from models.services.operators import create_operator
@@ -35,6 +35,7 @@ from models.services.payment_requests import create_payment_request, settle_from
 from models.services.replies import claim_reply
 from models.services.sequences import put_sequence
 from models.services.takeover import take_over
+from models.store.consent import record_consent_change
 from models.store.contacts import resolve_contact
 from models.store.orgs import get_org
 from models.store.receipts import record_intake_receipt
@@ -71,7 +72,7 @@ from workflows.takeover import (
 )
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v12"
+VERSION = "v13"
 
 
 async def record() -> None:
@@ -682,6 +683,93 @@ async def _payment_scenario(
         await lead.terminate("recorded")
 
 
+async def _experiment_scenario(
+    env: WorkflowEnvironment,
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    save: Callable[..., Awaitable[None]],
+) -> None:
+    """A sequence whose first step is an A/B test; the person texts STOP after it: the
+    plain SMS step is skipped (a note, no message) and the one with a fallback goes by email."""
+    with session_scope(engine) as session:
+        org, _ = create_org(
+            session, name="Tests", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
+        )
+        put_sequence(
+            session,
+            org_id=org.id,
+            name="experiment",
+            body=SequenceIn(
+                applies_to=list(Intent),
+                steps=[
+                    SequenceStep(
+                        after=timedelta(minutes=15),
+                        channel=Channel.SMS,
+                        variants=[
+                            Variant(name="a", template="A for {first_name}"),
+                            Variant(name="b", template="B for {first_name}"),
+                        ],
+                    ),
+                    SequenceStep(after=timedelta(hours=2), channel=Channel.SMS, template="Two"),
+                    SequenceStep(
+                        after=timedelta(hours=2),
+                        channel=Channel.SMS,
+                        template="Three",
+                        fallback=[Channel.EMAIL],
+                    ),
+                ],
+                max_attempts=3,
+            ),
+        )
+        intake, _ = record_intake_receipt(
+            session,
+            org_id=org.id,
+            event_id=None,
+            kind="lead",
+            payload={
+                "phone": "+447911123470",
+                "email": "ada@example.com",
+                "consent": {"sms": True},
+                "name": "Ada",
+            },
+        )
+    lead_id = f"lead_{uuid.uuid4().hex}"
+    async with build_worker(
+        env.client,
+        engine=engine,
+        adapters=dry_run_adapters(),
+        task_queue="experiments",
+        executor=executor,
+    ):
+        lead = await env.client.start_workflow(
+            LeadWorkflow.run,
+            LeadInput(org_id=org.id, lead_id=lead_id, receipt_id=intake.id),
+            id=f"lead-history-{uuid.uuid4().hex[:8]}",
+            task_queue="experiments",
+        )
+        await env.sleep(timedelta(minutes=20))
+        with session_scope(engine) as session:
+            row = session.get(Lead, lead_id)
+            assert row is not None
+            record_consent_change(
+                session,
+                org_id=org.id,
+                contact_id=row.contact_id,
+                channel=Channel.SMS,
+                granted=False,
+                source="STOP",
+                evidence="recorded",
+            )
+        await lead.signal(
+            LeadWorkflow.consent_changed,
+            ConsentChanged(channel=Channel.SMS, granted=False, opted_out_everywhere=False),
+        )
+        await lead.result()
+        await save("experiment_stop_fallback_to_lost", lead)
+        nudge = env.client.get_workflow_handle(f"{lead_id}/nudge-1")
+        await save("experiment_stop_fallback", nudge, kind="nudge")
+
+
 async def record_one(scenario: Scenario) -> None:
     """Record one scenario's histories (a workflow new in this version) on a fresh database."""
     with tempfile.TemporaryDirectory() as folder:
@@ -701,6 +789,7 @@ async def record_one(scenario: Scenario) -> None:
 ALONE: dict[str, Scenario] = {
     "appointment": _appointment_scenario,
     "payment": _payment_scenario,
+    "experiment": _experiment_scenario,
 }
 
 if __name__ == "__main__":
