@@ -72,6 +72,7 @@ class SendMessageInput:
     step: int | None = None
     variant: str | None = None
     fallback: tuple[Channel, ...] = ()
+    experiment: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,7 +173,12 @@ class MessageActivities:
                     fallback=tuple(input.fallback),
                     idempotency_key=input.idempotency_key,
                     text=input.text or "",
-                    tag=StepTag(sequence=input.sequence, step=input.step, variant=input.variant),
+                    tag=StepTag(
+                        sequence=input.sequence,
+                        step=input.step,
+                        variant=input.variant,
+                        experiment=input.experiment,
+                    ),
                     now=now,
                 )
                 if step.claim is None:
@@ -199,7 +205,7 @@ class MessageActivities:
                 deferred,
                 org_id=input.org_id,
                 lead_id=input.lead_id,
-                channel=input.channel,
+                channel=deferred.channel or input.channel,
             ) from None
         return self._deliver(
             claim.message,

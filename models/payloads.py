@@ -63,6 +63,8 @@ class NextStep:
     variant: str | None = None
     #: Channels to send on, in order, when the person can't be reached on ``channel``.
     fallback: tuple[Channel, ...] = ()
+    #: The experiment's version the variant belongs to (``rules.experiments.experiment_key``).
+    experiment: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -432,6 +432,9 @@ class Message(SQLModel, table=True):
     sequence: str | None = Field(default=None, max_length=60)
     step: int | None = None
     variant: str | None = Field(default=None, max_length=20)
+    #: Which version of the experiment (``rules.experiments.experiment_key`` of the step's
+    #: variants when claimed): edited texts start new figures, not the old ones'.
+    experiment: str | None = Field(default=None, max_length=16)
 
 
 class Sequence(SQLModel, table=True):

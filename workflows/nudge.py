@@ -179,6 +179,7 @@ class NudgeSequenceWorkflow:
                     step=step.index + 1,
                     variant=step.variant,
                     fallback=step.fallback,
+                    experiment=step.experiment,
                 ),
                 summary=f"send {label}",
                 cancelled=lambda: self._stopped is not None,

@@ -491,12 +491,12 @@ def _verdict(result: StepResult) -> str:
 
 def _row(variant: VariantResult, result: StepResult, channel: str | None) -> ResultRow:
     if variant.name is None:
-        version = "Before the test" if result.experiment else "The one version"
+        version = "Before the test" if variant.earlier else "The one version"
     else:
         version = variant.name
     note = ""
-    if variant.channel is None and variant.name is not None:
-        note = "removed"
+    if variant.earlier and variant.name is not None:
+        note = "earlier text"
     elif variant.channel is not None and variant.channel.value != channel:
         note = CHANNELS.get(variant.channel.value, variant.channel.value)
     return ResultRow(

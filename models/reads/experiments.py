@@ -11,8 +11,9 @@ from models.errors import NotFound
 from models.rules.experiments import MIN_SAMPLE, Tally, probability_best, verdict
 from models.schemas import SequenceStep
 from models.schemas.experiments import SequenceResults, StepResult, VariantResult
-from models.services.sequences import sequence_definition
+from models.services.sequences import sequence_definition, step_experiment
 from models.store.experiments import StepFigures, sequence_figures
+from models.store.orgs import settings_for
 from models.values import Channel
 
 
@@ -30,7 +31,11 @@ def sequence_results(
     definition = sequence_definition(session, org_id=org_id, name=name)
     if definition is None:
         raise NotFound(name)
-    figures = sequence_figures(session, org_id=org_id, sequence=name, sent_from=start, sent_to=end)
+    # Dry-run sends are a rehearsal: a live org's figures are its live sends alone.
+    mode = settings_for(session, org_id=org_id).provider_mode.value
+    figures = sequence_figures(
+        session, org_id=org_id, sequence=name, sent_from=start, sent_to=end, mode=mode
+    )
     by_step: dict[int, list[StepFigures]] = {}
     for row in figures:
         by_step.setdefault(row.step, []).append(row)
@@ -43,27 +48,34 @@ def sequence_results(
         )
         for number in numbers
     ]
-    return SequenceResults(name=name, start=start, end=end, min_sample=MIN_SAMPLE, steps=steps)
+    return SequenceResults(
+        name=name, start=start, end=end, mode=mode, min_sample=MIN_SAMPLE, steps=steps
+    )
 
 
 def _step(number: int, step: SequenceStep | None, rows: list[StepFigures]) -> StepResult:
-    """One step's results: its current variants in order (with no sends yet too), then any
-    other variant with sends in the window (one since removed, or the plain template)."""
-    found = {row.variant: row for row in rows}
+    """One step's results: its current variants in order (with no sends yet too), then the
+    sends of earlier versions of the step (a variant removed, a text since edited, the plain
+    template before the experiment), which are shown but never judged."""
+    experiment = step is not None and step.variants is not None
+    key = step_experiment(step) if step is not None else None
     current: list[tuple[str | None, Channel | None]] = []
     if step is not None and step.variants is not None:
         current = [(v.name, v.channel or step.channel) for v in step.variants]
     elif step is not None:
         current = [(None, step.channel)]
-    names = [name for name, _ in current]
-    extra = sorted((name for name in found if name not in names), key=lambda n: n or "")
-    experiment = step is not None and step.variants is not None
-    tallies = [_tally(name, found.get(name)) for name, _ in current] if experiment else []
+    judged = {(name, key) for name, _ in current}
+    now = {row.variant: row for row in rows if (row.variant, row.experiment) in judged}
+    earlier = [row for row in rows if (row.variant, row.experiment) not in judged]
+    tallies = [_tally(name, now.get(name)) for name, _ in current] if experiment else []
     best = probability_best(tallies) if experiment else []
     variants = [
-        _variant(name, channel, found.get(name), best[i] if experiment else None)
+        _variant(name, channel, now.get(name), best[i] if experiment else None)
         for i, (name, channel) in enumerate(current)
-    ] + [_variant(name, None, found[name], None) for name in extra]
+    ] + [
+        _variant(row.variant, None, row, None, earlier=True)
+        for row in sorted(earlier, key=lambda r: (r.variant or "", r.experiment or ""))
+    ]
     if experiment:
         words = verdict(tallies, best)
     elif step is None:
@@ -78,12 +90,18 @@ def _tally(name: str | None, row: StepFigures | None) -> Tally:
 
 
 def _variant(
-    name: str | None, channel: Channel | None, row: StepFigures | None, best: float | None
+    name: str | None,
+    channel: Channel | None,
+    row: StepFigures | None,
+    best: float | None,
+    *,
+    earlier: bool = False,
 ) -> VariantResult:
     sent = row.sent if row else 0
     return VariantResult(
         name=name,
         channel=channel,
+        earlier=earlier,
         sent=sent,
         replied=row.replied if row else 0,
         booked=row.booked if row else 0,

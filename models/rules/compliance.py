@@ -23,9 +23,12 @@ from models.values import (
 class Deferred(Exception):
     """The compliance gate holds this touch back until ``verdict.until``."""
 
-    def __init__(self, verdict: Verdict) -> None:
+    def __init__(self, verdict: Verdict, *, channel: Channel | None = None) -> None:
         super().__init__(verdict.reason)
         self.verdict = verdict
+        #: The channel the held touch was claimed on, when it is not the one asked for (a
+        #: sequence step's fallback).
+        self.channel = channel
 
 
 #: Rolling window of the touch budget.

@@ -12,6 +12,7 @@ same figures always give the same answer. No winner is named before every varian
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,12 @@ def bucket(*parts: str) -> float:
     same on every retry, restart and replay, on every machine."""
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def experiment_key(variants: Sequence[tuple[str, str, str | None]]) -> str:
+    """The identity of an experiment's version: its variants' names, texts and channels, in
+    order. A text edited, a variant added or removed: a new key, and figures from zero."""
+    return hashlib.sha256(repr(list(variants)).encode()).hexdigest()[:16]
 
 
 def choose(names: Sequence[str], shares: Sequence[float], u: float) -> str:
@@ -97,7 +104,8 @@ def _percent(rate: float) -> str:
 
 
 def _likely(p: float) -> str:
-    return "over 99.9 %" if p > 0.999 else f"{p * 100:.0f} %" if p < 0.995 else "99.9 %"
+    """``p`` rounded down (94.96 % is not "95 %", the threshold it missed)."""
+    return "over 99.9 %" if p > 0.999 else f"{math.floor(p * 1000) / 10:.1f} %"
 
 
 def _sends(tallies: Sequence[Tally]) -> str:

@@ -7,16 +7,19 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.values import Channel
+from models.values import Channel, ProviderMode
 
 
 class VariantResult(BaseModel):
-    """One variant of a step (``name`` ``None``: the step's plain template, or sends from
-    before it became an experiment) and what its sends led to."""
+    """One variant of a step (``name`` ``None``: the step's plain template) and what its
+    sends led to."""
 
     name: str | None
-    #: The variant's channel as the step stands now (``None``: gone from the step).
+    #: The variant's channel as the step stands now (``None``: an earlier version's).
     channel: Channel | None
+    #: Sends of an earlier version of the step (a variant since removed, a text since
+    #: edited, the plain template before the experiment): shown, never judged.
+    earlier: bool = False
     sent: int
     replied: int
     booked: int
@@ -47,6 +50,9 @@ class SequenceResults(BaseModel):
     name: str
     start: datetime | None = Field(alias="from")
     end: datetime | None = Field(alias="to")
+    #: The provider mode whose sends are counted (the org's now: dry-run sends are a
+    #: rehearsal and never mix with live ones).
+    mode: ProviderMode
     #: Sends each variant needs before a verdict names a winner.
     min_sample: int
     steps: list[StepResult]

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    field_validator,
     model_validator,
 )
 from pydantic.config import JsonDict
@@ -221,6 +222,8 @@ class ScoringRules(StrictModel):
             "price": 5,
             "just looking": -15,
             "browsing": -15,
+            # "Please cancel my booking" is not a request for one.
+            "cancel": -20,
         },
         max_length=200,
         json_schema_extra=_PHRASES_ONLY,
@@ -245,6 +248,14 @@ class ScoringRules(StrictModel):
         max_length=50,
         json_schema_extra={"uniqueItems": True},
     )
+
+    @field_validator("requests")
+    @classmethod
+    def _requests_once(cls, values: list[str]) -> list[str]:
+        folded = [" ".join(value.lower().split()) for value in values]
+        if len(set(folded)) != len(folded):
+            raise ValueError("list each request once")
+        return values
 
 
 class OrgSettings(StrictModel):

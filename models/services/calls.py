@@ -344,6 +344,11 @@ def plan_call(
         stop = "no phone number that can be called"
     elif current_consent(session, org_id=org_id, contact_id=contact.id)[Channel.VOICE] is False:
         stop = "the person opted out of calls"
+    if stop is None and attempt > policy.max_attempts:
+        # Asked only for the policy (the loop is over): no attempt to plan or explain.
+        return CallPlan(
+            max_attempts=policy.max_attempts, spacing_s=spacing, at=earliest, local="", reason=None
+        )
     if stop is not None:
         return CallPlan(
             max_attempts=policy.max_attempts,

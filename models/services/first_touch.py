@@ -12,7 +12,9 @@ from sqlmodel import Session
 from models.payloads import NextStep, RecordedLead
 from models.services.gate import gate_verdict
 from models.services.intake import record_lead
+from models.services.outbound import reachable_channel
 from models.services.sequences import next_step
+from models.store.leads import get_lead
 
 
 def record_lead_and_plan(
@@ -60,5 +62,12 @@ def plan_next_step(
     )
     if step is None or now is None or lead_id is None:
         return step
-    verdict = gate_verdict(session, org_id=org_id, lead_id=lead_id, channel=step.channel, now=now)
+    # The gate of the channel the step will go on: its own, else its fallback's.
+    contact_id = get_lead(session, org_id=org_id, lead_id=lead_id).contact_id
+    channel, _ = reachable_channel(
+        session, org_id=org_id, contact_id=contact_id, channels=(step.channel, *step.fallback)
+    )
+    verdict = gate_verdict(
+        session, org_id=org_id, lead_id=lead_id, channel=channel or step.channel, now=now
+    )
     return dataclasses.replace(step, hold_until=verdict.until, hold_reason=verdict.reason)

@@ -78,6 +78,8 @@ class StepTag:
     sequence: str
     step: int
     variant: str | None = None
+    #: The experiment's version (``rules.experiments.experiment_key``).
+    experiment: str | None = None
 
 
 def claim_outbound_message(
@@ -178,32 +180,45 @@ def claim_step_touch(
     ).first()
     chosen: Channel | None = Channel(existing) if existing is not None else None
     if chosen is None:
-        consent = current_consent(session, org_id=org_id, contact_id=contact.id)
-        unreachable: list[str] = []
-        for candidate in (channel, *fallback):
-            if consent[consent_channel(candidate)] is False:
-                unreachable.append(f"{candidate.value} withdrawn")
-            elif not address_for(session, org_id=org_id, contact_id=contact.id, channel=candidate):
-                unreachable.append(f"no {candidate.value} address")
-            else:
-                chosen = candidate
-                break
+        chosen, unreachable = reachable_channel(
+            session, org_id=org_id, contact_id=contact.id, channels=(channel, *fallback)
+        )
         if chosen is None:
             reason = "; ".join(unreachable)
             _note_skipped_step(session, lead=lead, tag=tag, key=idempotency_key, reason=reason)
             return StepClaim(skipped=reason)
-    claim = claim_outbound_message(
-        session,
-        org_id=org_id,
-        lead_id=lead_id,
-        channel=chosen,
-        idempotency_key=idempotency_key,
-        template="sequence",
-        text=text,
-        now=now,
-        tag=tag,
-    )
+    try:
+        claim = claim_outbound_message(
+            session,
+            org_id=org_id,
+            lead_id=lead_id,
+            channel=chosen,
+            idempotency_key=idempotency_key,
+            template="sequence",
+            text=text,
+            now=now,
+            tag=tag,
+        )
+    except Deferred as held:
+        raise Deferred(held.verdict, channel=chosen) from None
     return StepClaim(claim=claim)
+
+
+def reachable_channel(
+    session: Session, *, org_id: str, contact_id: str, channels: tuple[Channel, ...]
+) -> tuple[Channel | None, list[str]]:
+    """The first of ``channels`` the person can be reached on (consent not withdrawn, an
+    address to send to), and why each one before it could not."""
+    consent = current_consent(session, org_id=org_id, contact_id=contact_id)
+    unreachable: list[str] = []
+    for candidate in channels:
+        if consent[consent_channel(candidate)] is False:
+            unreachable.append(f"{candidate.value} withdrawn")
+        elif not address_for(session, org_id=org_id, contact_id=contact_id, channel=candidate):
+            unreachable.append(f"no {candidate.value} address")
+        else:
+            return candidate, unreachable
+    return None, unreachable
 
 
 def _note_skipped_step(
@@ -477,6 +492,7 @@ def _write_touch(session: Session, *, draft: _TouchDraft) -> Message:
         sequence=draft.tag.sequence if draft.tag else None,
         step=draft.tag.step if draft.tag else None,
         variant=draft.tag.variant if draft.tag else None,
+        experiment=draft.tag.experiment if draft.tag else None,
     )
     session.add(message)
     session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -9,12 +10,13 @@ from sqlmodel import Session, select
 
 from models.database import ROW_LOCK
 from models.payloads import NextStep
-from models.rules.experiments import Tally, allocation, bucket, choose
+from models.rules.experiments import Tally, allocation, bucket, choose, experiment_key
 from models.rules.sequences import DEFAULTS, local_due
 from models.schemas import SequenceIn, SequencePublic, SequenceStep, Variant
 from models.store.experiments import sequence_figures
 from models.store.leads import lead_timezone
 from models.store.messages import variant_sent
+from models.store.orgs import settings_for
 from models.tables import Sequence, utcnow
 from models.values import new_id
 
@@ -68,6 +70,7 @@ def next_step(
         return None
     step = definition.steps[index]
     channel, template, variant = step.channel, step.template or "", None
+    experiment = step_experiment(step)
     if step.variants is not None and lead_id is not None:
         chosen = _variant(
             session, org_id=org_id, sequence=name, index=index, lead_id=lead_id, step=step
@@ -90,6 +93,65 @@ def next_step(
         stop_on=tuple(definition.stop_on),
         variant=variant,
         fallback=tuple(step.fallback),
+        experiment=experiment if variant is not None else None,
+    )
+
+
+#: How long a step's Thompson shares are reused before its figures are counted again: an
+#: allocation that lags a minute behind its data is as good, and a busy step is not counted
+#: for every lead.
+THOMPSON_TTL_S = 60.0
+_shares: dict[tuple[str, str, int, str, str], tuple[float, list[float]]] = {}
+
+
+def _thompson_shares(
+    session: Session,
+    *,
+    org_id: str,
+    sequence: str,
+    number: int,
+    step: SequenceStep,
+    names: list[str],
+) -> list[float]:
+    """Step ``number``'s shares under Thompson sampling, from the figures of this version of
+    its experiment in the org's provider mode (reused for ``THOMPSON_TTL_S``)."""
+    experiment = step_experiment(step) or ""
+    mode = settings_for(session, org_id=org_id).provider_mode.value
+    key = (org_id, sequence, number, experiment, mode)
+    cached = _shares.get(key)
+    if cached is not None and time.monotonic() - cached[0] < THOMPSON_TTL_S:
+        return cached[1]
+    figures = {
+        row.variant: row
+        for row in sequence_figures(
+            session,
+            org_id=org_id,
+            sequence=sequence,
+            step=number,
+            mode=mode,
+            experiment=experiment,
+            outcomes=False,
+        )
+    }
+    tallies = [
+        Tally(
+            name=name,
+            sent=figures[name].sent if name in figures else 0,
+            replied=figures[name].replied if name in figures else 0,
+        )
+        for name in names
+    ]
+    shares = allocation(tallies, weights=step.weights, thompson=True)
+    _shares[key] = (time.monotonic(), shares)
+    return shares
+
+
+def step_experiment(step: SequenceStep) -> str | None:
+    """The version of the step's experiment (``None``: the step has no variants)."""
+    if step.variants is None:
+        return None
+    return experiment_key(
+        [(v.name, v.template, (v.channel or step.channel).value) for v in step.variants]
     )
 
 
@@ -106,19 +168,7 @@ def _variant(
     names = list(variants)
     shares: list[float] = list(step.weights or [1.0] * len(names))
     if step.allocation == "thompson":
-        figures = {
-            row.variant: row
-            for row in sequence_figures(
-                session, org_id=org_id, sequence=sequence, step=index + 1, outcomes=False
-            )
-        }
-        tallies = [
-            Tally(
-                name=name,
-                sent=figures[name].sent if name in figures else 0,
-                replied=figures[name].replied if name in figures else 0,
-            )
-            for name in names
-        ]
-        shares = allocation(tallies, weights=step.weights, thompson=True)
+        shares = _thompson_shares(
+            session, org_id=org_id, sequence=sequence, number=index + 1, step=step, names=names
+        )
     return variants[choose(names, shares, bucket(lead_id, sequence, str(index + 1)))]

@@ -104,6 +104,7 @@ PROSE_RULES = (
     "give one weight per variant",  # likewise
     "variants and fallbacks are messages",  # no voice among them
     "list each fallback channel once",  # and not the step's own
+    "list each request once",  # scoring.requests, whatever the case and spacing
 )
 
 

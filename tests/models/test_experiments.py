@@ -15,12 +15,13 @@ from sqlmodel import select
 
 from models.database import make_engine, session_scope
 from models.errors import NotFound
+from models.payloads import NextStep
 from models.reads.experiments import sequence_results
 from models.rules.experiments import MIN_SAMPLE, bucket, choose
 from models.schemas import OrgSettings, QuietHours, SequenceIn, SequenceStep, Variant
 from models.services.bookings import book
 from models.services.intake import record_lead
-from models.services.orgs import create_org
+from models.services.orgs import create_org, patch_org_settings
 from models.services.outbound import StepClaim, StepTag, claim_step_touch
 from models.services.sequences import next_step, put_sequence, sequence_definition
 from models.store.consent import record_consent_change
@@ -102,17 +103,17 @@ class Shop:
             )
             return lead_id
 
-    def step(self, lead_id: str, index: int) -> tuple[str | None, Channel, str]:
+    def step(self, lead_id: str, index: int) -> NextStep:
         with session_scope(self.engine) as session:
             step = next_step(
                 session, org_id=self.org_id, name=SEQUENCE, index=index, lead_id=lead_id
             )
             assert step is not None
-            return step.variant, step.channel, step.template
+            return step
 
     def send(self, lead_id: str, index: int) -> StepClaim:
         """Claim step ``index``'s touch as the send activity does, and record it sent."""
-        variant, channel, text = self.step(lead_id, index)
+        step = self.step(lead_id, index)
         with session_scope(self.engine) as session:
             definition = sequence_definition(session, org_id=self.org_id, name=SEQUENCE)
             assert definition is not None
@@ -120,11 +121,16 @@ class Shop:
                 session,
                 org_id=self.org_id,
                 lead_id=lead_id,
-                channel=channel,
+                channel=step.channel,
                 fallback=tuple(definition.steps[index].fallback),
                 idempotency_key=f"wf-{lead_id}/nudge-1/{index + 1}",
-                text=text,
-                tag=StepTag(sequence=SEQUENCE, step=index + 1, variant=variant),
+                text=step.template,
+                tag=StepTag(
+                    sequence=SEQUENCE,
+                    step=index + 1,
+                    variant=step.variant,
+                    experiment=step.experiment,
+                ),
             )
             if claimed.claim is not None:
                 accept_message(
@@ -132,7 +138,7 @@ class Shop:
                 )
             return claimed
 
-    def reply(self, lead_id: str) -> None:
+    def reply(self, lead_id: str, body: str = "yes please") -> None:
         with session_scope(self.engine) as session:
             lead = session.get(Lead, lead_id)
             assert lead is not None
@@ -147,7 +153,7 @@ class Shop:
                     channel=Channel.SMS,
                     direction=Direction.INBOUND,
                     sender=Sender.CUSTOMER,
-                    body="yes please",
+                    body=body,
                     status=MessageStatus.RECEIVED,
                     created_at=utcnow() + timedelta(seconds=5),
                 )
@@ -236,8 +242,8 @@ def test_a_lead_keeps_its_variant_whatever_the_allocation_says_later(engine: Eng
         )
 
     # A retry or a replay after the change reads the step again: the lead still gets b.
-    assert here.step(lead_id, 0)[0] == "b"
-    assert here.step(here.lead(), 0)[0] == "a"
+    assert here.step(lead_id, 0).variant == "b"
+    assert here.step(here.lead(), 0).variant == "a"
 
 
 def test_results_count_known_data_exactly(engine: Engine) -> None:
@@ -245,7 +251,7 @@ def test_results_count_known_data_exactly(engine: Engine) -> None:
     by_variant: dict[str, list[str]] = {"a": [], "b": []}
     while min(len(leads) for leads in by_variant.values()) < 6:
         lead_id = here.lead()
-        variant = here.step(lead_id, 0)[0]
+        variant = here.step(lead_id, 0).variant
         assert variant is not None
         if len(by_variant[variant]) < 6:
             here.send(lead_id, 0)
@@ -255,6 +261,8 @@ def test_results_count_known_data_exactly(engine: Engine) -> None:
         here.reply(lead_id)
     for lead_id in by_variant["a"][:1] + by_variant["b"][:2]:
         here.book(lead_id)
+    # A keyword is not an answer: STOP from a lead of a is not a reply.
+    here.reply(by_variant["a"][4], body=" stop ")
     # A step-2 send for one lead of a (its reply came after step 1 only: step 2 is later).
     here.send(by_variant["a"][5], 1)
 
@@ -324,3 +332,31 @@ def withdraw_sms(engine: Engine, org_id: str, lead_id: str) -> None:
             source="STOP",
             evidence="test",
         )
+
+
+def test_an_edited_text_starts_new_figures_and_live_counts_no_rehearsal(engine: Engine) -> None:
+    here = shop(engine, experiment())
+    for _ in range(8):
+        lead_id = here.lead()
+        here.send(lead_id, 0)
+        here.reply(lead_id)
+    edited = experiment()
+    assert edited.steps[0].variants is not None
+    edited.steps[0].variants[1] = Variant(name="b", template="{first_name}, 20 % off this week")
+
+    with session_scope(engine) as session:
+        put_sequence(session, org_id=here.org_id, name=SEQUENCE, body=edited)
+        after_edit = sequence_results(session, org_id=here.org_id, name=SEQUENCE).steps[0]
+        patch_org_settings(session, org_id=here.org_id, changes={"provider_mode": "live"})
+        live = sequence_results(session, org_id=here.org_id, name=SEQUENCE)
+
+    rows = [(v.name, v.earlier, v.sent, v.replied) for v in after_edit.variants]
+    a_sent = next(sent for name, earlier, sent, _ in rows if name == "a" and not earlier)
+    # b's old text keeps its figures apart; the new b starts from none. a is unchanged but
+    # its experiment is a new one too: a comparison is only fair within one version.
+    assert ("b", False, 0, 0) in rows
+    assert a_sent == 0
+    assert sum(sent for _, earlier, sent, _ in rows if earlier) == 8
+    assert all(replied == sent for _, earlier, sent, replied in rows if earlier)
+    assert live.mode == "live"
+    assert [v.sent for step in live.steps for v in step.variants] == [0, 0, 0]

@@ -67,6 +67,7 @@ def test_a_quote_request_is_warm_enough_to_text_first() -> None:
     assert score(message="Can I book Tuesday?")[1] == Intent.ENGAGED
     # A hedged question is not a request; a message without one is scored as before.
     assert score(message="Just looking, what's your price?")[1] == Intent.BROWSING
+    assert score(message="Please cancel my booking")[1] == Intent.BROWSING
     assert score(source="website_form", message="Nice site")[:2] == (20, Intent.WINDOW_SHOPPER)
     # An org that lists no request words keeps its plain score.
     plain = ScoringRules(requests=[])
@@ -122,6 +123,8 @@ def test_an_orgs_own_rules_and_thresholds_apply() -> None:
         {"words": {"": 5}},
         {"value_tiers": [{"min": -1, "points": 5}]},
         {"unknown_rule": 1},
+        {"requests": ["Quote", "quote "]},
+        {"requests": [""]},
     ],
 )
 def test_bad_rules_are_refused(scoring: dict[str, object]) -> None:

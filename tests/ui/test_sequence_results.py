@@ -19,6 +19,8 @@ from playwright.async_api import Locator, Page, expect
 from sqlalchemy.engine import Engine
 
 from models.database import session_scope
+from models.schemas import SequenceIn
+from models.services.sequences import step_experiment
 from models.store import lead_groups
 from models.tables import Contact, Lead, Message, Thread
 from models.values import Direction, MessageStatus, Sender, Stage, new_id
@@ -45,6 +47,8 @@ TRIAL = {
     ],
 }
 SENT_AT = datetime(2025, 7, 1, 9, 0, tzinfo=UTC)
+#: The version of step 2's experiment the sends were claimed under.
+EXPERIMENT = step_experiment(SequenceIn.model_validate(TRIAL).steps[1])
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ def write_sends(engine: Engine, org_id: str, plan: list[Sends]) -> None:
                     sequence=SEQUENCE,
                     step=sends.step,
                     variant=sends.variant,
+                    experiment=EXPERIMENT if sends.variant else None,
+                    mode="dry_run",  # the org's mode: the figures are of the mode it is in
                 )
             )
             if k < sends.replied:
@@ -173,7 +179,7 @@ async def test_the_better_version_is_named_with_the_figures_it_rests_on(
     assert await cells(step_2) == [
         ["a", "150", "15", "10.0 %", "0", "3", "< 0.1 %"],
         ["b", "150", "45", "30.0 %", "0", "1", "> 99.9 %"],
-        ["<script>alert(1) (removed)", "3", "0", "0.0 %", "0", "0", "—"],
+        ["<script>alert(1) (earlier text)", "3", "0", "0.0 %", "0", "0", "—"],
     ]
     await expect(results.locator("#result-2-verdict")).to_have_text(
         "Verdict: Version b is better: 30.0 % replied vs 10.0 % for a, over 99.9 % likely "

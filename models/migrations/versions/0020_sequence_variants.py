@@ -1,4 +1,5 @@
-"""messages: a sequence step's touch names its sequence, step and variant (experiments)
+"""messages: a sequence step's touch names its sequence, step, variant and the experiment's
+version (experiments)
 
 Revision ID: 0020
 Revises: 0019
@@ -21,6 +22,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('sequence', sa.String(length=60), nullable=True))
         batch.add_column(sa.Column('step', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('variant', sa.String(length=20), nullable=True))
+        batch.add_column(sa.Column('experiment', sa.String(length=16), nullable=True))
     op.create_index(
         'ix_messages_sequence_step',
         'messages',
@@ -34,6 +36,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_messages_sequence_step', table_name='messages')
     with op.batch_alter_table('messages') as batch:
+        batch.drop_column('experiment')
         batch.drop_column('variant')
         batch.drop_column('step')
         batch.drop_column('sequence')
