@@ -49,6 +49,47 @@ async def _sign_in(page: Page, link: str) -> None:
     await expect(page.locator("#live-status")).to_have_text("Live", timeout=10_000)
 
 
+async def _experiment(owner: Page, base: str, headers: dict[str, str]) -> None:
+    """An A/B test on a quick sequence for browsers; a few leads run its first step; the
+    sequence's page with its results (too few sends for a verdict, as it says)."""
+    async with httpx.AsyncClient(base_url=base, timeout=20) as api:
+        put = await api.put(
+            "/v1/sequences/quote-test",
+            json={
+                "applies_to": ["browsing"],
+                "max_attempts": 1,
+                "steps": [
+                    {
+                        "after": "PT5S",
+                        "channel": "email",
+                        "variants": [
+                            {"name": "a", "template": "Hi {first_name}, any questions? Reply."},
+                            {
+                                "name": "b",
+                                "template": "{first_name}, 10 % off a first clean this week.",
+                            },
+                        ],
+                    }
+                ],
+            },
+            headers=headers,
+        )
+        put.raise_for_status()
+        for n in range(6):
+            await api.post(
+                "/v1/leads",
+                json={"name": f"Visitor {n + 1}", "email": f"visitor{n + 1}@example.com"},
+                headers=headers,
+            )
+        for _ in range(60):
+            results = (await api.get("/v1/sequences/quote-test/results", headers=headers)).json()
+            if sum(v["sent"] for v in results["steps"][0]["variants"]) >= 6:
+                break
+            await asyncio.sleep(0.5)
+    await owner.goto(f"{base}/app/settings/sequences/quote-test")
+    await expect(owner.locator("#results")).to_be_visible()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", default="http://127.0.0.1:8000")
@@ -207,6 +248,8 @@ async def main() -> None:
         await owner.screenshot(path=OUT / "booking.png", full_page=True)
         await owner.goto(f"{args.base}/app/providers")
         await owner.screenshot(path=OUT / "providers.png")
+        await _experiment(owner, args.base, headers)
+        await owner.screenshot(path=OUT / "sequence-results.png", full_page=True)
         await browser.close()
     print(f"screenshots in {OUT}")
 
