@@ -249,7 +249,7 @@ async def main() -> None:
         await owner.goto(f"{args.base}/app/providers")
         await owner.screenshot(path=OUT / "providers.png")
         await _experiment(owner, args.base, headers)
-        await owner.screenshot(path=OUT / "sequence-results.png", full_page=True)
+        await owner.locator("#results").screenshot(path=OUT / "sequence-results.png")
         await browser.close()
     print(f"screenshots in {OUT}")
 
