@@ -31,7 +31,7 @@ from models.schemas import OrgSettings, QuietHours
 from models.services.calls import claim_call, next_slot, plan_call
 from models.services.gate import check_gate
 from models.services.intake import record_lead
-from models.services.orgs import create_org
+from models.services.orgs import create_org, patch_org_settings
 from models.store.calls import answer_counts, mark_call
 from models.store.contacts import mark_invalid
 from models.store.orgs import get_org
@@ -234,7 +234,11 @@ def test_a_moved_retry_says_why_on_the_lead_timeline_once(engine: Engine) -> Non
         assert lead is not None
         add_calls(session, lead, hour=10, weekday=1, answered=15, calls=125)
         add_calls(session, lead, hour=18, weekday=3, answered=43, calls=105)
-    moving = next(n for n in range(2, 50) if not keeps_learning(lead_id, n))
+        # Enough attempts that one of them is not kept to keep learning (1 in 5 are).
+        patch_org_settings(
+            session, org_id=lead.org_id, changes={"call_policy": {"max_attempts": 10}}
+        )
+    moving = next(n for n in range(2, 11) if not keeps_learning(lead_id, n))
 
     plans = []
     for attempt in (1, moving, moving):  # the second plan of a retry: a replanned attempt

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
+from temporalio.testing import WorkflowEnvironment
 
 from models.database import session_scope
 from models.rules.experiments import bucket, choose
@@ -20,6 +22,14 @@ from tests.workflows.conftest import Harness
 from workflows.lead import ConsentChanged, IntakeReceived, LeadWorkflow
 
 NAME = "follow-up"
+
+
+@pytest.fixture
+def time_env(own_time_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    """This module's tests run on a server of their own (see ``own_time_env``): their leads'
+    timers outlive each test, and on a shared server one that fires with no worker to take
+    it keeps the clock from moving for the tests after it."""
+    return own_time_env
 
 
 def put(harness: Harness, *steps: SequenceStep) -> None:
