@@ -630,6 +630,25 @@ def routes(now: datetime) -> list[Route]:
               params=month, expect='"takeover_rate"'),
         Route(key="agents_all", label="/v1/agents, all time", path="/v1/agents",
               params={}, expect='"takeover_rate"'),
+        # The lead list, every documented sort, and with each filter (issue 20).
+        Route(key="leads_recent", label="/v1/leads, recent", path="/v1/leads",
+              params={}, expect='"items"'),
+        Route(key="leads_oldest", label="/v1/leads, oldest", path="/v1/leads",
+              params={"sort": "oldest"}, expect='"items"'),
+        Route(key="leads_score", label="/v1/leads, by score", path="/v1/leads",
+              params={"sort": "score"}, expect='"items"'),
+        Route(key="leads_value", label="/v1/leads, by value", path="/v1/leads",
+              params={"sort": "value"}, expect='"items"'),
+        Route(key="leads_stage_score", label="/v1/leads, stage engaged, by score",
+              path="/v1/leads", params={"stage": "engaged", "sort": "score"},
+              expect='"items"'),
+        Route(key="leads_source_value", label="/v1/leads, source referral, by value",
+              path="/v1/leads", params={"source": "referral", "sort": "value"},
+              expect='"items"'),
+        Route(key="leads_q", label="/v1/leads, q=contact 4242", path="/v1/leads",
+              params={"q": "contact 4242"}, expect='"items"'),
+        Route(key="inbox_q", label="/v1/threads, q=thursday", path="/v1/threads",
+              params={"q": "thursday"}, expect='"items"'),
     ]  # fmt: skip
 
 

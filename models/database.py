@@ -25,7 +25,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """Build an engine for ``url``.
 
     SQLite gets WAL mode and a busy timeout, so the API and the worker can write to the same
-    file; PostgreSQL gets a pool with pre-ping so a restarted server is noticed.
+    file; PostgreSQL gets a pool with pre-ping so a restarted server is noticed, and plans
+    every statement for its own values (``plan_cache_mode``).
     """
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -49,6 +50,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         # Statement parameters hold personal data; keep them out of errors, logs and histories.
         hide_parameters=True,
+        # psycopg prepares a statement run 5 times on a connection; after 5 more PostgreSQL
+        # may switch it to a generic plan, made for no org in particular. An org-filtered
+        # search then plans as for an average org: the inbox word search went from 30 ms to
+        # 159 ms on a pooled connection that way. Every execution is planned for its values.
+        connect_args={"options": "-c plan_cache_mode=force_custom_plan"},
     )
 
 

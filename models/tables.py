@@ -60,6 +60,11 @@ def _json() -> Any:
     return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
+#: The lead list's value sort key: a lead without a value sorts after every lead with one.
+#: One expression for the index and the query, so PostgreSQL and SQLite match them.
+VALUE_SORT_KEY = "coalesce(value, -1.0)"
+
+
 def _trigram(name: str, column: str) -> Index:
     """A trigram index on ``column`` for substring search (``ILIKE '%q%'``) on PostgreSQL.
 
@@ -249,7 +254,14 @@ class Lead(SQLModel, table=True):
                 "taken_over_at",
             ],
         ),
-        Index("ix_leads_org_stage", "org_id", "stage"),
+        # The lead list: a page in each documented sort, with or without its filters, is a
+        # range of one of these, read in order (``reads.leads``).
+        Index("ix_leads_org_recent", "org_id", "created_at", "id"),
+        Index("ix_leads_org_score", "org_id", "score", "created_at", "id"),
+        Index("ix_leads_org_value", "org_id", text(VALUE_SORT_KEY), "created_at", "id"),
+        Index("ix_leads_org_stage_recent", "org_id", "stage", "created_at", "id"),
+        Index("ix_leads_org_source_recent", "org_id", "source", "created_at", "id"),
+        _trigram("ix_leads_message_trgm", "message"),
         # The pipeline report reads only these columns: an index-only scan of the window.
         Index(
             "ix_leads_org_report",

@@ -21,6 +21,7 @@ from typing import IO
 from models.database import make_engine, session_scope
 from models.migrate import upgrade
 from models.reads.orgs import count_orgs
+from models.rules.orgs import region_for_timezone
 from models.schemas import OrgSettings, check_email, check_region, check_timezone
 from models.services import orgs as org_service
 from models.services.operators import create_operator
@@ -62,7 +63,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     create = org.add_parser("create", help="create an org and print its id and API key")
     create.add_argument("--name", required=True)
     create.add_argument("--timezone", required=True, help="IANA name, e.g. Europe/London")
-    create.add_argument("--region", default=None, help="default phone region, e.g. GB")
+    create.add_argument(
+        "--region",
+        default=None,
+        help="default phone region, e.g. GB (default: the timezone's country, else US)",
+    )
     create.add_argument(
         "--owner-email", required=True, help="the owner's email: they get a setup link"
     )
@@ -161,6 +166,8 @@ def create_org(
     and the owner's one-time setup link."""
     engine = make_engine(settings.effective_database_url)
     org_settings = OrgSettings(timezone=timezone)
+    # A UK org's customers type UK numbers: the region follows the timezone unless given.
+    region = region or region_for_timezone(timezone)
     if region:
         org_settings.default_region = region
     with session_scope(engine) as session:

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal, or_, tuple_
+from sqlalchemy import Float, literal, literal_column, or_, tuple_, union
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from models.reads.paging import CursorKind, decode_cursor, encode_cursor
+from models.reads.paging import CursorKind, decode_cursor, encode_cursor, like_pattern
 from models.schemas import (
     CallPublic,
     ContactPublic,
@@ -22,6 +23,7 @@ from models.store.consent import current_consent
 from models.store.contacts import identities_of
 from models.store.leads import get_lead
 from models.tables import (
+    VALUE_SORT_KEY,
     Contact,
     Identity,
     Lead,
@@ -62,7 +64,12 @@ _SORTS: dict[str, tuple[bool, list[Any], Callable[[Lead], list[Any]]]] = {
     ),
     "value": (
         True,
-        [func.coalesce(Lead.value, -1.0), col(Lead.created_at), col(Lead.id)],
+        # The index's own expression, qualified (``q`` joins another ``value``).
+        [
+            literal_column(VALUE_SORT_KEY.replace("value", "leads.value"), Float),
+            col(Lead.created_at),
+            col(Lead.id),
+        ],
         lambda lead: [lead.value if lead.value is not None else -1.0, *_recency(lead)],
     ),
 }
@@ -100,18 +107,22 @@ def list_leads(
     if source is not None:
         statement = statement.where(Lead.source == source)
     if q:
-        pattern = f"%{q.lower()}%"
+        # Case-insensitive substring search the trigram indexes serve on PostgreSQL: the
+        # contacts whose name or an identity holds ``q`` (each found on its own index, not
+        # probed per lead), or a lead whose message does.
+        pattern = like_pattern(q)
+        contacts = union(
+            sa_select(col(Contact.id)).where(
+                col(Contact.org_id) == org_id, col(Contact.name).ilike(pattern, escape="\\")
+            ),
+            sa_select(col(Identity.contact_id)).where(
+                col(Identity.org_id) == org_id, col(Identity.value).ilike(pattern, escape="\\")
+            ),
+        )
         statement = statement.where(
             or_(
-                func.lower(Contact.name).like(pattern),
-                func.lower(Lead.message).like(pattern),
-                select(Identity.id)
-                .where(
-                    Identity.org_id == org_id,
-                    Identity.contact_id == Lead.contact_id,
-                    func.lower(Identity.value).like(pattern),
-                )
-                .exists(),
+                col(Lead.contact_id).in_(contacts),
+                col(Lead.message).ilike(pattern, escape="\\"),
             )
         )
     if cursor:

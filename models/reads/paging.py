@@ -55,3 +55,10 @@ def _checked(kind: CursorKind, value: Any) -> Any:
     if not ok:
         raise InvalidCursor("cursor is not valid for this sort")
     return value
+
+
+def like_pattern(text: str) -> str:
+    """An ``ILIKE ... ESCAPE '\\'`` pattern finding ``text`` anywhere, wildcards taken
+    literally (a search for ``50%`` or ``a_b`` finds just that)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

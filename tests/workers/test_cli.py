@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from models.database import make_engine, session_scope
+from models.rules.contacts import normalize_phone
+from models.rules.orgs import org_settings
+from models.store.orgs import get_org
 from tests.conftest import ISOLATED_NAMESPACE, dev_address, make_settings
 from tests.workers.processes import keepwarm_env, spawn
 from workers.client import connect
@@ -85,3 +89,38 @@ async def test_migrate_is_idempotent_on_database_and_namespace(
         )
     )
     await client.get_schedule_handle(HEALTH_SCHEDULE).delete()
+
+
+@pytest.mark.parametrize(
+    ("where", "region"),
+    [
+        (["--timezone", "Europe/London"], "GB"),
+        (["--timezone", "America/Toronto"], "CA"),
+        (["--timezone", "Europe/London", "--region", "US"], "US"),  # given: kept
+        (["--timezone", "UTC"], "US"),  # no one country: the default
+    ],
+)
+async def test_org_create_takes_the_phone_region_from_the_timezone(
+    sqlite_url: str, where: list[str], region: str
+) -> None:
+    code, out = await run(
+        "org",
+        "create",
+        "--name",
+        "Shine",
+        "--owner-email",
+        "molly@shine.example",
+        *where,
+        env=keepwarm_env(database_url=sqlite_url),
+    )
+    assert code == 0, out
+    org_id = out.split("org id:", 1)[1].split()[0]
+    engine = make_engine(sqlite_url)
+    with session_scope(engine) as session:
+        settings = org_settings(get_org(session, org_id=org_id))
+    engine.dispose()
+
+    assert settings.default_region == region
+    # A UK number typed the local way is a UK number for a London org.
+    if region == "GB":
+        assert normalize_phone("07911 123456", region=settings.default_region) == "+447911123456"
