@@ -11,6 +11,7 @@ from models.rules.orgs import org_settings
 from models.store.orgs import get_org
 from tests.conftest import ISOLATED_NAMESPACE, dev_address, make_settings
 from tests.workers.processes import keepwarm_env, spawn
+from workers.cli import create_org
 from workers.client import connect
 from workers.schedules import HEALTH_SCHEDULE
 
@@ -92,29 +93,25 @@ async def test_migrate_is_idempotent_on_database_and_namespace(
 
 
 @pytest.mark.parametrize(
-    ("where", "region"),
+    ("timezone", "given", "region"),
     [
-        (["--timezone", "Europe/London"], "GB"),
-        (["--timezone", "America/Toronto"], "CA"),
-        (["--timezone", "Europe/London", "--region", "US"], "US"),  # given: kept
-        (["--timezone", "UTC"], "US"),  # no one country: the default
+        ("Europe/London", None, "GB"),
+        ("America/Toronto", None, "CA"),
+        ("Europe/London", "US", "US"),  # given: kept
+        ("UTC", None, "US"),  # no one country: the default
     ],
 )
-async def test_org_create_takes_the_phone_region_from_the_timezone(
-    sqlite_url: str, where: list[str], region: str
+def test_org_create_takes_the_phone_region_from_the_timezone(
+    sqlite_url: str, timezone: str, given: str | None, region: str
 ) -> None:
-    code, out = await run(
-        "org",
-        "create",
-        "--name",
-        "Shine",
-        "--owner-email",
-        "molly@shine.example",
-        *where,
-        env=keepwarm_env(database_url=sqlite_url),
+    # The verb's own function, in process (the printing is tested above).
+    org_id, _, _ = create_org(
+        make_settings(database_url=sqlite_url, temporal_address="127.0.0.1:1"),
+        name="Shine",
+        timezone=timezone,
+        region=given,
+        owner=("Molly", "molly@shine.example"),
     )
-    assert code == 0, out
-    org_id = out.split("org id:", 1)[1].split()[0]
     engine = make_engine(sqlite_url)
     with session_scope(engine) as session:
         settings = org_settings(get_org(session, org_id=org_id))
