@@ -320,6 +320,7 @@ def test_a_step_with_a_fallback_goes_by_email_after_stop(engine: Engine) -> None
 
 
 def withdraw_sms(engine: Engine, org_id: str, lead_id: str) -> None:
+    """The person texts STOP: SMS consent withdrawn on the lead's contact (email left as is)."""
     with session_scope(engine) as session:
         lead = session.get(Lead, lead_id)
         assert lead is not None

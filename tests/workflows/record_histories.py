@@ -35,13 +35,13 @@ from models.services.payment_requests import create_payment_request, settle_from
 from models.services.replies import claim_reply
 from models.services.sequences import put_sequence
 from models.services.takeover import take_over
-from models.store.consent import record_consent_change
 from models.store.contacts import resolve_contact
 from models.store.orgs import get_org
 from models.store.receipts import record_intake_receipt
 from models.store.threads import thread_of, thread_of_contact
 from models.tables import Booking, Call, Lead
 from models.values import Channel, Intent, OperatorRole, Priority, ProviderMode, VisitEvent
+from tests.models.test_experiments import withdraw_sms
 from tests.workflows.conftest import ANY_HOUR
 from tests.workflows.test_call_retry import ScriptedCalls, end_call
 from workers.cli import find_executable
@@ -748,18 +748,7 @@ async def _experiment_scenario(
             task_queue="experiments",
         )
         await env.sleep(timedelta(minutes=20))
-        with session_scope(engine) as session:
-            row = session.get(Lead, lead_id)
-            assert row is not None
-            record_consent_change(
-                session,
-                org_id=org.id,
-                contact_id=row.contact_id,
-                channel=Channel.SMS,
-                granted=False,
-                source="STOP",
-                evidence="recorded",
-            )
+        withdraw_sms(engine, org.id, lead_id)
         await lead.signal(
             LeadWorkflow.consent_changed,
             ConsentChanged(channel=Channel.SMS, granted=False, opted_out_everywhere=False),

@@ -15,9 +15,9 @@ from models.database import session_scope
 from models.rules.experiments import bucket, choose
 from models.schemas import SequenceIn, SequenceStep, Variant
 from models.services.sequences import put_sequence
-from models.store.consent import record_consent_change
-from models.tables import Lead, Message, TimelineEvent
+from models.tables import Message, TimelineEvent
 from models.values import Channel, Intent, MessageStatus, TimelineKind
+from tests.models.test_experiments import withdraw_sms
 from tests.workflows.conftest import Harness
 from workflows.lead import ConsentChanged, IntakeReceived, LeadWorkflow
 
@@ -78,19 +78,8 @@ def skipped_notes(harness: Harness, lead_id: str) -> list[str]:
 
 
 async def stop_sms(harness: Harness, lead_id: str, handle: object) -> None:
-    """The person texts STOP: SMS consent withdrawn (email still allowed)."""
-    with session_scope(harness.engine) as session:
-        lead = session.get(Lead, lead_id)
-        assert lead is not None
-        record_consent_change(
-            session,
-            org_id=harness.org_id,
-            contact_id=lead.contact_id,
-            channel=Channel.SMS,
-            granted=False,
-            source="STOP",
-            evidence="inbound STOP",
-        )
+    """The person texts STOP: SMS consent withdrawn (email still allowed), and the Lead told."""
+    withdraw_sms(harness.engine, harness.org_id, lead_id)
     await handle.signal(  # type: ignore[attr-defined]
         LeadWorkflow.consent_changed,
         ConsentChanged(channel=Channel.SMS, granted=False, opted_out_everywhere=False),
