@@ -20,6 +20,7 @@ from models.services.first_touch import plan_next_step, record_lead_and_plan
 from models.services.intake import attach_intake
 from models.store.leads import set_stage
 from models.store.messages import note_deferral
+from models.store.pacing import wait_in_queue
 from models.values import Channel, Stage
 
 T = TypeVar("T")
@@ -47,11 +48,23 @@ def _named(error: BaseException) -> BaseException | None:
 def held_back(
     engine: Engine, deferred: Deferred, *, org_id: str, lead_id: str, channel: Channel
 ) -> SendDeferred:
-    """A touch the compliance gate held back at its claim: noted on the lead's timeline, and
-    the error that tells the workflow until when (it waits on a durable timer)."""
+    """A touch the compliance gate or its sender's pace held back at its claim: noted on the
+    lead's timeline (a pace's wait once per touch, however often it waits again), its place
+    in the sender's queue kept, and the error that tells the workflow until when (it waits
+    on a durable timer)."""
     verdict = deferred.verdict
     assert verdict.until is not None and verdict.reason is not None
-    record(engine, note_deferral, org_id=org_id, lead_id=lead_id, channel=channel, verdict=verdict)
+    if deferred.queued is not None:
+        record(engine, wait_in_queue, queued=deferred.queued)
+    record(
+        engine,
+        note_deferral,
+        org_id=org_id,
+        lead_id=lead_id,
+        channel=channel,
+        verdict=verdict,
+        key=deferred.queued.key if deferred.queued is not None else None,
+    )
     return SendDeferred(verdict.reason, verdict.until)
 
 

@@ -1021,3 +1021,32 @@ class PaymentRequest(SQLModel, table=True):
     failed_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
+
+
+class SenderPace(SQLModel, table=True):
+    """A sender's pace (``models.rules.pacing``): when its next send may leave. One row per
+    number, WhatsApp sender, email domain or Vapi phone number that has a pace; locked by
+    every paced send from it."""
+
+    __tablename__ = "sender_paces"
+
+    #: ``{channel}:{address}`` (``rules.pacing.sender_key``).
+    sender: str = Field(primary_key=True, max_length=340)
+    next_at: datetime | None = _ts(nullable=True)
+
+
+class PacedSend(SQLModel, table=True):
+    """A send waiting for its sender's pace: its lead's score orders the queue (hottest
+    first), then how long it has waited. Removed when it goes."""
+
+    __tablename__ = "paced_sends"
+    __table_args__ = (Index("ix_paced_sends_queue", "sender", "priority", "since"),)
+
+    #: The send's idempotency key.
+    key: str = Field(primary_key=True, max_length=300)
+    sender: str = Field(max_length=340)
+    org_id: str = Field(foreign_key="orgs.id", max_length=40)
+    priority: int
+    since: datetime = _ts()
+    #: When it was told to come back; one that never does stops counting after a while.
+    due_at: datetime = _ts()

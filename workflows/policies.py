@@ -12,6 +12,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.messages import MessageActivities, SendMessageInput
+from models.rules.pacing import PACE_REASON
 from models.rules.takeover import HOLD_REASON
 
 #: Database writes: quick, retried until the database is back.
@@ -44,6 +45,9 @@ SEND_RETRY = RetryPolicy(
 )
 #: Times one touch may be held back by the compliance gate before it is given up.
 MAX_DEFERRALS = 20
+
+#: The shortest wait for a sender's turn (``models.rules.pacing``).
+PACE_MIN_WAIT = timedelta(milliseconds=50)
 
 #: Patch id: database writes became local activities (histories before it use regular ones).
 LOCAL_RECORDS_PATCH = "local-record-activities"
@@ -125,8 +129,9 @@ async def send_touch(
             hold = deferred_until(error)
             if hold is None:
                 raise
-        # A takeover lasts as long as its operator keeps writing: its holds don't count.
-        if not hold[1].startswith(HOLD_REASON):
+        # A takeover lasts as long as its operator keeps writing, and a sender's queue as
+        # long as its backlog: neither's holds count.
+        if not hold[1].startswith((HOLD_REASON, PACE_REASON)):
             deferrals += 1
         if not await wait_out(hold, cancelled=cancelled, on_hold=on_hold, woken=woken):
             return False
@@ -146,10 +151,13 @@ async def wait_out(
     until, reason = hold
     on_hold(until, reason)
     wakes = woken() if woken is not None else 0
+    # A sender's turn may be a fraction of a second away (a sender paced at 10 a second);
+    # only pace holds, which no history before them has, wait less than a second.
+    shortest = PACE_MIN_WAIT if reason.startswith(PACE_REASON) else timedelta(seconds=1)
     with contextlib.suppress(TimeoutError):
         await workflow.wait_condition(
             lambda: cancelled() or (woken is not None and woken() != wakes),
-            timeout=max(until - workflow.now(), timedelta(seconds=1)),
+            timeout=max(until - workflow.now(), shortest),
             timeout_summary=f"held back: {reason}",
         )
     return not cancelled()

@@ -214,6 +214,33 @@ GENERAL: tuple[Group, ...] = (
         ),
     ),
     Group(
+        "Sending speed",
+        "How fast each sender may send, so a morning batch doesn't queue at the provider or "
+        "get refused. Waiting messages go hottest lead first. Empty: as fast as the "
+        "provider takes them.",
+        tuple(
+            Setting(
+                f"pacing.{channel}",
+                label,
+                kind="float",
+                optional=True,
+                input_type="number",
+                hint=hint,
+                attrs={**_NUMBER, "min": "0.001", "max": "1000", "step": "any"},
+            )
+            for channel, label, hint in (
+                (
+                    "sms",
+                    "Texts a second, per number",
+                    "A US long code takes about 1, a toll-free number 3, a short code 100.",
+                ),
+                ("whatsapp", "WhatsApp messages a second", "Per WhatsApp sender."),
+                ("email", "Emails a second", "Per sending domain."),
+                ("calls", "Calls a second", "From the Vapi number; 0.1 is one every 10 s."),
+            )
+        ),
+    ),
+    Group(
         "Pace",
         "How much the AI may do, and when a lead counts as gone quiet.",
         (

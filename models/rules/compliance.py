@@ -12,6 +12,7 @@ import phonenumbers
 from phonenumbers import geocoder
 from phonenumbers import timezone as phone_zones
 
+from models.rules.pacing import Queued
 from models.schemas import (
     OrgSettings,
 )
@@ -23,12 +24,16 @@ from models.values import (
 class Deferred(Exception):
     """The compliance gate holds this touch back until ``verdict.until``."""
 
-    def __init__(self, verdict: Verdict, *, channel: Channel | None = None) -> None:
+    def __init__(
+        self, verdict: Verdict, *, channel: Channel | None = None, queued: Queued | None = None
+    ) -> None:
         super().__init__(verdict.reason)
         self.verdict = verdict
         #: The channel the held touch was claimed on, when it is not the one asked for (a
         #: sequence step's fallback).
         self.channel = channel
+        #: Held by its sender's pace: its place in the sender's queue, to be kept.
+        self.queued = queued
 
 
 #: Rolling window of the touch budget.

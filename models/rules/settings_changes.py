@@ -80,6 +80,10 @@ LABELS: dict[str, str] = {
     "unit_prices.whatsapp": "WhatsApp price",
     "unit_prices.email": "Email price",
     "unit_prices.currency": "Price currency",
+    "pacing.sms": "SMS sends a second",
+    "pacing.whatsapp": "WhatsApp sends a second",
+    "pacing.email": "Emails a second",
+    "pacing.calls": "Calls a second",
 }
 #: Settings keyed by a phrase (a source, a word): one line per phrase added, removed or changed.
 _PHRASE_MAPS = frozenset({"scoring.sources", "scoring.words"})
@@ -87,6 +91,7 @@ _PHRASE_MAPS = frozenset({"scoring.sources", "scoring.words"})
 _NONE = {
     **{f"quiet_hours.{channel}": "any time" for channel in ("sms", "whatsapp", "voice", "email")},
     "vip_value": "no VIP rule",
+    **{f"pacing.{channel}": "unpaced" for channel in ("sms", "whatsapp", "email", "calls")},
 }
 #: Free text, quoted in a summary.
 _QUOTED = frozenset({"help_reply"})

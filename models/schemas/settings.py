@@ -31,6 +31,7 @@ from models.schemas.fields import (
     Timezone,
 )
 from models.values import (
+    Channel,
     ProviderMode,
 )
 
@@ -116,6 +117,34 @@ class AppointmentSettings(StrictModel):
     rating_request_after: Duration = timedelta(hours=1)
     #: An arrival this long after the start still counts as on time.
     on_time_grace: Duration = timedelta(minutes=10)
+
+
+#: A sender's throughput, in sends a second: from 0.001 (one every 1,000 s) to 1000.
+PerSecond = Annotated[float, Field(ge=0.001, le=1000)]
+
+
+class SendPacing(StrictModel):
+    """How fast each of the org's senders may send, in sends a second; ``None``: as fast as
+    the provider takes them. A US long code takes about 1 text a second, a toll-free number
+    about 3, a short code about 100. Automated touches and calls wait their turn (hottest
+    lead first); a visit's or payment's message never waits but uses up a turn; replies,
+    confirmations and alerts are not paced."""
+
+    sms: PerSecond | None = None
+    whatsapp: PerSecond | None = None
+    #: Per sending domain (the part of ``email_from`` after the @).
+    email: PerSecond | None = None
+    #: Calls placed from the Vapi phone number.
+    calls: PerSecond | None = None
+
+    def per_second(self, channel: Channel) -> float | None:
+        """The pace of ``channel``'s sender (a call's: ``calls``)."""
+        return {
+            Channel.SMS: self.sms,
+            Channel.WHATSAPP: self.whatsapp,
+            Channel.EMAIL: self.email,
+            Channel.VOICE: self.calls,
+        }.get(channel)
 
 
 class Sla(StrictModel):
@@ -286,6 +315,7 @@ class OrgSettings(StrictModel):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     unit_prices: UnitPrices = Field(default_factory=UnitPrices)
     appointments: AppointmentSettings = Field(default_factory=AppointmentSettings)
+    pacing: SendPacing = Field(default_factory=SendPacing)
 
 
 def _null_only_where_settings_allow(schema: JsonDict) -> None:
@@ -332,6 +362,7 @@ class OrgSettingsPatch(StrictModel):
     alerts: AlertSettings | None = None
     unit_prices: UnitPrices | None = None
     appointments: AppointmentSettings | None = None
+    pacing: SendPacing | None = None
 
 
 class OrgCreate(StrictModel):

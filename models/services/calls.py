@@ -25,6 +25,7 @@ from models.rules.compliance import Deferred
 from models.rules.orgs import org_settings
 from models.schemas import OrgSettings
 from models.services.gate import check_gate, held_back_for_takeover
+from models.services.pacing import take_slot
 from models.store import agent_days
 from models.store.calls import answer_counts, call_history, call_placed
 from models.store.consent import current_consent
@@ -137,6 +138,15 @@ def _new_call(
         )
         if not verdict.allowed:
             raise Deferred(verdict)
+        take_slot(
+            session,
+            settings=settings,
+            org_id=lead.org_id,
+            channel=Channel.VOICE,
+            key=idempotency_key,
+            priority=lead.score,
+            now=now,
+        )
     # The answer-rate statistics are kept in the recipient's local time.
     local = now.astimezone(
         ZoneInfo(recipient_of(session, lead=lead, contact=contact, settings=settings).timezone)

@@ -32,6 +32,7 @@ from models.schemas import (
     OrgSettings,
 )
 from models.services.gate import check_gate, held_back_for_takeover
+from models.services.pacing import take_slot
 from models.store.consent import current_consent
 from models.store.contacts import address_for, recipient_of
 from models.store.leads import get_lead
@@ -412,6 +413,16 @@ def _draft_touch(
         )
         if not verdict.allowed:
             raise Deferred(verdict)
+        take_slot(
+            session,
+            settings=settings,
+            org_id=org.id,
+            channel=channel,
+            key=idempotency_key,
+            priority=lead.score,
+            now=now,
+            wait=not transactional,
+        )
     first_name, body, subject = _touch_words(
         org, contact=contact, channel=channel, template=template, text=text
     )

@@ -15,7 +15,7 @@ from models.rules.whatsapp import WHATSAPP_SESSION
 from models.store import agent_days
 from models.store.consent import record_consent_change
 from models.store.leads import get_lead
-from models.store.timeline import add_to_timeline
+from models.store.timeline import add_to_timeline, add_to_timeline_once
 from models.tables import (
     Lead,
     Message,
@@ -53,21 +53,40 @@ def whatsapp_session_open(session: Session, *, org_id: str, contact_id: str, now
 
 
 def note_deferral(
-    session: Session, *, org_id: str, lead_id: str, channel: Channel, verdict: Verdict
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    channel: Channel,
+    verdict: Verdict,
+    key: str | None = None,
 ) -> None:
-    """Put a deferred touch on the lead's timeline, with why and until when."""
-    add_to_timeline(
+    """Put a deferred touch on the lead's timeline, with why and until when; with ``key``,
+    once for that touch (a wait for a sender's pace, asked again and again)."""
+    summary = (
+        f"{channel.value.upper() if channel != Channel.EMAIL else 'Email'} held back: "
+        f"{verdict.reason}"
+    )
+    data = {
+        "channel": channel.value,
+        "until": verdict.until.isoformat() if verdict.until else None,
+        "reason": verdict.reason,
+    }
+    kind = TimelineKind.TOUCH_DEFERRED
+    if key is None:
+        add_to_timeline(
+            session, org_id=org_id, lead_id=lead_id, kind=kind, summary=summary, data=data
+        )
+        return
+    data["key"] = key
+    add_to_timeline_once(
         session,
         org_id=org_id,
         lead_id=lead_id,
-        kind=TimelineKind.TOUCH_DEFERRED,
-        summary=f"{channel.value.upper() if channel != Channel.EMAIL else 'Email'} held back: "
-        f"{verdict.reason}",
-        data={
-            "channel": channel.value,
-            "until": verdict.until.isoformat() if verdict.until else None,
-            "reason": verdict.reason,
-        },
+        kind=kind,
+        summary=summary,
+        data=data,
+        key={"key": key},
     )
 
 

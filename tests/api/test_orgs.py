@@ -236,3 +236,31 @@ async def test_whatsapp_template_sid_must_be_a_content_sid_and_a_bad_one_changes
     assert (await api.get("/v1/orgs/me", headers=headers)).json() == before
     cleared = await api.patch("/v1/orgs/me", json={"whatsapp_template_sid": None}, headers=headers)
     assert cleared.json()["whatsapp_template_sid"] is None
+
+
+async def test_a_senders_pace_is_set_per_channel_and_a_bad_one_changes_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    _, headers = await create_org(api)
+    assert (await api.get("/v1/orgs/me", headers=headers)).json()["pacing"] == {
+        "sms": None,
+        "whatsapp": None,
+        "email": None,
+        "calls": None,
+    }
+
+    refused = await api.patch(
+        "/v1/orgs/me",
+        json={"pacing": {"sms": 0, "whatsapp": 2000, "email": "fast", "calls": 1e-9}},
+        headers=headers,
+    )
+    assert refused.status_code == 422
+    fields = {detail["field"] for detail in refused.json()["error"]["details"]}
+    assert fields == {"pacing.sms", "pacing.whatsapp", "pacing.email", "pacing.calls"}
+
+    set_ = await api.patch(
+        "/v1/orgs/me", json={"pacing": {"sms": 1, "calls": 0.1}}, headers=headers
+    )
+    assert set_.status_code == 200, set_.text
+    changed = await api.patch("/v1/orgs/me", json={"pacing": {"sms": 3}}, headers=headers)
+    assert changed.json()["pacing"] == {"sms": 3, "whatsapp": None, "email": None, "calls": 0.1}

@@ -96,6 +96,8 @@ async def test_an_invalid_value_is_shown_beside_its_field_and_nothing_is_saved(
     await expect(timezone).to_have_value("Europe/London")
     await timezone.fill("Mars/Olympus")
     await owner.get_by_label("Reply to HELP").fill("Shine: call 020 7946 0000")
+    texts = owner.get_by_label("Texts a second, per number")
+    await texts.fill("0")
     await owner.get_by_role("button", name="Save settings").click()
 
     await expect(owner.get_by_role("alert")).to_contain_text("Nothing was saved")
@@ -104,14 +106,26 @@ async def test_an_invalid_value_is_shown_beside_its_field_and_nothing_is_saved(
         "unknown timezone 'Mars/Olympus'; use an IANA name like Europe/London"
     )
     await expect(timezone).to_have_value("Mars/Olympus")  # what was typed, to fix
+    await expect(texts).to_have_attribute("aria-invalid", "true")
+    await expect(texts).to_have_accessible_description(re.compile("greater than or equal to 0.001"))
     assert await axe_violations(owner) == []
 
     await owner.goto("/app/settings")
     await expect(timezone).to_have_value("Europe/London")
     await expect(owner.get_by_label("Reply to HELP")).to_have_value("")
+    await expect(texts).to_have_value("")  # unpaced
     await owner.goto("/app/settings/changes")
     await expect(owner.get_by_text("No changes yet.")).to_be_visible()
     assert await axe_violations(owner) == []
+
+    # Fixed, the number's pace is saved and said in the changes.
+    await owner.goto("/app/settings")
+    await texts.fill("1")
+    await owner.get_by_role("button", name="Save settings").click()
+    await expect(owner.locator("p.notice")).to_contain_text("SMS sends a second: unpaced → 1")
+    async with httpx.AsyncClient(base_url=live_server) as api:
+        pacing = (await api.get("/v1/orgs/me", headers=shine.headers)).json()["pacing"]
+    assert pacing == {"sms": 1, "whatsapp": None, "email": None, "calls": None}
 
 
 async def test_live_is_unavailable_on_a_dry_run_deployment_and_the_page_says_why(

@@ -1,0 +1,67 @@
+"""Per-sender pacing at claim time (``models.rules.pacing``): a paced send takes its
+sender's next slot, or is held back (``Deferred``) until its turn in the sender's queue.
+
+Lock order: the claim's contact first, then the sender's pace row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from models.rules.compliance import Deferred, Verdict
+from models.rules.messages import sender_address
+from models.rules.pacing import Queued, decide, interval, pace_reason, sender_key
+from models.schemas import OrgSettings
+from models.store.pacing import count_ahead, lock_sender, sent_from, waiting
+from models.tables import utcnow
+from models.values import Channel
+
+
+def take_slot(
+    session: Session,
+    *,
+    settings: OrgSettings,
+    org_id: str,
+    channel: Channel,
+    key: str,
+    priority: int,
+    now: datetime,
+    wait: bool = True,
+) -> None:
+    """Take the next slot of the sender ``channel`` sends from, if it is paced; else raise
+    ``Deferred`` until this send's turn (``queued`` says where it waits). With ``wait``
+    false (a visit's or payment's message) the send goes now and uses up a slot.
+
+    ``now`` is the attempt's scheduled time; a send that starts later (a busy worker) is
+    paced by the clock, so a backlog never leaves in a burst."""
+    per_second = settings.pacing.per_second(channel)
+    if per_second is None:
+        return
+    address = settings.vapi_phone_number_id if channel == Channel.VOICE else None
+    sender = sender_key(channel, address or sender_address(settings, channel), org_id=org_id)
+    clock = max(now, utcnow())
+    pace = lock_sender(session, sender=sender)
+    gap = interval(per_second)
+    if not wait:
+        sent_from(session, pace=pace, next_at=max(pace.next_at or clock, clock) + gap, key=key)
+        return
+    place = waiting(session, key=key)
+    since = place.since if place is not None else clock
+    ahead = count_ahead(session, sender=sender, key=key, priority=priority, since=since, now=clock)
+    slot = decide(next_at=pace.next_at, gap=gap, ahead=ahead, now=clock)
+    if slot.go:
+        sent_from(session, pace=pace, next_at=slot.next_at, key=key)
+        return
+    assert slot.until is not None
+    reason = pace_reason(sender=sender, per_second=per_second, ahead=slot.ahead)
+    queued = Queued(
+        key=key,
+        sender=sender,
+        org_id=org_id,
+        priority=priority,
+        since=since,
+        due_at=slot.until,
+    )
+    raise Deferred(Verdict(until=slot.until, reason=reason), queued=queued)
