@@ -175,7 +175,8 @@ async def axe_violations(page: Page) -> list[dict[str, Any]]:
     Each as ``id``, ``impact``, ``help`` and the offending ``nodes`` (selector, start of the
     HTML), so a failure says where; an empty list is a pass.
     """
-    await page.add_script_tag(path=AXE_JS)
+    if not await page.evaluate("typeof axe !== 'undefined'"):  # once per document
+        await page.add_script_tag(path=AXE_JS)
     violations: list[dict[str, Any]] = await page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
     )

@@ -1,12 +1,15 @@
-"""A worker killed in the middle of a send: the first touch still goes out, once."""
+"""A worker killed in the middle of sends: every touch still goes out, once.
+
+One kill covers both ways a send is cut off, as each costs a 30 s start-to-close timeout to
+recover from: a dry-run send killed before it finished, and live sends (an SMS, an email, a
+call) the providers accepted before the worker heard back."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -21,7 +24,6 @@ from tests.conftest import (
     create_org,
     dev_address,
     eventually,
-    make_settings,
     serve,
 )
 from tests.fakes.providers import FakeProviders, Provider
@@ -29,95 +31,6 @@ from tests.workers.processes import drain, keepwarm_env, read_until, spawn, stop
 from workers.client import connect, register_search_attributes
 from workflows.calls import CallInput, CallWorkflow
 from workflows.task_queues import LEADS
-
-
-@pytest.fixture
-async def isolated(pg_url: str, dev_server: WorkflowEnvironment) -> Settings:
-    """Settings on a namespace no in-process worker polls: only the child workers here do."""
-    settings = make_settings(
-        database_url=pg_url,
-        temporal_address=dev_address(dev_server),
-        temporal_namespace=ISOLATED_NAMESPACE,
-    )
-    await register_search_attributes(await connect(settings))
-    return settings
-
-
-@pytest.fixture
-async def api(isolated: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve(isolated) as client:
-        yield client
-
-
-async def start_worker(settings: Settings, *, send_latency_ms: int) -> asyncio.subprocess.Process:
-    env = keepwarm_env(
-        database_url=settings.database_url,
-        temporal_address=settings.temporal_address,
-        temporal_namespace=settings.temporal_namespace,
-        dry_run_latency_ms=str(send_latency_ms),
-    )
-    worker = await spawn("worker", env=env)
-    try:
-        await read_until(worker, "worker running", within=30)
-    except AssertionError:
-        worker.kill()
-        raise
-    return worker
-
-
-async def test_worker_killed_mid_send_sends_the_first_touch_once(
-    isolated: Settings, api: httpx.AsyncClient, pg_engine: Engine
-) -> None:
-    _, headers = await create_org(api)
-    # The first worker's sends take 30 s, so it is surely killed in the middle of one.
-    first = await start_worker(isolated, send_latency_ms=30_000)
-    async with stopped_at_exit(first):
-        accepted = await api.post(
-            "/v1/leads",
-            json={"name": "Ada", "phone": "+447911123456", "consent": {"sms": True}},
-            headers=headers,
-        )
-        assert accepted.status_code == 202
-        lead_id = accepted.json()["lead_id"]
-
-        async def claimed() -> list[Message]:
-            with Session(pg_engine) as session:
-                return list(session.exec(select(Message).where(Message.lead_id == lead_id)))
-
-        [pending] = await eventually(claimed, within=30)
-        assert pending.status == "pending"  # written before the provider call, not yet sent
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
-
-    second = await start_worker(isolated, send_latency_ms=0)
-    output = drain(second)
-    async with stopped_at_exit(second):
-
-        async def contacted() -> dict[str, object] | None:
-            lead: dict[str, object] = (
-                await api.get(f"/v1/leads/{lead_id}", headers=headers)
-            ).json()
-            return lead if lead.get("stage") == "contacted" else None
-
-        # The killed attempt is retried once its 30 s start-to-close timeout has passed.
-        await eventually(contacted, within=120, every=0.5)
-        listed = await api.get("/v1/messages", params={"lead_id": lead_id}, headers=headers)
-        second.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(second.wait(), timeout=30)
-        await output
-
-    [message] = listed.json()["items"]
-    assert message["id"] == pending.id
-    assert message["status"] == "simulated"
-    assert second.returncode == 0
-    client = await connect(isolated)
-    history = await client.get_workflow_handle(accepted.json()["workflow_id"]).fetch_history()
-    send_attempts = [
-        event.activity_task_started_event_attributes.attempt
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-    ]
-    assert max(send_attempts) >= 2  # the send really was cut off and run again
 
 
 @pytest.fixture
@@ -131,9 +44,13 @@ async def live_isolated(
     return settings
 
 
-async def start_live_worker(settings: Settings) -> asyncio.subprocess.Process:
-    """``keepwarm worker`` in live mode, its SDKs pointed at the fake providers."""
+async def start_live_worker(
+    settings: Settings, *, dry_run_latency_ms: int = 0
+) -> asyncio.subprocess.Process:
+    """``keepwarm worker`` in live mode, its SDKs pointed at the fake providers (a dry-run
+    org's sends taking ``dry_run_latency_ms``)."""
     env = keepwarm_env(
+        dry_run_latency_ms=str(dry_run_latency_ms),
         database_url=settings.database_url,
         temporal_address=settings.temporal_address,
         temporal_namespace=settings.temporal_namespace,
@@ -161,7 +78,7 @@ async def start_live_worker(settings: Settings) -> asyncio.subprocess.Process:
     return worker
 
 
-async def test_worker_killed_after_the_provider_accepted_sends_once_per_channel(
+async def test_a_worker_killed_mid_send_sends_every_touch_once(
     live_isolated: Settings, fake_providers: FakeProviders, pg_engine: Engine
 ) -> None:
     fake = fake_providers
@@ -171,9 +88,23 @@ async def test_worker_killed_after_the_provider_accepted_sends_once_per_channel(
         fake.delay_next(provider, 60)
     async with serve(live_isolated) as api:
         live = Live(api=api, client=await connect(live_isolated), fake=fake, settings=live_isolated)
+        _, dry_headers = await create_org(api)  # a dry-run org beside the live one
         _, headers = await live.org()
-        first = await start_live_worker(live_isolated)
+        # The first worker's dry-run sends take 30 s, so it is surely killed in one.
+        first = await start_live_worker(live_isolated, dry_run_latency_ms=30_000)
         async with stopped_at_exit(first):
+            dry = await api.post(
+                "/v1/leads",
+                json={"name": "Ada", "phone": "+447911123456", "consent": {"sms": True}},
+                headers=dry_headers,
+            )
+            assert dry.status_code == 202
+            dry_lead = dry.json()["lead_id"]
+
+            async def claimed() -> list[Message]:
+                with Session(pg_engine) as session:
+                    return list(session.exec(select(Message).where(Message.lead_id == dry_lead)))
+
             texted = await api.post(
                 "/v1/leads",
                 json={"name": "Ada", "phone": "+447911123459", "consent": {"sms": True}},
@@ -200,6 +131,9 @@ async def test_worker_killed_after_the_provider_accepted_sends_once_per_channel(
                 task_queue=LEADS,
             )
             await eventually(accepted("vapi"), within=60)
+            [pending] = await eventually(claimed, within=30)
+            # Written before the provider call, not yet sent.
+            assert pending.status == "pending"
             first.send_signal(signal.SIGKILL)
             await first.wait()
 
@@ -225,14 +159,31 @@ async def test_worker_killed_after_the_provider_accepted_sends_once_per_channel(
                     )
 
             async def done() -> bool:
-                return settled()
+                contacted = (await api.get(f"/v1/leads/{dry_lead}", headers=dry_headers)).json()
+                return settled() and contacted.get("stage") == "contacted"
 
             # The killed attempts are retried once their 30 s start-to-close timeout passes.
             await eventually(done, within=120, every=0.5)
+            listed = await api.get(
+                "/v1/messages", params={"lead_id": dry_lead}, headers=dry_headers
+            )
             second.send_signal(signal.SIGTERM)
             await asyncio.wait_for(second.wait(), timeout=30)
             await output
 
+    # The dry-run send: the same row, sent once, after the cut-off attempt was run again.
+    [message] = listed.json()["items"]
+    assert message["id"] == pending.id
+    assert message["status"] == "simulated"
+    assert second.returncode == 0
+    history = await live.client.get_workflow_handle(dry.json()["workflow_id"]).fetch_history()
+    send_attempts = [
+        event.activity_task_started_event_attributes.attempt
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    assert max(send_attempts) >= 2  # the send really was cut off and run again
+    # The live sends: each reached its provider once.
     sms_posts = [r for r in fake.requests("twilio") if r.method == "POST"]
     call_posts = [r for r in fake.requests("vapi") if r.method == "POST"]
     email_posts = fake.requests("resend")
