@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from temporalio import activity, workflow
@@ -36,7 +33,14 @@ with workflow.unsafe.imports_passed_through():
     from sqlalchemy import create_engine, text
     from temporalio.client import Client
 
-    from bench.intake import OwnStack, Target, percentile, progress, serve_worker
+    from bench.intake import (
+        OwnStack,
+        Target,
+        percentile,
+        progress,
+        serve_worker,
+        worker_process,
+    )
     from models.settings import Settings
     from workers.client import connect
 
@@ -134,11 +138,11 @@ async def keepwarm(
             break
         await asyncio.sleep(0.5)
     engine.dispose()
-    latencies = [_ms(message_at) - _ms(lead_at) for lead_at, message_at in rows]
+    latencies = [epoch_ms(message_at) - epoch_ms(lead_at) for lead_at, message_at in rows]
     return latencies, count - len(latencies)
 
 
-def _ms(value: Any) -> float:
+def epoch_ms(value: Any) -> float:
     """A timestamp from either database as epoch milliseconds (SQLite gives strings)."""
     from datetime import UTC, datetime
 
@@ -148,33 +152,11 @@ def _ms(value: Any) -> float:
     return float(moment.timestamp() * 1000)
 
 
-@contextmanager
-def touch_worker(target: Target, task_queue: str) -> Iterator[None]:
+def touch_worker(target: Target, task_queue: str) -> AbstractContextManager[None]:
     """The bare path's worker, in its own process like keepwarm's."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.first_touch",
-            "--serve-worker",
-            target.temporal_address,
-            target.namespace,
-            task_queue,
-        ],
-        stdout=subprocess.PIPE,
-        cwd=Path(__file__).resolve().parents[1],
+    return worker_process(
+        [sys.executable, "-m", "bench.first_touch", "--serve-worker"], target, task_queue
     )
-    try:
-        assert process.stdout is not None
-        if process.stdout.readline().strip() != b"ready":
-            raise RuntimeError(f"the bench worker exited with {process.wait()}")
-        yield
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def serve_touch_worker(address: str, namespace: str, task_queue: str) -> None:

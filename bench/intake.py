@@ -503,8 +503,20 @@ def noop_worker_process(target: Target, task_queue: str) -> Iterator[None]:
 
     A worker in the load generator's process would share its event loop and GIL, slowing the
     bare starts it is meant to serve (and the sandbox re-imports this module for every run).
+    """
+    with worker_process(
+        [sys.executable, str(Path(__file__).resolve()), "--serve-noop-worker"], target, task_queue
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def worker_process(serve: Sequence[str], target: Target, task_queue: str) -> Iterator[None]:
+    """A bare path's worker in a child process (``serve`` plus the address, namespace and
+    task queue), like keepwarm's own worker.
 
     Args:
+        serve: The command that serves the worker, before its three arguments.
         target: The stack whose Temporal the worker polls.
         task_queue: The task queue to poll.
 
@@ -515,20 +527,14 @@ def noop_worker_process(target: Target, task_queue: str) -> Iterator[None]:
         RuntimeError: The worker exited before it was ready.
     """
     process = subprocess.Popen(
-        [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--serve-noop-worker",
-            target.temporal_address,
-            target.namespace,
-            task_queue,
-        ],
+        [*serve, target.temporal_address, target.namespace, task_queue],
         stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
     )
     try:
         assert process.stdout is not None
         if process.stdout.readline().strip() != b"ready":
-            raise RuntimeError(f"the no-op worker exited with {process.wait()}")
+            raise RuntimeError(f"the bench worker exited with {process.wait()}")
         yield
     finally:
         if process.poll() is None:
