@@ -1,0 +1,294 @@
+"""The 08:00 wake-up: many first touches held by quiet hours until the same minute, beside
+bare temporalio timers firing together on the same server in the same run.
+
+Run ``python -m bench.wakeup`` from the repository root (``--help`` lists the options). It
+starts its own stack with ``keepwarm up`` (SQLite, the dev server, dry run) and:
+
+* **keepwarm**: sets the demo org's SMS window to open at a whole minute ``W2`` a few minutes
+  ahead, posts ``--leads`` leads (UK mobiles with SMS consent) so every first touch is held
+  until ``W2``, and waits until all are held (each Lead workflow on its timer);
+* **bare**: starts as many workflows of a workflow defined here, each sleeping until the
+  minute ``W1`` before ``W2`` and then running one activity that returns the time it ran,
+  on a worker in its own process;
+* lateness: bare = the activity's time minus ``W1``; keepwarm = the first-touch row's
+  ``created_at`` (the claim, just before the provider call) minus ``W2``.
+
+With ``--pace N`` the org's SMS number is paced at N a second (and ``--leads`` should be
+small): the run then also reports whether the texts left hottest lead first at that pace.
+It prints p50, p99 and max for both and the ratios. ``bench/README.md`` has figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    import httpx
+    from sqlalchemy import create_engine, text
+    from temporalio.client import Client
+
+    from bench.first_touch import epoch_ms
+    from bench.intake import (
+        OwnStack,
+        Target,
+        percentile,
+        progress,
+        serve_worker,
+        worker_process,
+    )
+    from models.settings import Settings
+    from workers.client import connect
+
+#: Intake's own pace while the batch is posted (leads a second).
+POST_RATE = 25.0
+#: Seconds to wait, after the window opens, for every first touch.
+SETTLE_S = 600.0
+
+
+@activity.defn(name="bench_wake")
+def bench_wake() -> float:
+    """The wall-clock time the activity ran."""
+    return time.time()
+
+
+@workflow.defn(name="BenchWake")
+class BenchWake:
+    """Sleeps until a given moment, then runs one activity (a held touch, bare)."""
+
+    @workflow.run
+    async def run(self, wake_at: float) -> float:
+        """The time the activity ran."""
+        await workflow.sleep(max(wake_at - workflow.now().timestamp(), 0))
+        result: float = await workflow.execute_activity(
+            bench_wake, start_to_close_timeout=timedelta(seconds=60)
+        )
+        return result
+
+
+def wake_worker(target: Target, task_queue: str) -> AbstractContextManager[None]:
+    """The bare path's worker, in its own process like keepwarm's."""
+    return worker_process(
+        [sys.executable, "-m", "bench.wakeup", "--serve-worker"], target, task_queue
+    )
+
+
+def next_minute(after: datetime) -> datetime:
+    """The first whole minute after ``after``."""
+    return after.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+async def post_batch(target: Target, count: int) -> list[str]:
+    """Post ``count`` leads at ``POST_RATE`` a second; their ids. Values vary, so scores do."""
+    base = uuid.uuid4().int % 10**5
+    async with httpx.AsyncClient(
+        base_url=target.api_url,
+        headers={"Authorization": f"Bearer {target.api_key}"},
+        timeout=30,
+        limits=httpx.Limits(max_connections=50),
+    ) as api:
+
+        async def one(i: int) -> str | None:
+            await asyncio.sleep(i / POST_RATE)
+            body: dict[str, Any] = {
+                "name": "Wake Lead",
+                "phone": f"+4479111{(base + i) % 10**5:05d}",
+                "consent": {"sms": True},
+                "source": "bench",
+                "value": [None, 60.0, 300.0, 1500.0][i % 4],
+            }
+            if body["value"] is None:
+                del body["value"]
+            response = await api.post("/v1/leads", json=body)
+            if response.status_code != 202:
+                progress(f"  intake answered {response.status_code}: {response.text[:200]}")
+                return None
+            lead_id: str = response.json()["lead_id"]
+            return lead_id
+
+        found = await asyncio.gather(*(one(i) for i in range(count)))
+    return [lead for lead in found if lead]
+
+
+def held_count(database_url: str, lead_ids: Sequence[str]) -> int:
+    """How many of the leads are held back (a ``touch_deferred`` entry on the timeline)."""
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        held = connection.execute(
+            text(
+                "SELECT count(DISTINCT lead_id) FROM timeline_events "
+                "WHERE kind = 'touch_deferred' AND lead_id IN (SELECT id FROM leads "
+                "WHERE source = 'bench')"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return int(held)
+
+
+def touches(database_url: str) -> list[tuple[str, float, int]]:
+    """Each bench lead's first touch: lead id, the claim's time (epoch ms), the lead's score."""
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        rows = list(
+            connection.execute(
+                text(
+                    "SELECT l.id, m.created_at, l.score FROM leads l JOIN messages m "
+                    "ON m.lead_id = l.id WHERE l.source = 'bench' AND m.direction = 'outbound'"
+                )
+            )
+        )
+    engine.dispose()
+    return [(lead, epoch_ms(at), int(score)) for lead, at, score in rows]
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max in seconds."""
+    return {
+        "p50_s": round(percentile(values, 0.5) / 1000, 2),
+        "p99_s": round(percentile(values, 0.99) / 1000, 2),
+        "max_s": round(max(values) / 1000, 2),
+    }
+
+
+async def run(args: argparse.Namespace, target: Target, database_url: str) -> dict[str, Any]:
+    """Hold the batch, start the bare timers, let both minutes come; the figures."""
+    async with httpx.AsyncClient(
+        base_url=target.api_url, headers={"Authorization": f"Bearer {target.api_key}"}
+    ) as api:
+        # Posting and holding every lead takes about count / 8 seconds on two cores.
+        setup = timedelta(seconds=60 + args.leads / 6)
+        bare_at = next_minute(datetime.now(UTC) + setup)
+        keepwarm_at = bare_at + timedelta(minutes=1)
+        if keepwarm_at.date() != datetime.now(UTC).date():
+            raise SystemExit("run the bench before 23:50 UTC: the window must open today")
+        window = [keepwarm_at.strftime("%H:%M"), "23:59"]
+        patch: dict[str, Any] = {
+            "timezone": "UTC",
+            "quiet_hours": {"sms": window, "whatsapp": None, "voice": None, "email": None},
+            "touch_budget": {"per_24h": 50},
+        }
+        if args.pace:
+            patch["pacing"] = {"sms": args.pace}
+        response = await api.patch("/v1/orgs/me", json=patch)
+        response.raise_for_status()
+    progress(f"bare timers at {bare_at:%H:%M:%S}, the SMS window opens at {keepwarm_at:%H:%M}")
+    progress(f"keepwarm: posting {args.leads} leads")
+    lead_ids = await post_batch(target, args.leads)
+    deadline = time.monotonic() + (keepwarm_at - datetime.now(UTC)).total_seconds() - 5
+    held = held_count(database_url, lead_ids)
+    while held < len(lead_ids) and time.monotonic() < deadline:
+        await asyncio.sleep(2)
+        held = held_count(database_url, lead_ids)
+    progress(f"  {held} of {len(lead_ids)} held until {keepwarm_at:%H:%M}")
+
+    client: Client = await connect(
+        Settings(temporal_namespace=target.namespace), address=target.temporal_address
+    )
+    queue = f"bench-wake-{uuid.uuid4().hex[:6]}"
+    with wake_worker(target, queue):
+        progress(f"bare: starting {args.leads} workflows")
+        handles = [
+            await client.start_workflow(
+                BenchWake.run,
+                bare_at.timestamp(),
+                id=f"bench-wake-{uuid.uuid4().hex}",
+                task_queue=queue,
+            )
+            for _ in range(args.leads)
+        ]
+        ran = [await handle.result() for handle in handles]
+    bare = [(moment - bare_at.timestamp()) * 1000 for moment in ran]
+    progress(f"keepwarm: waiting for {keepwarm_at:%H:%M}")
+    settle = time.monotonic() + (keepwarm_at - datetime.now(UTC)).total_seconds() + SETTLE_S
+    sent: list[tuple[str, float, int]] = []
+    while time.monotonic() < settle:
+        sent = touches(database_url)
+        if len(sent) >= len(lead_ids):
+            break
+        await asyncio.sleep(1)
+    late = [at - keepwarm_at.timestamp() * 1000 for _, at, _ in sent]
+    results: dict[str, Any] = {
+        "leads": args.leads,
+        "held": held,
+        "pace_per_s": args.pace,
+        "bare": stats(bare),
+        "keepwarm": stats(late) | {"sent": len(sent), "missing": len(lead_ids) - len(sent)},
+    }
+    results["ratio_p50"] = round(results["keepwarm"]["p50_s"] / results["bare"]["p50_s"], 1)
+    results["ratio_p99"] = round(results["keepwarm"]["p99_s"] / results["bare"]["p99_s"], 1)
+    if args.pace:
+        ordered = sorted(sent, key=lambda row: row[1])
+        scores = [score for _, _, score in ordered[1:]]
+        inversions = sum(1 for a, b in itertools.pairwise(scores) if b > a)
+        span_s = (ordered[-1][1] - ordered[0][1]) / 1000
+        results["paced"] = {
+            "span_s": round(span_s, 1),
+            "rate_per_s": round((len(ordered) - 1) / span_s, 3) if span_s else None,
+            "score_inversions_after_the_first": inversions,
+        }
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    """The figures as a small table."""
+    bare, kw = results["bare"], results["keepwarm"]
+    lines = [
+        f"the 08:00 wake-up: {results['leads']} held first touches "
+        f"({results['held']} held before the window opened)",
+        f"  bare timers  p50 {bare['p50_s']:6.2f} s   p99 {bare['p99_s']:6.2f} s   "
+        f"max {bare['max_s']:6.2f} s",
+        f"  keepwarm     p50 {kw['p50_s']:6.2f} s   p99 {kw['p99_s']:6.2f} s   "
+        f"max {kw['max_s']:6.2f} s   ({kw['missing']} missing)",
+        f"  keepwarm/bare: p50 x{results['ratio_p50']}, p99 x{results['ratio_p99']}",
+    ]
+    if "paced" in results:
+        paced = results["paced"]
+        lines.append(
+            f"  paced at {results['pace_per_s']}/s: {paced['rate_per_s']}/s over "
+            f"{paced['span_s']} s, {paced['score_inversions_after_the_first']} score "
+            "inversions after the first text"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line, start a stack, run, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--leads", type=int, default=1000, help="held leads (and bare timers)")
+    parser.add_argument("--pace", type=float, default=None, help="pace the SMS number (a second)")
+    parser.add_argument("--workers", type=int, default=1, help="keepwarm worker processes")
+    parser.add_argument("--serve-worker", nargs=3, metavar=("ADDRESS", "NAMESPACE", "QUEUE"))
+    args = parser.parse_args(argv)
+    if args.serve_worker:
+        serve_worker(*args.serve_worker, workflows=[BenchWake], activities=[bench_wake])
+        return
+    if args.leads < 2:
+        parser.error("--leads must be at least 2")
+    stack = OwnStack(
+        database_url=None,
+        namespace="keepwarm-bench",
+        log_level="WARNING",
+        keep_data=False,
+        worker_processes=args.workers,
+    )
+    try:
+        target = stack.start()
+        assert stack.data_dir is not None
+        results = asyncio.run(run(args, target, f"sqlite:///{stack.data_dir / 'keepwarm.db'}"))
+    finally:
+        stack.stop()
+    sys.stdout.write(report(results) + "\n")
+
+
+if __name__ == "__main__":
+    main()
