@@ -85,4 +85,11 @@ def pace_reason(*, sender: str, per_second: float, ahead: int) -> str:
         f"{per_second:g} a second" if per_second >= 1 else f"one every {1 / per_second:g} seconds"
     )
     queue = f"; {ahead} ahead" if ahead else ""
-    return f"{PACE_REASON}: {sender.split(':', 1)[1]} sends {rate}{queue}"
+    channel, address = sender.split(":", 1)
+    if address.startswith("org:"):  # no sender set: the org's own
+        address = f"the {_CHANNEL_WORDS.get(channel, channel)} sender"
+    return f"{PACE_REASON}: {address} sends {rate}{queue}"
+
+
+#: How a pace's reason names a channel whose sender has no address of its own.
+_CHANNEL_WORDS = {"sms": "SMS", "whatsapp": "WhatsApp", "email": "email", "voice": "calls"}

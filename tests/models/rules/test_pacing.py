@@ -74,6 +74,11 @@ def test_a_wait_says_which_sender_how_fast_and_how_many_are_ahead() -> None:
         pace_reason(sender="email:demo.example", per_second=0.2, ahead=0)
         == "paced: demo.example sends one every 5 seconds"
     )
+    # An org with no sender set (a dry run) is not named by its id.
+    assert (
+        pace_reason(sender="sms:org:org_1", per_second=2, ahead=1)
+        == "paced: the SMS sender sends 2 a second; 1 ahead"
+    )
 
 
 def test_the_sender_is_the_number_or_the_email_domain() -> None:
