@@ -169,6 +169,7 @@ class CallActivities:
                 org_id=input.org_id,
                 lead_id=input.lead_id,
                 channel=Channel.VOICE,
+                key=input.idempotency_key,
             ) from None
         return claim
 

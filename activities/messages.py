@@ -206,6 +206,7 @@ class MessageActivities:
                 org_id=input.org_id,
                 lead_id=input.lead_id,
                 channel=deferred.channel or input.channel,
+                key=input.idempotency_key,
             ) from None
         return self._deliver(
             claim.message,

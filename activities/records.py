@@ -20,7 +20,7 @@ from models.services.first_touch import plan_next_step, record_lead_and_plan
 from models.services.intake import attach_intake
 from models.store.leads import set_stage
 from models.store.messages import note_deferral
-from models.store.pacing import wait_in_queue
+from models.store.pacing import leave_queue, wait_in_queue
 from models.values import Channel, Stage
 
 T = TypeVar("T")
@@ -46,16 +46,18 @@ def _named(error: BaseException) -> BaseException | None:
 
 
 def held_back(
-    engine: Engine, deferred: Deferred, *, org_id: str, lead_id: str, channel: Channel
+    engine: Engine, deferred: Deferred, *, org_id: str, lead_id: str, channel: Channel, key: str
 ) -> SendDeferred:
     """A touch the compliance gate or its sender's pace held back at its claim: noted on the
     lead's timeline (a pace's wait once per touch, however often it waits again), its place
-    in the sender's queue kept, and the error that tells the workflow until when (it waits
-    on a durable timer)."""
+    in the sender's queue kept (held for another reason, given up), and the error that tells
+    the workflow until when (it waits on a durable timer)."""
     verdict = deferred.verdict
     assert verdict.until is not None and verdict.reason is not None
     if deferred.queued is not None:
         record(engine, wait_in_queue, queued=deferred.queued)
+    else:  # held for another reason (quiet hours, a takeover): not waiting for its sender
+        record(engine, leave_queue, key=key)
     record(
         engine,
         note_deferral,

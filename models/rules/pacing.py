@@ -6,8 +6,11 @@ How a send asks for a slot (``decide``): it goes at once when nobody better is w
 the sender's next slot has come; otherwise it waits until its turn, counted from the
 sender's next slot by how many waiting sends are ahead of it (a higher score, or the same
 score and waiting longer). When it comes back it asks again: a hotter lead that arrived
-meanwhile goes first. A waiter that does not come back within ``STALE_AFTER`` of its turn
-(its lead replied, its sequence ended) stops holding the others up.
+meanwhile goes first. A waiter that does not come back soon after its turn (its lead
+replied, its sequence ended: ``stale_after``) stops holding the others up.
+
+Each org paces its own senders: two orgs that send from the same number (or the same email
+domain) never share a queue, so neither can slow or reorder the other's sends.
 """
 
 from __future__ import annotations
@@ -21,18 +24,27 @@ from models.values import Channel
 #: counts towards a touch's deferral cap (``workflows.policies.send_touch``).
 PACE_REASON = "paced"
 
-#: A waiter this long past its turn without coming back is assumed gone.
-STALE_AFTER = timedelta(seconds=10)
+#: The least time a waiter past its turn still holds the others up (a timer fires late).
+STALE_GRACE = timedelta(seconds=2)
+
+
+def stale_after(gap: timedelta) -> timedelta:
+    """How long past its turn a waiter that has not come back is assumed gone: two gaps,
+    at least ``STALE_GRACE``. One that comes back later still goes by its score."""
+    return max(2 * gap, STALE_GRACE)
+
+
+def pace_address(channel: Channel, address: str | None) -> str | None:
+    """The sender a pace is for: the number (SMS, WhatsApp, the Vapi number's id) or the
+    email domain (``None``: no sender set, the org's own)."""
+    if address and channel == Channel.EMAIL:
+        return address.rsplit("@", 1)[-1].strip(" >").lower()
+    return address or None
 
 
 def sender_key(channel: Channel, address: str | None, *, org_id: str) -> str:
-    """The pace's key: the sending number (SMS, WhatsApp) or email domain, or the org's own
-    when no sender is set (a dry run with no number)."""
-    if address:
-        if channel == Channel.EMAIL:
-            address = address.rsplit("@", 1)[-1].strip(" >").lower()
-        return f"{channel.value}:{address}"
-    return f"{channel.value}:org:{org_id}"
+    """The pace's key: the org's own sender on ``channel`` (``pace_address``)."""
+    return f"{org_id}:{channel.value}:{pace_address(channel, address) or '-'}"
 
 
 def interval(per_second: float) -> timedelta:
@@ -79,17 +91,20 @@ def decide(*, next_at: datetime | None, gap: timedelta, ahead: int, now: datetim
     return Slot(go=False, next_at=next_at or now, until=free + gap * ahead, ahead=ahead)
 
 
-def pace_reason(*, sender: str, per_second: float, ahead: int) -> str:
+def pace_reason(*, channel: Channel, address: str | None, per_second: float, ahead: int) -> str:
     """What a paced send's wait says (the lead's "why is this lead waiting")."""
     rate = (
         f"{per_second:g} a second" if per_second >= 1 else f"one every {1 / per_second:g} seconds"
     )
     queue = f"; {ahead} ahead" if ahead else ""
-    channel, address = sender.split(":", 1)
-    if address.startswith("org:"):  # no sender set: the org's own
-        address = f"the {_CHANNEL_WORDS.get(channel, channel)} sender"
-    return f"{PACE_REASON}: {address} sends {rate}{queue}"
+    who = pace_address(channel, address) or f"the {_CHANNEL_WORDS[channel]} sender"
+    return f"{PACE_REASON}: {who} sends {rate}{queue}"
 
 
-#: How a pace's reason names a channel whose sender has no address of its own.
-_CHANNEL_WORDS = {"sms": "SMS", "whatsapp": "WhatsApp", "email": "email", "voice": "calls"}
+#: How a pace's reason names a channel whose sender has no address set.
+_CHANNEL_WORDS = {
+    Channel.SMS: "SMS",
+    Channel.WHATSAPP: "WhatsApp",
+    Channel.EMAIL: "email",
+    Channel.VOICE: "calls",
+}

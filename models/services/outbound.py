@@ -201,7 +201,7 @@ def claim_step_touch(
             tag=tag,
         )
     except Deferred as held:
-        raise Deferred(held.verdict, channel=chosen) from None
+        raise Deferred(held.verdict, channel=chosen, queued=held.queued) from None
     return StepClaim(claim=claim)
 
 

@@ -12,7 +12,14 @@ from sqlmodel import Session
 
 from models.rules.compliance import Deferred, Verdict
 from models.rules.messages import sender_address
-from models.rules.pacing import Queued, decide, interval, pace_reason, sender_key
+from models.rules.pacing import (
+    Queued,
+    decide,
+    interval,
+    pace_reason,
+    sender_key,
+    stale_after,
+)
 from models.schemas import OrgSettings
 from models.store.pacing import count_ahead, lock_sender, sent_from, waiting
 from models.tables import utcnow
@@ -39,23 +46,35 @@ def take_slot(
     per_second = settings.pacing.per_second(channel)
     if per_second is None:
         return
-    address = settings.vapi_phone_number_id if channel == Channel.VOICE else None
-    sender = sender_key(channel, address or sender_address(settings, channel), org_id=org_id)
+    address = (
+        settings.vapi_phone_number_id
+        if channel == Channel.VOICE
+        else sender_address(settings, channel)
+    )
+    sender = sender_key(channel, address, org_id=org_id)
     clock = max(now, utcnow())
     pace = lock_sender(session, sender=sender)
     gap = interval(per_second)
+    next_at = pace.next_at
     if not wait:
-        sent_from(session, pace=pace, next_at=max(pace.next_at or clock, clock) + gap, key=key)
+        sent_from(session, pace=pace, next_at=max(next_at or clock, clock) + gap, key=key)
         return
     place = waiting(session, key=key)
     since = place.since if place is not None else clock
-    ahead = count_ahead(session, sender=sender, key=key, priority=priority, since=since, now=clock)
-    slot = decide(next_at=pace.next_at, gap=gap, ahead=ahead, now=clock)
+    ahead = count_ahead(
+        session,
+        sender=sender,
+        key=key,
+        priority=priority,
+        since=since,
+        live_since=clock - stale_after(gap),
+    )
+    slot = decide(next_at=next_at, gap=gap, ahead=ahead, now=clock)
     if slot.go:
         sent_from(session, pace=pace, next_at=slot.next_at, key=key)
         return
     assert slot.until is not None
-    reason = pace_reason(sender=sender, per_second=per_second, ahead=slot.ahead)
+    reason = pace_reason(channel=channel, address=address, per_second=per_second, ahead=slot.ahead)
     queued = Queued(
         key=key,
         sender=sender,

@@ -92,10 +92,18 @@ async def test_a_batch_leaves_at_the_senders_pace_hottest_first_across_a_worker_
         async with worker(settings, client, pg_engine):
             # Five leads at once: the first to reach the idle number goes, the rest queue.
             leads = [await post(i, value) for i, value in enumerate([None, *VALUES])]
-            scores = {
-                lead: (await api.get(f"/v1/leads/{lead}", headers=headers)).json()["score"]
-                for lead in leads
-            }
+
+            async def scored() -> dict[str, int] | None:
+                # A lead's row is written by its workflow, a moment after the 202.
+                found: dict[str, int] = {}
+                for lead in leads:
+                    detail = await api.get(f"/v1/leads/{lead}", headers=headers)
+                    if detail.status_code != 200:
+                        return None
+                    found[lead] = int(detail.json()["score"])
+                return found
+
+            scores = await eventually(scored)
             assert len(set(scores[lead] for lead in leads[1:])) == len(VALUES)
 
             async def waiting_reason() -> str | None:

@@ -1,7 +1,8 @@
-"""Per-sender pacing at claim time, on SQLite and PostgreSQL: a paced sender's touches leave
-one gap apart, hottest lead first, a hotter lead that arrives later cuts in, a send that
-never comes back stops holding the queue, other senders are never held, a visit's message
-never waits, and the lead's timeline says once why it waits."""
+"""Per-sender pacing at claim time, on SQLite and PostgreSQL: a paced sender's touches and
+sequence steps leave one gap apart, hottest lead first, a hotter lead that arrives later cuts
+in, a send that never comes back (or is held for another reason) stops holding the queue,
+another org is never held, a visit's message never waits, and the lead's timeline says once
+why it waits."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from sqlmodel import select
 
 from activities.records import held_back
 from models.database import make_engine, session_scope
-from models.rules.compliance import Deferred
-from models.rules.pacing import STALE_AFTER
+from models.rules.compliance import Deferred, Verdict
+from models.rules.pacing import stale_after
 from models.schemas import OrgSettings, QuietHours, SendPacing
 from models.services.orgs import create_org, patch_org_settings
-from models.services.outbound import claim_outbound_message
+from models.services.outbound import StepTag, claim_outbound_message, claim_step_touch
 from models.store.orgs import get_org
 from models.tables import Lead, PacedSend, TimelineEvent, utcnow
 from models.values import Channel, TimelineKind
@@ -59,24 +60,46 @@ class Sender:
             session.add(lead)
         return lead_id
 
-    def ask(self, lead_id: str, at: datetime, *, transactional: bool = False) -> datetime | None:
-        """Claim the lead's first touch at ``at`` as the send activity does: ``None`` if it
-        went, else until when it waits (its place kept, the wait noted)."""
+    def ask(
+        self, lead_id: str, at: datetime, *, transactional: bool = False, step: bool = False
+    ) -> datetime | None:
+        """Claim the lead's first touch (with ``step``, its sequence's first step) at ``at``
+        as the send activity does: ``None`` if it went, else until when it waits (its place
+        kept, the wait noted)."""
+        key = f"wf-{lead_id}/{'nudge-1/1' if step else 'first-touch'}"
         try:
             with session_scope(self.engine) as session:
-                claim_outbound_message(
-                    session,
-                    org_id=self.org_id,
-                    lead_id=lead_id,
-                    channel=Channel.SMS,
-                    idempotency_key=f"wf-{lead_id}/first-touch",
-                    template="first_touch",
-                    now=at,
-                    transactional=transactional,
-                )
+                if step:
+                    claim_step_touch(
+                        session,
+                        org_id=self.org_id,
+                        lead_id=lead_id,
+                        channel=Channel.SMS,
+                        fallback=(),
+                        idempotency_key=key,
+                        text="Still keen, {first_name}?",
+                        tag=StepTag(sequence="hot", step=1),
+                        now=at,
+                    )
+                else:
+                    claim_outbound_message(
+                        session,
+                        org_id=self.org_id,
+                        lead_id=lead_id,
+                        channel=Channel.SMS,
+                        idempotency_key=key,
+                        template="first_touch",
+                        now=at,
+                        transactional=transactional,
+                    )
         except Deferred as deferred:
             error = held_back(
-                self.engine, deferred, org_id=self.org_id, lead_id=lead_id, channel=Channel.SMS
+                self.engine,
+                deferred,
+                org_id=self.org_id,
+                lead_id=lead_id,
+                channel=Channel.SMS,
+                key=key,
             )
             assert deferred.verdict.until is not None
             assert error.type == "SendDeferred"
@@ -155,20 +178,50 @@ def test_a_send_that_never_comes_back_stops_holding_the_queue(
     assert shop.ask(first, start) is None
     assert shop.ask(gone, start) == start + SECOND  # its lead replied: it never asks again
     assert shop.ask(patient, start) == start + 2 * SECOND
-    # Past the gone one's turn, the patient one still waits for it, for a while.
+    # Just past the gone one's turn, the patient one still waits for it, a little.
     assert shop.ask(patient, start + 2 * SECOND) is not None
-    assert shop.ask(patient, start + SECOND + STALE_AFTER + SECOND) is None
+    assert shop.ask(patient, start + SECOND + stale_after(SECOND) + SECOND / 10) is None
 
 
-def test_another_sender_is_never_held_and_a_shared_one_is_one_queue(
+def test_a_touch_held_for_another_reason_leaves_the_queue(engine: Engine, start: datetime) -> None:
+    shop = paced_org(engine, number=unique_number())
+    first, hot, cold = shop.lead(10), shop.lead(90), shop.lead(20)
+    assert shop.ask(first, start) is None
+    assert shop.ask(hot, start) == start + SECOND
+    # At its turn the gate holds the hot one back (a takeover): it no longer waits in line.
+    held_back(
+        engine,
+        Deferred(Verdict(until=start + timedelta(hours=1), reason="taken over")),
+        org_id=shop.org_id,
+        lead_id=hot,
+        channel=Channel.SMS,
+        key=f"wf-{hot}/first-touch",
+    )
+    assert shop.ask(cold, start + SECOND) is None
+
+
+def test_a_sequence_step_keeps_its_place_like_a_first_touch(
+    engine: Engine, start: datetime
+) -> None:
+    shop = paced_org(engine, number=unique_number())
+    first, hot, cold = shop.lead(10), shop.lead(90), shop.lead(20)
+    assert shop.ask(first, start) is None
+    assert shop.ask(hot, start, step=True) == start + SECOND
+    # A colder first touch asking later queues behind the hot lead's step.
+    assert shop.ask(cold, start + SECOND / 2) == start + 2 * SECOND
+    shop.drain({hot: start + SECOND, cold: start + 2 * SECOND})
+    assert [lead for lead, _ in shop.sent] == [first, hot, cold]
+
+
+def test_another_org_on_the_same_number_has_a_queue_of_its_own(
     engine: Engine, start: datetime
 ) -> None:
     number = unique_number()
-    one, other = paced_org(engine, number=number), paced_org(engine, number=unique_number())
-    sharing = paced_org(engine, number=number)
+    one, sharing = paced_org(engine, number=number), paced_org(engine, number=number)
     assert one.ask(one.lead(10), start) is None
-    assert other.ask(other.lead(10), start) is None  # its own number: not held
-    assert sharing.ask(sharing.lead(10), start) == start + SECOND  # the same number: queued
+    assert one.ask(one.lead(10), start) == start + SECOND  # its own number: queued
+    # The other org can neither slow nor reorder the first one's sends.
+    assert sharing.ask(sharing.lead(99), start) is None
 
 
 def test_a_visits_message_never_waits_but_uses_a_turn(engine: Engine, start: datetime) -> None:

@@ -26,7 +26,14 @@ from temporalio.testing import WorkflowEnvironment
 from models.database import make_engine, session_scope
 from models.ids import ladder_id, takeover_workflow_id
 from models.migrate import upgrade
-from models.schemas import OrgSettings, QuietHours, SequenceIn, SequenceStep, Variant
+from models.schemas import (
+    OrgSettings,
+    QuietHours,
+    SendPacing,
+    SequenceIn,
+    SequenceStep,
+    Variant,
+)
 from models.services.bookings import book, booking_reply, move_booking, record_visit_event
 from models.services.escalations import escalate_thread
 from models.services.operators import create_operator
@@ -72,7 +79,7 @@ from workflows.takeover import (
 )
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v13"
+VERSION = "v14"
 
 
 async def record() -> None:
@@ -759,6 +766,57 @@ async def _experiment_scenario(
         await save("experiment_stop_fallback", nudge, kind="nudge")
 
 
+async def _paced_scenario(
+    env: WorkflowEnvironment,
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    save: Callable[..., Awaitable[None]],
+) -> None:
+    """Two leads at once from a number paced at one text every 2 s: the second's first touch
+    waits its turn (a pace hold, shorter than a second's floor allows) and then goes."""
+    with session_scope(engine) as session:
+        org, _ = create_org(
+            session,
+            name="Tests",
+            settings=OrgSettings(
+                timezone="UTC",
+                quiet_hours=ANY_HOUR,
+                sms_from="+447911123480",
+                pacing=SendPacing(sms=0.5),
+            ),
+        )
+        receipts = [
+            record_intake_receipt(
+                session,
+                org_id=org.id,
+                event_id=None,
+                kind="lead",
+                payload={"phone": phone, "consent": {"sms": True}, "name": name},
+            )[0]
+            for phone, name in (("+447911123481", "Ada"), ("+447911123482", "Grace"))
+        ]
+    async with build_worker(
+        env.client,
+        engine=engine,
+        adapters=dry_run_adapters(),
+        task_queue="paced",
+        executor=executor,
+    ):
+        leads = [
+            await env.client.start_workflow(
+                LeadWorkflow.run,
+                LeadInput(org_id=org.id, lead_id=f"lead_{uuid.uuid4().hex}", receipt_id=receipt.id),
+                id=f"lead-history-{uuid.uuid4().hex[:8]}",
+                task_queue="paced",
+            )
+            for receipt in receipts
+        ]
+        for lead in leads:
+            await lead.result()
+        for i, lead in enumerate(leads, start=1):
+            await save(f"paced_first_touch_{i}", lead)
+
+
 async def record_one(scenario: Scenario) -> None:
     """Record one scenario's histories (a workflow new in this version) on a fresh database."""
     with tempfile.TemporaryDirectory() as folder:
@@ -779,6 +837,7 @@ ALONE: dict[str, Scenario] = {
     "appointment": _appointment_scenario,
     "payment": _payment_scenario,
     "experiment": _experiment_scenario,
+    "paced": _paced_scenario,
 }
 
 if __name__ == "__main__":

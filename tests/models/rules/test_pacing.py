@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.rules.pacing import decide, interval, pace_reason, sender_key
+from models.rules.pacing import (
+    STALE_GRACE,
+    decide,
+    interval,
+    pace_reason,
+    sender_key,
+    stale_after,
+)
 from models.values import Channel
 
 NOW = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
@@ -67,25 +74,36 @@ def test_sends_never_beat_the_rate_over_any_run(delays_ms: list[int], per_second
 
 def test_a_wait_says_which_sender_how_fast_and_how_many_are_ahead() -> None:
     assert (
-        pace_reason(sender="sms:+15550001111", per_second=1, ahead=12)
+        pace_reason(channel=Channel.SMS, address="+15550001111", per_second=1, ahead=12)
         == "paced: +15550001111 sends 1 a second; 12 ahead"
     )
     assert (
-        pace_reason(sender="email:demo.example", per_second=0.2, ahead=0)
+        pace_reason(
+            channel=Channel.EMAIL, address="Shine <hi@Demo.Example>", per_second=0.2, ahead=0
+        )
         == "paced: demo.example sends one every 5 seconds"
     )
     # An org with no sender set (a dry run) is not named by its id.
     assert (
-        pace_reason(sender="sms:org:org_1", per_second=2, ahead=1)
+        pace_reason(channel=Channel.SMS, address=None, per_second=2, ahead=1)
         == "paced: the SMS sender sends 2 a second; 1 ahead"
     )
 
 
-def test_the_sender_is_the_number_or_the_email_domain() -> None:
-    assert sender_key(Channel.SMS, "+15550001111", org_id="org_1") == "sms:+15550001111"
+def test_each_org_paces_its_own_number_or_email_domain() -> None:
+    assert sender_key(Channel.SMS, "+15550001111", org_id="org_1") == "org_1:sms:+15550001111"
     assert (
         sender_key(Channel.EMAIL, "Demo Cleaning <hi@Demo.Example>", org_id="org_1")
-        == "email:demo.example"
+        == sender_key(Channel.EMAIL, "bob@demo.example", org_id="org_1")
+        == "org_1:email:demo.example"
     )
-    assert sender_key(Channel.EMAIL, "bob@demo.example", org_id="org_2") == "email:demo.example"
-    assert sender_key(Channel.VOICE, None, org_id="org_1") == "voice:org:org_1"
+    # Another org sending from the same domain has a queue of its own.
+    assert sender_key(Channel.EMAIL, "bob@demo.example", org_id="org_2") != sender_key(
+        Channel.EMAIL, "bob@demo.example", org_id="org_1"
+    )
+    assert sender_key(Channel.VOICE, None, org_id="org_1") == "org_1:voice:-"
+
+
+def test_a_waiter_past_its_turn_is_given_up_after_two_gaps_and_two_seconds_at_least() -> None:
+    assert stale_after(timedelta(seconds=10)) == timedelta(seconds=20)
+    assert stale_after(timedelta(milliseconds=10)) == STALE_GRACE == timedelta(seconds=2)
