@@ -11,7 +11,9 @@ starts its own stack with ``keepwarm up`` (SQLite, the dev server, dry run) and:
   minute ``W1`` before ``W2`` and then running one activity that returns the time it ran,
   on a worker in its own process;
 * lateness: bare = the activity's time minus ``W1``; keepwarm = the first-touch row's
-  ``created_at`` (the claim, just before the provider call) minus ``W2``.
+  ``created_at`` (the claim, just before the provider call) minus ``W2``;
+* keepwarm's Lead workflow histories: workflow tasks that timed out, and those that took
+  over 5 s (stretched by the work inside them).
 
 With ``--pace N`` the org's SMS number is paced at N a second (and ``--leads`` should be
 small): the run then also reports whether the texts left hottest lead first at that pace.
@@ -36,6 +38,7 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     import httpx
     from sqlalchemy import create_engine, text
+    from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client
 
     from bench.first_touch import epoch_ms
@@ -151,6 +154,41 @@ def touches(database_url: str) -> list[tuple[str, float, int]]:
     return [(lead, epoch_ms(at), int(score)) for lead, at, score in rows]
 
 
+def workflow_ids(database_url: str) -> list[str]:
+    """The bench leads' Lead workflow ids."""
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        ids = [
+            str(row[0])
+            for row in connection.execute(
+                text("SELECT workflow_id FROM leads WHERE source = 'bench'")
+            )
+        ]
+    engine.dispose()
+    return ids
+
+
+async def workflow_tasks(client: Client, ids: Sequence[str]) -> dict[str, int]:
+    """Over the leads' histories: workflow tasks that timed out, and those that took over
+    5 s from start to completion (a task stretched by the work inside it)."""
+    timed_out = slow = 0
+    for workflow_id in ids:
+        started: datetime | None = None
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        for event in history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                timed_out += 1
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                started = event.event_time.ToDatetime()
+            elif (
+                event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+                and started is not None
+                and event.event_time.ToDatetime() - started > timedelta(seconds=5)
+            ):
+                slow += 1
+    return {"workflow_task_timeouts": timed_out, "workflow_tasks_over_5s": slow}
+
+
 def stats(values: list[float]) -> dict[str, float]:
     """p50, p99 and max in seconds."""
     return {
@@ -224,6 +262,7 @@ async def run(args: argparse.Namespace, target: Target, database_url: str) -> di
         "bare": stats(bare),
         "keepwarm": stats(late) | {"sent": len(sent), "missing": len(lead_ids) - len(sent)},
     }
+    results["keepwarm"] |= await workflow_tasks(client, workflow_ids(database_url))
     results["ratio_p50"] = round(results["keepwarm"]["p50_s"] / results["bare"]["p50_s"], 1)
     results["ratio_p99"] = round(results["keepwarm"]["p99_s"] / results["bare"]["p99_s"], 1)
     if args.pace:
@@ -249,6 +288,8 @@ def report(results: dict[str, Any]) -> str:
         f"max {bare['max_s']:6.2f} s",
         f"  keepwarm     p50 {kw['p50_s']:6.2f} s   p99 {kw['p99_s']:6.2f} s   "
         f"max {kw['max_s']:6.2f} s   ({kw['missing']} missing)",
+        f"  keepwarm's Lead workflows: {kw['workflow_task_timeouts']} workflow task timeouts, "
+        f"{kw['workflow_tasks_over_5s']} tasks over 5 s",
         f"  keepwarm/bare: p50 x{results['ratio_p50']}, p99 x{results['ratio_p99']}",
     ]
     if "paced" in results:
