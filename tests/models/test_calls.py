@@ -61,30 +61,34 @@ def lead_of(
     per_subject: int = 3,
     zone: str | None = None,
     weekdays_only: bool = False,
+    org_id: str | None = None,
 ) -> str:
-    """A new org (calls 08:00-21:00, a large touch budget) and a lead with voice consent."""
+    """A new org (calls 08:00-21:00, a large touch budget; or the org ``org_id``) and a
+    lead with voice consent."""
     with session_scope(engine) as session:
-        org, _ = create_org(
-            session,
-            name="Shine",
-            settings=OrgSettings(
-                timezone="Europe/London",
-                quiet_hours=QuietHours(
-                    sms=None, whatsapp=None, email=None, weekdays_only=weekdays_only
+        if org_id is None:
+            org, _ = create_org(
+                session,
+                name="Shine",
+                settings=OrgSettings(
+                    timezone="Europe/London",
+                    quiet_hours=QuietHours(
+                        sms=None, whatsapp=None, email=None, weekdays_only=weekdays_only
+                    ),
+                    touch_budget={"per_24h": 50, "calls_per_subject_per_24h": per_subject},
                 ),
-                touch_budget={"per_24h": 50, "calls_per_subject_per_24h": per_subject},
-            ),
-        )
+            )
+            org_id = org.id
         payload: dict[str, object] = {"phone": phone, "consent": {"voice": True}}
         if zone:
             payload["timezone"] = zone
         receipt, _ = record_intake_receipt(
-            session, org_id=org.id, event_id=None, kind="lead", payload=payload
+            session, org_id=org_id, event_id=None, kind="lead", payload=payload
         )
         lead_id = f"lead_{uuid.uuid4().hex}"
         record_lead(
             session,
-            org_id=org.id,
+            org_id=org_id,
             lead_id=lead_id,
             workflow_id=f"wf-{lead_id}",
             receipt_id=receipt.id,
@@ -397,3 +401,27 @@ def test_no_call_goes_to_a_number_a_provider_called_invalid(engine: Engine) -> N
         )
     call = claim(engine, lead_id, "after", datetime(2026, 12, 2, 10, tzinfo=UTC))
     assert call.to_address is None
+
+
+def test_calls_from_a_paced_vapi_number_wait_their_turn(engine: Engine) -> None:
+    # 10:00 on a Tuesday in London: inside the calling window.
+    now = datetime(2027, 12, 7, 10, 0, tzinfo=UTC)
+    first = lead_of(engine, phone="+447911123501")
+    with session_scope(engine) as session:
+        lead = session.get(Lead, first)
+        assert lead is not None
+        org_id = lead.org_id
+        patch_org_settings(
+            session,
+            org_id=org_id,
+            changes={"vapi_phone_number_id": "pn_paced", "pacing": {"calls": 0.1}},
+        )
+    assert claim(engine, first, "call-1", now).status == CallStatus.PENDING
+    second = lead_of(engine, phone="+447911123502", org_id=org_id)
+    with pytest.raises(Deferred) as held:
+        claim(engine, second, "call-1", now)
+    assert held.value.verdict.until == now + timedelta(seconds=10)
+    assert held.value.verdict.reason == "paced: pn_paced sends one every 10 seconds"
+    assert held.value.queued is not None  # its place is kept by the activity
+    later = claim(engine, second, "call-1", now + timedelta(seconds=10))
+    assert later.status == CallStatus.PENDING
