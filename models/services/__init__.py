@@ -15,6 +15,8 @@ in opposite orders (a deadlock)::
   lock_booking``): a visit's message claim then locks its thread, an inbound answer had
   locked the thread first; the contact lock, taken first by both, keeps them apart.
 - Two contacts (a merge) are locked lower id first.
+- A paced sender's row (``store.pacing.lock_sender``) is locked by a claim after its contact
+  and before the touch's thread; nothing else locks it.
 
 Transactions run in one place, ``models.database.transaction``: a deadlock or a serialization
 failure that slips past this order is retried there, bounded.
