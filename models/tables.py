@@ -1033,6 +1033,8 @@ class SenderPace(SQLModel, table=True):
     #: ``{channel}:{address}`` (``rules.pacing.sender_key``).
     sender: str = Field(primary_key=True, max_length=340)
     next_at: datetime | None = _ts(nullable=True)
+    #: The gap between sends ``next_at`` was counted with (a pace changed since: recounted).
+    gap_s: float | None = None
 
 
 class PacedSend(SQLModel, table=True):

@@ -6,7 +6,7 @@ Lock order: the claim's contact first, then the sender's pace row.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -56,8 +56,11 @@ def take_slot(
     pace = lock_sender(session, sender=sender)
     gap = interval(per_second)
     next_at = pace.next_at
+    if next_at is not None and pace.gap_s is not None and pace.gap_s != gap.total_seconds():
+        # The pace changed since the next slot was counted: count it again from the last send.
+        next_at = next_at - timedelta(seconds=pace.gap_s) + gap
     if not wait:
-        sent_from(session, pace=pace, next_at=max(next_at or clock, clock) + gap, key=key)
+        sent_from(session, pace=pace, next_at=max(next_at or clock, clock) + gap, gap=gap, key=key)
         return
     place = waiting(session, key=key)
     since = place.since if place is not None else clock
@@ -71,7 +74,7 @@ def take_slot(
     )
     slot = decide(next_at=next_at, gap=gap, ahead=ahead, now=clock)
     if slot.go:
-        sent_from(session, pace=pace, next_at=slot.next_at, key=key)
+        sent_from(session, pace=pace, next_at=slot.next_at, gap=gap, key=key)
         return
     assert slot.until is not None
     reason = pace_reason(channel=channel, address=address, per_second=per_second, ahead=slot.ahead)

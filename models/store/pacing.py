@@ -86,10 +86,12 @@ def leave_queue(session: Session, *, key: str) -> None:
     session.execute(delete(PacedSend).where(col(PacedSend.key) == key))
 
 
-def sent_from(session: Session, *, pace: SenderPace, next_at: datetime, key: str) -> None:
-    """The send ``key`` took its sender's slot: the next one is at ``next_at``; its waiting
-    row (and any forgotten by sends that never came back) is gone."""
-    pace.next_at = next_at
+def sent_from(
+    session: Session, *, pace: SenderPace, next_at: datetime, gap: timedelta, key: str
+) -> None:
+    """The send ``key`` took its sender's slot: the next one is at ``next_at`` (counted with
+    ``gap``); its waiting row (and any forgotten by sends that never came back) is gone."""
+    pace.next_at, pace.gap_s = next_at, gap.total_seconds()
     session.add(pace)
     session.execute(
         delete(PacedSend).where(

@@ -261,3 +261,14 @@ def shop_number(engine: Engine, org_id: str) -> str:
         number = get_org(session, org_id=org_id).settings["sms_from"]
         assert isinstance(number, str)
         return number
+
+
+def test_a_pace_made_faster_takes_effect_at_once(engine: Engine, start: datetime) -> None:
+    shop = paced_org(engine, number=unique_number(), per_second=0.001)  # one every 1,000 s
+    assert shop.ask(shop.lead(10), start) is None
+    waiting = shop.lead(10)
+    assert shop.ask(waiting, start) == start + timedelta(seconds=1000)
+    with session_scope(engine) as session:
+        patch_org_settings(session, org_id=shop.org_id, changes={"pacing": {"sms": 1}})
+    assert shop.ask(waiting, start) == start + SECOND
+    assert shop.ask(waiting, start + SECOND) is None

@@ -22,6 +22,7 @@ def upgrade() -> None:
         'sender_paces',
         sa.Column('sender', sa.String(length=340), nullable=False),
         sa.Column('next_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('gap_s', sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint('sender'),
     )
     op.create_table(
