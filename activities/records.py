@@ -18,9 +18,8 @@ from models.payloads import NextStep, RecordedLead
 from models.rules.compliance import Deferred
 from models.services.first_touch import plan_next_step, record_lead_and_plan
 from models.services.intake import attach_intake
+from models.services.pacing import note_hold
 from models.store.leads import set_stage
-from models.store.messages import note_deferral
-from models.store.pacing import leave_queue, wait_in_queue
 from models.values import Channel, Stage
 
 T = TypeVar("T")
@@ -54,18 +53,14 @@ def held_back(
     the workflow until when (it waits on a durable timer)."""
     verdict = deferred.verdict
     assert verdict.until is not None and verdict.reason is not None
-    if deferred.queued is not None:
-        record(engine, wait_in_queue, queued=deferred.queued)
-    else:  # held for another reason (quiet hours, a takeover): not waiting for its sender
-        record(engine, leave_queue, key=key)
     record(
         engine,
-        note_deferral,
+        note_hold,
         org_id=org_id,
         lead_id=lead_id,
         channel=channel,
-        verdict=verdict,
-        key=deferred.queued.key if deferred.queued is not None else None,
+        deferred=deferred,
+        key=key,
     )
     return SendDeferred(verdict.reason, verdict.until)
 

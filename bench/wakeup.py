@@ -33,7 +33,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio import activity, workflow
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     import httpx
@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client
 
-    from bench.first_touch import epoch_ms
+    from bench.first_touch import bench_touch, epoch_ms
     from bench.intake import (
         OwnStack,
         Target,
@@ -59,12 +59,6 @@ POST_RATE = 25.0
 SETTLE_S = 600.0
 
 
-@activity.defn(name="bench_wake")
-def bench_wake() -> float:
-    """The wall-clock time the activity ran."""
-    return time.time()
-
-
 @workflow.defn(name="BenchWake")
 class BenchWake:
     """Sleeps until a given moment, then runs one activity (a held touch, bare)."""
@@ -74,7 +68,7 @@ class BenchWake:
         """The time the activity ran."""
         await workflow.sleep(max(wake_at - workflow.now().timestamp(), 0))
         result: float = await workflow.execute_activity(
-            bench_wake, start_to_close_timeout=timedelta(seconds=60)
+            bench_touch, start_to_close_timeout=timedelta(seconds=60)
         )
         return result
 
@@ -123,49 +117,41 @@ async def post_batch(target: Target, count: int) -> list[str]:
     return [lead for lead in found if lead]
 
 
-def held_count(database_url: str, lead_ids: Sequence[str]) -> int:
-    """How many of the leads are held back (a ``touch_deferred`` entry on the timeline)."""
+def rows(database_url: str, query: str) -> list[Any]:
+    """The rows ``query`` returns from the app database."""
     engine = create_engine(database_url)
     with engine.connect() as connection:
-        held = connection.execute(
-            text(
-                "SELECT count(DISTINCT lead_id) FROM timeline_events "
-                "WHERE kind = 'touch_deferred' AND lead_id IN (SELECT id FROM leads "
-                "WHERE source = 'bench')"
-            )
-        ).scalar_one()
+        found = list(connection.execute(text(query)))
     engine.dispose()
+    return found
+
+
+def held_count(database_url: str) -> int:
+    """How many bench leads are held back (a ``touch_deferred`` entry on the timeline)."""
+    [(held,)] = rows(
+        database_url,
+        "SELECT count(DISTINCT lead_id) FROM timeline_events WHERE kind = 'touch_deferred' "
+        "AND lead_id IN (SELECT id FROM leads WHERE source = 'bench')",
+    )
     return int(held)
 
 
 def touches(database_url: str) -> list[tuple[str, float, int]]:
     """Each bench lead's first touch: lead id, the claim's time (epoch ms), the lead's score."""
-    engine = create_engine(database_url)
-    with engine.connect() as connection:
-        rows = list(
-            connection.execute(
-                text(
-                    "SELECT l.id, m.created_at, l.score FROM leads l JOIN messages m "
-                    "ON m.lead_id = l.id WHERE l.source = 'bench' AND m.direction = 'outbound'"
-                )
-            )
-        )
-    engine.dispose()
-    return [(lead, epoch_ms(at), int(score)) for lead, at, score in rows]
+    found = rows(
+        database_url,
+        "SELECT l.id, m.created_at, l.score FROM leads l JOIN messages m "
+        "ON m.lead_id = l.id WHERE l.source = 'bench' AND m.direction = 'outbound'",
+    )
+    return [(lead, epoch_ms(at), int(score)) for lead, at, score in found]
 
 
 def workflow_ids(database_url: str) -> list[str]:
     """The bench leads' Lead workflow ids."""
-    engine = create_engine(database_url)
-    with engine.connect() as connection:
-        ids = [
-            str(row[0])
-            for row in connection.execute(
-                text("SELECT workflow_id FROM leads WHERE source = 'bench'")
-            )
-        ]
-    engine.dispose()
-    return ids
+    return [
+        str(row[0])
+        for row in rows(database_url, "SELECT workflow_id FROM leads WHERE source = 'bench'")
+    ]
 
 
 async def workflow_tasks(client: Client, ids: Sequence[str]) -> dict[str, int]:
@@ -223,10 +209,10 @@ async def run(args: argparse.Namespace, target: Target, database_url: str) -> di
     progress(f"keepwarm: posting {args.leads} leads")
     lead_ids = await post_batch(target, args.leads)
     deadline = time.monotonic() + (keepwarm_at - datetime.now(UTC)).total_seconds() - 5
-    held = held_count(database_url, lead_ids)
+    held = held_count(database_url)
     while held < len(lead_ids) and time.monotonic() < deadline:
         await asyncio.sleep(2)
-        held = held_count(database_url, lead_ids)
+        held = held_count(database_url)
     progress(f"  {held} of {len(lead_ids)} held until {keepwarm_at:%H:%M}")
 
     client: Client = await connect(
@@ -311,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--serve-worker", nargs=3, metavar=("ADDRESS", "NAMESPACE", "QUEUE"))
     args = parser.parse_args(argv)
     if args.serve_worker:
-        serve_worker(*args.serve_worker, workflows=[BenchWake], activities=[bench_wake])
+        serve_worker(*args.serve_worker, workflows=[BenchWake], activities=[bench_touch])
         return
     if args.leads < 2:
         parser.error("--leads must be at least 2")

@@ -21,7 +21,15 @@ from models.rules.pacing import (
     stale_after,
 )
 from models.schemas import OrgSettings
-from models.store.pacing import count_ahead, lock_sender, sent_from, waiting
+from models.store.messages import note_deferral
+from models.store.pacing import (
+    count_ahead,
+    leave_queue,
+    lock_sender,
+    sent_from,
+    wait_in_queue,
+    waiting,
+)
 from models.tables import utcnow
 from models.values import Channel
 
@@ -87,3 +95,29 @@ def take_slot(
         due_at=slot.until,
     )
     raise Deferred(Verdict(until=slot.until, reason=reason), queued=queued)
+
+
+def note_hold(
+    session: Session,
+    *,
+    org_id: str,
+    lead_id: str,
+    channel: Channel,
+    deferred: Deferred,
+    key: str,
+) -> None:
+    """A touch held back at its claim, in one transaction: its place in its sender's queue
+    kept (held for another reason: given up) and the hold on the lead's timeline (a pace's
+    wait once per touch, however often it waits again)."""
+    if deferred.queued is not None:
+        wait_in_queue(session, queued=deferred.queued)
+    else:  # held for another reason (quiet hours, a takeover): not waiting for its sender
+        leave_queue(session, key=key)
+    note_deferral(
+        session,
+        org_id=org_id,
+        lead_id=lead_id,
+        channel=channel,
+        verdict=deferred.verdict,
+        key=key if deferred.queued is not None else None,
+    )
