@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Executable, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel, create_engine, select
@@ -65,11 +67,27 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 SNAPSHOT: dict[str, Any] = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 
 
+class HoldingSession(Session):
+    """A session that holds every row it loads or writes until it closes.
+
+    The identity map alone holds rows weakly: a row a use case read and let go (an org read
+    for its settings, a lead for its contact) was read again by the next ``session.get`` in
+    the same transaction. Held, the identity map answers it without a statement (a new lead
+    and its first touch took 15 such reads). Sessions here last one transaction.
+    """
+
+
+@event.listens_for(HoldingSession, "loaded_as_persistent")
+@event.listens_for(HoldingSession, "pending_to_persistent")
+def _hold(session: Session, instance: object) -> None:
+    session.info.setdefault("keepwarm_held", []).append(instance)
+
+
 @contextmanager
 def session_scope(engine: Engine, *, snapshot: bool = False) -> Iterator[Session]:
     """A session that commits on success and rolls back on error; with ``snapshot``, a
     read-only one whose statements all see the same committed state (``SNAPSHOT``)."""
-    with Session(engine, expire_on_commit=False) as session:
+    with HoldingSession(engine, expire_on_commit=False) as session:
         if snapshot and engine.dialect.name == "postgresql":
             session.connection(execution_options=SNAPSHOT)
         try:
@@ -178,3 +196,34 @@ def insert_once(session: Session, row: Row, *same: Any) -> tuple[Row, bool]:
             raise
         return existing, False
     return row, True
+
+
+def add_up(
+    session: Session,
+    model: type[SQLModel],
+    *,
+    keys: tuple[str, ...],
+    sums: tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Insert ``rows`` into ``model``'s table, or add their ``sums`` columns to the row with
+    the same ``keys`` (a unique index): one statement per row, in the order given.
+
+    The statement is built once per dialect and table and its rows go as parameters, so
+    SQLAlchemy compiles it once: a multi-row ``VALUES`` list has no cache key and was
+    compiled again at every call (the lead counts' upsert was a tenth of the worker's CPU).
+    """
+    if rows:
+        session.execute(_add_up(session.get_bind().dialect.name, model, keys, sums), rows)
+
+
+@cache
+def _add_up(
+    dialect: str, model: type[SQLModel], keys: tuple[str, ...], sums: tuple[str, ...]
+) -> Executable:
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    table = statement.table
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + statement.excluded[name] for name in sums},
+    )

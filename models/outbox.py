@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, insert, inspect, text
 from sqlalchemy.orm import Session, UOWTransaction
 
 from models.tables import (
@@ -36,12 +36,15 @@ from models.tables import (
     Thread,
     TimelineEvent,
     UiEvent,
+    utcnow,
 )
 from models.values import UiEventKind
 
 #: The PostgreSQL notification channel tailers ``LISTEN`` on.
 UI_CHANNEL = "keepwarm_ui"
 _SEEN = "keepwarm_ui_seen"
+_PENDING = "keepwarm_ui_pending"
+_INSERT = insert(UiEvent)
 #: The subject id of a health verdict's event: one per org per run of the checks.
 HEALTH_SUBJECT = "health"
 
@@ -92,25 +95,34 @@ def _changed_rows(session: Session) -> Iterator[Any]:
 
 def _before_flush(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
     seen: set[Subject] = session.info.setdefault(_SEEN, set())
-    added = False
+    pending: list[Subject] = session.info.setdefault(_PENDING, [])
     for row in list(_changed_rows(session)):
         org_id = getattr(row, "org_id", None)
-        if org_id is None or isinstance(row, UiEvent):
+        if org_id is None:
             continue
         for kind, subject_id in _subjects(row):
             if subject_id is None or (org_id, kind, subject_id) in seen:
                 continue
             seen.add((org_id, kind, subject_id))
-            session.add(UiEvent(org_id=org_id, kind=kind, subject_id=subject_id))
-            added = True
-    if added:
-        session.info["keepwarm_ui_notify"] = True
+            pending.append((org_id, kind, subject_id))
 
 
 def _after_flush(session: Session, _flush: UOWTransaction) -> None:
-    if not session.info.pop("keepwarm_ui_notify", False):
+    """The flush's events, in one statement on the flush's connection (rolled back with it),
+    and on PostgreSQL the wake-up. Core, not ORM rows: nobody reads them back in the
+    transaction, and an ORM row each cost an ``INSERT ... RETURNING`` of its own."""
+    pending: list[Subject] = session.info.pop(_PENDING, [])
+    if not pending:
         return
     connection = session.connection()
+    now = utcnow()
+    connection.execute(
+        _INSERT,
+        [
+            {"org_id": org_id, "kind": kind, "subject_id": subject_id, "created_at": now}
+            for org_id, kind, subject_id in pending
+        ],
+    )
     if connection.dialect.name == "postgresql":
         # Delivered at commit (and dropped on rollback); repeats in one transaction fold.
         connection.execute(text(f"NOTIFY {UI_CHANNEL}"))
@@ -118,7 +130,7 @@ def _after_flush(session: Session, _flush: UOWTransaction) -> None:
 
 def _forget(session: Session, *_: Any) -> None:
     session.info.pop(_SEEN, None)
-    session.info.pop("keepwarm_ui_notify", None)
+    session.info.pop(_PENDING, None)
 
 
 def install() -> None:

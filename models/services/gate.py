@@ -19,7 +19,6 @@ from models.rules.compliance import (
     next_open,
     window_for,
 )
-from models.rules.orgs import org_settings
 from models.rules.takeover import HELD_BACK
 from models.schemas import (
     OrgSettings,
@@ -29,7 +28,7 @@ from models.store.contacts import recipient_of
 from models.store.holds import held_until
 from models.store.leads import get_lead
 from models.store.messages import note_deferral
-from models.store.orgs import get_org
+from models.store.orgs import get_org, settings_of
 from models.tables import (
     Contact,
     Lead,
@@ -60,7 +59,12 @@ def gate_verdict(
     contact = session.get(Contact, lead.contact_id)
     assert contact is not None
     verdict = check_gate(
-        session, settings=org_settings(org), lead=lead, contact=contact, channel=channel, now=now
+        session,
+        settings=settings_of(session, org),
+        lead=lead,
+        contact=contact,
+        channel=channel,
+        now=now,
     )
     if not verdict.allowed:
         note_deferral(session, org_id=org_id, lead_id=lead_id, channel=channel, verdict=verdict)

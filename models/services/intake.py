@@ -12,7 +12,6 @@ from models.errors import NotFound
 from models.ids import identity_conflict_key
 from models.payloads import RecordedLead
 from models.rules.contacts import _wanted_identities, contact_key
-from models.rules.orgs import org_settings
 from models.rules.scoring import Scored, score_lead
 from models.schemas import OrgSettings
 from models.store import agent_days, lead_groups
@@ -20,7 +19,7 @@ from models.store.consent import current_consent, record_consent
 from models.store.contacts import _identities_for, _link_identities, identities_of, resolve_contact
 from models.store.escalations import open_escalation
 from models.store.leads import get_lead, open_leads
-from models.store.orgs import get_org
+from models.store.orgs import get_org, settings_of
 from models.store.receipts import get_receipt, record_intake_receipt
 from models.store.sequences import sequence_for
 from models.store.threads import thread_of_contact
@@ -149,7 +148,7 @@ def record_lead(
     Idempotent: a retry after a crash finds the lead and answers the same.
     """
     org = get_org(session, org_id=org_id)
-    settings = org_settings(org)
+    settings = settings_of(session, org)
     lead = session.get(Lead, lead_id)
     if lead is not None and lead.org_id != org_id:
         raise NotFound(lead_id)

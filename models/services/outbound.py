@@ -22,7 +22,6 @@ from models.rules.messages import (
     TEMPLATES,
     sender_address,
 )
-from models.rules.orgs import org_settings
 from models.rules.whatsapp import (
     _TEMPLATE_VARIABLE_MAX,
     WHATSAPP_NO_TEMPLATE,
@@ -37,7 +36,7 @@ from models.store.consent import current_consent
 from models.store.contacts import address_for, recipient_of
 from models.store.leads import get_lead
 from models.store.messages import mark_message_failed, whatsapp_session_open
-from models.store.orgs import get_org
+from models.store.orgs import get_org, settings_of
 from models.store.threads import thread_of_contact, touch_thread
 from models.store.timeline import add_to_timeline_once
 from models.tables import (
@@ -305,7 +304,7 @@ def claim_transactional(
     contact = session.get(Contact, contact_id)
     assert contact is not None
     lead = session.get(Lead, lead_id)
-    who = recipient_of(session, lead=lead, contact=contact, settings=org_settings(org))
+    who = recipient_of(session, lead=lead, contact=contact, settings=settings_of(session, org))
     claim = claim_outbound_message(
         session,
         org_id=org_id,
@@ -351,7 +350,7 @@ def _claimed_touch(
         # Claimed before a takeover and retried during it (a provider outage, a crash):
         # it has not reached the provider, so it waits for the release like a new touch.
         held_back_for_takeover(
-            session, settings=org_settings(org), contact_id=contact_id, now=now or utcnow()
+            session, settings=settings_of(session, org), contact_id=contact_id, now=now or utcnow()
         )
     return existing
 
@@ -394,7 +393,7 @@ def _draft_touch(
     tag: StepTag | None = None,
 ) -> _TouchDraft:
     """The new touch's row, once the gate lets it go now (else ``Deferred``)."""
-    settings = org_settings(org)
+    settings = settings_of(session, org)
     thread_id = thread_of_contact(session, contact_id=contact.id)
     to_address = address_for(session, org_id=org.id, contact_id=contact.id, channel=channel)
     now = now or utcnow()

@@ -40,9 +40,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from models.database import add_up
 from models.store import lead_groups
 from models.tables import AgentDay, Call, Lead, Message, Thread, UtcDateTime
 from models.values import CallOutcome, Direction, ProviderMode, Sender
@@ -95,17 +95,7 @@ def add(
         }
         for name in metrics
     ]
-    insert = postgresql.insert if _is_postgres(session) else sqlite.insert
-    statement = insert(AgentDay).values(rows)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["org_id", "day", "metric"],
-            set_={
-                "count": col(AgentDay.count) + statement.excluded.count,
-                "amount": col(AgentDay.amount) + statement.excluded.amount,
-            },
-        )
-    )
+    add_up(session, AgentDay, keys=("org_id", "day", "metric"), sums=("count", "amount"), rows=rows)
 
 
 def totals(session: Session, *, org_id: str, first: date | None, end: date | None) -> Totals:

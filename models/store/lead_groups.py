@@ -16,13 +16,15 @@ from typing import Any
 
 from sqlalchemy import BigInteger, case, cast, delete, func, insert
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from models.database import add_up
 from models.tables import Lead, LeadGroup
 
 #: Stored for "no source" and "no channel" (a key column can't be NULL).
 NONE = ""
+#: A group's key (the table's unique index).
+KEYS = ("org_id", "source", "channel", "stage", "touched")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,21 +71,11 @@ def moved(session: Session, *, before: Group | None, after: Group | None) -> Non
     if len(rows) == 2 and _key(rows[0]) == _key(rows[1]):
         return
     rows.sort(key=_key)
-    insert_into = postgresql.insert if _is_postgres(session) else sqlite.insert
-    statement = insert_into(LeadGroup).values(rows)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["org_id", "source", "channel", "stage", "touched"],
-            set_={
-                name: getattr(LeadGroup, name) + getattr(statement.excluded, name)
-                for name in ("leads", "value_sum", "valued")
-            },
-        )
-    )
+    add_up(session, LeadGroup, keys=KEYS, sums=("leads", "value_sum", "valued"), rows=rows)
 
 
 def _key(row: dict[str, Any]) -> tuple[Any, ...]:
-    return row["org_id"], row["source"], row["channel"], row["stage"], row["touched"]
+    return tuple(row[name] for name in KEYS)
 
 
 def groups(session: Session, *, org_id: str, source: str | None) -> Any:
@@ -142,7 +134,3 @@ def rebuild(session: Session, *, org_id: str) -> None:
             counted,
         )
     )
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
