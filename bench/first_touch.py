@@ -36,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
     from bench.intake import (
         OwnStack,
         Target,
+        cpu_per_item,
+        cpu_seconds,
         percentile,
         progress,
         serve_worker,
@@ -138,7 +140,9 @@ async def keepwarm(
             break
         await asyncio.sleep(0.5)
     engine.dispose()
-    latencies = [epoch_ms(message_at) - epoch_ms(lead_at) for lead_at, message_at in rows]
+    # In arrival order, so a long run can be cut into windows (``--windows``).
+    ordered = sorted((epoch_ms(lead_at), epoch_ms(message_at)) for lead_at, message_at in rows)
+    latencies = [message_at - lead_at for lead_at, message_at in ordered]
     return latencies, count - len(latencies)
 
 
@@ -180,17 +184,26 @@ async def run(args: argparse.Namespace, target: Target, database_url: str) -> di
     queue = f"bench-touch-{uuid.uuid4().hex[:6]}"
     with touch_worker(target, queue):
         await bare(client, queue, args.rate, 5)  # warm up
-        progress(f"bare: {args.leads} workflows at {args.rate}/s")
-        ceiling = await bare(client, queue, args.rate, args.leads)
+        bare_count = args.bare_leads or args.leads
+        progress(f"bare: {bare_count} workflows at {args.rate}/s")
+        before = cpu_seconds()
+        ceiling = await bare(client, queue, args.rate, bare_count)
+        bare_cpu = cpu_per_item(before, cpu_seconds(), bare_count)
     progress(f"keepwarm: {args.leads} leads at {args.rate}/s")
+    before = cpu_seconds()
     touches, missed = await keepwarm(target, database_url, args.rate, args.leads)
+    keepwarm_cpu = cpu_per_item(before, cpu_seconds(), args.leads)
     results = {
         "rate_per_s": args.rate,
         "workers": args.workers,
         "leads": args.leads,
-        "bare": stats(ceiling),
-        "keepwarm": stats(touches) | {"missed": missed},
+        "bare": stats(ceiling) | {"cpu_ms": bare_cpu},
+        "keepwarm": stats(touches) | {"missed": missed, "cpu_ms": keepwarm_cpu},
     }
+    size = max(1, len(touches) // args.windows)
+    results["windows"] = [stats(touches[i : i + size]) for i in range(0, len(touches), size)][
+        : args.windows
+    ]
     results["ratio_p50"] = round(results["keepwarm"]["p50_ms"] / results["bare"]["p50_ms"], 2)
     results["ratio_p99"] = round(results["keepwarm"]["p99_ms"] / results["bare"]["p99_ms"], 2)
     return results
@@ -208,9 +221,25 @@ def report(results: dict[str, Any]) -> str:
             f"  keepwarm   p50 {kw['p50_ms']:8.1f} ms   p99 {kw['p99_ms']:8.1f} ms"
             f"   ({kw['missed']} missed)",
             f"  keepwarm/bare: p50 x{results['ratio_p50']}, p99 x{results['ratio_p99']}",
+            "  CPU per workflow (bare) / per lead (keepwarm), ms: "
+            + "; ".join(
+                f"{path} {_roles(results[path]['cpu_ms'])}" for path in ("bare", "keepwarm")
+            ),
             f"  target p50 <= {TARGET_P50_MS:.0f} ms: {verdict}",
         ]
+        + (
+            [
+                f"  window {n}/{len(windows)}: p50 {w['p50_ms']:8.1f} ms  p99 {w['p99_ms']:8.1f} ms"
+                for n, w in enumerate(windows, 1)
+            ]
+            if len(windows := results["windows"]) > 1
+            else []
+        )
     )
+
+
+def _roles(cpu_ms: dict[str, float]) -> str:
+    return ", ".join(f"{role} {ms}" for role, ms in cpu_ms.items())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -218,7 +247,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=20.0, help="arrivals per second")
     parser.add_argument("--leads", type=int, default=300, help="leads (and bare starts)")
+    parser.add_argument(
+        "--bare-leads", type=int, default=None, help="bare starts (default: as many as leads)"
+    )
     parser.add_argument("--database-url", default=None, help="app database (default SQLite)")
+    parser.add_argument(
+        "--windows", type=int, default=1, help="also report p50/p99 of this many arrival windows"
+    )
     parser.add_argument("--workers", type=int, default=1, help="keepwarm worker processes")
     parser.add_argument("--serve-worker", nargs=3, metavar=("ADDRESS", "NAMESPACE", "QUEUE"))
     args = parser.parse_args(argv)

@@ -510,6 +510,42 @@ def noop_worker_process(target: Target, task_queue: str) -> Iterator[None]:
         yield
 
 
+#: The processes whose CPU the benches report, by a part of their command line.
+CPU_ROLES = {
+    "worker": "workers.cli worker",
+    "api": "workers.cli api",
+    "temporal": "temporal server",
+    "bare worker": "--serve-worker",
+}
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system, in seconds) used so far by this machine's processes of each
+    ``CPU_ROLES`` role, from ``/proc`` (Linux): take two readings and subtract."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(CPU_ROLES, 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it ended meanwhile
+        for role, marker in CPU_ROLES.items():
+            if marker in command:
+                used[role] += (int(fields[11]) + int(fields[12])) / tick
+                break
+    return used
+
+
+def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, float]:
+    """Milliseconds of CPU per item for each role that used any between two readings."""
+    return {
+        role: round(1000 * (after[role] - before[role]) / items, 1)
+        for role in CPU_ROLES
+        if after[role] > before[role]
+    }
+
+
 @contextlib.contextmanager
 def worker_process(serve: Sequence[str], target: Target, task_queue: str) -> Iterator[None]:
     """A bare path's worker in a child process (``serve`` plus the address, namespace and
