@@ -31,12 +31,14 @@ from models.services.escalations import claim_notification
 from models.services.outbound import (
     StepTag,
     TransactionalClaim,
+    accept_touch,
     claim_outbound_message,
     claim_step_touch,
 )
 from models.services.payment_requests import claim_payment_message
 from models.services.replies import ready_to_send
 from models.services.retry import reopen_failed_send
+from models.store.leads import set_stage
 from models.store.messages import (
     mark_message_attempted,
     mark_message_failed,
@@ -45,7 +47,7 @@ from models.store.messages import (
     provider_id_taken,
 )
 from models.tables import Message, utcnow
-from models.values import SETTLED_STATUSES, Channel, MessageStatus, ProviderMode
+from models.values import SETTLED_STATUSES, Channel, MessageStatus, ProviderMode, Stage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,6 +75,19 @@ class SendMessageInput:
     variant: str | None = None
     fallback: tuple[Channel, ...] = ()
     experiment: str | None = None
+    #: Once the message has gone, the lead moves to this stage, ``stage_reason`` on its
+    #: timeline, in the same transaction as the message's status (a Lead's first touch:
+    #: contacted). ``None``: the workflow moves it itself (runs before this existed).
+    stage_when_sent: Stage | None = None
+    stage_reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageWhenSent:
+    """The lead's stage change once its message has gone (``SendMessageInput``)."""
+
+    stage: Stage
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +223,11 @@ class MessageActivities:
                 channel=deferred.channel or input.channel,
                 key=input.idempotency_key,
             ) from None
+        then = (
+            StageWhenSent(stage=input.stage_when_sent, reason=input.stage_reason)
+            if input.stage_when_sent is not None
+            else None
+        )
         return self._deliver(
             claim.message,
             Channel(claim.message.channel),
@@ -219,6 +239,7 @@ class MessageActivities:
                 subject=claim.subject,
                 unsubscribe_token=claim.unsubscribe_token,
             ),
+            then=then,
         )
 
     @activity.defn(name="send_appointment_message")
@@ -467,11 +488,23 @@ class MessageActivities:
         *,
         opted_out: bool,
         outbound: Callable[[Message], Outbound],
+        then: StageWhenSent | None = None,
     ) -> SendMessageResult:
-        """Send a claimed message unless a previous attempt settled it (reconciling first)."""
+        """Send a claimed message unless a previous attempt settled it (reconciling first);
+        ``then``: the lead's stage change once it has gone."""
         status = MessageStatus(message.status)
         if status in SETTLED_STATUSES:
             log.info("message %s already %s; not sending again", message.id, status)
+            if then is not None and message.lead_id is not None:
+                # Settled before the stage change: a delivery report got here first.
+                record(
+                    self._engine,
+                    set_stage,
+                    org_id=message.org_id,
+                    lead_id=message.lead_id,
+                    stage=then.stage,
+                    reason=then.reason,
+                )
             return SendMessageResult(message_id=message.id, status=status, repeated=True)
         if status == MessageStatus.FAILED:
             # An earlier attempt failed for good; say so again rather than pretend it went.
@@ -500,11 +533,11 @@ class MessageActivities:
                 found = None  # another of our messages, identical to this one
             if found is not None:
                 log.info("message %s was sent by an earlier attempt; recording it", message.id)
-                return self._sent(message, found, repeated=True)
+                return self._sent(message, found, repeated=True, then=then)
         else:
             record(self._engine, mark_message_attempted, message_id=message.id)
         receipt = self._ask(message, lambda: sender.send(request))
-        return self._sent(message, receipt, repeated=False)
+        return self._sent(message, receipt, repeated=False, then=then)
 
     def _ask(self, message: Message, call: Callable[[], T]) -> T:
         """Make a provider call for ``message``; a failure that won't be retried is recorded
@@ -577,15 +610,24 @@ class MessageActivities:
         )
 
     def _sent(
-        self, message: Message, receipt: ProviderReceipt, *, repeated: bool
+        self,
+        message: Message,
+        receipt: ProviderReceipt,
+        *,
+        repeated: bool,
+        then: StageWhenSent | None = None,
     ) -> SendMessageResult:
-        stored = record(
-            self._engine,
-            mark_message_sent,
-            message_id=message.id,
-            status=receipt.status,
-            provider_message_id=receipt.provider_message_id,
-        )
+        accepted = {
+            "message_id": message.id,
+            "status": receipt.status,
+            "provider_message_id": receipt.provider_message_id,
+        }
+        if then is None:
+            stored = record(self._engine, mark_message_sent, **accepted)
+        else:
+            stored = record(
+                self._engine, accept_touch, **accepted, stage=then.stage, reason=then.reason
+            )
         status = MessageStatus(stored.status)
         return SendMessageResult(message_id=message.id, status=status, repeated=repeated)
 

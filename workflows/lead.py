@@ -76,6 +76,9 @@ __all__ = [
 SCORE_ATTRIBUTE_PATCH = "lead-score-search-attribute"
 #: Patch id: long-running leads continue as new with their compact state (``LeadCarry``).
 CONTINUE_PATCH = "lead-continue-as-new"
+#: Patch id: the first touch's send moves the lead to ``contacted`` in its own transaction
+#: (runs before it moved it with a ``record_stage`` local activity after the send).
+STAGE_WITH_SEND_PATCH = "first-touch-stage-with-send"
 #: History events after which a run continues as new (well under Temporal's 51,200 limit,
 #: and sooner if the server suggests it).
 HISTORY_LIMIT = 5_000
@@ -277,8 +280,16 @@ class LeadWorkflow:
             self._live.no_touch_reason = f"no first touch: {recorded.no_touch_reason}"
             return
         self._live.sending_first_touch(channel)
+        reason = f"first touch sent by {channel.value}"
+        with_send = workflow.patched(STAGE_WITH_SEND_PATCH)
         try:
-            sent = await self._send(channel, step="touch-1", template="first_touch", held=recorded)
+            sent = await self._send(
+                channel,
+                step="touch-1",
+                template="first_touch",
+                held=recorded,
+                then=(Stage.CONTACTED, reason) if with_send else None,
+            )
         except ActivityError as error:
             # Already on the timeline (touch_skipped); the lead waits for the person instead.
             cause = (
@@ -291,7 +302,10 @@ class LeadWorkflow:
         if not sent:
             self._live.no_touch_reason = f"first {channel.value} not sent: held back by the gate"
             return
-        await self._move(Stage.CONTACTED, f"first touch sent by {channel.value}")
+        if with_send:
+            self._moved(Stage.CONTACTED)  # recorded with the send
+        else:
+            await self._move(Stage.CONTACTED, reason)
 
     async def _send(
         self,
@@ -300,9 +314,11 @@ class LeadWorkflow:
         step: str,
         template: str,
         held: RecordedLead | None = None,
+        then: tuple[Stage, str] | None = None,
     ) -> bool:
         """Send through the compliance gate; ``False`` if it never went (held back, then the
-        lead converted, or held back too often)."""
+        lead converted, or held back too often). ``then``: the stage (and why) the send
+        moves the lead to once it has gone."""
         workflow_id = workflow.info().workflow_id
         sent = await send_touch(
             SendMessageInput(
@@ -312,6 +328,8 @@ class LeadWorkflow:
                 template=template,
                 # The workflow id is reused by the person's next lead, so the step names the lead.
                 idempotency_key=lead_message_key(workflow_id, self._input.lead_id, step),
+                stage_when_sent=then[0] if then else None,
+                stage_reason=then[1] if then else "",
             ),
             summary=f"send {channel.value} ({step})",
             cancelled=lambda: bool(self._news.conversion),
@@ -503,6 +521,10 @@ class LeadWorkflow:
             ),
             summary=f"stage → {stage.value}",
         )
+        self._moved(stage)
+
+    def _moved(self, stage: Stage) -> None:
+        """The lead's stage was recorded: the status, the search attribute and the Web UI."""
         self._live.stage = stage
         workflow.upsert_search_attributes([sa.LEAD_STAGE.value_set(stage.value)])
         self._live.publish()

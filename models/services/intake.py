@@ -16,7 +16,12 @@ from models.rules.scoring import Scored, score_lead
 from models.schemas import OrgSettings
 from models.store import agent_days, lead_groups
 from models.store.consent import current_consent, record_consent
-from models.store.contacts import _identities_for, _link_identities, identities_of, resolve_contact
+from models.store.contacts import (
+    _identities_for,
+    _link_identities,
+    find_or_make_contact,
+    identities_of,
+)
 from models.store.escalations import open_escalation
 from models.store.leads import get_lead, open_leads
 from models.store.orgs import get_org, settings_of
@@ -191,7 +196,7 @@ def _create_lead(
     """The new lead, scored, written with its contact, consent, messages and timeline."""
     receipt = get_receipt(session, org_id=org_id, receipt_id=receipt_id)
     payload = receipt.payload
-    contact = resolve_contact(session, org_id=org_id, payload=payload)
+    contact, new_contact = find_or_make_contact(session, org_id=org_id, payload=payload)
     record_consent(
         session, org_id=org_id, contact_id=contact.id, payload=payload, receipt_id=receipt.id
     )
@@ -214,7 +219,8 @@ def _create_lead(
         value=lead.value,
         source=lead.source,
         message=lead.message,
-        returning_customer=_returning_customer(session, org_id=org_id, contact_id=contact.id),
+        returning_customer=not new_contact
+        and _returning_customer(session, org_id=org_id, contact_id=contact.id),
     )
     lead.score, lead.intent = scored.score, scored.intent
     session.add(lead)
@@ -222,9 +228,13 @@ def _create_lead(
     receipt.lead_id = lead_id
     session.add(receipt)
     session.flush()
-    agent_days.lead_created(session, lead_id=lead_id)
-    _adopt_inbound_messages(session, lead=lead)
-    _flag_conflicts(session, lead=lead, wanted=_wanted_identities(payload))
+    if not new_contact:
+        # A contact made just now has nothing to look for: no thread history (a takeover,
+        # a text that opened the lead), no converted lead, and every identity it asked for
+        # (a conflict is an identity another contact holds).
+        agent_days.lead_created(session, lead_id=lead_id)
+        _adopt_inbound_messages(session, lead=lead)
+        _flag_conflicts(session, lead=lead, wanted=_wanted_identities(payload))
     _note_intake(session, lead=lead, receipt=receipt, payload=payload, scored=scored)
     return lead
 

@@ -34,8 +34,12 @@ from models.services.gate import check_gate, held_back_for_takeover
 from models.services.pacing import take_slot
 from models.store.consent import current_consent
 from models.store.contacts import address_for, recipient_of
-from models.store.leads import get_lead
-from models.store.messages import mark_message_failed, whatsapp_session_open
+from models.store.leads import get_lead, set_stage
+from models.store.messages import (
+    mark_message_failed,
+    mark_message_sent,
+    whatsapp_session_open,
+)
 from models.store.orgs import get_org, settings_of
 from models.store.threads import thread_of_contact, touch_thread
 from models.store.timeline import add_to_timeline_once
@@ -52,6 +56,7 @@ from models.values import (
     Direction,
     MessageStatus,
     Sender,
+    Stage,
     TimelineKind,
     consent_channel,
     new_id,
@@ -510,3 +515,24 @@ def _write_touch(session: Session, *, draft: _TouchDraft) -> Message:
     if draft.refusal is not None:
         mark_message_failed(session, message_id=message.id, error=draft.refusal)
     return message
+
+
+def accept_touch(
+    session: Session,
+    *,
+    message_id: str,
+    status: MessageStatus,
+    provider_message_id: str | None,
+    stage: Stage,
+    reason: str,
+) -> Message:
+    """A lead's touch left the building and the lead moves to ``stage`` (``reason`` on its
+    timeline), in one transaction: a first touch's send and the lead's "contacted" were two.
+    The lead is locked before the message, in the services' order; idempotent like both."""
+    message = session.get(Message, message_id)
+    if message is None or message.lead_id is None:
+        raise NotFound(message_id)
+    set_stage(session, org_id=message.org_id, lead_id=message.lead_id, stage=stage, reason=reason)
+    return mark_message_sent(
+        session, message_id=message_id, status=status, provider_message_id=provider_message_id
+    )

@@ -32,7 +32,17 @@ from models.values import (
 
 
 def resolve_contact(session: Session, *, org_id: str, payload: dict[str, Any]) -> Contact:
-    """Exact match on email, then phone, then platform ids; a new contact otherwise.
+    """Exact match on email, then phone, then platform ids; a new contact otherwise
+    (``find_or_make_contact``, without saying which)."""
+    return find_or_make_contact(session, org_id=org_id, payload=payload)[0]
+
+
+def find_or_make_contact(
+    session: Session, *, org_id: str, payload: dict[str, Any]
+) -> tuple[Contact, bool]:
+    """Exact match on email, then phone, then platform ids; a new contact otherwise, and
+    whether it is new (made in this transaction: it holds every identity of the payload,
+    and has no thread history yet).
 
     Never merges two contacts: identities another contact holds stay with it. Two
     transactions resolving the same new person at once (a form and a text in the same
@@ -53,7 +63,9 @@ def resolve_contact(session: Session, *, org_id: str, payload: dict[str, Any]) -
     raise AssertionError("unreachable")
 
 
-def _resolve_contact(session: Session, *, org_id: str, payload: dict[str, Any]) -> Contact:
+def _resolve_contact(
+    session: Session, *, org_id: str, payload: dict[str, Any]
+) -> tuple[Contact, bool]:
     wanted = _wanted_identities(payload)
     found = _identities_for(session, org_id=org_id, wanted=wanted)
     owner_id = next((found[kind].contact_id for kind, _ in wanted if kind in found), None)
@@ -74,7 +86,7 @@ def _resolve_contact(session: Session, *, org_id: str, payload: dict[str, Any]) 
         session.add(Thread(id=new_id("th"), org_id=org_id, contact_id=contact.id))
         session.flush()
     _link_identities(session, contact=contact, wanted=wanted, found=found)
-    return contact
+    return contact, owner_id is None
 
 
 def _identity_match(wanted: list[tuple[IdentityKind, str]]) -> Any:

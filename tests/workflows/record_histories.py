@@ -79,7 +79,7 @@ from workflows.takeover import (
 )
 
 HISTORIES = Path(__file__).parent / "histories"
-VERSION = "v14"
+VERSION = "v15"
 
 
 async def record() -> None:
@@ -817,6 +817,42 @@ async def _paced_scenario(
             await save(f"paced_first_touch_{i}", lead)
 
 
+async def _contacted_scenario(
+    env: WorkflowEnvironment,
+    engine: Engine,
+    executor: ThreadPoolExecutor,
+    save: Callable[..., Awaitable[None]],
+) -> None:
+    """A lead texted and never answering, to lost: its first touch's send records it
+    contacted (no ``record_stage`` of the run's own for it)."""
+    with session_scope(engine) as session:
+        org, _ = create_org(
+            session, name="Shine", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
+        )
+        receipt, _ = record_intake_receipt(
+            session,
+            org_id=org.id,
+            event_id=None,
+            kind="lead",
+            payload={"phone": "+447911123483", "consent": {"sms": True}, "name": "Ada"},
+        )
+    async with build_worker(
+        env.client,
+        engine=engine,
+        adapters=dry_run_adapters(),
+        task_queue="contacted",
+        executor=executor,
+    ):
+        lead = await env.client.start_workflow(
+            LeadWorkflow.run,
+            LeadInput(org_id=org.id, lead_id=f"lead_{uuid.uuid4().hex}", receipt_id=receipt.id),
+            id=f"lead-history-{uuid.uuid4().hex[:8]}",
+            task_queue="contacted",
+        )
+        await lead.result()
+        await save("sms_contacted_with_send_to_lost", lead)
+
+
 async def record_one(scenario: Scenario) -> None:
     """Record one scenario's histories (a workflow new in this version) on a fresh database."""
     with tempfile.TemporaryDirectory() as folder:
@@ -838,6 +874,7 @@ ALONE: dict[str, Scenario] = {
     "payment": _payment_scenario,
     "experiment": _experiment_scenario,
     "paced": _paced_scenario,
+    "contacted": _contacted_scenario,
 }
 
 if __name__ == "__main__":

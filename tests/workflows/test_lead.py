@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from models.values import Channel, MessageStatus, ProviderMode, Stage, TimelineKind
@@ -117,3 +118,19 @@ async def test_a_failed_first_touch_is_not_counted_as_contact(harness: Harness) 
     [message] = harness.first_touches(lead_id)
     assert message.status == MessageStatus.FAILED
     assert "touch_skipped" in harness.timeline_kinds(lead_id)
+
+
+async def test_the_first_touch_records_contacted_with_the_send(harness: Harness) -> None:
+    """One write fewer per lead: the send's transaction moves the lead to contacted, so the
+    run runs no ``record_stage`` of its own until the lead goes quiet."""
+    lead_id, handle = await harness.start(phone="+447911123456", consent={"sms": True})
+    await handle.result()
+
+    history = await handle.fetch_history()
+    local = []
+    for event in history.events:
+        if event.marker_recorded_event_attributes.marker_name == "core_local_activity":
+            [payload] = event.marker_recorded_event_attributes.details["data"].payloads
+            local.append(json.loads(payload.data)["activity_type"])
+    assert local == ["record_lead", "record_stage", "record_stage"]  # ghosting, lost
+    assert harness.stages(lead_id) == ["contacted", "ghosting", "lost"]
