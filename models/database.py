@@ -175,6 +175,19 @@ ROW_LOCK: dict[str, Any] = {"key_share": True}
 Row = TypeVar("Row", bound=SQLModel)
 
 
+Query = TypeVar("Query", bound=Executable)
+
+
+def locking(query: Query) -> Query:
+    """``query`` locking the rows it selects (``ROW_LOCK``) and reading them afresh: a row
+    the session already holds is refreshed with what the lock waited for, not returned as
+    it was read earlier in the transaction (``HoldingSession`` holds what it read)."""
+    locked: Query = query.with_for_update(**ROW_LOCK).execution_options(  # type: ignore[attr-defined]
+        populate_existing=True
+    )
+    return locked
+
+
 def lock(session: Session, model: type[Row], row_id: str) -> Row | None:
     """``model``'s row ``row_id``, locked until the transaction ends (``None`` if there is no
     such row). Lock rows in the order ``models/services`` states."""

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from models.database import ROW_LOCK, lock
+from models.database import lock, locking
 from models.errors import NotFound
 from models.ids import calls_exhausted_key
 from models.payloads import CallPlan
@@ -190,7 +190,7 @@ def record_call_report(session: Session, *, org_id: str, report: CallReport) -> 
     report can only reach a workflow of the org it was posted for.
     """
     # Locked: two copies of one report (a webhook and the lost-report lookup) record it once.
-    query = select(Call).where(Call.org_id == org_id).with_for_update(**ROW_LOCK)
+    query = locking(select(Call).where(Call.org_id == org_id))
     call = None
     if report.call_key:
         call = session.exec(query.where(Call.idempotency_key == report.call_key)).first()

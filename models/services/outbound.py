@@ -528,11 +528,12 @@ def accept_touch(
 ) -> Message:
     """A lead's touch left the building and the lead moves to ``stage`` (``reason`` on its
     timeline), in one transaction: a first touch's send and the lead's "contacted" were two.
-    The lead is locked before the message, in the services' order; idempotent like both."""
-    message = session.get(Message, message_id)
-    if message is None or message.lead_id is None:
-        raise NotFound(message_id)
-    set_stage(session, org_id=message.org_id, lead_id=message.lead_id, stage=stage, reason=reason)
-    return mark_message_sent(
+    Idempotent like both. The message is locked before the lead, as recording any send and
+    a delivery report do: the other order would wait on a report that waits on this."""
+    message = mark_message_sent(
         session, message_id=message_id, status=status, provider_message_id=provider_message_id
     )
+    if message.lead_id is None:
+        raise NotFound(message_id)
+    set_stage(session, org_id=message.org_id, lead_id=message.lead_id, stage=stage, reason=reason)
+    return message

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from models.database import ROW_LOCK
+from models.database import locking
 from models.rules.sequences import DEFAULTS
 from models.schemas import SequenceIn, SequencePublic, SequenceStep
 from models.services.sequences import put_sequence
@@ -58,9 +58,7 @@ def save_sequence(
     recently changed sequence, which changes which sequence new leads get.
     """
     row = session.exec(
-        select(Sequence)
-        .where(Sequence.org_id == org_id, Sequence.name == name)
-        .with_for_update(**ROW_LOCK)
+        locking(select(Sequence).where(Sequence.org_id == org_id, Sequence.name == name))
     ).first()
     before = SequenceIn.model_validate(row.definition) if row else DEFAULTS.get(name)
     changes = differences(before, body)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from models.database import ROW_LOCK
+from models.database import locking
 from models.payloads import NextStep
 from models.rules.experiments import Tally, allocation, bucket, choose, experiment_key
 from models.rules.sequences import DEFAULTS, local_due
@@ -24,9 +24,7 @@ from models.values import new_id
 def put_sequence(session: Session, *, org_id: str, name: str, body: SequenceIn) -> SequencePublic:
     """Create or replace the named sequence; running leads see it from their next step."""
     row = session.exec(
-        select(Sequence)
-        .where(Sequence.org_id == org_id, Sequence.name == name)
-        .with_for_update(**ROW_LOCK)
+        locking(select(Sequence).where(Sequence.org_id == org_id, Sequence.name == name))
     ).first()
     definition = body.model_dump(mode="json")
     if row is None:

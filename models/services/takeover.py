@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.database import ROW_LOCK
+from models.database import locking
 from models.errors import ThreadHeld
 from models.ids import TAKEOVER_NOTICE_KEY, takeover_notice_key
 from models.rules.takeover import NOTICE_FRESH, Hold, HoldCheck, hold_minutes, releases_at
@@ -72,13 +72,13 @@ def take_over(
     session.add(thread)
     acknowledged = []
     for row in session.exec(
-        select(Escalation)
-        .where(
-            Escalation.org_id == org_id,
-            Escalation.thread_id == thread.id,
-            Escalation.status == EscalationStatus.OPEN,
+        locking(
+            select(Escalation).where(
+                Escalation.org_id == org_id,
+                Escalation.thread_id == thread.id,
+                Escalation.status == EscalationStatus.OPEN,
+            )
         )
-        .with_for_update(**ROW_LOCK)
     ):
         mark_acknowledged(session, row, by=operator.id, at=now)
         acknowledged.append(row.id)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from models.database import ROW_LOCK, lock
+from models.database import lock, locking
 from models.errors import NotFound
 from models.rules.compliance import Verdict
 from models.rules.whatsapp import WHATSAPP_SESSION
@@ -241,10 +241,8 @@ def outbound_by_key(
     session: Session, *, org_id: str, key: str | None, provider_message_id: str | None
 ) -> Message | None:
     # Locked: a send being recorded at the same moment waits, so neither undoes the other.
-    query = (
-        select(Message)
-        .where(Message.org_id == org_id, Message.direction == Direction.OUTBOUND)
-        .with_for_update(**ROW_LOCK)
+    query = locking(
+        select(Message).where(Message.org_id == org_id, Message.direction == Direction.OUTBOUND)
     )
     if key:
         found = session.exec(query.where(Message.idempotency_key == key)).first()

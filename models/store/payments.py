@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from models.database import ROW_LOCK, insert_once
+from models.database import insert_once, locking
 from models.tables import Lead, Payment, Subscription
 
 
@@ -50,7 +50,7 @@ def subscription_of(
         Subscription.stripe_subscription_id == stripe_subscription_id,
     )
     if for_update:
-        query = query.with_for_update(**ROW_LOCK).execution_options(populate_existing=True)
+        query = locking(query)
     return session.exec(query).first()
 
 
