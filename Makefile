@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/intake.py
 	$(BIN)/python -m bench.first_touch --workers 2
 	$(BIN)/python -m bench.wakeup
+	$(BIN)/python -m bench.lead_cpu
 
 # The only way to change a vendored browser file (needs npm; CI never runs it). After editing a
 # version in a vendor.json: make vendor UPDATE=1, then review the manifest's diff.

@@ -107,18 +107,24 @@ def measure(leads: int, database_url: str | None) -> dict[str, Any]:
                 now=utcnow(),
             )
             timed("record_lead", env.run, records.record_lead, record)
+            # As the tree's Lead workflow does: its send moves the lead to contacted where
+            # the send can (``stage_when_sent``), else a ``record_stage`` follows.
+            with_send = "stage_when_sent" in SendMessageInput.__dataclass_fields__
+            contacted = {"stage_when_sent": Stage.CONTACTED, "stage_reason": "first touch sent"}
             touch = SendMessageInput(
                 org_id=org.id,
                 lead_id=lead_id,
                 channel=Channel.SMS,
                 template="first_touch",
                 idempotency_key=f"{workflow_id}/{lead_id}/touch-1",
+                **(contacted if with_send else {}),  # type: ignore[arg-type]
             )
             timed("send_message", env.run, messages.send_message, touch)
-            stage = RecordStageInput(
-                org_id=org.id, lead_id=lead_id, stage=Stage.CONTACTED, reason="first touch sent"
-            )
-            timed("record_stage", env.run, records.record_stage, stage)
+            if not with_send:
+                stage = RecordStageInput(
+                    org_id=org.id, lead_id=lead_id, stage=Stage.CONTACTED, reason="first touch sent"
+                )
+                timed("record_stage", env.run, records.record_stage, stage)
         engine.dispose()
     return {
         name: {"cpu_ms": 1000 * cpu[name] / leads, "statements": statements[name] / leads}
@@ -127,9 +133,10 @@ def measure(leads: int, database_url: str | None) -> dict[str, Any]:
 
 
 def run_in(tree: Path, leads: int, database_url: str | None) -> dict[str, Any]:
-    """One round in a fresh interpreter in ``tree`` (this script copied in if it lacks it)."""
+    """One round in a fresh interpreter in ``tree`` (this script copied in: the same
+    measurement in both trees)."""
     script = tree / "bench" / "lead_cpu.py"
-    if not script.exists():
+    if script.resolve() != Path(__file__).resolve():
         script.write_text(Path(__file__).read_text())
     command = [sys.executable, "-m", "bench.lead_cpu", "--round", "--leads", str(leads)]
     if database_url:
