@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import OptedOut, ProviderNotConfigured, SendDeferred, SendFailed
 from activities.provider_errors import GAVE_UP, final_attempt
-from activities.records import held_back, record
+from activities.records import held_back, record, record_stage_change
 from activities.senders import Outbound, ProviderReceipt, Sender
 from models.errors import ReplyRefused
 from models.payloads import ConfirmationInput, StoredMessageInput
@@ -38,7 +38,6 @@ from models.services.outbound import (
 from models.services.payment_requests import claim_payment_message
 from models.services.replies import ready_to_send
 from models.services.retry import reopen_failed_send
-from models.store.leads import set_stage
 from models.store.messages import (
     mark_message_attempted,
     mark_message_failed,
@@ -497,9 +496,8 @@ class MessageActivities:
             log.info("message %s already %s; not sending again", message.id, status)
             if then is not None and message.lead_id is not None:
                 # Settled before the stage change: a delivery report got here first.
-                record(
+                record_stage_change(
                     self._engine,
-                    set_stage,
                     org_id=message.org_id,
                     lead_id=message.lead_id,
                     stage=then.stage,

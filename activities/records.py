@@ -44,6 +44,13 @@ def _named(error: BaseException) -> BaseException | None:
     return None
 
 
+def record_stage_change(
+    engine: Engine, *, org_id: str, lead_id: str, stage: Stage, reason: str
+) -> None:
+    """A lead's stage change and its reason on its timeline, in one transaction."""
+    record(engine, set_stage, org_id=org_id, lead_id=lead_id, stage=stage, reason=reason)
+
+
 def held_back(
     engine: Engine, deferred: Deferred, *, org_id: str, lead_id: str, channel: Channel, key: str
 ) -> SendDeferred:
@@ -160,9 +167,8 @@ class LeadRecordActivities:
     @activity.defn(name="record_stage")
     def record_stage(self, input: RecordStageInput) -> None:
         """Record a stage change and its reason on the lead's timeline."""
-        record(
+        record_stage_change(
             self._engine,
-            set_stage,
             org_id=input.org_id,
             lead_id=input.lead_id,
             stage=input.stage,

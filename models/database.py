@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, event
+from sqlalchemy import Executable, Select, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -175,17 +175,14 @@ ROW_LOCK: dict[str, Any] = {"key_share": True}
 Row = TypeVar("Row", bound=SQLModel)
 
 
-Query = TypeVar("Query", bound=Executable)
+Query = TypeVar("Query", bound=Select[Any])
 
 
 def locking(query: Query) -> Query:
     """``query`` locking the rows it selects (``ROW_LOCK``) and reading them afresh: a row
     the session already holds is refreshed with what the lock waited for, not returned as
     it was read earlier in the transaction (``HoldingSession`` holds what it read)."""
-    locked: Query = query.with_for_update(**ROW_LOCK).execution_options(  # type: ignore[attr-defined]
-        populate_existing=True
-    )
-    return locked
+    return query.with_for_update(**ROW_LOCK).execution_options(populate_existing=True)
 
 
 def lock(session: Session, model: type[Row], row_id: str) -> Row | None:

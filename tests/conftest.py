@@ -107,6 +107,14 @@ def any_db_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+@pytest.fixture
+def engine(any_db_url: str) -> Iterator[Engine]:
+    """An engine on each database in turn (a test using it runs on SQLite and PostgreSQL)."""
+    engine = make_engine(any_db_url)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def pg_engine(pg_url: str) -> Iterator[Engine]:
     """An engine on the session's PostgreSQL database."""

@@ -4,27 +4,17 @@ the message first, with the pipeline's counts as a full recount gives them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
-from temporalio.testing import ActivityEnvironment
 
-from activities.messages import MessageActivities, SendMessageInput, SendMessageResult
-from models.database import make_engine, session_scope
+from activities.messages import MessageActivities, SendMessageResult
+from models.database import session_scope
 from models.store import lead_groups
 from models.tables import Lead, LeadGroup, TimelineEvent
 from models.values import Channel, MessageStatus, Stage, TimelineKind
+from tests.activities.sending import send_touch_one
 from tests.models.test_takeover import lead_of
 from workers.registry import dry_run_adapters
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
 
 
 def first_touch(
@@ -35,19 +25,13 @@ def first_touch(
     sending = MessageActivities(
         engine=engine, senders=adapters.senders, public_url=adapters.public_url
     )
-    result: SendMessageResult = ActivityEnvironment().run(
-        sending.send_message,
-        SendMessageInput(
-            org_id=org_id,
-            lead_id=lead_id,
-            channel=Channel.SMS,
-            template="first_touch",
-            idempotency_key=f"wf-{lead_id}/touch-1",
-            stage_when_sent=stage,
-            stage_reason="first touch sent by sms",
-        ),
+    return send_touch_one(
+        sending,
+        org_id,
+        lead_id,
+        stage_when_sent=stage,
+        stage_reason="first touch sent by sms",
     )
-    return result
 
 
 def stage_notes(engine: Engine, lead_id: str) -> list[str]:

@@ -18,7 +18,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.email import ResendEmail
 from activities.errors import ACCOUNT_RETRY_DELAY, ProviderRejected, ProviderUnavailable
-from activities.messages import MessageActivities, SendMessageInput, SendMessageResult
+from activities.messages import MessageActivities, SendMessageResult
 from activities.payments import StripePayments
 from activities.provider_errors import classify, final_attempt
 from activities.senders import Outbound
@@ -29,6 +29,7 @@ from models.database import session_scope
 from models.services.orgs import patch_org_settings
 from models.tables import Message, utcnow
 from models.values import Channel, MessageStatus, ProviderHealth, ProviderMode, WebhookProvider
+from tests.activities.sending import send_touch_one
 from tests.fakes.providers import FakeProviders
 from tests.models.test_takeover import lead_of
 from workflows.policies import SEND_DEADLINE, SEND_RETRY
@@ -262,17 +263,7 @@ def send_first_touch(
         start_to_close_timeout=timedelta(seconds=30),
         retry_policy=SEND_RETRY,
     )
-    result: SendMessageResult = env.run(
-        sending.send_message,
-        SendMessageInput(
-            org_id=org_id,
-            lead_id=lead_id,
-            channel=Channel.SMS,
-            template="first_touch",
-            idempotency_key=f"wf-{lead_id}/touch-1",
-        ),
-    )
-    return result
+    return send_touch_one(sending, org_id, lead_id, env=env)
 
 
 def message_row(engine: Engine, lead_id: str) -> Message:

@@ -4,15 +4,13 @@ stepped in before the lead's row was written, and two contacts merged onto one t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from models.database import make_engine, session_scope
+from models.database import session_scope
 from models.schemas import OrgSettings
 from models.services.merge import merge_contacts
 from models.services.orgs import create_org
@@ -20,13 +18,6 @@ from models.store import agent_days, lead_groups
 from models.tables import Contact, Lead, Message, Thread, utcnow
 from models.values import Channel, Direction, MessageStatus, Sender, Stage, new_id
 from tests.conftest import agent_totals_of, assert_running_totals_follow_the_rows, per_metric
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
 
 
 @dataclass

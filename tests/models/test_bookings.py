@@ -6,14 +6,13 @@ text means what it says only where it should."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from models.database import make_engine, session_scope
+from models.database import session_scope
 from models.errors import BookingClosed
 from models.rules.appointments import AppointmentText
 from models.rules.compliance import Deferred
@@ -35,13 +34,6 @@ from models.values import VisitEvent
 from tests.models.test_takeover import claim_touch, lead_of
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
 
 
 def booked(engine: Engine, *, budget: int = 3, starts_in: timedelta = timedelta(days=3)) -> Booking:

@@ -5,7 +5,6 @@ step the person can't be reached for is skipped (one note, no failed message) or
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from models.database import make_engine, session_scope
+from models.database import session_scope
 from models.errors import NotFound
 from models.payloads import NextStep
 from models.reads.experiments import sequence_results
@@ -41,13 +40,6 @@ from models.values import (
 )
 
 SEQUENCE = "quote-follow-up"
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
 
 
 def experiment(

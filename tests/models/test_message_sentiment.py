@@ -4,13 +4,11 @@ satisfaction reads it: the same figure as scoring the text, for stored and older
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy.engine import Engine
 
-from models.database import make_engine, session_scope
+from models.database import session_scope
 from models.reads.agents import agents
 from models.rules.needs_person import sentiment
 from models.schemas import OrgSettings
@@ -21,13 +19,6 @@ from models.values import Channel, Direction, MessageStatus, Sender, new_id
 
 UNHAPPY = "This is terrible, I am not happy at all"
 HAPPY = "Thanks so much, that was great!"
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
 
 
 def new_org(engine: Engine) -> str:

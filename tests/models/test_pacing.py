@@ -7,7 +7,6 @@ why it waits."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from activities.records import held_back
-from models.database import make_engine, session_scope
+from models.database import session_scope
 from models.rules.compliance import Deferred, Verdict
 from models.rules.pacing import stale_after
 from models.schemas import OrgSettings, QuietHours, SendPacing
@@ -28,13 +27,6 @@ from models.values import Channel, TimelineKind
 from tests.models.test_experiments import Shop
 
 SECOND = timedelta(seconds=1)
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ entry in one transaction, worded in plain words; an unchanged save writes nothin
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from models.database import make_engine, session_scope
+from models.database import session_scope
 from models.reads.sequence_choice import CART, sequence_by_intent
 from models.reads.sequences import list_sequences
 from models.rules.orgs import org_settings
@@ -22,13 +21,6 @@ from models.services.settings import change_settings
 from models.store.audit import recent_changes
 from models.tables import utcnow
 from models.values import Channel, Intent
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

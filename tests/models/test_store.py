@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from models.database import make_engine, session_scope
+from models.database import session_scope
 from models.payloads import RecordedLead
 from models.reads.leads import lead_view, list_leads
 from models.schemas import OrgSettings
@@ -20,13 +19,6 @@ from models.store.receipts import record_intake_receipt
 from models.tables import Lead, utcnow
 from models.values import Channel, new_id
 from tests.workflows.conftest import ANY_HOUR
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from models.database import make_engine, session_scope
+from models.database import session_scope
 from models.schemas import OrgSettings
 from models.services.orgs import create_org
 from models.services.webhooks import (
@@ -24,13 +24,6 @@ from models.values import WebhookProvider
 from tests.workflows.conftest import ANY_HOUR
 
 GRACE = timedelta(seconds=60)
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

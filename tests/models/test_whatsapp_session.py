@@ -3,14 +3,12 @@ PostgreSQL): free text inside it, the org's template outside, and a failed touch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from models.database import make_engine, session_scope
+from models.database import session_scope
 from models.rules.whatsapp import WHATSAPP_NO_TEMPLATE, WhatsAppTemplate, whatsapp_template
 from models.schemas import OrgSettings
 from models.services.inbound import record_inbound_message
@@ -28,13 +26,6 @@ FREE_TEXT = (
     "Hi Ada, thanks for getting in touch with Shine! We'll help with your request shortly. "
     "Reply here with any questions."
 )
-
-
-@pytest.fixture
-def engine(any_db_url: str) -> Iterator[Engine]:
-    engine = make_engine(any_db_url)
-    yield engine
-    engine.dispose()
 
 
 def new_lead(engine: Engine, *, template_sid: str | None = TEMPLATE_SID) -> tuple[str, str]:

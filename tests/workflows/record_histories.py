@@ -825,17 +825,6 @@ async def _contacted_scenario(
 ) -> None:
     """A lead texted and never answering, to lost: its first touch's send records it
     contacted (no ``record_stage`` of the run's own for it)."""
-    with session_scope(engine) as session:
-        org, _ = create_org(
-            session, name="Shine", settings=OrgSettings(timezone="UTC", quiet_hours=ANY_HOUR)
-        )
-        receipt, _ = record_intake_receipt(
-            session,
-            org_id=org.id,
-            event_id=None,
-            kind="lead",
-            payload={"phone": "+447911123483", "consent": {"sms": True}, "name": "Ada"},
-        )
     async with build_worker(
         env.client,
         engine=engine,
@@ -843,11 +832,8 @@ async def _contacted_scenario(
         task_queue="contacted",
         executor=executor,
     ):
-        lead = await env.client.start_workflow(
-            LeadWorkflow.run,
-            LeadInput(org_id=org.id, lead_id=f"lead_{uuid.uuid4().hex}", receipt_id=receipt.id),
-            id=f"lead-history-{uuid.uuid4().hex[:8]}",
-            task_queue="contacted",
+        _, _, lead = await _lead_for_scenario(
+            env, engine, name="Shine", phone="+447911123483", task_queue="contacted"
         )
         await lead.result()
         await save("sms_contacted_with_send_to_lost", lead)
