@@ -31,12 +31,14 @@ $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
 	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-# mypy needs a core for half a minute from a fresh clone: it runs beside the tests, which
-# spend much of their time waiting on servers; either failing fails the target.
+# pytest runs in two worker processes (pytest-xdist; each with its own Temporal servers and
+# PostgreSQL database): the tests wait on servers and browsers much of the time, so two
+# share the two cores. mypy needs a core for half a minute from a fresh clone and runs
+# beside them; either failing fails the target.
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy & types=$$!; $(BIN)/pytest; tests=$$?; wait $$types; checked=$$?; \
+	$(BIN)/mypy & types=$$!; $(BIN)/pytest -n 2; tests=$$?; wait $$types; checked=$$?; \
 		test $$tests -eq 0 && test $$checked -eq 0
 
 bench: $(STAMP)
