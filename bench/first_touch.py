@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import activity, workflow
@@ -31,6 +31,7 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     import httpx
     from sqlalchemy import create_engine, text
+    from temporalio.api.enums.v1 import EventType, TimeoutType
     from temporalio.client import Client
 
     from bench.intake import (
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         Target,
         cpu_per_item,
         cpu_seconds,
+        free_ports,
         percentile,
         progress,
         serve_worker,
@@ -146,6 +148,77 @@ async def keepwarm(
     return latencies, count - len(latencies)
 
 
+def rows(database_url: str, query: str) -> list[Any]:
+    """The rows ``query`` returns from the app database."""
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        found = list(connection.execute(text(query)))
+    engine.dispose()
+    return found
+
+
+def workflow_ids(database_url: str) -> list[str]:
+    """The bench leads' Lead workflow ids."""
+    return [
+        str(row[0])
+        for row in rows(database_url, "SELECT workflow_id FROM leads WHERE source = 'bench'")
+    ]
+
+
+async def workflow_tasks(client: Client, ids: Sequence[str]) -> dict[str, int]:
+    """Over the leads' histories: workflow tasks that timed out (by kind: started but not
+    completed in time, a task stretched by the work inside it; or not picked up in time from
+    the worker's own queue, a worker too busy to take it), and those that took over 5 s from
+    start to completion."""
+    counts = {"workflow_task_timeouts": 0, "of_which_not_picked_up": 0, "workflow_tasks_over_5s": 0}
+    gate = asyncio.Semaphore(16)
+
+    async def one(workflow_id: str) -> None:
+        started: datetime | None = None
+        async with gate:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+        for event in history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                counts["workflow_task_timeouts"] += 1
+                kind = event.workflow_task_timed_out_event_attributes.timeout_type
+                if kind == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START:
+                    counts["of_which_not_picked_up"] += 1
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                started = event.event_time.ToDatetime()
+            elif (
+                event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+                and started is not None
+                and event.event_time.ToDatetime() - started > timedelta(seconds=5)
+            ):
+                counts["workflow_tasks_over_5s"] += 1
+
+    await asyncio.gather(*(one(workflow_id) for workflow_id in ids))
+    return counts
+
+
+def sticky_cache(metrics_url: str | None) -> dict[str, float]:
+    """The worker's workflow cache counters from its Prometheus metrics (hits: a task for a
+    run held in memory; misses: a run replayed from its history first), or none without them."""
+    if metrics_url is None:
+        return {}
+    counts: dict[str, float] = {}
+    for line in httpx.get(metrics_url, timeout=10).text.splitlines():
+        for name in ("sticky_cache_hit", "sticky_cache_miss"):
+            if line.startswith(f"temporal_{name}") and not line.startswith("#"):
+                counts[name] = counts.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def stack_env(cached: int | None) -> tuple[dict[str, str], str]:
+    """Settings for a bench stack whose first worker serves its SDK metrics, and their URL
+    (worker N serves port + N - 1); ``cached`` sets the worker's workflow cache."""
+    (port,) = free_ports(1)
+    env = {"KEEPWARM_METRICS_PORT": str(port)}
+    if cached is not None:
+        env["KEEPWARM_WORKER_CACHED_WORKFLOWS"] = str(cached)
+    return env, f"http://127.0.0.1:{port}/metrics"
+
+
 def epoch_ms(value: Any) -> float:
     """A timestamp from either database as epoch milliseconds (SQLite gives strings)."""
     from datetime import UTC, datetime
@@ -176,7 +249,9 @@ def stats(values: list[float]) -> dict[str, float]:
     }
 
 
-async def run(args: argparse.Namespace, target: Target, database_url: str) -> dict[str, Any]:
+async def run(
+    args: argparse.Namespace, target: Target, database_url: str, metrics_url: str | None
+) -> dict[str, Any]:
     """Both paths at the same rate, bare first; the figures."""
     client = await connect(
         Settings(temporal_namespace=target.namespace), address=target.temporal_address
@@ -190,15 +265,19 @@ async def run(args: argparse.Namespace, target: Target, database_url: str) -> di
         ceiling = await bare(client, queue, args.rate, bare_count)
         bare_cpu = cpu_per_item(before, cpu_seconds(), bare_count)
     progress(f"keepwarm: {args.leads} leads at {args.rate}/s")
-    before = cpu_seconds()
+    before, cache_before = cpu_seconds(), sticky_cache(metrics_url)
     touches, missed = await keepwarm(target, database_url, args.rate, args.leads)
     keepwarm_cpu = cpu_per_item(before, cpu_seconds(), args.leads)
+    cache_after = sticky_cache(metrics_url)
+    progress("reading the leads' workflow histories")
+    tasks = await workflow_tasks(client, workflow_ids(database_url))
     results = {
         "rate_per_s": args.rate,
         "workers": args.workers,
         "leads": args.leads,
         "bare": stats(ceiling) | {"cpu_ms": bare_cpu},
-        "keepwarm": stats(touches) | {"missed": missed, "cpu_ms": keepwarm_cpu},
+        "keepwarm": stats(touches) | {"missed": missed, "cpu_ms": keepwarm_cpu} | tasks,
+        "cache": {name: cache_after[name] - cache_before.get(name, 0.0) for name in cache_after},
     }
     size = max(1, len(touches) // args.windows)
     results["windows"] = [stats(touches[i : i + size]) for i in range(0, len(touches), size)][
@@ -225,6 +304,11 @@ def report(results: dict[str, Any]) -> str:
             + "; ".join(
                 f"{path} {_roles(results[path]['cpu_ms'])}" for path in ("bare", "keepwarm")
             ),
+            f"  keepwarm's Lead workflows: {kw['workflow_task_timeouts']} workflow task "
+            f"timeouts ({kw['of_which_not_picked_up']} not picked up in time), "
+            f"{kw['workflow_tasks_over_5s']} tasks over 5 s; worker cache "
+            f"{results['cache'].get('sticky_cache_hit', 0):.0f} hits, "
+            f"{results['cache'].get('sticky_cache_miss', 0):.0f} misses",
             f"  target p50 <= {TARGET_P50_MS:.0f} ms: {verdict}",
         ]
         + (
@@ -255,6 +339,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--windows", type=int, default=1, help="also report p50/p99 of this many arrival windows"
     )
     parser.add_argument("--workers", type=int, default=1, help="keepwarm worker processes")
+    parser.add_argument(
+        "--cached", type=int, default=None, help="KEEPWARM_WORKER_CACHED_WORKFLOWS for the stack"
+    )
     parser.add_argument("--serve-worker", nargs=3, metavar=("ADDRESS", "NAMESPACE", "QUEUE"))
     args = parser.parse_args(argv)
     if args.serve_worker:
@@ -262,18 +349,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.rate <= 0 or args.leads < 1:
         parser.error("--rate and --leads must be positive")
+    env, metrics_url = stack_env(args.cached)
     stack = OwnStack(
         database_url=args.database_url,
         namespace="keepwarm-bench",
         log_level="WARNING",
         keep_data=False,
         worker_processes=args.workers,
+        env=env,
     )
     try:
         target = stack.start()
         assert stack.data_dir is not None
         url = args.database_url or f"sqlite:///{stack.data_dir / 'keepwarm.db'}"
-        results = asyncio.run(run(args, target, url))
+        results = asyncio.run(run(args, target, url, metrics_url))
     finally:
         stack.stop()
     sys.stdout.write(report(results) + "\n")

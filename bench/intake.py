@@ -122,6 +122,7 @@ class OwnStack:
         log_level: str,
         keep_data: bool,
         worker_processes: int = 1,
+        env: dict[str, str] | None = None,
     ) -> None:
         """Configure, but don't start, a stack.
 
@@ -132,9 +133,11 @@ class OwnStack:
             log_level: ``KEEPWARM_LOG_LEVEL`` for the stack (``WARNING`` keeps access logs off).
             keep_data: Leave the data directory in place after stopping.
             worker_processes: ``KEEPWARM_WORKER_PROCESSES`` for the stack.
+            env: More ``KEEPWARM_`` settings for the stack.
         """
         self.database_url = database_url
         self.worker_processes = worker_processes
+        self.env = env or {}
         self.namespace = namespace
         self.log_level = log_level
         self.keep_data = keep_data
@@ -166,7 +169,7 @@ class OwnStack:
             # The bench is one org sending far more than a business would; measure, don't limit.
             "KEEPWARM_RATE_LIMIT_PER_MINUTE": "0",
             "KEEPWARM_WORKER_PROCESSES": str(self.worker_processes),
-        }
+        } | self.env
         if self.database_url:
             env["KEEPWARM_DATABASE_URL"] = self.database_url
         log_path = self.data_dir / "up.log"

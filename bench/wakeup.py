@@ -37,11 +37,17 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     import httpx
-    from sqlalchemy import create_engine, text
-    from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client
 
-    from bench.first_touch import bench_touch, epoch_ms
+    from bench.first_touch import (
+        bench_touch,
+        epoch_ms,
+        rows,
+        stack_env,
+        sticky_cache,
+        workflow_ids,
+        workflow_tasks,
+    )
     from bench.intake import (
         OwnStack,
         Target,
@@ -117,15 +123,6 @@ async def post_batch(target: Target, count: int) -> list[str]:
     return [lead for lead in found if lead]
 
 
-def rows(database_url: str, query: str) -> list[Any]:
-    """The rows ``query`` returns from the app database."""
-    engine = create_engine(database_url)
-    with engine.connect() as connection:
-        found = list(connection.execute(text(query)))
-    engine.dispose()
-    return found
-
-
 def held_count(database_url: str) -> int:
     """How many bench leads are held back (a ``touch_deferred`` entry on the timeline)."""
     [(held,)] = rows(
@@ -146,35 +143,6 @@ def touches(database_url: str) -> list[tuple[str, float, int]]:
     return [(lead, epoch_ms(at), int(score)) for lead, at, score in found]
 
 
-def workflow_ids(database_url: str) -> list[str]:
-    """The bench leads' Lead workflow ids."""
-    return [
-        str(row[0])
-        for row in rows(database_url, "SELECT workflow_id FROM leads WHERE source = 'bench'")
-    ]
-
-
-async def workflow_tasks(client: Client, ids: Sequence[str]) -> dict[str, int]:
-    """Over the leads' histories: workflow tasks that timed out, and those that took over
-    5 s from start to completion (a task stretched by the work inside it)."""
-    timed_out = slow = 0
-    for workflow_id in ids:
-        started: datetime | None = None
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
-        for event in history.events:
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
-                timed_out += 1
-            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-                started = event.event_time.ToDatetime()
-            elif (
-                event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-                and started is not None
-                and event.event_time.ToDatetime() - started > timedelta(seconds=5)
-            ):
-                slow += 1
-    return {"workflow_task_timeouts": timed_out, "workflow_tasks_over_5s": slow}
-
-
 def stats(values: list[float]) -> dict[str, float]:
     """p50, p99 and max in seconds."""
     return {
@@ -184,7 +152,9 @@ def stats(values: list[float]) -> dict[str, float]:
     }
 
 
-async def run(args: argparse.Namespace, target: Target, database_url: str) -> dict[str, Any]:
+async def run(
+    args: argparse.Namespace, target: Target, database_url: str, metrics_url: str | None
+) -> dict[str, Any]:
     """Hold the batch, start the bare timers, let both minutes come; the figures."""
     async with httpx.AsyncClient(
         base_url=target.api_url, headers={"Authorization": f"Bearer {target.api_key}"}
@@ -233,6 +203,7 @@ async def run(args: argparse.Namespace, target: Target, database_url: str) -> di
         ran = [await handle.result() for handle in handles]
     bare = [(moment - bare_at.timestamp()) * 1000 for moment in ran]
     progress(f"keepwarm: waiting for {keepwarm_at:%H:%M}")
+    cache_before = sticky_cache(metrics_url)
     settle = time.monotonic() + (keepwarm_at - datetime.now(UTC)).total_seconds() + SETTLE_S
     sent: list[tuple[str, float, int]] = []
     while time.monotonic() < settle:
@@ -241,10 +212,15 @@ async def run(args: argparse.Namespace, target: Target, database_url: str) -> di
             break
         await asyncio.sleep(1)
     late = [at - keepwarm_at.timestamp() * 1000 for _, at, _ in sent]
+    cache_after = sticky_cache(metrics_url)
     results: dict[str, Any] = {
         "leads": args.leads,
         "held": held,
         "pace_per_s": args.pace,
+        "cached_workflows": args.cached,
+        "cache_during_wake": {
+            name: cache_after[name] - cache_before.get(name, 0.0) for name in cache_after
+        },
         "bare": stats(bare),
         "keepwarm": stats(late) | {"sent": len(sent), "missing": len(lead_ids) - len(sent)},
     }
@@ -274,10 +250,18 @@ def report(results: dict[str, Any]) -> str:
         f"max {bare['max_s']:6.2f} s",
         f"  keepwarm     p50 {kw['p50_s']:6.2f} s   p99 {kw['p99_s']:6.2f} s   "
         f"max {kw['max_s']:6.2f} s   ({kw['missing']} missing)",
-        f"  keepwarm's Lead workflows: {kw['workflow_task_timeouts']} workflow task timeouts, "
+        f"  keepwarm's Lead workflows: {kw['workflow_task_timeouts']} workflow task timeouts "
+        f"({kw['of_which_not_picked_up']} not picked up in time), "
         f"{kw['workflow_tasks_over_5s']} tasks over 5 s",
         f"  keepwarm/bare: p50 x{results['ratio_p50']}, p99 x{results['ratio_p99']}",
     ]
+    if results["cache_during_wake"]:
+        cache = results["cache_during_wake"]
+        lines.append(
+            f"  worker cache ({results['cached_workflows'] or 'default'} runs) from the "
+            f"window to the last touch: {cache.get('sticky_cache_hit', 0):.0f} hits, "
+            f"{cache.get('sticky_cache_miss', 0):.0f} misses (runs replayed)"
+        )
     if "paced" in results:
         paced = results["paced"]
         lines.append(
@@ -294,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--leads", type=int, default=1000, help="held leads (and bare timers)")
     parser.add_argument("--pace", type=float, default=None, help="pace the SMS number (a second)")
     parser.add_argument("--workers", type=int, default=1, help="keepwarm worker processes")
+    parser.add_argument(
+        "--cached", type=int, default=None, help="KEEPWARM_WORKER_CACHED_WORKFLOWS for the stack"
+    )
     parser.add_argument("--serve-worker", nargs=3, metavar=("ADDRESS", "NAMESPACE", "QUEUE"))
     args = parser.parse_args(argv)
     if args.serve_worker:
@@ -301,17 +288,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.leads < 2:
         parser.error("--leads must be at least 2")
+    env, metrics_url = stack_env(args.cached)
     stack = OwnStack(
         database_url=None,
         namespace="keepwarm-bench",
         log_level="WARNING",
         keep_data=False,
         worker_processes=args.workers,
+        env=env,
     )
     try:
         target = stack.start()
         assert stack.data_dir is not None
-        results = asyncio.run(run(args, target, f"sqlite:///{stack.data_dir / 'keepwarm.db'}"))
+        database_url = f"sqlite:///{stack.data_dir / 'keepwarm.db'}"
+        results = asyncio.run(run(args, target, database_url, metrics_url))
     finally:
         stack.stop()
     sys.stdout.write(report(results) + "\n")

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     worker_processes: int = Field(
         default=1, ge=1, le=16, description="Worker processes `up` starts (each uses a core)."
     )
+    worker_cached_workflows: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        description="Workflow runs each worker keeps in memory between tasks (a run not kept "
+        "replays its history on its next task).",
+    )
     log_level: str = "INFO"
     health_interval: timedelta = Field(
         default=timedelta(minutes=5),

@@ -49,7 +49,13 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, engine=engine, adapters=adapters, executor=executor)
+        worker = build_worker(
+            client,
+            engine=engine,
+            adapters=adapters,
+            executor=executor,
+            max_cached_workflows=settings.worker_cached_workflows,
+        )
         async with worker:
             log.info("worker running on %s (%s)", worker.task_queue, client.namespace)
             await stop.wait()
