@@ -83,6 +83,26 @@ def empty_pg_database(prefix: str = "keepwarm_test") -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+#: Modules with tests that run for tens of seconds (the contract, a SIGKILL's activity timeout,
+#: whole stacks, a provider outage). They are collected first, so under ``pytest -n 2`` they
+#: start early on both worker processes and neither is left running one alone at the end.
+LONG_MODULES = frozenset(
+    {
+        "tests/api/test_contract.py",
+        "tests/workers/test_crash.py",
+        "tests/workers/test_up.py",
+        "tests/channels/test_live_sends.py",
+        "tests/workers/test_telemetry.py",
+        "tests/workers/test_cli.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long modules first, each module's tests in their own order."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONG_MODULES)
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for the session, migrated to head, dropped afterwards."""
