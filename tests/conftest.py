@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -83,24 +85,24 @@ def empty_pg_database(prefix: str = "keepwarm_test") -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-#: Modules with tests that run for tens of seconds (the contract, a SIGKILL's activity timeout,
-#: whole stacks, a provider outage). They are collected first, so under ``pytest -n 2`` they
-#: start early on both worker processes and neither is left running one alone at the end.
-LONG_MODULES = frozenset(
-    {
-        "tests/api/test_contract.py",
-        "tests/workers/test_crash.py",
-        "tests/workers/test_up.py",
-        "tests/channels/test_live_sends.py",
-        "tests/workers/test_telemetry.py",
-        "tests/workers/test_cli.py",
-    }
-)
+def _dump_tasks(signum: int, frame: object) -> None:
+    """On SIGUSR1, write the running event loop's tasks and where each waits to
+    ``$TMPDIR/keepwarm-tasks-<pid>.txt``: for a test process that hangs with every thread
+    idle (``py-spy dump`` shows the loop waiting in ``select`` but not for what)."""
+    path = Path(tempfile.gettempdir()) / f"keepwarm-tasks-{os.getpid()}.txt"
+    with path.open("a") as out:
+        out.write(f"--- {time.strftime('%H:%M:%S')}\n")
+        try:
+            tasks = asyncio.all_tasks()
+        except RuntimeError:
+            out.write("no running event loop\n")
+            return
+        for task in tasks:
+            out.write(f"{task!r}\n")
+            task.print_stack(file=out)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long modules first, each module's tests in their own order."""
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONG_MODULES)
+signal.signal(signal.SIGUSR1, _dump_tasks)
 
 
 @pytest.fixture(scope="session")
