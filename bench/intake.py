@@ -522,22 +522,35 @@ CPU_ROLES = {
 }
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU time (user + system, in seconds) used so far by this machine's processes of each
-    ``CPU_ROLES`` role, from ``/proc`` (Linux): take two readings and subtract."""
-    tick = os.sysconf("SC_CLK_TCK")
-    used = dict.fromkeys(CPU_ROLES, 0.0)
+def _role_stats() -> Iterator[tuple[str, list[str]]]:
+    """Each running process of a ``CPU_ROLES`` role: its role and its ``/proc/<pid>/stat``
+    fields after the command name (Linux)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # it ended meanwhile
-        for role, marker in CPU_ROLES.items():
-            if marker in command:
-                used[role] += (int(fields[11]) + int(fields[12])) / tick
-                break
+        role = next((role for role, marker in CPU_ROLES.items() if marker in command), None)
+        if role is not None:
+            yield role, fields
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system, in seconds) used so far by this machine's processes of each
+    ``CPU_ROLES`` role, from ``/proc`` (Linux): take two readings and subtract."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(CPU_ROLES, 0.0)
+    for role, fields in _role_stats():
+        used[role] += (int(fields[11]) + int(fields[12])) / tick
     return used
+
+
+def memory_mb(role: str = "worker") -> float:
+    """Resident memory (MB) of this machine's processes of ``role`` together, from ``/proc``."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    pages = sum(int(fields[21]) for found, fields in _role_stats() if found == role)
+    return round(pages * page / 2**20, 1)
 
 
 def cpu_per_item(before: dict[str, float], after: dict[str, float], items: int) -> dict[str, float]:

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from bench.intake import (
         OwnStack,
         Target,
+        memory_mb,
         percentile,
         progress,
         serve_worker,
@@ -61,7 +62,8 @@ with workflow.unsafe.imports_passed_through():
 
 #: Intake's own pace while the batch is posted (leads a second).
 POST_RATE = 25.0
-#: Seconds to wait, after the window opens, for every first touch.
+#: Seconds to wait, after the window opens, for every first touch (at least; a tenth of a
+#: second per lead for a larger batch).
 SETTLE_S = 600.0
 
 
@@ -203,8 +205,12 @@ async def run(
         ran = [await handle.result() for handle in handles]
     bare = [(moment - bare_at.timestamp()) * 1000 for moment in ran]
     progress(f"keepwarm: waiting for {keepwarm_at:%H:%M}")
-    cache_before = sticky_cache(metrics_url)
-    settle = time.monotonic() + (keepwarm_at - datetime.now(UTC)).total_seconds() + SETTLE_S
+    cache_before, held_mb = sticky_cache(metrics_url), memory_mb()
+    settle = (
+        time.monotonic()
+        + (keepwarm_at - datetime.now(UTC)).total_seconds()
+        + max(SETTLE_S, args.leads / 10)
+    )
     sent: list[tuple[str, float, int]] = []
     while time.monotonic() < settle:
         sent = touches(database_url)
@@ -212,12 +218,13 @@ async def run(
             break
         await asyncio.sleep(1)
     late = [at - keepwarm_at.timestamp() * 1000 for _, at, _ in sent]
-    cache_after = sticky_cache(metrics_url)
+    cache_after, woken_mb = sticky_cache(metrics_url), memory_mb()
     results: dict[str, Any] = {
         "leads": args.leads,
         "held": held,
         "pace_per_s": args.pace,
         "cached_workflows": args.cached,
+        "worker_mb": {"held": held_mb, "after_the_wake": woken_mb},
         "cache_during_wake": {
             name: cache_after[name] - cache_before.get(name, 0.0) for name in cache_after
         },
@@ -255,6 +262,10 @@ def report(results: dict[str, Any]) -> str:
         f"{kw['workflow_tasks_over_5s']} tasks over 5 s",
         f"  keepwarm/bare: p50 x{results['ratio_p50']}, p99 x{results['ratio_p99']}",
     ]
+    lines.append(
+        f"  worker memory: {results['worker_mb']['held']:.0f} MB with every lead held, "
+        f"{results['worker_mb']['after_the_wake']:.0f} MB after the wake"
+    )
     if results["cache_during_wake"]:
         cache = results["cache_during_wake"]
         lines.append(
