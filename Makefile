@@ -38,7 +38,7 @@ $(CHROMIUM):
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy & types=$$!; $(BIN)/pytest -n 3; tests=$$?; wait $$types; checked=$$?; \
+	$(BIN)/mypy & types=$$!; $(BIN)/pytest -n 2; tests=$$?; wait $$types; checked=$$?; \
 		test $$tests -eq 0 && test $$checked -eq 0
 
 bench: $(STAMP)
