@@ -106,6 +106,7 @@ async def post_batch(target: Target, count: int) -> list[str]:
         async def one(i: int) -> str | None:
             await asyncio.sleep(i / POST_RATE)
             body: dict[str, Any] = {
+                "event_id": f"wake-{base}-{i}",  # a retried post makes no second lead
                 "name": "Wake Lead",
                 "phone": f"+4479111{(base + i) % 10**5:05d}",
                 "consent": {"sms": True},
@@ -114,7 +115,14 @@ async def post_batch(target: Target, count: int) -> list[str]:
             }
             if body["value"] is None:
                 del body["value"]
-            response = await api.post("/v1/leads", json=body)
+            for attempt in range(3):
+                try:
+                    response = await api.post("/v1/leads", json=body)
+                    break
+                except httpx.TransportError as error:  # a kept-alive connection closed under it
+                    if attempt == 2:
+                        raise
+                    progress(f"  intake post {i} failed ({error!r}); posting it again")
             if response.status_code != 202:
                 progress(f"  intake answered {response.status_code}: {response.text[:200]}")
                 return None
