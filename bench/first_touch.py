@@ -128,22 +128,19 @@ async def keepwarm(
             return lead_id
 
         lead_ids = [lead for lead in await paced(rate, count, one) if lead]
-    engine = create_engine(database_url)
-    query = text(
+    query = (
         "SELECT l.created_at, m.created_at FROM leads l JOIN messages m ON m.lead_id = l.id "
         "WHERE m.idempotency_key LIKE '%/touch-1' AND l.source = 'bench'"
     )
     deadline = time.monotonic() + SETTLE_S
-    rows: list[Any] = []
+    found: list[Any] = []
     while time.monotonic() < deadline:
-        with engine.connect() as connection:
-            rows = list(connection.execute(query))
-        if len(rows) >= len(lead_ids):
+        found = rows(database_url, query)
+        if len(found) >= len(lead_ids):
             break
         await asyncio.sleep(0.5)
-    engine.dispose()
     # In arrival order, so a long run can be cut into windows (``--windows``).
-    ordered = sorted((epoch_ms(lead_at), epoch_ms(message_at)) for lead_at, message_at in rows)
+    ordered = sorted((epoch_ms(lead_at), epoch_ms(message_at)) for lead_at, message_at in found)
     latencies = [message_at - lead_at for lead_at, message_at in ordered]
     return latencies, count - len(latencies)
 
@@ -196,11 +193,9 @@ async def workflow_tasks(client: Client, ids: Sequence[str]) -> dict[str, int]:
     return counts
 
 
-def sticky_cache(metrics_url: str | None) -> dict[str, float]:
+def sticky_cache(metrics_url: str) -> dict[str, float]:
     """The worker's workflow cache counters from its Prometheus metrics (hits: a task for a
-    run held in memory; misses: a run replayed from its history first), or none without them."""
-    if metrics_url is None:
-        return {}
+    run held in memory; misses: a run replayed from its history first)."""
     counts: dict[str, float] = {}
     for line in httpx.get(metrics_url, timeout=10).text.splitlines():
         for name in ("sticky_cache_hit", "sticky_cache_miss"):
@@ -250,7 +245,7 @@ def stats(values: list[float]) -> dict[str, float]:
 
 
 async def run(
-    args: argparse.Namespace, target: Target, database_url: str, metrics_url: str | None
+    args: argparse.Namespace, target: Target, database_url: str, metrics_url: str
 ) -> dict[str, Any]:
     """Both paths at the same rate, bare first; the figures."""
     client = await connect(
