@@ -12,13 +12,13 @@ from api.openapi import ORG_KEY, errors
 from models.errors import NotFound
 from models.reads import experiments as experiment_reads
 from models.reads import sequences as sequence_reads
-from models.schemas import SequenceIn, SequenceList, SequencePublic
+from models.schemas import SequenceIn, SequenceList, SequenceName, SequencePublic
 from models.schemas.experiments import SequenceResults
 from models.services import sequences as sequence_service
 
 router = APIRouter(prefix="/v1/sequences", tags=["sequences"], responses=errors(*ORG_KEY))
 
-Name = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
+Name = Annotated[SequenceName, Path()]
 
 
 @router.get("")

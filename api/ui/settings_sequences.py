@@ -46,7 +46,7 @@ from models.schemas import (
     SequenceStep,
 )
 from models.schemas.experiments import SequenceResults, StepResult, VariantResult
-from models.schemas.intake import check_template
+from models.schemas.intake import SEQUENCE_NAME, SequenceName, check_template
 from models.services.sequence_editing import SequenceSaved, duration_words, save_sequence
 from models.services.settings import change_settings
 from models.services.sign_in import Current
@@ -58,8 +58,7 @@ SCORING = "scoring"
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
-SEQUENCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,59}$"
-NameParam = Annotated[str, Path(pattern=SEQUENCE_NAME)]
+NameParam = Annotated[SequenceName, Path()]
 
 INTENTS = {
     Intent.HIGH_VALUE.value: "High value",
@@ -617,11 +616,9 @@ async def sequences_page(
     error = None
     if create is not None:
         wanted = create.strip().lower()
-        if re.fullmatch(SEQUENCE_NAME, wanted):
+        if re.fullmatch(SEQUENCE_NAME.pattern, wanted):
             return RedirectResponse(f"/app/settings/sequences/{wanted}", status_code=303)
-        error = (
-            "Use lower-case letters, digits, - and _ (up to 60), starting with a letter or digit."
-        )
+        error = SEQUENCE_NAME.rule.capitalize() + "."
     routes = await database.read(sequence_by_intent, org_id=me.org.id)
     return page(
         request,

@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     Strict,
     TypeAdapter,
@@ -28,7 +29,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, core_schema
 
 
 def check_timezone(value: str) -> str:
@@ -153,6 +154,46 @@ class Documented:
 
     def __hash__(self) -> int:
         return hash(repr(self.keywords))
+
+
+@dataclass(frozen=True)
+class Slug:
+    """A lower-case name (``Annotated[str, Slug("a sequence name", 60)]``): letters, digits,
+    ``-`` and ``_``, starting with a letter or digit, at most ``longest``. Refused with a
+    message that says so rather than the bare pattern, which the JSON Schema states."""
+
+    what: str
+    longest: int
+
+    @property
+    def pattern(self) -> str:
+        return rf"^[a-z0-9][a-z0-9_-]{{0,{self.longest - 1}}}$"
+
+    @property
+    def rule(self) -> str:
+        """The pattern in words."""
+        return (
+            f"use lower-case letters, digits, - and _ (up to {self.longest}), "
+            "starting with a letter or digit"
+        )
+
+    def check(self, value: str) -> str:
+        """``value`` if it is such a name."""
+        if not re.fullmatch(self.pattern, value):
+            raise ValueError(f"{value[:80]!r} is not {self.what}: {self.rule}")
+        return value
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        """The string's schema, checked by ``check`` afterwards."""
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The string's schema with the pattern."""
+        return {**handler(schema), "pattern": self.pattern}
 
 
 @dataclass(frozen=True)

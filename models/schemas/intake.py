@@ -26,6 +26,7 @@ from models.schemas.fields import (
     Duration,
     Email,
     Name,
+    Slug,
     StrictModel,
     StrictNumber,
     Text,
@@ -52,7 +53,8 @@ class ConsentInput(StrictModel):
 #: Placeholders a sequence template may use.
 TEMPLATE_FIELDS = frozenset({"first_name", "name", "org_name"})
 _PLACEHOLDER = re.compile(r"{([^{}]*)}")
-SequenceName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
+SEQUENCE_NAME = Slug("a sequence name", 60)
+SequenceName = Annotated[str, SEQUENCE_NAME]
 
 
 def check_template(value: str) -> str:
@@ -88,7 +90,7 @@ def _all_stops() -> list[StopOn]:
     return ["reply", "booking", "payment"]
 
 
-VariantName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,19}$")]
+VariantName = Annotated[str, Slug("a variant name", 20)]
 #: How a step's leads are shared among its variants: by ``weights`` alone, or shifted toward
 #: the variant more likely to be best once each has its minimum sample (Thompson sampling,
 #: never below a floor for any variant: ``models.rules.experiments``).

@@ -76,6 +76,13 @@ async def test_a_bad_name_is_refused_and_orgs_do_not_see_each_others(
     theirs = (await api.get("/v1/sequences", headers=other)).json()["items"]
 
     assert bad.status_code == 422
+    # What a name may hold, in words (not the bare pattern).
+    detail = bad.json()["error"]["details"][0]
+    assert detail["field"] == "name"
+    assert detail["message"] == (
+        "'Not A Name' is not a sequence name: use lower-case letters, digits, - and _ "
+        "(up to 60), starting with a letter or digit"
+    )
     assert "mine" not in [s["name"] for s in theirs]
 
 
