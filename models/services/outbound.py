@@ -112,17 +112,51 @@ def claim_outbound_message(
     ``whatsapp_template``; the body becomes a readable preview). With no template the row
     is written already failed (``WHATSAPP_NO_TEMPLATE``, on the timeline) and never sent.
     """
-    org = get_org(session, org_id=org_id)
     lead = get_lead(session, org_id=org_id, lead_id=lead_id)
     # Locked: two workflows claiming touches for one person count the budget one at a time.
     contact = lock(session, Contact, lead.contact_id)
     assert contact is not None
-    consent = current_consent(session, org_id=org_id, contact_id=contact.id)
-    governing = consent_channel(channel)
-    existing = _claimed_touch(
-        session, org=org, contact_id=contact.id, idempotency_key=idempotency_key, now=now
+    return _claim(
+        session,
+        lead=lead,
+        contact=contact,
+        consent=current_consent(session, org_id=org_id, contact_id=contact.id),
+        existing=_by_key(session, idempotency_key),
+        channel=channel,
+        idempotency_key=idempotency_key,
+        template=template,
+        text=text,
+        now=now,
+        transactional=transactional,
+        tag=tag,
     )
+
+
+def _by_key(session: Session, idempotency_key: str) -> Message | None:
+    return session.exec(select(Message).where(Message.idempotency_key == idempotency_key)).first()
+
+
+def _claim(
+    session: Session,
+    *,
+    lead: Lead,
+    contact: Contact,
+    consent: dict[str, bool | None],
+    existing: Message | None,
+    channel: Channel,
+    idempotency_key: str,
+    template: str,
+    text: str | None,
+    now: datetime | None,
+    transactional: bool,
+    tag: StepTag | None,
+) -> OutboundClaim:
+    """``claim_outbound_message`` once the lead, its locked contact, the contact's consent
+    and the row already under the key (if any) have been read."""
+    org = get_org(session, org_id=lead.org_id)
+    governing = consent_channel(channel)
     if existing is not None:
+        _check_claimed(session, org=org, contact_id=contact.id, existing=existing, now=now)
         message, subject = existing, existing.subject
     else:
         draft = _draft_touch(
@@ -180,28 +214,34 @@ def claim_step_touch(
     # Locked as the claim locks it: the consent read here is the one the claim relies on.
     contact = lock(session, Contact, lead.contact_id)
     assert contact is not None
-    existing = session.exec(
-        select(Message.channel).where(Message.idempotency_key == idempotency_key)
-    ).first()
-    chosen: Channel | None = Channel(existing) if existing is not None else None
+    consent = current_consent(session, org_id=org_id, contact_id=contact.id)
+    existing = _by_key(session, idempotency_key)
+    chosen: Channel | None = Channel(existing.channel) if existing is not None else None
     if chosen is None:
         chosen, unreachable = reachable_channel(
-            session, org_id=org_id, contact_id=contact.id, channels=(channel, *fallback)
+            session,
+            org_id=org_id,
+            contact_id=contact.id,
+            channels=(channel, *fallback),
+            consent=consent,
         )
         if chosen is None:
             reason = "; ".join(unreachable)
             _note_skipped_step(session, lead=lead, tag=tag, key=idempotency_key, reason=reason)
             return StepClaim(skipped=reason)
     try:
-        claim = claim_outbound_message(
+        claim = _claim(
             session,
-            org_id=org_id,
-            lead_id=lead_id,
+            lead=lead,
+            contact=contact,
+            consent=consent,
+            existing=existing,
             channel=chosen,
             idempotency_key=idempotency_key,
             template="sequence",
             text=text,
             now=now,
+            transactional=False,
             tag=tag,
         )
     except Deferred as held:
@@ -210,11 +250,18 @@ def claim_step_touch(
 
 
 def reachable_channel(
-    session: Session, *, org_id: str, contact_id: str, channels: tuple[Channel, ...]
+    session: Session,
+    *,
+    org_id: str,
+    contact_id: str,
+    channels: tuple[Channel, ...],
+    consent: dict[str, bool | None] | None = None,
 ) -> tuple[Channel | None, list[str]]:
     """The first of ``channels`` the person can be reached on (consent not withdrawn, an
-    address to send to), and why each one before it could not."""
-    consent = current_consent(session, org_id=org_id, contact_id=contact_id)
+    address to send to), and why each one before it could not; ``consent`` if the caller
+    has read it already."""
+    if consent is None:
+        consent = current_consent(session, org_id=org_id, contact_id=contact_id)
     unreachable: list[str] = []
     for candidate in channels:
         if consent[consent_channel(candidate)] is False:
@@ -335,18 +382,13 @@ def _unsubscribe_token(org: Org, *, contact_id: str, channel: Channel) -> str | 
     )
 
 
-def _claimed_touch(
-    session: Session, *, org: Org, contact_id: str, idempotency_key: str, now: datetime | None
-) -> Message | None:
-    """The row already claimed with ``idempotency_key`` (``None``: none yet); ``Deferred``
-    while a takeover holds one that has not reached the provider."""
-    existing = session.exec(
-        select(Message).where(Message.idempotency_key == idempotency_key)
-    ).first()
-    if existing is None:
-        return None
+def _check_claimed(
+    session: Session, *, org: Org, contact_id: str, existing: Message, now: datetime | None
+) -> None:
+    """A row already claimed under the key is the org's own; ``Deferred`` while a takeover
+    holds one that has not reached the provider."""
     if existing.org_id != org.id:
-        raise NotFound(idempotency_key)
+        raise NotFound(str(existing.idempotency_key))
     if (
         existing.attempted_at is None
         and existing.status == MessageStatus.PENDING
@@ -357,7 +399,6 @@ def _claimed_touch(
         held_back_for_takeover(
             session, settings=settings_of(session, org), contact_id=contact_id, now=now or utcnow()
         )
-    return existing
 
 
 @dataclass(frozen=True, kw_only=True)
