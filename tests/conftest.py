@@ -7,10 +7,14 @@ PostgreSQL tests skip when no server answers on 127.0.0.1:5432, unless
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import io
 import os
 import signal
 import sqlite3
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -87,23 +91,57 @@ def empty_pg_database(prefix: str = "keepwarm_test") -> Iterator[str]:
 
 
 def _dump_tasks(signum: int, frame: object) -> None:
-    """On SIGUSR1, write the running event loop's tasks and where each waits to
+    """On SIGUSR1, write the running event loop's tasks and where each waits to stderr and
     ``$TMPDIR/keepwarm-tasks-<pid>.txt``: for a test process that hangs with every thread
     idle (``py-spy dump`` shows the loop waiting in ``select`` but not for what)."""
     path = Path(tempfile.gettempdir()) / f"keepwarm-tasks-{os.getpid()}.txt"
-    with path.open("a") as out:
-        out.write(f"--- {time.strftime('%H:%M:%S')}\n")
-        try:
-            tasks = asyncio.all_tasks()
-        except RuntimeError:
-            out.write("no running event loop\n")
-            return
-        for task in tasks:
-            out.write(f"{task!r}\n")
-            task.print_stack(file=out)
+    out = io.StringIO()
+    out.write(f"--- {time.strftime('%H:%M:%S')} pid {os.getpid()}: asyncio tasks\n")
+    try:
+        tasks = asyncio.all_tasks()
+    except RuntimeError:
+        out.write("no running event loop\n")
+        tasks = set()
+    for task in tasks:
+        out.write(f"{task!r}\n")
+        task.print_stack(file=out)
+    with path.open("a") as file:
+        file.write(out.getvalue())
+    sys.stderr.write(out.getvalue())
+    sys.stderr.flush()
 
 
 signal.signal(signal.SIGUSR1, _dump_tasks)
+
+#: A test (its fixtures' setup and teardown included) still running after this long is stuck:
+#: the slowest takes about a minute, two in a slow hour.
+STUCK_S = float(os.environ.get("KEEPWARM_TEST_STUCK_S", "300"))
+
+
+def _stuck(config: pytest.Config, nodeid: str) -> None:
+    """Write where every thread and task of this process waits, then end the process, so a
+    hang fails the run at once with its stacks in the log rather than at CI's time limit."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture(in_=False)  # so stderr reaches the log
+    sys.stderr.write(f"\n{nodeid} still running after {STUCK_S:.0f} s; its stacks:\n")
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    os.kill(os.getpid(), signal.SIGUSR1)  # the tasks, written by the main thread
+    time.sleep(5)
+    sys.stderr.flush()
+    os._exit(70)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Runs each test under a ``STUCK_S`` watchdog."""
+    watchdog = threading.Timer(STUCK_S, _stuck, args=(item.config, item.nodeid))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return (yield)
+    finally:
+        watchdog.cancel()
 
 
 @pytest.fixture(scope="session")
@@ -128,9 +166,11 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     for every test cost about 0.2 s of CPU each), made with SQLite's backup so nothing held
     in the template's write-ahead log is left behind."""
     path = tmp_path / "keepwarm.db"
-    with closing(sqlite3.connect(sqlite_template)) as source:
-        with closing(sqlite3.connect(path)) as copy:
-            source.backup(copy)
+    with (
+        closing(sqlite3.connect(sqlite_template)) as source,
+        closing(sqlite3.connect(path)) as copy,
+    ):
+        source.backup(copy)
     return f"sqlite:///{path}"
 
 
