@@ -26,8 +26,10 @@ from twilio.rest import Client as TwilioClient
 from vapi import AssistantOverrides, AsyncVapi, Call, CreateCustomerDto, Vapi
 from vapi.core.api_error import ApiError as VapiApiError
 
+from tests.conftest import eventually
 from tests.fakes.providers import (
     FakeProviders,
+    JsonObject,
     new_resend_webhook_secret,
     stripe_params,
     svix_signature,
@@ -434,8 +436,12 @@ async def test_vapi_async_client_and_slow_responses(fake_providers: FakeProvider
             assistant_id="a", request_options={"timeout_in_seconds": 0.1, "max_retries": 0}
         )
 
-    # A slow provider still did the work: the call exists although the client gave up.
-    [created] = fake_providers.objects("vapi")
+    # A slow provider still did the work: the call exists although the client gave up (the
+    # fake's thread may reach the request after the client's 0.1 s on a busy machine).
+    async def created_calls() -> list[JsonObject]:
+        return fake_providers.objects("vapi")
+
+    [created] = await eventually(created_calls, within=5, every=0.02)
     fetched = await client.calls.get(created["id"])
     assert fetched.status == "queued"
 
@@ -658,9 +664,13 @@ def test_stripe_event_passes_construct_event(fake_providers: FakeProviders) -> N
 # --- the server itself ---------------------------------------------------------------
 
 
+OUTAGE_S = 2.0
+
+
 def test_outage_fails_requests_until_the_window_ends(fake_providers: FakeProviders) -> None:
     client = twilio_client(fake_providers)
-    fake_providers.outage("twilio", 0.5, retry_after=1)
+    # Long enough for both calls below to land inside it on a busy machine.
+    fake_providers.outage("twilio", OUTAGE_S, retry_after=1)
     started = time.monotonic()
 
     statuses = []
@@ -674,7 +684,7 @@ def test_outage_fails_requests_until_the_window_ends(fake_providers: FakeProvide
     stripe_client(fake_providers).v1.customers.create({"email": "a@example.com"})
     assert fake_providers.objects("twilio") == []
 
-    time.sleep(max(0.0, started + 0.5 - time.monotonic()) + 0.05)
+    time.sleep(max(0.0, started + OUTAGE_S - time.monotonic()) + 0.05)
     message = client.messages.create(to=TO, from_=FROM, body="x")
 
     assert statuses == [(503, 20503), (503, 20503)]
