@@ -24,8 +24,11 @@ from models.values import Channel
 #: counts towards a touch's deferral cap (``workflows.policies.send_touch``).
 PACE_REASON = "paced"
 
-#: The least time a waiter past its turn still holds the others up (a timer fires late).
-STALE_GRACE = timedelta(seconds=2)
+#: The least time a waiter past its turn still holds the others up. A timer fires late when
+#: its worker is busy or was replaced: a stopped worker's tasks wait up to 10 s on its own
+#: (sticky) queue before the server hands them to another, so with 2 s a colder send went
+#: ahead of a hotter one across a worker restart.
+STALE_GRACE = timedelta(seconds=15)
 
 
 def stale_after(gap: timedelta) -> timedelta:

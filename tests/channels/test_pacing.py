@@ -89,9 +89,12 @@ async def test_a_batch_leaves_at_the_senders_pace_hottest_first_across_a_worker_
             lead_id: str = accepted.json()["lead_id"]
             return lead_id
 
+        # Five leads at once, posted before the worker runs so that all five ask for the
+        # number together (posted one by one to a running worker, the hottest, posted last,
+        # could ask after the next slot had gone to a colder one on a slow machine): the
+        # first to reach the idle number goes, the rest queue.
+        leads = [await post(i, value) for i, value in enumerate([None, *VALUES])]
         async with worker(settings, client, pg_engine):
-            # Five leads at once: the first to reach the idle number goes, the rest queue.
-            leads = [await post(i, value) for i, value in enumerate([None, *VALUES])]
 
             async def scored() -> dict[str, int] | None:
                 # A lead's row is written by its workflow, a moment after the 202.

@@ -104,6 +104,6 @@ def test_each_org_paces_its_own_number_or_email_domain() -> None:
     assert sender_key(Channel.VOICE, None, org_id="org_1") == "org_1:voice:-"
 
 
-def test_a_waiter_past_its_turn_is_given_up_after_two_gaps_and_two_seconds_at_least() -> None:
+def test_a_waiter_past_its_turn_is_given_up_after_two_gaps_and_fifteen_seconds_at_least() -> None:
     assert stale_after(timedelta(seconds=10)) == timedelta(seconds=20)
-    assert stale_after(timedelta(milliseconds=10)) == STALE_GRACE == timedelta(seconds=2)
+    assert stale_after(timedelta(milliseconds=10)) == STALE_GRACE == timedelta(seconds=15)
