@@ -129,8 +129,8 @@ class LiveHub:
         for task in (self._listener, self._task):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # Waits for the task without swallowing a cancellation of stop() itself.
+                await asyncio.wait({task})
 
     @contextlib.contextmanager
     def subscribe(self, org_id: str) -> Iterator[Subscription]:
@@ -163,8 +163,12 @@ class LiveHub:
 
     async def _run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally when the
+            # task is cancelled in the moment the event is set, and this loop then ran on
+            # (stop() waited for ever: a test run hung in the API's shutdown).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._tick()

@@ -18,7 +18,6 @@ backs off, 15 s doubling up to an hour between tries, and the receipts after it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Collection
 from datetime import datetime, timedelta
@@ -91,8 +90,8 @@ class Sweeper:
         """Stop sweeping (a receipt being routed stays unrouted: it is claimed again later)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Waits for the task without swallowing a cancellation of stop() itself.
+            await asyncio.wait({self._task})
             self._task = None
 
     async def _run(self) -> None:

@@ -9,6 +9,7 @@ or sends ``resync`` when that is too much. The stream ends when its session does
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -62,12 +63,12 @@ async def events(request: Request, me: OperatorSessionDep, database: DatabaseDep
                             yield message
             checked = time.monotonic()
             while True:
-                try:
-                    event: LiveEvent | None = await asyncio.wait_for(
-                        subscription.queue.get(), SESSION_CHECK_S
-                    )
-                except TimeoutError:
-                    event = None
+                # asyncio.timeout, not wait_for, which on Python 3.11 can swallow the
+                # cancellation of a closed stream (see LiveHub._run).
+                event: LiveEvent | None = None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SESSION_CHECK_S):
+                        event = await subscription.queue.get()
                 if time.monotonic() - checked >= SESSION_CHECK_S:
                     checked = time.monotonic()
                     if (

@@ -111,3 +111,22 @@ async def test_the_tailer_hands_events_to_the_orgs_streams_only(
         rest = missed(session, org_id=mine.id, after=first.id)
     assert rest is not None and len(rest) == 1
     engine.dispose()
+
+
+async def test_the_tailer_stops_when_news_arrives_in_the_moment_it_is_stopped(
+    sqlite_url: str,
+) -> None:
+    # A NOTIFY setting the wake-up as the API shuts down: the tailer must still end (on
+    # Python 3.11, asyncio.wait_for swallowed that cancellation and stop() never returned).
+    engine = make_engine(sqlite_url)
+    hub = LiveHub(engine, poll_s=30)
+    try:
+        for _ in range(10):
+            await hub.start()
+            await asyncio.sleep(0.05)  # the tailer waits for news
+            hub._wake.set()
+            stopping = asyncio.create_task(hub.stop())
+            done, _ = await asyncio.wait({stopping}, timeout=5)
+            assert stopping in done, "the tailer ran on after it was stopped"
+    finally:
+        engine.dispose()
