@@ -133,6 +133,7 @@ def claim_outbound_message(
 
 
 def _by_key(session: Session, idempotency_key: str) -> Message | None:
+    """The message already claimed under ``idempotency_key``, if any."""
     return session.exec(select(Message).where(Message.idempotency_key == idempotency_key)).first()
 
 
@@ -332,9 +333,7 @@ def claim_transactional(
     an outage): that one is then closed unsent, never sent late. One that may have reached
     the provider is returned to be reconciled. ``Deferred`` while quiet hours hold it back.
     """
-    existing = session.exec(
-        select(Message).where(Message.idempotency_key == idempotency_key)
-    ).first()
+    existing = _by_key(session, idempotency_key)
     channel = (
         Channel(existing.channel)
         if existing is not None
