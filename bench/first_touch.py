@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         cpu_per_item,
         cpu_seconds,
         free_ports,
+        memory_mb,
         percentile,
         progress,
         serve_worker,
@@ -269,7 +270,7 @@ async def run(
     before, cache_before = cpu_seconds(), sticky_cache(metrics_url)
     touches, missed = await keepwarm(target, database_url, args.rate, args.leads)
     keepwarm_cpu = cpu_per_item(before, cpu_seconds(), args.leads)
-    cache_after = sticky_cache(metrics_url)
+    cache_after, worker_mb = sticky_cache(metrics_url), memory_mb()
     progress("reading the leads' workflow histories")
     tasks = await workflow_tasks(client, workflow_ids(database_url))
     results = {
@@ -279,6 +280,7 @@ async def run(
         "bare": stats(ceiling) | {"cpu_ms": bare_cpu},
         "keepwarm": stats(touches) | {"missed": missed, "cpu_ms": keepwarm_cpu} | tasks,
         "cache": {name: cache_after[name] - cache_before.get(name, 0.0) for name in cache_after},
+        "worker_mb": worker_mb,
     }
     size = max(1, len(touches) // args.windows)
     results["windows"] = [stats(touches[i : i + size]) for i in range(0, len(touches), size)][
@@ -303,13 +305,14 @@ def report(results: dict[str, Any]) -> str:
             f"  keepwarm/bare: p50 x{results['ratio_p50']}, p99 x{results['ratio_p99']}",
             "  CPU per workflow (bare) / per lead (keepwarm), ms: "
             + "; ".join(
-                f"{path} {_roles(results[path]['cpu_ms'])}" for path in ("bare", "keepwarm")
+                f"{path} path: {_roles(results[path]['cpu_ms'])}" for path in ("bare", "keepwarm")
             ),
             f"  keepwarm's Lead workflows: {kw['workflow_task_timeouts']} workflow task "
             f"timeouts ({kw['of_which_not_picked_up']} not picked up in time), "
             f"{kw['workflow_tasks_over_5s']} tasks over 5 s; worker cache "
             f"{results['cache'].get('sticky_cache_hit', 0):.0f} hits, "
             f"{results['cache'].get('sticky_cache_miss', 0):.0f} misses",
+            f"  keepwarm worker memory with every lead live: {results['worker_mb']:.0f} MB",
             f"  target p50 <= {TARGET_P50_MS:.0f} ms: {verdict}",
         ]
         + (
