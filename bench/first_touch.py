@@ -211,14 +211,32 @@ def sticky_cache(metrics_url: str) -> dict[str, float]:
     return counts
 
 
-def stack_env(cached: int | None) -> tuple[dict[str, str], str]:
+def stack_env(cached: int | None, settings: Sequence[str] = ()) -> tuple[dict[str, str], str]:
     """Settings for a bench stack whose first worker serves its SDK metrics, and their URL
-    (worker N serves port + N - 1); ``cached`` sets the worker's workflow cache."""
+    (worker N serves port + N - 1); ``cached`` sets the worker's workflow cache, and each of
+    ``settings`` (``KEEPWARM_NAME=value``, ``--setting``) one more setting."""
     (port,) = free_ports(1)
     env = {"KEEPWARM_METRICS_PORT": str(port)}
     if cached is not None:
         env["KEEPWARM_WORKER_CACHED_WORKFLOWS"] = str(cached)
+    for setting in settings:
+        name, equals, value = setting.partition("=")
+        if not name.startswith("KEEPWARM_") or not equals:
+            raise SystemExit(f"--setting {setting!r}: give KEEPWARM_NAME=value")
+        env[name] = value
     return env, f"http://127.0.0.1:{port}/metrics"
+
+
+def add_setting_option(parser: argparse.ArgumentParser) -> None:
+    """``--setting KEEPWARM_NAME=value`` (repeatable): a setting for the bench's stack (the
+    stack does not inherit the shell's ``KEEPWARM_*`` variables)."""
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="KEEPWARM_NAME=value",
+        help="a setting for the stack (repeatable)",
+    )
 
 
 def epoch_ms(value: Any) -> float:
@@ -346,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--cached", type=int, default=None, help="KEEPWARM_WORKER_CACHED_WORKFLOWS for the stack"
     )
+    add_setting_option(parser)
     parser.add_argument("--serve-worker", nargs=3, metavar=("ADDRESS", "NAMESPACE", "QUEUE"))
     args = parser.parse_args(argv)
     if args.serve_worker:
@@ -353,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.rate <= 0 or args.leads < 1:
         parser.error("--rate and --leads must be positive")
-    env, metrics_url = stack_env(args.cached)
+    env, metrics_url = stack_env(args.cached, args.setting)
     stack = OwnStack(
         database_url=args.database_url,
         namespace="keepwarm-bench",

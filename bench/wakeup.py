@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client, WorkflowHandle
 
     from bench.first_touch import (
+        add_setting_option,
         bench_touch,
         epoch_ms,
         rows,
@@ -336,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--cached", type=int, default=None, help="KEEPWARM_WORKER_CACHED_WORKFLOWS for the stack"
     )
+    add_setting_option(parser)
     parser.add_argument("--serve-worker", nargs=3, metavar=("ADDRESS", "NAMESPACE", "QUEUE"))
     args = parser.parse_args(argv)
     if args.serve_worker:
@@ -343,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.leads < 2:
         parser.error("--leads must be at least 2")
-    env, metrics_url = stack_env(args.cached)
+    env, metrics_url = stack_env(args.cached, args.setting)
     stack = OwnStack(
         database_url=None,
         namespace="keepwarm-bench",

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         description="Workflow runs each worker keeps in memory between tasks (a run not kept "
         "replays its history on its next task).",
     )
+    worker_activity_threads: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="Threads each worker runs activities on (database writes and provider calls).",
+    )
     log_level: str = "INFO"
     health_interval: timedelta = Field(
         default=timedelta(minutes=5),

@@ -13,7 +13,7 @@ from models.settings import Settings, get_settings
 from workers.client import connect
 from workers.registry import build_adapters
 from workers.telemetry import flush_spans, metrics_runtime, setup_telemetry
-from workers.worker import ACTIVITY_THREADS, build_worker
+from workers.worker import build_worker
 
 log = logging.getLogger("keepwarm.worker")
 
@@ -48,16 +48,23 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+    threads = settings.worker_activity_threads
+    with ThreadPoolExecutor(max_workers=threads) as executor:
         worker = build_worker(
             client,
             engine=engine,
             adapters=adapters,
             executor=executor,
             max_cached_workflows=settings.worker_cached_workflows,
+            activity_threads=threads,
         )
         async with worker:
-            log.info("worker running on %s (%s)", worker.task_queue, client.namespace)
+            log.info(
+                "worker running on %s (%s), %d activity threads",
+                worker.task_queue,
+                client.namespace,
+                threads,
+            )
             await stop.wait()
             log.info("worker stopping")
     engine.dispose()

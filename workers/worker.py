@@ -13,7 +13,8 @@ from workers.registry import Adapters, build_activities
 from workflows.catalogue import WORKFLOWS
 from workflows.task_queues import LEADS
 
-#: Activities are synchronous (SQLModel); they run on this many threads per worker.
+#: Activities are synchronous (SQLModel); they run on this many threads per worker by
+#: default (``KEEPWARM_WORKER_ACTIVITY_THREADS``).
 ACTIVITY_THREADS = 32
 #: The sandbox's runtime checks (no wall clock, randomness, I/O or threads in workflow code)
 #: stay on, but modules are imported once per process instead of once per workflow run:
@@ -32,6 +33,7 @@ def build_worker(
     task_queue: str = LEADS,
     executor: ThreadPoolExecutor,
     max_cached_workflows: int = 1000,
+    activity_threads: int = ACTIVITY_THREADS,
 ) -> Worker:
     """A worker for every keepwarm workflow and activity on ``task_queue``
     (``max_cached_workflows=0``: no sticky cache, as a restart test on the test server needs)."""
@@ -42,6 +44,6 @@ def build_worker(
         workflow_runner=WORKFLOW_RUNNER,
         activities=build_activities(engine=engine, adapters=adapters, client=client),
         activity_executor=executor,
-        max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_activities=activity_threads,
         max_cached_workflows=max_cached_workflows,
     )

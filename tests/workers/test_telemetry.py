@@ -282,6 +282,7 @@ async def test_a_worker_serves_temporal_metrics_for_prometheus(
         database_url=sqlite_url,
         data_dir=str(tmp_path / "data"),
         metrics_port=str(port),
+        worker_activity_threads="3",
     )
 
     worker = await spawn("worker", env=env)
@@ -289,16 +290,24 @@ async def test_a_worker_serves_temporal_metrics_for_prometheus(
         await read_until(worker, "worker running on", within=60)
         drain(worker)
 
-        async def temporal_metrics() -> set[str]:
+        async def temporal_metrics() -> list[str]:
             async with httpx.AsyncClient(timeout=5) as http:
                 answer = await http.get(f"http://127.0.0.1:{port}/metrics")
             assert answer.status_code == 200
             assert answer.headers["content-type"].startswith("text/plain")
             samples = [line for line in answer.text.splitlines() if not line.startswith("#")]
             names = {line.split("{")[0].split(" ")[0] for line in samples}
-            return names if {"temporal_request", "temporal_worker_start"} <= names else set()
+            return samples if {"temporal_request", "temporal_worker_start"} <= names else []
 
-        assert await eventually(temporal_metrics, within=30, every=0.5)
+        samples = await eventually(temporal_metrics, within=30, every=0.5)
+        # KEEPWARM_WORKER_ACTIVITY_THREADS bounds the activities the worker takes at once.
+        activity_slots = [
+            line.rsplit(" ", 1)[1]
+            for line in samples
+            if line.startswith("temporal_worker_task_slots_available{")
+            and 'worker_type="ActivityWorker"' in line
+        ]
+        assert activity_slots == ["3"]
 
 
 async def test_the_api_process_sends_its_spans_when_it_stops(
