@@ -252,7 +252,10 @@ async def test_the_inbox_works_from_the_keyboard_alone(new_page: NewPage, live_s
     customer = await shop(live_server)
     page = await new_page()
     await page.goto(await invite(customer, "Kim"))
-    await page.keyboard.type(PASSWORD)  # the password field has focus
+    # The password field takes the focus on arrival (autofocus): keys typed before it has
+    # it would go nowhere, so wait for it as a person would.
+    await expect(page.get_by_label("Password", exact=True)).to_be_focused()
+    await page.keyboard.type(PASSWORD)
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORD)
     await page.keyboard.press("Enter")
