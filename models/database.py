@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Select, event
+from sqlalchemy import Executable, Select, event, orm
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -164,6 +164,29 @@ def transaction(
     raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
 
 
+#: The execution option ``lock`` and ``locking`` set: on SQLite the statement's transaction
+#: takes the database's write lock first (``_sqlite_write_lock``).
+WRITE_LOCK = "keepwarm_write_lock"
+
+
+@event.listens_for(orm.Session, "do_orm_execute")
+def _sqlite_write_lock(state: orm.ORMExecuteState) -> None:
+    """SQLite has no row locks, and its driver opens a transaction only at the first write:
+    the reads before it run each on its own, and another writer can commit between a read
+    and the write that depends on it (two claims for one person each counting a budget of
+    one as unused). A locking read there begins the transaction ``IMMEDIATE``: it takes the
+    database's write lock, waiting for the current writer like any write, and holds it to
+    the end, so what the transaction reads from then on stays as read."""
+    if not state.execution_options.get(WRITE_LOCK):
+        return
+    connection = state.session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.dbapi_connection
+    if driver is not None and not driver.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 #: Row locks are taken ``FOR NO KEY UPDATE``: they serialize writers of the row but don't
 #: block the ``KEY SHARE`` lock PostgreSQL takes on a parent row when a child row that
 #: references it is written (a message on a thread, a thread update after an insert in the
@@ -182,13 +205,21 @@ def locking(query: Query) -> Query:
     """``query`` locking the rows it selects (``ROW_LOCK``) and reading them afresh: a row
     the session already holds is refreshed with what the lock waited for, not returned as
     it was read earlier in the transaction (``HoldingSession`` holds what it read)."""
-    return query.with_for_update(**ROW_LOCK).execution_options(populate_existing=True)
+    return query.with_for_update(**ROW_LOCK).execution_options(
+        populate_existing=True, **{WRITE_LOCK: True}
+    )
 
 
 def lock(session: Session, model: type[Row], row_id: str) -> Row | None:
     """``model``'s row ``row_id``, locked until the transaction ends (``None`` if there is no
     such row). Lock rows in the order ``models/services`` states."""
-    return session.get(model, row_id, with_for_update=ROW_LOCK, populate_existing=True)
+    return session.get(
+        model,
+        row_id,
+        with_for_update=ROW_LOCK,
+        populate_existing=True,
+        execution_options={WRITE_LOCK: True},
+    )
 
 
 def insert_once(session: Session, row: Row, *same: Any) -> tuple[Row, bool]:

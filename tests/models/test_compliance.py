@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +22,8 @@ from models.database import make_engine, session_scope
 from models.migrate import upgrade
 from models.rules.compliance import Deferred, next_open, recipient, window_for
 from models.schemas import OrgSettings, QuietHours, TouchBudget
+from models.services import outbound
+from models.services.gate import check_gate
 from models.services.intake import record_lead
 from models.services.orgs import create_org
 from models.services.outbound import claim_outbound_message
@@ -195,3 +200,50 @@ def test_a_contact_never_gets_more_than_the_budget_or_a_text_at_night(
     for moment, channel in sent:
         if channel == Channel.SMS:
             assert time(8) <= moment.astimezone(local).time() < time(21)
+
+
+def test_two_claims_for_one_person_at_the_same_moment_count_the_budget_one_at_a_time(
+    any_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workflows claim a touch for the same person at once, with a budget of one a day:
+    one goes and the other is held back, on SQLite (no row locks) as on PostgreSQL. Each
+    claim pauses after passing the gate until the other has passed it too (or for a second,
+    if the other is made to wait for the first): a claim that read the budget before the
+    other wrote its touch would let both go."""
+    engine = make_engine(any_db_url)
+    org_id, lead_id = lead_of(engine, budget=1, zone="Europe/London")
+    now = at(LONDON, 2026, 11, 23, 12, 0)
+    both_checked = threading.Barrier(2)
+
+    def check_then_pause(*args: Any, **kwargs: Any) -> Any:
+        verdict = check_gate(*args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_checked.wait(timeout=1.0)
+        return verdict
+
+    monkeypatch.setattr(outbound, "check_gate", check_then_pause)
+    outcomes: list[str] = []
+
+    def claim(key: str) -> None:
+        try:
+            with session_scope(engine) as session:
+                claim_outbound_message(
+                    session,
+                    org_id=org_id,
+                    lead_id=lead_id,
+                    channel=Channel.SMS,
+                    idempotency_key=f"{lead_id}/{key}",
+                    template="first_touch",
+                    now=now,
+                )
+            outcomes.append("sent")
+        except Deferred:
+            outcomes.append("held back")
+
+    racers = [threading.Thread(target=claim, args=(key,)) for key in ("wf0/1", "wf1/1")]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=60)
+    engine.dispose()
+    assert sorted(outcomes) == ["held back", "sent"]
