@@ -177,9 +177,13 @@ def _sqlite_write_lock(state: orm.ORMExecuteState) -> None:
     one as unused). A locking read there begins the transaction ``IMMEDIATE``: it takes the
     database's write lock, waiting for the current writer like any write, and holds it to
     the end, so what the transaction reads from then on stays as read."""
-    if not state.execution_options.get(WRITE_LOCK):
-        return
-    connection = state.session.connection()
+    if state.execution_options.get(WRITE_LOCK):
+        _begin_writing(state.session)
+
+
+def _begin_writing(session: orm.Session) -> None:
+    """On SQLite, begin the session's transaction ``IMMEDIATE`` unless one is open."""
+    connection = session.connection()
     if connection.dialect.name != "sqlite":
         return
     driver = connection.connection.dbapi_connection
@@ -227,7 +231,10 @@ def insert_once(session: Session, row: Row, *same: Any) -> tuple[Row, bool]:
     matches ``same`` (the unique columns' conditions) and ``False``.
 
     Runs in a savepoint, so a concurrent insert of the same row leaves the transaction usable.
+    On SQLite a savepoint opened outside a transaction is a transaction of its own, and its
+    release would commit the row alone: the session's transaction is begun first.
     """
+    _begin_writing(session)
     try:
         with session.begin_nested():
             session.add(row)

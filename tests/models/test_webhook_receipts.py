@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from models.database import session_scope
 from models.schemas import OrgSettings
@@ -17,9 +17,10 @@ from models.services.webhooks import (
     claim_receipt,
     mark_routed,
     receipts_to_route,
+    record_event,
     record_webhook,
 )
-from models.tables import WebhookReceipt, utcnow
+from models.tables import Org, WebhookReceipt, utcnow
 from models.values import WebhookProvider
 from tests.workflows.conftest import ANY_HOUR
 
@@ -126,3 +127,27 @@ def test_another_process_skips_a_claimed_receipt_without_waiting(
 
     with Session(engine) as again:
         assert claim_receipt(again, receipt_id=first) is not None
+
+
+def test_a_webhook_whose_effects_fail_leaves_no_receipt(engine: Engine, org_id: str) -> None:
+    """The receipt and its effects are one transaction on both databases: effects that fail
+    take the receipt with them (on SQLite the receipt's savepoint used to commit it alone)."""
+
+    def effects_that_fail(session: Session, org: Org) -> None:
+        raise RuntimeError("the effects failed")
+
+    with pytest.raises(RuntimeError), session_scope(engine) as session:
+        record_event(
+            session,
+            org_id=org_id,
+            provider=WebhookProvider.STRIPE,
+            event_id="evt_failing",
+            event_type="invoice.paid",
+            payload={},
+            apply=effects_that_fail,
+        )
+    with session_scope(engine) as session:
+        kept = session.exec(
+            select(WebhookReceipt).where(WebhookReceipt.event_id == "evt_failing")
+        ).all()
+    assert kept == []
