@@ -9,13 +9,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from models.settings import Settings
 from workers.registry import Adapters, build_activities
 from workflows.catalogue import WORKFLOWS
 from workflows.task_queues import LEADS
 
 #: Activities are synchronous (SQLModel); they run on this many threads per worker by
-#: default (``KEEPWARM_WORKER_ACTIVITY_THREADS``).
-ACTIVITY_THREADS = 32
+#: default: the default of ``KEEPWARM_WORKER_ACTIVITY_THREADS``.
+ACTIVITY_THREADS: int = Settings.model_fields["worker_activity_threads"].default
 #: The sandbox's runtime checks (no wall clock, randomness, I/O or threads in workflow code)
 #: stay on, but modules are imported once per process instead of once per workflow run:
 #: re-importing the workflow modules for every run was a quarter of the worker's CPU. Safe

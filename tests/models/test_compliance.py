@@ -131,6 +131,23 @@ def lead_of(engine: Engine, *, budget: int, zone: str) -> tuple[str, str]:
         return org.id, lead_id
 
 
+def claim_touch(
+    engine: Engine, *, org_id: str, lead_id: str, key: str, channel: Channel, now: datetime
+) -> None:
+    """Claim the lead's touch ``key`` on ``channel`` at ``now`` in a transaction of its own
+    (``Deferred`` if the gate holds it back)."""
+    with session_scope(engine) as session:
+        claim_outbound_message(
+            session,
+            org_id=org_id,
+            lead_id=lead_id,
+            channel=channel,
+            idempotency_key=f"{lead_id}/{key}",
+            template="first_touch",
+            now=now,
+        )
+
+
 @settings(
     max_examples=30,
     deadline=None,
@@ -176,16 +193,7 @@ def test_a_contact_never_gets_more_than_the_budget_or_a_text_at_night(
         now, _, key, channel = heapq.heappop(queue)
         assert now < horizon, "a touch was held back for a month"
         try:
-            with session_scope(engine) as session:
-                claim_outbound_message(
-                    session,
-                    org_id=org_id,
-                    lead_id=lead_id,
-                    channel=channel,
-                    idempotency_key=f"{lead_id}/{key}",
-                    template="first_touch",
-                    now=now,
-                )
+            claim_touch(engine, org_id=org_id, lead_id=lead_id, key=key, channel=channel, now=now)
         except Deferred as deferred:
             assert deferred.verdict.until is not None and deferred.verdict.until > now
             heapq.heappush(queue, (deferred.verdict.until, next(counter), key, channel))
@@ -226,16 +234,9 @@ def test_two_claims_for_one_person_at_the_same_moment_count_the_budget_one_at_a_
 
     def claim(key: str) -> None:
         try:
-            with session_scope(engine) as session:
-                claim_outbound_message(
-                    session,
-                    org_id=org_id,
-                    lead_id=lead_id,
-                    channel=Channel.SMS,
-                    idempotency_key=f"{lead_id}/{key}",
-                    template="first_touch",
-                    now=now,
-                )
+            claim_touch(
+                engine, org_id=org_id, lead_id=lead_id, key=key, channel=Channel.SMS, now=now
+            )
             outcomes.append("sent")
         except Deferred:
             outcomes.append("held back")
