@@ -342,8 +342,12 @@ async def test_a_refused_takeover_says_who_holds_the_thread(
 
     # Ben's page hears nothing live, so it still offers "Take over" after Ann has it.
     await ben.route("**/app/events", refuse)
-    await ben.goto(f"/app/inbox?thread={customer.thread_id}")
+    await open_thread(ben, customer.thread_id)
     await open_thread(ann, customer.thread_id)
+    # Ben's viewing reaches Ann's pane, live if it came after her page: once it shows, no
+    # refresh for it is in flight to swallow her click (see ``open_thread``). Seen failing
+    # in CI when the click came first.
+    await expect(ann.locator(".viewers")).to_contain_text("Ben")
     await ann.get_by_role("button", name="Take over").click()
     await expect(ann.locator("#holder")).to_contain_text("You hold this thread")
 
